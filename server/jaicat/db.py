@@ -1,0 +1,264 @@
+"""The catalogue: peewee models over SQLite (WAL). The database is bound at start-up by `open_db`.
+
+Coordinates of faces and regions are normalised (0-1) on the upright (EXIF-applied) image.
+Vectors (embeddings, face encodings) are stored as little-endian float32 blobs (`vec_to_blob`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+from peewee import (
+    BlobField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+database = SqliteDatabase(None)
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",  # safe in WAL mode: a crash loses at most the last commits, never corrupts
+    "busy_timeout": 10000,
+    "cache_size": -32000,
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def vec_to_blob(v) -> bytes:
+    return np.asarray(v, dtype="<f4").tobytes()
+
+
+def blob_to_vec(b: bytes | None) -> np.ndarray | None:
+    if b is None:
+        return None
+    return np.frombuffer(b, dtype="<f4")
+
+
+class JSONField(TextField):
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class Photo(BaseModel):
+    STATUSES = ("inbox", "suggested", "filed", "skipped")
+
+    sha256 = CharField(max_length=64, unique=True)
+    phash = CharField(max_length=16, index=True)  # 64-bit DCT perceptual hash, hex
+    original_filename = CharField()
+    size = IntegerField()
+    mime = CharField()
+    width = IntegerField()  # after EXIF orientation
+    height = IntegerField()
+    orientation = IntegerField(default=1)  # EXIF orientation of the stored file
+    taken_at = DateTimeField(null=True, index=True)  # camera local time as written in EXIF
+    camera_make = CharField(null=True)
+    camera_model = CharField(null=True)
+    gps_lat = FloatField(null=True)
+    gps_lon = FloatField(null=True)
+    status = CharField(default="inbox", index=True)
+    root = CharField(default="inbox")  # "inbox" or "library"
+    path = CharField()  # relative to its root, POSIX separators
+    source_device = CharField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    # filled by the ML pipeline (schema version 2)
+    caption = TextField(null=True)
+    embedding = BlobField(null=True)  # CLIP image embedding, L2-normalised
+    analysed_at = DateTimeField(null=True)
+    analysis_error = TextField(null=True)
+
+    @property
+    def folder(self) -> str | None:
+        """Library folder (relative) the photo is filed in, or None while it is in the inbox."""
+        if self.root != "library":
+            return None
+        parent = str(Path(self.path).parent.as_posix())
+        return "" if parent == "." else parent
+
+    @classmethod
+    def by_sha(cls, sha: str):
+        return cls.get_or_none(cls.sha256 == sha)
+
+
+class Folder(BaseModel):
+    path = CharField(unique=True)  # relative to the library root, POSIX separators
+    created_at = DateTimeField(default=utcnow)
+
+
+class Tag(BaseModel):
+    name = CharField(unique=True)
+
+    @classmethod
+    def named(cls, name: str) -> "Tag":
+        name = name.strip()
+        tag, _ = cls.get_or_create(name=name)
+        return tag
+
+
+class PhotoTag(BaseModel):
+    SOURCES = ("clip", "blip", "face", "user", "xmp")
+
+    photo = ForeignKeyField(Photo, backref="tags", on_delete="CASCADE")
+    tag = ForeignKeyField(Tag, backref="photos", on_delete="CASCADE")
+    source = CharField(default="user")
+    score = FloatField(default=1.0)
+    removed = BooleanField(default=False)  # the user removed it: auto-taggers must not add it back
+
+    class Meta:
+        indexes = ((("photo", "tag"), True),)
+
+
+class Person(BaseModel):
+    name = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class FaceEncoding(BaseModel):
+    """A known 128-d encoding of a person (imported .npy, enrolled photo, or confirmed face)."""
+
+    person = ForeignKeyField(Person, backref="encodings", on_delete="CASCADE")
+    encoding = BlobField()
+    origin = CharField()  # e.g. "npy:Amy_H_64144.npy", "enroll:Pictures/Amy H/1.jpg", "face:12"
+    created_at = DateTimeField(default=utcnow)
+
+
+class Face(BaseModel):
+    photo = ForeignKeyField(Photo, backref="faces", on_delete="CASCADE")
+    x = FloatField()
+    y = FloatField()
+    w = FloatField()
+    h = FloatField()
+    encoding = BlobField()
+    person = ForeignKeyField(Person, backref="faces", null=True, on_delete="SET NULL")
+    distance = FloatField(null=True)
+    confirmed = BooleanField(default=False)
+    cluster = IntegerField(null=True, index=True)  # unknown-face cluster id
+
+
+class FaceRejection(BaseModel):
+    """The user said this face is not this person: never suggest the pair again."""
+
+    face = ForeignKeyField(Face, backref="rejections", on_delete="CASCADE")
+    person = ForeignKeyField(Person, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("face", "person"), True),)
+
+
+class Region(BaseModel):
+    photo = ForeignKeyField(Photo, backref="regions", on_delete="CASCADE")
+    x = FloatField()
+    y = FloatField()
+    w = FloatField()
+    h = FloatField()
+    label = CharField(default="", index=True)
+    embedding = BlobField(null=True)
+    source = CharField(default="user")
+    created_at = DateTimeField(default=utcnow)
+
+
+class Decision(BaseModel):
+    """The learning log and the undo history: one row per filing action."""
+
+    ACTIONS = ("accept", "fix", "skip", "file", "undo")
+
+    photo = ForeignKeyField(Photo, backref="decisions", on_delete="CASCADE")
+    action = CharField()
+    suggested = JSONField(null=True)  # [{"folder": str, "score": float, "reason": str}]
+    chosen_folder = CharField(null=True)
+    from_root = CharField(null=True)
+    from_path = CharField(null=True)
+    to_root = CharField(null=True)
+    to_path = CharField(null=True)
+    tags = JSONField(null=True)
+    people = JSONField(null=True)
+    device = CharField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    undone = BooleanField(default=False)
+
+
+class Device(BaseModel):
+    name = CharField()
+    token_hash = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(null=True)
+    revoked = BooleanField(default=False)
+
+
+class Job(BaseModel):
+    kind = CharField()
+    status = CharField(default="queued")  # queued | running | done | failed
+    total = IntegerField(default=0)
+    done = IntegerField(default=0)
+    message = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Upload(BaseModel):
+    id = CharField(primary_key=True)
+    device = CharField(null=True)
+    filename = CharField()
+    size = IntegerField()
+    sha256 = CharField(null=True)
+    offset = IntegerField(default=0)
+    mime = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    photo = ForeignKeyField(Photo, null=True, on_delete="SET NULL")
+    error = TextField(null=True)
+
+
+class Meta(BaseModel):
+    """Key/value facts about this catalogue (schema version, server id)."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+ALL_MODELS = [
+    Photo, Folder, Tag, PhotoTag, Person, FaceEncoding, Face, FaceRejection, Region,
+    Decision, Device, Job, Upload, Meta,
+]
+
+
+def open_db(path: str | Path) -> SqliteDatabase:
+    """Bind the catalogue at `path` and bring its schema up to date (creating it if new)."""
+    from .migrations import migrate
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    database.init(str(path), pragmas=PRAGMAS, check_same_thread=False)
+    database.connect(reuse_if_open=True)
+    migrate(database)
+    return database
+
+
+def get_meta(key: str, default: str | None = None) -> str | None:
+    row = Meta.get_or_none(Meta.key == key)
+    return row.value if row else default
+
+
+def set_meta(key: str, value: str) -> None:
+    Meta.insert(key=key, value=value).on_conflict_replace().execute()

@@ -1,0 +1,108 @@
+"""Domain exceptions. The web layer maps them to JSON 4xx responses in one place (web/errors.py)."""
+
+from __future__ import annotations
+
+
+class JaicatError(Exception):
+    """Base class: `code` is a stable machine-readable name, `status` the HTTP status it maps to."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(JaicatError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(JaicatError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidInput(JaicatError):
+    code = "invalid_input"
+    status = 400
+
+
+# --- ingest -------------------------------------------------------------------------------------
+class IngestError(JaicatError):
+    """A file that cannot become a photo; nothing of it is kept."""
+
+    code = "rejected"
+    status = 422
+
+
+class EmptyFile(IngestError):
+    code = "empty_file"
+
+
+class UnsupportedImage(IngestError):
+    code = "unsupported_image"
+    status = 415
+
+
+class CorruptImage(IngestError):
+    code = "corrupt_image"
+
+
+class ImageTooLarge(IngestError):
+    code = "image_too_large"
+    status = 413
+
+
+class FileTooLarge(IngestError):
+    code = "file_too_large"
+    status = 413
+
+
+# --- library ------------------------------------------------------------------------------------
+class PathOutsideLibrary(JaicatError):
+    code = "path_outside_library"
+    status = 400
+
+
+class InvalidFolderName(JaicatError):
+    code = "invalid_folder_name"
+    status = 400
+
+
+class FileMissing(JaicatError):
+    """The photo's file is not where the catalogue says; nothing is changed."""
+
+    code = "file_missing"
+    status = 409
+
+
+class VerifyFailed(JaicatError):
+    """A cross-filesystem copy did not hash back to the original; the source is kept."""
+
+    code = "verify_failed"
+    status = 500
+
+
+class NothingToUndo(JaicatError):
+    code = "nothing_to_undo"
+    status = 409
+
+
+# --- models -------------------------------------------------------------------------------------
+class ModelUnavailable(JaicatError):
+    code = "model_unavailable"
+    status = 503
+
+
+# --- auth ---------------------------------------------------------------------------------------
+class Unauthorized(JaicatError):
+    code = "unauthorized"
+    status = 401
+
+
+class RateLimited(JaicatError):
+    code = "rate_limited"
+    status = 429

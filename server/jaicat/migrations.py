@@ -1,0 +1,68 @@
+"""Schema versions. A new catalogue is created at the latest version; an older one is stepped forward
+one version at a time inside a transaction, so a user's catalogue is never lost to an upgrade.
+
+To change the schema: edit the model in db.py, then append a step here that brings an existing
+database from the previous version to the new one (playhouse.migrate), and bump nothing else.
+"""
+
+from __future__ import annotations
+
+from peewee import BlobField, DateTimeField, SqliteDatabase, TextField
+from playhouse.migrate import SqliteMigrator, migrate as run_ops
+
+
+def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v2: results of the ML pipeline live on the photo row."""
+    cols = {c.name for c in db.get_columns("photo")}
+    ops = []
+    for name, field in (
+        ("caption", TextField(null=True)),
+        ("embedding", BlobField(null=True)),
+        ("analysed_at", DateTimeField(null=True)),
+        ("analysis_error", TextField(null=True)),
+    ):
+        if name not in cols:
+            ops.append(migrator.add_column("photo", name, field))
+    run_ops(*ops)
+
+
+# (version, step) in order; version 1 is the foundation schema.
+STEPS = [
+    (2, _v2_ml_columns),
+]
+LATEST = 1 if not STEPS else STEPS[-1][0]
+
+
+def schema_version(db: SqliteDatabase) -> int:
+    if "meta" not in db.get_tables():
+        return 0
+    row = db.execute_sql("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: SqliteDatabase) -> int:
+    """Create or upgrade the schema; returns the version now in force."""
+    from .db import ALL_MODELS, Meta
+
+    version = schema_version(db)
+    if version > LATEST:
+        raise RuntimeError(
+            f"catalogue schema version {version} is newer than this Jaicat ({LATEST}); upgrade Jaicat"
+        )
+    with db.atomic():
+        if version == 0:
+            # A brand-new catalogue (or one from before versioning): create everything current.
+            db.create_tables(ALL_MODELS, safe=True)
+            if "photo" in db.get_tables():
+                for v, step in STEPS:
+                    step(SqliteMigrator(db), db)
+            version = LATEST
+        else:
+            db.create_tables(ALL_MODELS, safe=True)  # tables added by later versions
+            migrator = SqliteMigrator(db)
+            for v, step in STEPS:
+                if v > version:
+                    step(migrator, db)
+                    version = v
+        Meta.insert(key="schema_version", value=str(version)).on_conflict_replace().execute()
+    return version
