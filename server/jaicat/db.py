@@ -88,6 +88,7 @@ class Photo(BaseModel):
     embedding = BlobField(null=True)  # CLIP image embedding, L2-normalised
     analysed_at = DateTimeField(null=True)
     analysis_error = TextField(null=True)
+    suggestions = JSONField(null=True)  # latest folder suggestions [{"folder","score","reason"}]
 
     @property
     def folder(self) -> str | None:

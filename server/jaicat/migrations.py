@@ -20,6 +20,7 @@ def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
         ("embedding", BlobField(null=True)),
         ("analysed_at", DateTimeField(null=True)),
         ("analysis_error", TextField(null=True)),
+        ("suggestions", TextField(null=True)),
     ):
         if name not in cols:
             ops.append(migrator.add_column("photo", name, field))
