@@ -38,6 +38,7 @@ class Settings:
     zeroconf: bool = True
     https: bool = False
     log_requests: bool = True
+    pwa_dir: Path | None = None  # default: the pwa/ folder of the source checkout
     # machine learning
     device: str = "auto"  # auto | cpu | cuda
     clip_model: str = "openai/clip-vit-base-patch32"
