@@ -1,0 +1,425 @@
+"""The folder suggestion engine: an online ensemble that learns from every decision in microseconds.
+
+Every signal turns a photo into one or more feature columns over the known folders (tag/people/caption/
+camera/date token statistics as smoothed Bayes lifts, capture-time neighbours at three time scales,
+nearest embeddings and folder centroids, GPS proximity, recency of use, folder names and dates). A
+conditional-logit combiner (a softmax over candidate folders of w . x_f) weighs the columns; its weights
+are learned prequentially with AdaGrad on the log-loss of each decision, so a signal that proves
+unreliable for this household loses its say. Because the combiner is trained on log-loss its softmax is
+a calibrated probability; it is multiplied by (1 - p_new), the tracked rate of photos that went to a
+folder never used before, so the confidence shown is "the photo belongs here", not "of the folders I know".
+
+Decay: counts are added with a weight that grows by 2**(1/half_life) per decision, which is the same as
+forgetting old decisions with that half-life (drift), without touching old counts until a rare rescale.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import reasons
+from .records import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
+from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
+
+SNAPSHOT_VERSION = 1
+TOKEN_GROUPS = ("tags", "people", "words", "meta", "date")
+# (feature, signal group, initial weight). Initial weights only matter for the first few dozen decisions.
+FEATURES = (
+    ("prior", "prior", 1.0),
+    ("recent", "recent", 0.7),
+    ("tags", "tags", 1.0),
+    ("people", "people", 1.0),
+    ("words", "words", 0.5),
+    ("meta", "meta", 0.5),
+    ("date", "date", 0.5),
+    ("time_10min", "time", 1.5),
+    ("time_3h", "time", 1.0),
+    ("time_2d", "time", 0.5),
+    ("embed_knn", "embedding", 1.0),
+    ("embed_rel", "embedding", 0.5),
+    ("embed_centroid", "embedding", 5.0),
+    ("gps_500m", "gps", 1.0),
+    ("gps_20km", "gps", 0.3),
+    ("name", "name", 1.0),
+    ("name_date", "name", 1.5),
+    ("name_date_conflict", "name", -2.0),
+)
+SIGNALS = tuple(dict.fromkeys(g for _, g, _ in FEATURES))
+_TIME_SCALES = ((600.0, 3 * 3600.0), (3 * 3600.0, 36 * 3600.0), (2 * 86400.0, 10 * 86400.0))
+_KNN = 16
+_RECENT = 30
+
+
+@dataclass
+class Suggestion:
+    folder: str
+    score: float  # calibrated probability that the photo belongs in this folder
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"folder": self.folder, "score": round(self.score, 4), "reason": self.reason}
+
+
+class SuggestEngine:
+    """Online folder suggester over PhotoFeatures. Not thread-safe: the service wraps it in a lock.
+
+    `signals` restricts the engine to some signal groups (the single-signal baselines of the bench).
+    """
+
+    def __init__(self, signals=None, half_life: float = 4000.0, correction_weight: float = 2.0,
+                 vector_capacity: int = 8192, learning_rate: float = 0.05):
+        self.signals = tuple(signals) if signals else SIGNALS
+        unknown = set(self.signals) - set(SIGNALS)
+        if unknown:
+            raise ValueError(f"unknown signals {sorted(unknown)}; known: {', '.join(SIGNALS)}")
+        self.half_life = half_life
+        self.correction_weight = correction_weight
+        self.learning_rate = learning_rate
+        self._vector_capacity = vector_capacity
+        self.reset()
+
+    # --- state ------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything learned (folders registered with add_folder are forgotten too)."""
+        self.folders: list[str] = []
+        self.index: dict[str, int] = {}
+        self.alive = np.zeros(16, bool)
+        self.count = np.zeros(16)  # decayed photos per folder
+        self.raw = np.zeros(16)  # photos per folder
+        self.name_tokens: list[set] = []
+        self.name_index: dict[str, set] = {}
+        self.dates: list = []
+        self.tables = {g: TokenTable() for g in TOKEN_GROUPS}
+        self.times = TimeIndex()
+        self.vectors = VectorIndex(self._vector_capacity)
+        self.geo = GeoIndex()
+        self.recent: list[tuple[int, int]] = []  # (step, folder) of the latest decisions/creations
+        self.step = 0
+        self.inc = 1.0
+        self.trainable = np.array([g in self.signals for _, g, _ in FEATURES])
+        self.weights = np.array([w for _, _, w in FEATURES]) * self.trainable
+        if "prior" not in self.signals:
+            self.weights[0] = 1e-3  # baselines without the prior still break ties by folder size
+        self.mask = self.trainable | (np.arange(len(FEATURES)) == 0)
+        self.adagrad = np.full(len(FEATURES), 1e-2)
+        self.new_mass, self.all_mass = 1.0, 2.0  # Beta(1,1) prior on "goes to a new folder"
+        self.learned: OrderedDict = OrderedDict()  # id -> what forget() needs, for the latest decisions
+        self.serial = 0
+        self._cache = None
+
+    def to_bytes(self) -> bytes:
+        self._cache = None
+        return pickle.dumps((SNAPSHOT_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def from_bytes(data: bytes) -> SuggestEngine:
+        version, engine = pickle.loads(data)
+        if version != SNAPSHOT_VERSION or not isinstance(engine, SuggestEngine):
+            raise ValueError("snapshot from another engine version")
+        return engine
+
+    @property
+    def history_size(self) -> int:
+        return int(self.raw[: len(self.folders)].sum())
+
+    # --- folders ----------------------------------------------------------------------------------
+    def _folder(self, path: str, create: bool = True) -> int | None:
+        f = self.index.get(path)
+        if f is not None or not create:
+            return f
+        f = len(self.folders)
+        self.folders.append(path)
+        self.index[path] = f
+        self.alive, self.count, self.raw = (_grow(a, f + 1) for a in (self.alive, self.count, self.raw))
+        self.alive[f] = True
+        self._set_name(f, path)
+        return f
+
+    def _set_name(self, f: int, path: str) -> None:
+        toks = folder_name_tokens(path)
+        if f < len(self.name_tokens):
+            for t in self.name_tokens[f]:
+                self.name_index.get(t, set()).discard(f)
+            self.name_tokens[f], self.dates[f] = toks, folder_date(path)
+        else:
+            self.name_tokens.append(toks)
+            self.dates.append(folder_date(path))
+        for t in toks:
+            self.name_index.setdefault(t, set()).add(f)
+
+    def add_folder(self, path: str, created: bool = True) -> None:
+        """Make an (empty) folder suggestible: by its name and date at once, and, when the user just
+        created it (`created`), as the likely home of the next photos."""
+        path = normalise_folder(path)
+        if not path:
+            return
+        known = path in self.index
+        f = self._folder(path)
+        if created and not known:
+            self.recent.append((self.step, f))
+            del self.recent[:-_RECENT]
+        self._cache = None
+
+    def rename_folder(self, old: str, new: str) -> int:
+        """Move the history of `old` (and of its subfolders) to `new`; merges into an existing folder.
+        Returns how many folders were renamed."""
+        old, new = normalise_folder(old), normalise_folder(new)
+        if not old or old == new:
+            return 0
+        moved = [p for p in self.folders if (p == old or p.startswith(old + "/")) and self.index.get(p) is not None]
+        for path in moved:
+            f = self.index.pop(path)
+            target = new + path[len(old):]
+            dst = self.index.get(target)
+            if dst is None:
+                self.folders[f] = target
+                self.index[target] = f
+                self._set_name(f, target)
+            else:
+                self._merge(f, dst)
+        self._cache = None
+        return len(moved)
+
+    def _merge(self, src: int, dst: int) -> None:
+        for table in self.tables.values():
+            table.merge_folder(src, dst)
+        self.times.folder[self.times.folder == src] = dst
+        self.vectors.merge_folder(src, dst)
+        self.geo.merge_folder(src, dst)
+        self.count[dst] += self.count[src]
+        self.raw[dst] += self.raw[src]
+        self.count[src] = self.raw[src] = 0
+        self.alive[src] = False
+        self.recent = [(s, dst if f == src else f) for s, f in self.recent]
+        self._set_name(src, "")
+        self.folders[src] = ""
+
+    def known_folders(self) -> list[str]:
+        return [p for f, p in enumerate(self.folders) if self.alive[f]]
+
+    # --- features ---------------------------------------------------------------------------------
+    @staticmethod
+    def tokens(rec: PhotoFeatures) -> dict[str, dict]:
+        """The categorical evidence of a photo, per token group, as {token: weight}."""
+        meta = {
+            "cam:" + (rec.camera.lower() if rec.camera else "none"): 1.0,
+            "gps:" + ("yes" if rec.gps else "none"): 1.0,
+            "ppl:" + str(min(len(rec.people), 3)): 1.0,
+        }
+        date = {}
+        if rec.local is None:
+            meta["time:none"] = 1.0
+        else:
+            y, m, _, hour, wd = rec.local
+            meta["hour:" + str(hour // 4)] = 0.5
+            meta["weekend" if wd >= 5 else "weekday"] = 0.5
+            date = {f"y:{y}": 1.0, f"ym:{y}-{m:02d}": 1.0}
+        return {
+            "tags": dict(rec.tags),
+            "people": {p.lower(): 1.0 for p in rec.people},
+            "words": {w: 1.0 for w in rec.caption_words()},
+            "meta": meta,
+            "date": date,
+        }
+
+    def _name_scores(self, rec: PhotoFeatures, toks: dict, n: int) -> np.ndarray:
+        out = np.zeros(n)
+        if not self.name_index:
+            return out
+        words: dict[str, float] = {}
+        for tag, s in toks["tags"].items():
+            for w in tag.split():
+                words[singular(w)] = max(words.get(singular(w), 0.0), s)
+        for p in rec.people:
+            parts = p.lower().split()
+            for w in parts[:1] + ["".join(parts)]:
+                words[w] = 1.0
+        for w in toks["words"]:
+            words[w] = max(words.get(w, 0.0), 0.5)
+        for w, s in words.items():
+            for f in self.name_index.get(w, ()):
+                out[f] += s
+        return np.minimum(out, 3.0)
+
+    def _date_scores(self, rec: PhotoFeatures, n: int) -> tuple[np.ndarray, np.ndarray]:
+        match, conflict = np.zeros(n), np.zeros(n)
+        if rec.local is None:
+            return match, conflict
+        y, m, d = rec.local[:3]
+        for f, fd in enumerate(self.dates):
+            if fd is None or not self.alive[f]:
+                continue
+            fy, fm, fdd = fd
+            if fy != y:
+                conflict[f] = 1.0
+                continue
+            match[f] = 1.0
+            if fm is not None:
+                if fm == m:
+                    match[f] += 1.0
+                    if fdd is not None:
+                        match[f] += 1.0 if abs(fdd - d) <= 1 else -0.5
+                else:
+                    conflict[f] = 0.5
+        return match, conflict
+
+    def _features(self, rec: PhotoFeatures):
+        """(candidate folder indices, feature matrix, details for the reasons)."""
+        key = (id(rec), rec.id, self.step, len(self.folders))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        n = len(self.folders)
+        on = set(self.signals)
+        X = np.zeros((n, len(FEATURES)))
+        detail: dict = {}
+        total = float(self.count[:n].sum())
+        prior = (self.count[:n] + 0.5 * self.inc) / (total + 0.5 * self.inc * max(n, 1))
+        X[:, 0] = np.log(prior)
+        for s, f in self.recent:
+            X[f, 1] += 0.7 ** (self.step - s)
+        X[:, 1] = np.log1p(X[:, 1])
+        toks = self.tokens(rec)
+        for col, group in enumerate(TOKEN_GROUPS, start=2):
+            if group in on and toks[group]:
+                self.tables[group].score(toks[group], prior, X[:, col])
+        detail["tokens"] = toks
+        if "time" in on and rec.ts is not None and self.times.ts.size:
+            dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
+            detail["time"] = (dts, fs)
+            for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
+                near = dts <= span
+                if near.any():
+                    X[:, col] = np.log1p(np.bincount(fs[near], np.exp(-dts[near] / tau), minlength=n))
+        if "embedding" in on and self.vectors.accepts(rec.embedding) and self.vectors.n:
+            sims, fs = self.vectors.neighbours(rec.embedding, _KNN)
+            detail["embedding"] = (sims, fs)
+            if sims.size:
+                X[:, 10] = np.log1p(np.bincount(fs, np.exp((sims - 1.0) / 0.05), minlength=n))
+                X[:, 11] = np.log1p(np.bincount(fs, np.exp((sims - sims[0]) / 0.02), minlength=n))
+            X[:, 12] = self.vectors.centroid_sims(rec.embedding, n)
+        if "gps" in on and rec.gps is not None and self.geo.n:
+            d, fs = self.geo.near(rec.gps, 100.0)
+            detail["gps"] = (d, fs)
+            if d.size:
+                near = d <= 5.0
+                X[:, 13] = np.log1p(np.bincount(fs[near], np.exp(-d[near] / 0.5), minlength=n))
+                X[:, 14] = np.log1p(np.bincount(fs, np.exp(-d / 20.0), minlength=n))
+        if "name" in on:
+            X[:, 15] = self._name_scores(rec, toks, n)
+            X[:, 16], X[:, 17] = self._date_scores(rec, n)
+        # Candidates: real folders with history, or named/dated like this photo, or just created.
+        cand = self.alive[:n] & ((self.raw[:n] > 0) | (X[:, 15] > 0) | (X[:, 16] > 0))
+        for _, f in self.recent:
+            cand[f] = cand[f] or self.alive[f]
+        idx = np.nonzero(cand)[0]
+        out = (idx, X[idx] * self.mask, detail)
+        self._cache = (key, out)
+        return out
+
+    def p_new(self) -> float:
+        return self.new_mass / self.all_mass
+
+    # --- predict / learn --------------------------------------------------------------------------
+    def scores(self, rec: PhotoFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """(candidate folder indices, calibrated probabilities), unsorted."""
+        idx, X, _ = self._features(rec)
+        if idx.size == 0:
+            return idx, np.zeros(0)
+        z = X @ self.weights
+        z -= z.max()
+        p = np.exp(z)
+        p /= p.sum()
+        return idx, p * (1.0 - self.p_new())
+
+    def predict(self, rec: PhotoFeatures, k: int = 3, explain: bool = True) -> list[Suggestion]:
+        """The top-k folders for a photo, best first; [] when nothing real can be suggested."""
+        idx, p = self.scores(rec)
+        if idx.size == 0 or k <= 0:
+            return []
+        k = min(k, idx.size)
+        order = np.argpartition(-p, k - 1)[:k] if idx.size > k else np.arange(idx.size)
+        order = order[np.argsort(-p[order], kind="stable")]
+        out = []
+        for j in order:
+            f = int(idx[j])
+            text = reasons.explain(self, rec, f, j) if explain else ""
+            out.append(Suggestion(self.folders[f], float(p[j]), text))
+        return out
+
+    def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0) -> None:
+        """Learn that `rec` was filed in `folder`. `corrected`: the user chose another folder than our
+        first suggestion (a fix), which counts `correction_weight` times; None works it out."""
+        folder = normalise_folder(folder)
+        idx, X, _ = self._features(rec)
+        f = self.index.get(folder)
+        is_new = f is None or self.raw[f] == 0
+        decay = 0.5 ** (1.0 / 300.0)  # the new-folder rate follows the last few hundred decisions
+        self.new_mass = self.new_mass * decay + (1.0 if is_new else 0.0)
+        self.all_mass = self.all_mass * decay + 1.0
+        if f is not None and idx.size > 1:
+            hit = np.nonzero(idx == f)[0]
+            if hit.size:
+                z = X @ self.weights
+                z -= z.max()
+                p = np.exp(z)
+                p /= p.sum()
+                if corrected is None:
+                    corrected = int(np.argmax(p)) != int(hit[0])
+                grad = X[hit[0]] - p @ X
+                self.adagrad += grad * grad
+                self.weights += self.learning_rate * grad / np.sqrt(self.adagrad) * self.trainable
+        if f is None:
+            f = self._folder(folder)
+        w = weight * (self.correction_weight if corrected else 1.0)
+        self._add(rec, f, self.inc * w, self.serial)
+        self.learned[rec.id] = (self.serial, f, self.inc * w, rec)
+        if len(self.learned) > 2000:
+            self.learned.popitem(last=False)
+        self.serial += 1
+        self.recent.append((self.step, f))
+        del self.recent[:-_RECENT]
+        self.step += 1
+        self.inc *= 2.0 ** (1.0 / self.half_life)
+        if self.inc > 1e12:
+            self._rescale()
+        self._cache = None
+
+    def _add(self, rec: PhotoFeatures, f: int, inc: float, serial: int, sign: float = 1.0) -> None:
+        self.count[f] = max(0.0, self.count[f] + sign * inc)
+        self.raw[f] = max(0.0, self.raw[f] + sign)
+        for group, toks in self.tokens(rec).items():
+            self.tables[group].add(toks, f, sign * inc, sign)
+        if sign > 0:
+            if rec.ts is not None:
+                self.times.add(rec.ts, f, serial)
+            if self.vectors.accepts(rec.embedding):
+                self.vectors.add(rec.embedding, f, serial, inc)
+            if rec.gps is not None:
+                self.geo.add(rec.gps, f, serial)
+        else:
+            self.times.remove(serial)
+            self.vectors.remove(serial, rec.embedding, f, inc)
+            self.geo.remove(serial)
+
+    def forget(self, photo_id: str) -> bool:
+        """Undo the learning of one of the latest 2000 decisions (the user undid the filing)."""
+        item = self.learned.pop(str(photo_id), None)
+        if item is None:
+            return False
+        serial, f, inc, rec = item
+        self._add(rec, f, inc, serial, sign=-1.0)
+        self._cache = None
+        return True
+
+    def _rescale(self) -> None:
+        factor = 1.0 / self.inc
+        self.count *= factor
+        for table in self.tables.values():
+            table.scale(factor)
+        self.vectors.scale(factor)
+        self.learned = OrderedDict((k, (s, f, inc * factor, r)) for k, (s, f, inc, r) in self.learned.items())
+        self.inc = 1.0

@@ -1,0 +1,164 @@
+"""One-line human reasons: which signal did most to put a folder first, said with the evidence behind it.
+
+A signal's share is its weighted feature for the folder minus the average over the other candidates,
+so the reason names what set this folder apart, not what every folder has in common.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GROUP_COLS: dict[str, list[int]] = {}
+
+
+def _cols() -> dict[str, list[int]]:
+    if not _GROUP_COLS:
+        from .engine import FEATURES
+
+        for i, (_, group, _) in enumerate(FEATURES):
+            _GROUP_COLS.setdefault(group, []).append(i)
+    return _GROUP_COLS
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _gap(seconds: float) -> str:
+    s = abs(seconds)
+    if s < 90:
+        return "within a minute"
+    if s < 5400:
+        return f"{round(s / 60)} minutes"
+    if s < 2 * 86400:
+        return f"{round(s / 3600)} hours"
+    return f"{round(s / 86400)} days"
+
+
+def contributions(engine, rec, j: int) -> list[tuple[float, str]]:
+    """[(share, group)] for candidate position j, largest first."""
+    idx, X, _ = engine._features(rec)
+    weighted = X * engine.weights
+    if idx.size > 1:
+        others = (weighted.sum(axis=0) - weighted[j]) / (idx.size - 1)
+    else:
+        others = np.zeros(weighted.shape[1])
+    diff = weighted[j] - others
+    out = [(float(diff[cols].sum()), group) for group, cols in _cols().items()]
+    return sorted(out, reverse=True)
+
+
+def explain(engine, rec, f: int, j: int) -> str:
+    parts = []
+    shares = contributions(engine, rec, j)
+    for rank, (share, group) in enumerate(shares):
+        if share <= 0 or (rank > 0 and share < 0.5 * shares[0][0]):
+            break
+        text = _say(engine, rec, f, group)
+        if text and text not in parts:
+            parts.append(text)
+        if len(parts) == 2:
+            break
+    folder = engine.folders[f]
+    if not parts:
+        n = int(engine.raw[f])
+        return f"{_plural(n, 'earlier photo')} went to {folder}" if n else f"{folder} is a folder you have"
+    return "; ".join(parts)
+
+
+def _tokens_text(engine, rec, f: int, group: str, toks: dict) -> str | None:
+    table = engine.tables[group]
+    best = []
+    for t, w in toks.items():
+        row = table.rows.get(t)
+        if row is None:
+            continue
+        raw = row.raw_for(f)
+        if raw >= 1:
+            best.append((w * raw / (row.raw_total + 1.0), int(raw), t))
+    if not best:
+        return None
+    best.sort(reverse=True)
+    shown = []
+    for _, n, t in best[:2]:
+        if group == "people":
+            label = next((p for p in rec.people if p.lower() == t), t)
+        elif group == "meta":
+            label = _meta_label(t)
+        elif group == "date":
+            label = "from " + t.split(":", 1)[1]
+        else:
+            label = f"'{t}'"
+        shown.append((n, label))
+    folder = engine.folders[f]
+    (n1, l1) = shown[0]
+    if len(shown) == 1:
+        return f"{_plural(n1, 'earlier photo')} {_with(l1)} went to {folder}"
+    (n2, l2) = shown[1]
+    if n1 == n2:
+        return f"{_plural(n1, 'earlier photo')} {_with(l1)} and {l2} went to {folder}"
+    return f"{_plural(n1, 'earlier photo')} {_with(l1)} and {n2} {_with(l2)} went to {folder}"
+
+
+def _with(label: str) -> str:
+    return label if label.startswith(("from ", "taken ", "without ", "with ")) else "with " + label
+
+
+def _meta_label(t: str) -> str:
+    key, _, val = t.partition(":")
+    if key == "cam":
+        return "without camera data" if val == "none" else f"taken with {val}"
+    if key == "gps":
+        return "without GPS" if val == "none" else "with GPS"
+    if key == "ppl":
+        return "without people" if val == "0" else f"with {val} people"
+    if key == "time":
+        return "without a capture date"
+    if key == "hour":
+        return f"taken between {int(val) * 4}:00 and {int(val) * 4 + 4}:00"
+    return f"taken on a {t}"
+
+
+def _say(engine, rec, f: int, group: str) -> str | None:
+    folder = engine.folders[f]
+    _, _, detail = engine._features(rec)
+    if group in ("tags", "people", "words", "meta", "date"):
+        return _tokens_text(engine, rec, f, group, detail["tokens"][group])
+    if group == "time" and "time" in detail:
+        dts, fs = detail["time"]
+        mine = dts[fs == f]
+        if mine.size:
+            n = int((mine <= max(3600.0, float(mine.min()) * 2)).sum())
+            return f"taken {_gap(float(mine.min()))} from {_plural(n, 'photo')} in {folder}"
+    if group == "embedding" and "embedding" in detail:
+        sims, fs = detail["embedding"]
+        n = int((fs == f).sum())
+        if n:
+            return f"looks like {_plural(n, 'photo')} in {folder}"
+        return f"looks like the photos in {folder}"
+    if group == "gps" and "gps" in detail:
+        d, fs = detail["gps"]
+        mine = d[fs == f]
+        if mine.size:
+            km = float(mine.min())
+            where = f"{round(km * 1000)} m" if km < 1 else f"{km:.0f} km"
+            return f"taken within {where} of {_plural(int(mine.size), 'photo')} in {folder}"
+    if group == "name":
+        fd = engine.dates[f]
+        if fd is not None and rec.local is not None and fd[0] == rec.local[0]:
+            return f"the folder name {folder} matches the date taken"
+        return f"the folder name {folder} matches what is in the photo"
+    if group == "recent":
+        n = 0
+        for _, g in reversed(engine.recent):
+            if g != f:
+                break
+            n += 1
+        if n and engine.raw[f] > 0:
+            return f"your last {_plural(n, 'photo')} went to {folder}" if n > 1 else f"your last photo went to {folder}"
+        if engine.raw[f] == 0:
+            return f"you just created {folder}"
+        return f"you filed photos in {folder} recently"
+    if group == "prior" and engine.raw[f] > 0:
+        return f"{folder} is one of your most used folders ({int(engine.raw[f])} photos)"
+    return None

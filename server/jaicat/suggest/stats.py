@@ -1,0 +1,250 @@
+"""Online statistics the engine keeps per signal, each answering "how much does this photo point at
+each folder" as a dense vector over folder indices, in well under a millisecond.
+
+Counts are "decayed" by the engine's growing increment (see SuggestEngine._inc): adding `inc` instead of
+1 and letting `inc` grow exponentially is the same as shrinking every older count, without touching them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _grow(a: np.ndarray, n: int, fill=0) -> np.ndarray:
+    if n <= a.shape[0]:
+        return a
+    cap = max(n, a.shape[0] * 2, 16)
+    out = np.full((cap,) + a.shape[1:], fill, dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+class TokenRow:
+    """Sparse counts of one token over folders: decayed weight and raw photo count per folder."""
+
+    __slots__ = ("idx", "cnt", "raw", "pos", "size", "total", "raw_total")
+
+    def __init__(self):
+        self.idx = np.zeros(4, np.int32)
+        self.cnt = np.zeros(4, np.float64)
+        self.raw = np.zeros(4, np.float64)
+        self.pos: dict[int, int] = {}
+        self.size = 0
+        self.total = 0.0
+        self.raw_total = 0.0
+
+    def add(self, f: int, w: float, raw: float) -> None:
+        slot = self.pos.get(f)
+        if slot is None:
+            slot = self.size
+            self.pos[f] = slot
+            self.size += 1
+            if self.size > self.idx.shape[0]:
+                self.idx, self.cnt, self.raw = (_grow(a, self.size) for a in (self.idx, self.cnt, self.raw))
+            self.idx[slot] = f
+        self.cnt[slot] = max(0.0, self.cnt[slot] + w)
+        self.raw[slot] = max(0.0, self.raw[slot] + raw)
+        self.total = max(0.0, self.total + w)
+        self.raw_total = max(0.0, self.raw_total + raw)
+
+    def raw_for(self, f: int) -> float:
+        slot = self.pos.get(f)
+        return 0.0 if slot is None else float(self.raw[slot])
+
+
+class TokenTable:
+    """Token -> folder co-occurrence, scored as a smoothed Bayes lift log(p(f|t) / p(f)).
+
+    For a token seen with folder f `c` times (decayed) the evidence for f is log(1 + c / (beta * p(f)))
+    up to a constant shared by all folders, so tokens never seen, or spread like the folders themselves,
+    say nothing; `beta` is the pseudo-count that keeps one co-occurrence from being proof.
+    """
+
+    def __init__(self, beta: float = 3.0):
+        self.beta = beta
+        self.rows: dict[str, TokenRow] = {}
+
+    def add(self, tokens: dict, f: int, inc: float, raw: float = 1.0) -> None:
+        for t, w in tokens.items():
+            row = self.rows.get(t)
+            if row is None:
+                row = self.rows[t] = TokenRow()
+            row.add(f, inc * w, raw)
+
+    def score(self, tokens: dict, prior: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Add the evidence of `tokens` ({token: weight}) for every folder into `out`; returns out."""
+        total_w = 0.0
+        for t, w in tokens.items():
+            row = self.rows.get(t)
+            if row is None or row.size == 0:
+                continue
+            i = row.idx[: row.size]
+            out[i] += w * np.log1p(row.cnt[: row.size] / (self.beta * prior[i]))
+            total_w += w
+        if total_w > 1.0:  # correlated tags would otherwise count many times over
+            out /= math.sqrt(total_w)
+        return out
+
+    def scale(self, factor: float) -> None:
+        for row in self.rows.values():
+            row.cnt[: row.size] *= factor
+            row.total *= factor
+
+    def merge_folder(self, src: int, dst: int) -> None:
+        """Fold folder `src` into `dst` (a rename onto an existing folder). src's index is retired."""
+        for row in self.rows.values():
+            slot = row.pos.pop(src, None)
+            if slot is None:
+                continue
+            d = row.pos.get(dst)
+            if d is None:
+                row.pos[dst] = slot
+                row.idx[slot] = dst
+            else:  # the retired slot keeps count 0 and scores nothing
+                row.cnt[d] += row.cnt[slot]
+                row.raw[d] += row.raw[slot]
+                row.cnt[slot] = row.raw[slot] = 0.0
+
+
+class TimeIndex:
+    """Capture times of learned photos, sorted, with their folder: "taken minutes apart -> together"."""
+
+    def __init__(self):
+        self.ts = np.zeros(0, np.float64)
+        self.folder = np.zeros(0, np.int32)
+        self.rid = np.zeros(0, np.int64)
+
+    def add(self, ts: float, f: int, rid: int) -> None:
+        i = int(np.searchsorted(self.ts, ts))
+        self.ts = np.insert(self.ts, i, ts)
+        self.folder = np.insert(self.folder, i, f)
+        self.rid = np.insert(self.rid, i, rid)
+
+    def remove(self, rid: int) -> None:
+        keep = self.rid != rid
+        self.ts, self.folder, self.rid = self.ts[keep], self.folder[keep], self.rid[keep]
+
+    def window(self, ts: float, span: float) -> tuple[np.ndarray, np.ndarray]:
+        """(|dt| seconds, folder) of photos taken within `span` seconds of ts."""
+        lo = int(np.searchsorted(self.ts, ts - span))
+        hi = int(np.searchsorted(self.ts, ts + span, side="right"))
+        return np.abs(self.ts[lo:hi] - ts), self.folder[lo:hi]
+
+
+class VectorIndex:
+    """Embeddings of the most recent `capacity` learned photos (a ring) plus a running direction per
+    folder, so old folders keep a voice after their photos leave the ring. Exact dot products: at the
+    default capacity this is one (capacity x dim) float32 mat-vec, about a millisecond."""
+
+    def __init__(self, capacity: int = 8192):
+        self.capacity = capacity
+        self.dim: int | None = None
+        self.mat = np.zeros((0, 0), np.float32)
+        self.folder = np.full(0, -1, np.int32)
+        self.rid = np.full(0, -1, np.int64)
+        self.n = 0  # rows filled
+        self.next = 0  # ring write position
+        self.sums = np.zeros((0, 0), np.float32)  # per-folder (decayed) sum of embeddings
+
+    def accepts(self, v: np.ndarray | None) -> bool:
+        return v is not None and (self.dim is None or v.shape[0] == self.dim)
+
+    def _init(self, dim: int) -> None:
+        self.dim = dim
+        self.mat = np.zeros((self.capacity, dim), np.float32)
+        self.folder = np.full(self.capacity, -1, np.int32)
+        self.rid = np.full(self.capacity, -1, np.int64)
+        self.sums = np.zeros((16, dim), np.float32)
+
+    def add(self, v: np.ndarray, f: int, rid: int, inc: float) -> None:
+        if self.dim is None:
+            self._init(v.shape[0])
+        self.mat[self.next] = v
+        self.folder[self.next] = f
+        self.rid[self.next] = rid
+        self.next = (self.next + 1) % self.capacity
+        self.n = min(self.n + 1, self.capacity)
+        self.sums = _grow(self.sums, f + 1)
+        self.sums[f] += np.float32(inc) * v
+
+    def remove(self, rid: int, v: np.ndarray | None, f: int, inc: float) -> None:
+        hit = self.rid[: self.n] == rid
+        self.folder[: self.n][hit] = -1
+        self.mat[: self.n][hit] = 0
+        if v is not None and self.dim is not None and f < self.sums.shape[0] and v.shape[0] == self.dim:
+            self.sums[f] -= np.float32(inc) * v
+
+    def neighbours(self, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity, folder) of the k most similar stored photos, best first."""
+        if self.n == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int32)
+        sims = self.mat[: self.n] @ v
+        sims[self.folder[: self.n] < 0] = -2.0
+        k = min(k, self.n)
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        keep = sims[top] > -2.0
+        return sims[top][keep], self.folder[top][keep]
+
+    def centroid_sims(self, v: np.ndarray, nfolders: int) -> np.ndarray:
+        """Cosine of v to each folder's mean direction (0 for folders without embeddings)."""
+        out = np.zeros(nfolders, np.float64)
+        m = min(nfolders, self.sums.shape[0])
+        if m == 0:
+            return out
+        s = self.sums[:m]
+        norms = np.linalg.norm(s, axis=1)
+        ok = norms > 0
+        out[:m][ok] = (s[ok] @ v) / norms[ok]
+        return out
+
+    def scale(self, factor: float) -> None:
+        self.sums *= np.float32(factor)
+
+    def merge_folder(self, src: int, dst: int) -> None:
+        self.folder[self.folder == src] = dst
+        if src < self.sums.shape[0]:
+            self.sums = _grow(self.sums, dst + 1)
+            self.sums[dst] += self.sums[src]
+            self.sums[src] = 0
+
+
+class GeoIndex:
+    """GPS positions of learned photos (a ring of `capacity`), searched with an equirectangular distance."""
+
+    def __init__(self, capacity: int = 65536):
+        self.capacity = capacity
+        self.lat = np.zeros(capacity, np.float64)
+        self.lon = np.zeros(capacity, np.float64)
+        self.folder = np.full(capacity, -1, np.int32)
+        self.rid = np.full(capacity, -1, np.int64)
+        self.n = 0
+        self.next = 0
+
+    def add(self, gps: tuple, f: int, rid: int) -> None:
+        self.lat[self.next], self.lon[self.next] = gps
+        self.folder[self.next] = f
+        self.rid[self.next] = rid
+        self.next = (self.next + 1) % self.capacity
+        self.n = min(self.n + 1, self.capacity)
+
+    def remove(self, rid: int) -> None:
+        self.folder[: self.n][self.rid[: self.n] == rid] = -1
+
+    def near(self, gps: tuple, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+        """(distance km, folder) of stored points within radius_km."""
+        if self.n == 0:
+            return np.zeros(0), np.zeros(0, np.int32)
+        lat0, lon0 = gps
+        dy = (self.lat[: self.n] - lat0) * 110.57
+        dlon = np.abs(self.lon[: self.n] - lon0)
+        dlon = np.minimum(dlon, 360.0 - dlon)
+        dx = dlon * 111.32 * math.cos(math.radians(lat0))
+        d = np.sqrt(dx * dx + dy * dy)
+        hit = (d <= radius_km) & (self.folder[: self.n] >= 0)
+        return d[hit], self.folder[: self.n][hit]
+
+    def merge_folder(self, src: int, dst: int) -> None:
+        self.folder[self.folder == src] = dst
