@@ -1,0 +1,113 @@
+"""Between catalogue rows and sidecar content: what Jaicat knows about a photo, as XMP, and back.
+
+Catalogue boxes are top-left x/y/w/h normalised on the upright image; sidecar boxes are normalised
+on the stored image (see geometry.py), so every conversion goes through the photo's orientation.
+"""
+
+from __future__ import annotations
+
+from ..db import Face, Person, Photo, PhotoTag, Region, Tag, database
+from .geometry import stored_dims, stored_to_upright, swaps_axes, upright_to_stored
+
+PEOPLE_ROOT = "People"  # hierarchical keyword root for people, as digiKam and Lightroom name it
+FACE_SOURCES = ("xmp-face",)  # Region.source values that came from a face region of another tool
+
+
+def photo_content(photo: Photo) -> dict:
+    """Sidecar content (sidecar.py shape) for a photo, from its tags, people, faces and regions.
+
+    Faces are written only once their person is confirmed: an automatic match is a guess, and other
+    tools read a sidecar as fact (the filing decision's `people` lists unconfirmed matches too).
+    """
+    tags = [pt.tag.name for pt in PhotoTag.select(PhotoTag, Tag).join(Tag)
+            .where((PhotoTag.photo == photo) & (PhotoTag.removed == False))  # noqa: E712
+            .order_by(Tag.name)]  # stable order: no sidecar churn when scores move
+    regions, people = [], []
+    for face in Face.select(Face, Person).join(Person).where(Face.photo == photo).order_by(Face.id):
+        if face.confirmed:
+            regions.append(("Face", face.person.name, face))
+            people.append(face.person.name)
+    person_names = {p.name for p in Person.select(Person.name)}
+    for reg in Region.select().where(Region.photo == photo).order_by(Region.id):
+        is_face = reg.source in FACE_SOURCES or (reg.label and reg.label in person_names)
+        regions.append(("Face" if is_face else "Focus", reg.label or "", reg))
+        if is_face and reg.label:
+            people.append(reg.label)
+    people = list(dict.fromkeys(people))
+
+    keywords = list(dict.fromkeys([t.split("|")[-1] for t in tags] + people))
+    hierarchical = list(dict.fromkeys(tags + [f"{PEOPLE_ROOT}|{p}" for p in people]))
+    out_regions = []
+    for rtype, name, row in regions:
+        x, y, w, h = upright_to_stored((row.x, row.y, row.w, row.h), photo.orientation)
+        out_regions.append({"name": name, "type": rtype, "x": x, "y": y, "w": w, "h": h})
+    return {
+        "keywords": keywords,
+        "hierarchical": hierarchical,
+        "tagslist": [h.replace("|", "/") for h in hierarchical],
+        "description": photo.caption or None,
+        "dims": stored_dims(photo.width, photo.height, photo.orientation),
+        "regions": out_regions,
+    }
+
+
+def has_content(content: dict) -> bool:
+    return bool(content["keywords"] or content["regions"] or content["description"])
+
+
+def _written_upright(photo: Photo, dims) -> bool:
+    """Some tools put display-orientation boxes in sidecars; for a quarter-turned photo the
+    AppliedToDimensions aspect tells which grid the boxes are on."""
+    if not dims or not swaps_axes(photo.orientation) or photo.width == photo.height:
+        return False
+    return (dims[0] > dims[1]) == (photo.width > photo.height)
+
+
+def apply_content(photo: Photo, data: dict) -> dict:
+    """Add sidecar keywords (PhotoTag source "xmp"), caption and regions to a photo's catalogue rows.
+
+    Idempotent: applying the same sidecar twice adds nothing. Regions become Region rows (label = the
+    region name; source "xmp-face" for Face regions, "xmp" otherwise) because a Face row needs an
+    encoding only the face pipeline can compute. Names of face regions are not added as tags: they
+    are people, and are written back as people. A tag the user removed stays removed.
+    """
+    face_names = {r["name"] for r in data.get("regions", []) if r.get("type", "").lower() == "face"}
+    words = list(data.get("keywords", []))
+    for h in data.get("hierarchical", []) + [t.replace("/", "|") for t in data.get("tagslist", [])]:
+        path = [p for p in h.split("|") if p.strip()]
+        if path and path[0] != PEOPLE_ROOT:
+            words.append(path[-1])
+        elif len(path) > 1:
+            face_names.add(path[-1])
+    added = {"tags": 0, "regions": 0, "caption": False}
+    upright = _written_upright(photo, data.get("dims"))
+    with database.atomic():
+        for word in dict.fromkeys(w.strip() for w in words):
+            if not word or word in face_names:
+                continue
+            tag = Tag.named(word)
+            if PhotoTag.get_or_none((PhotoTag.photo == photo) & (PhotoTag.tag == tag)) is None:
+                PhotoTag.create(photo=photo, tag=tag, source="xmp", score=1.0)
+                added["tags"] += 1
+        if data.get("description") and not photo.caption:
+            photo.caption = data["description"]
+            photo.save(only=[Photo.caption])
+            added["caption"] = True
+        existing = list(Region.select().where(Region.photo == photo))
+        for r in data.get("regions", []):
+            box = (r["x"], r["y"], r["w"], r["h"])
+            x, y, w, h = box if upright else stored_to_upright(box, photo.orientation)
+            if w <= 0 or h <= 0:
+                continue
+            source = "xmp-face" if r.get("type", "").lower() == "face" else "xmp"
+            cand = {"name": r.get("name") or "", "x": x, "y": y, "w": w, "h": h}
+            if any(_same(cand, e) for e in existing):
+                continue
+            existing.append(Region.create(photo=photo, x=x, y=y, w=w, h=h, label=cand["name"], source=source))
+            added["regions"] += 1
+    return added
+
+
+def _same(cand: dict, row: Region) -> bool:
+    return (row.label or "").casefold() == cand["name"].casefold() and all(
+        abs(getattr(row, k) - cand[k]) <= 0.005 for k in "xywh")
