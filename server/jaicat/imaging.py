@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .errors import CorruptImage, ImageTooLarge, UnsupportedImage
 
@@ -68,6 +68,21 @@ class PhotoFacts:
     camera_model: str | None
     gps_lat: float | None
     gps_lon: float | None
+
+
+_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"avc1", b"dash"}
+
+
+def looks_like_video(path: str | Path, filename: str | None = None) -> bool:
+    """By name or by an MP4/QuickTime `ftyp` brand (HEIC/AVIF use ftyp too, with other brands)."""
+    if Path(filename or path).suffix.lower() in VIDEO_EXTENSIONS:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS
 
 
 def open_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
@@ -142,14 +157,26 @@ def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
             # draft picks the smallest DCT scale (1/2, 1/4, 1/8) still >= the requested size.
             im.draft("RGB", (max_side, max_side))
         im.load()
-        if orientation != 1:
-            im = ImageOps.exif_transpose(im)
         im = _to_rgb(im)
         if max_side and max(im.size) > max_side:
+            # Resize before rotating: the same result, with less pixels to move.
+            im = im.copy() if im.readonly else im
             im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return im
+        method = _TRANSPOSE.get(orientation)
+        return im.transpose(method) if method is not None else im
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptImage(f"cannot decode image ({e})") from None
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def open_upright(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:

@@ -23,7 +23,7 @@ from peewee import IntegrityError
 from . import events, imaging
 from .config import Settings
 from .db import Photo, database
-from .errors import EmptyFile, FileTooLarge, IngestError, JaicatError
+from .errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,9 @@ def _safe_name(filename: str) -> str:
     return name.strip() or "photo"
 
 
-def _write_thumbs(settings: Settings, sha: str, upright) -> None:
-    """Save oriented JPEG thumbnails, largest first (each derived from the previous: cheap)."""
+def _write_thumbs(settings: Settings, sha: str, upright):
+    """Save oriented JPEG thumbnails, largest first (each derived from the previous: cheap).
+    Returns the smallest one."""
     img = upright
     for size in sorted(settings.thumb_sizes, reverse=True):
         if max(img.size) > size:
@@ -117,8 +118,9 @@ def _write_thumbs(settings: Settings, sha: str, upright) -> None:
         dst = thumb_path(settings, sha, size)
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        img.save(tmp, "JPEG", quality=85, optimize=False, progressive=True)
+        img.save(tmp, "JPEG", quality=85)
         os.replace(tmp, dst)
+    return img
 
 
 def _catalogue_temp(
@@ -131,11 +133,13 @@ def _catalogue_temp(
         existing = Photo.by_sha(sha)
         if existing is not None:
             return IngestResult(existing, True)
+        if imaging.looks_like_video(tmp, filename):
+            raise UnsupportedImage("videos are not supported yet")
         im = imaging.open_image(tmp, max_pixels=settings.max_pixels)
         facts = imaging.read_facts(im)
         upright = imaging.decode_upright(im, max(settings.thumb_sizes))
-        ph = imaging.phash(upright)
-        _write_thumbs(settings, sha, upright)
+        smallest = _write_thumbs(settings, sha, upright)
+        ph = imaging.phash(smallest)
         # Keep the user's name, but give it the extension of what the bytes really are
         # (a JPEG saved as "x.png" is filed as "x.jpg").
         if Path(filename).suffix.lower() in _same_format_exts(facts.ext):

@@ -1,0 +1,32 @@
+"""Shared fixtures: real test media, a fresh data dir with an open catalogue per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = Path(os.environ.get("JAICAT_TEST_MEDIA", ROOT.parent / "shared" / "media")).resolve()
+
+
+@pytest.fixture(scope="session")
+def media_dir() -> Path:
+    if not MEDIA.is_dir():
+        pytest.fail(f"test media not found at {MEDIA} (set JAICAT_TEST_MEDIA)")
+    return MEDIA
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings for a fresh data dir under tmp_path, catalogue opened; no models, no zeroconf."""
+    from jaicat.config import load_settings
+    from jaicat.db import database, open_db
+
+    s = load_settings(data_dir=tmp_path / "data", env={}, zeroconf=False, worker=False)
+    s.ensure_dirs()
+    open_db(s.db_path)
+    yield s
+    if not database.is_closed():
+        database.close()

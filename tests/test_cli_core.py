@@ -1,0 +1,49 @@
+"""The command line as a user runs it (a real subprocess per command)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def jaicat(data_dir, *args, check=True):
+    r = subprocess.run([sys.executable, "-m", "jaicat", "--data-dir", str(data_dir), *args],
+                       capture_output=True, text=True, timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError(f"jaicat {args} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def test_import_reports_rejects_and_second_run_is_a_noop(tmp_path, media_dir):
+    d = tmp_path / "data"
+    r = jaicat(d, "import", str(media_dir / "exif"), str(media_dir / "bad"))
+    # jpeg_named.png holds the same bytes as orientation_1.jpg: stored once
+    assert "imported 8, duplicates 1, rejected 5" in r.stdout
+    assert "truncated.jpg: cannot decode" in r.stdout
+    assert "zero_bytes.jpg: file is empty" in r.stdout
+    r = jaicat(d, "import", str(media_dir / "exif"), "--json")
+    assert json.loads(r.stdout)["imported"] == []
+
+
+def test_file_tree_undo_dupes(tmp_path, media_dir):
+    d = tmp_path / "data"
+    jaicat(d, "import", str(media_dir / "exif"))
+    r = jaicat(d, "file", "1", "Paris/Eiffel")
+    assert "Paris/Eiffel/" in r.stdout
+    assert "Eiffel/  (1)" in jaicat(d, "tree").stdout
+    r = jaicat(d, "file", "2", "../../etc", check=False)
+    assert r.returncode == 2 and "leaves the library" in r.stderr
+    assert "is back at inbox/" in jaicat(d, "undo").stdout
+    assert jaicat(d, "undo", check=False).returncode == 2
+    groups = json.loads(jaicat(d, "dupes", "--json").stdout)
+    # the 8 orientation files are the same upright scene, so one near-duplicate group holds them all
+    assert any(len(g) >= 8 for g in groups)
+
+
+def test_doctor(tmp_path):
+    r = jaicat(tmp_path / "data", "doctor", "--json")
+    report = json.loads(r.stdout)
+    assert report["face_models"]["ok"] is True
+    assert "torch" in report["versions"]
+    assert jaicat(tmp_path / "data", "doctor").returncode == 0

@@ -1,0 +1,58 @@
+"""A catalogue made by an older Jaicat is upgraded in place without losing anything."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from jaicat import migrations
+from jaicat.db import Photo, database, open_db
+
+
+def _make_v1_catalogue(path):
+    """Build a catalogue as version 1 wrote it: the current schema minus the v2 photo columns."""
+    open_db(path)
+    database.close()
+    con = sqlite3.connect(path)
+    for col in ("caption", "embedding", "analysed_at", "analysis_error", "suggestions"):
+        con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
+    con.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    con.execute(
+        "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
+        " status, root, path, created_at) VALUES ('ab'||hex(randomblob(31)), '0000000000000000',"
+        " 'IMG_1.jpg', 10, 'image/jpeg', 4, 3, 1, 'filed', 'library', 'Family/IMG_1.jpg', '2024-01-01')"
+    )
+    con.commit()
+    con.close()
+
+
+def test_v1_catalogue_is_upgraded_and_keeps_its_rows(tmp_path):
+    db = tmp_path / "old.db"
+    _make_v1_catalogue(db)
+    cols = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(photo)")}
+    assert "caption" not in cols
+    open_db(db)
+    try:
+        assert migrations.schema_version(database) == migrations.LATEST
+        p = Photo.get()
+        assert p.original_filename == "IMG_1.jpg" and p.folder == "Family"
+        p.caption = "a dog on a beach"
+        p.save()
+        assert Photo.get().caption == "a dog on a beach"
+    finally:
+        database.close()
+
+
+def test_a_newer_catalogue_is_refused_not_damaged(tmp_path):
+    db = tmp_path / "new.db"
+    open_db(db)
+    database.close()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        open_db(db)
+    database.close()
+    assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone()[0] == "999"
