@@ -1,0 +1,51 @@
+"""The application factory. No side effects beyond binding the catalogue: the worker, zeroconf and
+the pairing code belong to `jaicat serve` (cli/server.py), so tests build apps freely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+import jaicat
+
+from ..config import Settings
+from ..db import database, open_db
+from ..pairing import AttemptLimiter
+from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, uploads
+from .errors import register_error_handlers
+from .ws import sock
+
+
+def default_pwa_dir() -> Path:
+    return Path(jaicat.__file__).resolve().parents[2] / "pwa"
+
+
+def create_app(settings: Settings) -> Flask:
+    settings.ensure_dirs()
+    open_db(settings.db_path)
+    app = Flask(__name__, static_folder=None)
+    app.json.sort_keys = False
+    pwa = getattr(settings, "pwa_dir", None)
+    app.config.update(
+        JAICAT_SETTINGS=settings,
+        JAICAT_PWA_DIR=Path(pwa).expanduser() if pwa else default_pwa_dir(),
+        SOCK_SERVER_OPTIONS={"ping_interval": None},  # we ping in JSON (web/ws.py) so the PWA sees it
+    )
+    app.extensions["jaicat_pair_limiter"] = AttemptLimiter()
+
+    @app.before_request
+    def _connect():
+        database.connect(reuse_if_open=True)
+        return auth.require_token()
+
+    @app.teardown_request
+    def _close(exc):
+        if not database.is_closed():
+            database.close()
+
+    for module in (auth, static, uploads, photos, regions, review, folders, search, people, jobs, openapi):
+        app.register_blueprint(module.bp)
+    sock.init_app(app)
+    register_error_handlers(app)
+    return app

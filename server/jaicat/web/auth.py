@@ -1,0 +1,94 @@
+"""Device tokens: who may call the API, and the routes that pair and manage devices."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from .. import __version__, discovery, pairing
+from ..errors import Unauthorized
+from .params import field, json_body
+from .serialize import device_json, iso
+
+COOKIE = "jaicat_token"
+# Under /api/ and /ws everything needs a token except these (the pairing screen must work).
+PUBLIC_API_PATHS = {"/api/health", "/api/pair"}
+
+bp = Blueprint("auth", __name__)
+
+
+def request_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    if request.cookies.get(COOKIE):
+        return request.cookies.get(COOKIE)
+    if request.path == "/ws" and request.args.get("token"):
+        return request.args.get("token")
+    return None
+
+
+def require_token():
+    """before_request hook: refuse protected paths without a valid, unrevoked device token."""
+    path = request.path
+    if not (path.startswith("/api/") or path == "/api" or path == "/ws") or path in PUBLIC_API_PATHS:
+        return None
+    device = pairing.device_for_token(request_token())
+    if device is None:
+        raise Unauthorized("a valid device token is required; pair this device first")
+    g.device = device
+    return None
+
+
+def _set_cookie(resp, token: str) -> None:
+    resp.set_cookie(COOKIE, token, max_age=10 * 365 * 86400, httponly=True, samesite="Strict",
+                    secure=request.is_secure, path="/")
+
+
+@bp.get("/api/health")
+def health():
+    settings = current_app.config["JAICAT_SETTINGS"]
+    return jsonify({"ok": True, "version": __version__, "server_id": discovery.server_id(),
+                    "https": bool(settings.https), "paired": pairing.has_paired_devices()})
+
+
+@bp.post("/api/pair")
+def pair():
+    body = json_body()
+    code = field(body, "code", str, required=True)
+    name = field(body, "name", str, default="") or request.user_agent.string[:60] or "phone"
+    device, token = pairing.redeem_code(code, name, limiter=current_app.extensions["jaicat_pair_limiter"],
+                                        client=request.remote_addr or "")
+    resp = jsonify({"token": token, "device": device_json(device, device.id)})
+    resp.status_code = 201
+    _set_cookie(resp, token)
+    return resp
+
+
+@bp.post("/api/pair/code")
+def new_code():
+    code, expires = pairing.create_code()
+    return jsonify({"code": code, "expires_at": iso(expires),
+                    "url": pairing.pair_url(request.host_url, code)}), 201
+
+
+@bp.get("/api/devices")
+def devices():
+    return jsonify({"items": [device_json(d, g.device.id) for d in pairing.list_devices()]})
+
+
+@bp.delete("/api/devices/<int:device_id>")
+def revoke(device_id: int):
+    pairing.revoke_device(device_id)
+    resp = current_app.response_class(status=204)
+    if device_id == g.device.id:
+        resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@bp.post("/api/logout")
+def logout():
+    pairing.revoke_device(g.device.id)
+    resp = current_app.response_class(status=204)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+

@@ -1,0 +1,194 @@
+"""The OpenAPI 3 description of the API, served at /api/openapi.json.
+
+Written by hand next to the routes; tests/web/test_openapi.py checks it lists exactly the app's
+url_map (and nothing else), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from .. import __version__
+
+bp = Blueprint("openapi", __name__)
+
+ERR = {"$ref": "#/components/schemas/Error"}
+
+
+def _obj(props: dict, required: tuple = ()) -> dict:
+    out = {"type": "object", "properties": props}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+NULLSTR = {"type": "string", "nullable": True}
+STRLIST = {"type": "array", "items": STR}
+ITEMS = _obj({"items": {"type": "array", "items": {"type": "object"}}}, ("items",))
+PAGE = _obj({"items": {"type": "array", "items": {"type": "object"}}, "next_cursor": NULLSTR}, ("items",))
+
+
+def _id(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def _q(name: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 200})
+CURSOR = _q("cursor", STR)
+UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True, "schema": STR}
+JPEG = {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def op(summary: str, params=(), body: dict | None = None, ok: int = 200, resp: dict | None = None,
+       public: bool = False, content: dict | None = None, body_required: bool = True,
+       raw_body: bool = False) -> dict:
+    o: dict = {"summary": summary, "parameters": list(params), "responses": {}}
+    if body is not None:
+        ctype = "application/octet-stream" if raw_body else "application/json"
+        o["requestBody"] = {"required": body_required, "content": {ctype: {"schema": body}}}
+    if ok == 204:
+        o["responses"]["204"] = {"description": "done"}
+    else:
+        o["responses"][str(ok)] = {"description": "ok", "content": content or
+                                   {"application/json": {"schema": resp or {"type": "object"}}}}
+    for code in ("400", "404") + (() if public else ("401",)):
+        o["responses"][code] = {"description": "error", "content": {"application/json": {"schema": ERR}}}
+    if public:
+        o["security"] = []
+    return o
+
+
+def spec() -> dict:
+    decision_body = _obj({"folder": STR, "create": BOOL, "tags": STRLIST, "people": STRLIST})
+    paths = {
+        "/api/health": {"get": op("Server facts (no token)", public=True)},
+        "/api/pair": {"post": op("Exchange a pairing code for a device token (no token)",
+                                 body=_obj({"code": STR, "name": STR}, ("code",)), ok=201, public=True)},
+        "/api/pair/code": {"post": op("Create a pairing code for another phone", ok=201)},
+        "/api/openapi.json": {"get": op("This document")},
+        "/api/devices": {"get": op("Paired devices", resp=ITEMS)},
+        "/api/devices/{device_id}": {"delete": op("Revoke a device", [_id("device_id")], ok=204)},
+        "/api/logout": {"post": op("Revoke the calling device", ok=204)},
+        "/api/uploads/check": {"post": op(
+            "Which sha256 digests the server already has",
+            body=_obj({"sha256": {"type": "array", "items": STR, "maxItems": 5000}}, ("sha256",)),
+            resp=_obj({"known": STRLIST, "missing": STRLIST}))},
+        "/api/uploads": {
+            "get": op("This device's pending uploads", resp=ITEMS),
+            "post": op("Start an upload", body=_obj(
+                {"filename": STR, "size": {"type": "integer", "minimum": 1}, "sha256": STR, "mime": STR},
+                ("filename", "size")), ok=201),
+        },
+        "/api/uploads/{upload_id}": {
+            "get": op("Upload state (offset to resume from)", [UPLOAD_ID]),
+            "patch": op("Send bytes at an offset; the last chunk finishes the upload",
+                        [UPLOAD_ID, _q("offset", {"type": "integer", "minimum": 0}, True)],
+                        body={"type": "string", "format": "binary"}, raw_body=True),
+            "delete": op("Discard a pending upload", [UPLOAD_ID], ok=204),
+        },
+        "/api/photos": {"get": op("Photos, newest first, filtered", [
+            _q("status", {"type": "string", "enum": ["inbox", "suggested", "filed", "skipped"]}),
+            _q("folder", STR), _q("tag", STR), _q("person", {"type": "integer", "minimum": 1}),
+            _q("date_from", {"type": "string", "format": "date"}),
+            _q("date_to", {"type": "string", "format": "date"}), _q("q", STR), LIMIT, CURSOR], resp=PAGE)},
+        "/api/photos/{photo_id}": {"get": op("Photo detail", [_id("photo_id")])},
+        "/api/photos/{photo_id}/thumb": {"get": op(
+            "Upright JPEG thumbnail", [_id("photo_id"), _q("size", {"type": "integer", "enum": [256, 1280]})],
+            content=JPEG)},
+        "/api/photos/{photo_id}/original": {"get": op(
+            "The original file (Range supported)", [_id("photo_id")],
+            content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})},
+        "/api/photos/{photo_id}/regions": {
+            "get": op("Regions of a photo", [_id("photo_id")], resp=ITEMS),
+            "post": op("Add a region", [_id("photo_id")], body=_obj(
+                {k: {"type": "number", "minimum": 0, "maximum": 1} for k in ("x", "y", "w", "h")}
+                | {"label": STR}, ("x", "y", "w", "h")), ok=201),
+        },
+        "/api/regions/{region_id}": {
+            "patch": op("Edit a region", [_id("region_id")], body=_obj(
+                {k: {"type": "number", "minimum": 0, "maximum": 1} for k in ("x", "y", "w", "h")}
+                | {"label": STR})),
+            "delete": op("Delete a region", [_id("region_id")], ok=204),
+        },
+        "/api/regions/{region_id}/crop": {"get": op("Region crop", [_id("region_id")], content=JPEG)},
+        "/api/regions/{region_id}/similar": {"get": op("Similar regions and photos", [_id("region_id"), LIMIT],
+                                                       resp=ITEMS)},
+        "/api/review": {"get": op("The review queue", [LIMIT, CURSOR], resp=PAGE)},
+        "/api/review/{photo_id}/accept": {"post": op("Accept a suggestion", [_id("photo_id")],
+                                                     body=_obj({"folder": STR}), body_required=False)},
+        "/api/review/{photo_id}/fix": {"post": op("File into another or a new folder, with tag edits",
+                                                  [_id("photo_id")], body=decision_body)},
+        "/api/review/{photo_id}/skip": {"post": op("Leave the photo where it is", [_id("photo_id")],
+                                                   body=_obj({}), body_required=False)},
+        "/api/review/undo": {"post": op("Undo a decision (the last one by default)",
+                                        body=_obj({"decision_id": INT}), body_required=False)},
+        "/api/decisions": {"get": op("Decisions, newest first", [LIMIT, CURSOR], resp=PAGE)},
+        "/api/folders": {
+            "get": op("The library folder tree"),
+            "post": op("Create a folder", body=_obj({"path": STR}, ("path",)), ok=201),
+        },
+        "/api/tags": {"get": op("Tags in use with counts", resp=ITEMS)},
+        "/api/search": {"get": op("Text search", [_q("q", {"type": "string", "minLength": 1}, True), LIMIT],
+                                  resp=ITEMS)},
+        "/api/people": {"get": op("People", resp=ITEMS)},
+        "/api/people/{person_id}": {
+            "get": op("A person and their faces", [_id("person_id")]),
+            "patch": op("Rename", [_id("person_id")], body=_obj({"name": STR}, ("name",))),
+            "delete": op("Forget a person", [_id("person_id")], ok=204),
+        },
+        "/api/people/{person_id}/merge": {"post": op("Merge into another person", [_id("person_id")],
+                                                     body=_obj({"into": INT}, ("into",)))},
+        "/api/people/unknown": {"get": op("Unnamed face clusters", resp=ITEMS)},
+        "/api/people/unknown/{cluster}/name": {"post": op(
+            "Name a cluster", [{"name": "cluster", "in": "path", "required": True, "schema": INT}],
+            body=_obj({"name": STR}, ("name",)))},
+        "/api/faces/{face_id}/crop": {"get": op("Face crop", [_id("face_id"),
+                                                              _q("size", {"type": "integer", "minimum": 16,
+                                                                          "maximum": 1024})], content=JPEG)},
+        "/api/faces/{face_id}/confirm": {"post": op("Confirm whose face it is", [_id("face_id")],
+                                                    body=_obj({"person_id": INT, "name": STR}),
+                                                    body_required=False)},
+        "/api/faces/{face_id}/reject": {"post": op("Not this person", [_id("face_id")])},
+        "/api/jobs": {"get": op("Jobs", [_q("status", {"type": "string",
+                                                       "enum": ["queued", "running", "done", "failed"]})],
+                                resp=ITEMS)},
+        "/api/jobs/{job_id}": {"get": op("A job", [_id("job_id")])},
+        "/ws": {"get": op("WebSocket upgrade: events out, decisions in (see docs/API.md)",
+                          [_q("token", STR)], ok=101)},
+        "/ca.crt": {"get": op("Local CA certificate (no token)", public=True,
+                              content={"application/x-x509-ca-cert": {"schema": {"type": "string"}}})},
+    }
+    shell = {"/": "index.html", "/index.html": "index.html", "/manifest.webmanifest": "web app manifest",
+             "/sw.js": "service worker"}
+    for path, what in shell.items():
+        paths[path] = {"get": op(f"PWA shell: {what} (no token)", public=True,
+                                 content={"text/html": {"schema": STR}})}
+    for d in ("js", "css", "icons"):
+        paths[f"/{d}/{{rel}}"] = {"get": op(f"PWA shell: /{d}/ files (no token)", public=True,
+                                            params=[{"name": "rel", "in": "path", "required": True,
+                                                     "schema": STR}],
+                                            content={"application/octet-stream": {"schema": STR}})}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Jaicat", "version": __version__,
+                 "description": "Self-hosted photo companion API. Human guide: docs/API.md"},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"cookie": []}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "jaicat_token"},
+            },
+            "schemas": {"Error": _obj({"error": STR, "message": STR}, ("error", "message"))},
+        },
+        "paths": paths,
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi_json():
+    return jsonify(spec())

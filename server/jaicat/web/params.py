@@ -1,0 +1,88 @@
+"""Reading request input strictly: anything malformed is a 400 with a clear message, never a 500."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import request
+
+from ..errors import InvalidInput
+
+MAX_JSON_BYTES = 1024 * 1024
+
+
+class BadRequest(InvalidInput):
+    code = "bad_request"
+
+
+def json_body(optional: bool = False) -> dict:
+    """The request's JSON object body ({} if optional and absent)."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadRequest(f"JSON body over {MAX_JSON_BYTES} bytes")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BadRequest("a JSON object body is required")
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def field(body: dict, name: str, typ, required: bool = False, default=None):
+    """body[name] checked against `typ` (a type or tuple); bool is never accepted as int."""
+    if name not in body or body[name] is None:
+        if required:
+            raise BadRequest(f"{name!r} is required")
+        return default
+    value = body[name]
+    types = typ if isinstance(typ, tuple) else (typ,)
+    if isinstance(value, bool) and bool not in types:
+        raise BadRequest(f"{name!r} must be {_names(types)}")
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, types):
+        raise BadRequest(f"{name!r} must be {_names(types)}")
+    return value
+
+
+def str_list(body: dict, name: str, max_items: int = 500) -> list[str] | None:
+    value = field(body, name, list)
+    if value is None:
+        return None
+    if len(value) > max_items or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{name!r} must be a list of at most {max_items} strings")
+    return value
+
+
+def _names(types) -> str:
+    return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true/false",
+                        list: "a list", dict: "an object"}.get(t, t.__name__) for t in types)
+
+
+def arg_int(name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise BadRequest(f"query parameter {name!r} must be between {lo} and {hi}")
+    return value
+
+
+def arg_date(name: str) -> dt.date | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be a date YYYY-MM-DD") from None
+
+
+def limit_arg(default: int = 50) -> int:
+    return arg_int("limit", default, 1, 200)

@@ -1,0 +1,138 @@
+"""The review queue: suggestions to accept, fix or skip, and undo. Shared by HTTP and the websocket."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from .. import library, tags
+from ..db import Decision, Photo
+from ..errors import Conflict, NotFound
+from .params import BadRequest, field, json_body, limit_arg, str_list
+from .photos import get_photo
+from .serialize import decision_json, photo_json
+
+bp = Blueprint("review", __name__, url_prefix="/api")
+
+ACTIONS = ("accept", "fix", "skip")
+_QUEUE = ("suggested", "inbox")
+
+
+def _apply_tag_edits(photo: Photo, wanted: list[str]) -> None:
+    """Make the photo's (non-face) tags exactly `wanted`; removals are remembered (tags.remove_tag)."""
+    current = {t["name"].lower(): t["name"] for t in tags.photo_tags(photo) if t["source"] != "face"}
+    wanted_keys = {tags.clean_tag(t).lower(): t for t in wanted}
+    for key, name in wanted_keys.items():
+        if key not in current:
+            tags.add_tag(photo, name)
+    for key, name in current.items():
+        if key not in wanted_keys:
+            tags.remove_tag(photo, name)
+
+
+def decide(settings, device_name: str | None, photo_id, action: str, body: dict) -> dict:
+    """Apply one review action to a photo; returns {"decision", "photo"} as JSON-able dicts."""
+    if isinstance(photo_id, bool) or not isinstance(photo_id, int):
+        raise BadRequest("'photo_id' must be an integer")
+    if action not in ACTIONS:
+        raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
+    photo = get_photo(photo_id)
+    suggested = photo.suggestions
+    if action == "skip":
+        decision = library.skip_photo(photo, settings, suggested=suggested, device=device_name)
+    elif action == "accept":
+        folder = field(body, "folder", str)
+        if folder is None:
+            if not suggested:
+                raise Conflict(f"photo {photo.id} has no suggestion to accept; give a folder or use fix")
+            folder = suggested[0]["folder"]
+        decision = library.file_photo(photo, folder, settings, action="accept", suggested=suggested,
+                                      device=device_name)
+    else:
+        folder = field(body, "folder", str, required=True)
+        create = field(body, "create", bool, default=False)
+        new_tags = str_list(body, "tags")
+        people = str_list(body, "people")
+        if create:
+            if library.normalise_folder(folder):
+                library.create_folder(settings, folder)
+        elif not library.resolve_in_library(settings, folder).is_dir():
+            raise NotFound(f"folder {folder!r} does not exist; send create: true to make it")
+        if new_tags is not None:
+            _apply_tag_edits(photo, new_tags)
+        decision = library.file_photo(photo, folder, settings, action="fix", suggested=suggested,
+                                      tags=new_tags, people=people, device=device_name)
+    return {"decision": decision_json(decision), "photo": photo_json(get_photo(photo.id))}
+
+
+def undo(settings, decision_id) -> dict:
+    if decision_id is not None and (isinstance(decision_id, bool) or not isinstance(decision_id, int)):
+        raise BadRequest("'decision_id' must be an integer")
+    decision = library.undo(settings, decision_id)
+    return {"decision": decision_json(decision), "photo": photo_json(get_photo(decision.photo_id))}
+
+
+def _settings():
+    return current_app.config["JAICAT_SETTINGS"]
+
+
+@bp.get("/review")
+def queue():
+    limit = limit_arg()
+    cursor = request.args.get("cursor") or None
+    # rank 0 = suggested, 1 = inbox; oldest first within each. The cursor is "<rank>:<id>".
+    rank = (Photo.status != "suggested").cast("INTEGER")
+    q = Photo.select(Photo, rank.alias("rank")).where(Photo.status.in_(_QUEUE))
+    if cursor is not None:
+        try:
+            r, last = (int(x) for x in cursor.split(":"))
+        except ValueError:
+            raise BadRequest("invalid cursor") from None
+        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
+    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = Photo.select().where(Photo.status.in_(_QUEUE)).count()
+    nxt = f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None
+    return jsonify({"items": [photo_json(p) for p in rows], "next_cursor": nxt, "count": count})
+
+
+def _act(photo_id: int, action: str):
+    body = json_body(optional=True)
+    return jsonify(decide(_settings(), g.device.name, photo_id, action, body))
+
+
+@bp.post("/review/<int:photo_id>/accept")
+def accept(photo_id: int):
+    return _act(photo_id, "accept")
+
+
+@bp.post("/review/<int:photo_id>/fix")
+def fix(photo_id: int):
+    return _act(photo_id, "fix")
+
+
+@bp.post("/review/<int:photo_id>/skip")
+def skip(photo_id: int):
+    return _act(photo_id, "skip")
+
+
+@bp.post("/review/undo")
+def undo_route():
+    body = json_body(optional=True)
+    return jsonify(undo(_settings(), field(body, "decision_id", int)))
+
+
+@bp.get("/decisions")
+def decisions():
+    limit = limit_arg()
+    q = Decision.select().order_by(Decision.id.desc())
+    cursor = request.args.get("cursor")
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise BadRequest("invalid cursor")
+        q = q.where(Decision.id < int(cursor))
+    rows = list(q.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": [decision_json(d) for d in rows],
+                    "next_cursor": str(rows[-1].id) if more and rows else None})

@@ -1,0 +1,67 @@
+"""Resumable uploads over HTTP: a thin shell over jaicat.uploads."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from .. import uploads
+from ..errors import IngestError
+from .errors import error_response
+from .params import BadRequest, field, json_body
+from .serialize import upload_json
+
+bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
+
+
+def _settings():
+    return current_app.config["JAICAT_SETTINGS"]
+
+
+@bp.post("/check")
+def check():
+    body = json_body()
+    digests = field(body, "sha256", list, required=True)
+    known, missing = uploads.check_known(digests)
+    return jsonify({"known": known, "missing": missing})
+
+
+@bp.post("")
+def create():
+    body = json_body()
+    up = uploads.create_upload(
+        _settings(), g.device.id, field(body, "filename", str, required=True),
+        field(body, "size", int, required=True), sha256=field(body, "sha256", str),
+        mime=field(body, "mime", str))
+    return jsonify(upload_json(up, _settings())), 201
+
+
+@bp.get("")
+def pending():
+    return jsonify({"items": [upload_json(u, _settings()) for u in uploads.pending_uploads(_settings(), g.device.id)]})
+
+
+@bp.get("/<upload_id>")
+def status(upload_id: str):
+    return jsonify(upload_json(uploads.get_upload(upload_id, g.device.id), _settings()))
+
+
+@bp.patch("/<upload_id>")
+def chunk(upload_id: str):
+    raw = request.args.get("offset")
+    if raw is None or not raw.isdigit():
+        raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
+    settings = _settings()
+    try:
+        up, _result = uploads.write_chunk(settings, upload_id, int(raw), request.stream,
+                                          length=request.content_length, device_id=g.device.id,
+                                          device_name=g.device.name)
+    except IngestError as e:
+        up = uploads.get_upload(upload_id, g.device.id)
+        return error_response(e.code, e.message, e.status, upload=upload_json(up, settings))
+    return jsonify(upload_json(up, settings))
+
+
+@bp.delete("/<upload_id>")
+def delete(upload_id: str):
+    uploads.delete_upload(_settings(), upload_id, g.device.id)
+    return "", 204
