@@ -210,6 +210,8 @@ def ingest_stream(
         raise
     result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
     _announce(result, filename)
+    if not result.duplicate:
+        apply_sidecar(result.photo, settings, None)
     return result
 
 
@@ -250,16 +252,12 @@ def ingest_file(
     return result
 
 
-def apply_sidecar(photo: Photo, settings: Settings, source: Path) -> None:
-    """Pick up keywords and face regions from an XMP sidecar or embedded XMP (if the xmp module is there)."""
-    try:
-        from . import xmp
-    except ImportError:
-        return
+def apply_sidecar(photo: Photo, settings: Settings, source: Path | None) -> None:
+    """Pick up keywords and face regions from an XMP sidecar beside `source` or embedded XMP."""
+    from . import xmp
+
     try:
         xmp.apply_xmp_to_photo(photo, settings, source=source)
-    except TypeError:
-        xmp.apply_xmp_to_photo(photo, settings)
     except Exception:
         log.exception("reading XMP of %s failed; photo kept without it", source)
 
