@@ -1,0 +1,159 @@
+// Boot, hash router, tab bar, connection pill, job progress strip and event toasts.
+// Screens are modules exporting mount(view, route) -> optional cleanup; routes look like
+// "#review", "#library?folder=Pets", "#photo/12", "#regions/12", "#pair=K7QM2X".
+
+import { api, getToken, clearSession, url, describe } from "./api.js";
+import * as ws from "./ws.js";
+import { h, clear, toast, progressBar } from "./ui.js";
+
+const SCREENS = {
+  connect: () => import("./connect.js"),
+  upload: () => import("./upload.js"),
+  review: () => import("./review.js"),
+  library: () => import("./library.js"),
+  search: () => import("./library.js"),
+  photo: () => import("./viewer.js"),
+  regions: () => import("./regions.js"),
+  people: () => import("./people.js"),
+};
+const TAB_OF = { search: "library", photo: "library", regions: "library" };
+const OPEN_WITHOUT_TOKEN = new Set(["connect", "upload"]); // upload still shows the local queue
+
+let cleanup = null;
+let navSeq = 0;
+
+export function parseRoute(hash = location.hash) {
+  const raw = hash.replace(/^#/, "");
+  const [path, qs = ""] = raw.split("?");
+  const params = new URLSearchParams(qs);
+  if (path.startsWith("pair=")) return { name: "connect", parts: [], params: new URLSearchParams({ code: path.slice(5) }) };
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { name: parts.shift() || "", parts, params };
+}
+
+export function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+async function route() {
+  const seq = ++navSeq;
+  let r = parseRoute();
+  if (!SCREENS[r.name]) r = { name: getToken() ? "review" : "connect", parts: [], params: new URLSearchParams() };
+  if (!getToken() && !OPEN_WITHOUT_TOKEN.has(r.name)) r = { name: "connect", parts: [], params: r.params };
+  const mod = await SCREENS[r.name]();
+  if (seq !== navSeq) return; // a newer navigation won
+  if (cleanup) { try { cleanup(); } catch (err) { console.error(err); } cleanup = null; }
+  const view = clear(document.getElementById("view"));
+  document.body.dataset.screen = r.name;
+  document.getElementById("screen-title").textContent = mod.title || "";
+  const tab = TAB_OF[r.name] || r.name;
+  for (const a of document.querySelectorAll("#tabs a")) a.toggleAttribute("aria-current", a.dataset.tab === tab);
+  try {
+    cleanup = (await mod.mount(view, r)) || null;
+  } catch (err) {
+    console.error(err);
+    view.append(h("div.empty", h("p", `This screen could not load: ${describe(err)}`),
+      h("button.btn", { type: "button", onclick: () => route() }, "Try again")));
+  }
+}
+
+// --- connection status -------------------------------------------------------------------------
+const net = { online: navigator.onLine, live: false };
+
+function renderNet() {
+  const pill = document.getElementById("net-status");
+  if (!pill) return;
+  let text = "Live", cls = "ok";
+  if (!net.online) { text = "Offline"; cls = "bad"; }
+  else if (!getToken()) { text = "Not paired"; cls = "warn"; }
+  else if (!net.live) { text = "Connecting…"; cls = "warn"; }
+  pill.textContent = text;
+  pill.className = `net-pill net-${cls}`;
+  document.body.classList.toggle("is-offline", !net.online);
+}
+
+export function isOnline() {
+  return net.online;
+}
+
+addEventListener("online", () => { net.online = true; renderNet(); });
+addEventListener("offline", () => { net.online = false; net.live = false; renderNet(); });
+ws.on("_status", (s) => { net.live = s.state === "open"; if (net.live) net.online = true; renderNet(); });
+
+export function startLive() {
+  if (!getToken()) return;
+  ws.connect(() => {
+    const u = new URL(url("/ws"));
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    u.searchParams.set("token", getToken() || "");
+    return u.toString();
+  });
+  refreshBadge();
+}
+
+// --- review badge, jobs, event toasts -------------------------------------------------------------
+export async function refreshBadge() {
+  const badge = document.getElementById("review-badge");
+  try {
+    const r = await api.review({ limit: 1 });
+    badge.hidden = !r.count;
+    badge.textContent = r.count > 99 ? "99+" : String(r.count);
+  } catch { /* the pill already says why */ }
+}
+
+const jobBars = new Map();
+function showJob(ev) {
+  const box = document.getElementById("jobs");
+  let entry = jobBars.get(ev.job_id);
+  if (!entry) {
+    const bar = progressBar();
+    bar.el.dataset.job = ev.job_id;
+    box.append(bar.el);
+    entry = { bar };
+    jobBars.set(ev.job_id, entry);
+  }
+  const frac = ev.total ? ev.done / ev.total : 0;
+  const label = `${ev.kind || "job"}: ${ev.done}/${ev.total}${ev.message ? ` — ${ev.message}` : ""}`;
+  entry.bar.set(frac, label);
+  clearTimeout(entry.timer);
+  if (ev.status === "done" || ev.status === "failed") {
+    if (ev.status === "failed") toast(`${ev.kind || "Job"} failed: ${ev.message || "see the server log"}`, "error");
+    entry.timer = setTimeout(() => { entry.bar.el.remove(); jobBars.delete(ev.job_id); }, 2500);
+  }
+}
+
+ws.on("job.progress", showJob);
+ws.on("photo.failed", (ev) => toast(`Photo ${ev.photo_id} could not be analysed: ${ev.error}`, "error"));
+ws.on("suggestion.ready", () => refreshBadge());
+ws.on("library.changed", () => refreshBadge());
+ws.on("upload.received", () => refreshBadge());
+
+addEventListener("jaicat:unauthorized", () => {
+  if (!getToken()) return;
+  clearSession();
+  ws.disconnect();
+  toast("This phone is no longer paired with the server. Pair it again.", "error");
+  renderNet();
+  go("#connect");
+});
+
+// --- boot ------------------------------------------------------------------------------------------
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("sw.js", { scope: "./" });
+  } catch (err) {
+    console.warn("service worker not registered", err); // needs https or localhost
+  }
+}
+
+addEventListener("hashchange", route);
+addEventListener("unhandledrejection", (ev) => {
+  toast(describe(ev.reason), "error");
+});
+
+renderNet();
+registerServiceWorker();
+startLive();
+route();

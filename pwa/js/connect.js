@@ -1,0 +1,90 @@
+// Pairing: the app talks to the server it was loaded from. Enter the 6-character code the server
+// printed (or open its QR link, /#pair=CODE, which fills it in and pairs at once).
+
+import { api, base, setSession, getToken, currentDevice, describe, clearSession } from "./api.js";
+import { go, startLive } from "./app.js";
+import * as ws from "./ws.js";
+import { h, toast } from "./ui.js";
+
+export const title = "Connect";
+const ALPHABET = /[^ABCDEFGHJKMNPQRSTUVWXYZ23456789]/g;
+
+function defaultName() {
+  const ua = navigator.userAgent;
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iPhone" : /Mac/.test(ua) ? "Mac" : /Windows/.test(ua) ? "Windows" : "Linux";
+  return `${os} phone`.replace(/(Mac|Windows|Linux) phone/, "$1 browser");
+}
+
+export async function mount(view, route) {
+  const status = h("p.server-status", "Checking the server…");
+  const code = h("input#pair-code.code-input", {
+    type: "text", inputmode: "text", autocomplete: "one-time-code", autocapitalize: "characters",
+    maxlength: 6, placeholder: "K7QM2X", "aria-label": "Pairing code", required: true,
+  });
+  const name = h("input#device-name", { type: "text", value: localStorage.getItem("jaicat.name") || defaultName(),
+    "aria-label": "Name of this phone", maxlength: 60 });
+  const submit = h("button.btn.btn-primary.btn-block#pair-btn", { type: "submit" }, "Pair this phone");
+  const paired = getToken();
+  code.addEventListener("input", () => { code.value = code.value.toUpperCase().replace(ALPHABET, ""); });
+
+  const form = h("form.card.connect-card", { onsubmit: async (e) => { e.preventDefault(); await pair(); } },
+    h("label", "Pairing code", code),
+    h("p.hint", "Shown in the terminal where the server runs (or run ", h("code", "jaicat pair"), ")."),
+    h("label", "This phone's name", name),
+    submit);
+
+  async function pair() {
+    const c = code.value.trim().toUpperCase();
+    if (c.length !== 6) { toast("The code has 6 characters.", "warn"); code.focus(); return; }
+    submit.disabled = true;
+    submit.textContent = "Pairing…";
+    try {
+      const r = await api.pair(c, name.value.trim() || defaultName());
+      setSession(r.token, r.device);
+      localStorage.setItem("jaicat.name", name.value.trim());
+      toast(`Paired as “${r.device.name}”`, "ok");
+      history.replaceState(null, "", location.pathname + location.search); // drop #pair=CODE
+      startLive();
+      go("#upload");
+    } catch (err) {
+      const msg = err.status === 401 ? "That code is wrong or has expired. Ask the server for a new one."
+        : err.status === 429 ? "Too many attempts; wait a minute." : describe(err);
+      toast(msg, "error");
+      submit.disabled = false;
+      submit.textContent = "Pair this phone";
+    }
+  }
+
+  const parts = [
+    h("section.hero", h("img", { src: "icons/icon-192.png", alt: "", width: 72, height: 72 }),
+      h("h2", "Connect to your Jaicat"), h("p.muted", "Server: ", h("strong#server-origin", base.host)), status),
+  ];
+  if (paired) {
+    const dev = currentDevice();
+    parts.push(h("div.card", h("p", "This phone is paired", dev.name ? ` as “${dev.name}”` : "", "."),
+      h("div.row", h("a.btn.btn-primary", { href: "#upload" }, "Continue"),
+        h("button.btn", { type: "button", onclick: async () => {
+          try { await api.logout(); } catch { /* already gone */ }
+          clearSession(); ws.disconnect(); go("#connect");
+        } }, "Unpair"))));
+  } else {
+    parts.push(form);
+  }
+  view.append(h("div.connect", parts));
+
+  api.health().then((hlt) => {
+    status.textContent = `Jaicat ${hlt.version} is running${hlt.https ? " (https)" : ""}.`;
+    status.classList.add("ok");
+  }).catch((err) => {
+    status.textContent = err.network ? "The server cannot be reached right now." : describe(err);
+    status.classList.add("bad");
+  });
+
+  const preset = route.params.get("code");
+  if (preset && !paired) {
+    code.value = preset.toUpperCase().replace(ALPHABET, "").slice(0, 6);
+    if (code.value.length === 6) pair();
+  } else if (!paired) {
+    code.focus();
+  }
+}

@@ -1,0 +1,129 @@
+// Library: folder tree, a lazily loaded thumbnail grid with infinite scroll, and search
+// (free text, tag:, person:, folder:, similar:). "#library?folder=Pets" browses a folder,
+// "#search?q=tag:dog beach" searches. The current list is shared with the photo viewer so it can
+// swipe to the next photo.
+
+import { api, media, describe } from "./api.js";
+import { go } from "./app.js";
+import { h } from "./ui.js";
+
+export const title = "Library";
+
+/** What the viewer swipes through: the photos of the last grid shown, plus a way to get more. */
+export const browsing = { items: [], more: null, label: "" };
+
+/** Returns a pager: async () => {items, done}. Search text goes to the server as typed: it parses
+ * tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself. */
+function pagerFor(route) {
+  if (route.name === "search") return cursorPager({ q: route.params.get("q") || "" });
+  const query = {};
+  if (route.params.has("folder")) query.folder = route.params.get("folder");
+  if (route.params.has("status")) query.status = route.params.get("status");
+  return cursorPager(query);
+}
+
+function cursorPager(query) {
+  let cursor = null;
+  let done = false;
+  return async () => {
+    if (done) return { items: [], done: true };
+    const r = await api.photos({ ...query, limit: 60, cursor: cursor || undefined });
+    cursor = r.next_cursor;
+    done = !cursor;
+    return { items: r.items, done };
+  };
+}
+
+function crumbs(folder) {
+  const out = [h("a", { href: "#library" }, "All")];
+  if (folder === null) return out;
+  out.push(h("span", "›"), h("a", { href: "#library?folder=" }, "Library"));
+  let acc = "";
+  for (const part of folder.split("/").filter(Boolean)) {
+    acc = acc ? `${acc}/${part}` : part;
+    out.push(h("span", "›"), h("a", { href: `#library?folder=${encodeURIComponent(acc)}` }, part));
+  }
+  return out;
+}
+
+function findNode(tree, path) {
+  if (!path) return tree;
+  for (const c of tree.children || []) {
+    if (c.path === path) return c;
+    if (path.startsWith(`${c.path}/`)) return findNode(c, path);
+  }
+  return null;
+}
+
+export async function mount(view, route) {
+  const isSearch = route.name === "search";
+  const folder = route.params.has("folder") ? route.params.get("folder") : null;
+  const q = isSearch ? route.params.get("q") || "" : "";
+
+  const input = h("input#search-input", { type: "search", value: q, placeholder: "Search: beach, tag:dog, person:Amy, folder:Trips",
+    "aria-label": "Search photos", enterkeyhint: "search", autocomplete: "off" });
+  const form = h("form.search-bar", { role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const v = input.value.trim();
+    go(v ? `#search?q=${encodeURIComponent(v)}` : "#library");
+  } }, input, h("button.btn.btn-primary", { type: "submit" }, "Search"));
+  const folders = h("div#folder-tree.folder-tree");
+  const grid = h("div#photo-grid.photo-grid");
+  const status = h("p#grid-status.muted.grid-status");
+  const sentinel = h("div.sentinel");
+  const head = isSearch
+    ? h("div.crumbs", h("a", { href: "#library" }, "Library"), h("span", "›"), h("span", `Search “${q}”`))
+    : h("nav.crumbs", { "aria-label": "Folder" }, crumbs(folder));
+
+  view.append(form, head, folders, grid, status, sentinel);
+
+  if (!isSearch) {
+    api.folders().then((tree) => {
+      const node = folder === null ? tree : findNode(tree, folder);
+      const kids = (node && node.children) || [];
+      if (folder === null) {
+        folders.append(h("a.folder-chip.inbox-chip", { href: "#library?status=inbox" }, "Inbox"));
+        if (route.params.get("status") === "inbox") head.append(h("span", "›"), h("span", "Inbox"));
+      }
+      for (const c of kids) {
+        folders.append(h("a.folder-chip", { href: `#library?folder=${encodeURIComponent(c.path)}`, dataset: { folder: c.path } },
+          h("span.folder-icon", { "aria-hidden": "true" }, "📁"), c.name, h("small", ` ${c.count}`)));
+      }
+    }).catch((err) => folders.append(h("p.muted", `Folders unavailable: ${describe(err)}`)));
+  }
+
+  const next = pagerFor(route);
+  let done = false;
+  let loading = false;
+  browsing.items = [];
+  browsing.label = isSearch ? `Search “${q}”` : folder ?? "All photos";
+
+  async function more() {
+    if (done || loading) return;
+    loading = true;
+    status.textContent = "Loading…";
+    try {
+      const r = await next();
+      done = r.done;
+      for (const p of r.items) {
+        browsing.items.push(p);
+        grid.append(h("a.thumb", { href: `#photo/${p.id}`, dataset: { photoId: p.id }, title: p.filename },
+          h("img", { src: media(p.thumb_url), alt: p.caption || p.filename, loading: "lazy", decoding: "async" }),
+          p.score !== undefined ? h("span.thumb-score", `${Math.round(p.score * 100)}`) : null));
+      }
+      const n = browsing.items.length;
+      status.textContent = n ? (done ? `${n} photo${n > 1 ? "s" : ""}` : "") : isSearch ? "No matches." : "No photos here yet.";
+    } catch (err) {
+      status.textContent = "";
+      status.append(`Could not load photos: ${describe(err)} `, h("button.btn.btn-small", { type: "button", onclick: () => more() }, "Retry"));
+    } finally {
+      loading = false;
+    }
+  }
+  browsing.more = async () => { await more(); return !done; };
+
+  const io = new IntersectionObserver((ents) => { if (ents.some((e) => e.isIntersecting)) more(); }, { rootMargin: "600px" });
+  io.observe(sentinel);
+  await more();
+  return () => io.disconnect();
+}

@@ -1,0 +1,81 @@
+// People: named people (rename, merge) and clusters of unknown faces to name.
+
+import { api, media, describe } from "./api.js";
+import { h, clear, sheet, toast } from "./ui.js";
+
+export const title = "People";
+
+export async function mount(view) {
+  const known = h("div#people-list.people-grid");
+  const unknown = h("div#unknown-list.cluster-list");
+  view.append(h("h2.section-title", "People"), known, h("h2.section-title", "Unknown faces"), unknown);
+
+  async function load() {
+    clear(known).append(h("p.muted", "Loading…"));
+    clear(unknown);
+    let people;
+    try {
+      people = (await api.people()).items;
+    } catch (err) {
+      clear(known).append(h("p.muted", `People unavailable: ${describe(err)}`));
+      return;
+    }
+    clear(known);
+    if (!people.length) known.append(h("p.muted", "No named people yet. Name a face below or on a photo."));
+    for (const p of people) {
+      known.append(h("button.person", { type: "button", dataset: { personId: p.id }, onclick: () => openPerson(p, people) },
+        p.cover_url ? h("img", { src: media(p.cover_url), alt: "", loading: "lazy" }) : h("span.avatar", p.name.slice(0, 1)),
+        h("span.person-name", p.name), h("small", `${p.face_count} photo${p.face_count === 1 ? "" : "s"}`)));
+    }
+    try {
+      const { items } = await api.unknownFaces();
+      if (!items.length) unknown.append(h("p.muted", "No unknown faces waiting."));
+      for (const c of items) unknown.append(clusterCard(c));
+    } catch (err) {
+      unknown.append(h("p.muted", `Unknown faces unavailable: ${describe(err)}`));
+    }
+  }
+
+  function clusterCard(c) {
+    const name = h("input", { type: "text", placeholder: "Name these faces", list: "people-datalist", "aria-label": "Name" });
+    return h("form.card.cluster", { dataset: { cluster: c.cluster }, onsubmit: async (e) => {
+      e.preventDefault();
+      const n = name.value.trim();
+      if (!n) return;
+      try {
+        await api.nameCluster(c.cluster, n);
+        toast(`Named ${c.count} face${c.count > 1 ? "s" : ""} ${n}`, "ok");
+        load();
+      } catch (err) { toast(describe(err), "error"); }
+    } },
+    h("div.faces-row", c.faces.slice(0, 8).map((f) => h("img.face", { src: media(f.crop_url), alt: "", loading: "lazy" }))),
+    h("p.muted", `${c.count} face${c.count > 1 ? "s" : ""}`),
+    h("div.row", name, h("button.btn.btn-primary", { type: "submit" }, "Name")));
+  }
+
+  function openPerson(p, people) {
+    const name = h("input", { type: "text", value: p.name, "aria-label": "Name" });
+    const into = h("select", { "aria-label": "Merge into" }, h("option", { value: "" }, "Merge into…"),
+      people.filter((x) => x.id !== p.id).map((x) => h("option", { value: x.id }, x.name)));
+    const faces = h("div.faces-row");
+    const s = sheet(p.name, h("div",
+      h("form.row", { onsubmit: async (e) => {
+        e.preventDefault();
+        try { await api.renamePerson(p.id, name.value.trim()); toast("Renamed", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
+      } }, name, h("button.btn.btn-primary", { type: "submit" }, "Rename")),
+      h("div.row", into, h("button.btn", { type: "button", onclick: async () => {
+        if (!into.value) return;
+        try { await api.mergePerson(p.id, Number(into.value)); toast("Merged", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
+      } }, "Merge")),
+      h("a.btn", { href: `#search?q=${encodeURIComponent(`person:"${p.name}"`)}`, onclick: () => s.close() }, "Show photos"),
+      faces));
+    api.person(p.id).then((d) => {
+      for (const f of (d.faces || []).slice(0, 24)) faces.append(h("img.face", { src: media(f.crop_url), alt: "", loading: "lazy" }));
+    }).catch(() => {});
+  }
+
+  const datalist = h("datalist#people-datalist");
+  view.append(datalist);
+  api.people().then((r) => r.items.forEach((p) => datalist.append(h("option", { value: p.name })))).catch(() => {});
+  await load();
+}

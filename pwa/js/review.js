@@ -1,0 +1,261 @@
+// Review: a stack of cards, one per photo waiting to be filed, with the server's folder suggestion.
+// Swipe right = accept the suggestion, left = skip, up (or tap) = choose another folder; each has a
+// button too. Tags and people can be edited on the card; Undo reverts the last decision.
+// New suggestions arrive over the websocket ("suggestion.ready") while the screen is open.
+
+import { api, media, describe } from "./api.js";
+import * as ws from "./ws.js";
+import { swipeable } from "./gestures.js";
+import { pickFolder } from "./folder-picker.js";
+import { refreshBadge } from "./app.js";
+import { h, clear, toast, chipEditor } from "./ui.js";
+
+export const title = "Review";
+
+export async function mount(view) {
+  const cards = []; // [{photo, detail, tags, people, edited}]
+  const undoStack = []; // [{decision, photo}]
+  let busy = false;
+  let total = 0;
+
+  const countEl = h("span#review-count.muted");
+  const undoBtn = h("button.btn#undo-btn", { type: "button", disabled: true, onclick: () => undo() }, "↶ Undo");
+  const stack = h("div#card-stack.card-stack");
+  const skipBtn = h("button.btn.btn-round.btn-skip#skip-btn", { type: "button", "aria-label": "Skip (swipe left)", onclick: () => decide("skip") }, "✕");
+  const chooseBtn = h("button.btn.btn-round.btn-choose#choose-btn", { type: "button", "aria-label": "Choose another folder (swipe up)", onclick: () => decide("choose") }, "↑");
+  const acceptBtn = h("button.btn.btn-round.btn-accept#accept-btn", { type: "button", "aria-label": "Accept the suggested folder (swipe right)", onclick: () => decide("accept") }, "✓");
+  const controls = h("div.review-controls", skipBtn, chooseBtn, acceptBtn);
+  const editor = h("div#card-editor.card-editor");
+  const notice = h("p.banner.banner-offline", "Offline: decisions need the server. Cards will refresh when you are back online.");
+
+  view.append(h("div.review-head", countEl, undoBtn), notice, stack, controls, editor);
+
+  const top = () => cards[0];
+  const topSuggestion = (c) => (c && c.photo.suggestions && c.photo.suggestions[0]) || null;
+
+  function renderCount() {
+    countEl.textContent = total ? `${total} waiting` : "";
+    undoBtn.disabled = !undoStack.length || busy;
+    for (const b of [skipBtn, chooseBtn, acceptBtn]) b.disabled = !top() || busy;
+  }
+
+  function cardEl(c, depth) {
+    const p = c.photo;
+    const sug = p.suggestions || [];
+    const best = sug[0];
+    const el = h("article.review-card", { dataset: { photoId: p.id, depth }, "aria-label": `Photo ${p.filename}` },
+      h("div.card-img", h("img", { src: media(p.preview_url || p.thumb_url), alt: p.caption || p.filename, draggable: false })),
+      h("div.swipe-hint.hint-right", "File"), h("div.swipe-hint.hint-left", "Skip"), h("div.swipe-hint.hint-up", "Choose"),
+      h("div.card-body",
+        best
+          ? h("div.suggestion",
+            h("span.label", "Suggested folder"),
+            h("strong.suggested-folder", best.folder),
+            h("span.reason", `${Math.round((best.score || 0) * 100)}%${best.reason ? ` · ${best.reason}` : ""}`))
+          : h("div.suggestion.none", h("span.label", p.analysed_at ? "No suggestion — choose a folder" : "Analysing… (you can choose a folder now)")),
+        sug.length > 1 ? h("div.alternatives", sug.slice(1).map((s) => h("button.chip.chip-btn", {
+          type: "button", dataset: { folder: s.folder }, onclick: () => decide("accept", s.folder),
+        }, s.folder))) : null,
+        h("p.card-meta", [p.filename, p.taken_at ? p.taken_at.slice(0, 10) : null, p.caption].filter(Boolean).join(" · "))));
+    return el;
+  }
+
+  function render() {
+    clear(stack);
+    if (!cards.length) {
+      stack.append(h("div.empty#review-empty", h("p", "All caught up."), h("p.muted", "New photos appear here as soon as they are analysed."),
+        h("a.btn", { href: "#upload" }, "Upload photos")));
+      clear(editor);
+      renderCount();
+      return;
+    }
+    cards.slice(0, 2).reverse().forEach((c, i, arr) => stack.append(cardEl(c, arr.length - 1 - i)));
+    const el = stack.lastElementChild;
+    attachSwipe(el);
+    renderEditor();
+    renderCount();
+  }
+
+  function renderEditor() {
+    const c = top();
+    clear(editor);
+    if (!c) return;
+    const tags = chipEditor(c.tags, { label: "tag", placeholder: "Add a tag", suggest: tagSuggest,
+      onChange: (v) => { c.tags = v; c.edited = true; } });
+    const people = chipEditor(c.people, { label: "person", placeholder: "Add a person", suggest: peopleSuggest,
+      onChange: (v) => { c.people = v; c.edited = true; } });
+    editor.append(h("details.card-edit", h("summary", `Tags & people${c.tags.length + c.people.length ? ` (${c.tags.length + c.people.length})` : ""}`),
+      h("h3", "Tags"), tags.el, h("h3", "People"), people.el,
+      h("a.btn.btn-small", { href: `#regions/${c.photo.id}` }, "Mark regions & faces…")));
+    if (!c.detail) loadDetail(c);
+  }
+
+  async function loadDetail(c) {
+    try {
+      c.detail = await api.photo(c.photo.id);
+      if (!c.edited) {
+        c.tags = (c.detail.tags || []).map((t) => t.name);
+        c.people = [...new Set((c.detail.faces || []).filter((f) => f.person).map((f) => f.person.name))];
+        if (top() === c) renderEditor();
+      }
+    } catch { /* the card still works without details */ }
+  }
+
+  function attachSwipe(el) {
+    const set = (dx, dy) => {
+      el.style.transform = `translate(${dx}px, ${Math.min(dy, 40)}px) rotate(${dx / 18}deg)`;
+      el.style.setProperty("--right", Math.max(0, Math.min(1, dx / 120)));
+      el.style.setProperty("--left", Math.max(0, Math.min(1, -dx / 120)));
+      el.style.setProperty("--up", Math.max(0, Math.min(1, -dy / 120)) * (Math.abs(dy) > Math.abs(dx) ? 1 : 0));
+    };
+    swipeable(el, {
+      onMove: (dx, dy) => { el.classList.add("dragging"); set(dx, dy); },
+      onCancel: () => { el.classList.remove("dragging"); set(0, 0); },
+      onTap: () => decide("choose"),
+      onSwipe: (dir) => {
+        el.classList.remove("dragging");
+        set(0, 0);
+        decide(dir === "right" ? "accept" : dir === "left" ? "skip" : "choose");
+      },
+    });
+  }
+
+  function flyOut(dir) {
+    const el = stack.querySelector('.review-card[data-depth="0"]');
+    if (!el) return;
+    el.classList.add(`fly-${dir}`);
+  }
+
+  async function decide(kind, folder) {
+    const c = top();
+    if (!c || busy) return;
+    let body;
+    let action = kind;
+    if (kind === "choose" || (kind === "accept" && !folder && !topSuggestion(c))) {
+      const picked = await pickFolder({ suggested: c.photo.suggestions || [] });
+      if (!picked) return;
+      action = "fix";
+      body = { folder: picked.folder, create: picked.create || undefined };
+    } else if (kind === "accept") {
+      body = { folder: folder || topSuggestion(c).folder };
+    }
+    if (action !== "skip" && c.edited) {
+      // Only "fix" carries tag/people edits in the API, so an edited card is filed as a fix.
+      action = "fix";
+      Object.assign(body, { tags: c.tags, people: c.people });
+    }
+    busy = true;
+    renderCount();
+    flyOut(kind === "skip" ? "left" : kind === "accept" ? "right" : "up");
+    try {
+      const r = action === "skip" ? await api.skip(c.photo.id)
+        : action === "fix" ? await api.fix(c.photo.id, body) : await api.accept(c.photo.id, body);
+      cards.splice(cards.indexOf(c), 1);
+      total = Math.max(0, total - 1);
+      undoStack.push({ decision: r.decision, card: c });
+      const where = r.photo.folder ?? r.decision.chosen_folder;
+      toast(action === "skip" ? "Skipped" : `Filed in ${where}`, "ok", { timeout: 1800 });
+      refreshBadge();
+    } catch (err) {
+      toast(`Not filed: ${describe(err)}`, "error");
+    } finally {
+      busy = false;
+      render();
+      if (cards.length < 3) loadMore();
+    }
+  }
+
+  async function undo() {
+    const last = undoStack[undoStack.length - 1];
+    if (!last || busy) return;
+    busy = true;
+    renderCount();
+    try {
+      const r = await api.undo(last.decision.id);
+      undoStack.pop();
+      cards.unshift({ ...last.card, photo: r.photo });
+      total += 1;
+      toast("Undone", "ok", { timeout: 1500 });
+      refreshBadge();
+    } catch (err) {
+      toast(`Undo failed: ${describe(err)}`, "error");
+    } finally {
+      busy = false;
+      render();
+    }
+  }
+
+  const has = (id) => cards.some((c) => c.photo.id === id);
+  const newCard = (photo) => ({ photo, detail: null, tags: [], people: [], edited: false });
+
+  let cursor = null;
+  let loading = false;
+  async function loadMore(reset = false) {
+    if (loading) return;
+    loading = true;
+    try {
+      const r = await api.review({ limit: 20, cursor: reset ? undefined : cursor || undefined });
+      total = r.count ?? total;
+      cursor = r.next_cursor;
+      const before = cards.length;
+      for (const p of r.items) if (!has(p.id)) cards.push(newCard(p));
+      if (reset || before === 0) render(); else renderCount();
+    } catch (err) {
+      if (!cards.length) {
+        clear(stack);
+        stack.append(h("div.empty", h("p", `Cannot load the review queue: ${describe(err)}`),
+          h("button.btn", { type: "button", onclick: () => loadMore(true) }, "Try again")));
+      } else toast(describe(err), "error");
+    } finally {
+      loading = false;
+    }
+  }
+
+  async function onSuggestion(ev) {
+    const existing = cards.find((c) => c.photo.id === ev.photo_id);
+    if (existing) {
+      existing.photo = { ...existing.photo, suggestions: ev.folders, status: "suggested", analysed_at: existing.photo.analysed_at || "now" };
+      if (existing === top() && !busy) render();
+      return;
+    }
+    try {
+      const p = await api.photo(ev.photo_id);
+      if (has(p.id) || (p.status !== "suggested" && p.status !== "inbox")) return;
+      cards.push(newCard(p));
+      total += 1;
+      if (cards.length === 1 && !busy) render(); else renderCount();
+    } catch { /* it will come with the next page */ }
+  }
+
+  const offs = [
+    ws.on("suggestion.ready", onSuggestion),
+    ws.on("upload.received", (ev) => { if (!has(ev.photo_id)) onSuggestion({ photo_id: ev.photo_id, folders: null }); }),
+    ws.on("_status", (s) => { if (s.state === "open" && !cards.length) loadMore(true); }),
+  ];
+  const onKey = (e) => {
+    if (e.target.closest("input, textarea") || document.querySelector(".sheet")) return;
+    if (e.key === "ArrowRight") decide("accept");
+    else if (e.key === "ArrowLeft") decide("skip");
+    else if (e.key === "ArrowUp") { e.preventDefault(); decide("choose"); }
+    else if ((e.ctrlKey || e.metaKey) && e.key === "z") undo();
+  };
+  document.addEventListener("keydown", onKey);
+
+  stack.append(h("div.empty", h("p.muted", "Loading…")));
+  await loadMore(true);
+  return () => { offs.forEach((off) => off()); document.removeEventListener("keydown", onKey); };
+}
+
+let tagCache = null;
+async function tagSuggest(q) {
+  if (!tagCache) tagCache = api.tags().then((r) => r.items.map((t) => t.name)).catch(() => []);
+  const all = await tagCache;
+  const ql = q.toLowerCase();
+  return all.filter((t) => t.toLowerCase().includes(ql));
+}
+
+async function peopleSuggest(q) {
+  const r = await api.people();
+  const ql = q.toLowerCase();
+  return r.items.map((p) => p.name).filter((n) => n.toLowerCase().includes(ql));
+}
