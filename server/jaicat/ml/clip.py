@@ -1,0 +1,109 @@
+"""CLIP-style dual encoders (CLIP, SigLIP, larger CLIPs): images and texts into one L2-normalised space.
+
+Image preprocessing uses the PIL/numpy image processor, so torchvision is not needed. On CUDA the
+weights run in fp16; embeddings always come back as float32 numpy arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .models import InferenceModel
+
+
+def image_processor_kwargs() -> dict:
+    """Ask transformers for the PIL (slow) image processor: the fast one needs torchvision."""
+    import transformers
+
+    major = int(transformers.__version__.split(".")[0])
+    return {"backend": "pil"} if major >= 5 else {"use_fast": False}
+
+
+def _features(out):
+    """transformers 5 returns a ModelOutput (projected features in pooler_output); 4.x a tensor."""
+    if hasattr(out, "pooler_output") and out.pooler_output is not None:
+        return out.pooler_output
+    if isinstance(out, (tuple, list)):
+        return out[0]
+    return out
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+class ClipEncoder(InferenceModel):
+    """`predict(images)` -> (n, dim) float32, L2-normalised; `embed_texts(texts)` likewise."""
+
+    family = "clip"
+
+    def _load(self, path: Path) -> None:
+        import torch
+        from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(path)
+        self.model_type = config.model_type
+        model = AutoModel.from_pretrained(path, dtype=self.dtype)
+        if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):
+            raise ValueError(f"{config.model_type} is not an image-text dual encoder")
+        self.model = model.to(self.device).eval()
+        self.processor = AutoImageProcessor.from_pretrained(path, **image_processor_kwargs())
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        text_cfg = getattr(config, "text_config", config)
+        self.max_text_tokens = int(getattr(text_cfg, "max_position_embeddings", 77) or 77)
+        # SigLIP was trained on max_length padding and scores with a sigmoid, CLIP with a softmax.
+        self.sigmoid_scores = hasattr(self.model, "logit_bias")
+        self.dim = int(getattr(config, "projection_dim", 0) or text_cfg.hidden_size)
+        with torch.no_grad():
+            self.logit_scale = float(self.model.logit_scale.exp().float().cpu())
+            self.logit_bias = float(self.model.logit_bias.float().cpu()) if self.sigmoid_scores else 0.0
+        self._torch = torch
+
+    def _predict(self, images: list[Image.Image]) -> np.ndarray:
+        torch = self._torch
+        pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            out = self.model.get_image_features(pixel_values=pixels.to(self.device, self.dtype))
+        return l2_normalise(_features(out).float().cpu().numpy())
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        return self.predict(images)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Text embeddings, batched like images; long texts are truncated to the model's context."""
+        self.load()
+        torch = self._torch
+        out = []
+        for i in range(0, len(texts), max(self.batch_size, 64)):
+            chunk = texts[i:i + max(self.batch_size, 64)]
+            if self.sigmoid_scores:
+                enc = self.tokenizer(chunk, padding="max_length", truncation=True,
+                                     max_length=min(64, self.max_text_tokens), return_tensors="pt")
+            else:
+                enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_text_tokens,
+                                     return_tensors="pt")
+            enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+            if self.sigmoid_scores:
+                enc.pop("attention_mask", None)
+            with torch.inference_mode():
+                feats = self.model.get_text_features(**enc)
+            out.append(l2_normalise(_features(feats).float().cpu().numpy()))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        """Stable id of the loaded weights (for caches keyed by model)."""
+        self.load()
+        cfg = (self.path / "config.json").read_bytes()
+        weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
+        stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
+        import hashlib
+
+        return hashlib.sha256(cfg + stamp.encode() + self.name.encode()).hexdigest()[:16]
