@@ -64,15 +64,15 @@ def list_photos():
     text = (request.args.get("q") or "").strip()
     cursor = request.args.get("cursor") or None
     if text:
-        # Ranked results: the cursor is the rank to continue from.
+        # Ranked results within the filters: the cursor is the rank to continue from. Search ranks
+        # the whole catalogue, so over-fetch and keep the photos that pass the filters.
         start = _int_cursor(cursor)
-        allowed = {p.id for p in q.select(Photo.id)}
-        ranked = [(pid, s) for pid, s in run_search(text, limit=start + limit + 1 + 500) if pid in allowed]
+        allowed = {pid for (pid,) in q.select(Photo.id).tuples()}
+        ranked = [(p, s) for p, s in run_search(text, limit=start + limit + 1 + 1000) if p.id in allowed]
         page = ranked[start:start + limit]
-        photos = {p.id: p for p in Photo.select().where(Photo.id.in_([pid for pid, _ in page]))}
-        items = [dict(photo_json(photos[pid]), score=s) for pid, s in page if pid in photos]
         more = len(ranked) > start + limit
-        return jsonify({"items": items, "next_cursor": str(start + limit) if more else None})
+        return jsonify({"items": [dict(photo_json(p), score=s) for p, s in page],
+                        "next_cursor": str(start + limit) if more else None})
     if cursor is not None:
         q = q.where(Photo.id < _int_cursor(cursor))
     rows = list(q.order_by(Photo.id.desc()).limit(limit + 1))

@@ -13,7 +13,7 @@ BOX = ("x", "y", "w", "h")
 
 
 def _domain():
-    from .. import regions
+    from .. import regions  # imports the ML stack: loaded on first use, not with the app
 
     return regions
 
@@ -36,7 +36,7 @@ def _box(body: dict, required: bool) -> dict:
 @bp.get("/photos/<int:photo_id>/regions")
 def list_regions(photo_id: int):
     photo = get_photo(photo_id)
-    return jsonify({"items": [region_json(r) for r in _domain().photo_regions(photo)]})
+    return jsonify({"items": [region_json(r) for r in _domain().list_regions(photo.id)]})
 
 
 @bp.post("/photos/<int:photo_id>/regions")
@@ -44,8 +44,8 @@ def add(photo_id: int):
     body = json_body()
     box = _box(body, required=True)
     label = field(body, "label", str, default="")
-    region = _domain().add_region(get_photo(photo_id), box["x"], box["y"], box["w"], box["h"], label,
-                                  settings=_settings())
+    photo = get_photo(photo_id)
+    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label)
     return jsonify(region_json(region)), 201
 
 
@@ -56,19 +56,19 @@ def edit(region_id: int):
     label = field(body, "label", str)
     if label is not None:
         changes["label"] = label
-    region = _domain().update_region(region_id, settings=_settings(), **changes)
+    region = _domain().update_region(_settings(), region_id, **changes)
     return jsonify(region_json(region))
 
 
 @bp.delete("/regions/<int:region_id>")
 def delete(region_id: int):
-    _domain().delete_region(region_id)
+    _domain().delete_region(_settings(), region_id)
     return "", 204
 
 
 @bp.get("/regions/<int:region_id>/crop")
 def crop(region_id: int):
-    resp = make_response(_domain().region_crop(region_id, _settings()))
+    resp = make_response(_domain().region_crop(_settings(), region_id))
     resp.mimetype = "image/jpeg"
     resp.cache_control.private = True
     resp.cache_control.no_cache = True
@@ -78,11 +78,8 @@ def crop(region_id: int):
 @bp.get("/regions/<int:region_id>/similar")
 def similar(region_id: int):
     limit = limit_arg(20)
-    items = []
-    for hit in _domain().similar_regions(region_id, _settings(), limit=limit):
-        region = hit.get("region")
-        items.append({"region": region_json(region) if region is not None else None,
-                      "photo": photo_json(hit["photo"]), "score": float(hit["score"])})
+    items = [{"region": region_json(r), "photo": photo_json(r.photo), "score": float(score)}
+             for r, score in _domain().similar_regions(_settings(), region_id, k=limit)]
     return jsonify({"items": items})
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from peewee import JOIN
+
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region, Tag
 
 
@@ -35,7 +37,7 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
                 .where((PhotoTag.photo == p) & (PhotoTag.removed == False))  # noqa: E712
                 .order_by(PhotoTag.score.desc()))
         out["tags"] = [{"name": t.tag.name, "source": t.source, "score": t.score} for t in tags]
-        faces = Face.select(Face, Person).join(Person, on=(Face.person == Person.id), join_type="LEFT OUTER") \
+        faces = Face.select(Face, Person).join(Person, on=(Face.person == Person.id), join_type=JOIN.LEFT_OUTER) \
             .where(Face.photo == p).order_by(Face.id)
         out["faces"] = [face_json(f) for f in faces]
         out["regions"] = [region_json(r) for r in Region.select().where(Region.photo == p).order_by(Region.id)]

@@ -1,0 +1,145 @@
+"""Resumable uploads through the app: bulk check, chunks at offsets, resume, verify, ingest, limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+from jaicat import uploads
+from jaicat.db import Photo, Upload
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _create(client, data: bytes, name: str = "IMG_1.jpg", sha: bool = True):
+    body = {"filename": name, "size": len(data)}
+    if sha:
+        body["sha256"] = _sha(data)
+    return client.post("/api/uploads", json=body)
+
+
+def _send(client, uid: str, offset: int, chunk: bytes):
+    return client.patch(f"/api/uploads/{uid}?offset={offset}", data=chunk,
+                        headers={"Content-Type": "application/octet-stream"})
+
+
+def test_chunked_upload_lands_in_the_inbox(client, settings, media_dir):
+    data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
+    r = client.post("/api/uploads/check", json={"sha256": [_sha(data)]})
+    assert r.json == {"known": [], "missing": [_sha(data)]}
+    up = _create(client, data).json
+    assert up["status"] == "pending" and up["offset"] == 0
+    step = 100_000
+    for off in range(0, len(data), step):
+        r = _send(client, up["id"], off, data[off:off + step])
+        assert r.status_code == 200, r.json
+    assert r.json["status"] == "done" and r.json["duplicate"] is False
+    photo = Photo.get_by_id(r.json["photo_id"])
+    assert photo.sha256 == _sha(data) and photo.source_device == "test phone"
+    assert (settings.inbox / photo.path).read_bytes() == data
+    assert not (settings.uploads / up["id"]).exists()
+    assert client.post("/api/uploads/check", json={"sha256": [_sha(data)]}).json["known"] == [_sha(data)]
+    # announcing a known file finishes at once as a duplicate
+    again = _create(client, data).json
+    assert again["status"] == "done" and again["duplicate"] and again["photo_id"] == photo.id
+
+
+def test_resume_after_a_partial_chunk(client, media_dir):
+    data = (media_dir / "exif" / "orientation_1.jpg").read_bytes()
+    up = _create(client, data).json
+
+    class Dropping(io.RawIOBase):
+        """A body that breaks after 3000 bytes, like a phone losing Wi-Fi."""
+
+        def __init__(self):
+            self.sent = 0
+
+        def read(self, n=-1):
+            if self.sent >= 3000:
+                raise ConnectionResetError("gone")
+            chunk = data[self.sent:min(self.sent + 1000, 3000)]
+            self.sent += len(chunk)
+            return chunk
+
+    try:
+        uploads.write_chunk(client_settings(client), up["id"], 0, Dropping(), device_id=client.device.id)
+    except ConnectionResetError:
+        pass
+    state = client.get(f"/api/uploads/{up['id']}").json
+    assert state["offset"] == 3000 and state["status"] == "pending"
+    r = _send(client, up["id"], 0, data)
+    assert r.status_code == 409 and r.json["error"] == "offset_mismatch" and r.json["offset"] == 3000
+    r = _send(client, up["id"], 3000, data[3000:])
+    assert r.status_code == 200 and r.json["status"] == "done"
+
+
+def client_settings(client):
+    return client.raw.application.config["JAICAT_SETTINGS"]
+
+
+def test_checksum_mismatch_resets_the_upload(client, media_dir):
+    data = (media_dir / "exif" / "orientation_2.jpg").read_bytes()
+    up = client.post("/api/uploads", json={"filename": "x.jpg", "size": len(data), "sha256": "0" * 64}).json
+    r = _send(client, up["id"], 0, data)
+    assert r.status_code == 422 and r.json["error"] == "checksum_mismatch"
+    assert client.get(f"/api/uploads/{up['id']}").json["offset"] == 0
+
+
+def test_unusable_image_fails_with_4xx(client, media_dir):
+    data = (media_dir / "bad" / "not_an_image.jpg").read_bytes()
+    up = _create(client, data, name="not_an_image.jpg").json
+    r = _send(client, up["id"], 0, data)
+    assert 400 <= r.status_code < 500
+    assert r.json["upload"]["status"] == "failed"
+
+
+def test_limits(client, settings):
+    settings.max_upload_bytes = 1000
+    r = client.post("/api/uploads", json={"filename": "big.jpg", "size": 1001})
+    assert r.status_code == 413
+    settings.max_concurrent_uploads = 2
+    ids = [client.post("/api/uploads", json={"filename": f"{i}.jpg", "size": 10}).json["id"] for i in range(2)]
+    r = client.post("/api/uploads", json={"filename": "3.jpg", "size": 10})
+    assert r.status_code == 429 and r.json["error"] == "too_many_uploads"
+    assert {u["id"] for u in client.get("/api/uploads").json["items"]} == set(ids)
+    # a body longer than announced is refused, keeping only the announced bytes
+    r = _send(client, ids[0], 0, b"x" * 11)
+    assert r.status_code == 413
+    assert client.delete(f"/api/uploads/{ids[1]}").status_code == 204
+    assert client.post("/api/uploads", json={"filename": "3.jpg", "size": 10}).status_code == 201
+
+
+def test_bad_requests_are_400(client):
+    for body in ({"filename": "a.jpg"}, {"filename": "a.jpg", "size": "12"}, {"filename": "", "size": 3},
+                 {"filename": "a.jpg", "size": True}, {"filename": "a.jpg", "size": 3, "sha256": "zz"}):
+        r = client.post("/api/uploads", json=body)
+        assert r.status_code == 400, (body, r.json)
+    assert client.post("/api/uploads", data="{nope", headers={"Content-Type": "application/json"}).status_code == 400
+    assert client.post("/api/uploads/check", json={"sha256": ["abc"]}).status_code == 400
+    up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 3}).json
+    assert client.patch(f"/api/uploads/{up['id']}", data=b"abc").status_code == 400  # no offset
+    assert client.patch(f"/api/uploads/{up['id']}?offset=-1", data=b"abc").status_code == 400
+    assert client.get("/api/uploads/u_nope").status_code == 404
+
+
+def test_other_devices_uploads_are_invisible(client, app):
+    from jaicat import pairing
+
+    up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 3}).json
+    code, _ = pairing.create_code()
+    _, token = pairing.redeem_code(code, "other")
+    r = app.test_client().get(f"/api/uploads/{up['id']}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404
+
+
+def test_expired_uploads_are_removed(client, settings):
+    up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 3}).json
+    assert (settings.uploads / up["id"] / "data").exists()
+    assert uploads.expire_uploads(settings, now=dt.datetime.now() + dt.timedelta(hours=1)) == 0
+    later = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(
+        hours=settings.upload_expire_hours + 1)
+    assert uploads.expire_uploads(settings, now=later) == 1
+    assert not (settings.uploads / up["id"]).exists() and Upload.select().count() == 0
