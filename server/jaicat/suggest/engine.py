@@ -269,9 +269,9 @@ class SuggestEngine:
 
     def _features(self, rec: PhotoFeatures):
         """(candidate folder indices, feature matrix, details for the reasons)."""
-        key = (id(rec), rec.id, self.step, len(self.folders))
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
+        key = (self.step, len(self.folders), self.serial)
+        if self._cache is not None and self._cache[0] is rec and self._cache[1] == key:
+            return self._cache[2]
         n = len(self.folders)
         on = set(self.signals)
         X = np.zeros((n, len(FEATURES)))
@@ -317,7 +317,7 @@ class SuggestEngine:
             cand[f] = cand[f] or self.alive[f]
         idx = np.nonzero(cand)[0]
         out = (idx, X[idx] * self.mask, detail)
-        self._cache = (key, out)
+        self._cache = (rec, key, out)  # holding rec keeps its identity unique while cached
         return out
 
     def p_new(self) -> float:
@@ -376,7 +376,7 @@ class SuggestEngine:
             f = self._folder(folder)
         w = weight * (self.correction_weight if corrected else 1.0)
         self._add(rec, f, self.inc * w, self.serial)
-        self.learned[rec.id] = (self.serial, f, self.inc * w, rec)
+        self.learned[rec.id] = (self.serial, f, self.inc * w, rec, self.step)
         if len(self.learned) > 2000:
             self.learned.popitem(last=False)
         self.serial += 1
@@ -410,8 +410,9 @@ class SuggestEngine:
         item = self.learned.pop(str(photo_id), None)
         if item is None:
             return False
-        serial, f, inc, rec = item
+        serial, f, inc, rec, step = item
         self._add(rec, f, inc, serial, sign=-1.0)
+        self.recent = [r for r in self.recent if r != (step, f)]
         self._cache = None
         return True
 
@@ -421,5 +422,5 @@ class SuggestEngine:
         for table in self.tables.values():
             table.scale(factor)
         self.vectors.scale(factor)
-        self.learned = OrderedDict((k, (s, f, inc * factor, r)) for k, (s, f, inc, r) in self.learned.items())
+        self.learned = OrderedDict((k, (s, f, inc * factor, r, t)) for k, (s, f, inc, r, t) in self.learned.items())
         self.inc = 1.0

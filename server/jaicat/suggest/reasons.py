@@ -44,7 +44,9 @@ def contributions(engine, rec, j: int) -> list[tuple[float, str]]:
     else:
         others = np.zeros(weighted.shape[1])
     diff = weighted[j] - others
-    out = [(float(diff[cols].sum()), group) for group, cols in _cols().items()]
+    # folder size and recency are the reasons of last resort: they say little about this photo
+    out = [(float(diff[cols].sum()) * (0.5 if group in ("prior", "recent") else 1.0), group)
+           for group, cols in _cols().items()]
     return sorted(out, reverse=True)
 
 

@@ -1,0 +1,117 @@
+"""`jaicat suggest ...`: evaluate, teach, reset and inspect the folder suggester."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("suggest", help="folder suggestions: eval, learn-library, reset, import-log, show")
+    sub = p.add_subparsers(dest="suggest_command", metavar="SUBCOMMAND", required=True)
+
+    e = sub.add_parser("eval", help="replay a decision history (JSON Lines) and print top-1/top-3 accuracy",
+                       description="Prequential replay: for each line predict, then learn the true folder. "
+                       "Prints `top1=.. top3=.. n=.. new_folders=..` as the last line; with --k other than "
+                       "1 or 3, ` topK=..` is appended. Needs no data directory.")
+    e.add_argument("history", help="JSONL file, one decision per line")
+    e.add_argument("--k", type=int, default=3, help="suggestions per photo (default 3)")
+    e.add_argument("--signals", help="comma-separated signal groups to use (default: all)")
+    e.set_defaults(func=cmd_eval)
+
+    ll = sub.add_parser("learn-library", help="learn from the photos already filed in the library")
+    ll.set_defaults(func=cmd_learn_library)
+
+    r = sub.add_parser("reset", help="forget everything learned (the seed's 'delete tag_learning_log.json')")
+    r.set_defaults(func=cmd_reset)
+
+    i = sub.add_parser("import-log", help="import the seed's tag_learning_log.json")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_import_log)
+
+    s = sub.add_parser("show", help="print the suggestions for one photo")
+    s.add_argument("photo_id", type=int)
+    s.add_argument("--k", type=int, default=None)
+    s.set_defaults(func=cmd_show)
+
+
+def cmd_eval(args, settings) -> int:
+    from ..errors import InvalidInput
+    from ..suggest.engine import SuggestEngine
+    from ..suggest.evaluate import evaluate, read_history
+
+    if args.k < 1:
+        raise InvalidInput("--k must be at least 1")
+    signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
+    try:
+        engine = SuggestEngine(signals=signals)
+    except ValueError as e:
+        raise InvalidInput(str(e)) from None
+    interactive = sys.stderr.isatty()
+
+    def progress(n: int) -> None:
+        if n % 1000 == 0:
+            print(f"eval: {n} decisions replayed", end="\r" if interactive else "\n", file=sys.stderr, flush=True)
+
+    res = evaluate(read_history(args.history), k=args.k, engine=engine, progress=progress)
+    if interactive:
+        print(file=sys.stderr)
+    print(f"eval: {res.n} decisions, p50 {res.latency_ms(50):.2f} ms, p99 {res.latency_ms(99):.2f} ms per "
+          f"suggestion, calibration error {res.calibration_error():.3f}", file=sys.stderr)
+    line = res.summary()
+    if args.k not in (1, 3):
+        line += f" top{args.k}={res.top(args.k):.3f}"
+    print(line)
+    return 0
+
+
+def cmd_learn_library(args, settings) -> int:
+    from ..suggest import service
+    from . import open_catalogue
+
+    open_catalogue(settings)
+
+    def progress(done: int, total: int) -> None:
+        if done % 1000 == 0 or done == total:
+            print(f"learn-library: {done}/{total} photos", file=sys.stderr, flush=True)
+
+    n = service.learn_library(settings, progress=progress)
+    print(f"learned {n} filed photos; {len(service.engine(settings).known_folders())} folders known")
+    return 0
+
+
+def cmd_reset(args, settings) -> int:
+    from ..suggest import service
+    from . import open_catalogue
+
+    open_catalogue(settings)
+    service.reset_learning(settings)
+    print("suggestion learning reset: nothing learned is kept (learn-library or filing teaches it again)")
+    return 0
+
+
+def cmd_import_log(args, settings) -> int:
+    from ..suggest import service
+    from . import open_catalogue
+
+    open_catalogue(settings)
+    n = service.import_seed_log(args.file, settings)
+    print(f"imported {n} decisions from {args.file}")
+    return 0
+
+
+def cmd_show(args, settings) -> int:
+    from ..db import Photo
+    from ..errors import NotFound
+    from ..suggest import service
+    from . import open_catalogue
+
+    open_catalogue(settings)
+    photo = Photo.get_or_none(Photo.id == args.photo_id)
+    if photo is None:
+        raise NotFound(f"no photo with id {args.photo_id}")
+    sugg = service.suggest_for_photo(photo, settings, k=args.k)
+    if not sugg:
+        print("no suggestion yet (nothing learned that fits this photo)")
+    for s in sugg:
+        print(f"{s['score']:.2f}  {s['folder']}  ({s['reason']})")
+    return 0
