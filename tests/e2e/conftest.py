@@ -111,7 +111,7 @@ class LiveServer:
     def post(self, path: str, **kw) -> requests.Response:
         return self.request("POST", path, **kw)
 
-    def start(self, timeout: float = 60.0) -> "LiveServer":
+    def start(self, timeout: float = 60.0) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         lines = [f"{k} = {_toml_value(v)}" for k, v in self.config.items()]
         (self.data_dir / "jaicat.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
