@@ -1,0 +1,204 @@
+"""The PWA shell: installable manifest and icons, a service worker that controls the page, keeps
+the shell offline (never the API), keeps queued uploads across an offline reload, takes files from
+the share sheet, and a SHA-256 that matches the server's.
+
+Drives Debian's chromium (headless, mobile emulation) against the real server (`live_server`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[2]
+PWA = ROOT / "pwa"
+MEDIA = ROOT / ".." / "shared" / "media"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+
+
+def shell_list() -> list[str]:
+    src = (PWA / "sw.js").read_text()
+    block = re.search(r"const SHELL = \[(.*?)\];", src, re.S).group(1)
+    return re.findall(r'"([^"]+)"', block)
+
+
+def test_service_worker_precaches_every_shell_file():
+    """A file missing from SHELL would break the app offline; a stale entry would break install."""
+    listed = set(shell_list()) - {"./"}
+    on_disk = {p.relative_to(PWA).as_posix() for p in PWA.rglob("*")
+               if p.is_file() and p.suffix in {".html", ".js", ".css", ".png", ".webmanifest"} and p.name != "sw.js"}
+    assert listed == on_disk
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser):
+    ctx = browser.new_context(**PHONE)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    yield page
+    ctx.close()
+
+
+def pair(page, server) -> None:
+    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.wait_for_selector("#file-input", state="attached")
+
+
+def wait_controlled(page) -> None:
+    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=20_000)
+
+
+def test_manifest_is_installable(phone, live_server):
+    resp = requests.get(f"{live_server.url}/manifest.webmanifest", timeout=10)
+    assert resp.status_code == 200 and "manifest+json" in resp.headers["Content-Type"]
+    m = resp.json()
+    assert m["name"] and m["short_name"] and m["display"] == "standalone"
+    assert m["start_url"] and m["theme_color"] and m["background_color"]
+    icons = {(i["sizes"], i.get("purpose", "any")): i["src"] for i in m["icons"]}
+    for key in [("192x192", "any"), ("512x512", "any"), ("192x192", "maskable"), ("512x512", "maskable")]:
+        icon = requests.get(f"{live_server.url}/{icons[key]}", timeout=10)
+        assert icon.status_code == 200 and icon.headers["Content-Type"] == "image/png"
+        im = Image.open(io.BytesIO(icon.content))
+        assert f"{im.width}x{im.height}" == key[0]
+        if key[1] == "maskable":  # full bleed: launchers crop it to any shape
+            assert im.convert("RGBA").getpixel((0, 0))[3] == 255
+    share = m["share_target"]
+    assert share["method"] == "POST" and share["enctype"] == "multipart/form-data"
+
+    phone.goto(live_server.url + "/")
+    wait_controlled(phone)
+    cdp = phone.context.new_cdp_session(phone)
+    manifest = cdp.send("Page.getAppManifest")
+    assert not manifest.get("errors"), manifest.get("errors")
+    errors = [e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]]
+    # Playwright contexts are incognito profiles, where Chrome never offers installation; every other
+    # check (manifest, icons, secure context, service worker) must pass.
+    assert [e for e in errors if e != "in-incognito"] == []
+    assert phone.errors == []
+
+
+def test_offline_reload_opens_shell_and_keeps_queue(phone, live_server):
+    api_from_sw: list[str] = []
+    phone.on("response", lambda r: api_from_sw.append(r.url) if "/api/" in r.url and r.from_service_worker else None)
+    pair(phone, live_server)
+    wait_controlled(phone)
+
+    # Lose the connection, queue a photo, reload: the shell and the queued file are still there.
+    photo = MEDIA / "exif" / "orientation_6.jpg"
+    phone.context.set_offline(True)
+    phone.set_input_files("#file-input", str(photo))
+    row = phone.locator(".upload-item", has_text=photo.name)
+    row.wait_for()
+    phone.wait_for_function("document.querySelector('.upload-item').dataset.state === 'queued'")
+    phone.reload()
+    phone.wait_for_selector(".upload-item")
+    assert phone.locator(".upload-item", has_text=photo.name).get_attribute("data-state") in ("queued", "new")
+    assert phone.locator("#net-status").inner_text() == "Offline"
+    assert phone.locator(".banner-offline").first.is_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SHOTS / "offline-queue.png"))
+
+    # Back online, the queue finishes by itself.
+    phone.context.set_offline(False)
+    phone.evaluate("dispatchEvent(new Event('online'))")
+    phone.wait_for_selector('.queue-card[data-complete="true"]', timeout=30_000)
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    known = requests.post(f"{live_server.url}/api/uploads/check", json={"sha256": [sha]},
+                          headers={"Authorization": f"Bearer {live_server.token}"}, timeout=10).json()
+    assert known["known"] == [sha]
+    assert api_from_sw == []  # the service worker never answered an API request
+    assert phone.errors == []
+
+
+def test_share_target_queues_shared_files(phone, live_server):
+    pair(phone, live_server)
+    wait_controlled(phone)
+    photo = MEDIA / "exif" / "orientation_3.jpg"
+    # What the share sheet does: navigate with a multipart POST to the manifest's share_target action.
+    phone.evaluate("""() => {
+        const f = document.createElement('form');
+        f.method = 'post'; f.enctype = 'multipart/form-data'; f.action = 'share-target'; f.id = 'share-form';
+        f.innerHTML = '<input name="title" value="shared"><input type="file" name="media" multiple>';
+        document.body.append(f);
+    }""")
+    phone.set_input_files("#share-form input[type=file]", str(photo))
+    with phone.expect_navigation():
+        phone.evaluate("document.getElementById('share-form').submit()")
+    phone.wait_for_function("location.hash.startsWith('#upload?shared=1')")
+    phone.wait_for_selector(f'.upload-item:has-text("{photo.name}")')
+    phone.wait_for_selector('.queue-card[data-complete="true"]', timeout=30_000)
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    known = requests.post(f"{live_server.url}/api/uploads/check", json={"sha256": [sha]},
+                          headers={"Authorization": f"Bearer {live_server.token}"}, timeout=10).json()
+    assert known["known"] == [sha]
+
+
+def test_sha256_worker_matches_hashlib(phone, live_server):
+    """Both paths of the hash worker (SubtleCrypto whole-file, streaming JS) agree with hashlib,
+    across block boundaries and slices (the streaming path reads 4 MiB slices)."""
+    phone.goto(live_server.url + "/")
+    sizes = [0, 1, 55, 56, 63, 64, 65, 1000, 4 * 1024 * 1024 + 17, 9 * 1024 * 1024 + 3]
+    got = phone.evaluate("""async (sizes) => {
+        const w = new Worker('js/hash-worker.js', {type: 'module'});
+        const hash = (file, mode) => new Promise((resolve, reject) => {
+            const id = Math.random().toString(36);
+            w.addEventListener('message', function on(ev) {
+                if (ev.data.id !== id || ev.data.progress !== undefined) return;
+                w.removeEventListener('message', on);
+                ev.data.error ? reject(ev.data.error) : resolve(ev.data.sha256);
+            });
+            w.postMessage({id, file, mode});
+        });
+        const out = [];
+        for (const n of sizes) {
+            const a = new Uint8Array(n);
+            for (let i = 0; i < n; i++) a[i] = (i * 7 + 3) & 255;
+            const f = new File([a], 'x.bin');
+            out.push([await hash(f, 'stream'), await hash(f, 'whole')]);
+        }
+        return out;
+    }""", sizes)
+    for n, (stream, whole) in zip(sizes, got, strict=True):
+        want = hashlib.sha256(bytes((i * 7 + 3) & 255 for i in range(n))).hexdigest()
+        assert stream == want, f"streaming sha256 wrong for {n} bytes"
+        assert whole == want, f"SubtleCrypto sha256 wrong for {n} bytes"
+    # and a real photo, through the worker's default choice
+    photo = MEDIA / "exif_real" / "Portrait_5.jpg"
+    got = phone.evaluate("""async (bytes) => {
+        const w = new Worker('js/hash-worker.js', {type: 'module'});
+        return await new Promise((resolve) => {
+            w.onmessage = (ev) => { if (ev.data.sha256 || ev.data.error) resolve(ev.data.sha256 || ev.data.error); };
+            w.postMessage({id: 'p', file: new File([new Uint8Array(bytes)], 'p.jpg')});
+        });
+    }""", list(photo.read_bytes()))
+    assert got == hashlib.sha256(photo.read_bytes()).hexdigest()
+
+
