@@ -1,4 +1,4 @@
-"""Fixtures for the ops tests: a fresh catalogue in tmp_path and photos made from the shared media."""
+"""Helpers for the ops tests (the `settings` and `media_dir` fixtures come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,28 +10,12 @@ import pytest
 from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
-from jaicat.cli import open_catalogue
-from jaicat.config import load_settings
-from jaicat.db import Photo, database
+from jaicat.db import Photo
 
 register_heif_opener()
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
 
 
-@pytest.fixture
-def shared_media() -> Path:
-    return MEDIA.resolve()
-
-
-@pytest.fixture
-def settings(tmp_path):
-    s = load_settings(data_dir=tmp_path / "data", env={})
-    open_catalogue(s)
-    yield s
-    database.close()
-
-
-def add_photo(settings, src: Path, root: str = "library", rel: str | None = None) -> Photo:
+def _add_photo(settings, src: Path, root: str = "library", rel: str | None = None) -> Photo:
     """Put a copy of `src` under the given root and catalogue it, as ingest and filing would leave it.
 
     Built directly (not through ingest) so these tests pin only what XMP and backup rely on: the
@@ -51,3 +35,9 @@ def add_photo(settings, src: Path, root: str = "library", rel: str | None = None
         size=len(data), mime=mime, width=w, height=h, orientation=orientation,
         status="filed" if root == "library" else "inbox", root=root, path=rel,
     )
+
+
+@pytest.fixture
+def add_photo():
+    """`add_photo(settings, src, root="library", rel=None) -> Photo`"""
+    return _add_photo

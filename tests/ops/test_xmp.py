@@ -8,7 +8,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import add_photo
 from PIL import Image
 
 from jaicat import xmp
@@ -34,12 +33,12 @@ def mean_colour(im: Image.Image, box) -> tuple[float, float, float]:
 
 
 def close(c1, c2, tol=40) -> bool:
-    return all(abs(a - b) <= tol for a, b in zip(c1, c2))
+    return all(abs(a - b) <= tol for a, b in zip(c1, c2, strict=True))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_regions_round_trip_through_stored_pixels(settings, shared_media, orientation):
-    src = shared_media / "exif" / f"orientation_{orientation}.jpg"
+def test_regions_round_trip_through_stored_pixels(settings, add_photo, media_dir, orientation):
+    src = media_dir / "exif" / f"orientation_{orientation}.jpg"
     photo = add_photo(settings, src, rel=f"scene/o{orientation}.jpg")
     for label, (box, _) in SCENE_BOXES.items():
         Region.create(photo=photo, x=box[0], y=box[1], w=box[2], h=box[3], label=label)
@@ -73,8 +72,10 @@ def test_box_conversion_is_invertible_for_every_orientation():
     assert upright_to_stored(box, 3) == pytest.approx((0.6, 0.65, 0.3, 0.15))
 
 
-def people_photo(settings, shared_media) -> Photo:
-    photo = add_photo(settings, shared_media / "exif" / "orientation_1.jpg", rel="2024/Beach/IMG_1.jpg")
+@pytest.fixture
+def people_photo(settings, media_dir, add_photo) -> Photo:
+    """A filed photo with a confirmed face, a guessed one, tags (one removed by the user) and a caption."""
+    photo = add_photo(settings, media_dir / "exif" / "orientation_1.jpg", rel="2024/Beach/IMG_1.jpg")
     amy = Person.create(name="Amy H")
     Face.create(photo=photo, x=0.5, y=0.25, w=0.125, h=0.25, encoding=b"\0" * 512, person=amy, confirmed=True)
     guess = Person.create(name="Guessed")
@@ -87,8 +88,8 @@ def people_photo(settings, shared_media) -> Photo:
     return photo
 
 
-def test_sidecar_carries_keywords_people_caption(settings, shared_media):
-    photo = people_photo(settings, shared_media)
+def test_sidecar_carries_keywords_people_caption(settings, people_photo):
+    photo = people_photo
     data = xmp.read_sidecar(xmp.write_photo_sidecar(photo, settings))
     assert data["keywords"] == ["Brighton", "beach", "Amy H"]
     assert data["hierarchical"] == ["Places|Brighton", "beach", "People|Amy H"]
@@ -100,8 +101,8 @@ def test_sidecar_carries_keywords_people_caption(settings, shared_media):
         {"name": "Amy H", "type": "Face", "x": 0.5, "y": 0.25, "w": 0.125, "h": 0.25})
 
 
-def test_nothing_to_say_writes_no_sidecar(settings, shared_media):
-    photo = add_photo(settings, shared_media / "exif" / "orientation_1.jpg")
+def test_nothing_to_say_writes_no_sidecar(settings, add_photo, media_dir):
+    photo = add_photo(settings, media_dir / "exif" / "orientation_1.jpg")
     assert xmp.write_photo_sidecar(photo, settings) is None
     assert not list(settings.library.glob("*.xmp"))
 
@@ -141,8 +142,8 @@ DIGIKAM_SIDECAR = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <?xpacket end="w"?>"""
 
 
-def test_other_tools_fields_are_preserved(settings, shared_media):
-    photo = people_photo(settings, shared_media)
+def test_other_tools_fields_are_preserved(settings, people_photo):
+    photo = people_photo
     target = xmp.sidecar_path(settings.library / photo.path)
     target.write_text(DIGIKAM_SIDECAR, encoding="utf-8")
 
@@ -168,8 +169,8 @@ def test_other_tools_fields_are_preserved(settings, shared_media):
     assert target.read_bytes() == before
 
 
-def test_malformed_sidecar_is_left_alone(settings, shared_media):
-    photo = people_photo(settings, shared_media)
+def test_malformed_sidecar_is_left_alone(settings, people_photo):
+    photo = people_photo
     target = xmp.sidecar_path(settings.library / photo.path)
     target.write_bytes(b"<x:xmpmeta><unclosed>")
     with pytest.raises(xmp.XMPError):
@@ -178,8 +179,8 @@ def test_malformed_sidecar_is_left_alone(settings, shared_media):
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
-def test_exiftool_reads_our_regions_and_keywords(settings, shared_media):
-    photo = people_photo(settings, shared_media)
+def test_exiftool_reads_our_regions_and_keywords(settings, people_photo):
+    photo = people_photo
     target = xmp.write_photo_sidecar(photo, settings)
     out = subprocess.run(["exiftool", "-j", "-struct", "-XMP:all", str(target)],
                          capture_output=True, text=True, check=True).stdout
@@ -216,10 +217,10 @@ LIGHTROOM_SIDECAR = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
 </rdf:Description></rdf:RDF></x:xmpmeta>"""
 
 
-def test_import_reads_lightroom_sidecar_next_to_the_source(settings, shared_media, tmp_path):
+def test_import_reads_lightroom_sidecar_next_to_the_source(settings, add_photo, media_dir, tmp_path):
     camera = tmp_path / "camera"
     camera.mkdir()
-    shutil.copyfile(shared_media / "exif" / "orientation_6.jpg", camera / "DSC_9.jpg")
+    shutil.copyfile(media_dir / "exif" / "orientation_6.jpg", camera / "DSC_9.jpg")
     (camera / "DSC_9.xmp").write_bytes(LIGHTROOM_SIDECAR)  # Lightroom names it without the .jpg
     photo = add_photo(settings, camera / "DSC_9.jpg", root="inbox", rel="DSC_9.jpg")
 
@@ -239,25 +240,25 @@ def test_import_reads_lightroom_sidecar_next_to_the_source(settings, shared_medi
         "tags": 0, "regions": 0, "caption": False}
 
 
-def test_embedded_xmp_is_read(settings, shared_media, tmp_path):
+def test_embedded_xmp_is_read(settings, add_photo, media_dir, tmp_path):
     src = tmp_path / "embedded.jpg"
-    im = Image.open(shared_media / "exif" / "orientation_1.jpg")
+    im = Image.open(media_dir / "exif" / "orientation_1.jpg")
     im.save(src, exif=im.getexif(), xmp=LIGHTROOM_SIDECAR)
     photo = add_photo(settings, src, root="inbox")
     assert xmp.read_embedded(settings.inbox / "embedded.jpg")["keywords"] == ["harbour", "Amy H"]
     assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 2
 
 
-def test_photo_without_xmp_is_a_cheap_no_op(settings, shared_media):
-    photo = add_photo(settings, shared_media / "exif" / "orientation_3.jpg", root="inbox")
+def test_photo_without_xmp_is_a_cheap_no_op(settings, add_photo, media_dir):
+    photo = add_photo(settings, media_dir / "exif" / "orientation_3.jpg", root="inbox")
     assert xmp.apply_xmp_to_photo(photo, settings) is None
-    heic = add_photo(settings, shared_media / "heic" / "upright.heic", root="inbox")
+    heic = add_photo(settings, media_dir / "heic" / "upright.heic", root="inbox")
     assert xmp.apply_xmp_to_photo(heic, settings) is None
     assert PhotoTag.select().count() == 0 and Region.select().count() == 0
 
 
-def test_sidecar_follows_a_filing_decision(settings, shared_media):
-    photo = people_photo(settings, shared_media)
+def test_sidecar_follows_a_filing_decision(settings, people_photo):
+    photo = people_photo
     old_file = settings.library / photo.path
     inbox_sidecar = settings.inbox / "IMG_1.jpg.xmp"
     inbox_sidecar.write_text(DIGIKAM_SIDECAR, encoding="utf-8")
@@ -271,14 +272,14 @@ def test_sidecar_follows_a_filing_decision(settings, shared_media):
     assert "Holiday" in data["keywords"] and "Amy H" in data["keywords"]
 
 
-def test_install_writes_sidecars_when_photos_are_filed(settings, shared_media, monkeypatch):
+def test_install_writes_sidecars_when_photos_are_filed(settings, add_photo, media_dir, monkeypatch):
     library = pytest.importorskip("jaicat.library")
     calls = []
     real = xmp.write_photo_sidecar
     monkeypatch.setattr(xmp, "write_photo_sidecar", lambda p, s: calls.append(p.id) or real(p, s))
     xmp.install(settings)
     xmp.install(settings)  # idempotent: one hook, not two
-    photo = add_photo(settings, shared_media / "exif" / "orientation_8.jpg", root="inbox")
+    photo = add_photo(settings, media_dir / "exif" / "orientation_8.jpg", root="inbox")
     PhotoTag.create(photo=photo, tag=Tag.named("sunset"), source="user")
     library.file_photo(photo, "2024/Sunsets", settings)
     photo = Photo.get_by_id(photo.id)
@@ -292,9 +293,9 @@ def test_install_writes_sidecars_when_photos_are_filed(settings, shared_media, m
     assert xmp.read_sidecar(xmp.sidecar_path(settings.inbox / photo.path))["keywords"] == ["sunset"]
 
 
-def test_cli_xmp_write(settings, shared_media, capsys):
-    photo = people_photo(settings, shared_media)
-    add_photo(settings, shared_media / "exif" / "orientation_2.jpg", rel="bare.jpg")  # nothing to write
+def test_cli_xmp_write(settings, people_photo, add_photo, media_dir, capsys):
+    photo = people_photo
+    add_photo(settings, media_dir / "exif" / "orientation_2.jpg", rel="bare.jpg")  # nothing to write
     args = ["--data-dir", str(settings.data_dir), "xmp", "write"]
     assert cli_main(args) == 0
     assert "1 written" in capsys.readouterr().out
