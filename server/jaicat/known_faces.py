@@ -24,8 +24,9 @@ from .errors import InvalidInput, JaicatError
 from .ml import faces as faces_ml
 
 NPY_NAME = re.compile(r"^(?P<name>.+)_(?P<id>\d{1,20})\.npy$")
-# enrolment: with several faces in a person's photo, the largest is taken only if it is this much larger
-DOMINANT_FACE_AREA = 2.0
+# enrolment: of several faces in a person's photo the largest is taken only if it is this much larger
+# (area; 3x = 1.7x the width), so a bystander is never enrolled as the person
+DOMINANT_FACE_AREA = 3.0
 
 
 @dataclass
