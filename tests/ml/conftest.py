@@ -13,9 +13,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_models import tiny_models  # noqa: E402,F401  (session fixture, re-exported)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models are dominated by per-op overhead; on a busy 2-core box extra torch threads only
+    contend (5x slower measured). Restored afterwards for other suites."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory):
+    """One models dir per session so the vocabulary text-embedding cache is computed once."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def ml_settings(settings, tiny_models):  # noqa: F811
+def ml_settings(settings, tiny_models, shared_models_dir):  # noqa: F811
     """The core `settings` fixture with the tiny CLIP/BLIP models configured and tag filters open."""
+    settings.models_dir = shared_models_dir
     settings.clip_model = str(tiny_models["clip"])
     settings.caption_model = str(tiny_models["caption"])
     settings.tag_threshold = 0.0
