@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 import jaicat
 
@@ -14,17 +15,26 @@ from ..db import database, open_db
 from ..pairing import AttemptLimiter
 from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, uploads
 from .errors import register_error_handlers
-from .ws import sock
+from .ws import check_handshake, sock
 
 
 def default_pwa_dir() -> Path:
     return Path(jaicat.__file__).resolve().parents[2] / "pwa"
 
 
+class SqliteInt(IntegerConverter):
+    """`<int:...>` limited to SQLite's integer range: a bigger id is a 404, not an overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(settings: Settings) -> Flask:
     settings.ensure_dirs()
     open_db(settings.db_path)
     app = Flask(__name__, static_folder=None)
+    app.url_map.converters["int"] = SqliteInt
     app.json.sort_keys = False
     pwa = getattr(settings, "pwa_dir", None)
     app.config.update(
@@ -37,7 +47,8 @@ def create_app(settings: Settings) -> Flask:
     @app.before_request
     def _connect():
         database.connect(reuse_if_open=True)
-        return auth.require_token()
+        auth.require_token()
+        check_handshake()
 
     @app.teardown_request
     def _close(exc):

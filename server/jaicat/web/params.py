@@ -9,6 +9,7 @@ from flask import request
 from ..errors import InvalidInput
 
 MAX_JSON_BYTES = 1024 * 1024
+MAX_INT = 2**63 - 1  # SQLite's integer range
 
 
 class BadRequest(InvalidInput):
@@ -44,6 +45,8 @@ def field(body: dict, name: str, typ, required: bool = False, default=None):
         value = float(value)
     if not isinstance(value, types):
         raise BadRequest(f"{name!r} must be {_names(types)}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise BadRequest(f"{name!r} is out of range")
     return value
 
 
@@ -69,6 +72,8 @@ def arg_int(name: str, default: int | None = None, lo: int | None = None, hi: in
         value = int(raw)
     except ValueError:
         raise BadRequest(f"query parameter {name!r} must be an integer") from None
+    if abs(value) > MAX_INT:
+        raise BadRequest(f"query parameter {name!r} is out of range")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise BadRequest(f"query parameter {name!r} must be between {lo} and {hi}")
     return value

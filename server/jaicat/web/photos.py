@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request, send_file
@@ -85,7 +87,7 @@ def list_photos():
 def _int_cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not re.fullmatch(r"[0-9]{1,18}", cursor):
         raise BadRequest("invalid cursor")
     return int(cursor)
 

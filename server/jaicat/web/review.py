@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import library, tags
@@ -128,7 +130,7 @@ def decisions():
     q = Decision.select().order_by(Decision.id.desc())
     cursor = request.args.get("cursor")
     if cursor:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise BadRequest("invalid cursor")
         q = q.where(Decision.id < int(cursor))
     rows = list(q.limit(limit + 1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import uploads
@@ -48,7 +50,7 @@ def status(upload_id: str):
 @bp.patch("/<upload_id>")
 def chunk(upload_id: str):
     raw = request.args.get("offset")
-    if raw is None or not raw.isdigit():
+    if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw):
         raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
     settings = _settings()
     try:

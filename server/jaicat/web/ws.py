@@ -20,6 +20,7 @@ from simple_websocket import ConnectionClosed
 from .. import __version__, discovery, events
 from ..db import database
 from ..errors import JaicatError
+from .params import BadRequest
 from .review import decide, undo
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,18 @@ def _enrich(event: dict) -> dict:
         top = folders[0] if folders else {}
         event = dict(event, folders=folders, confidence=top.get("score", 0.0), reason=top.get("reason", ""))
     return event
+
+
+def check_handshake() -> None:
+    """A plain HTTP request to /ws gets a 400, not a half-made websocket (before_request hook)."""
+    from flask import request
+
+    if request.path != "/ws":
+        return
+    h = request.headers
+    if (h.get("Upgrade", "").lower() != "websocket" or "upgrade" not in h.get("Connection", "").lower()
+            or not h.get("Sec-WebSocket-Key") or h.get("Sec-WebSocket-Version") != "13"):
+        raise BadRequest("/ws is a websocket: connect with a websocket client (version 13)")
 
 
 def handle_message(settings, device_name: str, raw) -> dict | None:
