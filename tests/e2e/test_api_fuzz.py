@@ -44,11 +44,12 @@ def test_generated_requests_never_get_a_server_error(live_server, media_dir):
                | operation.as_strategy(GenerationMode.NEGATIVE))
         def check(case):
             resp = case.call(base_url=live_server.url, headers=live_server.auth, timeout=30)
+            where = (case.method.upper(), case.operation.path)
             if resp.status_code >= 500:
-                failures.append((key, resp.status_code, case.path_parameters, case.query, resp.text[:200]))
-            elif resp.status_code >= 400 and operation.path.startswith("/api"):
+                failures.append((where, resp.status_code, case.path_parameters, case.query, resp.text[:200]))
+            elif resp.status_code >= 400 and case.operation.path.startswith("/api"):
                 body = resp.json()
-                assert {"error", "message"} <= set(body), (key, body)
+                assert {"error", "message"} <= set(body), (where, body)
 
         check()
     assert tested > 40
