@@ -28,6 +28,7 @@ CLUSTER_THRESHOLD = 0.5
 # Faces are encoded on an image no larger than this (the 150 px chip needs no more; a 200 MP photo
 # would otherwise cost 600 MB as an array).
 ENCODE_MAX_SIDE = 3200
+SMALL_BATCH = 16  # matching this many faces or fewer avoids BLAS threads (see FaceMatcher._squared)
 
 
 @dataclass(frozen=True)
@@ -226,46 +227,61 @@ class FaceMatcher:
     def __len__(self) -> int:
         return len(self.person_ids)
 
-    def distances(self, encodings: np.ndarray) -> np.ndarray:
-        """(m, n) euclidean distances from each of `encodings` (m, 128) to every known encoding."""
+    def _squared(self, encodings) -> np.ndarray:
         q = np.asarray(encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
-        # |a-b|² = |a|² + |b|² - 2a·b: one BLAS product instead of an (m, n, 128) difference tensor
-        sq = np.einsum("ij,ij->i", q, q)[:, None] + self._sq_norms[None, :] - 2.0 * (q @ self.encodings.T)
+        # |a-b|² = |a|² + |b|² - 2a·b: one product instead of an (m, n, 128) difference tensor. A few
+        # queries go through einsum's single-threaded loop: OpenBLAS's thread pool costs 5-20 ms a call
+        # on a busy CPU (measured in bench/faces.py), 50x the product itself; batches amortise it.
+        if len(q) <= SMALL_BATCH:
+            sq = np.einsum("kj,ij->ki", q, self.encodings)
+        else:
+            sq = q @ self.encodings.T
+        sq *= -2.0
+        sq += self._sq_norms[None, :]
+        sq += np.einsum("ij,ij->i", q, q)[:, None]
+        return sq
+
+    def distances(self, encodings) -> np.ndarray:
+        """(m, n) euclidean distances from each of `encodings` (m, 128) to every known encoding."""
+        sq = self._squared(encodings)
         return np.sqrt(np.maximum(sq, 0.0, out=sq), out=sq)
 
     def match(self, encoding, tolerance: float = DEFAULT_TOLERANCE, exclude=()) -> Match | None:
         """The best person for one encoding, or None; persons in `exclude` are never suggested."""
         if not len(self):
             return None
-        return self._pick(self.distances(encoding)[0], tolerance, exclude)
+        return self._pick(self._squared(encoding)[0], tolerance, exclude)
 
     def match_many(self, encodings, tolerance: float = DEFAULT_TOLERANCE, excludes=None,
-                   chunk: int = 1024) -> list[Match | None]:
+                   chunk: int = 256) -> list[Match | None]:
         """`match` for each row of `encodings`; excludes[i] is the exclusion set of row i."""
         encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
         out: list[Match | None] = []
         if not len(self):
             return [None] * len(encodings)
         for start in range(0, len(encodings), chunk):
-            dist = self.distances(encodings[start:start + chunk])
-            for j, row in enumerate(dist):
+            sq = self._squared(encodings[start:start + chunk])
+            for j, row in enumerate(sq):
                 out.append(self._pick(row, tolerance, excludes[start + j] if excludes else ()))
         return out
 
-    def _pick(self, dist: np.ndarray, tolerance: float, exclude) -> Match | None:
+    def _pick(self, sq: np.ndarray, tolerance: float, exclude) -> Match | None:
+        """Decide from one row of squared distances (only the k nearest get a square root)."""
         if exclude:
-            dist = np.where(np.isin(self.person_ids, list(exclude)), np.inf, dist)
-        k = min(self.k, len(dist))
-        nearest = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
-        nearest = nearest[np.argsort(dist[nearest])]
-        nearest = nearest[dist[nearest] <= tolerance]
+            sq = np.where(np.isin(self.person_ids, list(exclude)), np.inf, sq)
+        k = min(self.k, len(sq))
+        nearest = np.argpartition(sq, k - 1)[:k] if k < len(sq) else np.arange(len(sq))
+        dist = np.sqrt(np.maximum(sq[nearest], 0.0))
+        order = np.argsort(dist)
+        nearest, dist = nearest[order], dist[order]
+        keep = dist <= tolerance
+        nearest, dist = nearest[keep], dist[keep]
         if not len(nearest):
             return None
-        best_d = float(dist[nearest[0]])
         stats: dict[int, list[float]] = {}
-        for i in nearest:
-            stats.setdefault(int(self.person_ids[i]), []).append(float(dist[i]))
-        contenders = [p for p, ds in stats.items() if ds[0] <= best_d + self.tie_margin]
+        for i, d in zip(nearest, dist, strict=True):
+            stats.setdefault(int(self.person_ids[i]), []).append(float(d))
+        contenders = [p for p, ds in stats.items() if ds[0] <= float(dist[0]) + self.tie_margin]
         # nearest distance first; among near-ties more votes, then the lower mean distance
         person = min(contenders, key=lambda p: (-len(stats[p]), float(np.mean(stats[p])))) \
             if len(contenders) > 1 else contenders[0]
