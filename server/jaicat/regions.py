@@ -61,12 +61,19 @@ def _check_box(x, y, w, h) -> tuple[float, float, float, float]:
         x, y, w, h = (float(v) for v in (x, y, w, h))
     except (TypeError, ValueError):
         raise InvalidInput("a box needs numeric x, y, w, h") from None
-    # clip to the image, tolerating tiny rounding outside it
-    x0, y0 = max(0.0, x), max(0.0, y)
-    x1, y1 = min(1.0, x + w), min(1.0, y + h)
-    if not (x1 - x0 > 1e-4 and y1 - y0 > 1e-4) or x > 1 or y > 1:
-        raise InvalidInput(f"box ({x}, {y}, {w}, {h}) is not inside the image (normalised 0-1)")
-    return x0, y0, x1 - x0, y1 - y0
+    bx, by, bw, bh = x, y, w, h
+    # clip to the image (tolerates rounding just outside it); in-bounds values are kept exactly
+    if x < 0:
+        x, w = 0.0, w + x
+    if y < 0:
+        y, h = 0.0, h + y
+    if x + w > 1:
+        w = 1.0 - x
+    if y + h > 1:
+        h = 1.0 - y
+    if not (w > 1e-4 and h > 1e-4) or x >= 1 or y >= 1:
+        raise InvalidInput(f"box ({bx}, {by}, {bw}, {bh}) is not inside the image (normalised 0-1)")
+    return x, y, w, h
 
 
 def get_region(region_id) -> Region:
