@@ -170,7 +170,7 @@ def _locate(settings, live: sqlite3.Connection, sha: str, expected: Path) -> Pat
 
 def _copy_photos(settings, snap, live, out: _Writer, root: str, problems: list[str], progress) -> int:
     """Copy the photos the snapshot files under `root`, each checked against its sha256."""
-    from .xmp import find_sidecar
+    from .xmp import sidecar_path
 
     copied = 0
     rows = snap.execute("SELECT id, sha256, path FROM photo WHERE root = ? ORDER BY id", (root,)).fetchall()
@@ -191,9 +191,10 @@ def _copy_photos(settings, snap, live, out: _Writer, root: str, problems: list[s
         if digest != sha:
             problems.append(f"photo {pid} ({root}/{rel}): content does not match its sha256")
             continue
-        sidecar = find_sidecar(src)
-        if sidecar is not None:
-            out.add(sidecar, f"{root}/{rel}.xmp")
+        for sidecar, name in ((sidecar_path(src), f"{rel}.xmp"),  # digiKam/darktable/Jaicat
+                              (src.with_name(src.stem + ".xmp"), f"{Path(rel).with_suffix('.xmp').as_posix()}")):
+            if sidecar.is_file():  # Lightroom's name.xmp
+                out.add(sidecar, f"{root}/{name}")
         copied += 1
         if progress and n % 500 == 0:
             progress(f"{root}: {n}/{len(rows)} photos")
@@ -213,10 +214,16 @@ def _copy_thumbs(settings, snap, out: _Writer) -> int:
     return n
 
 
-def _export_faces(settings, dest: Path) -> int:
+def _export_faces(settings, dest: Path, problems: list[str]) -> int:
+    """Known encodings in the seed's .npy format. Read from the live catalogue just after the
+    snapshot: a portable extra, since the snapshot holds the same encodings."""
     from .db import database, open_db
-    from .people import export_npy_dir
 
+    try:
+        from .people import export_npy_dir
+    except ImportError as e:  # e.g. a broken dlib: the catalogue still holds every encoding
+        problems.append(f"face encodings not exported as .npy ({e}); they are in the catalogue")
+        return 0
     if database.is_closed() or database.database is None:
         open_db(settings.db_path)
     return export_npy_dir(dest)
@@ -264,7 +271,7 @@ def backup(settings, dest, config_file=None, thumbs: bool = True, library: bool 
         finally:
             snap.close()
             live.close()
-        n_faces = _export_faces(settings, tmp / "faces")
+        n_faces = _export_faces(settings, tmp / "faces", problems)
         for f in sorted((tmp / "faces").glob("*.npy")):
             out.record(f"faces/{f.name}")
         config = Path(config_file) if config_file else settings.data_dir / "jaicat.toml"

@@ -58,6 +58,8 @@ def populated(settings, media_dir, tmp_path):
         person = Person.create(name=name)
         for k in range(2):
             FaceEncoding.create(person=person, encoding=vec_to_blob(rng.normal(size=128)), origin=f"test:{k}")
+    inbox_photo = Photo.get(Photo.original_filename == "orientation_1.jpg")
+    (settings.inbox / f"{inbox_photo.path}.xmp").write_text("<x:xmpmeta/>", encoding="utf-8")  # from import
     (settings.data_dir / "jaicat.toml").write_text("port = 8899\n", encoding="utf-8")
     certs = settings.data_dir / "certs"
     certs.mkdir()
@@ -73,6 +75,7 @@ def test_backup_restore_round_trip(populated, tmp_path):
     dest = report.path
     assert dest == tmp_path / "backups" / "first" and dest.is_dir()
     assert not [p for p in dest.parent.iterdir() if p.name.startswith(".")]  # no temp dir left behind
+    assert dest.stat().st_mode & 0o777 == 0o700  # it holds certificate keys: private
     m = json.loads((dest / "manifest.json").read_text())
     assert m["counts"]["photo"] == 4 and m["counts"]["person"] == 2 and m["counts"]["faceencoding"] == 4
     assert m["photos"] == {"inbox": 3, "library": 0, "library_in_catalogue": 1}
@@ -94,6 +97,8 @@ def test_backup_restore_round_trip(populated, tmp_path):
         assert sha(target.root_path(root) / rel) == photo_sha
         for size in target.thumb_sizes:
             assert thumb_path(target, photo_sha, size).is_file()
+    (inbox_rel,) = rows(target.db_path, "SELECT path FROM photo WHERE original_filename='orientation_1.jpg'")[0]
+    assert (target.inbox / f"{inbox_rel}.xmp").read_text() == "<x:xmpmeta/>"
     assert (target.data_dir / "jaicat.toml").read_text() == "port = 8899\n"
     assert (target.data_dir / "certs" / "ca.key").stat().st_mode & 0o777 == 0o600
     # and the restored catalogue opens and works
@@ -132,7 +137,7 @@ def test_damaged_backup_restores_nothing(populated, tmp_path):
 
 
 def test_failed_backup_leaves_nothing_half_written(populated, tmp_path, monkeypatch):
-    def boom(settings, dest):
+    def boom(settings, dest, problems):
         raise OSError("disk full")
 
     monkeypatch.setattr(bk, "_export_faces", boom)

@@ -178,6 +178,13 @@ def test_malformed_sidecar_is_left_alone(settings, people_photo):
     assert target.read_bytes() == b"<x:xmpmeta><unclosed>"
 
 
+def test_entity_tricks_are_refused():
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>' \
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/">&b;</x:xmpmeta>'
+    with pytest.raises(xmp.XMPError):
+        xmp.read_xmp_bytes(bomb)
+
+
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
 def test_exiftool_reads_our_regions_and_keywords(settings, people_photo):
     photo = people_photo
@@ -309,3 +316,33 @@ def test_cli_xmp_write(settings, people_photo, add_photo, media_dir, capsys):
     capsys.readouterr()
     assert cli_main(["--data-dir", str(settings.data_dir), "xmp", "read", str(target)]) == 0
     assert "sunny" in json.loads(capsys.readouterr().out)["keywords"]
+
+
+def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path):
+    """Through the real import path: `jaicat import` of a digiKam-managed folder keeps its metadata."""
+    from jaicat.ingest import ingest_paths
+
+    folder = tmp_path / "digikam"
+    folder.mkdir()
+    shutil.copyfile(media_dir / "exif" / "orientation_1.jpg", folder / "a.jpg")
+    (folder / "a.jpg.xmp").write_text(DIGIKAM_SIDECAR, encoding="utf-8")
+    shutil.copyfile(media_dir / "exif" / "orientation_6.jpg", folder / "b.jpg")  # no sidecar
+    summary = ingest_paths([folder], settings)
+    assert len(summary.imported) == 2 and not summary.rejected
+    a = Photo.get(Photo.original_filename == "a.jpg")
+    assert {(pt.tag.name, pt.source) for pt in a.tags} == {("Holiday", "xmp")}
+    (bob,) = Region.select().where(Region.photo == a)
+    assert (bob.label, bob.source) == ("Bob", "xmp-face")
+    assert (bob.x, bob.y, bob.w, bob.h) == pytest.approx((0.15, 0.6, 0.1, 0.2))
+    assert a.caption == "written in digiKam"
+    b = Photo.get(Photo.original_filename == "b.jpg")
+    assert not list(b.tags) and not list(b.regions)
+    assert (folder / "a.jpg.xmp").read_text(encoding="utf-8") == DIGIKAM_SIDECAR  # the user's file untouched
+
+
+def test_heic_with_embedded_xmp(settings, add_photo, media_dir, tmp_path):
+    src = tmp_path / "phone.heic"
+    Image.open(media_dir / "heic" / "upright.heic").save(src, quality=50, xmp=LIGHTROOM_SIDECAR)
+    photo = add_photo(settings, src, root="inbox")
+    assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 2
+    assert {pt.tag.name for pt in photo.tags} == {"harbour", "Harbour Town"}

@@ -176,8 +176,9 @@ def write_sidecars(settings, photo_ids=None, all: bool = False, progress=None) -
 
 
 def _move_sidecar(old_file: Path, new_file: Path) -> None:
-    old, new = find_sidecar(old_file), sidecar_path(new_file)
-    if old is None or new.exists() or old == new:
+    # only `name.ext.xmp`: a Lightroom `name.xmp` beside it may belong to the RAW of a RAW+JPEG pair
+    old, new = sidecar_path(old_file), sidecar_path(new_file)
+    if not old.is_file() or new.exists() or old == new:
         return
     new.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -77,6 +77,8 @@ class Packet:
         if len(data) > MAX_PACKET_BYTES:
             raise XMPError("XMP packet too large")
         data = _trim_to_xml(data)
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # XMP never needs them; entity tricks are refused
+            raise XMPError("XMP packet with a DTD")
         prefixes: dict[str, str] = {}
         try:
             for _event, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
