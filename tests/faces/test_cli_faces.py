@@ -77,3 +77,21 @@ def test_faces_on_photos_confirm_reject_and_clusters(tmp_path, capsys, face_sett
     code, out, _ = run(capsys, data, "rematch")
     assert code == 0
     assert run(capsys, data, "recluster")[1] == "0 groups of unknown faces\n"
+
+
+def test_enroll_then_catalogued_faces_are_rematched(tmp_path, capsys, face_settings, face_media, media_faces,
+                                                     make_photo, media_dir):
+    from jaicat import people
+    from jaicat.db import Face
+
+    kit_photo = face_media["Kit_Harington"][2]
+    face = people.record_faces(make_photo(kit_photo), media_faces[kit_photo])[0]
+    assert face.person is None
+    root = tmp_path / "Pictures" / "Kit_Harington"
+    root.mkdir(parents=True)
+    (root / "1.jpg").symlink_to(face_media["Kit_Harington"][0])
+    code, out, _ = run(capsys, face_settings.data_dir, "enroll", str(tmp_path / "Pictures"))
+    assert code == 0
+    assert "1 people: added 1 encodings, already known 0, rejected 0" in out
+    assert "re-matched 1 faces, 1 changed" in out
+    assert Face.get_by_id(face.id).person.name == "Kit Harington"
