@@ -12,6 +12,7 @@ from PIL import Image
 
 from jaicat import xmp
 from jaicat.cli import main as cli_main
+from jaicat.people import sync_face_tags
 from jaicat.db import Decision, Face, Person, Photo, PhotoTag, Region, Tag
 from jaicat.xmp.geometry import stored_to_upright, upright_to_stored
 
@@ -83,6 +84,7 @@ def people_photo(settings, media_dir, add_photo) -> Photo:
     PhotoTag.create(photo=photo, tag=Tag.named("beach"), source="clip", score=0.9)
     PhotoTag.create(photo=photo, tag=Tag.named("Places|Brighton"), source="user")
     PhotoTag.create(photo=photo, tag=Tag.named("rejected"), source="clip", removed=True)
+    sync_face_tags([photo.id])  # as the faces pipeline does: "face" tags for every face, guesses too
     photo.caption = "two people on a beach"
     photo.save()
     return photo
@@ -232,9 +234,9 @@ def test_import_reads_lightroom_sidecar_next_to_the_source(settings, add_photo, 
     photo = add_photo(settings, camera / "DSC_9.jpg", root="inbox", rel="DSC_9.jpg")
 
     added = xmp.apply_xmp_to_photo(photo, settings, source=camera / "DSC_9.jpg")
-    assert added == {"tags": 2, "regions": 1, "caption": True}
+    assert added == {"tags": 3, "regions": 1, "caption": True}
     tags = {pt.tag.name: pt.source for pt in photo.tags}
-    assert tags == {"harbour": "xmp", "Harbour Town": "xmp"}  # "Amy H" is a person, not a keyword
+    assert tags == {"harbour": "xmp", "Harbour Town": "xmp", "Amy H": "xmp"}
     assert Photo.get_by_id(photo.id).caption == "harbour at dusk"
     region = Region.get(Region.photo == photo)
     assert (region.label, region.source) == ("Amy H", "xmp-face")
@@ -246,6 +248,14 @@ def test_import_reads_lightroom_sidecar_next_to_the_source(settings, add_photo, 
     assert xmp.apply_xmp_to_photo(photo, settings, source=camera / "DSC_9.jpg") == {
         "tags": 0, "regions": 0, "caption": False}
 
+    # written back, the imported metadata keeps Lightroom's shape: no flat duplicates of its hierarchy
+    data = xmp.read_sidecar(xmp.write_photo_sidecar(photo, settings))
+    assert sorted(data["hierarchical"]) == ["People|Amy H", "Places|Harbour Town", "harbour"]
+    assert sorted(data["keywords"]) == ["Amy H", "Harbour Town", "harbour"]
+    assert [(r["name"], r["type"]) for r in data["regions"]] == [("Amy H", "Face")]
+    assert data["regions"][0] | {} == pytest.approx({"name": "Amy H", "type": "Face", "x": 0.4, "y": 0.45,
+                                                      "w": 0.2, "h": 0.1})
+
 
 def test_embedded_xmp_is_read(settings, add_photo, media_dir, tmp_path):
     src = tmp_path / "embedded.jpg"
@@ -253,7 +263,7 @@ def test_embedded_xmp_is_read(settings, add_photo, media_dir, tmp_path):
     im.save(src, exif=im.getexif(), xmp=LIGHTROOM_SIDECAR)
     photo = add_photo(settings, src, root="inbox")
     assert xmp.read_embedded(settings.inbox / "embedded.jpg")["keywords"] == ["harbour", "Amy H"]
-    assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 2
+    assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 3
 
 
 def test_photo_without_xmp_is_a_cheap_no_op(settings, add_photo, media_dir):
@@ -330,7 +340,7 @@ def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path)
     summary = ingest_paths([folder], settings)
     assert len(summary.imported) == 2 and not summary.rejected
     a = Photo.get(Photo.original_filename == "a.jpg")
-    assert {(pt.tag.name, pt.source) for pt in a.tags} == {("Holiday", "xmp")}
+    assert {(pt.tag.name, pt.source) for pt in a.tags} == {("Holiday", "xmp"), ("Bob", "xmp")}
     (bob,) = Region.select().where(Region.photo == a)
     assert (bob.label, bob.source) == ("Bob", "xmp-face")
     assert (bob.x, bob.y, bob.w, bob.h) == pytest.approx((0.15, 0.6, 0.1, 0.2))
@@ -344,5 +354,5 @@ def test_heic_with_embedded_xmp(settings, add_photo, media_dir, tmp_path):
     src = tmp_path / "phone.heic"
     Image.open(media_dir / "heic" / "upright.heic").save(src, quality=50, xmp=LIGHTROOM_SIDECAR)
     photo = add_photo(settings, src, root="inbox")
-    assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 2
-    assert {pt.tag.name for pt in photo.tags} == {"harbour", "Harbour Town"}
+    assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 3
+    assert {pt.tag.name for pt in photo.tags} == {"harbour", "Harbour Town", "Amy H"}

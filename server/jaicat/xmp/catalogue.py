@@ -19,8 +19,10 @@ def photo_content(photo: Photo) -> dict:
     Faces are written only once their person is confirmed: an automatic match is a guess, and other
     tools read a sidecar as fact (the filing decision's `people` lists unconfirmed matches too).
     """
+    # "face" tags mirror every face's person, guesses included (people.sync_face_tags): people are
+    # written from confirmed faces below instead
     tags = [pt.tag.name for pt in PhotoTag.select(PhotoTag, Tag).join(Tag)
-            .where((PhotoTag.photo == photo) & (PhotoTag.removed == False))  # noqa: E712
+            .where((PhotoTag.photo == photo) & (PhotoTag.removed == False) & (PhotoTag.source != "face"))  # noqa: E712
             .order_by(Tag.name)]  # stable order: no sidecar churn when scores move
     regions, people = [], []
     for face in Face.select(Face, Person).join(Person).where(Face.photo == photo).order_by(Face.id):
@@ -34,6 +36,7 @@ def photo_content(photo: Photo) -> dict:
         if is_face and reg.label:
             people.append(reg.label)
     people = list(dict.fromkeys(people))
+    tags = [t for t in tags if t not in people]  # a person is written once, under People|
 
     keywords = list(dict.fromkeys([t.split("|")[-1] for t in tags] + people))
     hierarchical = list(dict.fromkeys(tags + [f"{PEOPLE_ROOT}|{p}" for p in people]))
@@ -68,22 +71,21 @@ def apply_content(photo: Photo, data: dict) -> dict:
 
     Idempotent: applying the same sidecar twice adds nothing. Regions become Region rows (label = the
     region name; source "xmp-face" for Face regions, "xmp" otherwise) because a Face row needs an
-    encoding only the face pipeline can compute. Names of face regions are not added as tags: they
-    are people, and are written back as people. A tag the user removed stays removed.
+    encoding only the face pipeline can compute. Every keyword, the leaf of every hierarchical keyword
+    and every face region's name becomes a tag (people on a photo are tags in Jaicat, see
+    people.sync_face_tags). A tag the user removed stays removed.
     """
-    face_names = {r["name"] for r in data.get("regions", []) if r.get("type", "").lower() == "face"}
     words = list(data.get("keywords", []))
     for h in data.get("hierarchical", []) + [t.replace("/", "|") for t in data.get("tagslist", [])]:
         path = [p for p in h.split("|") if p.strip()]
-        if path and path[0] != PEOPLE_ROOT:
+        if path and not (len(path) == 1 and path[0] == PEOPLE_ROOT):
             words.append(path[-1])
-        elif len(path) > 1:
-            face_names.add(path[-1])
+    words += [r["name"] for r in data.get("regions", []) if r.get("name") and r.get("type", "").lower() == "face"]
     added = {"tags": 0, "regions": 0, "caption": False}
     upright = _written_upright(photo, data.get("dims"))
     with database.atomic():
         for word in dict.fromkeys(w.strip() for w in words):
-            if not word or word in face_names:
+            if not word:
                 continue
             tag = Tag.named(word)
             if PhotoTag.get_or_none((PhotoTag.photo == photo) & (PhotoTag.tag == tag)) is None:

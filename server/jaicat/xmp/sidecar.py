@@ -185,9 +185,14 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     mwg_foreign = _foreign(mwg_lis, lambda li: _mwg_region(li, dims), regions, prev_regions)
     mp_foreign = _foreign(_mp_items(packet), _mp_region, [r for r in regions if r["type"] == "Face"],
                           prev_regions)
-    lists = {}
-    for key, prop in (("keywords", SUBJECT), ("hierarchical", HIER), ("tagslist", TAGSLIST)):
-        lists[key] = _merge(content.get(key, []), strings(packet.find(prop)), prev.get(key, []))
+    lists, ours = {}, {}
+    for key, prop, sep in (("keywords", SUBJECT, ""), ("hierarchical", HIER, "|"), ("tagslist", TAGSLIST, "/")):
+        existing, mine = strings(packet.find(prop)), content.get(key, [])
+        if sep:  # a flat keyword another tool already files deeper ("Places|Paris") is not repeated as "Paris"
+            deeper = {e.rsplit(sep, 1)[-1] for e in existing if sep in e and e not in prev.get(key, [])}
+            mine = [m for m in mine if sep in m or m not in deeper]
+        ours[key] = mine
+        lists[key] = _merge(mine, existing, prev.get(key, []))
     old_description = packet.find(DESCRIPTION)
 
     for prop in (SUBJECT, HIER, TAGSLIST, REGIONS, MP_INFO, OWNED):
@@ -205,7 +210,7 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     mp_regions = [r for r in regions if r["type"] == "Face"]
     if mp_regions or mp_foreign:
         _add_mp(desc, mp_regions, mp_foreign)
-    owned = {key: content.get(key, []) for key in ("keywords", "hierarchical", "tagslist")}
+    owned = dict(ours)
     owned["regions"] = regions
     ET.SubElement(desc, OWNED).text = json.dumps(owned, ensure_ascii=False, separators=(",", ":"))
     return packet
