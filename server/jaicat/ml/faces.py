@@ -248,38 +248,39 @@ class FaceMatcher:
 
     def match(self, encoding, tolerance: float = DEFAULT_TOLERANCE, exclude=()) -> Match | None:
         """The best person for one encoding, or None; persons in `exclude` are never suggested."""
-        if not len(self):
-            return None
-        return self._pick(self._squared(encoding)[0], tolerance, exclude)
+        return self.match_many(np.asarray(encoding).reshape(1, -1), tolerance, [exclude])[0]
 
     def match_many(self, encodings, tolerance: float = DEFAULT_TOLERANCE, excludes=None,
                    chunk: int = 256) -> list[Match | None]:
-        """`match` for each row of `encodings`; excludes[i] is the exclusion set of row i."""
+        """`match` for each row of `encodings`; excludes[i] is the set of person ids row i must not get."""
         encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
-        out: list[Match | None] = []
         if not len(self):
             return [None] * len(encodings)
+        out: list[Match | None] = []
         for start in range(0, len(encodings), chunk):
             sq = self._squared(encodings[start:start + chunk])
-            for j, row in enumerate(sq):
-                out.append(self._pick(row, tolerance, excludes[start + j] if excludes else ()))
+            for j in range(len(sq)):
+                exclude = excludes[start + j] if excludes else None
+                if exclude:
+                    sq[j, np.isin(self.person_ids, list(exclude))] = np.inf
+            k = min(self.k, sq.shape[1])
+            # the k nearest of every row at once; square roots only for those
+            nearest = np.argpartition(sq, k - 1, axis=1)[:, :k] if k < sq.shape[1] else \
+                np.broadcast_to(np.arange(k), sq.shape)
+            dist = np.sqrt(np.maximum(np.take_along_axis(sq, nearest, axis=1), 0.0))
+            order = np.argsort(dist, axis=1)
+            nearest = np.take_along_axis(nearest, order, axis=1)
+            dist = np.take_along_axis(dist, order, axis=1)
+            out.extend(self._decide(n, d, tolerance) for n, d in zip(nearest, dist, strict=True))
         return out
 
-    def _pick(self, sq: np.ndarray, tolerance: float, exclude) -> Match | None:
-        """Decide from one row of squared distances (only the k nearest get a square root)."""
-        if exclude:
-            sq = np.where(np.isin(self.person_ids, list(exclude)), np.inf, sq)
-        k = min(self.k, len(sq))
-        nearest = np.argpartition(sq, k - 1)[:k] if k < len(sq) else np.arange(len(sq))
-        dist = np.sqrt(np.maximum(sq[nearest], 0.0))
-        order = np.argsort(dist)
-        nearest, dist = nearest[order], dist[order]
+    def _decide(self, nearest: np.ndarray, dist: np.ndarray, tolerance: float) -> Match | None:
+        """The person among one face's k nearest encodings (sorted by distance), or None."""
         keep = dist <= tolerance
-        nearest, dist = nearest[keep], dist[keep]
-        if not len(nearest):
+        if not keep[0]:
             return None
         stats: dict[int, list[float]] = {}
-        for i, d in zip(nearest, dist, strict=True):
+        for i, d in zip(nearest[keep], dist[keep], strict=True):
             stats.setdefault(int(self.person_ids[i]), []).append(float(d))
         contenders = [p for p, ds in stats.items() if ds[0] <= float(dist[0]) + self.tie_margin]
         # nearest distance first; among near-ties more votes, then the lower mean distance
