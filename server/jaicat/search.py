@@ -270,8 +270,9 @@ def _chunks(max_hamming: int) -> list[tuple[int, int]]:
     return out
 
 
-def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> list[list[int]]:
-    """Groups (photo ids, ascending; groups by first id) of photos whose 64-bit perceptual hashes differ
+def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> list[list[dict]]:
+    """Groups of photos ([{"id", "path": "<root>/<path>"}], ids ascending; groups ordered by first id)
+    whose 64-bit perceptual hashes differ
     in at most `max_hamming` bits and, where both have CLIP embeddings, whose cosine similarity is at
     least `min_similarity` (keeps a re-crop or burst shot, drops look-alike hashes of different scenes).
     Exact byte duplicates never reach the catalogue (sha256 is unique)."""
@@ -292,9 +293,12 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> 
             if len(grp) < 2:
                 continue
             sub = hashes[grp]
-            dist = np.bitwise_count(sub[:, None] ^ sub[None, :])
-            a, b = np.nonzero(np.triu(dist <= max_hamming, 1))
-            pairs.update(zip(grp[a].tolist(), grp[b].tolist(), strict=True))
+            for start in range(0, len(grp), 2048):  # row blocks bound memory for big buckets
+                dist = np.bitwise_count(sub[start:start + 2048, None] ^ sub[None, :])
+                a, b = np.nonzero(dist <= max_hamming)
+                a = a + start
+                keep = a < b
+                pairs.update(zip(grp[a[keep]].tolist(), grp[b[keep]].tolist(), strict=True))
     if not pairs:
         return []
     involved = sorted({int(ids[x]) for p in pairs for x in p})
@@ -319,4 +323,7 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> 
     groups: dict[int, list[int]] = {}
     for i in involved:
         groups.setdefault(find(i), []).append(i)
-    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    ordered = sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    where = {i: f"{r}/{p}" for i, r, p in Photo.select(Photo.id, Photo.root, Photo.path)
+             .where(Photo.id.in_([i for g in ordered for i in g])).tuples()}
+    return [[{"id": i, "path": where.get(i, "")} for i in g] for g in ordered]

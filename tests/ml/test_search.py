@@ -127,6 +127,10 @@ def test_text_search_without_weights_uses_captions_and_tags(settings, add_photos
     assert hits[0].score == 1.0 and hits[-1].score == 0.5
 
 
+def _gids(groups):
+    return [[m["id"] for m in g] for g in groups]
+
+
 def test_near_duplicate_groups_by_phash_and_embedding(settings, add_photos, no_faces):
     photos = add_photos(6)
     ids = [p.id for p in photos]
@@ -137,10 +141,12 @@ def test_near_duplicate_groups_by_phash_and_embedding(settings, add_photos, no_f
     embs = [e[0], e[0], e[0], e[0], e[1], e[2]]  # last two: close hashes, different content
     for i, h, v in zip(ids, hashes, embs, strict=True):
         Photo.update(phash=f"{h:016x}", embedding=vec_to_blob(v)).where(Photo.id == i).execute()
-    assert near_duplicate_groups(max_hamming=6) == [[ids[0], ids[1], ids[2]]]
-    assert near_duplicate_groups(max_hamming=16) == [[ids[0], ids[1], ids[2], ids[3]]]
+    groups = near_duplicate_groups(max_hamming=6)
+    assert _gids(groups) == [[ids[0], ids[1], ids[2]]]
+    assert groups[0][0]["path"] == f"inbox/{Photo.get_by_id(ids[0]).path}"
+    assert _gids(near_duplicate_groups(max_hamming=16)) == [[ids[0], ids[1], ids[2], ids[3]]]
     Photo.update(embedding=None).where(Photo.id == ids[5]).execute()  # no embedding: phash decides
-    assert near_duplicate_groups(max_hamming=1) == [[ids[0], ids[2]], [ids[4], ids[5]]]
+    assert _gids(near_duplicate_groups(max_hamming=1)) == [[ids[0], ids[2]], [ids[4], ids[5]]]
     assert near_duplicate_groups(max_hamming=0) == []
 
 
@@ -151,7 +157,7 @@ def test_near_duplicates_match_brute_force_on_random_hashes(settings, add_photos
     hs[10:20] = hs[0] ^ (np.uint64(1) << rng.integers(0, 64, 10).astype(np.uint64))  # 1-bit variants
     for p, h in zip(photos, hs, strict=True):
         Photo.update(phash=f"{int(h):016x}").where(Photo.id == p.id).execute()
-    groups = near_duplicate_groups(max_hamming=4)
+    groups = _gids(near_duplicate_groups(max_hamming=4))
     # brute force union of pairs within 4 bits
     ids = [p.id for p in photos]
     pairs = [(a, b) for a in range(40) for b in range(a + 1, 40) if bin(int(hs[a]) ^ int(hs[b])).count("1") <= 4]
