@@ -356,3 +356,32 @@ def test_heic_with_embedded_xmp(settings, add_photo, media_dir, tmp_path):
     photo = add_photo(settings, src, root="inbox")
     assert xmp.apply_xmp_to_photo(photo, settings)["tags"] == 3
     assert {pt.tag.name for pt in photo.tags} == {"harbour", "Harbour Town", "Amy H"}
+
+
+def test_server_follows_face_confirmations_and_renames(settings, add_photo, media_dir):
+    from jaicat import people
+
+    photo = add_photo(settings, media_dir / "exif" / "orientation_1.jpg", rel="Party/p.jpg")
+    face = Face.create(photo=photo, x=0.5, y=0.25, w=0.125, h=0.25, encoding=b"\0" * 512)
+    sidecar = xmp.sidecar_path(settings.library / photo.path)
+    xmp.install(settings, follow=True)
+    try:
+        people.confirm_face(face.id, "Amy H")
+        assert wait_for(lambda: sidecar.exists() and "Amy H" in sidecar.read_text())
+        people.rename_person("Amy H", "Amy Hall")
+        assert wait_for(lambda: "People|Amy Hall" in xmp.read_sidecar(sidecar)["hierarchical"])
+        data = xmp.read_sidecar(sidecar)
+        assert "Amy H" not in data["keywords"] and [r["name"] for r in data["regions"]] == ["Amy Hall"]
+    finally:
+        xmp.stop_following()
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

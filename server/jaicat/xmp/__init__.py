@@ -24,13 +24,15 @@ from .sidecar import read_packet, update_packet
 
 __all__ = [
     "XMPError", "read_sidecar", "read_xmp_bytes", "read_embedded", "sidecar_path", "find_sidecar",
-    "write_photo_sidecar", "write_sidecars", "apply_xmp_to_photo", "follow_decision", "install",
+    "write_photo_sidecar", "write_sidecars", "apply_xmp_to_photo", "follow_decision", "install", "stop_following",
 ]
 
 log = logging.getLogger(__name__)
 _write_lock = threading.Lock()  # one read-modify-write of a sidecar at a time within this process
 _settings = None  # the Settings the decision hook writes with; set by install()
 _hooked = False
+_follower = None
+_install_lock = threading.Lock()
 _EMBED_SCAN_BYTES = 256 * 1024
 _HEIF_SUFFIXES = {".heic", ".heif", ".avif", ".hif"}
 
@@ -214,13 +216,35 @@ def _on_decision(decision) -> None:
         log.exception("could not update the XMP sidecar for decision %s", getattr(decision, "id", "?"))
 
 
-def install(settings) -> None:
+def install(settings, follow: bool = False) -> None:
     """Keep sidecars in step with filing: after each decision, move the sidecar with its photo and
-    write the catalogue's keywords/people/regions into it. Idempotent; the latest settings win."""
-    global _settings, _hooked
+    write the catalogue's keywords/people/regions into it. Idempotent; the latest settings win.
+
+    `follow=True` (the server) also starts one thread that rewrites library sidecars when faces are
+    confirmed/rejected, people renamed/merged or photos re-analysed; `stop_following()` ends it.
+    """
+    global _settings, _hooked, _follower
     from .. import library
 
     _settings = settings
     if not _hooked:
         library.on_decision(_on_decision)
         _hooked = True
+    if follow:
+        with _install_lock:
+            if _follower is not None and _follower.settings is not settings:
+                _follower.stop()
+                _follower = None
+            if _follower is None:
+                from .follow import SidecarFollower
+
+                _follower = SidecarFollower(settings, lambda p, s: write_photo_sidecar(p, s)).start()
+
+
+def stop_following() -> None:
+    """Stop the thread `install(settings, follow=True)` started (at server exit; tests)."""
+    global _follower
+    with _install_lock:
+        if _follower is not None:
+            _follower.stop()
+            _follower = None
