@@ -326,6 +326,11 @@ def test_cli_xmp_write(settings, people_photo, add_photo, media_dir, capsys):
     capsys.readouterr()
     assert cli_main(["--data-dir", str(settings.data_dir), "xmp", "read", str(target)]) == 0
     assert "sunny" in json.loads(capsys.readouterr().out)["keywords"]
+    # a photo whose file went missing is reported, and gets no orphan sidecar
+    (settings.library / "bare.jpg").unlink()
+    assert cli_main([*args, "--all"]) == 1
+    assert "bare.jpg is missing" in capsys.readouterr().err
+    assert not (settings.library / "bare.jpg.xmp").exists()
 
 
 def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path):

@@ -18,6 +18,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from ..errors import FileMissing
 from .catalogue import apply_content, has_content, photo_content
 from .packet import Packet, XMPError, write_atomic
 from .sidecar import read_packet, update_packet
@@ -130,15 +131,19 @@ def apply_xmp_to_photo(photo, settings, source: str | os.PathLike | None = None)
         totals = {"tags": totals["tags"] + added["tags"], "regions": totals["regions"] + added["regions"],
                   "caption": totals["caption"] or added["caption"]}
     if sidecar is not None and not sidecar_path(stored).exists() and sidecar.parent != stored.parent:
-        shutil.copyfile(sidecar, sidecar_path(stored))
+        write_atomic(sidecar_path(stored), sidecar.read_bytes())
     return totals
 
 
 def write_photo_sidecar(photo, settings) -> Path | None:
     """Write or update the sidecar of one photo from the catalogue; returns its path, or None when
     there is nothing to write and no sidecar exists. Unchanged sidecars are not rewritten.
-    Raises XMPError (and leaves the file alone) if the existing sidecar is not XMP."""
-    path = sidecar_path(_photo_file(photo, settings))
+    Raises XMPError (and leaves the file alone) if the existing sidecar is not XMP, FileMissing if
+    the photo is not where the catalogue says (no sidecar is left next to nothing)."""
+    photo_file = _photo_file(photo, settings)
+    if not photo_file.is_file():
+        raise FileMissing(f"photo {photo.id}: {photo_file} is missing; no sidecar written")
+    path = sidecar_path(photo_file)
     content = photo_content(photo)
     with _write_lock:
         old = path.read_bytes() if path.exists() else None
@@ -167,8 +172,8 @@ def write_sidecars(settings, photo_ids=None, all: bool = False, progress=None) -
         before = target.read_bytes() if target.exists() else None
         try:
             written = write_photo_sidecar(photo, settings)
-        except (OSError, XMPError) as e:
-            result["failed"].append((photo.id, str(e)))
+        except (OSError, XMPError, FileMissing) as e:
+            result["failed"].append((photo.id, getattr(e, "message", None) or str(e)))
             continue
         changed = written is not None and written.read_bytes() != before
         result["written" if changed else "unchanged"] += 1
