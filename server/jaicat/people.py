@@ -180,25 +180,31 @@ def _unknown_rows(exclude_ids: set[int]) -> tuple[list[int], list[int], np.ndarr
 def assign_clusters(faces: list[Face]) -> None:
     """Put each unknown face in the cluster of its nearest clustered unknown face, or a new cluster.
 
-    Incremental and cheap (one matrix product); `recluster_unknown_faces` redoes the whole grouping
-    with chinese whispers, which also merges clusters a new face bridges.
+    Incremental and cheap (one matrix product per face); `recluster_unknown_faces` redoes the whole
+    grouping with chinese whispers. Two faces of one photo are two people, so never one cluster here.
     """
     if not faces:
         return
-    ids = {f.id for f in faces}
-    _, clusters, known = _unknown_rows(ids)
-    matcher = faces_ml.FaceMatcher(known, clusters, k=1)
+    _, clusters, known = _unknown_rows({f.id for f in faces})
+    existing = faces_ml.FaceMatcher(known, clusters, k=1)
     next_id = (Face.select(fn.MAX(Face.cluster)).scalar() or 0) + 1
+    done: list[tuple[int, int, np.ndarray]] = []  # (photo id, cluster, encoding) of this batch
     for face in faces:
-        m = matcher.match(np.frombuffer(face.encoding, dtype="<f4"), faces_ml.CLUSTER_THRESHOLD)
-        if m is None:
+        v = np.frombuffer(face.encoding, dtype="<f4")
+        m = existing.match(v, faces_ml.CLUSTER_THRESHOLD)
+        best = (m.distance, m.person_id) if m else None
+        others = [(c, e) for photo_id, c, e in done if photo_id != face.photo_id]
+        if others:
+            d = faces_ml.face_distances(np.array([e for _, e in others]), v)
+            i = int(np.argmin(d))
+            if d[i] <= faces_ml.CLUSTER_THRESHOLD and (best is None or d[i] < best[0]):
+                best = (float(d[i]), others[i][0])
+        if best is None:
             face.cluster, next_id = next_id, next_id + 1
         else:
-            face.cluster = m.person_id
+            face.cluster = best[1]
         face.save(only=[Face.cluster])
-        # later faces of this batch may join this one
-        matcher = faces_ml.FaceMatcher(np.vstack([matcher.encodings, np.frombuffer(face.encoding, dtype="<f4")]),
-                                       np.append(matcher.person_ids, face.cluster), k=1)
+        done.append((face.photo_id, face.cluster, v))
 
 
 def recluster_unknown_faces() -> int:
@@ -237,7 +243,7 @@ def name_cluster(cluster_id: int, name) -> dict:
         faces = list(Face.select().where(Face.cluster == int(cluster_id), Face.person.is_null()))
         if not faces:
             raise NotFound(f"no unknown faces in cluster {cluster_id}")
-        person = find_person(name) or person_named(name)
+        person = person_named(name)
         for face in faces:
             _confirm(face, person)
         sync_face_tags({f.photo_id for f in faces})

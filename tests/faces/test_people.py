@@ -138,6 +138,11 @@ def test_unknown_faces_are_grouped_and_a_group_can_be_named_at_once(known, make_
         people.name_cluster(groups[0]["cluster"], "Cat")  # nothing unknown left in it
 
 
+def test_two_faces_of_one_photo_are_never_one_group(face_settings, photo):
+    a, b = people.record_faces(photo, [face_at(near(CAT, 0.1, 1)), face_at(near(CAT, 0.1, 2), x=0.6)])
+    assert a.cluster != b.cluster
+
+
 def test_recluster_regroups_all_unknown_faces_with_fresh_ids(face_settings, make_photo, media_dir):
     ids = []
     for i in range(6):
