@@ -45,6 +45,7 @@ async function route() {
   if (seq !== navSeq) return; // a newer navigation won
   if (cleanup) { try { cleanup(); } catch (err) { console.error(err); } cleanup = null; }
   const view = clear(document.getElementById("view"));
+  for (const t of document.querySelectorAll(".toast:not(.toast-error)")) t.remove(); // they were about the last screen
   document.body.dataset.screen = r.name;
   document.getElementById("screen-title").textContent = mod.title || "";
   const tab = TAB_OF[r.name] || r.name;

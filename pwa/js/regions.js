@@ -40,7 +40,11 @@ export async function mount(view, route) {
   const img = h("img.region-img", { src: media(photo.preview_url), alt: photo.caption || photo.filename, draggable: false });
   const overlay = h("div.region-overlay");
   const ghost = h("div.box.box-draft", { hidden: true });
-  const canvas = h("div#region-canvas.region-canvas", { style: { aspectRatio: `${photo.width} / ${photo.height}` } }, img, overlay, ghost);
+  const canvas = h("div#region-canvas.region-canvas", {
+    // as wide as possible, but never taller than 62vh: boxes are fractions of this element, so its
+    // aspect ratio must stay the image's
+    style: { aspectRatio: `${photo.width} / ${photo.height}`, width: `min(100%, calc(62vh * ${photo.width / photo.height}))` },
+  }, img, overlay, ghost);
   const panel = h("section#region-panel.region-panel");
   const labelsList = h("datalist#region-labels");
 

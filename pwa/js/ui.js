@@ -44,7 +44,10 @@ export function toast(message, kind = "info", { timeout } = {}) {
     h("span.toast-msg", message),
     h("button.toast-close", { type: "button", "aria-label": "Dismiss", onclick: () => t.remove() }, "×"));
   box.append(t);
-  const ms = timeout ?? (kind === "error" ? 8000 : 3500);
+  // at most two at once, so they never bury the screen; the oldest non-error goes first
+  const extra = [...box.children].filter((x) => !x.classList.contains("toast-error")).slice(0, -1);
+  while (box.children.length > 2 && extra.length) extra.shift().remove();
+  const ms = timeout ?? (kind === "error" ? 8000 : kind === "ok" ? 2500 : 3500);
   if (ms > 0) setTimeout(() => t.remove(), ms);
   return t;
 }

@@ -1,0 +1,291 @@
+"""The phone's whole day, in a mobile-emulated chromium against the real server (analysis worker on,
+tiny models): pair with a code link, upload 5 photos, get a folder suggestion pushed over the
+websocket, accept it with a touch swipe (the file moves on disk), skip and undo, draw a region with
+a finger and see similar regions, search the library, browse photos and people.
+
+Screenshots of each screen go to test-artifacts/screenshots/; docs/screenshots/ (for the README) is
+filled when a shot is missing there, or refreshed with JAICAT_UPDATE_SCREENSHOTS=1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from tiny_models import tiny_models  # noqa: F401  (session fixture: tiny CLIP + BLIP)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = ROOT / ".." / "shared" / "media"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+
+SEED = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (1, 2)]  # filed in Family/Trip first
+PHONE_PHOTOS = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (3, 4, 5, 6, 7)]
+FOLDER = "Family/Trip"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def server(live_server_factory, tiny_models):  # noqa: F811
+    return live_server_factory(worker=True, clip_model=str(tiny_models["clip"]),
+                               caption_model=str(tiny_models["caption"]))
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.wait_for_function("""[...document.images]
+        .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.width; })
+        .every((i) => i.complete)""")
+    page.screenshot(path=str(path), animations="disabled")
+    doc = DOC_SHOTS / f"{name}.png"
+    if os.environ.get("JAICAT_UPDATE_SCREENSHOTS") == "1" or not doc.exists():
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, doc)
+
+
+def upload_via_api(server, path: Path) -> int:
+    data = path.read_bytes()
+    up = server.post("/api/uploads", json={"filename": path.name, "size": len(data),
+                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
+    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.json()["status"] == "done", r.text
+    return r.json()["photo_id"]
+
+
+def seed_history(server) -> list[int]:
+    """Two photos of the same trip filed in Family/Trip, each with a labelled region."""
+    ids = []
+    for p in SEED:
+        pid = upload_via_api(server, p)
+        r = server.post(f"/api/review/{pid}/fix", json={"folder": FOLDER, "create": True})
+        assert r.status_code == 200, r.text
+        r = server.post(f"/api/photos/{pid}/regions", json={"x": 0.55, "y": 0.1, "w": 0.4, "h": 0.8, "label": "waterfall"})
+        assert r.status_code == 201, r.text
+        ids.append(pid)
+    return ids
+
+
+class Touch:
+    """A finger, through CDP: Chrome turns these into touch *and* pointer events, like a phone."""
+
+    def __init__(self, page):
+        self.cdp = page.context.new_cdp_session(page)
+
+    def drag(self, x0: float, y0: float, x1: float, y1: float, steps: int = 12) -> None:
+        send = self.cdp.send
+        send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]})
+        for i in range(1, steps + 1):
+            x, y = x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps
+            send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            time.sleep(0.016)
+        send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def top_card(page):
+    return page.locator('.review-card[data-depth="0"]')
+
+
+def test_phone_flow(browser, server):
+    seeded = seed_history(server)
+    ctx = browser.new_context(**PHONE)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    page.add_init_script("""
+        window.__pointerTypes = [];
+        addEventListener('pointerdown', (e) => window.__pointerTypes.push(e.pointerType), true);
+    """)
+    touch = Touch(page)
+
+    # --- connect: the QR link carries the code ---------------------------------------------------
+    page.goto(server.url + "/")
+    page.wait_for_selector("#pair-code")
+    page.wait_for_selector(".server-status.ok")
+    shot(page, "connect")
+    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+    # --- upload 5 photos ---------------------------------------------------------------------------
+    page.wait_for_selector("#file-input", state="attached")
+    page.set_input_files("#file-input", [str(p) for p in PHONE_PHOTOS])
+    page.wait_for_selector('.queue-card[data-complete="true"]', timeout=60_000)
+    states = page.eval_on_selector_all(".upload-item", "els => els.map(e => e.dataset.state)")
+    assert states == ["done"] * 5
+    assert "5/5 done" in page.locator("#total-progress").inner_text()
+    shot(page, "upload")
+    shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in PHONE_PHOTOS]
+    assert sorted(server.post("/api/uploads/check", json={"sha256": shas}).json()["known"]) == sorted(shas)
+
+    # --- review: a suggestion arrives over the websocket; swipe right accepts it ------------------
+    page.goto(f"{server.url}/#review")
+    card = top_card(page)
+    card.locator(".suggested-folder", has_text=FOLDER).wait_for(timeout=120_000)
+    assert any('"suggestion.ready"' in f for f in frames)
+    page.wait_for_timeout(300)  # let the card's image settle for the screenshot
+    shot(page, "review")
+    photo_id = int(card.get_attribute("data-photo-id"))
+    box = card.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+    touch.drag(cx, cy, cx + box["width"] * 0.7, cy + 10)
+    page.locator(".toast", has_text=f"Filed in {FOLDER}").wait_for()
+    photo = server.get(f"/api/photos/{photo_id}").json()
+    assert photo["folder"] == FOLDER and photo["root"] == "library"
+    on_disk = server.data_dir / "library" / photo["path"]
+    assert on_disk.is_file() and hashlib.sha256(on_disk.read_bytes()).hexdigest() == photo["sha256"]
+    assert "touch" in page.evaluate("window.__pointerTypes")
+
+    # swipe left skips; Undo brings the card back
+    top_card(page).locator(".review-card-ready, .card-body").first.wait_for()
+    skipped_id = int(top_card(page).get_attribute("data-photo-id"))
+    box = top_card(page).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+    touch.drag(cx, cy, cx - box["width"] * 0.7, cy)
+    page.locator(".toast", has_text="Skipped").wait_for()
+    assert server.get(f"/api/photos/{skipped_id}").json()["status"] == "skipped"
+    page.click("#undo-btn")
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{skipped_id}"]').wait_for()
+    assert server.get(f"/api/photos/{skipped_id}").json()["status"] in ("suggested", "inbox")
+
+    # the "choose folder" button files into a new folder
+    page.click("#choose-btn")
+    page.locator('.folder-option[data-folder="Family/Trip"]').first.wait_for()
+    shot(page, "choose-folder")
+    page.fill("#folder-search", "Family/Beach")
+    page.click('.folder-option[data-create="1"]')
+    page.locator(".toast", has_text="Filed in Family/Beach").wait_for()
+    assert server.get(f"/api/photos/{skipped_id}").json()["folder"] == "Family/Beach"
+    assert (server.data_dir / "library" / "Family" / "Beach").is_dir()
+
+    # --- regions: draw a box with a finger, label it, see similar regions ------------------------
+    page.goto(f"{server.url}/#regions/{photo_id}")
+    page.wait_for_function("document.querySelector('.region-img') && document.querySelector('.region-img').naturalWidth > 0")
+    canvas = page.locator("#region-canvas").bounding_box()
+    touch.drag(canvas["x"] + canvas["width"] * 0.55, canvas["y"] + canvas["height"] * 0.1,
+               canvas["x"] + canvas["width"] * 0.95, canvas["y"] + canvas["height"] * 0.9)
+    page.fill("#region-label", "waterfall")
+    page.click("#region-save")
+    page.locator(".box-region .box-label", has_text="waterfall").wait_for()
+    page.locator("#similar-list .similar-item").first.wait_for(timeout=30_000)
+    regions = server.get(f"/api/photos/{photo_id}/regions").json()["items"]
+    assert [r["label"] for r in regions] == ["waterfall"]
+    r = regions[0]
+    assert abs(r["x"] - 0.55) < 0.03 and abs(r["y"] - 0.1) < 0.03
+    assert abs(r["w"] - 0.4) < 0.03 and abs(r["h"] - 0.8) < 0.03
+    similar_photos = {int(a.split("/")[-1]) for a in page.eval_on_selector_all(
+        "#similar-list .similar-item a", "els => els.map(e => e.getAttribute('href'))")}
+    assert similar_photos & set(seeded)
+    shot(page, "regions")
+
+    # --- library and search ----------------------------------------------------------------------
+    page.goto(f"{server.url}/#library")
+    page.locator("#photo-grid .thumb").first.wait_for()
+    shot(page, "library")
+    page.fill("#search-input", f'folder:"{FOLDER}"')
+    page.press("#search-input", "Enter")
+    page.wait_for_function("location.hash.startsWith('#search')")
+    page.locator("#grid-status", has_text="photo").wait_for()
+    found = {int(x) for x in page.eval_on_selector_all("#photo-grid .thumb", "els => els.map(e => e.dataset.photoId)")}
+    assert found == {*seeded, photo_id}
+    page.fill("#search-input", "waterfall")
+    page.press("#search-input", "Enter")
+    page.wait_for_function("new URLSearchParams(location.hash.split('?')[1]).get('q') === 'waterfall'")
+    page.locator("#photo-grid .thumb").first.wait_for()
+    shot(page, "search")
+
+    # --- viewer: open a photo, swipe to the next one ----------------------------------------------
+    page.goto(f"{server.url}/#library?folder={FOLDER}")
+    page.locator("#photo-grid .thumb").first.click()
+    page.wait_for_selector(".photo-info")
+    first = page.evaluate("location.hash")
+    page.wait_for_function("document.querySelector('.viewer-img').complete")
+    shot(page, "photo")
+    stage = page.locator("#viewer-stage").bounding_box()
+    y = stage["y"] + stage["height"] / 2
+    touch.drag(stage["x"] + stage["width"] * 0.8, y, stage["x"] + stage["width"] * 0.1, y)
+    page.wait_for_function(f"location.hash !== {first!r} && location.hash.startsWith('#photo/')")
+
+    assert errors == []
+    ctx.close()
+
+
+def wait_analysed(server, photo_id: int, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = server.get(f"/api/photos/{photo_id}").json()
+        if p["analysed_at"]:
+            return p
+        time.sleep(0.5)
+    raise AssertionError(f"photo {photo_id} was not analysed in {timeout} s:\n{server.log()[-3000:]}")
+
+
+def test_faces_named_on_the_photo_and_people_page(browser, server):
+    group = upload_via_api(server, MEDIA / "faces_groups" / "kit_with_rose.jpg")
+    singles = [upload_via_api(server, MEDIA / "faces" / "Barack_Obama" / f"{i}.jpg") for i in (1, 2)]
+    photo = wait_analysed(server, group)
+    for pid in singles:
+        wait_analysed(server, pid)
+    assert len(photo["faces"]) == 2, photo["faces"]
+
+    ctx = browser.new_context(**PHONE)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+
+    # Faces are boxes on the photo: tap one, name it.
+    page.goto(f"{server.url}/#regions/{group}")
+    page.wait_for_selector(".box-face")
+    assert page.locator(".box-face").count() == 2
+    rose = min(photo["faces"], key=lambda f: f["x"])  # Rose Leslie stands on the left
+    page.locator(f'.box-face[data-face-id="{rose["id"]}"]').tap()
+    page.fill("#face-name", "Rose Leslie")
+    page.locator(".face-detail button[type=submit]").click()
+    page.locator(f'.box-face[data-face-id="{rose["id"]}"] .box-label', has_text="Rose Leslie").wait_for()
+    face = next(f for f in server.get(f"/api/photos/{group}").json()["faces"] if f["id"] == rose["id"])
+    assert face["person"]["name"] == "Rose Leslie" and face["confirmed"]
+    shot(page, "faces")
+
+    # The people page lists her, and names the cluster of the two unknown Obama faces at once.
+    page.goto(f"{server.url}/#people")
+    page.locator(".person", has_text="Rose Leslie").wait_for()
+    cluster = page.locator("#unknown-list .cluster", has_text="2 faces")
+    cluster.wait_for()
+    shot(page, "people")
+    cluster.locator("input").fill("Barack Obama")
+    cluster.locator("button[type=submit]").click()
+    page.locator(".person", has_text="Barack Obama").wait_for()
+    people = {p["name"]: p for p in server.get("/api/people").json()["items"]}
+    assert people["Barack Obama"]["face_count"] == 2 and people["Rose Leslie"]["face_count"] == 1
+    obama = people["Barack Obama"]["id"]
+    assert {p["id"] for p in server.get("/api/photos", params={"person": obama}).json()["items"]} == set(singles)
+    assert errors == []
+    ctx.close()
