@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from jaicat import backup as bk
+from jaicat import restore as rs
 from jaicat import library
 from jaicat.cli import main as cli_main
 from jaicat.config import load_settings
@@ -88,7 +89,7 @@ def test_backup_restore_round_trip(populated, tmp_path):
 
     # restore into an empty data dir; the library (not in the backup) is the same folder as before
     target = load_settings(data_dir=tmp_path / "restored", env={}, library_dir=settings.library)
-    restored = bk.restore(target, dest)
+    restored = rs.restore(target, dest)
     assert restored.moved_aside is None and restored.library_missing == 0
     for table in ("photo", "person", "faceencoding", "decision", "phototag", "tag", "folder"):
         assert rows(target.db_path, f"SELECT * FROM {table} ORDER BY id") == \
@@ -116,10 +117,10 @@ def test_restore_refuses_a_catalogue_with_data_and_force_keeps_it(populated, tmp
     before = rows(settings.db_path, "SELECT sha256 FROM photo ORDER BY id")
     database.close()
     with pytest.raises(Conflict):
-        bk.restore(settings, dest)
+        rs.restore(settings, dest)
     assert rows(settings.db_path, "SELECT sha256 FROM photo ORDER BY id") == before
 
-    report = bk.restore(settings, dest, force=True)
+    report = rs.restore(settings, dest, force=True)
     assert report.moved_aside is not None and report.moved_aside.parent == settings.data_dir
     assert rows(report.moved_aside / "jaicat.db", "SELECT sha256 FROM photo ORDER BY id") == before
     assert sha(report.moved_aside / "inbox" / late.path) == late.sha256  # kept aside, not lost
@@ -132,7 +133,7 @@ def test_damaged_backup_restores_nothing(populated, tmp_path):
     victim.write_bytes(victim.read_bytes()[:-10])
     target = load_settings(data_dir=tmp_path / "restored", env={})
     with pytest.raises(InvalidInput, match="damaged"):
-        bk.restore(target, dest)
+        rs.restore(target, dest)
     assert not target.db_path.exists()
 
 
@@ -155,7 +156,7 @@ def test_with_library_and_into_an_existing_folder(populated, tmp_path):
     assert not (report.path / "thumbs").exists()
     # a new machine: neither data dir nor library exist yet
     target = load_settings(data_dir=tmp_path / "new" / "data", env={}, library_dir=tmp_path / "new" / "lib")
-    restored = bk.restore(target, report.path)
+    restored = rs.restore(target, report.path)
     assert restored.library_restored == 1 and restored.library_missing == 0
     (rel,) = [r for (r,) in rows(target.db_path, "SELECT path FROM photo WHERE root='library'")]
     assert (target.library / rel).is_file()
@@ -205,7 +206,7 @@ def test_backup_while_photos_arrive_and_are_filed(settings, tmp_path):
             assert sha(report.path / "inbox" / rel) == photo_sha
 
     target = load_settings(data_dir=tmp_path / "restored", env={}, library_dir=settings.library)
-    bk.restore(target, backups[-1].path)
+    rs.restore(target, backups[-1].path)
     live = rows(settings.db_path, "SELECT sha256, root, path FROM photo ORDER BY id")
     assert rows(target.db_path, "SELECT sha256, root, path FROM photo ORDER BY id") == live
     assert len(live) == 50

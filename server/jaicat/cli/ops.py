@@ -44,7 +44,7 @@ def cmd_backup(args, settings) -> int:
 
 
 def cmd_restore(args, settings) -> int:
-    from ..backup import restore
+    from ..restore import restore
 
     report = restore(settings, args.src, force=args.force, progress=lambda m: print(m, file=sys.stderr))
     print(f"restored {args.src} into {settings.data_dir}")
