@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -283,6 +284,26 @@ def backup(settings, dest, config_file=None, thumbs: bool = True, library: bool 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BackupReport(final, manifest)
+
+
+def prune_backups(folder, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` complete backups that `backup` made inside `folder`
+    (timestamped `jaicat-backup-*` directories with a Jaicat manifest); nothing else is touched."""
+    if keep < 1:
+        raise InvalidInput("--keep must be at least 1")
+    found = []
+    for d in Path(folder).iterdir():
+        if d.is_dir() and not d.is_symlink() and re.fullmatch(r"jaicat-backup-\d{8}T\d{6}Z(-\d+)?", d.name):
+            try:
+                if json.loads((d / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT:
+                    found.append(d)
+            except (OSError, ValueError):
+                continue  # incomplete or foreign: not ours to delete
+    found.sort(key=lambda d: (d.name[:30], int(d.name[31:] or 1)))
+    doomed = found[:-keep]
+    for d in doomed:
+        shutil.rmtree(d)
+    return doomed
 
 
 def fsync_dir(d: Path) -> None:

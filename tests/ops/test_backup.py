@@ -226,3 +226,25 @@ def test_cli_backup_and_restore(populated, tmp_path, capsys):
     assert cli_main([*args, "--force"]) == 0
     assert "previous data was kept in" in capsys.readouterr().out
     assert Decision.select().count() == 1
+
+
+def test_keep_prunes_only_older_complete_backups(populated, tmp_path, capsys):
+    settings = populated
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    for stamp in ("20240101T000000Z", "20240102T000000Z", "20240103T000000Z"):
+        old = folder / f"jaicat-backup-{stamp}"
+        old.mkdir()
+        (old / "manifest.json").write_text(json.dumps({"format": "jaicat-backup"}))
+    (folder / "jaicat-backup-20240104T000000Z").mkdir()  # no manifest: not known to be ours, kept
+    (folder / "notes").mkdir()
+    database.close()
+    args = ["--data-dir", str(settings.data_dir), "backup", str(folder), "--keep", "2"]
+    assert cli_main(args) == 0
+    (new,) = [p.name for p in folder.iterdir() if p.name > "jaicat-backup-2025"]
+    assert (folder / new / "manifest.json").is_file()
+    # the two newest complete backups stay; the unverifiable one and the foreign folder are untouched
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "jaicat-backup-20240103T000000Z", "jaicat-backup-20240104T000000Z", new, "notes"]
+    assert "removed old backup" in capsys.readouterr().out
+    assert cli_main(["--data-dir", str(settings.data_dir), "backup", str(tmp_path / "new"), "--keep", "2"]) == 2

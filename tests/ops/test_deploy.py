@@ -76,20 +76,40 @@ def test_unit_runs_serve_with_a_config_restarts_and_logs_to_the_journal(kind):
         assert env["JAICAT_DATA_DIR"] == "/var/lib/jaicat"
 
 
+def test_backup_unit_and_timer():
+    unit = parse_unit((DEPLOY / "systemd" / "jaicat-backup.service").read_text())
+    svc = unit["Service"]
+    assert svc["Type"] == ["oneshot"] and svc["User"] == ["jaicat"]
+    exe, *argv = svc["ExecStart"][0].split()
+    args = build_parser().parse_args(argv)
+    assert args.command == "backup" and args.keep >= 1 and args.config == "/etc/jaicat/jaicat.toml"
+    assert args.dest in svc["ExecStartPre"][0]  # the folder is created before the backup runs
+    timer = parse_unit((DEPLOY / "systemd" / "jaicat-backup.timer").read_text())
+    assert timer["Timer"]["Persistent"] == ["true"] and timer["Install"]["WantedBy"] == ["timers.target"]
+
+
+VERIFY = {"system": ["jaicat.service"], "user": ["jaicat-user.service"],
+          "backup": ["jaicat-backup.service", "jaicat-backup.timer"]}
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("kind", UNITS)
+@pytest.mark.parametrize("kind", VERIFY)
 def test_systemd_analyze_verify(kind, tmp_path):
-    text = UNITS[kind].read_text()
-    text = re.sub(r"^ExecStart=\S+", f"ExecStart={JAICAT_BIN}", text, flags=re.M)  # verify checks it exists
-    unit = tmp_path / "jaicat.service"
-    unit.write_text(text)
+    files = []
+    for name in VERIFY[kind]:
+        text = (DEPLOY / "systemd" / name).read_text()
+        # verify checks that the command exists: point it at this environment's jaicat
+        text = re.sub(r"^ExecStart=\S+", f"ExecStart={JAICAT_BIN}", text, flags=re.M)
+        target = tmp_path / name.replace("jaicat-user", "jaicat")
+        target.write_text(text)
+        files.append(str(target))
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    cmd = ["systemd-analyze", *(["--user"] if kind == "user" else []), "verify", str(unit)]
+    cmd = ["systemd-analyze", *(["--user"] if kind == "user" else []), "verify", *files]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
     # verify exits 0 even for unknown keys or bad values; it reports them on stderr against the file
-    complaints = [ln for ln in res.stderr.splitlines() if str(unit) in ln]
+    complaints = [ln for ln in res.stderr.splitlines() if any(f in ln for f in files)]
     assert res.returncode == 0 and not complaints, res.stderr
 
 
@@ -233,7 +253,7 @@ def test_compose_gives_the_gpu_host_network_and_volumes():
     assert dev["driver"] == "nvidia" and "gpu" in dev["capabilities"]
     assert (DEPLOY / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
     targets = {v.rsplit(":", 1)[-1] for v in svc["volumes"]}
-    assert targets == {"/data", "/library"}
+    assert targets == {"/data", "/library", "/backups"}
     assert svc["environment"]["JAICAT_DATA_DIR"] == "/data"
     assert build_parser().parse_args(svc["command"]).command == "serve"
     assert svc["restart"] in ("unless-stopped", "always", "on-failure")
@@ -246,7 +266,8 @@ def test_example_config_is_valid(tmp_path):
 
 def test_readme_documents_every_ops_command():
     text = (DEPLOY / "README.md").read_text()
-    for needle in ("jaicat backup", "jaicat restore", "--force", "--with-library", "--no-thumbs",
+    for needle in ("jaicat backup", "jaicat restore", "--force", "--with-library", "--no-thumbs", "--keep",
+                   "jaicat-backup.timer",
                    "jaicat xmp write", "--all", "jaicat models pull", "jaicat doctor", "systemctl",
                    "journalctl", "docker compose", "nvidia-ctk", "exiftool"):
         assert needle in text, needle

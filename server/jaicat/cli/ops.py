@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("dest", help="new directory to create, or an existing one to put a timestamped snapshot in")
     p.add_argument("--no-thumbs", action="store_true", help="leave thumbnails out (restore regenerates none)")
     p.add_argument("--with-library", action="store_true", help="also copy the filed photos and their sidecars")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="then delete all but the newest N backups in DEST (DEST must be an existing folder)")
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("restore", help="bring a backup back into an empty data directory")
@@ -33,14 +35,22 @@ def register(sub) -> None:
 
 
 def cmd_backup(args, settings) -> int:
-    from ..backup import backup
+    from pathlib import Path
 
+    from ..backup import backup, prune_backups
+    from ..errors import InvalidInput
+
+    if args.keep is not None and not (Path(args.dest).is_dir() and args.keep >= 1):
+        raise InvalidInput("--keep needs DEST to be an existing folder and N of at least 1")
     report = backup(settings, args.dest, config_file=args.config, thumbs=not args.no_thumbs,
                     library=args.with_library, progress=lambda m: print(m, file=sys.stderr))
     print(f"backup written to {report.path}")
     for line in report.summary():
         print(f"  {line}")
-    return 0
+    if args.keep is not None:
+        for old in prune_backups(args.dest, args.keep):
+            print(f"  removed old backup {old}")
+    return 1 if report.manifest["problems"] else 0
 
 
 def cmd_restore(args, settings) -> int:
