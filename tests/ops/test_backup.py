@@ -241,7 +241,7 @@ def test_keep_prunes_only_older_complete_backups(populated, tmp_path, capsys):
     database.close()
     args = ["--data-dir", str(settings.data_dir), "backup", str(folder), "--keep", "2"]
     assert cli_main(args) == 0
-    (new,) = [p.name for p in folder.iterdir() if p.name > "jaicat-backup-2025"]
+    (new,) = [p.name for p in folder.iterdir() if p.name.startswith("jaicat-backup-") and p.name > "jaicat-backup-2025"]
     assert (folder / new / "manifest.json").is_file()
     # the two newest complete backups stay; the unverifiable one and the foreign folder are untouched
     assert sorted(p.name for p in folder.iterdir()) == [
