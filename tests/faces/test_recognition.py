@@ -27,7 +27,7 @@ def _face_tags(photo):
 
 
 def test_recognises_people_enrolled_from_half_their_photos(
-        tmp_path, face_settings, face_media, make_photo, cached_detection):
+        tmp_path, face_settings, face_media, make_photo, cached_detection, capsys):
     held_out = _enroll_first_half(face_media, tmp_path / "Pictures")
     summary = people.enroll_folder(tmp_path / "Pictures", face_settings)
     assert len(summary.people) == len(face_media) == 16
@@ -48,8 +48,9 @@ def test_recognises_people_enrolled_from_half_their_photos(
         assert _face_tags(photo) == set(names)
     precision = correct / max(1, correct + wrong)
     recall = found / len(held_out)
-    print(f"\nfaces: {len(held_out)} held-out photos, precision {precision:.3f}, recall {recall:.3f}; "
-          f"missed {misses}")
+    with capsys.disabled():  # the figures belong in every CI log, not only with -s
+        print(f"\nface recognition: {len(held_out)} held-out photos of {len(face_media)} people, "
+              f"precision {precision:.3f}, recall {recall:.3f}; missed {misses}")
     assert len(held_out) == 71 - 32
     assert precision >= 0.9
     assert recall >= 0.75
@@ -62,12 +63,13 @@ def test_group_photos_get_every_enrolled_person_as_a_tag(
     expected = {
         "kit_with_rose.jpg": {"Kit Harington", "Rose Leslie"},
         "obama_and_biden.jpg": {"Barack Obama", "Joe Biden"},
+        "obama_partial_face.jpg": {"Barack Obama"},
     }
     for fname, names in expected.items():
         f = media_dir / "faces_groups" / fname
         photo = make_photo(f)
         faces = people.analyse_faces(photo, load_face_image(f), face_settings)
-        assert len(faces) >= 2
+        assert len(faces) >= len(names)
         assert names <= _face_tags(photo), fname
         for face in faces:
             assert 0 <= face.x < face.x + face.w <= 1 and 0 <= face.y < face.y + face.h <= 1
