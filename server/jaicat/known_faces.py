@@ -233,6 +233,8 @@ def enroll_folder(path, settings, progress=None) -> EnrollSummary:
         name = name_from_file(sub.name)
         if name:
             work.extend((name, sub, f) for f in _image_files(sub))
+    if not work:
+        raise InvalidInput(f"no photos in person subfolders of {root} (expected {root}/<Person_Name>/*.jpg)")
     known = {o for (o,) in FaceEncoding.select(FaceEncoding.origin)
              .where(FaceEncoding.origin.startswith("enroll:")).tuples()}
     for done, (name, sub, f) in enumerate(work, 1):

@@ -164,3 +164,12 @@ def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
     ).person_id == Person.get(Person.name == "Kit Harington").id
     again = people.enroll_folder(root, face_settings)
     assert again.added == 0 and again.already == 4 and FaceEncoding.select().count() == 4
+
+
+def test_enroll_needs_person_subfolders_with_photos(face_settings, tmp_path, media_dir):
+    (tmp_path / "flat").mkdir()
+    os.symlink(media_dir / "faces/Kit_Harington/1.jpg", tmp_path / "flat" / "kit.jpg")
+    with pytest.raises(InvalidInput, match="person subfolders"):
+        people.enroll_folder(tmp_path / "flat", face_settings)
+    with pytest.raises(InvalidInput, match="not a folder"):
+        people.enroll_folder(tmp_path / "missing", face_settings)
