@@ -8,7 +8,8 @@
 `live_server` is the real thing: `python -m jaicat --data-dir TMP serve --host 127.0.0.1 --port FREE
 --no-zeroconf` in a subprocess (gunicorn, threaded worker), with the analysis worker off so tests
 stay quick and deterministic. `live_server_factory(**settings)` starts one with other settings (e.g.
-`worker=True`, tiny models), each in its own data dir, all stopped at teardown. The server's output
+`worker=True`, `https=True`, `zeroconf=True`, tiny models), each in its own data dir, all stopped
+at teardown. The server's output
 is in `server.log_path` (printed when a test fails to start it).
 """
 
@@ -66,12 +67,21 @@ class LiveServer:
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
+    def https(self) -> bool:
+        return bool(self.config.get("https"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.https else 'ws'}://127.0.0.1:{self.port}/ws"
+
+    @property
+    def verify(self) -> str | bool:
+        """What `requests` should trust: the server's own local CA when it serves HTTPS."""
+        return str(self.data_dir / "certs" / "ca.crt") if self.https else True
 
     @property
     def settings(self):
@@ -96,13 +106,15 @@ class LiveServer:
         return m.group(1)
 
     def pair(self, name: str = "test phone") -> str:
-        r = requests.post(f"{self.url}/api/pair", json={"code": self.pair_code(), "name": name}, timeout=10)
+        r = requests.post(f"{self.url}/api/pair", json={"code": self.pair_code(), "name": name}, timeout=10,
+                          verify=self.verify)
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
     def request(self, method: str, path: str, **kw) -> requests.Response:
         headers = {**self.auth, **kw.pop("headers", {})}
         kw.setdefault("timeout", 30)
+        kw.setdefault("verify", self.verify)
         return self.session.request(method, self.url + path, headers=headers, **kw)
 
     def get(self, path: str, **kw) -> requests.Response:
@@ -117,9 +129,10 @@ class LiveServer:
         (self.data_dir / "jaicat.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "wb")
+        flags = [] if self.config.get("zeroconf") else ["--no-zeroconf"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jaicat", "--data-dir", str(self.data_dir), "serve",
-             "--host", "127.0.0.1", "--port", str(self.port), "--no-zeroconf"],
+             "--host", "127.0.0.1", "--port", str(self.port), *flags],
             stdout=log, stderr=subprocess.STDOUT, env=server_env(), cwd=str(ROOT))
         log.close()
         deadline = time.monotonic() + timeout
@@ -127,9 +140,9 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text(errors='replace')}")
             try:
-                if requests.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/api/health", timeout=2, verify=self.verify).status_code == 200:
                     break
-            except requests.RequestException:
+            except (requests.RequestException, OSError):
                 time.sleep(0.1)
         else:
             self.stop()
