@@ -170,6 +170,18 @@ def test_other_tools_fields_are_preserved(settings, people_photo):
     xmp.write_photo_sidecar(photo, settings)
     assert target.read_bytes() == before
 
+    if shutil.which("exiftool"):  # and the merged packet is still XMP that other tools read whole
+        tags = exiftool(target)
+        assert tags["Rating"] == 4 and tags["ColorLabel"] == 3 and tags["Project"] == "Summer"
+        assert tags["History"] == [{"Enabled": 1, "Operation": "exposure", "Params": "0000c0bf"}]
+        assert {r["Name"] for r in tags["RegionInfo"]["RegionList"]} == {"Bob", "Amy H"}
+
+
+def exiftool(path) -> dict:
+    out = subprocess.run(["exiftool", "-j", "-struct", "-XMP:all", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]
+
 
 def test_malformed_sidecar_is_left_alone(settings, people_photo):
     photo = people_photo
@@ -190,10 +202,7 @@ def test_entity_tricks_are_refused():
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
 def test_exiftool_reads_our_regions_and_keywords(settings, people_photo):
     photo = people_photo
-    target = xmp.write_photo_sidecar(photo, settings)
-    out = subprocess.run(["exiftool", "-j", "-struct", "-XMP:all", str(target)],
-                         capture_output=True, text=True, check=True).stdout
-    tags = json.loads(out)[0]
+    tags = exiftool(xmp.write_photo_sidecar(photo, settings))
     assert tags["Subject"] == ["Brighton", "beach", "Amy H"]
     assert tags["HierarchicalSubject"] == ["Places|Brighton", "beach", "People|Amy H"]
     assert tags["TagsList"] == ["Places/Brighton", "beach", "People/Amy H"]
