@@ -12,11 +12,14 @@ decisions (with 512-d embeddings), then p50/p99 of the next --probe suggestions,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per suggestion, as on a busy home PC
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,7 +58,8 @@ def latency(n: int, probe: int, dim: int, seed: int) -> dict:
     engine = SuggestEngine()
     t0 = time.perf_counter()
     for i, (_, rec, folder) in enumerate(recs[:n]):
-        engine.learn(rec, folder)
+        # statistics from all n; the combiner trains on the latest 3000, as a service rebuild does
+        engine.learn(rec, folder, update_weights=i >= n - 3000)
         if i % 10000 == 0 and i:
             print(f"  learned {i}", file=sys.stderr)
     learn_s = time.perf_counter() - t0

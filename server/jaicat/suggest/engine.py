@@ -71,7 +71,7 @@ class SuggestEngine:
     """
 
     def __init__(self, signals=None, half_life: float = 4000.0, correction_weight: float = 2.0,
-                 vector_capacity: int = 8192, learning_rate: float = 0.05):
+                 vector_capacity: int | None = None, learning_rate: float = 0.3):
         self.signals = tuple(signals) if signals else SIGNALS
         unknown = set(self.signals) - set(SIGNALS)
         if unknown:
@@ -92,7 +92,8 @@ class SuggestEngine:
         self.raw = np.zeros(16)  # photos per folder
         self.name_tokens: list[set] = []
         self.name_index: dict[str, set] = {}
-        self.dates: list = []
+        self.dates: list = []  # (year, month|None, day|None) named by each folder path, or None
+        self.date_arr = np.full((16, 3), -1, np.int32)  # the same as an array, -1 for none
         self.tables = {g: TokenTable() for g in TOKEN_GROUPS}
         self.times = TimeIndex()
         self.vectors = VectorIndex(self._vector_capacity)
@@ -148,6 +149,9 @@ class SuggestEngine:
         else:
             self.name_tokens.append(toks)
             self.dates.append(folder_date(path))
+        self.date_arr = _grow(self.date_arr, f + 1, fill=-1)
+        fd = self.dates[f]
+        self.date_arr[f] = [-1 if x is None else x for x in fd] if fd else [-1, -1, -1]
         for t in toks:
             self.name_index.setdefault(t, set()).add(f)
 
@@ -250,21 +254,17 @@ class SuggestEngine:
         if rec.local is None:
             return match, conflict
         y, m, d = rec.local[:3]
-        for f, fd in enumerate(self.dates):
-            if fd is None or not self.alive[f]:
-                continue
-            fy, fm, fdd = fd
-            if fy != y:
-                conflict[f] = 1.0
-                continue
-            match[f] = 1.0
-            if fm is not None:
-                if fm == m:
-                    match[f] += 1.0
-                    if fdd is not None:
-                        match[f] += 1.0 if abs(fdd - d) <= 1 else -0.5
-                else:
-                    conflict[f] = 0.5
+        fy, fm, fd = (self.date_arr[:n, i] for i in range(3))
+        dated = (fy >= 0) & self.alive[:n]
+        same_year = dated & (fy == y)
+        conflict[dated & (fy != y)] = 1.0
+        match[same_year] = 1.0
+        has_month = same_year & (fm >= 0)
+        conflict[has_month & (fm != m)] = 0.5
+        same_month = has_month & (fm == m)
+        match[same_month] += 1.0
+        has_day = same_month & (fd >= 0)
+        match[has_day] += np.where(np.abs(fd[has_day] - d) <= 1, 1.0, -0.5)
         return match, conflict
 
     def _features(self, rec: PhotoFeatures):
@@ -350,17 +350,22 @@ class SuggestEngine:
             out.append(Suggestion(self.folders[f], float(p[j]), text))
         return out
 
-    def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0) -> None:
+    def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0,
+              update_weights: bool = True) -> None:
         """Learn that `rec` was filed in `folder`. `corrected`: the user chose another folder than our
-        first suggestion (a fix), which counts `correction_weight` times; None works it out."""
+        first suggestion (a fix), which counts `correction_weight` times; None works it out.
+        `update_weights=False` skips the combiner's step (and the prediction it needs): bulk rebuilds
+        use it for all but their latest decisions."""
         folder = normalise_folder(folder)
-        idx, X, _ = self._features(rec)
         f = self.index.get(folder)
         is_new = f is None or self.raw[f] == 0
         decay = 0.5 ** (1.0 / 300.0)  # the new-folder rate follows the last few hundred decisions
         self.new_mass = self.new_mass * decay + (1.0 if is_new else 0.0)
         self.all_mass = self.all_mass * decay + 1.0
-        if f is not None and idx.size > 1:
+        idx = X = None
+        if update_weights and f is not None:
+            idx, X, _ = self._features(rec)
+        if idx is not None and idx.size > 1:
             hit = np.nonzero(idx == f)[0]
             if hit.size:
                 z = X @ self.weights

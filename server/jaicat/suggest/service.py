@@ -41,6 +41,7 @@ _state: dict = {"engine": None, "data_dir": None, "settings": None, "last_decisi
 SAVE_EVERY = 25  # decisions between snapshots (and at most SAVE_SECONDS apart while deciding)
 SAVE_SECONDS = 60.0
 RESET_KEY = "suggest.reset_at"
+REBUILD_TRAIN = 3000  # latest decisions a rebuild also trains the signal weights on
 
 
 def _dir(settings: Settings) -> Path:
@@ -166,7 +167,9 @@ def _rebuild(settings: Settings, respect_reset: bool, progress=None) -> int:
         tags, people = _tags_people([p.id for p in chunk])
         for p in chunk:
             rec = _record(p, tags.get(p.id, {}), people.get(p.id, []))
-            eng.learn(rec, p.folder, corrected=latest.get(p.id, (0, ""))[1] == "fix")
+            # the combiner trains on the latest decisions only: a 50k rebuild stays fast
+            eng.learn(rec, p.folder, corrected=latest.get(p.id, (0, ""))[1] == "fix",
+                      update_weights=n >= len(photos) - REBUILD_TRAIN)
             n += 1
             if progress:
                 progress(n, len(photos))

@@ -135,11 +135,14 @@ class TimeIndex:
 
 class VectorIndex:
     """Embeddings of the most recent `capacity` learned photos (a ring) plus a running direction per
-    folder, so old folders keep a voice after their photos leave the ring. Exact dot products: at the
-    default capacity this is one (capacity x dim) float32 mat-vec, about a millisecond."""
+    folder, so old folders keep a voice after their photos leave the ring. Exact dot products over at
+    most `budget` floats (8 MB: 4096 CLIP-512 vectors), one mat-vec of well under a millisecond on an
+    idle core: the ring is sized by memory traffic, not by count, so latency does not grow with history."""
 
-    def __init__(self, capacity: int = 8192):
-        self.capacity = capacity
+    def __init__(self, capacity: int | None = None, budget: int = 2_000_000):
+        self.fixed_capacity = capacity
+        self.budget = budget
+        self.capacity = capacity or 0
         self.dim: int | None = None
         self.mat = np.zeros((0, 0), np.float32)
         self.folder = np.full(0, -1, np.int32)
@@ -153,6 +156,7 @@ class VectorIndex:
 
     def _init(self, dim: int) -> None:
         self.dim = dim
+        self.capacity = self.fixed_capacity or max(1024, self.budget // dim)
         self.mat = np.zeros((self.capacity, dim), np.float32)
         self.folder = np.full(self.capacity, -1, np.int32)
         self.rid = np.full(self.capacity, -1, np.int64)
