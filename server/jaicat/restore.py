@@ -83,6 +83,21 @@ def catalogue_rows(db_path: Path) -> int:
         return sum(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in USER_TABLES if t in tables)
 
 
+def refuse_if_in_use(db_path: Path) -> None:
+    """Raise Conflict if another connection has the catalogue open (a running server would go on
+    writing into the catalogue we move aside). In WAL mode, leaving WAL needs the only connection."""
+    if not Path(db_path).is_file():
+        return
+    with closing(sqlite3.connect(db_path, timeout=0.5)) as conn:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.OperationalError:
+            mode = "locked"
+    if mode.lower() != "delete":
+        raise Conflict(f"the catalogue {db_path} is open in another process; stop `jaicat serve` "
+                       "(systemctl stop jaicat) and try again")
+
+
 def _has_files(d: Path) -> bool:
     return d.is_dir() and any(p.is_file() for p in d.rglob("*"))
 
@@ -105,6 +120,7 @@ def restore(settings, src, force: bool = False, progress=None) -> RestoreReport:
     if (rows or _has_files(settings.inbox)) and not force:
         raise Conflict(f"{data} already holds a catalogue ({rows} rows) or inbox photos; "
                        "restore into an empty data directory, or use --force (the old data is moved aside)")
+    refuse_if_in_use(settings.db_path)
     data.mkdir(parents=True, exist_ok=True)
     report = RestoreReport(manifest)
     # stage everything inside the data directory first, so the final moves are renames

@@ -115,8 +115,10 @@ def test_restore_refuses_a_catalogue_with_data_and_force_keeps_it(populated, tmp
     dest = bk.backup(settings, tmp_path / "bk").path
     late = ingest_file(media_dir / "exif" / "orientation_8.jpg", settings).photo  # work after the backup
     before = rows(settings.db_path, "SELECT sha256 FROM photo ORDER BY id")
+    with pytest.raises(Conflict, match="open in another process"):  # as if the server still ran
+        rs.restore(settings, dest, force=True)
     database.close()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="use --force"):
         rs.restore(settings, dest)
     assert rows(settings.db_path, "SELECT sha256 FROM photo ORDER BY id") == before
 
@@ -220,6 +222,7 @@ def test_cli_backup_and_restore(populated, tmp_path, capsys):
     assert cli_main(["--data-dir", str(settings.data_dir), "backup", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert f"backup written to {tmp_path / 'cli'}" in out and "4 photos (3 in the inbox, 1 filed)" in out
+    database.close()  # the backup command's process would have exited
     args = ["--data-dir", str(settings.data_dir), "restore", str(tmp_path / "cli")]
     assert cli_main(args) == 2  # the catalogue is not empty
     assert "use --force" in capsys.readouterr().err
