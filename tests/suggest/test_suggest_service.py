@@ -170,3 +170,16 @@ def test_cli_reset_import_and_show(settings, photos, capsys, tmp_path):
     assert main(data + ["suggest", "learn-library"]) == 0
     assert "learned 0" in capsys.readouterr().out
     assert main(data + ["suggest", "show", "99999"]) == 2
+
+
+def test_a_skip_lowers_the_confidence_but_not_the_ranking(settings, photos):
+    service.install(settings)
+    for p in photos[:3]:
+        library.file_photo(tag(p, cat=0.9), "Pets", settings)
+    library.file_photo(tag(photos[3], car=0.9), "Cars", settings)
+    probe = tag(photos[4], cat=0.9)
+    before = service.suggest_for_photo(probe, settings)
+    library.skip_photo(tag(photos[5], cat=0.9), settings, suggested=before)
+    after = service.suggest_for_photo(probe, settings)
+    assert [s["folder"] for s in after] == [s["folder"] for s in before]
+    assert after[0]["score"] < before[0]["score"]

@@ -410,6 +410,13 @@ class SuggestEngine:
             self.vectors.remove(serial, rec.embedding, f, inc)
             self.geo.remove(serial)
 
+    def note_skip(self) -> None:
+        """The user skipped a photo: none of the suggestions was taken. Counted as half a decision
+        for a folder we do not know, which lowers the confidence shown, never the ranking."""
+        decay = 0.5 ** (1.0 / 300.0)
+        self.new_mass = self.new_mass * decay + 0.5
+        self.all_mass = self.all_mass * decay + 0.5
+
     def forget(self, photo_id: str) -> bool:
         """Undo the learning of one of the latest 2000 decisions (the user undid the filing)."""
         item = self.learned.pop(str(photo_id), None)

@@ -12,7 +12,8 @@ History is what is in the library: a rebuild learns every catalogued photo with 
 current folder (so moves and renames are followed), in filing order, a "fix" counting as a correction.
 `learn_library` also registers every folder of the tree (names and dates suggest at once) and learns
 library files that are not catalogued yet from their EXIF (date, camera, GPS) - those survive in the
-snapshot, not in a rebuild. Skips teach nothing about where a photo goes, so they are not learned.
+snapshot, not in a rebuild. A skip says none of the suggestions was taken: it makes the confidence
+shown humbler (SuggestEngine.note_skip) but teaches nothing about where photos go.
 """
 
 from __future__ import annotations
@@ -222,7 +223,10 @@ def _apply(decision: Decision) -> None:
         _state["undone"].add(decision.id)
         eng.forget(str(decision.photo_id))
         return
-    if decision.action in ("skip", "undo") or decision.chosen_folder is None:
+    if decision.action == "skip":
+        eng.note_skip()
+        return
+    if decision.action == "undo" or decision.chosen_folder is None:
         return
     photo = Photo.get_or_none(Photo.id == decision.photo_id)
     if photo is None:
@@ -245,8 +249,12 @@ def learn_decision(decision: Decision) -> None:
         _sync_folders()
         _apply(decision)
         _state["dirty"] += 1
-        if _state["dirty"] >= SAVE_EVERY or time.monotonic() - _state["saved_at"] > SAVE_SECONDS:
-            _save(settings)
+        due = _state["dirty"] >= SAVE_EVERY or time.monotonic() - _state["saved_at"] > SAVE_SECONDS
+        saver = _state.get("saver")
+        if due and (saver is None or not saver.is_alive()):
+            # pickling a long history takes a moment: not on the phone's request
+            _state["saver"] = threading.Thread(target=save_now, name="suggest-snapshot", daemon=True)
+            _state["saver"].start()
 
 
 def rename_folder(old: str, new: str, settings: Settings | None = None) -> int:
