@@ -97,6 +97,9 @@ def test_sidecar_carries_keywords_people_caption(settings, people_photo):
     assert data["hierarchical"] == ["Places|Brighton", "beach", "People|Amy H"]
     assert data["tagslist"] == ["Places/Brighton", "beach", "People/Amy H"]
     assert data["description"] == "two people on a beach"
+    photo.caption = "two people and a kite on a beach"  # Jaicat's own caption is Jaicat's to update
+    photo.save()
+    assert xmp.read_sidecar(xmp.write_photo_sidecar(photo, settings))["description"] == photo.caption
     # an unconfirmed automatic match is not written as a fact
     assert [(r["name"], r["type"]) for r in data["regions"]] == [("Amy H", "Face")]
     assert data["regions"][0] | {} == pytest.approx(
@@ -157,7 +160,7 @@ def test_other_tools_fields_are_preserved(settings, people_photo):
         assert kept in text
     data = xmp.read_sidecar(target)
     assert data["keywords"] == ["Brighton", "beach", "Amy H", "Holiday"]
-    assert data["description"] == "two people on a beach"
+    assert data["description"] == "written in digiKam"  # the user's words, not the machine caption
     assert {r["name"] for r in data["regions"]} == {"Amy H", "Bob"}
 
     # the user removes a tag in Jaicat: it leaves the sidecar; the digiKam keyword stays

@@ -8,7 +8,7 @@ Content is a plain dict:
   dims          (w, h) stored pixel dimensions of mwg-rs:AppliedToDimensions, or None
   regions       [{name, type, x, y, w, h}] top-left x/y, normalised on the *stored* image
 
-Writing merges: entries other tools added are kept. Jaicat records what it wrote last time in
+Writing merges: entries other tools added are kept, and so is a description written elsewhere. Jaicat records what it wrote last time in
 jaicat:Owned (JSON), so an entry the user removed in Jaicat is removed from the sidecar too, while
 an entry nobody in Jaicat ever wrote is left alone. Everything else in the packet is untouched.
 """
@@ -201,7 +201,11 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     for key, prop in (("keywords", SUBJECT), ("hierarchical", HIER), ("tagslist", TAGSLIST)):
         if lists[key]:
             add_array(desc, prop, lists[key])
-    if content.get("description"):
+    # a description someone wrote elsewhere is theirs: a machine caption never replaces it
+    existing_description = text(old_description)
+    write_description = bool(content.get("description")) and (
+        not existing_description or existing_description == prev.get("description"))
+    if write_description:
         packet.remove(DESCRIPTION)
         add_lang_alt(desc, DESCRIPTION, content["description"],
                      keep=None if isinstance(old_description, str) else old_description)
@@ -211,6 +215,8 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     if mp_regions or mp_foreign:
         _add_mp(desc, mp_regions, mp_foreign)
     owned = dict(ours)
+    if write_description:
+        owned["description"] = content["description"]
     owned["regions"] = regions
     ET.SubElement(desc, OWNED).text = json.dumps(owned, ensure_ascii=False, separators=(",", ":"))
     return packet
