@@ -93,20 +93,26 @@ def load_npy(path: Path) -> np.ndarray:
     return faces_ml.validate_encoding(arr)
 
 
-def _known_npy_ids() -> set[int]:
+def _known_npy_keys() -> set[tuple[str, int]]:
+    """(person name lower-cased, file id) of every imported encoding, under its current person."""
     out = set()
-    for (origin,) in FaceEncoding.select(FaceEncoding.origin).where(FaceEncoding.origin.startswith("npy:")).tuples():
+    q = (FaceEncoding.select(FaceEncoding.origin, Person.name).join(Person)
+         .where(FaceEncoding.origin.startswith("npy:")))
+    for origin, person in q.tuples():
         try:
-            out.add(parse_npy_name(origin[4:])[1])
+            file_person, file_id = parse_npy_name(origin[4:])
         except ValueError:
-            pass
+            continue
+        out.add((person.lower(), file_id))  # exported again after a rename
+        out.add((file_person.lower(), file_id))  # the original file, imported again after a rename
     return out
 
 
 def import_npy_dir(path, progress=None) -> NpyImportSummary:
     """Import every `*.npy` in a folder (not recursive) as known encodings.
 
-    Bad files are skipped with a reason; files whose id or vector is already known count as duplicates.
+    Bad files are skipped with a reason; a file whose person and id, or whose vector, is already known
+    counts as a duplicate (ids are only unique per person: two exports may both hold `..._2.npy`).
     `progress(done, total, path, outcome)` after each file.
     """
     from .people import encodings_changed, find_person, person_named
@@ -117,7 +123,7 @@ def import_npy_dir(path, progress=None) -> NpyImportSummary:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".npy" and not p.name.startswith("."))
     summary = NpyImportSummary()
     with database.atomic():
-        known_ids = _known_npy_ids()
+        known_keys = _known_npy_keys()
         known_vectors = {bytes(b) for (b,) in FaceEncoding.select(FaceEncoding.encoding).tuples()}
         for done, f in enumerate(files, 1):
             outcome = "imported"
@@ -125,7 +131,7 @@ def import_npy_dir(path, progress=None) -> NpyImportSummary:
                 name, file_id = parse_npy_name(f.name)
                 vector = load_npy(f)
                 blob = vector.astype("<f4").tobytes()
-                if file_id in known_ids or blob in known_vectors:
+                if (name.lower(), file_id) in known_keys or blob in known_vectors:
                     summary.duplicates += 1
                     outcome = "duplicate"
                 else:
@@ -134,7 +140,7 @@ def import_npy_dir(path, progress=None) -> NpyImportSummary:
                     if not existed:
                         summary.new_people.append(person.name)
                     FaceEncoding.create(person=person, encoding=blob, origin=f"npy:{f.name}")
-                    known_ids.add(file_id)
+                    known_keys.add((name.lower(), file_id))
                     known_vectors.add(blob)
                     summary.imported += 1
             except (ValueError, JaicatError) as e:
@@ -163,8 +169,9 @@ def _write_atomic(target: Path, vector: np.ndarray) -> None:
 def export_npy_dir(path, progress=None) -> int:
     """Write every known encoding as `<Person_Name>_<id>.npy` (float64, as face_recognition makes them).
 
-    Each file is written to a temp name and renamed, so a reader never sees half a file. A file of the
-    same id under another name (the person was renamed since the last export) is removed.
+    Each file is written to a temp name and renamed, so a reader never sees half a file. A file with an
+    id written now but under another name (the person was renamed or merged since the last export) is
+    removed.
     Returns the number of files written.
     """
     folder = Path(path)
@@ -172,25 +179,26 @@ def export_npy_dir(path, progress=None) -> int:
         raise InvalidInput(f"not a folder: {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     rows = list(FaceEncoding.select(FaceEncoding, Person).join(Person).order_by(Person.name, FaceEncoding.id))
-    present: dict[int, list[Path]] = {}
-    for f in folder.glob("*.npy"):
-        try:
-            present.setdefault(parse_npy_name(f.name)[1], []).append(f)
-        except ValueError:
-            pass
-    used: set[int] = set()
+    written: set[str] = set()
     for done, row in enumerate(rows, 1):
         sid = stable_id(row)
-        if sid in used:  # two identical vectors: derive a distinct, still stable id from the row's origin
+        name = npy_filename(row.person.name, sid)
+        if name in written:  # two identical vectors of one person: a distinct id, still stable
             sid = int.from_bytes(hashlib.sha256(f"{sid}:{row.origin}".encode()).digest()[:8], "big") >> 1
-        used.add(sid)
-        target = folder / npy_filename(row.person.name, sid)
-        _write_atomic(target, np.frombuffer(row.encoding, dtype="<f4").astype(np.float64))
-        for stale in present.get(sid, []):
-            if stale.name != target.name:
-                stale.unlink(missing_ok=True)
+            name = npy_filename(row.person.name, sid)
+        written.add(name)
+        _write_atomic(folder / name, np.frombuffer(row.encoding, dtype="<f4").astype(np.float64))
         if progress:
-            progress(done, len(rows), target, "exported")
+            progress(done, len(rows), folder / name, "exported")
+    # a file of an exported id under another name is this encoding before a rename or merge
+    written_ids = {parse_npy_name(n)[1] for n in written}
+    for f in folder.glob("*.npy"):
+        try:
+            stale = f.name not in written and parse_npy_name(f.name)[1] in written_ids
+        except ValueError:
+            stale = False
+        if stale:
+            f.unlink(missing_ok=True)
     return len(rows)
 
 

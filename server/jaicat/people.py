@@ -4,9 +4,12 @@ The worker calls `analyse_faces` for each new photo; the CLI and the web layer c
 Recognised people become photo tags (PhotoTag source "face", tag name = person name), kept in step
 with every rename, merge, forget, confirm and reject here.
 
+Every change publishes a "people.changed" event {action, person, photo_ids, ...} (xmp sidecars and
+phones follow it).
+
 Known encodings (FaceEncoding) come from enrolled photos and imported .npy files (known_faces.py,
-re-exported here) and from confirmed faces (origin "face:<id>"). A catalogue-wide revision (Meta "faces_rev") changes
-whenever they do, so every process rebuilds its FaceMatcher when — and only when — it is stale.
+re-exported here) and from confirmed faces (origin "face:<id>"). A catalogue-wide revision (Meta
+"faces_rev") changes whenever they do, so every process rebuilds its FaceMatcher when it is stale.
 """
 
 from __future__ import annotations
@@ -248,7 +251,8 @@ def name_cluster(cluster_id: int, name) -> dict:
             _confirm(face, person)
         sync_face_tags({f.photo_id for f in faces})
         encodings_changed()
-    events.publish("people.changed", action="name_cluster", person=person.name, faces=len(faces))
+    events.publish("people.changed", action="name_cluster", person=person.name, faces=len(faces),
+                   photo_ids=sorted({f.photo_id for f in faces}))
     return {"person_id": person.id, "person": person.name, "faces": len(faces)}
 
 
@@ -273,7 +277,7 @@ def confirm_face(face_id, person_name_or_id) -> Face:
         _confirm(face, person)
         sync_face_tags([face.photo_id])
         encodings_changed()
-    events.publish("people.changed", action="confirm", face=face.id, person=person.name)
+    events.publish("people.changed", action="confirm", face=face.id, person=person.name, photo_ids=[face.photo_id])
     return face
 
 
@@ -297,7 +301,7 @@ def reject_face(face_id, settings=None) -> Face:
         if m is None:
             assign_clusters([face])
         sync_face_tags([face.photo_id])
-    events.publish("people.changed", action="reject", face=face.id)
+    events.publish("people.changed", action="reject", face=face.id, photo_ids=[face.photo_id])
     return face
 
 
@@ -335,7 +339,7 @@ def rematch_faces(settings=None, progress=None) -> dict:
         assign_clusters(list(Face.select().where(Face.id.in_(became_unknown))) if became_unknown else [])
         sync_face_tags(changed_photos)
     if changed:
-        events.publish("people.changed", action="rematch", faces=changed)
+        events.publish("people.changed", action="rematch", faces=changed, photo_ids=sorted(changed_photos))
     return {"faces": len(rows), "changed": changed}
 
 
@@ -372,6 +376,10 @@ def _retag(old_name: str, new_name: str | None) -> None:
             pt.save()
     if not PhotoTag.select().where(PhotoTag.tag == old_tag).exists():
         old_tag.delete_instance()
+
+
+def _photos_of(person_id: int) -> list[int]:
+    return [pid for (pid,) in Face.select(Face.photo).where(Face.person == person_id).distinct().tuples()]
 
 
 # --- managing people ----------------------------------------------------------------------------------
@@ -411,7 +419,8 @@ def rename_person(id_or_name, new_name: str) -> Person:
         person.name = new_name
         person.save()
         _retag(old_name, new_name)
-    events.publish("people.changed", action="rename", person=new_name, old=old_name)
+    events.publish("people.changed", action="rename", person=new_name, old=old_name,
+                   photo_ids=_photos_of(person.id))
     return person
 
 
@@ -436,7 +445,8 @@ def merge_people(src, dst) -> Person:
         _retag(source.name, target.name)
         source.delete_instance()
         encodings_changed()
-    events.publish("people.changed", action="merge", person=target.name, old=source.name)
+    events.publish("people.changed", action="merge", person=target.name, old=source.name,
+                   photo_ids=_photos_of(target.id))
     return target
 
 
@@ -454,7 +464,7 @@ def forget_person(p) -> dict:
             face.person, face.confirmed = None, False
         assign_clusters(faces)
         encodings_changed()
-    events.publish("people.changed", action="forget", person=name)
+    events.publish("people.changed", action="forget", person=name, photo_ids=sorted({f.photo_id for f in faces}))
     return {"person": name, "encodings": encodings, "faces": len(faces)}
 
 

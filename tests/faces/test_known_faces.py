@@ -173,3 +173,17 @@ def test_enroll_needs_person_subfolders_with_photos(face_settings, tmp_path, med
         people.enroll_folder(tmp_path / "flat", face_settings)
     with pytest.raises(InvalidInput, match="not a folder"):
         people.enroll_folder(tmp_path / "missing", face_settings)
+
+
+def test_ids_are_per_person_and_renamed_people_are_not_imported_twice(face_settings, tmp_path):
+    d = tmp_path / "two_exports"
+    d.mkdir()
+    np.save(d / "Amy_H_2.npy", vector())
+    np.save(d / "Ben_2.npy", vector())
+    assert people.import_npy_dir(d).imported == 2
+    people.rename_person("Amy H", "Amy Hill")
+    again = people.import_npy_dir(d)
+    assert (again.imported, again.duplicates) == (0, 2)
+    out = tmp_path / "out"
+    assert people.export_npy_dir(out) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["Amy_Hill_2.npy", "Ben_2.npy"]

@@ -213,6 +213,29 @@ def test_forget_removes_encodings_face_links_and_face_tags(known, photo):
         people.forget_person("Amy H")
 
 
+def test_changes_are_announced_with_the_photos_they_touch(known, photo, make_photo, media_dir, tmp_path):
+    from jaicat import events
+
+    other = make_photo(media_dir / "faces_groups/obama_and_biden.jpg")
+    people.record_faces(photo, [face_at(AMY)])
+    stranger = people.record_faces(other, [face_at(CAT)])[0]
+    q = events.subscribe()
+    try:
+        people.rename_person("Amy H", "Amy")
+        seed_people(tmp_path / "cat", {"Cat": [CAT]})
+        people.rematch_faces()
+        people.forget_person("Amy")
+        got = [q.get_nowait() for _ in range(q.qsize())]
+    finally:
+        events.unsubscribe(q)
+    assert [(e["type"], e["action"], e["photo_ids"]) for e in got] == [
+        ("people.changed", "rename", [photo.id]),
+        ("people.changed", "rematch", [other.id]),
+        ("people.changed", "forget", [photo.id]),
+    ]
+    assert Face.get_by_id(stranger.id).person.name == "Cat"
+
+
 def test_list_people_counts_and_prefers_a_confirmed_cover(known, photo, make_photo, media_dir):
     close = people.record_faces(photo, [face_at(near(AMY, 0.1))])[0]
     other = make_photo(media_dir / "faces_groups/obama_and_biden.jpg")
