@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaicat import xmp
+from jaicat import events, xmp
 from jaicat.cli import main as cli_main
 from jaicat.people import sync_face_tags
 from jaicat.db import Decision, Face, Person, Photo, PhotoTag, Region, Tag
@@ -389,6 +389,9 @@ def test_server_follows_face_confirmations_and_renames(settings, add_photo, medi
         assert wait_for(lambda: "People|Amy Hall" in xmp.read_sidecar(sidecar)["hierarchical"])
         data = xmp.read_sidecar(sidecar)
         assert "Amy H" not in data["keywords"] and [r["name"] for r in data["regions"]] == ["Amy Hall"]
+        PhotoTag.create(photo=photo, tag=Tag.named("cake"), source="user")
+        events.publish("photo.changed", photo_id=photo.id)  # what an API edit of tags announces
+        assert wait_for(lambda: "cake" in xmp.read_sidecar(sidecar)["keywords"])
     finally:
         xmp.stop_following()
 

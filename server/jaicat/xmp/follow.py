@@ -16,12 +16,15 @@ from .. import events
 from ..db import Face, Person, Photo, database
 
 log = logging.getLogger(__name__)
+# events that name one photo whose tags, caption or regions changed. "photo.changed" is for edits
+# (tags, regions) made through the API: publishing it keeps that photo's sidecar current.
+PHOTO_EVENTS = ("photo.analysed", "photo.changed")
 
 
 def affected_photos(event: dict) -> set[int]:
     """Ids of the photos whose sidecar content an event may have changed."""
     kind, action = event.get("type"), event.get("action")
-    if kind == "photo.analysed" and event.get("photo_id") is not None:
+    if kind in PHOTO_EVENTS and event.get("photo_id") is not None:
         return {int(event["photo_id"])}
     if kind != "people.changed":
         return set()
