@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .. import uploads
-from ..errors import IngestError
+from ..errors import IngestError, JaicatError
 from .errors import error_response
 from .params import BadRequest, field, json_body
 from .serialize import upload_json
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
+READ_TIMEOUT = 30.0  # seconds without a byte before a chunk is given up
+DISCARD_LIMIT = 64 * 1024 * 1024  # beyond this, closing the connection is cheaper than reading on
 
 
 def _settings():
@@ -53,14 +56,43 @@ def chunk(upload_id: str):
     if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw):
         raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
     settings = _settings()
+    # A phone that leaves the Wi-Fi mid-chunk sends no FIN: without a read timeout this thread would
+    # wait (and keep the upload busy) until TCP gives up, hours later.
+    sock = request.environ.get("gunicorn.socket")
+    old_timeout = sock.gettimeout() if sock is not None else None
+    if sock is not None:
+        sock.settimeout(READ_TIMEOUT)
     try:
         up, _result = uploads.write_chunk(settings, upload_id, int(raw), request.stream,
                                           length=request.content_length, device_id=g.device.id,
                                           device_name=g.device.name)
+    except (TimeoutError, ConnectionError, ClientDisconnected) as e:  # bytes that arrived are kept
+        return error_response("client_gone", f"the chunk stopped arriving ({e.__class__.__name__}); "
+                              "GET the upload and continue from its offset", 408)
     except IngestError as e:
         up = uploads.get_upload(upload_id, g.device.id)
         return error_response(e.code, e.message, e.status, upload=upload_json(up, settings))
+    except JaicatError:
+        _discard_body()
+        raise
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(old_timeout)
+            except OSError:
+                pass
     return jsonify(upload_json(up, settings))
+
+
+def _discard_body(limit: int = DISCARD_LIMIT) -> None:
+    """Read and drop the unread rest of a refused chunk, so the phone's keep-alive connection stays
+    usable for its next request (gunicorn drops a connection with more than 64 KiB left unread)."""
+    left = limit
+    try:
+        while left > 0 and (buf := request.stream.read(min(1024 * 1024, left))):
+            left -= len(buf)
+    except (OSError, ValueError, HTTPException):
+        pass
 
 
 @bp.delete("/<upload_id>")
