@@ -82,3 +82,14 @@ def test_search_without_models_falls_back_to_words(client, photo):
     assert [p["id"] for p in r.json["items"]] == [photo.id]
     assert client.get("/api/photos?q=lighthouse&status=filed").json["items"] == []
     assert client.get("/api/tags").json["items"] == [{"name": "lighthouse", "count": 1}]
+
+
+def test_photo_list_by_person(client, photo, settings, media_dir):
+    from jaicat.ingest import ingest_file
+
+    other = ingest_file(media_dir / "exif" / "orientation_2.jpg", settings).photo
+    amy = Person.create(name="Amy")
+    _face(photo, amy, 9)
+    _face(other, None, 10)
+    assert [p["id"] for p in client.get(f"/api/photos?person={amy.id}").json["items"]] == [photo.id]
+    assert client.get("/api/photos?person=0").status_code == 400
