@@ -1,7 +1,8 @@
 """In-process event bus: domain code publishes, the websocket layer (web/ws.py) fans out to phones.
 
 Events are plain JSON-able dicts: {"type": str, ...fields}. Types in use:
-upload.received, photo.analysed, suggestion.ready, job.progress, library.changed, photo.failed.
+upload.received, photo.analysed, suggestion.ready, job.progress, library.changed, photo.failed,
+photo.changed (tags/regions/faces edited; carries photo_id).
 Each subscriber gets its own bounded queue, so a slow phone never blocks the worker.
 """
 

@@ -18,11 +18,16 @@ COMMAND_MODULES = ("core", "server", "ml", "faces", "suggest", "ops")
 
 
 def open_catalogue(settings):
-    """Create the data directories and open (and migrate) the catalogue."""
+    """Create the data directories, open (and migrate) the catalogue, and hook sidecar writing into
+    filing so `jaicat file` / `jaicat undo` keep XMP sidecars in step. (The suggester needs no hook
+    here: it catches up from the Decision log whenever it loads.)"""
+    from .. import xmp
     from ..db import open_db
 
     settings.ensure_dirs()
-    return open_db(settings.db_path)
+    db = open_db(settings.db_path)
+    xmp.install(settings)
+    return db
 
 
 def build_parser() -> argparse.ArgumentParser:
