@@ -49,7 +49,7 @@ class Settings:
     tag_threshold: float = 0.15
     vocabulary_file: Path | None = None  # extra user tag words, one per line
     captions: bool = True
-    face_model: str = "hog"  # hog | cnn
+    face_model: str = "auto"  # auto (cnn when dlib has CUDA, else hog) | hog | cnn
     face_tolerance: float = 0.6
     face_max_side: int = 1600  # detection runs on a copy downscaled to this long side
     worker: bool = True

@@ -2,7 +2,8 @@
 
 Events are plain JSON-able dicts: {"type": str, ...fields}. Types in use:
 upload.received, photo.analysed, suggestion.ready, job.progress, library.changed, photo.failed,
-photo.changed (tags/regions/faces edited; carries photo_id).
+photo.changed (tags/regions/faces edited; carries photo_id), people.changed (action, person,
+photo_ids).
 Each subscriber gets its own bounded queue, so a slow phone never blocks the worker.
 """
 

@@ -112,8 +112,10 @@ def cmd_undo(args, settings) -> int:
 
 
 def cmd_dupes(args, settings) -> int:
+    from ..search import near_duplicate_groups
+
     open_catalogue(settings)
-    groups = near_duplicate_groups(args.max_distance)
+    groups = near_duplicate_groups(max_hamming=args.max_distance)
     if args.json:
         print(json.dumps(groups, indent=2))
         return 0
@@ -122,40 +124,6 @@ def cmd_dupes(args, settings) -> int:
     for i, g in enumerate(groups, 1):
         print(f"group {i}: " + ", ".join(f"#{m['id']} {m['path']}" for m in g))
     return 0
-
-
-def near_duplicate_groups(max_distance: int) -> list[list[dict]]:
-    """Groups of photos whose perceptual hashes differ in at most `max_distance` bits (plus, when the
-    ML search module is present, its embedding-confirmed grouping)."""
-    try:
-        from ..search import near_duplicate_groups as ml_groups
-    except ImportError:
-        ml_groups = None
-    if ml_groups is not None:
-        try:
-            return ml_groups(max_hamming=max_distance)
-        except TypeError:
-            pass
-    from ..db import Photo
-    from ..imaging import hamming
-
-    photos = list(Photo.select(Photo.id, Photo.phash, Photo.root, Photo.path))
-    parent = {p.id: p.id for p in photos}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, a in enumerate(photos):
-        for b in photos[i + 1:]:
-            if hamming(a.phash, b.phash) <= max_distance:
-                parent[find(a.id)] = find(b.id)
-    groups: dict[int, list] = {}
-    for p in photos:
-        groups.setdefault(find(p.id), []).append({"id": p.id, "path": f"{p.root}/{p.path}"})
-    return [g for g in groups.values() if len(g) > 1]
 
 
 def cmd_tree(args, settings) -> int:
@@ -176,6 +144,9 @@ def doctor_report(settings) -> dict:
     """Everything `jaicat doctor` checks, as a dict (also used by tests and the health page)."""
     import importlib.metadata as md
 
+    from ..ml.models import list_local_models
+    from ..sysinfo import gpu_report
+
     report: dict = {"jaicat": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     report["config"] = settings_dict(settings)
     paths = {}
@@ -191,18 +162,13 @@ def doctor_report(settings) -> dict:
         except md.PackageNotFoundError:
             versions[pkg] = None
     report["versions"] = versions
-    try:
-        from ..sysinfo import gpu_report
-
-        report["gpu"] = gpu_report()
-    except ImportError:
-        report["gpu"] = _basic_gpu()
-    try:
-        from ..ml.models import model_status
-
-        report["models"] = model_status(settings)
-    except ImportError:
-        report["models"] = {"clip": settings.clip_model, "caption": settings.caption_model}
+    report["gpu"] = gpu_report()
+    report["models"] = {
+        m["role"] or m["name"]: (f"{m['name']}: available at {m['path']}" if m["available"]
+                                 else f"{m['name']}: NOT AVAILABLE (run `jaicat models pull`)")
+        for m in list_local_models(settings.models, {"clip": settings.clip_model,
+                                                     "caption": settings.caption_model})
+    }
     try:
         import face_recognition_models as frm
 
@@ -210,24 +176,6 @@ def doctor_report(settings) -> dict:
     except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
         report["face_models"] = {"ok": False, "error": str(e)}
     return report
-
-
-def _basic_gpu() -> dict:
-    out = {}
-    try:
-        import torch
-
-        out["torch_cuda"] = bool(torch.cuda.is_available())
-        out["device"] = torch.cuda.get_device_name(0) if out["torch_cuda"] else "cpu"
-    except ImportError:
-        out["torch_cuda"] = None
-    try:
-        import dlib
-
-        out["dlib_cuda"] = bool(dlib.DLIB_USE_CUDA)
-    except ImportError:
-        out["dlib_cuda"] = None
-    return out
 
 
 def _writable(p) -> bool:
