@@ -215,7 +215,8 @@ export async function mount(view) {
     const existing = cards.find((c) => c.photo.id === ev.photo_id);
     if (existing) {
       existing.photo = { ...existing.photo, suggestions: ev.folders, status: "suggested", analysed_at: existing.photo.analysed_at || "now" };
-      if (existing === top() && !busy) render();
+      // never rebuild the card under a finger; the new suggestion shows once the drag ends
+      if (existing === top() && !busy && !stack.querySelector(".dragging")) render();
       return;
     }
     try {
