@@ -117,6 +117,7 @@ def _load_or_rebuild(settings: Settings) -> None:
             with snap.open("rb") as fh:
                 doc = pickle.load(fh)
             eng = SuggestEngine.from_bytes(doc["engine"])
+            eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
             _state.update(engine=eng, last_decision=doc["last_decision"], undone=set(doc["undone"]))
             _catch_up(settings)
             return

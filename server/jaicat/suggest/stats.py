@@ -216,9 +216,10 @@ class VectorIndex:
 
 
 class GeoIndex:
-    """GPS positions of learned photos (a ring of `capacity`), searched with an equirectangular distance."""
+    """GPS positions of the latest `capacity` learned photos with GPS (a ring), searched with an
+    equirectangular distance; places older than the ring still speak through tags and embeddings."""
 
-    def __init__(self, capacity: int = 65536):
+    def __init__(self, capacity: int = 16384):
         self.capacity = capacity
         self.lat = np.zeros(capacity, np.float64)
         self.lon = np.zeros(capacity, np.float64)
