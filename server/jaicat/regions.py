@@ -13,8 +13,9 @@ Accepted variants on import:
   * the top level may be that mapping, {"images": <mapping or list>}, or a list of records;
     a record is {"image"|"file"|"filename"|"path"|"name": ..., "regions"|"annotations"|"boxes"|"objects": [...]}
     or a flat {"image": ..., "label": ..., "box": ...} (one region per record);
-  * a box is "box"/"xyxy"/"bbox_xyxy": [x1, y1, x2, y2]; "bbox"/"xywh": [x, y, w, h] (COCO style);
-    or keys x, y, w|width, h|height (also x1, y1, x2, y2);
+  * or, per image, a mapping label -> box (or list of boxes): {"a.jpg": {"dog": [x1, y1, x2, y2]}};
+  * a box is "box"/"xyxy"/"bbox_xyxy"/"coords": [x1, y1, x2, y2]; "bbox"/"xywh"/"rect": [x, y, w, h]
+    (COCO style); keys x, y, w|width, h|height (also x1, y1, x2, y2), flat or nested under "box";
   * coordinates are pixels of the upright image unless all four are <= 1 (then normalised), or the
     file/record says "coordinates": "normalized"|"pixels"; a record may give the "width"/"height" the
     pixel boxes refer to (e.g. a resized copy);
@@ -217,7 +218,11 @@ def _records(doc) -> list[tuple[str, list, dict]]:
     out = []
     if isinstance(doc, dict):
         for name, regs in doc.items():
-            if isinstance(regs, dict):
+            if isinstance(regs, dict) and regs and all(_is_box_list(v) for v in regs.values()):
+                # {"image.jpg": {"dog": [x1, y1, x2, y2], "cat": [[...], [...]]}}
+                out.append((name, [{"label": lab, "box": b} for lab, v in regs.items()
+                                   for b in (v if isinstance(v[0], list) else [v])], {}))
+            elif isinstance(regs, dict):
                 out += [(name, r, o) for _, r, o in _records([{"image": name, **regs}])]
             elif isinstance(regs, list):
                 out.append((name, regs, {}))
@@ -236,12 +241,21 @@ def _records(doc) -> list[tuple[str, list, dict]]:
     raise InvalidInput("annotation file: expected a JSON object or list")
 
 
+def _is_box_list(v) -> bool:
+    if isinstance(v, list) and len(v) == 4 and all(isinstance(x, (int, float)) for x in v):
+        return True
+    return isinstance(v, list) and bool(v) and all(_is_box_list(x) and not isinstance(x[0], list) for x in v)
+
+
 def _box_of(reg: dict) -> tuple[list[float], str]:
     """([a, b, c, d], "xyxy"|"xywh") from any accepted box spelling."""
-    for k in ("box", "xyxy", "bbox_xyxy"):
+    for k in ("box", "bbox", "rect"):
+        if isinstance(reg.get(k), dict):  # {"box": {"x": .., "y": .., "w": .., "h": ..}}
+            return _box_of(reg[k])
+    for k in ("box", "xyxy", "bbox_xyxy", "coords"):
         if k in reg:
             return [float(v) for v in reg[k]], "xyxy"
-    for k in ("bbox", "xywh"):
+    for k in ("bbox", "xywh", "rect"):
         if k in reg:
             return [float(v) for v in reg[k]], "xywh"
     if all(k in reg for k in ("x1", "y1", "x2", "y2")):

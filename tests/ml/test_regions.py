@@ -132,6 +132,10 @@ def test_import_accepts_documented_variants(ml_settings, tmp_path):
         # pixel boxes relative to a resized copy the annotator saw
         [{"filename": "park.jpg", "width": 200, "height": 150,
           "annotations": [{"label": "lamp", "xyxy": [100, 0, 150, 75]}, {"label": "broken", "box": [1, 2]}]}],
+        # label -> box mapping per image, keyed by an absolute Windows path of the seed machine
+        {"C:\\Users\\amy\\Pictures\\city.jpg": {"sign": [0, 0, 50, 50], "car": [[50, 50, 100, 100]]}},
+        # nested box object
+        [{"path": "beach.jpg", "regions": [{"tag": "kite", "box": {"x": 0.5, "y": 0.5, "w": 0.25, "h": 0.25}}]}],
     ]
     reports = []
     for i, doc in enumerate(docs):
@@ -146,6 +150,8 @@ def test_import_accepts_documented_variants(ml_settings, tmp_path):
     assert got["bench"] == (b.id, 0.1, 0.1, 0.5, 0.5)
     assert got["tower"] == (c.id, 0.25, 0.0, 0.5, 1.0)
     assert got["lamp"] == (b.id, 0.5, 0.0, 0.25, 0.5)
+    assert got["sign"] == (c.id, 0.0, 0.0, 0.5, 0.5) and got["car"] == (c.id, 0.5, 0.5, 0.5, 0.5)
+    assert got["kite"] == (a.id, 0.5, 0.5, 0.25, 0.25)
     assert all(r.embedding is not None and r.source == "import" for r in Region.select())
     # re-import does not duplicate
     assert import_annotations(ml_settings, tmp_path / "ann0.json").created == 0

@@ -25,9 +25,9 @@ class Captioner(InferenceModel):
 
     family = "caption"
     max_new_tokens = 30
+    min_new_tokens = 0  # benchmarks force a fixed length (random weights may stop at once)
 
     def _load(self, path: Path) -> None:
-        import torch
         from transformers import AutoConfig, AutoProcessor
 
         config = AutoConfig.from_pretrained(path)
@@ -35,8 +35,23 @@ class Captioner(InferenceModel):
             from transformers import BlipForConditionalGeneration as model_cls
         else:
             from transformers import AutoModelForImageTextToText as model_cls
-        self.model = model_cls.from_pretrained(path, dtype=self.dtype).to(self.device).eval()
-        self.processor = AutoProcessor.from_pretrained(path, **image_processor_kwargs())
+        self._attach(model_cls.from_pretrained(path, dtype=self.dtype),
+                     AutoProcessor.from_pretrained(path, **image_processor_kwargs()))
+
+    @classmethod
+    def from_model(cls, model, processor, device: str = "cpu", batch_size: int = 16) -> Captioner:
+        """Wrap an already built model and processor (benchmarks)."""
+        cap = cls("<in-memory>", ".", device=device, batch_size=batch_size)
+        cap.device = device
+        cap._attach(model, processor)
+        cap.loaded = True
+        return cap
+
+    def _attach(self, model, processor) -> None:
+        import torch
+
+        self.model = model.to(self.device, self.dtype).eval()
+        self.processor = processor
         self._torch = torch
 
     def _predict(self, images: list[Image.Image]) -> list[str]:
@@ -44,6 +59,6 @@ class Captioner(InferenceModel):
         inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
         pixels = inputs["pixel_values"].to(self.device, self.dtype)
         with torch.inference_mode():
-            ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, num_beams=1,
-                                      do_sample=False)
+            ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens,
+                                      min_new_tokens=self.min_new_tokens, num_beams=1, do_sample=False)
         return [tidy_caption(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]

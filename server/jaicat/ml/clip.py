@@ -43,17 +43,33 @@ class ClipEncoder(InferenceModel):
     family = "clip"
 
     def _load(self, path: Path) -> None:
-        import torch
         from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
         config = AutoConfig.from_pretrained(path)
-        self.model_type = config.model_type
         model = AutoModel.from_pretrained(path, dtype=self.dtype)
         if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):
             raise ValueError(f"{config.model_type} is not an image-text dual encoder")
-        self.model = model.to(self.device).eval()
-        self.processor = AutoImageProcessor.from_pretrained(path, **image_processor_kwargs())
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self._attach(model, AutoImageProcessor.from_pretrained(path, **image_processor_kwargs()),
+                     AutoTokenizer.from_pretrained(path))
+
+    @classmethod
+    def from_model(cls, model, image_processor, tokenizer=None, device: str = "cpu",
+                   batch_size: int = 16) -> ClipEncoder:
+        """Wrap an already built model (benchmarks build random ViT-B/32-sized ones in memory)."""
+        enc = cls("<in-memory>", ".", device=device, batch_size=batch_size)
+        enc.device = device
+        enc._attach(model, image_processor, tokenizer)
+        enc.loaded = True
+        return enc
+
+    def _attach(self, model, image_processor, tokenizer) -> None:
+        import torch
+
+        config = model.config
+        self.model_type = config.model_type
+        self.model = model.to(self.device, self.dtype).eval()
+        self.processor = image_processor
+        self.tokenizer = tokenizer
         text_cfg = getattr(config, "text_config", config)
         self.max_text_tokens = int(getattr(text_cfg, "max_position_embeddings", 77) or 77)
         # SigLIP was trained on max_length padding and scores with a sigmoid, CLIP with a softmax.

@@ -6,10 +6,12 @@ background plus an exact brute-force "tail" of everything added, changed or dele
     idx.query(vec, k) -> [(id, cosine)]    # best first
 
 Correctness of the tail across a rebuild: every add/remove gets a sequence number; a rebuild notes
-the sequence before it reads the loader, and after the atomic swap forgets only tail entries at or
-before that point (the loader saw them). Changes during a build stay in the tail.
+the sequence before it calls the loader, and after the atomic swap forgets only tail entries at or
+before that point (the loader saw them). Changes made during a build stay in the tail.
 Until the first build finishes, queries run brute force over the loaded matrix, so results are
-exact from the first call. Collections smaller than `brute_force_below` never need annoy.
+exact from the first call. Collections smaller than `brute_force_below` never need annoy. The tail
+is a numpy matrix (one matmul per query); a rebuild starts once it passes `max_tail` rows or
+`rebuild_fraction` of the index, which bounds its cost (20k x 512 floats is about a millisecond).
 """
 
 from __future__ import annotations
@@ -26,24 +28,93 @@ log = logging.getLogger(__name__)
 Loader = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
+def _normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    if v.size == 0:
+        return v
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    if np.all(np.abs(n - 1.0) < 1e-4):  # already unit length: no copy (matters at 1M x 512)
+        return v
+    return v / np.maximum(n, 1e-12)
+
+
+def _dot(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """mat @ q. Up to ~50k rows via einsum's single-threaded loop: OpenBLAS's thread pool costs
+    5-20 ms per call on a busy CPU (measured here, as in ml/faces.py), far more than the product."""
+    if len(mat) <= 50_000:
+        return np.einsum("ij,j->i", mat, q)
+    return mat @ q
+
+
 @dataclass
 class _Snapshot:
     ids: np.ndarray  # (n,) int64
     vectors: np.ndarray  # (n, d) float32, L2-normalised
-    seq: int  # sequence number the loader read at
+    seq: int  # sequence number when the loader was called
     annoy: object | None = None
     row_of: dict = field(default_factory=dict)
 
 
-def _normalise(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(n, 1e-12)
+class _Tail:
+    """Rows added since the snapshot: an append-only matrix with a live mask, compacted on prune."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, np.int64)
+        self.seqs = np.zeros(0, np.int64)
+        self.vecs: np.ndarray | None = None
+        self.live = np.zeros(0, bool)
+        self.n = 0
+        self.row: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __contains__(self, item_id: int) -> bool:
+        return item_id in self.row
+
+    def put(self, item_id: int, seq: int, vec: np.ndarray) -> None:
+        self.drop(item_id)
+        if self.vecs is None or self.vecs.shape[1] != vec.shape[0]:
+            self.ids, self.seqs, self.live, self.n, self.row = (np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                                                np.zeros(0, bool), 0, {})
+            self.vecs = np.zeros((0, vec.shape[0]), np.float32)
+        if self.n == len(self.ids):
+            cap = max(64, 2 * self.n)
+            self.ids = np.resize(self.ids, cap)
+            self.seqs = np.resize(self.seqs, cap)
+            self.live = np.concatenate([self.live, np.zeros(cap - len(self.live), bool)])
+            grown = np.zeros((cap, self.vecs.shape[1]), np.float32)
+            grown[:self.n] = self.vecs[:self.n]
+            self.vecs = grown
+        self.ids[self.n], self.seqs[self.n], self.vecs[self.n], self.live[self.n] = item_id, seq, vec, True
+        self.row[item_id] = self.n
+        self.n += 1
+
+    def drop(self, item_id: int) -> None:
+        r = self.row.pop(item_id, None)
+        if r is not None:
+            self.live[r] = False
+
+    def prune(self, upto_seq: int) -> None:
+        keep = np.flatnonzero(self.live[:self.n] & (self.seqs[:self.n] > upto_seq))
+        self.ids, self.seqs = self.ids[keep].copy(), self.seqs[keep].copy()
+        self.vecs = self.vecs[keep].copy() if self.vecs is not None else None
+        self.live = np.ones(len(keep), bool)
+        self.n = len(keep)
+        self.row = {int(i): r for r, i in enumerate(self.ids)}
+
+    def scores(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.n == 0 or self.vecs is None or self.vecs.shape[1] != q.shape[0]:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        sims = _dot(self.vecs[:self.n], q)
+        live = self.live[:self.n]
+        return self.ids[:self.n][live], sims[live]
 
 
 class VectorIndex:
-    def __init__(self, name: str, loader: Loader, n_trees: int = 16, search_k_factor: int = 40,
-                 brute_force_below: int = 5000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500):
+    def __init__(self, name: str, loader: Loader, n_trees: int = 10, search_k_factor: int = 30,
+                 brute_force_below: int = 5000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500,
+                 max_tail: int = 20000):
         self.name = name
         self.loader = loader
         self.n_trees = n_trees
@@ -51,10 +122,11 @@ class VectorIndex:
         self.brute_force_below = brute_force_below
         self.rebuild_fraction = rebuild_fraction
         self.min_rebuild_tail = min_rebuild_tail
+        self.max_tail = max_tail
         self._lock = threading.RLock()
         self._snap: _Snapshot | None = None
         self._seq = 0
-        self._tail: dict[int, tuple[int, np.ndarray]] = {}  # id -> (seq, vector)
+        self._tail = _Tail()
         self._deleted: dict[int, int] = {}  # id -> seq
         self._build_thread: threading.Thread | None = None
         self.builds = 0
@@ -65,21 +137,21 @@ class VectorIndex:
         vec = _normalise(np.asarray(vector, dtype=np.float32).ravel())
         with self._lock:
             self._seq += 1
-            self._tail[int(item_id)] = (self._seq, vec)
+            self._tail.put(int(item_id), self._seq, vec)
             self._deleted.pop(int(item_id), None)
             self._maybe_schedule()
 
     def remove(self, item_id: int) -> None:
         with self._lock:
             self._seq += 1
-            self._tail.pop(int(item_id), None)
+            self._tail.drop(int(item_id))
             self._deleted[int(item_id)] = self._seq
 
     def invalidate(self) -> None:
         """Forget everything (e.g. the catalogue was swapped); the next query reloads."""
         with self._lock:
             self._snap = None
-            self._tail.clear()
+            self._tail = _Tail()
             self._deleted.clear()
 
     # building ----------------------------------------------------------------------------------
@@ -89,7 +161,7 @@ class VectorIndex:
         ids, vecs = self.loader()
         ids = np.asarray(ids, dtype=np.int64)
         vecs = _normalise(vecs).reshape(len(ids), -1) if len(ids) else np.zeros((0, 0), np.float32)
-        return _Snapshot(ids, vecs, seq, None, {int(i): r for r, i in enumerate(ids)})
+        return _Snapshot(ids, vecs, seq, None, {int(i): r for r, i in enumerate(ids.tolist())})
 
     def _build_annoy(self, snap: _Snapshot) -> None:
         from annoy import AnnoyIndex
@@ -105,7 +177,7 @@ class VectorIndex:
     def _swap(self, snap: _Snapshot) -> None:
         with self._lock:
             self._snap = snap
-            self._tail = {i: sv for i, sv in self._tail.items() if sv[0] > snap.seq}
+            self._tail.prune(snap.seq)
             self._deleted = {i: s for i, s in self._deleted.items() if s > snap.seq}
             self.builds += 1
 
@@ -136,7 +208,9 @@ class VectorIndex:
         snap = self._snap
         if snap is None:
             return
-        if len(self._tail) + len(self._deleted) > max(self.min_rebuild_tail, self.rebuild_fraction * len(snap.ids)):
+        pending = len(self._tail) + len(self._deleted)
+        limit = min(self.max_tail, max(self.min_rebuild_tail, self.rebuild_fraction * len(snap.ids)))
+        if pending > limit:
             self.rebuild(wait=False)
 
     def _snapshot(self) -> _Snapshot:
@@ -156,7 +230,7 @@ class VectorIndex:
     def size(self) -> int:
         snap = self._snapshot()
         with self._lock:
-            shadowed = sum(1 for i in list(self._tail) + list(self._deleted) if i in snap.row_of)
+            shadowed = sum(1 for i in list(self._tail.row) + list(self._deleted) if i in snap.row_of)
             return len(snap.ids) - shadowed + len(self._tail)
 
     @property
@@ -176,44 +250,57 @@ class VectorIndex:
             return []
         q = _normalise(np.asarray(vector, dtype=np.float32).ravel())
         snap = self._snapshot()
-        with self._lock:
-            tail = dict(self._tail)
-            deleted = set(self._deleted)
-        hidden = deleted | set(tail) | set(int(x) for x in exclude)
+        with self._lock:  # the tail and deletions are small; holding the lock keeps them consistent
+            tail, deleted = self._tail, self._deleted
 
-        def ok(i: int) -> bool:
-            return i not in hidden and (allow is None or allow(i))
+            def ok(i: int) -> bool:
+                return i not in deleted and i not in tail and i not in exclude and (allow is None or allow(i))
 
-        results: dict[int, float] = {}
-        if len(snap.ids):
-            if snap.annoy is not None and not exact:
-                want = k + len(hidden)
-                while True:
-                    rows = snap.annoy.get_nns_by_vector(q, want, search_k=want * self.n_trees * self.search_k_factor)
-                    for r in rows:
-                        i = int(snap.ids[r])
-                        if ok(i):
-                            results[i] = float(snap.vectors[r] @ q)
-                    if len(results) >= k or len(rows) < want or want >= len(snap.ids):
-                        break
-                    want *= 4  # filters ate the candidates: widen
-            else:
-                sims = snap.vectors @ q
-                m = min(len(sims), k + len(hidden))
-                order = np.argpartition(-sims, m - 1)[:m] if m < len(sims) else np.arange(len(sims))
-                order = order[np.argsort(-sims[order], kind="stable")]
+            results: dict[int, float] = {}
+            if len(snap.ids) and snap.vectors.shape[1] == q.shape[0]:
+                if snap.annoy is not None and not exact:
+                    self._query_annoy(snap, q, k, ok, results)
+                else:
+                    self._query_brute(snap, q, k, ok, results)
+            t_ids, t_sims = tail.scores(q)
+            if len(t_ids):
+                m = min(len(t_ids), k + len(exclude))
+                order = np.argpartition(-t_sims, m - 1)[:m] if m < len(t_ids) else np.arange(len(t_ids))
+                if allow is not None:  # a filter may reject the best: rank the whole (small) tail
+                    order = np.arange(len(t_ids))
                 for r in order:
-                    i = int(snap.ids[r])
-                    if ok(i):
-                        results[i] = float(sims[r])
-                if len(results) < k and m < len(sims):  # an `allow` filter ate the candidates
-                    for r in np.argsort(-sims, kind="stable")[m:]:
-                        i = int(snap.ids[r])
-                        if ok(i):
-                            results[i] = float(sims[r])
-                            if len(results) >= k:
-                                break
-        for i, (_, v) in tail.items():
-            if i not in exclude and (allow is None or allow(i)):
-                results[i] = float(v @ q)
+                    i = int(t_ids[r])
+                    if i not in exclude and (allow is None or allow(i)):
+                        results[i] = float(t_sims[r])
         return sorted(results.items(), key=lambda t: (-t[1], t[0]))[:k]
+
+    def _query_annoy(self, snap: _Snapshot, q: np.ndarray, k: int, ok, results: dict) -> None:
+        want = k + 10
+        while True:
+            rows, dists = snap.annoy.get_nns_by_vector(q, want, search_k=want * self.n_trees * self.search_k_factor,
+                                                       include_distances=True)
+            for r, d in zip(rows, dists, strict=True):
+                i = int(snap.ids[r])
+                if ok(i):
+                    results[i] = 1.0 - d * d / 2.0  # annoy's angular distance is sqrt(2 - 2 cos)
+            if len(results) >= k or len(rows) < want or want >= len(snap.ids):
+                return
+            want *= 4  # deletions/filters ate the candidates: widen
+
+    @staticmethod
+    def _query_brute(snap: _Snapshot, q: np.ndarray, k: int, ok, results: dict) -> None:
+        sims = _dot(snap.vectors, q)
+        m = min(len(sims), k + 10)
+        order = np.argpartition(-sims, m - 1)[:m] if m < len(sims) else np.arange(len(sims))
+        order = order[np.argsort(-sims[order], kind="stable")]
+        for r in order:
+            i = int(snap.ids[r])
+            if ok(i):
+                results[i] = float(sims[r])
+        if len(results) < k and m < len(sims):  # deletions/filters ate the candidates
+            for r in np.argsort(-sims, kind="stable")[m:]:
+                i = int(snap.ids[r])
+                if ok(i):
+                    results[i] = float(sims[r])
+                    if len(results) >= k:
+                        break
