@@ -357,6 +357,8 @@ class SuggestEngine:
         `update_weights=False` skips the combiner's step (and the prediction it needs): bulk rebuilds
         use it for all but their latest decisions."""
         folder = normalise_folder(folder)
+        if not folder:
+            return  # the library root is not a folder one files into
         f = self.index.get(folder)
         is_new = f is None or self.raw[f] == 0
         decay = 0.5 ** (1.0 / 300.0)  # the new-folder rate follows the last few hundred decisions

@@ -87,13 +87,23 @@ def features_for_photo(photo: Photo) -> PhotoFeatures:
 
 
 # --- the engine and its snapshot -----------------------------------------------------------------
-def install(settings: Settings) -> None:
-    """Hook learning into filing (`library.on_decision`); idempotent. Serve and the CLI call this."""
+def install(settings: Settings, warm: bool = False) -> None:
+    """Hook learning into filing (`library.on_decision`); idempotent. Serve and the CLI call this;
+    `warm=True` (serve) loads the engine in the background so the first suggestion does not wait."""
     from .. import library
 
     with _lock:
         _state["settings"] = settings
     library.on_decision(learn_decision)
+    if warm:
+        threading.Thread(target=_warm, args=(settings,), name="suggest-warm", daemon=True).start()
+
+
+def _warm(settings: Settings) -> None:
+    try:
+        engine(settings)
+    except Exception:
+        log.exception("suggest: could not load the engine")
 
 
 def engine(settings: Settings | None = None) -> SuggestEngine:
