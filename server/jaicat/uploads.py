@@ -63,7 +63,7 @@ class InsufficientStorage(JaicatError):
 # order (so finishing a big upload needs no second read of the file).
 _lock = threading.Lock()
 _busy: set[str] = set()
-_hashers: dict[str, tuple[int, object]] = {}
+_hashers: dict[str, tuple[int, _HashThread]] = {}  # upload id -> (offset hashed up to, hasher)
 
 
 def upload_status(upload: Upload) -> str:
@@ -183,7 +183,7 @@ def delete_upload(settings: Settings, upload_id: str, device_id: int | str | Non
     with _lock:
         if upload.id in _busy:
             raise UploadBusy("a chunk of this upload is being received")
-        _hashers.pop(upload.id, None)
+        _drop_hasher(upload.id)
     shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
     upload.delete_instance()
 
@@ -225,17 +225,28 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
     path = _data(settings, upload.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _lock:
-        start, hasher = _hashers.pop(upload.id, (None, None))
+        start, side = _hashers.pop(upload.id, (None, None))
     if start != upload.offset:
-        hasher = hashlib.sha256() if upload.offset == 0 else None
+        if side is not None:
+            side.close()
+        # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
+        side = _HashThread(hashlib.sha256(), path) if upload.offset == 0 else None
     received = 0
     too_much = False
-    side = _HashThread(hasher) if hasher is not None else None
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         _reserve(fd, upload.size)
         os.lseek(fd, upload.offset, os.SEEK_SET)  # bytes past the saved offset are overwritten
-        while True:
+        copy_to = getattr(stream, "copy_to", None)
+        while copy_to is not None and received < remaining:
+            # the source writes into the file itself (kernel splice); the hasher reads it back
+            n = copy_to(fd, upload.offset + received, min(8 * CHUNK_BUFFER, remaining - received))
+            if not n:
+                break
+            if side is not None:
+                side.update_range(upload.offset + received, n)
+            received += n
+        while copy_to is None:
             want = min(CHUNK_BUFFER, remaining - received + 1)  # +1 notices a body that is too long
             buf = stream.read(want)
             if not buf:
@@ -254,40 +265,76 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
                 break
     finally:
         os.close(fd)
-        if side is not None:
-            side.finish()
         upload.offset += received
         upload.updated_at = utcnow()
         Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
             Upload.id == upload.id).execute()
-        if hasher is not None:
+        if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
             with _lock:
-                _hashers[upload.id] = (upload.offset, hasher)
+                _hashers[upload.id] = (upload.offset, side)
     if too_much:
         raise FileTooLarge("the body goes past the announced size; the extra bytes were dropped")
-    return hasher
+    return side
 
 
 class _HashThread:
-    """Feeds a sha256 from a second thread (hashlib releases the GIL), so hashing overlaps with
-    receiving and writing. At most `depth` buffers wait: memory stays bounded."""
+    """Feeds a sha256 from a second thread (hashlib and pread release the GIL), so hashing overlaps
+    with receiving and writing. Takes buffers, or byte ranges already written to `path` (read back
+    from the page cache). At most `depth` items wait: memory stays bounded."""
 
-    def __init__(self, hasher, depth: int = 8):
-        self.hasher = hasher
+    def __init__(self, hasher, path: Path, depth: int = 4):
+        self.hasher, self.path = hasher, path
         self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="upload-sha256", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while (buf := self.q.get()) is not None:
-            self.hasher.update(buf)
+        fd = None
+        try:
+            while (item := self.q.get()) is not None:
+                if isinstance(item, tuple):
+                    if fd is None:
+                        fd = os.open(self.path, os.O_RDONLY)
+                    pos, n = item
+                    while n > 0:
+                        buf = os.pread(fd, min(n, CHUNK_BUFFER), pos)
+                        if not buf:
+                            raise OSError(f"{self.path} is shorter than what was written")
+                        self.hasher.update(buf)
+                        pos, n = pos + len(buf), n - len(buf)
+                else:
+                    self.hasher.update(item)
+        except BaseException as e:  # noqa: BLE001 - reported by finish()
+            self.error = e
+            while self.q.get() is not None:  # keep the producer from blocking
+                pass
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def update(self, buf: bytes) -> None:
         self.q.put(buf)
 
-    def finish(self) -> None:
-        self.q.put(None)
-        self.thread.join()
+    def update_range(self, pos: int, n: int) -> None:
+        self.q.put((pos, n))
+
+    def hexdigest(self) -> str | None:
+        """Wait for everything queued; the digest, or None if reading back failed."""
+        self.close()
+        return None if self.error is not None else self.hasher.hexdigest()
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
+
+
+def _drop_hasher(upload_id: str) -> None:
+    """Stop the upload's background hasher, if any (call with _lock held)."""
+    _, side = _hashers.pop(upload_id, (None, None))
+    if side is not None:
+        side.close()
 
 
 def _reserve(fd: int, size: int) -> None:
@@ -312,7 +359,7 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _finish(settings: Settings, upload: Upload, hasher, device_name: str | None):
+def _finish(settings: Settings, upload: Upload, side: _HashThread | None, device_name: str | None):
     """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
     with _lock:
         _hashers.pop(upload.id, None)
@@ -322,7 +369,7 @@ def _finish(settings: Settings, upload: Upload, hasher, device_name: str | None)
         os.fsync(fd)
     finally:
         os.close(fd)
-    digest = hasher.hexdigest() if hasher is not None else None
+    digest = side.hexdigest() if side is not None else None
     if upload.sha256:
         digest = digest or _file_sha256(path)
         if digest != upload.sha256:
@@ -365,7 +412,7 @@ def expire_uploads(settings: Settings, now: dt.datetime | None = None) -> int:
         with _lock:
             if upload.id in _busy:
                 continue
-            _hashers.pop(upload.id, None)
+            _drop_hasher(upload.id)
         shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
         upload.delete_instance()
         n += 1

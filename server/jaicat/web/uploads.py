@@ -11,6 +11,7 @@ from .. import uploads
 from ..errors import IngestError, JaicatError
 from .errors import error_response
 from .params import BadRequest, field, json_body
+from .rawbody import body_source
 from .serialize import upload_json
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
@@ -62,8 +63,9 @@ def chunk(upload_id: str):
     old_timeout = sock.gettimeout() if sock is not None else None
     if sock is not None:
         sock.settimeout(READ_TIMEOUT)
+    source = body_source(request.environ, request.stream, READ_TIMEOUT)
     try:
-        up, _result = uploads.write_chunk(settings, upload_id, int(raw), request.stream,
+        up, _result = uploads.write_chunk(settings, upload_id, int(raw), source,
                                           length=request.content_length, device_id=g.device.id,
                                           device_name=g.device.name)
     except (TimeoutError, ConnectionError, ClientDisconnected) as e:  # bytes that arrived are kept
@@ -76,6 +78,8 @@ def chunk(upload_id: str):
         _discard_body()
         raise
     finally:
+        if source is not request.stream:
+            source.close()
         if sock is not None:
             try:
                 sock.settimeout(old_timeout)
