@@ -143,3 +143,19 @@ def test_expired_uploads_are_removed(client, settings):
         hours=settings.upload_expire_hours + 1)
     assert uploads.expire_uploads(settings, now=later) == 1
     assert not (settings.uploads / up["id"]).exists() and Upload.select().count() == 0
+
+
+def test_resume_in_a_new_process_verifies_by_rereading(client, media_dir):
+    """After a server restart the running hash is gone: the finished file is hashed from disk."""
+    data = (media_dir / "exif" / "orientation_4.jpg").read_bytes()
+    up = _create(client, data).json
+    assert _send(client, up["id"], 0, data[:5000]).json["offset"] == 5000
+    with uploads._lock:
+        uploads._drop_hasher(up["id"])  # what a restart does
+    r = _send(client, up["id"], 5000, data[5000:])
+    assert r.status_code == 200 and r.json["status"] == "done"
+    bad = client.post("/api/uploads", json={"filename": "b.jpg", "size": len(data), "sha256": "1" * 64}).json
+    _send(client, bad["id"], 0, data[:100])
+    with uploads._lock:
+        uploads._drop_hasher(bad["id"])
+    assert _send(client, bad["id"], 100, data[100:]).json["error"] == "checksum_mismatch"
