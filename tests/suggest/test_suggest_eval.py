@@ -96,6 +96,7 @@ def test_the_engine_beats_every_single_signal(tmp_path):
     recs = [(i, *parse_record(o)) for i, o in enumerate(household(11, 1200, dim=32))]
     full = evaluate(recs, engine=SuggestEngine())
     assert full.top(1, 200) >= 0.8 and full.top(3, 200) >= 0.9
+    assert full.calibration_error(200) < 0.05  # the confidence shown means what it says
     for signal in SIGNALS:
         single = evaluate(recs, engine=SuggestEngine(signals=[signal]))
         assert full.top(1, 200) > single.top(1, 200), signal

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reasons
+from .calibrate import Calibrator
 from .records import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
 from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
 
-SNAPSHOT_VERSION = 1  # bump when the engine's attributes change: older snapshots are then rebuilt
+SNAPSHOT_VERSION = 2  # bump when the engine's attributes change: older snapshots are then rebuilt
 TOKEN_GROUPS = ("tags", "people", "words", "meta", "date")
 # (feature, signal group, initial weight). Initial weights only matter for the first few dozen decisions.
 FEATURES = (
@@ -108,6 +109,7 @@ class SuggestEngine:
         self.mask = self.trainable | (np.arange(len(FEATURES)) == 0)
         self.adagrad = np.full(len(FEATURES), 1e-2)
         self.new_mass, self.all_mass = 1.0, 2.0  # Beta(1,1) prior on "goes to a new folder"
+        self.calibrator = Calibrator()
         self.learned: OrderedDict = OrderedDict()  # id -> what forget() needs, for the latest decisions
         self.serial = 0
         self._cache = None
@@ -324,20 +326,23 @@ class SuggestEngine:
         return self.new_mass / self.all_mass
 
     # --- predict / learn --------------------------------------------------------------------------
-    def scores(self, rec: PhotoFeatures) -> tuple[np.ndarray, np.ndarray]:
-        """(candidate folder indices, calibrated probabilities), unsorted."""
+    def scores(self, rec: PhotoFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(candidate folder indices, ranking probabilities, calibrated confidences), unsorted."""
         idx, X, _ = self._features(rec)
         if idx.size == 0:
-            return idx, np.zeros(0)
+            return idx, np.zeros(0), np.zeros(0)
+        p = self._softmax(X) * (1.0 - self.p_new())
+        return idx, p, self.calibrator(p)
+
+    def _softmax(self, X: np.ndarray) -> np.ndarray:
         z = X @ self.weights
         z -= z.max()
         p = np.exp(z)
-        p /= p.sum()
-        return idx, p * (1.0 - self.p_new())
+        return p / p.sum()
 
     def predict(self, rec: PhotoFeatures, k: int = 3, explain: bool = True) -> list[Suggestion]:
         """The top-k folders for a photo, best first; [] when nothing real can be suggested."""
-        idx, p = self.scores(rec)
+        idx, p, conf = self.scores(rec)
         if idx.size == 0 or k <= 0:
             return []
         k = min(k, idx.size)
@@ -347,7 +352,7 @@ class SuggestEngine:
         for j in order:
             f = int(idx[j])
             text = reasons.explain(self, rec, f, j) if explain else ""
-            out.append(Suggestion(self.folders[f], float(p[j]), text))
+            out.append(Suggestion(self.folders[f], float(conf[j]), text))
         return out
 
     def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0,
@@ -360,25 +365,24 @@ class SuggestEngine:
         if not folder:
             return  # the library root is not a folder one files into
         f = self.index.get(folder)
+        if update_weights:
+            idx, X, _ = self._features(rec)
+            if idx.size:
+                p = self._softmax(X)
+                top = int(np.argmax(p))
+                hit = f is not None and int(idx[top]) == f
+                self.calibrator.update(float(p[top]) * (1.0 - self.p_new()), hit)
+                if corrected is None:
+                    corrected = not hit
+                where = np.nonzero(idx == f)[0] if f is not None else ()
+                if len(where) and idx.size > 1:
+                    grad = X[where[0]] - p @ X
+                    self.adagrad += grad * grad
+                    self.weights += self.learning_rate * grad / np.sqrt(self.adagrad) * self.trainable
         is_new = f is None or self.raw[f] == 0
         decay = 0.5 ** (1.0 / 300.0)  # the new-folder rate follows the last few hundred decisions
         self.new_mass = self.new_mass * decay + (1.0 if is_new else 0.0)
         self.all_mass = self.all_mass * decay + 1.0
-        idx = X = None
-        if update_weights and f is not None:
-            idx, X, _ = self._features(rec)
-        if idx is not None and idx.size > 1:
-            hit = np.nonzero(idx == f)[0]
-            if hit.size:
-                z = X @ self.weights
-                z -= z.max()
-                p = np.exp(z)
-                p /= p.sum()
-                if corrected is None:
-                    corrected = int(np.argmax(p)) != int(hit[0])
-                grad = X[hit[0]] - p @ X
-                self.adagrad += grad * grad
-                self.weights += self.learning_rate * grad / np.sqrt(self.adagrad) * self.trainable
         if f is None:
             f = self._folder(folder)
         w = weight * (self.correction_weight if corrected else 1.0)
@@ -412,10 +416,15 @@ class SuggestEngine:
             self.vectors.remove(serial, rec.embedding, f, inc)
             self.geo.remove(serial)
 
-    def note_skip(self) -> None:
-        """The user skipped a photo: none of the suggestions was taken. Counted as half a decision
-        for a folder we do not know, which lowers the confidence shown, never the ranking."""
-        decay = 0.5 ** (1.0 / 300.0)
+    def note_skip(self, rec: PhotoFeatures | None = None) -> None:
+        """The user skipped a photo: none of the suggestions was taken. Counted as half a decision for
+        a folder we do not know (and, given the photo, half a miss at its first suggestion's
+        confidence), which lowers the confidence shown, never the ranking."""
+        if rec is not None:
+            idx, p, _ = self.scores(rec)
+            if idx.size:
+                self.calibrator.update(float(p.max()), False, weight=0.5)
+        decay = 0.5 ** (0.5 / 300.0)
         self.new_mass = self.new_mass * decay + 0.5
         self.all_mass = self.all_mass * decay + 0.5
 

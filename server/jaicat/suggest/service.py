@@ -235,7 +235,8 @@ def _apply(decision: Decision) -> None:
         eng.forget(str(decision.photo_id))
         return
     if decision.action == "skip":
-        eng.note_skip()
+        photo = Photo.get_or_none(Photo.id == decision.photo_id)
+        eng.note_skip(features_for_photo(photo) if photo is not None else None)
         return
     if decision.action == "undo" or decision.chosen_folder is None:
         return
