@@ -27,7 +27,7 @@ from .ml.captioner import Captioner
 from .ml.clip import ClipEncoder
 from .ml.models import get_model
 from .ml.tagger import ZeroShotTagger, caption_tags, load_vocabulary
-from .tags import set_auto_tags
+from .tags import photo_tags, set_auto_tags
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ class Analyser:
         self._lock = threading.Lock()
 
     # models, each optional ---------------------------------------------------------------------
+    @property
+    def skipped_stages(self) -> set[str]:
+        """Stages skipped so far because their model (clip, caption) or module (faces) is unavailable."""
+        return self._warned & {"clip", "caption", "faces"}
+
     def _once(self, key: str, msg: str, *args, level=logging.WARNING) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -218,8 +223,6 @@ class Analyser:
             if caption is not None:
                 set_auto_tags(p, "blip", [(name, 1.0) for name in caption_tags(caption, vocab)])
         r.caption = caption if caption is not None else p.caption
-        from .tags import photo_tags
-
         r.tags = [t["name"] for t in photo_tags(p.id)]
         if emb is not None:
             from .search import photo_index

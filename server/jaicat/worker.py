@@ -84,8 +84,13 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
         _update(job, status="failed", message=f"{type(e).__name__}: {e}")
         raise
     status = "queued" if stopped else "done"
-    msg = ("stopped; resumes at next start. " if stopped else "") + (f"{failed} failed" if failed else "")
-    _update(job, status=status, message=msg.strip())
+    parts = ["stopped; resumes at next start"] if stopped else []
+    if failed:
+        parts.append(f"{failed} failed")
+    skipped = sorted(analyser.skipped_stages)
+    if skipped:
+        parts.append(f"skipped {', '.join(skipped)}: unavailable (weights: `jaicat models pull`)")
+    _update(job, status=status, message="; ".join(parts))
     return job
 
 
@@ -106,6 +111,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.idle = threading.Event()  # set while there is nothing to do (tests wait on it)
+        self._warmed = False
 
     def start(self) -> Worker:
         if self._thread is None or not self._thread.is_alive():
@@ -151,7 +157,16 @@ class Worker:
 
     def _idle_chores(self) -> None:
         from .db import Region
+        from .regions import region_index
+        from .search import photo_index
 
+        if not self._warmed:
+            # Build the search indexes in the background now, so the first search is not the one
+            # that waits for a large catalogue to load.
+            self._warmed = True
+            for idx in (photo_index(self.settings), region_index(self.settings)):
+                if idx.builds == 0:
+                    idx.rebuild(wait=False)
         if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
             from .regions import embed_missing
 

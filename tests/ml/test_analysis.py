@@ -111,6 +111,8 @@ def test_without_weights_photos_are_still_analysed(settings, add_photos, no_face
     skipped = [r.message for r in caplog.records if "skipped" in r.message]
     assert len(skipped) == 2 and all("jaicat models pull" in m for m in skipped)  # once per model
     assert requeue(missing_embeddings=True) == 2
+    job = run_pending(settings)  # the job row says what did not run
+    assert job.status == "done" and "skipped caption, clip" in job.message
 
 
 def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
@@ -189,6 +191,10 @@ def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_
         assert w.idle.wait(30)
         assert Photo.get_by_id(p.id).analysed_at is not None
         assert PhotoTag.select().where(PhotoTag.photo == p.id).count() > 0
+        from jaicat.search import photo_index
+
+        photo_index(ml_settings).rebuild(wait=True)  # the worker started it when idle
+        assert photo_index(ml_settings).builds >= 1 and photo_index(ml_settings).size == 3
     finally:
         worker.stop()
     assert not w.running and worker.current() is None

@@ -113,7 +113,7 @@ class _Tail:
 
 class VectorIndex:
     def __init__(self, name: str, loader: Loader, n_trees: int = 10, search_k_factor: int = 30,
-                 brute_force_below: int = 5000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500,
+                 brute_force_below: int = 20000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500,
                  max_tail: int = 20000):
         self.name = name
         self.loader = loader
