@@ -196,28 +196,29 @@ def write_chunk(settings: Settings, upload_id: str, offset: int, stream, length:
     or None). Bytes received before the stream broke are kept and the offset saved, then the
     stream's error propagates. When the upload is complete it is finished (see `_finish`).
     """
-    upload = get_upload(upload_id, device_id)
-    if upload_status(upload) != "pending":
-        raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput("offset must be a non-negative integer")
-    if offset != upload.offset:
-        raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
-    remaining = upload.size - offset
-    if length is not None and length > remaining:
-        raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
+    upload_id = str(upload_id)
     with _lock:
-        if upload.id in _busy:
+        if upload_id in _busy:
             raise UploadBusy("another chunk of this upload is being received")
-        _busy.add(upload.id)
+        _busy.add(upload_id)
     try:
-        hasher = _receive(settings, upload, stream, remaining)
+        upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
+        if upload_status(upload) != "pending":
+            raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be a non-negative integer")
+        if offset != upload.offset:
+            raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
+        remaining = upload.size - offset
+        if length is not None and length > remaining:
+            raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
+        side = _receive(settings, upload, stream, remaining)
         if upload.offset == upload.size:
-            return _finish(settings, upload, hasher, device_name)
+            return _finish(settings, upload, side, device_name)
         return upload, None
     finally:
         with _lock:
-            _busy.discard(upload.id)
+            _busy.discard(upload_id)
 
 
 def _receive(settings: Settings, upload: Upload, stream, remaining: int):
@@ -351,14 +352,6 @@ def _reserve(fd: int, size: int) -> None:
             raise
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BUFFER):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _finish(settings: Settings, upload: Upload, side: _HashThread | None, device_name: str | None):
     """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
     with _lock:
@@ -371,7 +364,7 @@ def _finish(settings: Settings, upload: Upload, side: _HashThread | None, device
         os.close(fd)
     digest = side.hexdigest() if side is not None else None
     if upload.sha256:
-        digest = digest or _file_sha256(path)
+        digest = digest or ingest.sha256_file(path)
         if digest != upload.sha256:
             upload.offset = 0
             upload.updated_at = utcnow()

@@ -159,3 +159,43 @@ def test_resume_in_a_new_process_verifies_by_rereading(client, media_dir):
     with uploads._lock:
         uploads._drop_hasher(bad["id"])
     assert _send(client, bad["id"], 100, data[100:]).json["error"] == "checksum_mismatch"
+
+
+def test_a_second_writer_is_refused_while_a_chunk_arrives(client, settings):
+    import threading
+
+    import pytest
+
+    from jaicat.db import database
+
+    up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 10}).json
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(io.RawIOBase):
+        def __init__(self):
+            self.done = False
+
+        def read(self, n=-1):
+            started.set()
+            release.wait(5)
+            if self.done:
+                return b""
+            self.done = True
+            return b"abcde"
+
+    result = {}
+
+    def first():
+        with database.connection_context():
+            result["up"] = uploads.write_chunk(settings, up["id"], 0, Slow())[0]
+
+    t = threading.Thread(target=first)
+    t.start()
+    started.wait(5)
+    with pytest.raises(uploads.UploadBusy):
+        uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))
+    release.set()
+    t.join(5)
+    assert result["up"].offset == 5
+    with pytest.raises(uploads.OffsetMismatch):
+        uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))

@@ -72,19 +72,6 @@ def decision_json(d: Decision) -> dict:
     }
 
 
-def person_json(p: Person, face_count: int | None = None, cover_face_id: int | None = None) -> dict:
-    if face_count is None:
-        face_count = Face.select().where(Face.person == p).count()
-    if cover_face_id is None:
-        cover = (Face.select(Face.id).where(Face.person == p)
-                 .order_by(Face.confirmed.desc(), Face.distance.asc(nulls="LAST"), Face.id).first())
-        cover_face_id = cover.id if cover else None
-    return {
-        "id": p.id, "name": p.name, "face_count": face_count, "cover_face_id": cover_face_id,
-        "cover_url": f"/api/faces/{cover_face_id}/crop" if cover_face_id else None,
-    }
-
-
 def job_json(j) -> dict:
     return {
         "id": j.id, "kind": j.kind, "status": j.status, "total": j.total, "done": j.done,
