@@ -100,6 +100,39 @@ def build_tiny_blip(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
+def build_tiny_siglip(dest: Path, seed: int = 0) -> Path:
+    """A 2-layer SigLIP (sigmoid-scored dual encoder) sharing the tiny CLIP's character tokenizer."""
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import SiglipConfig, SiglipModel
+
+    try:
+        from transformers import SiglipImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import SiglipImageProcessor as ImageProcessor
+
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = build_tiny_clip(Path(tmp) / "clip", seed)
+        vocab = json.loads((clip / "tokenizer.json").read_text())["model"]["vocab"]
+        torch.manual_seed(seed)
+        eot = vocab["<|endoftext|>"]
+        cfg = SiglipConfig(
+            text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=2, max_position_embeddings=64, pad_token_id=eot,
+                             bos_token_id=vocab["<|startoftext|>"], eos_token_id=eot),
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                               image_size=32, patch_size=8),
+        )
+        SiglipModel(cfg).eval().save_pretrained(dest)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(clip / f, dest / f)
+    ImageProcessor(size={"height": 32, "width": 32}).save_pretrained(dest)
+    return dest
+
+
 def build_tiny_models(root: Path) -> dict[str, Path]:
     """Both tiny models under `root` (creates `root/tiny-clip` and `root/tiny-blip`)."""
     root = Path(root)
