@@ -184,7 +184,9 @@ class VectorIndex:
         """(similarity, folder) of the k most similar stored photos, best first."""
         if self.n == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int32)
-        sims = self.mat[: self.n] @ v
+        # einsum's own single-threaded loop, not BLAS: a threaded gemv is faster on an idle machine
+        # but stalls for tens of ms when the home PC is busy (the ML worker), and p99 is what shows
+        sims = np.einsum("ij,j->i", self.mat[: self.n], v)
         sims[self.folder[: self.n] < 0] = -2.0
         k = min(k, self.n)
         top = np.argpartition(-sims, k - 1)[:k]
@@ -201,7 +203,7 @@ class VectorIndex:
         s = self.sums[:m]
         norms = np.linalg.norm(s, axis=1)
         ok = norms > 0
-        out[:m][ok] = (s[ok] @ v) / norms[ok]
+        out[:m][ok] = np.einsum("ij,j->i", s[ok], v) / norms[ok]
         return out
 
     def scale(self, factor: float) -> None:
