@@ -6,7 +6,11 @@
 import { api, ApiError, url, authHeaders, getToken } from "./api.js";
 import { idb } from "./store.js";
 
-const CHUNK = 2 * 1024 * 1024;
+// Chunk size adapts to the link, like tus clients: start small so a slow phone link shows progress
+// and loses little when it drops, double while chunks take under 1.5 s, halve when one takes over 6 s.
+const CHUNK_MIN = 256 * 1024;
+const CHUNK_MAX = 8 * 1024 * 1024;
+let chunkSize = 512 * 1024;
 const PARALLEL = 2; // uploads in flight at once (the server allows max_concurrent_uploads per device)
 const DONE_STATES = new Set(["done", "skipped", "failed"]);
 
@@ -16,7 +20,8 @@ let loaded = null;
 let running = false;
 let wake = null; // resolves the idle wait when new work arrives
 
-/** Entry: {id, name, size, type, file, added, state, sha256, uploadId, sent, photoId, duplicate, error} */
+/** Entry: {id, name, size, type, file, added, state, sha256, uploadId, sent (bytes out, for progress),
+ * confirmed (bytes the server acknowledged), photoId, duplicate, error} */
 export function list() {
   return [...entries.values()].sort((a, b) => a.added - b.added || a.seq - b.seq);
 }
@@ -212,7 +217,7 @@ async function uploadOne(e) {
         try {
           const up = await api.getUpload(e.uploadId);
           if (finished(e, up)) return await settle(e);
-          e.sent = up.offset;
+          e.sent = e.confirmed = up.offset;
         } catch (err) {
           if (err instanceof ApiError && err.status === 404) { e.uploadId = null; e.sent = 0; } else throw err;
         }
@@ -225,17 +230,21 @@ async function uploadOne(e) {
         if (finished(e, up)) return await settle(e);
       }
       while (e.sent < e.size || e.size === 0) {
-        const chunk = e.file.slice(e.sent, Math.min(e.size, e.sent + CHUNK));
+        const chunk = e.file.slice(e.sent, Math.min(e.size, e.sent + chunkSize));
         const base = e.sent;
+        const t0 = performance.now();
         const up = await sendChunk(e.uploadId, base, chunk, (loaded) => { e.sent = base + loaded; changed(e); });
-        e.sent = up.offset;
+        const took = performance.now() - t0;
+        if (chunk.size === chunkSize && took < 1500) chunkSize = Math.min(CHUNK_MAX, chunkSize * 2);
+        else if (took > 6000) chunkSize = Math.max(CHUNK_MIN, chunkSize / 2);
+        e.sent = e.confirmed = up.offset; // what the server has on disk, not just what left the phone
         if (finished(e, up)) return await settle(e);
         await save(e);
         if (e.size === 0) break;
       }
     } catch (err) {
       if (err instanceof ApiError) {
-        if (err.code === "offset_mismatch" && typeof err.body.offset === "number") { e.sent = err.body.offset; continue; }
+        if (err.code === "offset_mismatch" && typeof err.body.offset === "number") { e.sent = e.confirmed = err.body.offset; continue; }
         if (err.status === 0) { e.state = "queued"; await save(e); return "offline"; }
         if (err.status === 429 || err.status >= 500) {
           if (++attempts <= 5) { await sleep(1000 * attempts); continue; }

@@ -149,6 +149,53 @@ def test_offline_reload_opens_shell_and_keeps_queue(phone, live_server):
                           headers={"Authorization": f"Bearer {live_server.token}"}, timeout=10).json()
     assert known["known"] == [sha]
     assert api_from_sw == []  # the service worker never answered an API request
+
+    # The same photo again: hashed, found on the server, not sent.
+    phone.click("text=Clear finished")
+    sent: list[str] = []
+    phone.on("request", lambda r: sent.append(r.url) if r.method in ("POST", "PATCH") and "/api/uploads" in r.url else None)
+    phone.set_input_files("#file-input", str(photo))
+    phone.wait_for_selector('.upload-item[data-state="skipped"]')
+    assert "Already on the server" in phone.locator(".upload-item").inner_text()
+    assert [u for u in sent if not u.endswith("/api/uploads/check")] == []
+    assert phone.errors == []
+
+
+def test_upload_resumes_after_connection_loss_and_reload(phone, live_server):
+    """A dropped connection mid-file, then an app restart: the upload goes on from the server's
+    offset instead of starting again, and the server gets exactly the file."""
+    pair(phone, live_server)
+    wait_controlled(phone)
+    photo = MEDIA / "heic_real" / "pillowheif_cat.hif"  # 2.6 MB: several chunks on a slow link
+    accepted: list[int] = []  # offsets of the chunks the server took (200), in order
+    phone.on("response", lambda r: accepted.append(int(re.search(r"offset=(\d+)", r.url).group(1)))
+             if r.request.method == "PATCH" and r.status == 200 else None)
+    cdp = phone.context.new_cdp_session(phone)
+    cdp.send("Network.enable")
+
+    def network(offline: bool, upload_bps: int = -1) -> None:
+        phone.context.set_offline(offline)  # navigator.onLine and the online/offline events
+        cdp.send("Network.emulateNetworkConditions", {"offline": offline, "latency": 20 if upload_bps > 0 else 0,
+                                                       "downloadThroughput": -1, "uploadThroughput": upload_bps})
+
+    network(False, 300 * 1024)
+    phone.set_input_files("#file-input", str(photo))
+    phone.evaluate("import('./js/uploader.js').then((m) => { window.uploaderForTest = m; })")
+    entry = "window.uploaderForTest.list()[0]"
+    phone.wait_for_function(f"{entry} && {entry}.uploadId && {entry}.confirmed >= 512 * 1024", polling=50, timeout=30_000)
+    network(True)
+    phone.wait_for_function(f"{entry}.state === 'queued'")
+    assert phone.evaluate(f"{entry}.confirmed") < photo.stat().st_size  # cut mid-file
+    phone.reload()
+    phone.wait_for_selector(".upload-item")
+
+    network(False)
+    phone.evaluate("dispatchEvent(new Event('online'))")
+    phone.wait_for_selector('.queue-card[data-complete="true"]', timeout=60_000)
+    assert accepted[0] == 0 and accepted == sorted(set(accepted)), accepted  # nothing sent twice
+    assert len(accepted) >= 2
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert live_server.post("/api/uploads/check", json={"sha256": [sha]}).json()["known"] == [sha]
     assert phone.errors == []
 
 
