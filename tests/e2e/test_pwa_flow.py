@@ -162,7 +162,7 @@ def test_phone_flow(browser, server):
     assert "touch" in page.evaluate("window.__pointerTypes")
 
     # swipe left skips; Undo brings the card back
-    top_card(page).locator(".review-card-ready, .card-body").first.wait_for()
+    top_card(page).wait_for()
     skipped_id = int(top_card(page).get_attribute("data-photo-id"))
     box = top_card(page).bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
@@ -173,15 +173,30 @@ def test_phone_flow(browser, server):
     page.locator(f'.review-card[data-depth="0"][data-photo-id="{skipped_id}"]').wait_for()
     assert server.get(f"/api/photos/{skipped_id}").json()["status"] in ("suggested", "inbox")
 
-    # the "choose folder" button files into a new folder
-    page.click("#choose-btn")
+    # edit the card's tags, then swipe up to choose another folder: a new one
+    page.click("#card-editor summary")
+    page.fill("#card-editor .chip-input >> nth=0", "holiday")
+    page.press("#card-editor .chip-input >> nth=0", "Enter")
+    page.locator("#card-editor .chip", has_text="holiday").wait_for()
+    page.evaluate("scrollTo(0, 0)")
+    box = top_card(page).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch.drag(cx, cy, cx + 5, cy - box["height"] * 0.5)
     page.locator('.folder-option[data-folder="Family/Trip"]').first.wait_for()
     shot(page, "choose-folder")
     page.fill("#folder-search", "Family/Beach")
     page.click('.folder-option[data-create="1"]')
     page.locator(".toast", has_text="Filed in Family/Beach").wait_for()
-    assert server.get(f"/api/photos/{skipped_id}").json()["folder"] == "Family/Beach"
+    detail = server.get(f"/api/photos/{skipped_id}").json()
+    assert detail["folder"] == "Family/Beach" and "holiday" in {t["name"] for t in detail["tags"]}
     assert (server.data_dir / "library" / "Family" / "Beach").is_dir()
+
+    # every gesture has a button: accept the next card with ✓
+    top_card(page).locator(".suggested-folder", has_text=FOLDER).wait_for(timeout=60_000)
+    accepted_id = int(top_card(page).get_attribute("data-photo-id"))
+    page.click("#accept-btn")
+    page.locator(".toast", has_text=f"Filed in {FOLDER}").wait_for()
+    assert server.get(f"/api/photos/{accepted_id}").json()["folder"] == FOLDER
 
     # --- regions: draw a box with a finger, label it, see similar regions ------------------------
     page.goto(f"{server.url}/#regions/{photo_id}")
@@ -212,7 +227,7 @@ def test_phone_flow(browser, server):
     page.wait_for_function("location.hash.startsWith('#search')")
     page.locator("#grid-status", has_text="photo").wait_for()
     found = {int(x) for x in page.eval_on_selector_all("#photo-grid .thumb", "els => els.map(e => e.dataset.photoId)")}
-    assert found == {*seeded, photo_id}
+    assert found == {*seeded, photo_id, accepted_id}
     page.fill("#search-input", "waterfall")
     page.press("#search-input", "Enter")
     page.wait_for_function("new URLSearchParams(location.hash.split('?')[1]).get('q') === 'waterfall'")
@@ -230,6 +245,19 @@ def test_phone_flow(browser, server):
     y = stage["y"] + stage["height"] / 2
     touch.drag(stage["x"] + stage["width"] * 0.8, y, stage["x"] + stage["width"] * 0.1, y)
     page.wait_for_function(f"location.hash !== {first!r} && location.hash.startsWith('#photo/')")
+    page.wait_for_selector(".photo-info")
+
+    # "more like this" searches by the photo's embedding
+    page.click("#more-like-btn")
+    page.wait_for_function("location.hash.startsWith('#search?q=similar')")
+    page.locator("#photo-grid .thumb").first.wait_for()
+
+    # the dark theme (CSS variables follow the system setting)
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{server.url}/#review")
+    top_card(page).locator(".suggested-folder").wait_for(timeout=60_000)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(17, 21, 42)"
+    shot(page, "review-dark")
 
     assert errors == []
     ctx.close()

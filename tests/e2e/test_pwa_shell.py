@@ -199,6 +199,20 @@ def test_upload_resumes_after_connection_loss_and_reload(phone, live_server):
     assert phone.errors == []
 
 
+def test_rejected_files_say_why(phone, live_server):
+    """A file the server cannot use is never dropped silently: its row says failed, and why."""
+    pair(phone, live_server)
+    good, bad = MEDIA / "exif" / "orientation_8.jpg", MEDIA / "bad" / "not_an_image.jpg"
+    phone.set_input_files("#file-input", [str(good), str(bad)])
+    phone.wait_for_selector('.upload-item[data-state="failed"]', timeout=30_000)
+    phone.wait_for_selector('.upload-item[data-state="done"]', timeout=30_000)
+    row = phone.locator(".upload-item", has_text=bad.name)
+    assert row.get_attribute("data-state") == "failed"
+    assert re.search(r"Failed: .*(image|unsupported|corrupt)", row.inner_text(), re.I), row.inner_text()
+    assert phone.locator("text=Retry failed").is_visible()
+    assert "1 failed" in phone.locator("#queue-summary").inner_text()
+
+
 def test_share_target_queues_shared_files(phone, live_server):
     pair(phone, live_server)
     wait_controlled(phone)
