@@ -75,22 +75,27 @@ class Analyser:
             log.log(level, msg, *args)
 
     def clip(self) -> ClipEncoder | None:
-        model = get_model(ClipEncoder, self.settings.clip_model, self.settings)
+        return self._load(ClipEncoder, self.settings.clip_model, "clip", "embeddings and tags")
+
+    def _load(self, cls, name: str, key: str, what: str):
+        model = get_model(cls, name, self.settings)
         try:
-            return model.load()
+            loaded = model.load()
+            if key in self._warned:  # weights were pulled while we ran
+                self._warned.discard(key)
+                log.info("%s model %s is available again", key, name)
+            return loaded
         except ModelUnavailable as e:
-            self._once("clip", "embeddings and tags skipped: %s", e.message)
-            return None
+            self._once(key, "%s skipped: %s", what, e.message)
+        except Exception as e:  # noqa: BLE001 - e.g. CUDA out of memory: skip the stage, keep the photos
+            self._once(key, "%s skipped: model %s failed to load (%s: %s)", what, name, type(e).__name__, e,
+                       level=logging.ERROR)
+        return None
 
     def captioner(self) -> Captioner | None:
         if not self.settings.captions:
             return None
-        model = get_model(Captioner, self.settings.caption_model, self.settings)
-        try:
-            return model.load()
-        except ModelUnavailable as e:
-            self._once("caption", "captions skipped: %s", e.message)
-            return None
+        return self._load(Captioner, self.settings.caption_model, "caption", "captions")
 
     def tagger(self) -> ZeroShotTagger | None:
         clip = self.clip()

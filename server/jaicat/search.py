@@ -235,6 +235,8 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
     try:
         ranked = _rank(settings, embed_text(settings, q.text), q, limit, offset, set())
     except ModelUnavailable:
+        ranked = None
+    if not ranked and (offset == 0 or ranked is None):  # no weights, or nothing embedded yet
         ranked = _text_fallback(q, limit, offset)
     return _hits(ranked)
 

@@ -168,3 +168,10 @@ def test_near_duplicates_match_brute_force_on_random_hashes(settings, add_photos
 
 def test_query_object_is_accepted(ml_settings, library):
     assert _ids(search(ml_settings, Query(tags=["dog"], folders=["Family"]))) == [library[0]]
+
+
+def test_text_search_before_any_embedding_falls_back_to_words(ml_settings, add_photos):
+    """Weights present but nothing embedded yet (photos analysed before `models pull`)."""
+    photos = add_photos(2)
+    Photo.update(caption="Receipt from the bakery").where(Photo.id == photos[1].id).execute()
+    assert _ids(search(ml_settings, "bakery receipt")) == [photos[1].id]

@@ -112,7 +112,7 @@ class _Tail:
 
 
 class VectorIndex:
-    def __init__(self, name: str, loader: Loader, n_trees: int = 10, search_k_factor: int = 30,
+    def __init__(self, name: str, loader: Loader, n_trees: int = 10, search_k_factor: int = 40,
                  brute_force_below: int = 20000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500,
                  max_tail: int = 20000):
         self.name = name
@@ -259,7 +259,7 @@ class VectorIndex:
             results: dict[int, float] = {}
             if len(snap.ids) and snap.vectors.shape[1] == q.shape[0]:
                 if snap.annoy is not None and not exact:
-                    self._query_annoy(snap, q, k, ok, results)
+                    self._query_annoy(snap, q, k + len(exclude) + (2 if deleted else 0), k, ok, results)
                 else:
                     self._query_brute(snap, q, k, ok, results)
             t_ids, t_sims = tail.scores(q)
@@ -274,8 +274,9 @@ class VectorIndex:
                         results[i] = float(t_sims[r])
         return sorted(results.items(), key=lambda t: (-t[1], t[0]))[:k]
 
-    def _query_annoy(self, snap: _Snapshot, q: np.ndarray, k: int, ok, results: dict) -> None:
-        want = k + 10
+    def _query_annoy(self, snap: _Snapshot, q: np.ndarray, want: int, k: int, ok, results: dict) -> None:
+        """Ask annoy for `want` (k plus what filters may drop); widen if filters ate too many.
+        search_k (nodes inspected) = want * n_trees * search_k_factor trades recall for time."""
         while True:
             rows, dists = snap.annoy.get_nns_by_vector(q, want, search_k=want * self.n_trees * self.search_k_factor,
                                                        include_distances=True)
