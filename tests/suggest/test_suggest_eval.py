@@ -100,3 +100,15 @@ def test_the_engine_beats_every_single_signal(tmp_path):
     for signal in SIGNALS:
         single = evaluate(recs, engine=SuggestEngine(signals=[signal]))
         assert full.top(1, 200) > single.top(1, 200), signal
+
+
+def test_liberal_in_what_a_line_may_hold(tmp_path, capsys):
+    hist = write(tmp_path / "h.jsonl", [
+        {"id": 1, "taken_at": "2024:07:15 10:20:30", "tags": ["beach", "sea"], "people": [{"name": "Amy H"}],
+         "gps": "37.44, 25.33", "camera": {"make": "Apple", "model": "iPhone 12"}, "folder": "Greece"},
+        {"id": 2, "taken_at": "1721039000", "tags": {"beach": 87, "sea": 40}, "people": "Amy H",
+         "gps": [37.44, 25.33, 12.0], "embedding": [0, 0, 0], "folder": "Greece\\"},
+        {"id": 3, "taken_at": 1721039100000, "tags": [{"name": "beach", "score": 0.7}], "folder": "./Greece"},
+    ])
+    code, out, _ = run(capsys, "suggest", "eval", str(hist))
+    assert code == 0 and out.strip() == "top1=0.667 top3=0.667 n=3 new_folders=1"

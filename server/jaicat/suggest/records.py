@@ -67,6 +67,8 @@ class PhotoFeatures:
         rec.tags = _parse_tags(tags)
         rec.people = _parse_people(people)
         rec.caption = (str(caption).strip() or None) if caption is not None else None
+        if isinstance(camera, dict):  # {"make": .., "model": ..}
+            camera = " ".join(str(camera[k]) for k in ("make", "model") if camera.get(k)) or None
         rec.camera = (str(camera).strip() or None) if camera is not None else None
         rec.gps = _parse_gps(gps)
         rec.embedding = _parse_embedding(embedding)
@@ -99,8 +101,14 @@ def _parse_time(value) -> dt.datetime | None:
         return value
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str) and re.fullmatch(r"\d{9,}(\.\d+)?", value.strip()):
+        value = float(value)  # epoch seconds (or milliseconds) written as a string
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+        secs = float(value) / 1000.0 if abs(float(value)) > 1e11 else float(value)  # ms epochs
+        try:
+            return dt.datetime.fromtimestamp(secs, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"taken_at is not a usable time: {value!r}") from None
     if isinstance(value, str):
         s = value.strip()
         # EXIF style "2024:07:15 10:20:30"
@@ -171,6 +179,11 @@ def _parse_gps(value) -> tuple | None:
         return None
     if isinstance(value, dict):
         value = (value.get("lat", value.get("latitude")), value.get("lon", value.get("lng", value.get("longitude"))))
+    if isinstance(value, str):  # "48.85, 2.35"
+        try:
+            value = [float(x) for x in value.replace(";", ",").split(",")]
+        except ValueError:
+            raise ValueError(f"gps must be [lat, lon] or null, not {value!r}") from None
     if not isinstance(value, (list, tuple)) or len(value) < 2:
         raise ValueError("gps must be [lat, lon] or null")
     lat, lon = value[0], value[1]
