@@ -45,6 +45,10 @@ def test_generated_requests_never_get_a_server_error(live_server, media_dir):
         def check(case):
             resp = case.call(base_url=live_server.url, headers=live_server.auth, timeout=30)
             where = (case.method.upper(), case.operation.path)
+            # the server runs without CLIP weights: "similar" answers 503 model_unavailable, which
+            # is the documented answer to a valid request, not a server error
+            if resp.status_code == 503 and resp.json().get("error") == "model_unavailable":
+                return
             if resp.status_code >= 500:
                 failures.append((where, resp.status_code, case.path_parameters, case.query, resp.text[:200]))
             elif resp.status_code >= 400 and case.operation.path.startswith("/api"):
