@@ -89,6 +89,15 @@ def pick_device(preference: str = "auto") -> str:
     return "cpu"
 
 
+def _quiet_transformers() -> None:
+    """No per-load progress bars or backend notices: they would cut through `jaicat scan`'s bar and
+    the server log. Our own log line says what was loaded, from where, on which device."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 class InferenceModel:
     """One model family. Subclasses implement `_load(path)` and `_predict(batch)`.
 
@@ -123,6 +132,7 @@ class InferenceModel:
             if self.loaded:
                 return self
             path = resolve_model_path(self.name, self.models_dir)
+            _quiet_transformers()
             self.device = pick_device(self.device_preference)
             t0 = time.perf_counter()
             try:
