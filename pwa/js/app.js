@@ -149,6 +149,26 @@ async function registerServiceWorker() {
   }
 }
 
+// Chrome offers installation through this event; keep it for the header's Install button.
+let installPrompt = null;
+addEventListener("beforeinstallprompt", (e) => {
+  e.preventDefault();
+  installPrompt = e;
+  document.getElementById("install-btn").hidden = false;
+});
+addEventListener("appinstalled", () => {
+  installPrompt = null;
+  document.getElementById("install-btn").hidden = true;
+  toast("Jaicat is installed: open it from the home screen, and share photos to it from the gallery.", "ok");
+});
+document.getElementById("install-btn").addEventListener("click", async () => {
+  if (!installPrompt) return;
+  installPrompt.prompt();
+  await installPrompt.userChoice.catch(() => null);
+  installPrompt = null;
+  document.getElementById("install-btn").hidden = true;
+});
+
 addEventListener("hashchange", route);
 addEventListener("unhandledrejection", (ev) => {
   toast(describe(ev.reason), "error");

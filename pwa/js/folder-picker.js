@@ -54,7 +54,7 @@ export function pickFolder({ title = "Choose a folder", suggested = [] } = {}) {
       };
       for (const f of suggested) add(f.folder, f.score !== undefined ? `suggested ${Math.round(f.score * 100)}%` : "suggested");
       for (const f of recent) add(f, "recent");
-      for (const f of all) add(f.path, `${f.count}`);
+      for (const f of all) add(f.path, f.count ? `${f.count} photo${f.count > 1 ? "s" : ""}` : "");
       if (q && !all.some((f) => f.path.toLowerCase() === ql)) list.prepend(option(q, "new folder", true));
       if (!list.children.length) list.append(h("li.muted", "No folders yet: type a name to create one."));
     };

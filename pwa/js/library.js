@@ -35,8 +35,8 @@ function cursorPager(query) {
 }
 
 function crumbs(folder) {
+  if (folder === null) return [h("span", "All photos")];
   const out = [h("a", { href: "#library" }, "All")];
-  if (folder === null) return out;
   out.push(h("span", "›"), h("a", { href: "#library?folder=" }, "Library"));
   let acc = "";
   for (const part of folder.split("/").filter(Boolean)) {
@@ -60,7 +60,7 @@ export async function mount(view, route) {
   const folder = route.params.has("folder") ? route.params.get("folder") : null;
   const q = isSearch ? route.params.get("q") || "" : "";
 
-  const input = h("input#search-input", { type: "search", value: q, placeholder: "Search: beach, tag:dog, person:Amy, folder:Trips",
+  const input = h("input#search-input", { type: "search", value: q, placeholder: "Search: beach, tag:dog…",
     "aria-label": "Search photos", enterkeyhint: "search", autocomplete: "off" });
   const form = h("form.search-bar", { role: "search", onsubmit: (e) => {
     e.preventDefault();
@@ -87,7 +87,9 @@ export async function mount(view, route) {
       }
       for (const c of kids) {
         folders.append(h("a.folder-chip", { href: `#library?folder=${encodeURIComponent(c.path)}`, dataset: { folder: c.path } },
-          h("span.folder-icon", { "aria-hidden": "true" }, "📁"), c.name, h("small", ` ${c.count}`)));
+          h("span.folder-icon", { "aria-hidden": "true" }), c.name,
+          c.count ? h("small", String(c.count)) : null,
+          (c.children || []).length ? h("small.folder-more", { "aria-label": "has subfolders" }, "›") : null));
       }
     }).catch((err) => folders.append(h("p.muted", `Folders unavailable: ${describe(err)}`)));
   }

@@ -302,6 +302,20 @@ def test_faces_named_on_the_photo_and_people_page(browser, server):
     assert face["person"]["name"] == "Rose Leslie" and face["confirmed"]
     shot(page, "faces")
 
+    # The same gestures work with a mouse (Pointer Events): drag out a region on the carpet.
+    page.evaluate("scrollTo(0, 0)")
+    c = page.locator("#region-canvas").bounding_box()
+    page.mouse.move(c["x"] + c["width"] * 0.1, c["y"] + c["height"] * 0.85)
+    page.mouse.down()
+    page.mouse.move(c["x"] + c["width"] * 0.5, c["y"] + c["height"] * 0.9, steps=8)
+    page.mouse.move(c["x"] + c["width"] * 0.9, c["y"] + c["height"] * 0.98, steps=8)
+    page.mouse.up()
+    page.fill("#region-label", "red carpet")
+    page.click("#region-save")
+    page.locator(".box-region .box-label", has_text="red carpet").wait_for()
+    (r,) = server.get(f"/api/photos/{group}/regions").json()["items"]
+    assert r["label"] == "red carpet" and abs(r["x"] - 0.1) < 0.02 and abs(r["y"] + r["h"] - 0.98) < 0.02
+
     # The people page lists her, and names the cluster of the two unknown Obama faces at once.
     page.goto(f"{server.url}/#people")
     page.locator(".person", has_text="Rose Leslie").wait_for()
