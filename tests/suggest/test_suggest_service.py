@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import queue
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -183,3 +186,20 @@ def test_a_skip_lowers_the_confidence_but_not_the_ranking(settings, photos):
     after = service.suggest_for_photo(probe, settings)
     assert [s["folder"] for s in after] == [s["folder"] for s in before]
     assert after[0]["score"] < before[0]["score"]
+
+
+def test_the_server_sees_what_other_processes_did(settings, photos):
+    """`jaicat file` in another process and `jaicat suggest reset` while the server runs."""
+    service.install(settings)
+    library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
+    probe = tag(photos[1], cat=0.9)
+    assert service.suggest_for_photo(probe, settings)[0]["folder"] == "Pets"
+    ours = service._state["settings"]
+    service._state["settings"] = None  # the hook is silent: as if another process filed this
+    library.file_photo(tag(photos[2], car=0.9), "Cars", settings)
+    service._state["settings"] = ours
+    assert service.suggest_for_photo(tag(photos[3], car=0.9), settings)[0]["folder"] == "Cars"
+    env = {**os.environ, "JAICAT_DATA_DIR": str(settings.data_dir)}
+    subprocess.run([sys.executable, "-m", "jaicat", "suggest", "reset"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    assert service.suggest_for_photo(probe, settings) == []

@@ -4,7 +4,7 @@ The combiner's softmax is already trained on log-loss, but it cannot see the pho
 folder it has never heard of, and its fit lags behind drift. So the probability of the first suggestion
 is also tracked against what happened: decayed hit rates in ten probability bins, pulled towards the
 identity by a few pseudo-decisions per bin (so a young engine says what the softmax says), made
-monotone, and interpolated. Monotone means the ranking never changes, only the number shown.
+monotone (isotonic), and interpolated. Monotone means the ranking never changes, only the number shown.
 """
 
 from __future__ import annotations
@@ -29,6 +29,18 @@ class Calibrator:
         self.hits[b] += weight if hit else 0.0
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        acc = (self.hits + self.prior * self.centres) / (self.n + self.prior)
-        acc = np.maximum.accumulate(acc)  # more raw confidence never shows less
+        acc = _isotonic((self.hits + self.prior * self.centres) / (self.n + self.prior), self.n + self.prior)
         return np.clip(np.interp(p, self.centres, acc), 0.0, 1.0)
+
+
+def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pool adjacent violators: the weighted least-squares non-decreasing fit of y (more raw
+    confidence never shows less, and a bin that disagrees is averaged with its neighbours)."""
+    blocks = []  # [mean, weight, count]
+    for yi, wi in zip(y.tolist(), w.tolist()):
+        blocks.append([yi, wi, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, c2 = blocks.pop()
+            m1, w1, c1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    return np.concatenate([np.full(c, m) for m, _, c in blocks])

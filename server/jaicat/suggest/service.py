@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from peewee import fn
+
 from .. import events
 from ..config import Settings
 from ..db import Decision, Face, Folder, Meta, Person, Photo, PhotoTag, Tag, blob_to_vec, get_meta, set_meta
@@ -42,6 +44,7 @@ _state: dict = {"engine": None, "data_dir": None, "settings": None, "last_decisi
 SAVE_EVERY = 25  # decisions between snapshots (and at most SAVE_SECONDS apart while deciding)
 SAVE_SECONDS = 60.0
 RESET_KEY = "suggest.reset_at"
+UNDO_CHECK_SECONDS = 30.0
 REBUILD_TRAIN = 3000  # latest decisions a rebuild also trains the signal weights on
 
 
@@ -119,35 +122,65 @@ def engine(settings: Settings | None = None) -> SuggestEngine:
         return _state["engine"]
 
 
+def _stamp(settings: Settings):
+    try:
+        st = (_dir(settings) / "engine.pkl").stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _load_or_rebuild(settings: Settings) -> None:
     snap = _dir(settings) / "engine.pkl"
     _state.update(data_dir=settings.data_dir, dirty=0, saved_at=time.monotonic(), last_folder=0)
     if snap.is_file():
         try:
+            stamp = _stamp(settings)
             with snap.open("rb") as fh:
                 doc = pickle.load(fh)
             eng = SuggestEngine.from_bytes(doc["engine"])
             eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
-            _state.update(engine=eng, last_decision=doc["last_decision"], undone=set(doc["undone"]))
-            _catch_up(settings)
+            _state.update(engine=eng, last_decision=doc["last_decision"], undone=set(doc["undone"]), stamp=stamp)
+            _catch_up(undos=True)
             return
         except Exception as e:  # a snapshot from another version or a torn file: rebuild instead
             log.warning("suggest: snapshot %s unusable (%s); rebuilding from the catalogue", snap, e)
     _rebuild(settings, respect_reset=True)
 
 
-def _catch_up(settings: Settings) -> None:
-    """Apply decisions made after the snapshot, and undos of older ones."""
+def _catch_up(undos: bool) -> int:
+    """Apply decisions made since the engine last looked (after its snapshot, or by another process
+    such as `jaicat file`), and, with `undos`, undos of older ones. Returns decisions applied."""
     eng = _state["engine"]
-    undone_now = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
-    for did in sorted(undone_now - _state["undone"]):
-        if did <= _state["last_decision"]:
-            d = Decision.get_by_id(did)
-            eng.forget(str(d.photo_id))
-    _state["undone"] = undone_now
-    for d in Decision.select().where(Decision.id > _state["last_decision"]).order_by(Decision.id):
-        _apply(d)
+    n = 0
+    if undos:
+        undone_now = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
+        for did in sorted(undone_now - _state["undone"]):
+            if did <= _state["last_decision"]:
+                eng.forget(str(Decision.get_by_id(did).photo_id))
+                n += 1
+        _state.update(undone=undone_now, undos_at=time.monotonic())
+    last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
+    if last > _state["last_decision"]:
+        for d in Decision.select().where(Decision.id > _state["last_decision"]).order_by(Decision.id):
+            _apply(d)
+            n += 1
     _sync_folders()
+    _state["dirty"] += n
+    return n
+
+
+def _fresh(settings: Settings) -> SuggestEngine:
+    """The engine, up to date with the catalogue and with snapshots other processes wrote
+    (`jaicat suggest reset`/`import-log`/`learn-library` while the server runs). Costs a stat and
+    one indexed query; undos made elsewhere are looked for at most every UNDO_CHECK_SECONDS."""
+    engine(settings)
+    stamp = _stamp(settings)
+    if stamp is not None and stamp != _state.get("stamp"):
+        _load_or_rebuild(settings)
+    else:
+        _catch_up(undos=time.monotonic() - _state.get("undos_at", 0.0) > UNDO_CHECK_SECONDS)
+    return _state["engine"]
 
 
 def _rebuild(settings: Settings, respect_reset: bool, progress=None) -> int:
@@ -187,7 +220,7 @@ def _rebuild(settings: Settings, respect_reset: bool, progress=None) -> int:
                 progress(n, len(photos))
     last = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
     undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
-    _state.update(last_decision=last, undone=undone)
+    _state.update(last_decision=last, undone=undone, undos_at=time.monotonic())
     _sync_folders()
     _save(settings)
     return n
@@ -210,7 +243,7 @@ def _save(settings: Settings) -> None:
     with tmp.open("wb") as fh:
         pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, d / "engine.pkl")
-    _state.update(dirty=0, saved_at=time.monotonic())
+    _state.update(dirty=0, saved_at=time.monotonic(), stamp=_stamp(settings))
 
 
 def save_now() -> None:
@@ -255,12 +288,10 @@ def learn_decision(decision: Decision) -> None:
     if settings is None:
         return
     with _lock:
-        engine(settings)
-        if _state["last_decision"] >= decision.id and not decision.undone:
-            return  # already learned (catch-up after a snapshot raced with the hook)
-        _sync_folders()
-        _apply(decision)
-        _state["dirty"] += 1
+        _fresh(settings)  # learns this decision, and any made elsewhere before it
+        if decision.undone and decision.id not in _state["undone"]:
+            _apply(decision)
+            _state["dirty"] += 1
         due = _state["dirty"] >= SAVE_EVERY or time.monotonic() - _state["saved_at"] > SAVE_SECONDS
         saver = _state.get("saver")
         if due and (saver is None or not saver.is_alive()):
@@ -283,9 +314,7 @@ def suggest_for_photo(photo: Photo, settings: Settings, k: int | None = None) ->
     k = settings.suggest_top_k if k is None else k
     rec = features_for_photo(photo)
     with _lock:
-        eng = engine(settings)
-        _sync_folders()
-        return [s.as_dict() for s in eng.predict(rec, k)]
+        return [s.as_dict() for s in _fresh(settings).predict(rec, k)]
 
 
 def suggest_after_analysis(photo: Photo, settings: Settings) -> list[dict]:
