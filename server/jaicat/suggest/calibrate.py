@@ -37,7 +37,7 @@ def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Pool adjacent violators: the weighted least-squares non-decreasing fit of y (more raw
     confidence never shows less, and a bin that disagrees is averaged with its neighbours)."""
     blocks = []  # [mean, weight, count]
-    for yi, wi in zip(y.tolist(), w.tolist()):
+    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
         blocks.append([yi, wi, 1])
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             m2, w2, c2 = blocks.pop()
