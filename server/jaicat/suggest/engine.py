@@ -5,9 +5,10 @@ camera/date token statistics as smoothed Bayes lifts, capture-time neighbours at
 nearest embeddings and folder centroids, GPS proximity, recency of use, folder names and dates). A
 conditional-logit combiner (a softmax over candidate folders of w . x_f) weighs the columns; its weights
 are learned prequentially with AdaGrad on the log-loss of each decision, so a signal that proves
-unreliable for this household loses its say. Because the combiner is trained on log-loss its softmax is
-a calibrated probability; it is multiplied by (1 - p_new), the tracked rate of photos that went to a
-folder never used before, so the confidence shown is "the photo belongs here", not "of the folders I know".
+unreliable for this household loses its say. The combiner's softmax (trained on log-loss) is multiplied
+by (1 - p_new), the tracked rate of photos that went to a folder never used before, so it means "the
+photo belongs here", not "of the folders I know"; an online isotonic calibrator (calibrate.py) then maps
+it to the hit rate actually observed, so the score shown is a calibrated probability.
 
 Decay: counts are added with a weight that grows by 2**(1/half_life) per decision, which is the same as
 forgetting old decisions with that half-life (drift), without touching old counts until a rare rescale.
