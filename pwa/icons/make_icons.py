@@ -26,7 +26,7 @@ def _gradient(size: int) -> Image.Image:
     px = ImageDraw.Draw(img)
     for y in range(size):
         t = y / max(1, size - 1)
-        col = tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM))
+        col = tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM, strict=True))
         px.line([(0, y), (size, y)], fill=col)
     return img
 

@@ -142,6 +142,13 @@ addEventListener("jaicat:unauthorized", () => {
 // --- boot ------------------------------------------------------------------------------------------
 async function registerServiceWorker() {
   if (!("serviceWorker" in navigator)) return;
+  // A new shell took over (sw.js skips waiting): this page still runs the old code, so offer a reload.
+  const hadController = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (!hadController) return; // first install, nothing changed under the page
+    const t = toast("Jaicat was updated. ", "info", { timeout: 0 });
+    t.querySelector(".toast-msg").append(h("button.btn.btn-small", { type: "button", onclick: () => location.reload() }, "Reload"));
+  });
   try {
     await navigator.serviceWorker.register("sw.js", { scope: "./" });
   } catch (err) {

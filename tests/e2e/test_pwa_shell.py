@@ -213,6 +213,38 @@ def test_rejected_files_say_why(phone, live_server):
     assert "1 failed" in phone.locator("#queue-summary").inner_text()
 
 
+def test_library_grid_loads_more_on_scroll(phone, live_server):
+    """The grid shows a page of thumbnails and fetches the next page when the end scrolls into view."""
+    for i in range(65):  # one more page than the grid asks for (60)
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)).save(buf, "JPEG")
+        data = buf.getvalue()
+        up = live_server.post("/api/uploads", json={"filename": f"swatch_{i:02}.jpg", "size": len(data)}).json()
+        r = live_server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
+                                headers={"Content-Type": "application/octet-stream"})
+        assert r.json()["status"] == "done", r.text
+    total = 0
+    cursor = None
+    while True:
+        page = live_server.get("/api/photos", params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+        total += len(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    pair(phone, live_server)
+    requests_seen: list[str] = []
+    phone.on("request", lambda r: requests_seen.append(r.url) if "/api/photos?" in r.url else None)
+    phone.goto(f"{live_server.url}/#library")
+    phone.wait_for_selector("#photo-grid .thumb")
+    assert phone.locator("#photo-grid .thumb").count() == 60
+    # lazy: thumbnails far below the fold are not fetched yet
+    assert phone.evaluate("[...document.querySelectorAll('#photo-grid img')].filter((i) => i.complete && i.naturalWidth).length") < 60
+    phone.locator(".sentinel").scroll_into_view_if_needed()
+    phone.wait_for_function(f"document.querySelectorAll('#photo-grid .thumb').length === {total}")
+    assert any("cursor=" in u for u in requests_seen)
+    assert phone.locator("#grid-status").inner_text() == f"{total} photos"
+
+
 def test_share_target_queues_shared_files(phone, live_server):
     pair(phone, live_server)
     wait_controlled(phone)
