@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
@@ -46,6 +47,9 @@ def test_websocket_refuses_without_token(live_server):
         assert hello["type"] == "hello" and hello["device"]["id"] == live_server.device_id
     finally:
         ws.close()
+    time.sleep(0.3)
+    log = live_server.log()
+    assert '"GET /ws"' in log and live_server.token not in log  # the access log drops query strings
 
 
 def test_public_routes_answer_without_token(live_server):

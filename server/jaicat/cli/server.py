@@ -201,7 +201,8 @@ def make_server(settings, threads: int = 32):
         "graceful_timeout": 5,
         "keepalive": 5,
         "accesslog": "-" if settings.log_requests else None,
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(M)sms',
+        # the path without the query string: a websocket's ?token= must never reach a log file
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "jaicat",
