@@ -31,6 +31,19 @@ def test_https_serves_with_a_certificate_the_ca_signed(live_server_factory):
         assert json.loads(ws.recv())["type"] == "hello"
     finally:
         ws.close()
+    # uploads over TLS take the ordinary (non-splice) body path
+    import hashlib
+    import os
+
+    data = b"\xff\xd8" + os.urandom(300_000)
+    up = server.post("/api/uploads", json={"filename": "x.jpg", "size": len(data),
+                                           "sha256": hashlib.sha256(data).hexdigest()}).json()
+    r = server.request("PATCH", f"/api/uploads/{up['id']}?offset=0", data=data[:200_000])
+    assert r.status_code == 200 and r.json()["offset"] == 200_000
+    r = server.request("PATCH", f"/api/uploads/{up['id']}?offset=200000", data=data[200_000:])
+    # the checksum passed (bytes intact over TLS); random bytes are then refused as an image
+    assert r.status_code in (415, 422) and r.json()["error"] != "checksum_mismatch"
+    assert r.json()["upload"]["status"] == "failed"
     # the pairing cookie is Secure over HTTPS
     code = server.pair_code()
     r = requests.post(server.url + "/api/pair", json={"code": code}, verify=str(ca), timeout=10)
