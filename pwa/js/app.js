@@ -91,6 +91,10 @@ export function startLive() {
     return u.toString();
   });
   refreshBadge();
+  // jobs that started before this page opened have no progress event yet: show them now
+  api.jobs({ status: "running" }).then((r) => {
+    for (const j of r.items) showJob({ job_id: j.id, kind: j.kind, done: j.done, total: j.total, status: j.status, message: j.message });
+  }).catch(() => {});
 }
 
 // --- review badge, jobs, event toasts -------------------------------------------------------------

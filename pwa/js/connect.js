@@ -24,7 +24,8 @@ export async function mount(view, route) {
   const name = h("input#device-name", { type: "text", value: localStorage.getItem("jaicat.name") || defaultName(),
     "aria-label": "Name of this phone", maxlength: 60 });
   const submit = h("button.btn.btn-primary.btn-block#pair-btn", { type: "submit" }, "Pair this phone");
-  const paired = getToken();
+  const preset = route.params.get("code");
+  const paired = getToken() && !preset; // a QR link always means "pair this phone (again)"
   code.addEventListener("input", () => { code.value = code.value.toUpperCase().replace(ALPHABET, ""); });
 
   const form = h("form.card.connect-card", { onsubmit: async (e) => { e.preventDefault(); await pair(); } },
@@ -80,8 +81,7 @@ export async function mount(view, route) {
     status.classList.add("bad");
   });
 
-  const preset = route.params.get("code");
-  if (preset && !paired) {
+  if (preset) {
     code.value = preset.toUpperCase().replace(ALPHABET, "").slice(0, 6);
     if (code.value.length === 6) pair();
   } else if (!paired) {

@@ -329,5 +329,12 @@ def test_faces_named_on_the_photo_and_people_page(browser, server):
     assert people["Barack Obama"]["face_count"] == 2 and people["Rose Leslie"]["face_count"] == 1
     obama = people["Barack Obama"]["id"]
     assert {p["id"] for p in server.get("/api/photos", params={"person": obama}).json()["items"]} == set(singles)
+
+    # rename from the person's sheet
+    page.locator(".person", has_text="Barack Obama").click()
+    page.fill(".sheet input[aria-label=Name]", "Barack H. Obama")
+    page.click(".sheet button[type=submit]")
+    page.locator(".person", has_text="Barack H. Obama").wait_for()
+    assert server.get(f"/api/people/{obama}").json()["name"] == "Barack H. Obama"
     assert errors == []
     ctx.close()
