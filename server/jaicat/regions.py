@@ -169,6 +169,9 @@ def similar_regions(settings: Settings, region_id, k: int = 20) -> list[tuple[Re
     return [(rows[i], round(s, 4)) for i, s in hits if i in rows]
 
 
+similar = similar_regions  # the name the design notes use
+
+
 def embed_missing(settings: Settings) -> int:
     """Embed regions stored without an embedding (e.g. created before the CLIP weights were pulled)."""
     n = 0

@@ -106,3 +106,15 @@ def test_allow_filter_widens_annoy_search():
     got = idx.query(vecs[0], 5, allow=allowed.__contains__)
     assert len(got) == 5 and {i for i, _ in got} <= allowed
     assert [i for i, _ in got] == _brute(ids[389:], vecs[389:], vecs[0], 5)
+
+
+def test_large_snapshot_drops_its_vector_copy_and_still_answers():
+    ids, vecs = _data(600)
+    idx = VectorIndex("t", lambda: (ids, vecs.copy()), brute_force_below=0, keep_vectors_below=500)
+    idx.rebuild(wait=True)
+    assert idx._snap.vectors is None and idx.uses_annoy
+    q = vecs[3]
+    got = idx.query(q, 5, exclude={4})
+    assert [i for i, _ in got] == _brute(ids, vecs, q, 5, skip={4})
+    assert abs(idx.query(q, 1)[0][1] - 1.0) < 1e-4  # cosine from annoy's distance
+    assert idx.query(q, 5, exact=True) == idx.query(q, 5)

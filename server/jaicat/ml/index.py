@@ -49,10 +49,11 @@ def _dot(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
 @dataclass
 class _Snapshot:
     ids: np.ndarray  # (n,) int64
-    vectors: np.ndarray  # (n, d) float32, L2-normalised
+    vectors: np.ndarray | None  # (n, d) float32, L2-normalised; dropped once a large annoy is built
     seq: int  # sequence number when the loader was called
     annoy: object | None = None
     row_of: dict = field(default_factory=dict)
+    dim: int = 0
 
 
 class _Tail:
@@ -114,7 +115,7 @@ class _Tail:
 class VectorIndex:
     def __init__(self, name: str, loader: Loader, n_trees: int = 10, search_k_factor: int = 40,
                  brute_force_below: int = 20000, rebuild_fraction: float = 0.1, min_rebuild_tail: int = 500,
-                 max_tail: int = 20000):
+                 max_tail: int = 20000, keep_vectors_below: int = 200_000):
         self.name = name
         self.loader = loader
         self.n_trees = n_trees
@@ -123,6 +124,7 @@ class VectorIndex:
         self.rebuild_fraction = rebuild_fraction
         self.min_rebuild_tail = min_rebuild_tail
         self.max_tail = max_tail
+        self.keep_vectors_below = keep_vectors_below
         self._lock = threading.RLock()
         self._snap: _Snapshot | None = None
         self._seq = 0
@@ -161,7 +163,8 @@ class VectorIndex:
         ids, vecs = self.loader()
         ids = np.asarray(ids, dtype=np.int64)
         vecs = _normalise(vecs).reshape(len(ids), -1) if len(ids) else np.zeros((0, 0), np.float32)
-        return _Snapshot(ids, vecs, seq, None, {int(i): r for r, i in enumerate(ids.tolist())})
+        dim = vecs.shape[1] if vecs.ndim == 2 else 0
+        return _Snapshot(ids, vecs, seq, None, {int(i): r for r, i in enumerate(ids.tolist())}, dim)
 
     def _build_annoy(self, snap: _Snapshot) -> None:
         from annoy import AnnoyIndex
@@ -173,6 +176,8 @@ class VectorIndex:
             ann.add_item(r, v)
         ann.build(self.n_trees, n_jobs=-1)
         snap.annoy = ann
+        if len(snap.ids) >= self.keep_vectors_below:
+            snap.vectors = None  # annoy holds its own copy; halves memory at 1M x 512 (2 GB)
 
     def _swap(self, snap: _Snapshot) -> None:
         with self._lock:
@@ -244,7 +249,7 @@ class VectorIndex:
         """The `k` most similar items as (id, cosine similarity), best first.
 
         `exclude` ids and ids failing `allow` are skipped (annoy is asked for more to make up).
-        `exact=True` forces brute force over the snapshot.
+        `exact=True` forces brute force over the snapshot (while it still holds its vectors).
         """
         if k <= 0:
             return []
@@ -257,8 +262,8 @@ class VectorIndex:
                 return i not in deleted and i not in tail and i not in exclude and (allow is None or allow(i))
 
             results: dict[int, float] = {}
-            if len(snap.ids) and snap.vectors.shape[1] == q.shape[0]:
-                if snap.annoy is not None and not exact:
+            if len(snap.ids) and snap.dim == q.shape[0]:
+                if snap.annoy is not None and (not exact or snap.vectors is None):
                     self._query_annoy(snap, q, k + len(exclude) + (2 if deleted else 0), k, ok, results)
                 else:
                     self._query_brute(snap, q, k, ok, results)
