@@ -36,6 +36,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import Conflict, InvalidInput
+from .library import fsync_dir
 
 FORMAT, FORMAT_VERSION = "jaicat-backup", 1
 CATALOGUE, MANIFEST = "jaicat.db", "manifest.json"
@@ -304,19 +305,6 @@ def prune_backups(folder, keep: int) -> list[Path]:
     for d in doomed:
         shutil.rmtree(d)
     return doomed
-
-
-def fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(root: Path) -> None:

@@ -196,11 +196,7 @@ def _announce(result: IngestResult, filename: str) -> None:
             log.exception("new-photo hook failed")
 
 
-def ingest_stream(
-    fileobj: BinaryIO, filename: str, settings: Settings, source_device: str | None = None
-) -> IngestResult:
-    """Catalogue a photo read from a binary stream (bounded memory)."""
-    filename = _safe_name(filename)
+def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, int]:
     tmp = _temp_path(settings)
     try:
         sha, size = _copy_hashing(fileobj, tmp, settings.max_upload_bytes)
@@ -208,11 +204,25 @@ def ingest_stream(
         if tmp.exists():
             tmp.unlink()
         raise
+    return tmp, sha, size
+
+
+def _finish(tmp: Path, sha: str, size: int, filename: str, settings: Settings,
+            source_device: str | None, source: Path | None) -> IngestResult:
     result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
     _announce(result, filename)
     if not result.duplicate:
-        apply_sidecar(result.photo, settings, None)
+        apply_sidecar(result.photo, settings, source)
     return result
+
+
+def ingest_stream(
+    fileobj: BinaryIO, filename: str, settings: Settings, source_device: str | None = None
+) -> IngestResult:
+    """Catalogue a photo read from a binary stream (bounded memory)."""
+    filename = _safe_name(filename)
+    tmp, sha, size = _stream_to_temp(fileobj, settings)
+    return _finish(tmp, sha, size, filename, settings, source_device, None)
 
 
 def ingest_file(
@@ -237,19 +247,9 @@ def ingest_file(
         tmp = _temp_path(settings)
         os.replace(path, tmp)
     else:
-        tmp = _temp_path(settings)
-        try:
-            with open(path, "rb") as f:
-                sha, size = _copy_hashing(f, tmp, settings.max_upload_bytes)
-        except BaseException:
-            if tmp.exists():
-                tmp.unlink()
-            raise
-    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
-    _announce(result, filename)
-    if not result.duplicate:
-        apply_sidecar(result.photo, settings, path)
-    return result
+        with open(path, "rb") as f:
+            tmp, sha, size = _stream_to_temp(f, settings)
+    return _finish(tmp, sha, size, filename, settings, source_device, path)
 
 
 def apply_sidecar(photo: Photo, settings: Settings, source: Path | None) -> None:

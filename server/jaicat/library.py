@@ -126,7 +126,8 @@ def _free_name(directory: Path, filename: str) -> Path:
     return candidate
 
 
-def _fsync_dir(d: Path) -> None:
+def fsync_dir(d: Path) -> None:
+    """fsync a directory so a rename/link in it survives a power cut (best effort)."""
     try:
         fd = os.open(d, os.O_RDONLY)
     except OSError:
@@ -160,8 +161,8 @@ def transfer(src: Path, dst_dir: Path, filename: str, expect_sha: str, keep_sour
         try:
             final = _link_no_replace(src, dst)
             os.unlink(src)
-            _fsync_dir(dst_dir)
-            _fsync_dir(src.parent)
+            fsync_dir(dst_dir)
+            fsync_dir(src.parent)
             return final
         except OSError as e:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
@@ -182,13 +183,13 @@ def transfer(src: Path, dst_dir: Path, filename: str, expect_sha: str, keep_sour
         except OSError:
             final = _free_name(dst_dir, dst.name)
             os.rename(tmp, final)  # no hard links here; final was free a moment ago
-        _fsync_dir(dst_dir)
+        fsync_dir(dst_dir)
     finally:
         if tmp.exists():
             tmp.unlink()
     if not keep_source:
         os.unlink(src)
-        _fsync_dir(src.parent)
+        fsync_dir(src.parent)
     return final
 
 
