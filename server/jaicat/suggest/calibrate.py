@@ -19,6 +19,7 @@ class Calibrator:
         self.hits = np.zeros(bins)
         self.prior = prior
         self.decay = 0.5 ** (1.0 / half_life)
+        self._acc = None  # the fitted curve, refitted after an update
 
     def update(self, p: float, hit: bool, weight: float = 1.0) -> None:
         """One first suggestion of probability p was (or was not) where the photo went."""
@@ -27,10 +28,13 @@ class Calibrator:
         self.hits *= self.decay**weight
         self.n[b] += weight
         self.hits[b] += weight if hit else 0.0
+        self._acc = None
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        acc = _isotonic((self.hits + self.prior * self.centres) / (self.n + self.prior), self.n + self.prior)
-        return np.clip(np.interp(p, self.centres, acc), 0.0, 1.0)
+        if self._acc is None:
+            w = self.n + self.prior
+            self._acc = _isotonic((self.hits + self.prior * self.centres) / w, w)
+        return np.clip(np.interp(p, self.centres, self._acc), 0.0, 1.0)
 
 
 def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:

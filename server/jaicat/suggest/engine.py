@@ -27,7 +27,7 @@ from .calibrate import Calibrator
 from .records import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
 from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
 
-SNAPSHOT_VERSION = 2  # bump when the engine's attributes change: older snapshots are then rebuilt
+SNAPSHOT_VERSION = 4  # bump when the engine's attributes change: older snapshots are then rebuilt
 TOKEN_GROUPS = ("tags", "people", "words", "meta", "date")
 # (feature, signal group, initial weight). Initial weights only matter for the first few dozen decisions.
 FEATURES = (

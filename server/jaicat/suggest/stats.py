@@ -75,16 +75,22 @@ class TokenTable:
 
     def score(self, tokens: dict, prior: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Add the evidence of `tokens` ({token: weight}) for every folder into `out`; returns out."""
+        idx, cnt, wts = [], [], []
         total_w = 0.0
         for t, w in tokens.items():
             row = self.rows.get(t)
             if row is None or row.size == 0:
                 continue
-            i = row.idx[: row.size]
-            out[i] += w * np.log1p(row.cnt[: row.size] / (self.beta * prior[i]))
+            idx.append(row.idx[: row.size])
+            cnt.append(row.cnt[: row.size])
+            wts.append(np.full(row.size, w))
             total_w += w
-        if total_w > 1.0:  # correlated tags would otherwise count many times over
-            out /= math.sqrt(total_w)
+        if not idx:
+            return out
+        i = np.concatenate(idx)
+        ev = np.concatenate(wts) * np.log1p(np.concatenate(cnt) / (self.beta * prior[i]))
+        # correlated tags would otherwise count many times over
+        out += np.bincount(i, ev, minlength=out.shape[0]) / max(1.0, math.sqrt(total_w))
         return out
 
     def scale(self, factor: float) -> None:
@@ -150,6 +156,7 @@ class VectorIndex:
         self.n = 0  # rows filled
         self.next = 0  # ring write position
         self.sums = np.zeros((0, 0), np.float32)  # per-folder (decayed) sum of embeddings
+        self.units = np.zeros((0, 0), np.float32)  # the same, each row scaled to unit length
 
     def accepts(self, v: np.ndarray | None) -> bool:
         return v is not None and (self.dim is None or v.shape[0] == self.dim)
@@ -161,6 +168,7 @@ class VectorIndex:
         self.folder = np.full(self.capacity, -1, np.int32)
         self.rid = np.full(self.capacity, -1, np.int64)
         self.sums = np.zeros((16, dim), np.float32)
+        self.units = np.zeros((16, dim), np.float32)
 
     def add(self, v: np.ndarray, f: int, rid: int, inc: float) -> None:
         if self.dim is None:
@@ -172,6 +180,7 @@ class VectorIndex:
         self.n = min(self.n + 1, self.capacity)
         self.sums = _grow(self.sums, f + 1)
         self.sums[f] += np.float32(inc) * v
+        self._unit(f)
 
     def remove(self, rid: int, v: np.ndarray | None, f: int, inc: float) -> None:
         hit = self.rid[: self.n] == rid
@@ -179,6 +188,12 @@ class VectorIndex:
         self.mat[: self.n][hit] = 0
         if v is not None and self.dim is not None and f < self.sums.shape[0] and v.shape[0] == self.dim:
             self.sums[f] -= np.float32(inc) * v
+            self._unit(f)
+
+    def _unit(self, f: int) -> None:
+        self.units = _grow(self.units, self.sums.shape[0])
+        norm = float(np.linalg.norm(self.sums[f]))
+        self.units[f] = self.sums[f] / norm if norm > 1e-12 else 0.0
 
     def neighbours(self, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(similarity, folder) of the k most similar stored photos, best first."""
@@ -197,13 +212,9 @@ class VectorIndex:
     def centroid_sims(self, v: np.ndarray, nfolders: int) -> np.ndarray:
         """Cosine of v to each folder's mean direction (0 for folders without embeddings)."""
         out = np.zeros(nfolders, np.float64)
-        m = min(nfolders, self.sums.shape[0])
-        if m == 0:
-            return out
-        s = self.sums[:m]
-        norms = np.linalg.norm(s, axis=1)
-        ok = norms > 0
-        out[:m][ok] = np.einsum("ij,j->i", s[ok], v) / norms[ok]
+        m = min(nfolders, self.units.shape[0])
+        if m:
+            out[:m] = np.einsum("ij,j->i", self.units[:m], v)
         return out
 
     def scale(self, factor: float) -> None:
@@ -215,6 +226,8 @@ class VectorIndex:
             self.sums = _grow(self.sums, dst + 1)
             self.sums[dst] += self.sums[src]
             self.sums[src] = 0
+            self._unit(src)
+            self._unit(dst)
 
 
 class GeoIndex:
@@ -248,10 +261,10 @@ class GeoIndex:
         dy = (self.lat[: self.n] - lat0) * 110.57
         dlon = np.abs(self.lon[: self.n] - lon0)
         dlon = np.minimum(dlon, 360.0 - dlon)
-        dx = dlon * 111.32 * math.cos(math.radians(lat0))
-        d = np.sqrt(dx * dx + dy * dy)
-        hit = (d <= radius_km) & (self.folder[: self.n] >= 0)
-        return d[hit], self.folder[: self.n][hit]
+        dx = dlon * (111.32 * math.cos(math.radians(lat0)))
+        d2 = dx * dx + dy * dy
+        hit = (d2 <= radius_km * radius_km) & (self.folder[: self.n] >= 0)
+        return np.sqrt(d2[hit]), self.folder[: self.n][hit]
 
     def merge_folder(self, src: int, dst: int) -> None:
         self.folder[self.folder == src] = dst
