@@ -118,3 +118,28 @@ def test_large_snapshot_drops_its_vector_copy_and_still_answers():
     assert [i for i, _ in got] == _brute(ids, vecs, q, 5, skip={4})
     assert abs(idx.query(q, 1)[0][1] - 1.0) < 1e-4  # cosine from annoy's distance
     assert idx.query(q, 5, exact=True) == idx.query(q, 5)
+
+
+def test_first_background_build_serves_exact_results_before_annoy_is_ready():
+    ids, vecs = _data(300)
+    loads = []
+    release = threading.Event()
+
+    def loader():
+        loads.append(1)
+        return ids, vecs
+
+    idx = VectorIndex("t", loader, brute_force_below=0)
+    real_build = idx._build_annoy
+
+    def slow_build(snap):
+        release.wait(5)
+        return real_build(snap)
+
+    idx._build_annoy = slow_build
+    idx.rebuild(wait=False)  # as the worker does at start
+    got = idx.query(vecs[9], 3)  # arrives while annoy is still building
+    assert [i for i, _ in got] == _brute(ids, vecs, vecs[9], 3) and not idx.uses_annoy
+    release.set()
+    idx._build_thread.join(10)
+    assert idx.uses_annoy and len(loads) == 1  # the query reused the build's load

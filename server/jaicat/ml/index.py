@@ -131,6 +131,7 @@ class VectorIndex:
         self._tail = _Tail()
         self._deleted: dict[int, int] = {}  # id -> seq
         self._build_thread: threading.Thread | None = None
+        self._loaded = threading.Event()  # set at the first swap
         self.builds = 0
 
     # changes -----------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class VectorIndex:
             self._snap = None
             self._tail = _Tail()
             self._deleted.clear()
+            self._loaded.clear()
 
     # building ----------------------------------------------------------------------------------
     def _load_snapshot(self) -> _Snapshot:
@@ -166,27 +168,29 @@ class VectorIndex:
         dim = vecs.shape[1] if vecs.ndim == 2 else 0
         return _Snapshot(ids, vecs, seq, None, {int(i): r for r, i in enumerate(ids.tolist())}, dim)
 
-    def _build_annoy(self, snap: _Snapshot) -> None:
+    def _build_annoy(self, snap: _Snapshot) -> _Snapshot:
+        """A new snapshot with the annoy index (the given one may be serving queries meanwhile)."""
         from annoy import AnnoyIndex
 
         if len(snap.ids) == 0 or len(snap.ids) < self.brute_force_below:
-            return
-        ann = AnnoyIndex(snap.vectors.shape[1], "angular")
+            return snap
+        ann = AnnoyIndex(snap.dim, "angular")
         for r, v in enumerate(snap.vectors):
             ann.add_item(r, v)
         ann.build(self.n_trees, n_jobs=-1)
-        snap.annoy = ann
-        if len(snap.ids) >= self.keep_vectors_below:
-            snap.vectors = None  # annoy holds its own copy; halves memory at 1M x 512 (2 GB)
+        # annoy holds its own copy: dropping ours halves memory at 1M x 512 (2 GB)
+        keep = snap.vectors if len(snap.ids) < self.keep_vectors_below else None
+        return _Snapshot(snap.ids, keep, snap.seq, ann, snap.row_of, snap.dim)
 
-    def _swap(self, snap: _Snapshot) -> None:
+    def _swap(self, snap: _Snapshot, count: bool = True) -> None:
         with self._lock:
             self._snap = snap
             self._tail.prune(snap.seq)
             self._deleted = {i: s for i, s in self._deleted.items() if s > snap.seq}
-            self.builds += 1
+            self.builds += int(count)
+        self._loaded.set()
 
-    def rebuild(self, wait: bool = True) -> None:
+    def rebuild(self, wait: bool = True, _loaded: _Snapshot | None = None) -> None:
         """Reload from the loader and rebuild; in the background unless `wait`. Queries stay exact meanwhile."""
         with self._lock:
             if self._build_thread is not None and self._build_thread.is_alive():
@@ -194,16 +198,19 @@ class VectorIndex:
                     return
                 t = self._build_thread
             else:
-                t = threading.Thread(target=self._rebuild_now, name=f"index-{self.name}", daemon=True)
+                t = threading.Thread(target=self._rebuild_now, args=(_loaded,), name=f"index-{self.name}",
+                                     daemon=True)
                 self._build_thread = t
                 t.start()
         if wait:
             t.join()
 
-    def _rebuild_now(self) -> None:
+    def _rebuild_now(self, snap: _Snapshot | None = None) -> None:
         try:
-            snap = self._load_snapshot()
-            self._build_annoy(snap)
+            snap = snap or self._load_snapshot()
+            if self._snap is None:  # nothing to serve yet: exact brute force now, annoy when built
+                self._swap(snap, count=False)
+            snap = self._build_annoy(snap)
             self._swap(snap)
             log.info("index %s rebuilt: %d items%s", self.name, len(snap.ids), " (annoy)" if snap.annoy else "")
         except Exception:  # a failed rebuild keeps the old snapshot + tail, which are still exact
@@ -222,13 +229,19 @@ class VectorIndex:
         snap = self._snap
         if snap is not None:
             return snap
+        t = self._build_thread
+        if t is not None:  # a background build is loading: use its data, not a second copy
+            while t.is_alive() and not self._loaded.wait(0.05):
+                pass
+            if self._snap is not None:
+                return self._snap
         with self._lock:
             if self._snap is None:
                 # First use: load synchronously (exact brute force right away), build annoy behind it.
                 snap = self._load_snapshot()
                 self._swap(snap)
                 if len(snap.ids) >= self.brute_force_below:
-                    self.rebuild(wait=False)
+                    self.rebuild(wait=False, _loaded=snap)
             return self._snap
 
     @property
