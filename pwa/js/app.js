@@ -107,25 +107,30 @@ export async function refreshBadge() {
   } catch { /* the pill already says why */ }
 }
 
-const jobBars = new Map();
-function showJob(ev) {
+// One compact line under the top bar for background jobs: the latest one, and how many others run.
+const jobs = new Map(); // job_id -> last progress event
+const jobBar = progressBar();
+jobBar.el.classList.add("job-line");
+
+function renderJobs() {
   const box = document.getElementById("jobs");
-  let entry = jobBars.get(ev.job_id);
-  if (!entry) {
-    const bar = progressBar();
-    bar.el.dataset.job = ev.job_id;
-    box.append(bar.el);
-    entry = { bar };
-    jobBars.set(ev.job_id, entry);
-  }
-  const frac = ev.total ? ev.done / ev.total : 0;
-  const label = `${ev.kind || "job"}: ${ev.done}/${ev.total}${ev.message ? ` — ${ev.message}` : ""}`;
-  entry.bar.set(frac, label);
-  clearTimeout(entry.timer);
+  const list = [...jobs.values()].sort((a, b) => b.seen - a.seen);
+  if (!list.length) { jobBar.el.remove(); return; }
+  const ev = list[0];
+  const others = list.length - 1;
+  const label = `${ev.kind || "job"} ${ev.done}/${ev.total}${ev.message ? ` · ${ev.message}` : ""}${others ? ` (+${others} more)` : ""}`;
+  jobBar.set(ev.total ? ev.done / ev.total : 0, label);
+  if (!jobBar.el.isConnected) box.append(jobBar.el);
+}
+
+function showJob(ev) {
+  const job = { ...ev, seen: performance.now() };
+  jobs.set(ev.job_id, job);
   if (ev.status === "done" || ev.status === "failed") {
     if (ev.status === "failed") toast(`${ev.kind || "Job"} failed: ${ev.message || "see the server log"}`, "error");
-    entry.timer = setTimeout(() => { entry.bar.el.remove(); jobBars.delete(ev.job_id); }, 2500);
+    setTimeout(() => { if (jobs.get(ev.job_id) === job) { jobs.delete(ev.job_id); renderJobs(); } }, 2000);
   }
+  renderJobs();
 }
 
 ws.on("job.progress", showJob);
