@@ -45,11 +45,12 @@ class Query:
     after: dt.datetime | None = None  # inclusive
     before: dt.datetime | None = None  # exclusive
     similar: int | None = None
+    directly_in: str | None = None  # only photos directly in this library folder ("" = its root)
 
     @property
     def has_filters(self) -> bool:
         return bool(self.tags or self.exclude_tags or self.people or self.folders or self.statuses
-                    or self.after or self.before)
+                    or self.after or self.before or self.directly_in is not None)
 
 
 @dataclass
@@ -134,6 +135,13 @@ def filtered_photos(q: Query):
                 c = (Photo.root == "library") & ~(Photo.path.contains("/"))
             cond = c if cond is None else cond | c
         sel = sel.where(cond)
+    if q.directly_in is not None:
+        # substr, not LIKE: LIKE is case-insensitive in SQLite and folders are not
+        prefix = q.directly_in.strip("/") + "/" if q.directly_in.strip("/") else ""
+        sel = sel.where(Photo.root == "library")
+        if prefix:
+            sel = sel.where(fn.substr(Photo.path, 1, len(prefix)) == prefix)
+        sel = sel.where(fn.instr(fn.substr(Photo.path, len(prefix) + 1), "/") == 0)
     if q.statuses:
         sel = sel.where(Photo.status.in_(q.statuses))
     when = fn.COALESCE(Photo.taken_at, Photo.created_at)

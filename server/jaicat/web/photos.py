@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-import datetime as dt
-
 from flask import Blueprint, current_app, jsonify, request, send_file
-from peewee import fn
 
-from .. import ingest, library
-from ..db import Face, Photo, PhotoTag, Tag
+from .. import ingest, library, search
+from ..db import Photo
 from ..errors import NotFound
 from .params import BadRequest, arg_date, arg_int, limit_arg
-from .search import run_search
 from .serialize import photo_json
 
 bp = Blueprint("photos", __name__, url_prefix="/api/photos")
@@ -26,58 +23,47 @@ def get_photo(photo_id: int) -> Photo:
     return photo
 
 
-def _filtered():
-    q = Photo.select()
+def _query() -> search.Query:
+    """The list's filters as a search Query: one filtering and ranking path for list and search."""
+    q = search.Query(text=(request.args.get("q") or "").strip())
     status = request.args.get("status")
     if status:
         if status not in Photo.STATUSES:
             raise BadRequest(f"status must be one of {', '.join(Photo.STATUSES)}")
-        q = q.where(Photo.status == status)
+        q.statuses = [status]
     folder = request.args.get("folder")
     if folder is not None:
-        folder = library.normalise_folder(folder)
-        q = q.where(Photo.root == "library")
-        # direct children only; substr comparison because LIKE is case-insensitive in SQLite
-        prefix = folder + "/" if folder else ""
-        n = len(prefix)
-        if n:
-            q = q.where(fn.substr(Photo.path, 1, n) == prefix)
-        q = q.where(fn.instr(fn.substr(Photo.path, n + 1), "/") == 0)
-    tag = request.args.get("tag")
+        q.directly_in = library.normalise_folder(folder)
+    tag = (request.args.get("tag") or "").strip()
     if tag:
-        q = q.where(Photo.id.in_(
-            PhotoTag.select(PhotoTag.photo).join(Tag)
-            .where((Tag.name == tag.strip()) & (PhotoTag.removed == False))))  # noqa: E712
+        q.tags = [tag]
     person = arg_int("person", None, 1, 2**62)
     if person is not None:
-        q = q.where(Photo.id.in_(Face.select(Face.photo).where(Face.person == person)))
+        q.people = [str(person)]
     date_from, date_to = arg_date("date_from"), arg_date("date_to")
     if date_from:
-        q = q.where(Photo.taken_at >= dt.datetime.combine(date_from, dt.time.min))
+        q.after = dt.datetime.combine(date_from, dt.time.min)
     if date_to:
-        q = q.where(Photo.taken_at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+        q.before = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min)
     return q
 
 
 @bp.get("")
 def list_photos():
     limit = limit_arg()
-    q = _filtered()
-    text = (request.args.get("q") or "").strip()
+    q = _query()
     cursor = request.args.get("cursor") or None
-    if text:
-        # Ranked results within the filters: the cursor is the rank to continue from. Search ranks
-        # the whole catalogue, so over-fetch and keep the photos that pass the filters.
+    if q.text:
+        # Ranked within the filters: the cursor is the rank to continue from.
         start = _int_cursor(cursor)
-        allowed = {pid for (pid,) in q.select(Photo.id).tuples()}
-        ranked = [(p, s) for p, s in run_search(text, limit=start + limit + 1 + 1000) if p.id in allowed]
-        page = ranked[start:start + limit]
-        more = len(ranked) > start + limit
-        return jsonify({"items": [dict(photo_json(p), score=s) for p, s in page],
-                        "next_cursor": str(start + limit) if more else None})
+        hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start)
+        page = hits[:limit]
+        return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in page],
+                        "next_cursor": str(start + limit) if len(hits) > limit else None})
+    sel = search.filtered_photos(q)
     if cursor is not None:
-        q = q.where(Photo.id < _int_cursor(cursor))
-    rows = list(q.order_by(Photo.id.desc()).limit(limit + 1))
+        sel = sel.where(Photo.id < _int_cursor(cursor))
+    rows = list(sel.order_by(Photo.id.desc()).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify({"items": [photo_json(p) for p in rows],
