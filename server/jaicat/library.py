@@ -23,6 +23,7 @@ from .config import Settings
 from .db import Decision, Folder, Photo, database
 from .errors import (
     FileMissing,
+    InvalidInput,
     InvalidFolderName,
     NothingToUndo,
     NotFound,
@@ -373,3 +374,38 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
     events.publish("library.changed", photo_id=photo.id, change="undone", decision_id=decision.id)
     _notify(decision)  # undone=True: the suggester unlearns it
     return decision
+
+
+# --- reading the queue and the log ---------------------------------------------------------------
+REVIEW_STATUSES = ("suggested", "inbox")
+
+
+def review_queue(limit: int, cursor: str | None = None) -> tuple[list[Photo], str | None, int]:
+    """Photos waiting for a decision: suggested ones first, oldest first within each.
+
+    Returns (photos, next cursor or None, total waiting). The cursor is "<rank>:<id>".
+    """
+    rank = (Photo.status != "suggested").cast("INTEGER")
+    q = Photo.select(Photo, rank.alias("rank")).where(Photo.status.in_(REVIEW_STATUSES))
+    if cursor is not None:
+        try:
+            r, last = (int(x) for x in cursor.split(":"))
+        except ValueError:
+            raise InvalidInput("invalid cursor") from None
+        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
+    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = Photo.select().where(Photo.status.in_(REVIEW_STATUSES)).count()
+    return rows, (f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None), count
+
+
+def decision_log(limit: int, before_id: int | None = None) -> tuple[list[Decision], int | None]:
+    """Decisions newest first; returns (page, id to pass as before_id for the next page, or None)."""
+    q = Decision.select().order_by(Decision.id.desc())
+    if before_id is not None:
+        q = q.where(Decision.id < before_id)
+    rows = list(q.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)

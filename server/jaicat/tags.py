@@ -86,6 +86,21 @@ def remove_tag(photo_or_id, name: str) -> PhotoTag:
         return pt
 
 
+def set_user_tags(photo_or_id, wanted: Iterable[str]) -> None:
+    """Make a photo's tags (other than face names) exactly `wanted`: missing ones are added as the
+    user's, the others removed (and the removals remembered, see remove_tag)."""
+    photo = _photo(photo_or_id)
+    current = {t["name"].lower(): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
+    wanted_keys = {clean_tag(t).lower(): t for t in wanted}
+    with database.atomic():
+        for key, name in wanted_keys.items():
+            if key not in current:
+                add_tag(photo, name)
+        for key, name in current.items():
+            if key not in wanted_keys:
+                remove_tag(photo, name)
+
+
 def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) -> list[str]:
     """Replace `photo`'s tags from auto-tagger `source` with `tags`; returns the names now stored.
 

@@ -7,7 +7,6 @@ import re
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import library, tags
-from ..db import Decision, Photo
 from ..errors import Conflict, NotFound
 from .params import BadRequest, field, json_body, limit_arg, str_list
 from .photos import get_photo
@@ -16,19 +15,6 @@ from .serialize import decision_json, photo_json
 bp = Blueprint("review", __name__, url_prefix="/api")
 
 ACTIONS = ("accept", "fix", "skip")
-_QUEUE = ("suggested", "inbox")
-
-
-def _apply_tag_edits(photo: Photo, wanted: list[str]) -> None:
-    """Make the photo's (non-face) tags exactly `wanted`; removals are remembered (tags.remove_tag)."""
-    current = {t["name"].lower(): t["name"] for t in tags.photo_tags(photo) if t["source"] != "face"}
-    wanted_keys = {tags.clean_tag(t).lower(): t for t in wanted}
-    for key, name in wanted_keys.items():
-        if key not in current:
-            tags.add_tag(photo, name)
-    for key, name in current.items():
-        if key not in wanted_keys:
-            tags.remove_tag(photo, name)
 
 
 def decide(settings, device_name: str | None, photo_id, action: str, body: dict) -> dict:
@@ -60,7 +46,7 @@ def decide(settings, device_name: str | None, photo_id, action: str, body: dict)
         elif not library.resolve_in_library(settings, folder).is_dir():
             raise NotFound(f"folder {folder!r} does not exist; send create: true to make it")
         if new_tags is not None:
-            _apply_tag_edits(photo, new_tags)
+            tags.set_user_tags(photo, new_tags)
         decision = library.file_photo(photo, folder, settings, action="fix", suggested=suggested,
                                       tags=new_tags, people=people, device=device_name)
     return {"decision": decision_json(decision), "photo": photo_json(get_photo(photo.id))}
@@ -79,22 +65,7 @@ def _settings():
 
 @bp.get("/review")
 def queue():
-    limit = limit_arg()
-    cursor = request.args.get("cursor") or None
-    # rank 0 = suggested, 1 = inbox; oldest first within each. The cursor is "<rank>:<id>".
-    rank = (Photo.status != "suggested").cast("INTEGER")
-    q = Photo.select(Photo, rank.alias("rank")).where(Photo.status.in_(_QUEUE))
-    if cursor is not None:
-        try:
-            r, last = (int(x) for x in cursor.split(":"))
-        except ValueError:
-            raise BadRequest("invalid cursor") from None
-        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
-    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    count = Photo.select().where(Photo.status.in_(_QUEUE)).count()
-    nxt = f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None
+    rows, nxt, count = library.review_queue(limit_arg(), request.args.get("cursor") or None)
     return jsonify({"items": [photo_json(p) for p in rows], "next_cursor": nxt, "count": count})
 
 
@@ -126,15 +97,9 @@ def undo_route():
 
 @bp.get("/decisions")
 def decisions():
-    limit = limit_arg()
-    q = Decision.select().order_by(Decision.id.desc())
     cursor = request.args.get("cursor")
-    if cursor:
-        if not re.fullmatch(r"[0-9]{1,18}", cursor):
-            raise BadRequest("invalid cursor")
-        q = q.where(Decision.id < int(cursor))
-    rows = list(q.limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    if cursor and not re.fullmatch(r"[0-9]{1,18}", cursor):
+        raise BadRequest("invalid cursor")
+    rows, nxt = library.decision_log(limit_arg(), int(cursor) if cursor else None)
     return jsonify({"items": [decision_json(d) for d in rows],
-                    "next_cursor": str(rows[-1].id) if more and rows else None})
+                    "next_cursor": str(nxt) if nxt else None})
