@@ -173,3 +173,31 @@ def test_folder_tree_counts_and_created_folders(settings, photos):
     assert names["Family"]["children"][0]["path"] == "Family/2024"
     lines = library.format_tree(tree)
     assert any("2024/" in line for line in lines)
+
+
+def test_rename_folder_moves_photos_and_keeps_the_catalogue_in_step(settings, photos):
+    library.file_photo(photos[0], "Trips/2024", settings)
+    library.file_photo(photos[1], "Trips", settings)
+    seen = []
+    library.on_folder_renamed(lambda old, new: seen.append((old, new)))
+    assert library.rename_folder(settings, "Trips", "Family/Trips") == 2
+    assert (settings.library / "Family/Trips/2024/orientation_1.jpg").is_file()
+    assert not (settings.library / "Trips").exists()
+    assert Photo.get_by_id(photos[0].id).folder == "Family/Trips/2024"
+    assert {f.path for f in Folder.select()} >= {"Family/Trips", "Family/Trips/2024"}
+    assert ("Trips", "Family/Trips") in seen
+    library.undo(settings)  # undo still finds the photo where it now is
+    assert Photo.get_by_id(photos[1].id).root == "inbox"
+
+
+def test_rename_folder_never_merges_or_nests_into_itself(settings, photos):
+    library.file_photo(photos[0], "A", settings)
+    library.file_photo(photos[1], "B", settings)
+    with pytest.raises(errors.Conflict):
+        library.rename_folder(settings, "A", "B")
+    with pytest.raises(errors.InvalidFolderName):
+        library.rename_folder(settings, "A", "A/inner")
+    with pytest.raises(errors.NotFound):
+        library.rename_folder(settings, "Nope", "C")
+    assert (settings.library / "A/orientation_1.jpg").is_file()
+    assert (settings.library / "B/orientation_3.jpg").is_file()

@@ -18,10 +18,13 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from peewee import fn
+
 from . import events
 from .config import Settings
 from .db import Decision, Folder, Photo, database
 from .errors import (
+    Conflict,
     FileMissing,
     InvalidInput,
     InvalidFolderName,
@@ -38,6 +41,7 @@ _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f
 _BAD_CHARS = re.compile(r'[\x00-\x1f<>:"|?*\\]')
 _MAX_COMPONENT = 120
 _hooks: list[Callable[[Decision], None]] = []
+_rename_hooks: list[Callable[[str, str], None]] = []
 _hooks_lock = threading.Lock()
 _move_lock = threading.RLock()  # one filing at a time: collision suffixes and undo stay consistent
 
@@ -47,6 +51,13 @@ def on_decision(callback: Callable[[Decision], None]) -> None:
     with _hooks_lock:
         if callback not in _hooks:
             _hooks.append(callback)
+
+
+def on_folder_renamed(callback: Callable[[str, str], None]) -> None:
+    """Call `callback(old, new)` after a library folder was renamed (the suggester keeps its history)."""
+    with _hooks_lock:
+        if callback not in _rename_hooks:
+            _rename_hooks.append(callback)
 
 
 def _notify(decision: Decision) -> None:
@@ -205,6 +216,65 @@ def create_folder(settings: Settings, rel: str) -> Folder:
     if created:
         events.publish("library.changed", folder=rel, change="folder_created")
     return folder
+
+
+def rename_folder(settings: Settings, old: str, new: str) -> int:
+    """Rename (or move) a library folder with everything in it; returns how many photos moved.
+
+    Refuses to merge into an existing folder or to move a folder into itself: nothing is overwritten.
+    Photos, folder rows and sidecars follow (sidecars sit beside their photos); hooks are told.
+    """
+    old, new = normalise_folder(old), normalise_folder(new)
+    if not old or not new:
+        raise InvalidFolderName("give the folder to rename and its new name")
+    if new == old or new.startswith(old + "/"):
+        raise InvalidFolderName(f"cannot move {old!r} into itself")
+    src, dst = resolve_in_library(settings, old), resolve_in_library(settings, new)
+    if not src.is_dir():
+        raise NotFound(f"no folder {old!r} in the library")
+    with _move_lock:
+        if dst.exists() or dst.is_symlink():
+            raise Conflict(f"{new!r} already exists; nothing was changed")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)
+        fsync_dir(dst.parent)
+        try:
+            with database.atomic():
+                moved = 0
+                for p in Photo.select().where((Photo.root == "library")
+                                              & (fn.substr(Photo.path, 1, len(old) + 1) == old + "/")):
+                    p.path = new + p.path[len(old):]
+                    p.save()
+                    moved += 1
+                for f in Folder.select().where((Folder.path == old)
+                                               | (fn.substr(Folder.path, 1, len(old) + 1) == old + "/")):
+                    f.path = new + f.path[len(old):]
+                    f.save()
+                # the log follows too, so undo still finds files and history keeps one name
+                for d in Decision.select().where(
+                        ((Decision.to_root == "library") & (fn.substr(Decision.to_path, 1, len(old) + 1) == old + "/"))
+                        | ((Decision.from_root == "library") & (fn.substr(Decision.from_path, 1, len(old) + 1) == old + "/"))
+                        | (Decision.chosen_folder == old)
+                        | (fn.substr(Decision.chosen_folder, 1, len(old) + 1) == old + "/")):
+                    for attr, root in (("to_path", d.to_root), ("from_path", d.from_root)):
+                        v = getattr(d, attr)
+                        if root == "library" and v and v.startswith(old + "/"):
+                            setattr(d, attr, new + v[len(old):])
+                    if d.chosen_folder and (d.chosen_folder == old or d.chosen_folder.startswith(old + "/")):
+                        d.chosen_folder = new + d.chosen_folder[len(old):]
+                    d.save()
+        except Exception:
+            os.rename(dst, src)  # the catalogue still describes the old place: put the folder back
+            raise
+    events.publish("library.changed", change="folder_renamed", folder=new, old=old)
+    with _hooks_lock:
+        hooks = list(_rename_hooks)
+    for cb in hooks:
+        try:
+            cb(old, new)
+        except Exception:
+            log.exception("folder-rename hook failed")
+    return moved
 
 
 def list_folders(settings: Settings) -> list[str]:

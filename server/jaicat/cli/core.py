@@ -26,6 +26,11 @@ def register(sub) -> None:
     p.add_argument("folder", help="library-relative folder, e.g. 'Family/Holidays 2024'")
     p.set_defaults(func=cmd_file)
 
+    p = sub.add_parser("rename-folder", help="rename or move a library folder with its photos")
+    p.add_argument("old", help="library-relative folder, e.g. 'Holidays 2024'")
+    p.add_argument("new", help="its new name, e.g. 'Family/Holidays 2024'")
+    p.set_defaults(func=cmd_rename_folder)
+
     p = sub.add_parser("undo", help="undo the last filing decision (or --decision ID)")
     p.add_argument("--decision", type=int)
     p.set_defaults(func=cmd_undo)
@@ -96,6 +101,17 @@ def cmd_file(args, settings) -> int:
     photo = find_photo(args.photo)
     d = file_photo(photo, args.folder, settings, action="file", device="cli")
     print(f"filed photo {photo.id} -> {d.to_path}")
+    return 0
+
+
+def cmd_rename_folder(args, settings) -> int:
+    from ..library import rename_folder
+    from ..suggest import service
+
+    open_catalogue(settings)
+    service.install(settings)  # the suggester's history follows the new name
+    n = rename_folder(settings, args.old, args.new)
+    print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
     return 0
 
 

@@ -8,7 +8,6 @@ starts the ML worker, the suggestion engine, the upload sweeper and the zeroconf
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -141,26 +140,16 @@ def _start_services(settings) -> list:
     stop = threading.Event()
     threading.Thread(target=_sweep_uploads, args=(settings, stop), name="upload-sweeper", daemon=True).start()
     stops.append(stop.set)
+    from .. import worker, xmp
+    from ..suggest import service as suggest_service
+
+    # Learning and sidecars hook into filing before the worker can produce the first suggestion.
+    suggest_service.install(settings, warm=True)
+    xmp.install(settings, follow=True)
+    stops.append(xmp.stop_following)
     if settings.worker:
-        try:
-            worker = importlib.import_module("jaicat.worker")
-        except ModuleNotFoundError as e:
-            if e.name != "jaicat.worker":
-                raise
-            log.warning("the analysis worker is not installed; photos will not be analysed")
-        else:
-            handle = worker.start(settings)
-            stop_worker = getattr(handle, "stop", None) or getattr(worker, "stop", None)
-            if stop_worker:
-                stops.append(stop_worker)
-    try:
-        suggest_service = importlib.import_module("jaicat.suggest.service")
-    except ModuleNotFoundError as e:
-        if e.name not in ("jaicat.suggest.service",):
-            raise
-        log.warning("the suggestion engine is not installed; no folder suggestions")
-    else:
-        suggest_service.install(settings)
+        worker.start(settings)
+        stops.append(worker.stop)
     if settings.zeroconf:
         from ..db import database
         from ..discovery import announce, server_id

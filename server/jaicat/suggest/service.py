@@ -98,6 +98,7 @@ def install(settings: Settings, warm: bool = False) -> None:
     with _lock:
         _state["settings"] = settings
     library.on_decision(learn_decision)
+    library.on_folder_renamed(rename_folder)
     if warm:
         threading.Thread(target=_warm, args=(settings,), name="suggest-warm", daemon=True).start()
 

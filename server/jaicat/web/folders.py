@@ -1,4 +1,4 @@
-"""Library folders (tree, create) and the tag list."""
+"""Library folders (tree, create, rename) and the tag list."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def create():
     path = field(json_body(), "path", str, required=True)
     folder = library.create_folder(current_app.config["JAICAT_SETTINGS"], path)
     return jsonify({"path": folder.path}), 201
+
+
+@bp.post("/folders/rename")
+def rename():
+    body = json_body()
+    old = field(body, "from", str, required=True)
+    new = field(body, "to", str, required=True)
+    moved = library.rename_folder(current_app.config["JAICAT_SETTINGS"], old, new)
+    return jsonify({"path": library.normalise_folder(new), "moved": moved})
 
 
 @bp.get("/tags")

@@ -131,6 +131,8 @@ def spec() -> dict:
             "get": op("The library folder tree"),
             "post": op("Create a folder", body=_obj({"path": STR}, ("path",)), ok=201),
         },
+        "/api/folders/rename": {"post": op("Rename or move a folder with its photos",
+                                           body=_obj({"from": STR, "to": STR}, ("from", "to")))},
         "/api/tags": {"get": op("Tags in use with counts", resp=ITEMS)},
         "/api/search": {"get": op("Text search", [_q("q", {"type": "string", "minLength": 1}, True), LIMIT],
                                   resp=ITEMS)},
