@@ -112,7 +112,7 @@ class Tag(BaseModel):
     name = CharField(unique=True)
 
     @classmethod
-    def named(cls, name: str) -> "Tag":
+    def named(cls, name: str) -> Tag:
         name = name.strip()
         tag, _ = cls.get_or_create(name=name)
         return tag

@@ -55,7 +55,7 @@ def migrate(db: SqliteDatabase) -> int:
             # A brand-new catalogue (or one from before versioning): create everything current.
             db.create_tables(ALL_MODELS, safe=True)
             if "photo" in db.get_tables():
-                for v, step in STEPS:
+                for _v, step in STEPS:
                     step(SqliteMigrator(db), db)
             version = LATEST
         else:
