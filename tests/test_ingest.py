@@ -117,3 +117,16 @@ def test_user_files_are_never_touched_by_import(settings, media_dir, tmp_path):
     before = src.read_bytes()
     ingest_paths([tmp_path / "mine.jpg"], settings)
     assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["Landscape", "Portrait"])
+def test_real_camera_orientations_all_come_out_upright(settings, media_dir, kind):
+    """recurser/exif-orientation-examples: one scene stored under every EXIF orientation (0 = invalid
+    tag, treated as upright). Upright thumbnails of all of them must look alike."""
+    from jaicat.imaging import hamming
+
+    photos = [ingest_file(media_dir / "exif_real" / f"{kind}_{i}.jpg", settings).photo for i in range(9)]
+    ref = photos[1]
+    for p in photos:
+        assert (p.width, p.height) == (ref.width, ref.height), p.original_filename
+        assert hamming(p.phash, ref.phash) <= 8, (p.original_filename, hamming(p.phash, ref.phash))
