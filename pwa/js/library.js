@@ -12,10 +12,20 @@ export const title = "Library";
 /** What the viewer swipes through: the photos of the last grid shown, plus a way to get more. */
 export const browsing = { items: [], more: null, label: "" };
 
-/** Returns a pager: async () => {items, done}. Search text goes to the server as typed: it parses
- * tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself. */
+/** Returns a pager: async () => {items, done}. Search text goes to /api/search as typed: the server
+ * parses tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself.
+ * That route has no cursor, so a search shows its best SEARCH_LIMIT matches. */
+const SEARCH_LIMIT = 200;
+
 function pagerFor(route) {
-  if (route.name === "search") return cursorPager({ q: route.params.get("q") || "" });
+  if (route.name === "search") {
+    let done = false;
+    return async () => {
+      if (done) return { items: [], done: true };
+      done = true;
+      return { items: (await api.search(route.params.get("q") || "", SEARCH_LIMIT)).items, done: true };
+    };
+  }
   const query = {};
   if (route.params.has("folder")) query.folder = route.params.get("folder");
   if (route.params.has("status")) query.status = route.params.get("status");
@@ -111,7 +121,7 @@ export async function mount(view, route) {
         browsing.items.push(p);
         grid.append(h("a.thumb", { href: `#photo/${p.id}`, dataset: { photoId: p.id }, title: p.filename },
           h("img", { src: media(p.thumb_url), alt: p.caption || p.filename, loading: "lazy", decoding: "async" }),
-          p.score !== undefined ? h("span.thumb-score", `${Math.round(p.score * 100)}`) : null));
+          p.score !== undefined && p.score !== null ? h("span.thumb-score", `${Math.round(p.score * 100)}`) : null));
       }
       const n = browsing.items.length;
       status.textContent = n ? (done ? `${n} photo${n > 1 ? "s" : ""}` : "") : isSearch ? "No matches." : "No photos here yet.";
