@@ -120,6 +120,7 @@ export const api = {
 
   folders: () => get("/api/folders"),
   createFolder: (path) => post("/api/folders", { path }),
+  renameFolder: (from, to) => post("/api/folders/rename", { from, to }),
   tags: () => get("/api/tags"),
 
   regions: (photoId) => get(`/api/photos/${photoId}/regions`),

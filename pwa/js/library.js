@@ -5,7 +5,7 @@
 
 import { api, media, describe } from "./api.js";
 import { go } from "./app.js";
-import { h } from "./ui.js";
+import { h, sheet, toast } from "./ui.js";
 
 export const title = "Library";
 
@@ -85,6 +85,7 @@ export async function mount(view, route) {
     ? h("div.crumbs", h("a", { href: "#library" }, "Library"), h("span", "›"), h("span", `Search “${q}”`))
     : h("nav.crumbs", { "aria-label": "Folder" }, crumbs(folder));
 
+  if (folder) head.append(h("button.btn.btn-small.rename-folder#rename-folder", { type: "button", onclick: () => renameFolder(folder) }, "Rename"));
   view.append(form, head, folders, grid, status, sentinel);
 
   if (!isSearch) {
@@ -138,4 +139,24 @@ export async function mount(view, route) {
   io.observe(sentinel);
   await more();
   return () => io.disconnect();
+}
+
+/** Rename or move a library folder (its photos, subfolders and filing history follow). */
+function renameFolder(from) {
+  const input = h("input#rename-to", { type: "text", value: from, "aria-label": "New folder path", autocomplete: "off" });
+  const s = sheet(`Rename “${from}”`, h("form.row", { onsubmit: async (e) => {
+    e.preventDefault();
+    const to = input.value.trim().replace(/^\/+|\/+$/g, "");
+    if (!to || to === from) { s.close(); return; }
+    try {
+      const r = await api.renameFolder(from, to);
+      toast(`Renamed to ${r.path} (${r.moved} photo${r.moved === 1 ? "" : "s"} moved)`, "ok");
+      s.close();
+      go(`#library?folder=${encodeURIComponent(r.path)}`);
+    } catch (err) {
+      toast(`Not renamed: ${describe(err)}`, "error");
+    }
+  } }, input, h("button.btn.btn-primary", { type: "submit" }, "Rename")));
+  input.focus();
+  input.select();
 }

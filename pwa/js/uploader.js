@@ -246,7 +246,12 @@ async function uploadOne(e) {
       if (err instanceof ApiError) {
         if (err.code === "offset_mismatch" && typeof err.body.offset === "number") { e.sent = e.confirmed = err.body.offset; continue; }
         if (err.status === 0) { e.state = "queued"; await save(e); return "offline"; }
-        if (err.status === 429 || err.status >= 500) {
+        // an earlier chunk is still arriving (409 upload_busy) or ours stalled (408 client_gone):
+        // the bytes that arrived are kept, so wait and continue from the server's offset
+        if (err.code === "upload_busy" || err.status === 408) {
+          if (++attempts <= 8) { await sleep(2000); continue; }
+        }
+        if (err.status === 429 || (err.status >= 500 && err.status !== 507)) {
           if (++attempts <= 5) { await sleep(1000 * attempts); continue; }
         }
         if (err.code === "checksum_mismatch" && ++attempts <= 1) {

@@ -234,6 +234,17 @@ def test_phone_flow(browser, server):
     page.locator("#photo-grid .thumb").first.wait_for()
     shot(page, "search")
 
+    # rename a folder from the library: the photo moves on disk with it
+    page.goto(f"{server.url}/#library?folder=Family/Beach")
+    page.click("#rename-folder")
+    page.fill("#rename-to", "Family/Seaside")
+    page.press("#rename-to", "Enter")
+    page.wait_for_function("location.hash === '#library?folder=Family%2FSeaside'")
+    page.locator(f'#photo-grid .thumb[data-photo-id="{skipped_id}"]').wait_for()
+    moved = server.get(f"/api/photos/{skipped_id}").json()
+    assert moved["folder"] == "Family/Seaside" and (server.data_dir / "library" / moved["path"]).is_file()
+    assert not (server.data_dir / "library" / "Family" / "Beach").exists()
+
     # --- viewer: open a photo, swipe to the next one ----------------------------------------------
     page.goto(f"{server.url}/#library?folder={FOLDER}")
     page.locator("#photo-grid .thumb").first.click()
