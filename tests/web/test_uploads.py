@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import os
 
 from jaicat import uploads
 from jaicat.db import Photo, Upload
@@ -199,3 +200,48 @@ def test_a_second_writer_is_refused_while_a_chunk_arrives(client, settings):
     assert result["up"].offset == 5
     with pytest.raises(uploads.OffsetMismatch):
         uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))
+
+
+def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir, monkeypatch):
+    """Every received byte is handed to the disk (sync_file_range) during the upload, so the fsync
+    that ends it has little left to write; both the spliced and the buffered path, in order."""
+    if uploads._sync_file_range is None:
+        import pytest
+
+        pytest.skip("sync_file_range is Linux-only")
+    pushed: list[tuple[int, int]] = []
+    real = uploads._sync_file_range
+
+    def record(fd, pos, n, flags):
+        assert flags == uploads.SYNC_FILE_RANGE_WRITE
+        pushed.append((pos, n))
+        return real(fd, pos, n, flags)
+
+    monkeypatch.setattr(uploads, "_sync_file_range", record)
+    monkeypatch.setattr(uploads, "CHUNK_BUFFER", 16 * 1024)  # reads of the buffered path
+    monkeypatch.setattr(uploads, "WRITEBACK_STEP", 64 * 1024)
+    data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
+    data += bytes(range(256)) * 2000  # trailing bytes past the JPEG: decoders stop before them
+
+    class Spliced(io.BytesIO):
+        """A body that writes into the file itself, as rawbody.SocketBody does."""
+
+        def copy_to(self, fd, pos, count):
+            buf = self.read(min(count, 100_000))
+            return os.pwrite(fd, buf, pos)
+
+    for name, body in (("spliced.jpg", Spliced), ("buffered.jpg", io.BytesIO)):
+        pushed.clear()
+        up = _create(client, data, name=name).json
+        half = len(data) // 2
+        first, _ = uploads.write_chunk(settings, up["id"], 0, body(data[:half]))
+        assert first.offset == half
+        done, result = uploads.write_chunk(settings, up["id"], half, body(data[half:]))
+        assert result is not None and not result.duplicate and done.photo_id == result.photo.id
+        covered = 0
+        for pos, n in pushed:
+            if n:
+                assert pos == covered, (name, pushed)
+                covered += n
+        assert covered == len(data) and len(pushed) > 2, (name, pushed)
+        data = data + b"x"  # the second file must not be a duplicate of the first
