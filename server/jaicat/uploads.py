@@ -33,7 +33,7 @@ from .db import Photo, Upload, database, utcnow
 from .errors import Conflict, EmptyFile, FileTooLarge, IngestError, InvalidInput, JaicatError, NotFound
 
 CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
-WRITEBACK_STEP = 8 * CHUNK_BUFFER  # bytes written between two pushes to the disk (_start_writeback)
+PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
 MAX_CHECK = 5000
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -234,22 +234,35 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
             side.close()
         # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
         side = _HashThread(hashlib.sha256(), path) if upload.offset == 0 else None
-    received = flushed = 0
+    received = pushed = 0
     too_much = False
+    spliced = False
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+
+    def push() -> None:
+        """Hand what arrived since the last push to the disk, and (spliced bytes) to the hasher, in
+        steps of PUSH_STEP: 1 MB splices queued one by one would leave the hasher a few ms of work
+        when a request ends, and starve it through the next request's overhead."""
+        nonlocal pushed
+        if received > pushed:
+            _start_writeback(fd, upload.offset + pushed, received - pushed)
+            if spliced and side is not None:
+                side.update_range(upload.offset + pushed, received - pushed)
+            pushed = received
+
     try:
         _reserve(fd, upload.size)
         os.lseek(fd, upload.offset, os.SEEK_SET)  # bytes past the saved offset are overwritten
         copy_to = getattr(stream, "copy_to", None)
+        spliced = copy_to is not None
         while copy_to is not None and received < remaining:
             # the source writes into the file itself (kernel splice); the hasher reads it back
-            n = copy_to(fd, upload.offset + received, min(8 * CHUNK_BUFFER, remaining - received))
+            n = copy_to(fd, upload.offset + received, min(PUSH_STEP, remaining - received))
             if not n:
                 break
-            _start_writeback(fd, upload.offset + received, n)
-            if side is not None:
-                side.update_range(upload.offset + received, n)
-            received = flushed = received + n
+            received += n
+            if received - pushed >= PUSH_STEP:
+                push()
         while copy_to is None:
             want = min(CHUNK_BUFFER, remaining - received + 1)  # +1 notices a body that is too long
             buf = stream.read(want)
@@ -265,21 +278,22 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
             if side is not None:
                 side.update(buf)
             received += len(buf)
-            if received - flushed >= WRITEBACK_STEP:
-                _start_writeback(fd, upload.offset + flushed, received - flushed)
-                flushed = received
+            if received - pushed >= PUSH_STEP:
+                push()
             if too_much:
                 break
-        _start_writeback(fd, upload.offset + flushed, received - flushed)
     finally:
-        os.close(fd)
-        upload.offset += received
-        upload.updated_at = utcnow()
-        Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
-            Upload.id == upload.id).execute()
-        if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
-            with _lock:
-                _hashers[upload.id] = (upload.offset, side)
+        try:
+            push()  # whatever arrived before an error too: the hasher must stay at the offset
+        finally:
+            os.close(fd)
+            upload.offset += received
+            upload.updated_at = utcnow()
+            Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
+                Upload.id == upload.id).execute()
+            if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
+                with _lock:
+                    _hashers[upload.id] = (upload.offset, side)
     if too_much:
         raise FileTooLarge("the body goes past the announced size; the extra bytes were dropped")
     return side

@@ -204,10 +204,11 @@ def test_a_second_writer_is_refused_while_a_chunk_arrives(client, settings):
 
 def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir, monkeypatch):
     """Every received byte is handed to the disk (sync_file_range) during the upload, so the fsync
-    that ends it has little left to write; both the spliced and the buffered path, in order."""
-    if uploads._sync_file_range is None:
-        import pytest
+    that ends it has little left to write; both the spliced and the buffered path, in order, and
+    a chunk that breaks off still leaves the running hash exactly at the saved offset."""
+    import pytest
 
+    if uploads._sync_file_range is None:
         pytest.skip("sync_file_range is Linux-only")
     pushed: list[tuple[int, int]] = []
     real = uploads._sync_file_range
@@ -219,29 +220,40 @@ def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir,
 
     monkeypatch.setattr(uploads, "_sync_file_range", record)
     monkeypatch.setattr(uploads, "CHUNK_BUFFER", 16 * 1024)  # reads of the buffered path
-    monkeypatch.setattr(uploads, "WRITEBACK_STEP", 64 * 1024)
+    monkeypatch.setattr(uploads, "PUSH_STEP", 64 * 1024)
     data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
     data += bytes(range(256)) * 2000  # trailing bytes past the JPEG: decoders stop before them
 
     class Spliced(io.BytesIO):
-        """A body that writes into the file itself, as rawbody.SocketBody does."""
+        """A body that writes into the file itself, as rawbody.SocketBody does; it can break off."""
+
+        def __init__(self, data, drop_after=None):
+            super().__init__(data)
+            self.drop_after = drop_after
 
         def copy_to(self, fd, pos, count):
-            buf = self.read(min(count, 100_000))
-            return os.pwrite(fd, buf, pos)
+            if self.drop_after is not None and self.tell() >= self.drop_after:
+                raise ConnectionResetError("phone left the Wi-Fi")
+            return os.pwrite(fd, self.read(min(count, 10_000)), pos)
 
+    half = len(data) // 2
     for name, body in (("spliced.jpg", Spliced), ("buffered.jpg", io.BytesIO)):
         pushed.clear()
         up = _create(client, data, name=name).json
-        half = len(data) // 2
-        first, _ = uploads.write_chunk(settings, up["id"], 0, body(data[:half]))
-        assert first.offset == half
+        if body is Spliced:  # the first chunk stops after 100_000 bytes: resume from there
+            with pytest.raises(ConnectionResetError):
+                uploads.write_chunk(settings, up["id"], 0, Spliced(data[:half], drop_after=100_000))
+            assert uploads.get_upload(up["id"]).offset == 100_000 and up["id"] in uploads._hashers
+            uploads.write_chunk(settings, up["id"], 100_000, body(data[100_000:half]))
+        else:
+            uploads.write_chunk(settings, up["id"], 0, body(data[:half]))
         done, result = uploads.write_chunk(settings, up["id"], half, body(data[half:]))
         assert result is not None and not result.duplicate and done.photo_id == result.photo.id
+        assert Photo.get_by_id(done.photo_id).sha256 == _sha(data)
         covered = 0
         for pos, n in pushed:
             if n:
                 assert pos == covered, (name, pushed)
                 covered += n
-        assert covered == len(data) and len(pushed) > 2, (name, pushed)
+        assert covered == len(data) and len(pushed) > 4, (name, pushed)
         data = data + b"x"  # the second file must not be a duplicate of the first
