@@ -125,7 +125,10 @@ def send_chunk(conn: http.client.HTTPConnection, token: str, upload_id: str, off
     conn.endheaders()
     sent = 0
     while sent < n:
-        sent += os.sendfile(conn.sock.fileno(), f.fileno(), offset + sent, n - sent)
+        k = os.sendfile(conn.sock.fileno(), f.fileno(), offset + sent, n - sent)
+        if not k:
+            raise ConnectionError(f"server closed the connection at {offset + sent}")
+        sent += k
     r = conn.getresponse()
     body = json.loads(r.read())
     if r.status != 200:
