@@ -52,6 +52,14 @@ def server(live_server_factory, tiny_models):  # noqa: F811
                                caption_model=str(tiny_models["caption"]))
 
 
+def fresh_code(server) -> str:
+    """A pairing code for the phone, asked for by an already paired device (POST /api/pair/code):
+    the same code the terminal or `jaicat pair` prints, without a CLI process racing the server."""
+    r = server.post("/api/pair/code")
+    assert r.status_code == 201, r.text
+    return r.json()["code"]
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
@@ -128,7 +136,7 @@ def test_phone_flow(browser, server):
     page.wait_for_selector("#pair-code")
     page.wait_for_selector(".server-status.ok")
     shot(page, "connect")
-    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.goto(f"{server.url}/#pair={fresh_code(server)}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
@@ -297,7 +305,7 @@ def test_faces_named_on_the_photo_and_people_page(browser, server):
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.goto(f"{server.url}/#pair={fresh_code(server)}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
 
     # Faces are boxes on the photo: tap one, name it.

@@ -80,8 +80,16 @@ def phone(browser):
     ctx.close()
 
 
+def fresh_code(server) -> str:
+    """A pairing code for the phone, asked for by an already paired device (POST /api/pair/code):
+    the same code the terminal or `jaicat pair` prints, without a CLI process racing the server."""
+    r = server.post("/api/pair/code")
+    assert r.status_code == 201, r.text
+    return r.json()["code"]
+
+
 def pair(page, server) -> None:
-    page.goto(f"{server.url}/#pair={server.pair_code()}")
+    page.goto(f"{server.url}/#pair={fresh_code(server)}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
     page.wait_for_selector("#file-input", state="attached")
 
