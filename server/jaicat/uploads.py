@@ -4,9 +4,11 @@ The bytes of a pending upload live in `<uploads>/<id>/data` (allocated to the fu
 first chunk arrives; bytes past the stored offset mean nothing); its state (size, offset, expected
 sha256) in db.Upload, so a restart of the server loses nothing that reached the disk. A chunk is
 streamed to the file with a bounded buffer (never the whole file in memory); whatever arrived
-before a connection dropped is kept and the stored offset says where to continue. The last chunk
+before a connection dropped is kept and the stored offset says where to continue. While chunks
+arrive, a second thread hashes them (from the page cache) and the disk is asked to start writing
+them, so finishing reads nothing again and its fsync finds little left to write. The last chunk
 fsyncs the file, checks the sha256 the client announced and hands the file to the one ingest
-function (`jaicat.ingest.ingest_file(..., move=True)`).
+function (`jaicat.ingest.ingest_file(..., move=True, sha256=...)`).
 
 An Upload row's `device` is the Device id (as text). `error` holds "duplicate" when the finished
 upload turned out to be a photo already in the catalogue (status stays "done"), or
@@ -359,7 +361,7 @@ class _HashThread:
 def _load_sync_file_range():
     try:
         fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux/glibc: the final fsync writes everything
+    except (OSError, AttributeError, TypeError):  # not Linux: the final fsync writes everything
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     fn.restype = ctypes.c_int
