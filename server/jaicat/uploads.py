@@ -17,12 +17,10 @@ upload turned out to be a photo already in the catalogue (status stays "done"), 
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import errno
 import hashlib
 import os
-import queue
 import re
 import secrets
 import shutil
@@ -33,6 +31,7 @@ from . import ingest
 from .config import Settings
 from .db import Photo, Upload, database, utcnow
 from .errors import Conflict, EmptyFile, FileTooLarge, IngestError, InvalidInput, JaicatError, NotFound
+from .running_hash import RunningHash, start_writeback
 
 CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
 PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
@@ -67,7 +66,7 @@ class InsufficientStorage(JaicatError):
 # order (so finishing a big upload needs no second read of the file).
 _lock = threading.Lock()
 _busy: set[str] = set()
-_hashers: dict[str, tuple[int, _HashThread]] = {}  # upload id -> (offset hashed up to, hasher)
+_hashers: dict[str, tuple[int, RunningHash]] = {}  # upload id -> (offset hashed up to, hasher)
 
 
 def upload_status(upload: Upload) -> str:
@@ -235,7 +234,7 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
         if side is not None:
             side.close()
         # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
-        side = _HashThread(hashlib.sha256(), path) if upload.offset == 0 else None
+        side = RunningHash(hashlib.sha256(), path) if upload.offset == 0 else None
     received = pushed = 0
     too_much = False
     spliced = False
@@ -247,7 +246,7 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
         when a request ends, and starve it through the next request's overhead."""
         nonlocal pushed
         if received > pushed:
-            _start_writeback(fd, upload.offset + pushed, received - pushed)
+            start_writeback(fd, upload.offset + pushed, received - pushed)
             if spliced and side is not None:
                 side.update_range(upload.offset + pushed, received - pushed)
             pushed = received
@@ -301,88 +300,6 @@ def _receive(settings: Settings, upload: Upload, stream, remaining: int):
     return side
 
 
-class _HashThread:
-    """Feeds a sha256 from a second thread (hashlib and preadv release the GIL), so hashing overlaps
-    with receiving and writing. Takes buffers, or byte ranges already written to `path` (read back
-    from the page cache into one reused buffer). At most `depth` items wait: memory stays bounded."""
-
-    def __init__(self, hasher, path: Path, depth: int = 4):
-        self.hasher, self.path = hasher, path
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="upload-sha256", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        fd = None
-        buf = bytearray(CHUNK_BUFFER)  # reused: a fresh 1 MB bytes per read costs page faults
-        view = memoryview(buf)
-        try:
-            while (item := self.q.get()) is not None:
-                if isinstance(item, tuple):
-                    if fd is None:
-                        fd = os.open(self.path, os.O_RDONLY)
-                    pos, n = item
-                    while n > 0:
-                        got = os.preadv(fd, [view[:min(n, CHUNK_BUFFER)]], pos)
-                        if not got:
-                            raise OSError(f"{self.path} is shorter than what was written")
-                        self.hasher.update(view[:got])
-                        pos, n = pos + got, n - got
-                else:
-                    self.hasher.update(item)
-        except BaseException as e:  # noqa: BLE001 - reported by finish()
-            self.error = e
-            while self.q.get() is not None:  # keep the producer from blocking
-                pass
-        finally:
-            view.release()
-            if fd is not None:
-                os.close(fd)
-
-    def update(self, buf: bytes) -> None:
-        self.q.put(buf)
-
-    def update_range(self, pos: int, n: int) -> None:
-        """Hash `n` bytes written at `pos`, reading them back from the file."""
-        self.q.put((pos, n))
-
-    def hexdigest(self) -> str | None:
-        """Wait for everything queued; the digest, or None if reading back failed."""
-        self.close()
-        return None if self.error is not None else self.hasher.hexdigest()
-
-    def close(self) -> None:
-        if self.thread.is_alive():
-            self.q.put(None)
-            self.thread.join()
-
-
-def _load_sync_file_range():
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError, TypeError):  # not Linux: the final fsync writes everything
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _load_sync_file_range()
-SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of dirty pages, do not wait for it
-
-
-def _start_writeback(fd: int, pos: int, n: int) -> None:
-    """Ask the kernel to start writing `n` bytes at `pos` to disk now (Linux sync_file_range).
-
-    Only a head start, never a guarantee: durability still comes from the fsync in `_finish`.
-    The disk then writes while the next chunks arrive, instead of all 200 MB after the last one
-    (measured: fsync of a 200 MB upload 75-100 ms -> 2-25 ms). Called from the receiving thread,
-    which has time to spare while the hasher catches up; in the hasher it slowed the hashing."""
-    if _sync_file_range is not None and n > 0:
-        _sync_file_range(fd, pos, n, SYNC_FILE_RANGE_WRITE)  # an error only loses the head start
-
-
 def _drop_hasher(upload_id: str) -> None:
     """Stop the upload's background hasher, if any (call with _lock held)."""
     _, side = _hashers.pop(upload_id, (None, None))
@@ -404,7 +321,7 @@ def _reserve(fd: int, size: int) -> None:
             raise
 
 
-def _finish(settings: Settings, upload: Upload, side: _HashThread | None, device_name: str | None):
+def _finish(settings: Settings, upload: Upload, side: RunningHash | None, device_name: str | None):
     """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
     with _lock:
         _hashers.pop(upload.id, None)
