@@ -233,7 +233,11 @@ def test_phone_flow(browser, server):
     page.fill("#search-input", f'folder:"{FOLDER}"')
     page.press("#search-input", "Enter")
     page.wait_for_function("location.hash.startsWith('#search')")
-    page.locator("#grid-status", has_text="photo").wait_for()
+    # the library view's own "N photos" may still be on screen for a moment: wait for the search view's
+    page.wait_for_function("""() => {
+        const c = document.querySelector('.crumbs'), s = document.querySelector('#grid-status');
+        return c && c.textContent.includes('Search') && s && /photo/.test(s.textContent);
+    }""")
     found = {int(x) for x in page.eval_on_selector_all("#photo-grid .thumb", "els => els.map(e => e.dataset.photoId)")}
     assert found == {*seeded, photo_id, accepted_id}
     page.fill("#search-input", "waterfall")
