@@ -24,7 +24,10 @@ from peewee import (
     TextField,
 )
 
-database = SqliteDatabase(None)
+# Transactions BEGIN IMMEDIATE: a deferred transaction that reads and then writes fails at once
+# with "database is locked" if another connection committed in between (WAL snapshot; SQLite does not
+# apply busy_timeout to that upgrade). Taking the write lock up front makes it wait its turn instead.
+database = SqliteDatabase(None, lock_type="IMMEDIATE")
 
 PRAGMAS = {
     "journal_mode": "wal",
