@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from peewee import fn
 from PIL import Image
 
 from . import imaging
@@ -152,6 +153,17 @@ def list_regions(photo_id=None, label: str | None = None) -> list[Region]:
     if label:
         q = q.where(Region.label == label)
     return list(q)
+
+
+def label_counts() -> list[dict]:
+    """[{"label", "count"}] over labelled regions, most used first (then by label); unlabelled ones skipped.
+
+    Labels are grouped exactly as stored (create/update already strip them), so "Car" and "car" are two.
+    """
+    n = fn.COUNT(Region.id)
+    q = (Region.select(Region.label, n.alias("n")).where(Region.label != "")
+         .group_by(Region.label).order_by(n.desc(), Region.label))
+    return [{"label": r.label, "count": r.n} for r in q]
 
 
 def similar_regions(settings: Settings, region_id, k: int = 20) -> list[tuple[Region, float]]:

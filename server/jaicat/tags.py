@@ -12,6 +12,7 @@ from typing import Iterable
 
 from peewee import fn
 
+from . import events
 from .db import Photo, PhotoTag, Tag, database
 from .errors import InvalidInput, NotFound
 
@@ -92,13 +93,26 @@ def set_user_tags(photo_or_id, wanted: Iterable[str]) -> None:
     photo = _photo(photo_or_id)
     current = {t["name"].lower(): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
     wanted_keys = {clean_tag(t).lower(): t for t in wanted}
-    with database.atomic():
+    # IMMEDIATE: reads then writes while the worker may be committing (a deferred transaction would
+    # fail at once with "database is locked" in WAL mode instead of waiting)
+    with database.atomic("IMMEDIATE"):
         for key, name in wanted_keys.items():
             if key not in current:
                 add_tag(photo, name)
         for key, name in current.items():
             if key not in wanted_keys:
                 remove_tag(photo, name)
+
+
+def edit_photo_tags(photo_or_id, wanted: Iterable[str]) -> list[dict]:
+    """A hand edit of a photo's tags outside a review decision: set_user_tags, then announce it as
+    "photo.changed" so listeners (the XMP sidecar follower, connected phones) pick it up.
+    Returns the photo's tags now (photo_tags)."""
+    photo = _photo(photo_or_id)
+    set_user_tags(photo, wanted)
+    now = photo_tags(photo)
+    events.publish("photo.changed", photo_id=photo.id, change="tags", tags=[t["name"] for t in now])
+    return now
 
 
 def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) -> list[str]:

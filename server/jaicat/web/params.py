@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import request
 
@@ -91,3 +92,12 @@ def arg_date(name: str) -> dt.date | None:
 
 def limit_arg(default: int = 50) -> int:
     return arg_int("limit", default, 1, 200)
+
+
+def int_cursor(cursor: str | None) -> int:
+    """A numeric pagination cursor (a rank offset or an id); 0 when absent."""
+    if cursor is None:
+        return 0
+    if not re.fullmatch(r"[0-9]{1,18}", cursor):
+        raise BadRequest("invalid cursor")
+    return int(cursor)

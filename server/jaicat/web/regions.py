@@ -66,6 +66,11 @@ def delete(region_id: int):
     return "", 204
 
 
+@bp.get("/regions/labels")
+def labels():
+    return jsonify({"items": _domain().label_counts()})
+
+
 @bp.get("/regions/<int:region_id>/crop")
 def crop(region_id: int):
     resp = make_response(_domain().region_crop(_settings(), region_id))

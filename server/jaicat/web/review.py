@@ -29,12 +29,16 @@ def decide(settings, device_name: str | None, photo_id, action: str, body: dict)
         decision = library.skip_photo(photo, settings, suggested=suggested, device=device_name)
     elif action == "accept":
         folder = field(body, "folder", str)
+        new_tags = str_list(body, "tags")
+        people = str_list(body, "people")
         if folder is None:
             if not suggested:
                 raise Conflict(f"photo {photo.id} has no suggestion to accept; give a folder or use fix")
             folder = suggested[0]["folder"]
+        if new_tags is not None:
+            tags.set_user_tags(photo, new_tags)
         decision = library.file_photo(photo, folder, settings, action="accept", suggested=suggested,
-                                      device=device_name)
+                                      tags=new_tags, people=people, device=device_name)
     else:
         folder = field(body, "folder", str, required=True)
         create = field(body, "create", bool, default=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from .. import search
-from .params import BadRequest, limit_arg
+from .params import BadRequest, limit_arg, int_cursor
 from .serialize import photo_json
 
 bp = Blueprint("search", __name__, url_prefix="/api")
@@ -19,5 +19,8 @@ def search_route():
     if len(text) > 500:
         raise BadRequest("query is longer than 500 characters")
     limit = limit_arg()
-    hits = search.search(current_app.config["JAICAT_SETTINGS"], text, limit=limit)
-    return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in hits]})
+    start = int_cursor(request.args.get("cursor") or None)
+    # one extra hit tells whether another page exists; the cursor is the rank to continue from
+    hits = search.search(current_app.config["JAICAT_SETTINGS"], text, limit=limit + 1, offset=start)
+    return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in hits[:limit]],
+                    "next_cursor": str(start + limit) if len(hits) > limit else None})
