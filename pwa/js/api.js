@@ -109,7 +109,8 @@ export const api = {
 
   photos: (query) => get("/api/photos", query),
   photo: (id) => get(`/api/photos/${id}`),
-  search: (q, limit = 60) => get("/api/search", { q, limit }),
+  search: (q, limit = 60, cursor) => get("/api/search", { q, limit, cursor }),
+  setPhotoTags: (id, tags) => request("PATCH", `/api/photos/${id}`, { json: { tags } }),
 
   review: (query) => get("/api/review", query),
   accept: (id, body) => post(`/api/review/${id}/accept`, body),
@@ -127,6 +128,7 @@ export const api = {
   addRegion: (photoId, box) => post(`/api/photos/${photoId}/regions`, box),
   updateRegion: (id, fields) => request("PATCH", `/api/regions/${id}`, { json: fields }),
   deleteRegion: (id) => request("DELETE", `/api/regions/${id}`),
+  regionLabels: () => get("/api/regions/labels"),
   similarRegions: (id, limit = 20) => get(`/api/regions/${id}/similar`, { limit }),
 
   people: () => get("/api/people"),

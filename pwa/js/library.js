@@ -13,31 +13,25 @@ export const title = "Library";
 export const browsing = { items: [], more: null, label: "" };
 
 /** Returns a pager: async () => {items, done}. Search text goes to /api/search as typed: the server
- * parses tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself.
- * That route has no cursor, so a search shows its best SEARCH_LIMIT matches. */
-const SEARCH_LIMIT = 200;
-
+ * parses tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself,
+ * and pages through the ranked results with a cursor like the other lists (infinite scroll). */
 function pagerFor(route) {
   if (route.name === "search") {
-    let done = false;
-    return async () => {
-      if (done) return { items: [], done: true };
-      done = true;
-      return { items: (await api.search(route.params.get("q") || "", SEARCH_LIMIT)).items, done: true };
-    };
+    const q = route.params.get("q") || "";
+    return cursorPager((cursor) => api.search(q, 60, cursor));
   }
   const query = {};
   if (route.params.has("folder")) query.folder = route.params.get("folder");
   if (route.params.has("status")) query.status = route.params.get("status");
-  return cursorPager(query);
+  return cursorPager((cursor) => api.photos({ ...query, limit: 60, cursor }));
 }
 
-function cursorPager(query) {
+function cursorPager(fetchPage) {
   let cursor = null;
   let done = false;
   return async () => {
     if (done) return { items: [], done: true };
-    const r = await api.photos({ ...query, limit: 60, cursor: cursor || undefined });
+    const r = await fetchPage(cursor || undefined);
     cursor = r.next_cursor;
     done = !cursor;
     return { items: r.items, done };
@@ -129,13 +123,17 @@ export async function mount(view, route) {
     } catch (err) {
       status.textContent = "";
       status.append(`Could not load photos: ${describe(err)} `, h("button.btn.btn-small", { type: "button", onclick: () => more() }, "Retry"));
+      return;
     } finally {
       loading = false;
     }
+    // re-observing reports the sentinel's current state: a page that did not fill the screen loads the next
+    if (!done && io) { io.unobserve(sentinel); io.observe(sentinel); }
   }
+  let io = null;
   browsing.more = async () => { await more(); return !done; };
 
-  const io = new IntersectionObserver((ents) => { if (ents.some((e) => e.isIntersecting)) more(); }, { rootMargin: "600px" });
+  io = new IntersectionObserver((ents) => { if (ents.some((e) => e.isIntersecting)) more(); }, { rootMargin: "600px" });
   io.observe(sentinel);
   await more();
   return () => io.disconnect();

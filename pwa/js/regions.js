@@ -16,11 +16,15 @@ function rememberLabel(label) {
   localStorage.setItem(LABELS_KEY, JSON.stringify(known.slice(0, 200)));
 }
 
-/** Known labels for autocomplete: labels used before (on any photo) plus the library's tags. */
+/** Known labels for autocomplete: this photo's labels, the library's region labels (most used first,
+ * from the server), then ones typed on this phone and the library's tags. */
 async function labelOptions(regions) {
-  const out = new Set(JSON.parse(localStorage.getItem(LABELS_KEY) || "[]"));
+  const out = new Set();
   for (const r of regions) if (r.label) out.add(r.label);
-  try { for (const t of (await api.tags()).items) out.add(t.name); } catch { /* labels still work */ }
+  const [labels, tags] = await Promise.allSettled([api.regionLabels(), api.tags()]);
+  if (labels.status === "fulfilled") for (const l of labels.value.items) out.add(l.label);
+  for (const l of JSON.parse(localStorage.getItem(LABELS_KEY) || "[]")) out.add(l);
+  if (tags.status === "fulfilled") for (const t of tags.value.items) out.add(t.name);
   return [...out];
 }
 

@@ -140,8 +140,8 @@ export async function mount(view) {
       body = { folder: folder || topSuggestion(c).folder };
     }
     if (action !== "skip" && c.edited) {
-      // Only "fix" carries tag/people edits in the API, so an edited card is filed as a fix.
-      action = "fix";
+      // accept and fix both carry tag/people edits: a card filed where suggested stays an "accept"
+      // (the suggester learns it was right), only another folder makes it a "fix".
       Object.assign(body, { tags: c.tags, people: c.people });
     }
     busy = true;

@@ -5,7 +5,7 @@ import { api, media, describe } from "./api.js";
 import { swipeable } from "./gestures.js";
 import { browsing } from "./library.js";
 import { go } from "./app.js";
-import { h, toast } from "./ui.js";
+import { h, clear, toast, chipEditor } from "./ui.js";
 
 export const title = "Photo";
 
@@ -42,7 +42,39 @@ export async function mount(view, route) {
     h("button.nav-btn.nav-next", { type: "button", "aria-label": "Next photo", onclick: () => move(1) }, "›"));
   swipeable(stage, { onSwipe: (dir) => { if (dir === "left") move(1); else if (dir === "right") move(-1); } });
 
-  const tags = (p.tags || []).map((t) => h("a.chip", { href: q(`tag:${quoted(t.name)}`) }, t.name));
+  const tagsBox = h("div#photo-tags");
+  let tagList = p.tags || [];
+  // Tags: chips link to a search; "Edit" (or the ✎ chip) turns them into removable chips with an
+  // add field, saved with PATCH /api/photos/<id>. Face names are people, edited on the regions screen.
+  function showTags() {
+    const chips = tagList.filter((t) => t.source !== "face")
+      .map((t) => h("a.chip", { href: q(`tag:${quoted(t.name)}`) }, t.name));
+    clear(tagsBox).append(
+      chips.length ? h("div.chips", chips, h("button.chip.chip-btn#edit-tags-chip", { type: "button", "aria-label": "Edit tags", onclick: editTags }, "✎"))
+        : h("p.muted", "No tags yet."),
+      h("button.btn.btn-small#edit-tags-btn", { type: "button", onclick: editTags }, chips.length ? "Edit tags" : "Add tags"));
+  }
+  function editTags() {
+    const editor = chipEditor(tagList.filter((t) => t.source !== "face").map((t) => t.name),
+      { label: "tag", placeholder: "Add a tag", suggest: tagSuggest });
+    const save = h("button.btn.btn-primary#save-tags-btn", { type: "button", onclick: async () => {
+      // a name typed but not yet added still counts: people expect Save to keep what they typed
+      const pending = editor.el.querySelector("input").value.trim();
+      const wanted = [...new Set([...editor.values(), ...(pending ? [pending] : [])])];
+      save.disabled = true;
+      try {
+        tagList = (await api.setPhotoTags(p.id, wanted)).tags || [];
+        toast("Tags saved", "ok", { timeout: 1500 });
+        showTags();
+      } catch (err) {
+        toast(`Tags not saved: ${describe(err)}`, "error");
+        save.disabled = false;
+      }
+    } }, "Save tags");
+    clear(tagsBox).append(editor.el, h("div.row", save, h("button.btn#cancel-tags-btn", { type: "button", onclick: showTags }, "Cancel")));
+    editor.el.querySelector("input").focus();
+  }
+  showTags();
   const people = [...new Map((p.faces || []).filter((f) => f.person).map((f) => [f.person.id, f.person])).values()]
     .map((person) => h("a.chip.chip-person", { href: `#search?q=${encodeURIComponent(`person:${quoted(person.name)}`)}` }, person.name));
   const unknownFaces = (p.faces || []).filter((f) => !f.person).length;
@@ -58,7 +90,7 @@ export async function mount(view, route) {
       p.taken_at ? [h("dt", "Taken"), h("dd", p.taken_at.replace("T", " "))] : null,
       p.camera ? [h("dt", "Camera"), h("dd", [p.camera.make, p.camera.model].filter(Boolean).join(" "))] : null,
       h("dt", "Size"), h("dd", `${p.width}×${p.height}`)),
-    h("h3", "Tags"), tags.length ? h("div.chips", tags) : h("p.muted", "No tags yet."),
+    h("h3", "Tags"), tagsBox,
     h("h3", "People"), people.length || unknownFaces ? h("div.chips", people, unknownFaces ? h("span.chip.chip-muted", `${unknownFaces} unknown`) : null) : h("p.muted", "Nobody recognised."),
     h("h3", "Regions"), (p.regions || []).length ? h("div.chips", p.regions.map((r) => h("a.chip", { href: q(r.label) }, r.label || "?"))) : h("p.muted", "None marked."),
     h("div.row.wrap",
@@ -73,4 +105,12 @@ export async function mount(view, route) {
   };
   document.addEventListener("keydown", onKey);
   return () => document.removeEventListener("keydown", onKey);
+}
+
+let tagCache = null;
+async function tagSuggest(text) {
+  if (!tagCache) tagCache = api.tags().then((r) => r.items.map((t) => t.name)).catch(() => { tagCache = null; return []; });
+  const all = await tagCache;
+  const ql = text.toLowerCase();
+  return all.filter((t) => t.toLowerCase().includes(ql));
 }
