@@ -50,10 +50,7 @@ def migrate(db: SqliteDatabase) -> int:
         raise RuntimeError(
             f"catalogue schema version {version} is newer than this Jaicat ({LATEST}); upgrade Jaicat"
         )
-    # IMMEDIATE: take the write lock up front. A deferred transaction that reads the schema and then
-    # writes fails at once with "database is locked" (WAL snapshot, busy_timeout does not apply) when
-    # another process — a running server — commits in between; that made `jaicat pair` exit 1.
-    with db.atomic("IMMEDIATE"):
+    with db.atomic():
         if version == 0:
             # A brand-new catalogue (or one from before versioning): create everything current.
             db.create_tables(ALL_MODELS, safe=True)

@@ -38,9 +38,7 @@ def create_code(now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
     now = now or utcnow()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     expires = now + CODE_TTL
-    # IMMEDIATE: this reads (purge) then writes; a deferred transaction would fail at once with
-    # "database is locked" if the server committed in between (WAL snapshot; busy_timeout not applied)
-    with database.atomic("IMMEDIATE"):
+    with database.atomic():
         _purge_expired(now)
         Meta.insert(key=_PREFIX + _hash(code), value=expires.isoformat()).on_conflict_replace().execute()
     return code, expires
@@ -93,7 +91,7 @@ def redeem_code(code: str, device_name: str, limiter: AttemptLimiter | None = No
     name = str(device_name or "").strip()[:100] or "phone"
     key = _PREFIX + _hash(normalise_code(code))
     now = utcnow()
-    with database.atomic("IMMEDIATE"):  # read, then write: see create_code
+    with database.atomic():
         row = Meta.get_or_none(Meta.key == key)
         valid = False
         if row is not None:

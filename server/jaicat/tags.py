@@ -93,9 +93,7 @@ def set_user_tags(photo_or_id, wanted: Iterable[str]) -> None:
     photo = _photo(photo_or_id)
     current = {t["name"].lower(): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
     wanted_keys = {clean_tag(t).lower(): t for t in wanted}
-    # IMMEDIATE: reads then writes while the worker may be committing (a deferred transaction would
-    # fail at once with "database is locked" in WAL mode instead of waiting)
-    with database.atomic("IMMEDIATE"):
+    with database.atomic():
         for key, name in wanted_keys.items():
             if key not in current:
                 add_tag(photo, name)
