@@ -105,6 +105,13 @@ class LiveServer:
         assert m, out
         return m.group(1)
 
+    def phone_code(self) -> str:
+        """A pairing code for a phone, asked for by this already paired client (POST /api/pair/code):
+        the same code the terminal or `jaicat pair` prints."""
+        r = self.post("/api/pair/code")
+        assert r.status_code == 201, r.text
+        return r.json()["code"]
+
     def pair(self, name: str = "test phone") -> str:
         r = requests.post(f"{self.url}/api/pair", json={"code": self.pair_code(), "name": name}, timeout=10,
                           verify=self.verify)
@@ -190,3 +197,32 @@ def live_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+# --- the phone: Debian chromium driven by Playwright in mobile emulation ---------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module. Missing chromium skips locally but fails in CI
+    (`make test` installs it there), so the browser tests can never silently not run."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"chromium is not installed at {CHROMIUM} (make test installs it)")
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone_options() -> dict:
+    """new_context() keyword arguments for a ~390x844 touch phone."""
+    return dict(PHONE)

@@ -16,22 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / ".." / "shared" / "media"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def upload(server, path: Path) -> int:
@@ -48,7 +34,7 @@ def tag_names(server, pid: int) -> list[str]:
     return sorted(t["name"] for t in server.get(f"/api/photos/{pid}").json()["tags"])
 
 
-def test_edits_on_the_phone(browser, live_server_factory):
+def test_edits_on_the_phone(browser, phone_options, live_server_factory):
     server = live_server_factory()
     ids = [upload(server, MEDIA / "exif_real" / f"Landscape_{i}.jpg") for i in range(1, 7)]
     for pid in ids[1:]:
@@ -62,7 +48,7 @@ def test_edits_on_the_phone(browser, live_server_factory):
                                                             "label": "waterfall"})
     assert r.status_code == 201, r.text
 
-    ctx = browser.new_context(**PHONE)
+    ctx = browser.new_context(**phone_options)
     ctx.set_default_timeout(20_000)
     page = ctx.new_page()
     errors: list[str] = []

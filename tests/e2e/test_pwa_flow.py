@@ -24,26 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / ".." / "shared" / "media"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
 
 SEED = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (1, 2)]  # filed in Family/Trip first
 PHONE_PHOTOS = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (3, 4, 5, 6, 7)]
 FOLDER = "Family/Trip"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -52,12 +38,6 @@ def server(live_server_factory, tiny_models):  # noqa: F811
                                caption_model=str(tiny_models["caption"]))
 
 
-def fresh_code(server) -> str:
-    """A pairing code for the phone, asked for by an already paired device (POST /api/pair/code):
-    the same code the terminal or `jaicat pair` prints, without a CLI process racing the server."""
-    r = server.post("/api/pair/code")
-    assert r.status_code == 201, r.text
-    return r.json()["code"]
 
 
 def shot(page, name: str) -> None:
@@ -116,9 +96,9 @@ def top_card(page):
     return page.locator('.review-card[data-depth="0"]')
 
 
-def test_phone_flow(browser, server):
+def test_phone_flow(browser, phone_options, server):
     seeded = seed_history(server)
-    ctx = browser.new_context(**PHONE)
+    ctx = browser.new_context(**phone_options)
     ctx.set_default_timeout(20_000)
     page = ctx.new_page()
     errors: list[str] = []
@@ -136,7 +116,7 @@ def test_phone_flow(browser, server):
     page.wait_for_selector("#pair-code")
     page.wait_for_selector(".server-status.ok")
     shot(page, "connect")
-    page.goto(f"{server.url}/#pair={fresh_code(server)}")
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
@@ -296,7 +276,7 @@ def wait_analysed(server, photo_id: int, timeout: float = 120.0) -> dict:
     raise AssertionError(f"photo {photo_id} was not analysed in {timeout} s:\n{server.log()[-3000:]}")
 
 
-def test_faces_named_on_the_photo_and_people_page(browser, server):
+def test_faces_named_on_the_photo_and_people_page(browser, phone_options, server):
     group = upload_via_api(server, MEDIA / "faces_groups" / "kit_with_rose.jpg")
     singles = [upload_via_api(server, MEDIA / "faces" / "Barack_Obama" / f"{i}.jpg") for i in (1, 2)]
     photo = wait_analysed(server, group)
@@ -304,12 +284,12 @@ def test_faces_named_on_the_photo_and_people_page(browser, server):
         wait_analysed(server, pid)
     assert len(photo["faces"]) == 2, photo["faces"]
 
-    ctx = browser.new_context(**PHONE)
+    ctx = browser.new_context(**phone_options)
     ctx.set_default_timeout(20_000)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/#pair={fresh_code(server)}")
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
 
     # Faces are boxes on the photo: tap one, name it.

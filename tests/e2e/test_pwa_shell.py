@@ -22,10 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PWA = ROOT / "pwa"
 MEDIA = ROOT / ".." / "shared" / "media"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
 
 
 def shell_list() -> list[str]:
@@ -56,21 +52,11 @@ def test_shell_version_changes_with_the_shell():
         f"the app shell changed: set VERSION in pwa/sw.js to jaicat-shell-{shell_digest()}")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
-def phone(browser):
-    ctx = browser.new_context(**PHONE)
+def phone(browser, phone_options):
+    ctx = browser.new_context(**phone_options)
     ctx.set_default_timeout(20_000)
     page = ctx.new_page()
     errors: list[str] = []
@@ -80,16 +66,10 @@ def phone(browser):
     ctx.close()
 
 
-def fresh_code(server) -> str:
-    """A pairing code for the phone, asked for by an already paired device (POST /api/pair/code):
-    the same code the terminal or `jaicat pair` prints, without a CLI process racing the server."""
-    r = server.post("/api/pair/code")
-    assert r.status_code == 201, r.text
-    return r.json()["code"]
 
 
 def pair(page, server) -> None:
-    page.goto(f"{server.url}/#pair={fresh_code(server)}")
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
     page.wait_for_selector("#file-input", state="attached")
 
