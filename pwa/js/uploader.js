@@ -9,7 +9,7 @@ import { idb } from "./store.js";
 // Chunk size adapts to the link, like tus clients: start small so a slow phone link shows progress
 // and loses little when it drops, double while chunks take under 1.5 s, halve when one takes over 6 s.
 const CHUNK_MIN = 256 * 1024;
-const CHUNK_MAX = 8 * 1024 * 1024;
+const CHUNK_MAX = 32 * 1024 * 1024;  // per-request overhead dominates small chunks on a fast LAN; the server keeps bytes of a broken chunk
 let chunkSize = 512 * 1024;
 const PARALLEL = 2; // uploads in flight at once (the server allows max_concurrent_uploads per device)
 const DONE_STATES = new Set(["done", "skipped", "failed"]);
