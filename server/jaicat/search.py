@@ -26,6 +26,7 @@ from .config import Settings
 from .db import Face, Person, Photo, PhotoTag, Tag, blob_to_vec, database
 from .errors import InvalidInput, ModelUnavailable, NotFound
 from .ml.index import VectorIndex
+from .ml.index_store import IndexStore
 
 BRUTE_FORCE_FILTERED = 50_000  # filtered candidate sets up to this size are ranked exactly
 
@@ -181,7 +182,8 @@ def index_for(settings: Settings, name: str, loader) -> VectorIndex:
     with _indexes_lock:
         idx = _indexes.get(key)
         if idx is None:
-            idx = _indexes[key] = VectorIndex(name, loader)
+            # saved under the data dir so a restart reuses the built annoy index (ml/index_store.py)
+            idx = _indexes[key] = VectorIndex(name, loader, store=IndexStore(settings.data_dir / "index", name))
         return idx
 
 

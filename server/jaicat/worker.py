@@ -161,12 +161,11 @@ class Worker:
         from .search import photo_index
 
         if not self._warmed:
-            # Build the search indexes in the background now, so the first search is not the one
-            # that waits for a large catalogue to load.
+            # Load the search indexes in the background now (the saved annoy index when it is
+            # usable, else a build), so the first search is not the one that waits.
             self._warmed = True
             for idx in (photo_index(self.settings), region_index(self.settings)):
-                if idx.builds == 0:
-                    idx.rebuild(wait=False)
+                idx.warm()
         if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
             from .regions import embed_missing
 
