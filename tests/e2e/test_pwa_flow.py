@@ -306,6 +306,8 @@ def test_faces_named_on_the_photo_and_people_page(browser, phone_options, server
     shot(page, "faces")
 
     # The same gestures work with a mouse (Pointer Events): drag out a region on the carpet.
+    # A person waits for the "Named …" toast to go: it sits over the bottom of the photo.
+    page.wait_for_function("!document.querySelector('#toasts .toast')", timeout=10_000)
     page.evaluate("scrollTo(0, 0)")
     c = page.locator("#region-canvas").bounding_box()
     page.mouse.move(c["x"] + c["width"] * 0.1, c["y"] + c["height"] * 0.85)
