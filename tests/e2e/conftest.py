@@ -223,6 +223,13 @@ def browser():
 
 
 @pytest.fixture
-def phone_options() -> dict:
-    """new_context() keyword arguments for a ~390x844 touch phone."""
-    return dict(PHONE)
+def phone(browser):
+    """A fresh ~390x844 touch phone (its own browser context) with a 20 s default timeout; uncaught
+    page errors collect in `phone.errors`."""
+    ctx = browser.new_context(**PHONE)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    ctx.close()

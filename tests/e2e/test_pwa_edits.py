@@ -34,7 +34,7 @@ def tag_names(server, pid: int) -> list[str]:
     return sorted(t["name"] for t in server.get(f"/api/photos/{pid}").json()["tags"])
 
 
-def test_edits_on_the_phone(browser, phone_options, live_server_factory):
+def test_edits_on_the_phone(phone, live_server_factory):
     server = live_server_factory()
     ids = [upload(server, MEDIA / "exif_real" / f"Landscape_{i}.jpg") for i in range(1, 7)]
     for pid in ids[1:]:
@@ -48,12 +48,8 @@ def test_edits_on_the_phone(browser, phone_options, live_server_factory):
                                                             "label": "waterfall"})
     assert r.status_code == 201, r.text
 
-    ctx = browser.new_context(**phone_options)
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/#pair={server.post('/api/pair/code').json()['code']}")
+    page, errors = phone, phone.errors
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
 
     # --- review: add a tag on the card, then accept the suggested folder --------------------------
@@ -102,4 +98,3 @@ def test_edits_on_the_phone(browser, phone_options, live_server_factory):
     assert shown == sorted(ids[2:])
     assert len(searches) == 2 and "cursor=2" in searches[1]
     assert not errors, errors
-    ctx.close()

@@ -96,13 +96,9 @@ def top_card(page):
     return page.locator('.review-card[data-depth="0"]')
 
 
-def test_phone_flow(browser, phone_options, server):
+def test_phone_flow(phone, server):
     seeded = seed_history(server)
-    ctx = browser.new_context(**phone_options)
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = phone, phone.errors
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
     page.add_init_script("""
@@ -263,7 +259,6 @@ def test_phone_flow(browser, phone_options, server):
     shot(page, "review-dark")
 
     assert errors == []
-    ctx.close()
 
 
 def wait_analysed(server, photo_id: int, timeout: float = 120.0) -> dict:
@@ -276,7 +271,7 @@ def wait_analysed(server, photo_id: int, timeout: float = 120.0) -> dict:
     raise AssertionError(f"photo {photo_id} was not analysed in {timeout} s:\n{server.log()[-3000:]}")
 
 
-def test_faces_named_on_the_photo_and_people_page(browser, phone_options, server):
+def test_faces_named_on_the_photo_and_people_page(phone, server):
     group = upload_via_api(server, MEDIA / "faces_groups" / "kit_with_rose.jpg")
     singles = [upload_via_api(server, MEDIA / "faces" / "Barack_Obama" / f"{i}.jpg") for i in (1, 2)]
     photo = wait_analysed(server, group)
@@ -284,11 +279,7 @@ def test_faces_named_on_the_photo_and_people_page(browser, phone_options, server
         wait_analysed(server, pid)
     assert len(photo["faces"]) == 2, photo["faces"]
 
-    ctx = browser.new_context(**phone_options)
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = phone, phone.errors
     page.goto(f"{server.url}/#pair={server.phone_code()}")
     page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
 
@@ -342,4 +333,3 @@ def test_faces_named_on_the_photo_and_people_page(browser, phone_options, server
     page.locator(".person", has_text="Barack H. Obama").wait_for()
     assert server.get(f"/api/people/{obama}").json()["name"] == "Barack H. Obama"
     assert errors == []
-    ctx.close()

@@ -54,18 +54,6 @@ def test_shell_version_changes_with_the_shell():
 
 
 
-@pytest.fixture
-def phone(browser, phone_options):
-    ctx = browser.new_context(**phone_options)
-    ctx.set_default_timeout(20_000)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
-    yield page
-    ctx.close()
-
-
 
 
 def pair(page, server) -> None:
