@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +44,17 @@ _TAG_DATETIME_DIGITIZED = 0x9004
 
 
 def register_formats() -> None:
-    """Teach Pillow HEIC/HEIF (idempotent). AVIF is native in Pillow >= 11.3."""
+    """Teach Pillow HEIC/HEIF (idempotent; AVIF is native in Pillow >= 11.3) and hand the pixel limit
+    to Jaicat: open_image enforces settings.max_pixels with a clear message, so Pillow's own global
+    limit (which rejects real 200 MP phone photos) is switched off once here, never per call, where
+    threads would race to restore it."""
     global _heif_registered
     with _heif_lock:
         if not _heif_registered:
             from pillow_heif import register_heif_opener
 
             register_heif_opener()
+            Image.MAX_IMAGE_PIXELS = None
             _heif_registered = True
 
 
@@ -92,16 +95,7 @@ def open_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         raise UnsupportedImage("videos are not supported yet")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            old = Image.MAX_IMAGE_PIXELS
-            # We enforce our own limit below (with a clear message); Pillow's own check would
-            # raise before we can name the size.
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                im = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old
+        im = Image.open(path)
     except (Image.UnidentifiedImageError, ValueError):
         raise UnsupportedImage("not an image Jaicat can read (unknown or damaged format)") from None
     except (OSError, SyntaxError) as e:

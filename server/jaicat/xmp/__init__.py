@@ -79,11 +79,10 @@ def read_embedded(photo_file: str | os.PathLike) -> dict | None:
                 return None
     from PIL import Image
 
-    try:
-        if p.suffix.lower() in _HEIF_SUFFIXES:
-            from pillow_heif import register_heif_opener
+    from ..imaging import register_formats
 
-            register_heif_opener()
+    register_formats()  # HEIC, and Jaicat's own pixel limit instead of Pillow's
+    try:
         with Image.open(p) as im:
             raw = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     except (OSError, ValueError):
