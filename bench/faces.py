@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from jaicat.config import Settings
-from jaicat.imaging import open_upright
-from jaicat.ml import faces as faces_ml
+from jaicat.photos.imaging import open_upright
+from jaicat.people import faces as faces_ml
 
 DEFAULT_MEDIA = Path(os.environ.get("JAICAT_TEST_MEDIA", Path(__file__).resolve().parents[1].parent / "shared" / "media"))
 

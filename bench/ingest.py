@@ -42,7 +42,7 @@ def main() -> None:
 
     from jaicat.config import load_settings
     from jaicat.db import database, open_db
-    from jaicat.ingest import ingest_paths
+    from jaicat.photos.ingest import ingest_paths
 
     with tempfile.TemporaryDirectory(prefix="jaicat-bench-") as tmp:
         src = Path(tmp) / "camera"

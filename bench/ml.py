@@ -4,13 +4,13 @@
 
 Stages (each prints one table row):
   decode        12 MP camera JPEGs (generated) and real phone HEICs (../shared/media/heic_real) via
-                jaicat.imaging.open_upright(max_side=1600), as the worker decodes
+                jaicat.photos.imaging.open_upright(max_side=1600), as the worker decodes
   clip-image    CLIP image embedding, random-weight ViT-B/32-sized model (CLIPConfig() defaults =
                 openai/clip-vit-base-patch32 shapes) through the production ClipEncoder, batch 16
   caption       BLIP-base-sized random model (BlipConfig() defaults) through the production
                 Captioner, 20 tokens forced per caption (random weights would otherwise stop at once)
-  faces         detect + encode via jaicat.ml.faces.detect_faces (HOG) on the real face photos
-  annoy-100k    jaicat.ml.index.VectorIndex over N random unit 512-d vectors: build, query p50/p95, recall@10
+  faces         detect + encode via jaicat.people.faces.detect_faces (HOG) on the real face photos
+  annoy-100k    jaicat.search.index.VectorIndex over N random unit 512-d vectors: build, query p50/p95, recall@10
   regions       the same index at the similar-region scale (default 1M; goal p50 < 5 ms) with a
                 1,000-row tail, on region-like clustered vectors, querying "regions like this one"
 
@@ -48,7 +48,7 @@ def photos(folder: str, limit: int) -> list[Path]:
 
 
 def _decode_all(files: list[Path], max_side: int = 1600) -> tuple[list, float, float]:
-    from jaicat.imaging import open_upright
+    from jaicat.photos.imaging import open_upright
 
     images, mp = [], 0.0
     t0 = time.perf_counter()
@@ -90,8 +90,8 @@ def bench_clip(images: list, n: int) -> None:
         from transformers import CLIPImageProcessorPil as Proc
     except ImportError:
         from transformers import CLIPImageProcessor as Proc
-    from jaicat.analysis import CLIP_INPUT_SIDE, _shrink
-    from jaicat.ml.clip import ClipEncoder
+    from jaicat.pipeline.analysis import CLIP_INPUT_SIDE, _shrink
+    from jaicat.pipeline.clip import ClipEncoder
 
     torch.manual_seed(0)
     model = CLIPModel(CLIPConfig())  # ViT-B/32 shapes, 151 M parameters
@@ -122,8 +122,8 @@ def bench_caption(images: list, n: int, tmp: Path) -> None:
     import torch
     from transformers import BlipConfig, BlipForConditionalGeneration
 
-    from jaicat.analysis import CLIP_INPUT_SIDE, _shrink
-    from jaicat.ml.captioner import Captioner
+    from jaicat.pipeline.analysis import CLIP_INPUT_SIDE, _shrink
+    from jaicat.pipeline.captioner import Captioner
 
     torch.manual_seed(0)
     model = BlipForConditionalGeneration(BlipConfig())  # BLIP-base shapes (ViT-B/16 at 384 px + BERT-base)
@@ -139,11 +139,11 @@ def bench_caption(images: list, n: int, tmp: Path) -> None:
 
 def bench_faces(n: int) -> None:
     try:
-        from jaicat.ml import faces
+        from jaicat.people import faces
     except ImportError as e:
-        row("faces", "skipped", f"jaicat.ml.faces unavailable ({e})")
+        row("faces", "skipped", f"jaicat.people.faces unavailable ({e})")
         return
-    from jaicat.imaging import open_upright
+    from jaicat.photos.imaging import open_upright
 
     files = photos("faces", n)
     arrays = [np.asarray(open_upright(f, max_side=1600)) for f in files]
@@ -182,7 +182,7 @@ def bench_index(stage: str, n: int, d: int = 512, queries: int = 200, tail: int 
                 data: str = "random") -> None:
     """Build a VectorIndex over n vectors, then time k=10 queries. Random data: fresh random queries;
     clustered data: "regions like this one" (an indexed vector, itself excluded), as similar_regions does."""
-    from jaicat.ml.index import VectorIndex
+    from jaicat.search.index import VectorIndex
 
     t0 = time.perf_counter()
     vecs = random_unit(n, d, seed=n) if data == "random" else clustered_unit(n, d, seed=n)

@@ -25,7 +25,7 @@ from histories import household  # noqa: E402
 
 from jaicat.suggest.engine import SIGNALS, SuggestEngine  # noqa: E402
 from jaicat.suggest.evaluate import evaluate, read_history  # noqa: E402
-from jaicat.suggest.records import parse_record  # noqa: E402
+from jaicat.suggest.features import parse_record  # noqa: E402
 
 
 def records_of(objs):

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules shared by every package of tests (tests/ is on sys.path: this conftest is its root).
+pytest_plugins = ["fixtures.app", "fixtures.faces", "fixtures.library", "fixtures.models"]
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("JAICAT_TEST_MEDIA", ROOT.parent / "shared" / "media")).resolve()
 

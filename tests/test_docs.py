@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaicat.cli import build_parser
+from jaicat.cli.main import build_parser
 from jaicat.config import CONFIG_KEYS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

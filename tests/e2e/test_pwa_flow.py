@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_models import tiny_models  # noqa: F401  (session fixture: tiny CLIP + BLIP)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from jaicat import library
+from jaicat.photos import library
 from jaicat.db import Job, Photo
-from jaicat.ingest import ingest_file
+from jaicat.photos.ingest import ingest_file
 from jaicat.web.openapi import spec
 
 
@@ -54,7 +54,7 @@ def test_photo_list_filters_and_pages(client, settings, media_dir):
     assert client.get("/api/photos?folder=trips").json["items"] == []
     assert len(client.get("/api/photos?status=inbox").json["items"]) == 3
     assert client.get("/api/photos?status=bogus").status_code == 400
-    from jaicat import tags
+    from jaicat.photos import tags
 
     tags.add_tag(ids[2], "sunset")
     assert [p["id"] for p in client.get("/api/photos?tag=sunset").json["items"]] == [ids[2]]

@@ -3,9 +3,10 @@ with cursor pages on /api/search and /api/photos."""
 
 from __future__ import annotations
 
-from jaicat import events, tags
+from jaicat import events
+from jaicat.photos import tags
 from jaicat.db import Photo
-from jaicat.ingest import ingest_file
+from jaicat.photos.ingest import ingest_file
 
 
 def _ingest(settings, media_dir, n):

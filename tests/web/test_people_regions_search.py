@@ -1,4 +1,4 @@
-"""People, faces, regions and search routes: the web shell over jaicat.people / regions / search."""
+"""People, faces, regions and search routes: the web shell over jaicat.people.persons / regions / search."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_regions_crud_and_crop(client, photo):
 
 
 def test_search_without_models_falls_back_to_words(client, photo):
-    from jaicat import tags
+    from jaicat.photos import tags
 
     tags.add_tag(photo, "lighthouse")
     r = client.get("/api/search?q=lighthouse")
@@ -85,7 +85,7 @@ def test_search_without_models_falls_back_to_words(client, photo):
 
 
 def test_photo_list_by_person(client, photo, settings, media_dir):
-    from jaicat.ingest import ingest_file
+    from jaicat.photos.ingest import ingest_file
 
     other = ingest_file(media_dir / "exif" / "orientation_2.jpg", settings).photo
     amy = Person.create(name="Amy")

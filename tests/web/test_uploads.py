@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 
-from jaicat import running_hash, uploads
+from jaicat.photos import hashing, uploads
 from jaicat.db import Photo, Upload
 
 
@@ -127,7 +127,7 @@ def test_bad_requests_are_400(client):
 
 
 def test_other_devices_uploads_are_invisible(client, app):
-    from jaicat import pairing
+    from jaicat.devices import pairing
 
     up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 3}).json
     code, _ = pairing.create_code()
@@ -208,17 +208,17 @@ def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir,
     a chunk that breaks off still leaves the running hash exactly at the saved offset."""
     import pytest
 
-    if running_hash._sync_file_range is None:
+    if hashing._sync_file_range is None:
         pytest.skip("sync_file_range is Linux-only")
     pushed: list[tuple[int, int]] = []
-    real = running_hash._sync_file_range
+    real = hashing._sync_file_range
 
     def record(fd, pos, n, flags):
-        assert flags == running_hash.SYNC_FILE_RANGE_WRITE
+        assert flags == hashing.SYNC_FILE_RANGE_WRITE
         pushed.append((pos, n))
         return real(fd, pos, n, flags)
 
-    monkeypatch.setattr(running_hash, "_sync_file_range", record)
+    monkeypatch.setattr(hashing, "_sync_file_range", record)
     monkeypatch.setattr(uploads, "CHUNK_BUFFER", 16 * 1024)  # reads of the buffered path
     monkeypatch.setattr(uploads, "PUSH_STEP", 64 * 1024)
     data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()

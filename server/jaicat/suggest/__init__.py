@@ -2,6 +2,6 @@
 that connects it to the catalogue (`jaicat.suggest.service`)."""
 
 from .engine import SIGNALS, SuggestEngine, Suggestion
-from .records import PhotoFeatures, parse_record
+from .features import PhotoFeatures, parse_record
 
 __all__ = ["SIGNALS", "PhotoFeatures", "SuggestEngine", "Suggestion", "parse_record"]

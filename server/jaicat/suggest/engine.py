@@ -24,7 +24,7 @@ import numpy as np
 
 from . import reasons
 from .calibrate import Calibrator
-from .records import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
+from .features import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
 from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
 
 SNAPSHOT_VERSION = 4  # bump when the engine's attributes change: older snapshots are then rebuilt

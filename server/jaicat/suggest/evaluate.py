@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInput
 from .engine import SuggestEngine
-from .records import PhotoFeatures, parse_record
+from .features import PhotoFeatures, parse_record
 
 
 def read_history(path: str | Path) -> Iterator[tuple[int, PhotoFeatures, str]]:

@@ -33,8 +33,8 @@ from .. import events
 from ..config import Settings
 from ..db import Decision, Face, Folder, Meta, Person, Photo, PhotoTag, Tag, blob_to_vec, get_meta, set_meta
 from .engine import SuggestEngine
-from .records import PhotoFeatures
-from .seedlog import load_seed_log
+from .features import PhotoFeatures
+from .learning_log import load_seed_log
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def features_for_photo(photo: Photo) -> PhotoFeatures:
 def install(settings: Settings, warm: bool = False) -> None:
     """Hook learning into filing (`library.on_decision`); idempotent. Serve and the CLI call this;
     `warm=True` (serve) loads the engine in the background so the first suggestion does not wait."""
-    from .. import library
+    from ..photos import library
 
     with _lock:
         _state["settings"] = settings
@@ -185,7 +185,7 @@ def _fresh(settings: Settings) -> SuggestEngine:
 
 
 def _rebuild(settings: Settings, respect_reset: bool, progress=None) -> int:
-    from ..library import list_folders
+    from ..photos.library import list_folders
 
     eng = SuggestEngine()
     _state.update(engine=eng, last_folder=0)
@@ -375,8 +375,8 @@ def learn_library(settings: Settings, progress=None) -> int:
 
 
 def _learn_uncatalogued(settings: Settings) -> int:
-    from .. import imaging
-    from ..ingest import PHOTO_EXTENSIONS
+    from ..photos import imaging
+    from ..photos.ingest import PHOTO_EXTENSIONS
 
     root = settings.library
     if not root.is_dir():

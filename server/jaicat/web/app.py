@@ -1,5 +1,5 @@
 """The application factory. No side effects beyond binding the catalogue: the worker, zeroconf and
-the pairing code belong to `jaicat serve` (cli/server.py), so tests build apps freely."""
+the pairing code belong to `jaicat serve` (cli/web.py), so tests build apps freely."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import jaicat
 
 from ..config import Settings
 from ..db import database, open_db
-from ..pairing import AttemptLimiter
+from ..devices.pairing import AttemptLimiter
 from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, uploads
 from .errors import register_error_handlers
 from .ws import check_handshake, sock

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from .. import __version__, discovery, pairing
+from .. import __version__
+from ..devices import discovery, pairing
 from ..errors import Unauthorized
 from .params import field, json_body
 from .serialize import device_json, iso

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import library, tags
+from ..photos import library, tags
 from .params import field, json_body
 
 bp = Blueprint("folders", __name__, url_prefix="/api")

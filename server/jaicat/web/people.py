@@ -1,10 +1,10 @@
-"""People and faces: a thin shell over jaicat.people."""
+"""People and faces: a thin shell over jaicat.people.persons."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 
-from .. import people
+from ..people import persons as people
 from ..db import Face, Person
 from .params import BadRequest, arg_int, field, json_body
 from .serialize import face_json

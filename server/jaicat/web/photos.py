@@ -6,7 +6,8 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from .. import ingest, library, search, tags
+from ..photos import ingest, library, tags
+from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
 from .params import BadRequest, arg_date, arg_int, int_cursor, json_body, limit_arg, str_list

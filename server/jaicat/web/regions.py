@@ -1,4 +1,4 @@
-"""Regions of photos (normalised boxes with labels) and "find similar": a shell over jaicat.regions."""
+"""Regions of photos (normalised boxes with labels) and "find similar": a shell over jaicat.search.regions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ BOX = ("x", "y", "w", "h")
 
 
 def _domain():
-    from .. import regions  # imports the ML stack: loaded on first use, not with the app
+    from ..search import regions  # imports the ML stack: loaded on first use, not with the app
 
     return regions
 

@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from .. import library, tags
+from ..photos import library, tags
 from ..errors import Conflict, NotFound
 from .params import BadRequest, field, json_body, limit_arg, str_list
 from .photos import get_photo

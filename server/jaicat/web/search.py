@@ -1,10 +1,10 @@
-"""Text search over the photos (CLIP text embedding, tags, captions) via jaicat.search."""
+"""Text search over the photos (CLIP text embedding, tags, captions) via jaicat.search.query."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import search
+from ..search import query as search
 from .params import BadRequest, limit_arg, int_cursor
 from .serialize import photo_json
 

@@ -87,7 +87,7 @@ def device_json(d, current_id: int | None = None) -> dict:
 
 
 def upload_json(u, settings) -> dict:
-    from .. import uploads
+    from ..photos import uploads
 
     return {
         "id": u.id, "filename": u.filename, "size": u.size, "offset": u.offset, "sha256": u.sha256,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
 
-from .. import tls
+from ..devices import tls
 from ..errors import NotFound
 
 bp = Blueprint("shell", __name__)

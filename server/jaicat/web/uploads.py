@@ -1,4 +1,4 @@
-"""Resumable uploads over HTTP: a thin shell over jaicat.uploads."""
+"""Resumable uploads over HTTP: a thin shell over jaicat.photos.uploads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from .. import uploads
+from ..photos import uploads
 from ..errors import IngestError, JaicatError
 from .errors import error_response
 from .params import BadRequest, field, json_body

@@ -17,7 +17,8 @@ from flask import current_app, g
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
-from .. import __version__, discovery, events
+from .. import __version__, events
+from ..devices import discovery
 from ..db import database
 from ..errors import JaicatError
 from .params import BadRequest

@@ -79,7 +79,7 @@ def read_embedded(photo_file: str | os.PathLike) -> dict | None:
                 return None
     from PIL import Image
 
-    from ..imaging import register_formats
+    from ..photos.imaging import register_formats
 
     register_formats()  # HEIC, and Jaicat's own pixel limit instead of Pillow's
     try:
@@ -228,7 +228,7 @@ def install(settings, follow: bool = False) -> None:
     confirmed/rejected, people renamed/merged or photos re-analysed; `stop_following()` ends it.
     """
     global _settings, _hooked, _follower
-    from .. import library
+    from ..photos import library
 
     _settings = settings
     if not _hooked:

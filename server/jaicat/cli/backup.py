@@ -1,0 +1,50 @@
+"""Backup commands: backup, restore."""
+
+from __future__ import annotations
+import sys
+
+
+
+def register(sub) -> None:
+    p = sub.add_parser("backup", help="write a consistent snapshot of the data directory (safe while serving)")
+    p.add_argument("dest", help="new directory to create, or an existing one to put a timestamped snapshot in")
+    p.add_argument("--no-thumbs", action="store_true", help="leave thumbnails out (restore regenerates none)")
+    p.add_argument("--with-library", action="store_true", help="also copy the filed photos and their sidecars")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="then delete all but the newest N backups in DEST (DEST must be an existing folder)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="bring a backup back into an empty data directory")
+    p.add_argument("src", help="a directory written by `jaicat backup`")
+    p.add_argument("--force", action="store_true",
+                   help="restore over an existing catalogue (the old data is kept aside, never deleted)")
+    p.set_defaults(func=cmd_restore)
+
+
+def cmd_backup(args, settings) -> int:
+    from pathlib import Path
+
+    from ..backup.snapshot import backup, prune_backups
+    from ..errors import InvalidInput
+
+    if args.keep is not None and not (Path(args.dest).is_dir() and args.keep >= 1):
+        raise InvalidInput("--keep needs DEST to be an existing folder and N of at least 1")
+    report = backup(settings, args.dest, config_file=args.config, thumbs=not args.no_thumbs,
+                    library=args.with_library, progress=lambda m: print(m, file=sys.stderr))
+    print(f"backup written to {report.path}")
+    for line in report.summary():
+        print(f"  {line}")
+    if args.keep is not None:
+        for old in prune_backups(args.dest, args.keep):
+            print(f"  removed old backup {old}")
+    return 1 if report.manifest["problems"] else 0
+
+
+def cmd_restore(args, settings) -> int:
+    from ..backup.restore import restore
+
+    report = restore(settings, args.src, force=args.force, progress=lambda m: print(m, file=sys.stderr))
+    print(f"restored {args.src} into {settings.data_dir}")
+    for line in report.summary():
+        print(f"  {line}")
+    return 0

@@ -1,0 +1,39 @@
+"""`jaicat` entry point: build the parser from every command module and run one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..config import load_settings
+from ..errors import JaicatError
+from . import backup, devices, people, photos, pipeline, search, suggest, web, xmp
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaicat", description="Jaicat photo companion")
+    parser.add_argument("--version", action="version", version=f"jaicat {__version__}")
+    parser.add_argument("--data-dir", help="data directory (default: $JAICAT_DATA_DIR or ./jaicat-data)")
+    parser.add_argument("--config", help="TOML config file (default: <data-dir>/jaicat.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (web, devices, photos, pipeline, search, people, suggest, xmp, backup):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        settings = load_settings(data_dir=args.data_dir, config_file=args.config)
+        return int(args.func(args, settings) or 0)
+    except JaicatError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,242 @@
+"""`jaicat faces ...`: enrol, import/export .npy encodings, list and manage people and unknown faces."""
+
+from __future__ import annotations
+
+import json
+
+from tqdm import tqdm
+
+from . import open_catalogue
+
+
+def register(sub) -> None:
+    faces = sub.add_parser("faces", help="face recognition: people, encodings, unknown faces")
+    fsub = faces.add_subparsers(dest="faces_command", metavar="SUBCOMMAND", required=True)
+
+    p = fsub.add_parser("enroll", help="learn people from PICTURES_DIR (one subfolder of photos per person)")
+    p.add_argument("pictures_dir", metavar="PICTURES_DIR")
+    p.add_argument("--no-rematch", action="store_true", help="do not re-match catalogued faces afterwards")
+    p.set_defaults(func=cmd_enroll)
+
+    p = fsub.add_parser("import", help="import known encodings from FACES_DIR (<Person_Name>_<id>.npy)")
+    p.add_argument("faces_dir", metavar="FACES_DIR")
+    p.add_argument("--no-rematch", action="store_true", help="do not re-match catalogued faces afterwards")
+    p.set_defaults(func=cmd_import)
+
+    p = fsub.add_parser("export", help="export all known encodings to FACES_DIR as .npy files")
+    p.add_argument("faces_dir", metavar="FACES_DIR")
+    p.set_defaults(func=cmd_export)
+
+    p = fsub.add_parser("people", help="list people with face and encoding counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_people)
+
+    p = fsub.add_parser("rename", help="rename a person (and their face tags)")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.set_defaults(func=cmd_rename)
+
+    p = fsub.add_parser("merge", help="merge person SRC into DST")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST")
+    p.set_defaults(func=cmd_merge)
+
+    p = fsub.add_parser("forget", help="forget a person: encodings, face links and face tags")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_forget)
+
+    p = fsub.add_parser("confirm", help="say whose face FACE_ID is (a new name creates the person)")
+    p.add_argument("face_id", metavar="FACE_ID", type=int)
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_confirm)
+
+    p = fsub.add_parser("reject", help="say FACE_ID is not the person it was matched to")
+    p.add_argument("face_id", metavar="FACE_ID", type=int)
+    p.set_defaults(func=cmd_reject)
+
+    p = fsub.add_parser("clusters", help="list groups of unknown faces")
+    p.add_argument("--min-size", type=int, default=2, help="smallest group to list (default 2)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clusters)
+
+    p = fsub.add_parser("name-cluster", help="give every face of an unknown group to NAME")
+    p.add_argument("cluster", metavar="CLUSTER", type=int)
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_name_cluster)
+
+    p = fsub.add_parser("recluster", help="regroup all unknown faces (chinese whispers)")
+    p.set_defaults(func=cmd_recluster)
+
+    p = fsub.add_parser("rematch", help="match all unconfirmed faces again against the known encodings")
+    p.set_defaults(func=cmd_rematch)
+
+
+def _progress(desc: str, unit: str):
+    """A tqdm bar and the `progress(done, total, path, outcome)` callback that drives it."""
+    bar = tqdm(total=0, desc=desc, unit=unit, disable=None)
+
+    def progress(done, total, path=None, outcome=None):
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.n = done
+        bar.refresh()
+
+    return bar, progress
+
+
+def _rematch(settings) -> None:
+    from ..people.persons import rematch_faces
+
+    bar, progress = _progress("re-matching faces", "face")
+    result = rematch_faces(settings, progress=progress)
+    bar.close()
+    if result["faces"]:
+        print(f"re-matched {result['faces']} faces, {result['changed']} changed")
+
+
+def cmd_enroll(args, settings) -> int:
+    from ..people.persons import enroll_folder
+
+    open_catalogue(settings)
+    bar, progress = _progress("enrolling", "photo")
+    summary = enroll_folder(args.pictures_dir, settings, progress=progress)
+    bar.close()
+    for path, reason in summary.rejected:
+        print(f"skipped {path}: {reason}")
+    print(summary.line())
+    if summary.added and not args.no_rematch:
+        _rematch(settings)
+    return 0
+
+
+def cmd_import(args, settings) -> int:
+    from ..people.persons import import_npy_dir
+
+    open_catalogue(settings)
+    bar, progress = _progress("importing", "file")
+    summary = import_npy_dir(args.faces_dir, progress=progress)
+    bar.close()
+    for name, reason in summary.rejected:
+        print(f"skipped {name}: {reason}")
+    print(summary.line())
+    if summary.imported and not args.no_rematch:
+        _rematch(settings)
+    return 1 if summary.rejected and not summary.imported and not summary.duplicates else 0
+
+
+def cmd_export(args, settings) -> int:
+    from ..people.persons import export_npy_dir
+
+    open_catalogue(settings)
+    bar, progress = _progress("exporting", "file")
+    n = export_npy_dir(args.faces_dir, progress=progress)
+    bar.close()
+    print(f"exported {n} encodings to {args.faces_dir}")
+    return 0
+
+
+def cmd_people(args, settings) -> int:
+    from ..people.persons import list_people
+
+    open_catalogue(settings)
+    people = list_people()
+    if args.json:
+        print(json.dumps(people, indent=2))
+        return 0
+    if not people:
+        print("no people yet (jaicat faces enroll / import)")
+        return 0
+    width = max(len(p["name"]) for p in people)
+    print(f"{'id':>5}  {'name':<{width}}  {'faces':>6}  {'encodings':>9}")
+    for p in people:
+        print(f"{p['id']:>5}  {p['name']:<{width}}  {p['face_count']:>6}  {p['encoding_count']:>9}")
+    return 0
+
+
+def cmd_rename(args, settings) -> int:
+    from ..people.persons import get_person, rename_person
+
+    open_catalogue(settings)
+    old = get_person(args.old).name
+    person = rename_person(args.old, args.new)
+    print(f"renamed {old!r} to {person.name!r}")
+    return 0
+
+
+def cmd_merge(args, settings) -> int:
+    from ..people.persons import get_person, merge_people
+
+    open_catalogue(settings)
+    src = get_person(args.src).name
+    person = merge_people(args.src, args.dst)
+    print(f"merged {src!r} into {person.name!r}")
+    return 0
+
+
+def cmd_forget(args, settings) -> int:
+    from ..people.persons import forget_person
+
+    open_catalogue(settings)
+    r = forget_person(args.name)
+    print(f"forgot {r['person']!r}: {r['encodings']} encodings removed, {r['faces']} faces now unknown")
+    return 0
+
+
+def cmd_confirm(args, settings) -> int:
+    from ..people.persons import confirm_face
+
+    open_catalogue(settings)
+    face = confirm_face(args.face_id, args.name)
+    print(f"face {face.id} is {face.person.name}")
+    return 0
+
+
+def cmd_reject(args, settings) -> int:
+    from ..people.persons import reject_face
+
+    open_catalogue(settings)
+    face = reject_face(args.face_id, settings)
+    now = face.person.name if face.person_id else "unknown"
+    print(f"face {face.id} rejected; now {now}")
+    return 0
+
+
+def cmd_clusters(args, settings) -> int:
+    from ..people.persons import unknown_clusters
+
+    open_catalogue(settings)
+    groups = unknown_clusters(min_size=args.min_size)
+    if args.json:
+        print(json.dumps(groups, indent=2))
+        return 0
+    if not groups:
+        print("no groups of unknown faces")
+    for g in groups:
+        shown = ", ".join(str(i) for i in g["face_ids"][:10]) + (" ..." if g["size"] > 10 else "")
+        print(f"cluster {g['cluster']}: {g['size']} faces ({shown})")
+    return 0
+
+
+def cmd_name_cluster(args, settings) -> int:
+    from ..people.persons import name_cluster
+
+    open_catalogue(settings)
+    r = name_cluster(args.cluster, args.name)
+    print(f"{r['faces']} faces are now {r['person']}")
+    return 0
+
+
+def cmd_recluster(args, settings) -> int:
+    from ..people.persons import recluster_unknown_faces
+
+    open_catalogue(settings)
+    n = recluster_unknown_faces()
+    print(f"{n} groups of unknown faces")
+    return 0
+
+
+def cmd_rematch(args, settings) -> int:
+    open_catalogue(settings)
+    _rematch(settings)
+    return 0

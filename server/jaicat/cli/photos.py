@@ -1,0 +1,161 @@
+"""Photo commands: import, file, undo, rename-folder, tree, tag."""
+
+from __future__ import annotations
+import json
+from tqdm import tqdm
+from ..errors import InvalidInput, NotFound
+from . import open_catalogue
+
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="import photos (files or folder trees) into the inbox")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--device", help="record this source device name on the photos")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("file", help="file a photo into a library folder")
+    p.add_argument("photo", help="photo id or sha256 (prefix of at least 8 characters)")
+    p.add_argument("folder", help="library-relative folder, e.g. 'Family/Holidays 2024'")
+    p.set_defaults(func=cmd_file)
+
+    p = sub.add_parser("rename-folder", help="rename or move a library folder with its photos")
+    p.add_argument("old", help="library-relative folder, e.g. 'Holidays 2024'")
+    p.add_argument("new", help="its new name, e.g. 'Family/Holidays 2024'")
+    p.set_defaults(func=cmd_rename_folder)
+
+    p = sub.add_parser("undo", help="undo the last filing decision (or --decision ID)")
+    p.add_argument("--decision", type=int)
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("tree", help="print the library folder tree with photo counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tree)
+
+    tag = sub.add_parser("tag", help="add, remove or list a photo's tags")
+    tsub = tag.add_subparsers(dest="tag_command", metavar="ACTION", required=True)
+    for name, help_ in (("add", "tag a photo"), ("remove", "remove tags (auto-taggers will not add them back)")):
+        p = tsub.add_parser(name, help=help_)
+        p.add_argument("photo", help="photo id or sha256 prefix")
+        p.add_argument("tags", nargs="+", metavar="TAG")
+        p.set_defaults(func=cmd_tag)
+    p = tsub.add_parser("list", help="a photo's tags with source and score")
+    p.add_argument("photo")
+    p.add_argument("--all", action="store_true", help="include removed tags")
+    p.set_defaults(func=cmd_tag_list)
+
+
+def find_photo(ref: str):
+    """A photo by numeric id or by sha256 (prefix of at least 8 hex characters)."""
+    from ..db import Photo
+
+    ref = str(ref).strip()
+    if ref.isdigit():
+        p = Photo.get_or_none(Photo.id == int(ref))
+        if p is not None:
+            return p
+    if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref.lower()):
+        rows = list(Photo.select().where(Photo.sha256.startswith(ref.lower())).limit(2))
+        if len(rows) == 1:
+            return rows[0]
+        if len(rows) > 1:
+            raise InvalidInput(f"{ref!r} matches several photos; give more of the sha256")
+    raise NotFound(f"no photo {ref!r}")
+
+
+def cmd_import(args, settings) -> int:
+    from ..photos.ingest import ingest_paths
+
+    open_catalogue(settings)
+    bar = tqdm(total=0, unit="file", desc="importing", disable=args.json)
+
+    def progress(done, total, path, outcome):
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(1)
+
+    summary = ingest_paths(args.paths, settings, progress=progress, source_device=args.device)
+    bar.close()
+    if args.json:
+        print(json.dumps({
+            "imported": summary.imported, "duplicates": [list(d) for d in summary.duplicates],
+            "rejected": [{"path": p, "reason": r} for p, r in summary.rejected],
+            "skipped": summary.skipped,
+        }, indent=2))
+    else:
+        for path, reason in summary.rejected:
+            print(f"rejected: {path}: {reason}")
+        print(summary.line())
+    return 1 if summary.rejected and not (summary.imported or summary.duplicates) else 0
+
+
+def cmd_file(args, settings) -> int:
+    from ..photos.library import file_photo
+
+    open_catalogue(settings)
+    photo = find_photo(args.photo)
+    d = file_photo(photo, args.folder, settings, action="file", device="cli")
+    print(f"filed photo {photo.id} -> {d.to_path}")
+    return 0
+
+
+def cmd_rename_folder(args, settings) -> int:
+    from ..photos.library import rename_folder
+    from ..suggest import service
+
+    open_catalogue(settings)
+    service.install(settings)  # the suggester's history follows the new name
+    n = rename_folder(settings, args.old, args.new)
+    print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
+    return 0
+
+
+def cmd_undo(args, settings) -> int:
+    from ..photos.library import undo
+
+    open_catalogue(settings)
+    d = undo(settings, args.decision)
+    from ..db import Photo
+
+    p = Photo.get_by_id(d.photo_id)
+    print(f"undid decision {d.id} ({d.action}): photo {p.id} is back at {p.root}/{p.path}")
+    return 0
+
+
+def cmd_tree(args, settings) -> int:
+    from ..photos.library import folder_tree, format_tree
+
+    open_catalogue(settings)
+    tree = folder_tree(settings)
+    if args.json:
+        print(json.dumps(tree, indent=2))
+        return 0
+    print(f"{settings.library}/  ({tree['total']})")
+    for line in format_tree(tree):
+        print(line)
+    return 0
+
+
+def cmd_tag(args, settings) -> int:
+    from ..photos.tags import add_tag, photo_tags, remove_tag
+    from .photos import find_photo
+
+    open_catalogue(settings)
+    photo = find_photo(args.photo)
+    for t in args.tags:
+        (add_tag if args.tag_command == "add" else remove_tag)(photo, t)
+    print(f"photo {photo.id}: " + (", ".join(t["name"] for t in photo_tags(photo)) or "(no tags)"))
+    return 0
+
+
+def cmd_tag_list(args, settings) -> int:
+    from ..photos.tags import photo_tags
+    from .photos import find_photo
+
+    open_catalogue(settings)
+    for t in photo_tags(find_photo(args.photo), include_removed=args.all):
+        removed = "  (removed)" if t.get("removed") else ""
+        print(f"{t['name']:30} {t['source']:5} {t['score']:.3f}{removed}")
+    return 0

@@ -1,0 +1,201 @@
+"""Analysis commands: scan, analyse, models pull/list, doctor."""
+
+from __future__ import annotations
+import json
+import platform
+import sys
+from tqdm import tqdm
+from .. import __version__
+from ..config import settings_dict
+from . import open_catalogue
+
+
+
+def register(sub) -> None:
+    p = sub.add_parser("scan", help="import PATHs and analyse everything pending (tags, captions, faces)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folder trees (none: only analyse)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("analyse", help="analyse pending photos; --retry-failed / --missing / --all requeue first")
+    p.add_argument("--retry-failed", action="store_true", help="photos whose analysis failed")
+    p.add_argument("--missing", action="store_true", help="photos analysed without the CLIP model")
+    p.add_argument("--all", action="store_true", help="every photo (e.g. after changing models)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_analyse)
+
+    models = sub.add_parser("models", help="model weights: pull (download or copy) and list")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    p = msub.add_parser("pull", help="download NAMEs (default: the configured models) into the models dir")
+    p.add_argument("names", nargs="*", metavar="NAME", help="hub id, e.g. openai/clip-vit-base-patch32")
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="copy from a local folder instead of downloading (offline machines)")
+    p.set_defaults(func=cmd_models_pull)
+    p = msub.add_parser("list", help="configured models and what is available locally")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models_list)
+
+    p = sub.add_parser("doctor", help="check configuration, paths, GPU/CPU, models and versions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+
+def _analyse_pending(settings, quiet: bool) -> int:
+    from ..pipeline.analysis import Analyser, pending_count
+    from ..db import Photo
+    from ..pipeline.worker import run_pending
+
+    analyser = Analyser(settings)
+    bar = tqdm(total=pending_count(), unit="photo", desc="analysing", disable=quiet)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    job = run_pending(settings, progress=progress, analyser=analyser)
+    bar.close()
+    if job is None:
+        print("nothing to analyse")
+        return 0
+    failed = Photo.select().where(Photo.analysis_error.is_null(False)).count()
+    ran = ["decode"] + [s for s, ok in (("clip+tags", analyser.clip() is not None),
+                                         ("caption", analyser.captioner() is not None),
+                                         ("faces", analyser.people() is not None)) if ok]
+    print(f"analysed {job.done} photos ({', '.join(ran)}){'; ' + job.message if job.message else ''}")
+    if failed:
+        print(f"{failed} photos have analysis errors (see `jaicat analyse --retry-failed`)")
+    return 0
+
+
+def cmd_scan(args, settings) -> int:
+    from ..photos.ingest import ingest_paths
+
+    open_catalogue(settings)
+    if args.paths:
+        bar = tqdm(total=0, unit="file", desc="importing", disable=args.quiet)
+
+        def progress(done, total, path, outcome):
+            bar.total = total
+            bar.update(1)
+
+        summary = ingest_paths(args.paths, settings, progress=progress)
+        bar.close()
+        for path, reason in summary.rejected:
+            print(f"rejected: {path}: {reason}")
+        print(summary.line())
+    return _analyse_pending(settings, args.quiet)
+
+
+def cmd_analyse(args, settings) -> int:
+    from ..pipeline.analysis import requeue
+
+    open_catalogue(settings)
+    n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
+    if n:
+        print(f"requeued {n} photos")
+    return _analyse_pending(settings, args.quiet)
+
+
+def _configured(settings) -> dict[str, str]:
+    out = {"clip": settings.clip_model}
+    if settings.captions:
+        out["caption"] = settings.caption_model
+    return out
+
+
+def cmd_models_pull(args, settings) -> int:
+    from ..pipeline.models import pull_model
+
+    names = args.names or list(_configured(settings).values())
+    for name in names:
+        dest = pull_model(name, settings.models, from_dir=args.from_dir, only=len(names) == 1)
+        print(f"{name}: installed at {dest}")
+    return 0
+
+
+def cmd_models_list(args, settings) -> int:
+    from ..pipeline.models import list_local_models
+
+    rows = list_local_models(settings.models, _configured(settings))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"models dir: {settings.models}")
+    for r in rows:
+        state = f"ok  {r['bytes'] / 1e6:8.1f} MB  {r['path']}" if r["available"] else \
+            f"MISSING  (jaicat models pull {r['name']})"
+        print(f"{(r['role'] or '-'):8} {r['name']:45} {state}")
+    return 0 if all(r["available"] for r in rows if r["role"]) else 1
+
+
+def doctor_report(settings) -> dict:
+    """Everything `jaicat doctor` checks, as a dict (also used by tests and the health page)."""
+    import importlib.metadata as md
+
+    from ..pipeline.models import list_local_models
+    from ..pipeline.sysinfo import gpu_report
+
+    report: dict = {"jaicat": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    report["config"] = settings_dict(settings)
+    paths = {}
+    for name in ("data_dir", "library", "inbox", "thumbs", "models"):
+        p = getattr(settings, name)
+        paths[name] = {"path": str(p), "exists": p.exists(), "writable": _writable(p)}
+    report["paths"] = paths
+    versions = {}
+    for pkg in ("torch", "transformers", "Pillow", "pillow-heif", "peewee", "Flask", "flask-sock",
+                "gunicorn", "zeroconf", "annoy", "dlib-bin", "face_recognition_models", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    report["versions"] = versions
+    report["gpu"] = gpu_report()
+    report["models"] = {
+        m["role"] or m["name"]: (f"{m['name']}: available at {m['path']}" if m["available"]
+                                 else f"{m['name']}: NOT AVAILABLE (run `jaicat models pull`)")
+        for m in list_local_models(settings.models, {"clip": settings.clip_model,
+                                                     "caption": settings.caption_model})
+    }
+    try:
+        import face_recognition_models as frm
+
+        report["face_models"] = {"ok": True, "path": str(frm.face_recognition_model_location())}
+    except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
+        report["face_models"] = {"ok": False, "error": str(e)}
+    return report
+
+
+def _writable(p) -> bool:
+    import os
+
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK)
+
+
+def cmd_doctor(args, settings) -> int:
+    report = doctor_report(settings)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"Jaicat {report['jaicat']} on Python {report['python']} ({report['platform']})")
+    print("paths:")
+    ok = True
+    for name, info in report["paths"].items():
+        state = "ok" if info["exists"] and info["writable"] else ("will be created" if info["writable"] else "NOT WRITABLE")
+        ok &= info["writable"]
+        print(f"  {name:9} {info['path']}  [{state}]")
+    print("compute:")
+    for k, v in report["gpu"].items():
+        print(f"  {k}: {v}")
+    print("models:")
+    for k, v in (report["models"] or {}).items():
+        print(f"  {k}: {v}")
+    fm = report["face_models"]
+    print(f"  face models: {'ok ' + fm.get('path', '') if fm['ok'] else 'MISSING: ' + fm['error']}")
+    print("versions:")
+    for k, v in report["versions"].items():
+        print(f"  {k}: {v or 'not installed'}")
+    return 0 if ok else 1

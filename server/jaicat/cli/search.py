@@ -1,0 +1,95 @@
+"""Search commands: search, dupes, regions import/export/similar."""
+
+from __future__ import annotations
+import json
+from . import open_catalogue
+
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help='search photos, e.g. \'beach tag:dog person:"Amy H" after:2024-01-01\'')
+    p.add_argument("query", nargs="+")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("dupes", help="list exact and near-duplicate groups")
+    p.add_argument("--max-distance", type=int, default=6, help="perceptual-hash bits that may differ")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dupes)
+
+    reg = sub.add_parser("regions", help="labelled regions: import/export annotation files, similar regions")
+    rsub = reg.add_subparsers(dest="regions_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("import", help="create regions from an annotation JSON (shapes: see jaicat.search.regions)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_regions_import)
+    p = rsub.add_parser("export", help="write all regions as annotation JSON")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_regions_export)
+    p = rsub.add_parser("similar", help="regions that look like REGION_ID")
+    p.add_argument("region", type=int)
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_regions_similar)
+
+
+def cmd_search(args, settings) -> int:
+    from ..search.query import search
+
+    open_catalogue(settings)
+    hits = search(settings, " ".join(args.query), limit=args.limit)
+    if args.json:
+        print(json.dumps([{"id": h.photo.id, "score": h.score, "path": f"{h.photo.root}/{h.photo.path}",
+                           "caption": h.photo.caption} for h in hits], indent=2))
+        return 0
+    if not hits:
+        print("no photos found")
+    for h in hits:
+        score = f"{h.score:6.3f}" if h.score is not None else "     -"
+        print(f"{h.photo.id:6}  {score}  {h.photo.root}/{h.photo.path}  {h.photo.caption or ''}".rstrip())
+    return 0
+
+
+def cmd_dupes(args, settings) -> int:
+    from ..search.query import near_duplicate_groups
+
+    open_catalogue(settings)
+    groups = near_duplicate_groups(max_hamming=args.max_distance)
+    if args.json:
+        print(json.dumps(groups, indent=2))
+        return 0
+    if not groups:
+        print("no near-duplicates (exact duplicates are never stored twice)")
+    for i, g in enumerate(groups, 1):
+        print(f"group {i}: " + ", ".join(f"#{m['id']} {m['path']}" for m in g))
+    return 0
+
+
+def cmd_regions_import(args, settings) -> int:
+    from ..search.regions import import_annotations
+
+    open_catalogue(settings)
+    report = import_annotations(settings, args.file)
+    for name in report.unmatched:
+        print(f"not in the catalogue: {name}")
+    for name, reason in report.rejected:
+        print(f"rejected region on {name}: {reason}")
+    print(report.line())
+    return 0
+
+
+def cmd_regions_export(args, settings) -> int:
+    from ..search.regions import export_annotations
+
+    open_catalogue(settings)
+    doc = export_annotations(settings, args.file)
+    print(f"wrote {sum(len(v) for v in doc.values())} regions on {len(doc)} photos to {args.file}")
+    return 0
+
+
+def cmd_regions_similar(args, settings) -> int:
+    from ..search.regions import similar_regions
+
+    open_catalogue(settings)
+    for r, score in similar_regions(settings, args.region, k=args.limit):
+        print(f"region {r.id:6}  {score:6.3f}  photo {r.photo_id}  {r.label}")
+    return 0

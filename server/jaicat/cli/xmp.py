@@ -1,0 +1,47 @@
+"""XMP commands: `jaicat xmp write|read`."""
+
+from __future__ import annotations
+import json
+import sys
+from . import open_catalogue
+
+
+
+def register(sub) -> None:
+    p = sub.add_parser("xmp", help="XMP sidecars for digiKam, Lightroom, darktable, PhotoPrism, Immich")
+    xsub = p.add_subparsers(dest="xmp_command", metavar="ACTION", required=True)
+    w = xsub.add_parser("write", help="write sidecars for library photos that have none (--all: update every one)")
+    w.add_argument("photo_ids", nargs="*", type=int, help="only these photos")
+    w.add_argument("--all", action="store_true", help="also update sidecars that already exist")
+    w.set_defaults(func=cmd_xmp_write)
+    r = xsub.add_parser("read", help="print what Jaicat reads from a sidecar or a photo's embedded XMP (JSON)")
+    r.add_argument("file")
+    r.set_defaults(func=cmd_xmp_read)
+
+
+def cmd_xmp_write(args, settings) -> int:
+    from .. import xmp
+
+    open_catalogue(settings)
+    result = xmp.write_sidecars(settings, photo_ids=args.photo_ids or None, all=args.all)
+    print(f"{result['written']} written, {result['unchanged']} unchanged, {len(result['failed'])} failed")
+    for photo_id, reason in result["failed"]:
+        print(f"  photo {photo_id}: {reason}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
+def cmd_xmp_read(args, settings) -> int:
+    from pathlib import Path
+
+    from .. import xmp
+    from ..errors import InvalidInput
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}")
+    try:
+        data = xmp.read_sidecar(path) if path.suffix.lower() == ".xmp" else xmp.read_embedded(path)
+    except xmp.XMPError as e:
+        raise InvalidInput(f"{path}: {e}") from None
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0

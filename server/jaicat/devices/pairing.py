@@ -1,0 +1,164 @@
+"""Pairing phones with this server: short one-time codes exchanged for long device tokens.
+
+Codes and tokens are stored only as SHA-256 hashes: codes in the Meta table (`pair:<hash>` ->
+expiry), so a code made by `jaicat pair` in one process is accepted by the running server in
+another; tokens in Device.token_hash. A code is 6 characters from an alphabet without look-alikes
+(31^6 ≈ 8.9e8 values), valid 10 minutes and single use; failed attempts are rate-limited in the
+server process (5 a minute per address, 20 a minute overall), so guessing is hopeless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+
+from ..db import Device, Meta, database, utcnow
+from ..errors import InvalidInput, NotFound, RateLimited, Unauthorized
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+CODE_TTL = dt.timedelta(minutes=10)
+_PREFIX = "pair:"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in str(code).upper() if ch.isalnum())
+
+
+def create_code(now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
+    """A fresh pairing code and its expiry (UTC, naive). Expired codes are purged on the way."""
+    now = now or utcnow()
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    expires = now + CODE_TTL
+    with database.atomic():
+        _purge_expired(now)
+        Meta.insert(key=_PREFIX + _hash(code), value=expires.isoformat()).on_conflict_replace().execute()
+    return code, expires
+
+
+def _purge_expired(now: dt.datetime) -> None:
+    for row in Meta.select().where(Meta.key.startswith(_PREFIX)):
+        try:
+            expired = dt.datetime.fromisoformat(row.value) <= now
+        except ValueError:
+            expired = True
+        if expired:
+            row.delete_instance()
+
+
+class AttemptLimiter:
+    """Sliding one-minute window of failed attempts, per client address and overall."""
+
+    def __init__(self, per_client: int = 5, overall: int = 20, window: float = 60.0):
+        self.per_client, self.overall, self.window = per_client, overall, window
+        self._lock = threading.Lock()
+        self._fails: dict[str, deque] = {}
+        self._all: deque = deque()
+
+    def _trim(self, q: deque, now: float) -> None:
+        while q and q[0] <= now - self.window:
+            q.popleft()
+
+    def check(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            q = self._fails.setdefault(client, deque())
+            self._trim(q, now)
+            self._trim(self._all, now)
+            if len(q) >= self.per_client or len(self._all) >= self.overall:
+                raise RateLimited("too many pairing attempts; wait a minute")
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._fails.setdefault(client, deque()).append(now)
+            self._all.append(now)
+
+
+def redeem_code(code: str, device_name: str, limiter: AttemptLimiter | None = None,
+                client: str = "") -> tuple[Device, str]:
+    """Exchange a valid code for a new Device and its token (returned once, stored hashed)."""
+    if limiter:
+        limiter.check(client)
+    name = str(device_name or "").strip()[:100] or "phone"
+    key = _PREFIX + _hash(normalise_code(code))
+    now = utcnow()
+    with database.atomic():
+        row = Meta.get_or_none(Meta.key == key)
+        valid = False
+        if row is not None:
+            try:
+                valid = dt.datetime.fromisoformat(row.value) > now
+            except ValueError:
+                valid = False
+            row.delete_instance()  # single use, and an expired one is gone either way
+        if not valid:
+            if limiter:
+                limiter.failed(client)
+            raise Unauthorized("invalid or expired pairing code")
+        token = secrets.token_urlsafe(32)
+        device = Device.create(name=name, token_hash=_hash(token), last_seen=now)
+    return device, token
+
+
+def device_for_token(token: str | None) -> Device | None:
+    """The active device owning `token`, or None. Touches last_seen at most once a minute."""
+    if not token or len(token) > 200:
+        return None
+    device = Device.get_or_none((Device.token_hash == _hash(token)) & (Device.revoked == False))  # noqa: E712
+    if device is not None:
+        now = utcnow()
+        if device.last_seen is None or (now - device.last_seen).total_seconds() > 60:
+            Device.update(last_seen=now).where(Device.id == device.id).execute()
+            device.last_seen = now
+    return device
+
+
+def list_devices(include_revoked: bool = True) -> list[Device]:
+    q = Device.select().order_by(Device.id)
+    if not include_revoked:
+        q = q.where(Device.revoked == False)  # noqa: E712
+    return list(q)
+
+
+def revoke_device(device_id: int) -> Device:
+    try:
+        device_id = int(device_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"not a device id: {device_id!r}") from None
+    device = Device.get_or_none(Device.id == device_id)
+    if device is None:
+        raise NotFound(f"no device {device_id}")
+    Device.update(revoked=True).where(Device.id == device_id).execute()
+    device.revoked = True
+    return device
+
+
+def has_paired_devices() -> bool:
+    return Device.select().where(Device.revoked == False).exists()  # noqa: E712
+
+
+def pair_url(base_url: str, code: str) -> str:
+    return f"{base_url.rstrip('/')}/#pair={code}"
+
+
+def qr_text(data: str) -> str:
+    """The QR code of `data` as terminal text (two rows per line with half blocks fall back to ASCII)."""
+    import io
+
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(data)
+    qr.make(fit=True)
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    return out.getvalue()

@@ -1,0 +1,298 @@
+"""Decoding photos: formats, EXIF facts, upright (orientation-applied) images, perceptual hash.
+
+Pillow decodes JPEG/PNG/WebP/AVIF/GIF/TIFF; pillow-heif adds HEIC/HEIF. JPEGs use the decoder's
+reduced-size decode (`draft`) when only a smaller image is needed, which is several times faster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import CorruptImage, ImageTooLarge, UnsupportedImage
+
+_heif_lock = threading.Lock()
+_heif_registered = False
+
+# Pillow format name -> (mime type, canonical extension)
+FORMATS = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "MPO": ("image/jpeg", ".jpg"),  # multi-picture JPEG (many phones)
+    "PNG": ("image/png", ".png"),
+    "HEIF": ("image/heic", ".heic"),
+    "AVIF": ("image/avif", ".avif"),
+    "WEBP": ("image/webp", ".webp"),
+    "GIF": ("image/gif", ".gif"),
+    "TIFF": ("image/tiff", ".tif"),
+    "BMP": ("image/bmp", ".bmp"),
+}
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".3gp", ".avi", ".mkv", ".webm"}
+
+_TAG_ORIENTATION = 0x0112
+_TAG_MAKE = 0x010F
+_TAG_MODEL = 0x0110
+_TAG_DATETIME = 0x0132
+_IFD_EXIF = 0x8769
+_IFD_GPS = 0x8825
+_TAG_DATETIME_ORIGINAL = 0x9003
+_TAG_DATETIME_DIGITIZED = 0x9004
+
+
+def register_formats() -> None:
+    """Teach Pillow HEIC/HEIF (idempotent; AVIF is native in Pillow >= 11.3) and hand the pixel limit
+    to Jaicat: open_image enforces settings.max_pixels with a clear message, so Pillow's own global
+    limit (which rejects real 200 MP phone photos) is switched off once here, never per call, where
+    threads would race to restore it."""
+    global _heif_registered
+    with _heif_lock:
+        if not _heif_registered:
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+            Image.MAX_IMAGE_PIXELS = None
+            _heif_registered = True
+
+
+@dataclass
+class PhotoFacts:
+    format: str
+    mime: str
+    ext: str
+    width: int  # upright
+    height: int
+    orientation: int
+    taken_at: dt.datetime | None
+    camera_make: str | None
+    camera_model: str | None
+    gps_lat: float | None
+    gps_lon: float | None
+
+
+_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"avc1", b"dash"}
+
+
+def looks_like_video(path: str | Path, filename: str | None = None) -> bool:
+    """By name or by an MP4/QuickTime `ftyp` brand (HEIC/AVIF use ftyp too, with other brands)."""
+    if Path(filename or path).suffix.lower() in VIDEO_EXTENSIONS:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS
+
+
+def open_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
+    """Open (lazily) and check format and pixel count; raises UnsupportedImage / ImageTooLarge."""
+    register_formats()
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        raise UnsupportedImage("videos are not supported yet")
+    try:
+        im = Image.open(path)
+    except (Image.UnidentifiedImageError, ValueError):
+        raise UnsupportedImage("not an image Jaicat can read (unknown or damaged format)") from None
+    except (OSError, SyntaxError) as e:
+        raise CorruptImage(f"cannot decode ({e})") from None
+    if im.format not in FORMATS:
+        fmt = im.format
+        im.close()
+        raise UnsupportedImage(f"unsupported image format {fmt}")
+    w, h = im.size
+    if max_pixels and w * h > max_pixels:
+        im.close()
+        raise ImageTooLarge(
+            f"{w}x{h} is {w * h / 1e6:.0f} megapixels, above the limit of "
+            f"{max_pixels / 1e6:.0f} (setting max_pixels)"
+        )
+    if w <= 0 or h <= 0:
+        im.close()
+        raise CorruptImage("empty image")
+    return im
+
+
+def orientation_of(im: Image.Image) -> int:
+    try:
+        o = int(im.getexif().get(_TAG_ORIENTATION, 1) or 1)
+    except Exception:
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        bg = Image.new("RGB", im.size, (255, 255, 255))
+        bg.paste(im, mask=im.getchannel("A"))
+        return bg
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = float(arr.max()) or 1.0
+        return Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
+def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
+    """Fully decode `im` (optionally at reduced size) and return an upright RGB image.
+
+    Raises CorruptImage when the data is truncated or damaged.
+    """
+    try:
+        orientation = orientation_of(im)
+        if max_side and im.format in ("JPEG", "MPO"):
+            # draft picks the smallest DCT scale (1/2, 1/4, 1/8) still >= the requested size.
+            im.draft("RGB", (max_side, max_side))
+        im.load()
+        im = _to_rgb(im)
+        if max_side and max(im.size) > max_side:
+            # Resize before rotating: the same result, with less pixels to move.
+            im = im.copy() if im.readonly else im
+            # BOX (area average) is the cheapest filter that still anti-aliases a downscale
+            im.thumbnail((max_side, max_side), Image.Resampling.BOX, reducing_gap=2.0)
+        method = _TRANSPOSE.get(orientation)
+        return im.transpose(method) if method is not None else im
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise CorruptImage(f"cannot decode image ({e})") from None
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def open_upright(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Open and decode a photo file as an upright RGB image, at most `max_side` pixels long if given."""
+    im = open_image(path, max_pixels=max_pixels)
+    # load() releases the file handle of single-frame images, so nothing is left open.
+    return decode_upright(im, max_side)
+
+
+def _ratio(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError, ZeroDivisionError):
+        num, den = v
+        return float(num) / float(den)
+
+
+def _gps_coord(values, ref) -> float | None:
+    try:
+        d, m, s = (_ratio(x) for x in values)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    val = d + m / 60.0 + s / 3600.0
+    if isinstance(ref, bytes):
+        ref = ref.decode(errors="ignore")
+    if str(ref).strip().upper() in ("S", "W"):
+        val = -val
+    return val
+
+
+def _parse_exif_datetime(v) -> dt.datetime | None:
+    if not v:
+        return None
+    if isinstance(v, bytes):
+        v = v.decode(errors="ignore")
+    v = str(v).strip().rstrip("\x00")
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            t = dt.datetime.strptime(v[:19], fmt)
+        except ValueError:
+            continue
+        return t if 1900 < t.year < 2200 else None
+    return None
+
+
+def _clean_text(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        v = v.decode(errors="ignore")
+    v = str(v).replace("\x00", "").strip()
+    return v or None
+
+
+def read_facts(im: Image.Image) -> PhotoFacts:
+    """EXIF facts and upright size of an opened (not necessarily decoded) image."""
+    mime, ext = FORMATS[im.format]
+    taken = make = model = None
+    lat = lon = None
+    orientation = 1
+    try:
+        exif = im.getexif()
+    except Exception:
+        exif = None
+    if exif:
+        o = exif.get(_TAG_ORIENTATION, 1)
+        orientation = int(o) if isinstance(o, int) and 1 <= o <= 8 else 1
+        make = _clean_text(exif.get(_TAG_MAKE))
+        model = _clean_text(exif.get(_TAG_MODEL))
+        try:
+            sub = exif.get_ifd(_IFD_EXIF)
+        except Exception:
+            sub = {}
+        taken = (
+            _parse_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL))
+            or _parse_exif_datetime(sub.get(_TAG_DATETIME_DIGITIZED))
+            or _parse_exif_datetime(exif.get(_TAG_DATETIME))
+        )
+        try:
+            gps = exif.get_ifd(_IFD_GPS)
+        except Exception:
+            gps = {}
+        if gps and 2 in gps and 4 in gps:
+            lat = _gps_coord(gps[2], gps.get(1, "N"))
+            lon = _gps_coord(gps[4], gps.get(3, "E"))
+            if lat is not None and not (-90 <= lat <= 90):
+                lat = None
+            if lon is not None and not (-180 <= lon <= 180):
+                lon = None
+            if lat is None or lon is None or (lat == 0 and lon == 0):
+                lat = lon = None
+    w, h = im.size
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return PhotoFacts(im.format, mime, ext, w, h, orientation, taken, make, model, lat, lon)
+
+
+# --- perceptual hash -----------------------------------------------------------------------------
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0, :] = np.sqrt(1.0 / n)
+    return m
+
+
+_DCT32 = _dct_matrix(32)
+
+
+def phash(im: Image.Image) -> str:
+    """64-bit DCT perceptual hash (pHash) as 16 hex digits; similar images differ in few bits."""
+    g = np.asarray(im.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    d = _DCT32 @ g @ _DCT32.T
+    low = d[:8, :8].flatten()
+    med = np.median(low[1:])
+    bits = low > med
+    value = 0
+    for b in bits:
+        value = (value << 1) | int(b)
+    return f"{value:016x}"
+
+
+def hamming(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")

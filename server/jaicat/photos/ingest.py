@@ -1,0 +1,345 @@
+"""Bytes -> validated, deduplicated, thumbnailed Photo in the inbox. The one way photos come in:
+HTTP uploads, `jaicat import`, `jaicat scan` and folder imports all call these functions.
+
+A file is streamed to a temp file in the data dir while it is hashed (never held in memory), rejected
+if its sha256 is already catalogued (the existing photo is returned), validated by really decoding it,
+and only then renamed into the inbox: the inbox never holds a half-written or undecodable file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+
+from peewee import IntegrityError
+
+from .. import events
+from . import imaging
+from ..config import Settings
+from ..db import Photo, database
+from ..errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+PHOTO_EXTENSIONS = {
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".heic", ".heif", ".hif", ".avif", ".avifs",
+    ".webp", ".gif", ".tif", ".tiff", ".bmp",
+}
+_hooks: list[Callable[[Photo], None]] = []
+_hooks_lock = threading.Lock()
+
+
+@dataclass
+class IngestResult:
+    photo: Photo
+    duplicate: bool
+
+
+@dataclass
+class ImportSummary:
+    imported: list = field(default_factory=list)  # Photo ids
+    duplicates: list = field(default_factory=list)  # (path, existing photo id)
+    rejected: list = field(default_factory=list)  # (path, reason)
+    skipped: list = field(default_factory=list)  # paths that are not photo files (walked folders only)
+
+    def line(self) -> str:
+        return (
+            f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, "
+            f"rejected {len(self.rejected)}, skipped {len(self.skipped)} (not photos)"
+        )
+
+
+def on_new_photo(callback: Callable[[Photo], None]) -> None:
+    """Call `callback(photo)` after each newly catalogued photo (the worker uses this to wake up)."""
+    with _hooks_lock:
+        if callback not in _hooks:
+            _hooks.append(callback)
+
+
+def thumb_path(settings: Settings, photo: Photo | str, size: int) -> Path:
+    sha = photo if isinstance(photo, str) else photo.sha256
+    return settings.thumbs / str(size) / sha[:2] / f"{sha}.jpg"
+
+
+def _temp_path(settings: Settings) -> Path:
+    settings.tmp.mkdir(parents=True, exist_ok=True)
+    return settings.tmp / f"ingest-{uuid.uuid4().hex}.part"
+
+
+def _copy_hashing(src: BinaryIO, dst: Path, limit: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(dst, "xb") as out:
+        while True:
+            buf = src.read(CHUNK)
+            if not buf:
+                break
+            size += len(buf)
+            if size > limit:
+                raise FileTooLarge(f"file is larger than the limit of {limit} bytes (max_upload_bytes)")
+            h.update(buf)
+            out.write(buf)
+        out.flush()
+        os.fsync(out.fileno())
+    return h.hexdigest(), size
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            buf = f.read(CHUNK)
+            if not buf:
+                break
+            h.update(buf)
+    return h.hexdigest()
+
+
+def _safe_name(filename: str) -> str:
+    name = Path(str(filename).replace("\\", "/")).name.replace("\x00", "")
+    return name.strip() or "photo"
+
+
+def _write_thumbs(settings: Settings, sha: str, upright):
+    """Save oriented JPEG thumbnails, largest first (each derived from the previous: cheap).
+    Returns the smallest one."""
+    img = upright
+    for size in sorted(settings.thumb_sizes, reverse=True):
+        if max(img.size) > size:
+            img = img.copy()
+            img.thumbnail((size, size), imaging.Image.Resampling.BICUBIC, reducing_gap=2.0)
+        dst = thumb_path(settings, sha, size)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        img.save(tmp, "JPEG", quality=85)
+        os.replace(tmp, dst)
+    return img
+
+
+def _catalogue_temp(
+    tmp: Path, sha: str, size: int, filename: str, settings: Settings, source_device: str | None
+) -> IngestResult:
+    """Validate a complete temp file and turn it into an inbox Photo. Removes `tmp` on any outcome."""
+    try:
+        if size == 0:
+            raise EmptyFile("file is empty")
+        existing = Photo.by_sha(sha)
+        if existing is not None:
+            return IngestResult(existing, True)
+        if imaging.looks_like_video(tmp, filename):
+            raise UnsupportedImage("videos are not supported yet")
+        im = imaging.open_image(tmp, max_pixels=settings.max_pixels)
+        facts = imaging.read_facts(im)
+        upright = imaging.decode_upright(im, max(settings.thumb_sizes))
+        smallest = _write_thumbs(settings, sha, upright)
+        ph = imaging.phash(smallest)
+        # Keep the user's name, but give it the extension of what the bytes really are
+        # (a JPEG saved as "x.png" is filed as "x.jpg").
+        if Path(filename).suffix.lower() in _same_format_exts(facts.ext):
+            original = filename
+        else:
+            original = f"{Path(filename).stem or 'photo'}{facts.ext}"
+        rel = Path(sha[:2]) / f"{sha[:16]}{facts.ext}"
+        dst = settings.inbox / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with database.atomic():
+                photo = Photo.create(
+                    sha256=sha, phash=ph, original_filename=original,
+                    size=size, mime=facts.mime, width=facts.width, height=facts.height,
+                    orientation=facts.orientation, taken_at=facts.taken_at,
+                    camera_make=facts.camera_make, camera_model=facts.camera_model,
+                    gps_lat=facts.gps_lat, gps_lon=facts.gps_lon, status="inbox", root="inbox",
+                    path=rel.as_posix(), source_device=source_device,
+                )
+                os.replace(tmp, dst)  # inside the transaction: the row commits only if the file is there
+        except IntegrityError:
+            # Another thread catalogued the same bytes a moment ago.
+            existing = Photo.by_sha(sha)
+            if existing is None:
+                raise
+            return IngestResult(existing, True)
+        return IngestResult(photo, False)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _same_format_exts(ext: str) -> set[str]:
+    groups = [{".jpg", ".jpeg", ".jpe", ".jfif"}, {".heic", ".heif", ".hif"}, {".tif", ".tiff"},
+              {".avif", ".avifs"}]
+    for g in groups:
+        if ext in g:
+            return g
+    return {ext}
+
+
+def _announce(result: IngestResult, filename: str) -> None:
+    if result.duplicate:
+        return
+    p = result.photo
+    events.publish("upload.received", photo_id=p.id, filename=filename, sha256=p.sha256,
+                   thumb_url=f"/api/photos/{p.id}/thumb?size=256")
+    with _hooks_lock:
+        hooks = list(_hooks)
+    for cb in hooks:
+        try:
+            cb(p)
+        except Exception:  # a hook must never lose the photo that was just stored
+            log.exception("new-photo hook failed")
+
+
+def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, int]:
+    tmp = _temp_path(settings)
+    try:
+        sha, size = _copy_hashing(fileobj, tmp, settings.max_upload_bytes)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return tmp, sha, size
+
+
+def _finish(tmp: Path, sha: str, size: int, filename: str, settings: Settings,
+            source_device: str | None, source: Path | None) -> IngestResult:
+    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
+    _announce(result, filename)
+    if not result.duplicate:
+        apply_sidecar(result.photo, settings, source)
+    return result
+
+
+def ingest_stream(
+    fileobj: BinaryIO, filename: str, settings: Settings, source_device: str | None = None
+) -> IngestResult:
+    """Catalogue a photo read from a binary stream (bounded memory)."""
+    filename = _safe_name(filename)
+    tmp, sha, size = _stream_to_temp(fileobj, settings)
+    return _finish(tmp, sha, size, filename, settings, source_device, None)
+
+
+def ingest_file(
+    path: str | Path, settings: Settings, source_device: str | None = None, move: bool = False,
+    sha256: str | None = None,
+) -> IngestResult:
+    """Catalogue the photo at `path`.
+
+    move=False copies it (the user's file stays untouched); move=True takes ownership of a file that
+    Jaicat itself wrote (a finished upload) and renames it, so it must be on the data dir's filesystem.
+    """
+    path = Path(path)
+    filename = _safe_name(path.name)
+    if not path.is_file():
+        raise IngestError(f"{path}: not a file")
+    if move:
+        sha = sha256 or sha256_file(path)
+        size = path.stat().st_size
+        if size > settings.max_upload_bytes:
+            path.unlink()
+            raise FileTooLarge(f"larger than the limit of {settings.max_upload_bytes} bytes")
+        tmp = _temp_path(settings)
+        os.replace(path, tmp)
+    else:
+        with open(path, "rb") as f:
+            tmp, sha, size = _stream_to_temp(f, settings)
+    return _finish(tmp, sha, size, filename, settings, source_device, path)
+
+
+def apply_sidecar(photo: Photo, settings: Settings, source: Path | None) -> None:
+    """Pick up keywords and face regions from an XMP sidecar beside `source` or embedded XMP."""
+    from .. import xmp
+
+    try:
+        xmp.apply_xmp_to_photo(photo, settings, source=source)
+    except Exception:
+        log.exception("reading XMP of %s failed; photo kept without it", source)
+
+
+def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list[Path]:
+    """Expand files and folder trees. Files named explicitly are always tried; inside folders only
+    photo/video extensions are, the rest is listed as skipped. Hidden files and folders are ignored."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith("."):
+                        continue
+                    f = Path(root) / name
+                    ext = f.suffix.lower()
+                    if ext in PHOTO_EXTENSIONS or ext in imaging.VIDEO_EXTENSIONS:
+                        out.append(f)
+                    else:
+                        summary.skipped.append(str(f))
+        elif p.exists():
+            out.append(p)
+        else:
+            summary.rejected.append((str(p), "no such file or folder"))
+    return out
+
+
+def ingest_paths(
+    paths: Iterable[str | Path], settings: Settings, progress: Callable | None = None,
+    source_device: str | None = None, workers: int | None = None,
+) -> ImportSummary:
+    """Import files and folder trees; `progress(done, total, path, outcome)` after each file."""
+    summary = ImportSummary()
+    files = iter_candidates(paths, summary)
+    total = len(files)
+    lock = threading.Lock()
+    done = 0
+
+    def one(f: Path):
+        nonlocal done
+        try:
+            r = ingest_file(f, settings, source_device=source_device)
+            outcome = ("duplicate", r.photo.id) if r.duplicate else ("imported", r.photo.id)
+        except JaicatError as e:
+            outcome = ("rejected", e.message)
+        except OSError as e:
+            outcome = ("rejected", f"cannot read: {e.strerror or e}")
+        with lock:
+            kind, val = outcome
+            if kind == "imported":
+                summary.imported.append(val)
+            elif kind == "duplicate":
+                summary.duplicates.append((str(f), val))
+            else:
+                summary.rejected.append((str(f), val))
+            done += 1
+            if progress:
+                progress(done, total, f, kind)
+        if not database.is_closed() and threading.current_thread() is not threading.main_thread():
+            database.close()
+
+    n = workers or min(4, (os.cpu_count() or 2))
+    if n <= 1 or total <= 1:
+        for f in files:
+            one(f)
+    else:
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ingest") as pool:
+            list(pool.map(one, files))
+    return summary
+
+
+def remove_thumbs(settings: Settings, sha: str) -> None:
+    for size in settings.thumb_sizes:
+        t = thumb_path(settings, sha, size)
+        if t.exists():
+            t.unlink()
+
+
+__all__ = [
+    "IngestResult", "ImportSummary", "ingest_stream", "ingest_file", "ingest_paths", "thumb_path",
+    "on_new_photo", "sha256_file", "remove_thumbs",
+]

@@ -1,0 +1,481 @@
+"""Filing photos into the user's library tree: safe moves, never overwriting, undo, folders.
+
+A move on one filesystem is a hard link + unlink (atomic, and unlike rename() it can never replace an
+existing file). Across filesystems the bytes are copied to a temp file beside the destination,
+fsynced, verified by sha256 against the catalogue, linked into place, and only then is the source
+removed. Every filing action is a Decision row, which is both the undo history and the learning log.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from peewee import fn
+
+from .. import events
+from ..config import Settings
+from ..db import Decision, Folder, Photo, database
+from ..errors import (
+    Conflict,
+    FileMissing,
+    InvalidInput,
+    InvalidFolderName,
+    NothingToUndo,
+    NotFound,
+    PathOutsideLibrary,
+    VerifyFailed,
+)
+from .ingest import sha256_file
+
+log = logging.getLogger(__name__)
+
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+_BAD_CHARS = re.compile(r'[\x00-\x1f<>:"|?*\\]')
+_MAX_COMPONENT = 120
+_hooks: list[Callable[[Decision], None]] = []
+_rename_hooks: list[Callable[[str, str], None]] = []
+_hooks_lock = threading.Lock()
+_move_lock = threading.RLock()  # one filing at a time: collision suffixes and undo stay consistent
+
+
+def on_decision(callback: Callable[[Decision], None]) -> None:
+    """Call `callback(decision)` after each committed filing decision (suggest learns, xmp writes)."""
+    with _hooks_lock:
+        if callback not in _hooks:
+            _hooks.append(callback)
+
+
+def on_folder_renamed(callback: Callable[[str, str], None]) -> None:
+    """Call `callback(old, new)` after a library folder was renamed (the suggester keeps its history)."""
+    with _hooks_lock:
+        if callback not in _rename_hooks:
+            _rename_hooks.append(callback)
+
+
+def _notify(decision: Decision) -> None:
+    with _hooks_lock:
+        hooks = list(_hooks)
+    for cb in hooks:
+        try:
+            cb(decision)
+        except Exception:  # learning or sidecars failing must not undo a completed move
+            log.exception("decision hook failed")
+
+
+# --- paths ---------------------------------------------------------------------------------------
+def normalise_folder(rel: str) -> str:
+    """Validate a library-relative folder name and return it in canonical POSIX form ("" = root).
+
+    Refuses absolute paths, `..`, NUL and control characters, Windows-reserved names and characters,
+    and components that end in a dot or space (they cannot be synced to every filesystem).
+    """
+    if rel is None:
+        raise InvalidFolderName("folder name is missing")
+    if not isinstance(rel, str):
+        raise InvalidFolderName("folder name must be a string")
+    if "\x00" in rel:
+        raise InvalidFolderName("folder name contains a NUL character")
+    if "\\" in rel:
+        raise InvalidFolderName("use / to separate folders, not \\")
+    raw = rel.strip()
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        raise PathOutsideLibrary(f"folder {rel!r} is absolute; give a folder inside the library")
+    parts = [p for p in raw.split("/") if p not in ("",)]
+    clean = []
+    for p in parts:
+        if p == "..":
+            raise PathOutsideLibrary(f"folder {rel!r} leaves the library")
+        if p == ".":
+            continue
+        if _BAD_CHARS.search(p):
+            raise InvalidFolderName(f"folder name {p!r} contains a character that is not allowed")
+        if p != p.strip() or p.endswith("."):
+            raise InvalidFolderName(f"folder name {p!r} must not start/end with a space or end with a dot")
+        if p.split(".")[0].lower() in _RESERVED:
+            raise InvalidFolderName(f"folder name {p!r} is reserved on Windows")
+        if p.startswith("."):
+            raise InvalidFolderName(f"folder name {p!r} would be hidden")
+        if len(p) > _MAX_COMPONENT:
+            raise InvalidFolderName(f"folder name {p[:20]!r}… is longer than {_MAX_COMPONENT} characters")
+        clean.append(p)
+    return str(PurePosixPath(*clean)) if clean else ""
+
+
+def resolve_in_library(settings: Settings, rel: str) -> Path:
+    """Absolute path of a library folder, after checking it cannot escape the root (symlinks too)."""
+    rel = normalise_folder(rel)
+    root = settings.library.resolve()
+    target = (root / rel).resolve() if rel else root
+    if target != root and root not in target.parents:
+        raise PathOutsideLibrary(f"folder {rel!r} resolves outside the library")
+    return target
+
+
+def photo_file(photo: Photo, settings: Settings) -> Path:
+    return settings.root_path(photo.root) / photo.path
+
+
+def _relative(path: Path, base: Path) -> str:
+    return path.resolve().relative_to(base.resolve()).as_posix()
+
+
+def _free_name(directory: Path, filename: str) -> Path:
+    """`directory/filename`, or `name (1).ext`, `name (2).ext`… if taken."""
+    candidate = directory / filename
+    stem, suffix = Path(filename).stem, Path(filename).suffix
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        candidate = directory / f"{stem} ({n}){suffix}"
+        n += 1
+    return candidate
+
+
+def fsync_dir(d: Path) -> None:
+    """fsync a directory so a rename/link in it survives a power cut (best effort)."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _link_no_replace(src: Path, dst: Path) -> Path:
+    """Hard-link src at dst, choosing a free name if dst was taken meanwhile; returns the final path."""
+    while True:
+        try:
+            os.link(src, dst)
+            return dst
+        except FileExistsError:
+            dst = _free_name(dst.parent, dst.name)
+
+
+def transfer(src: Path, dst_dir: Path, filename: str, expect_sha: str, keep_source: bool) -> Path:
+    """Move (or copy, if keep_source) a file into dst_dir under a free name; never overwrites.
+
+    Returns the final path. Raises VerifyFailed (source untouched) if a copy does not hash back.
+    """
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = _free_name(dst_dir, filename)
+    if not keep_source:
+        try:
+            final = _link_no_replace(src, dst)
+            os.unlink(src)
+            fsync_dir(dst_dir)
+            fsync_dir(src.parent)
+            return final
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            # other filesystem (or one without hard links): copy + verify below
+    tmp = dst_dir / f".jaicat-{uuid.uuid4().hex}.part"
+    try:
+        with open(src, "rb") as fi, open(tmp, "xb") as fo:
+            shutil.copyfileobj(fi, fo, 1024 * 1024)
+            fo.flush()
+            os.fsync(fo.fileno())
+        shutil.copystat(src, tmp)
+        got = sha256_file(tmp)
+        if got != expect_sha:
+            raise VerifyFailed(f"copy of {src.name} did not verify (sha256 {got[:12]}… != {expect_sha[:12]}…)")
+        try:
+            final = _link_no_replace(tmp, dst)
+        except OSError:
+            final = _free_name(dst_dir, dst.name)
+            os.rename(tmp, final)  # no hard links here; final was free a moment ago
+        fsync_dir(dst_dir)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if not keep_source:
+        os.unlink(src)
+        fsync_dir(src.parent)
+    return final
+
+
+# --- folders -------------------------------------------------------------------------------------
+def create_folder(settings: Settings, rel: str) -> Folder:
+    rel = normalise_folder(rel)
+    if not rel:
+        raise InvalidFolderName("give a folder name")
+    path = resolve_in_library(settings, rel)
+    path.mkdir(parents=True, exist_ok=True)
+    folder, created = Folder.get_or_create(path=rel)
+    if created:
+        events.publish("library.changed", folder=rel, change="folder_created")
+    return folder
+
+
+def rename_folder(settings: Settings, old: str, new: str) -> int:
+    """Rename (or move) a library folder with everything in it; returns how many photos moved.
+
+    Refuses to merge into an existing folder or to move a folder into itself: nothing is overwritten.
+    Photos, folder rows and sidecars follow (sidecars sit beside their photos); hooks are told.
+    """
+    old, new = normalise_folder(old), normalise_folder(new)
+    if not old or not new:
+        raise InvalidFolderName("give the folder to rename and its new name")
+    if new == old or new.startswith(old + "/"):
+        raise InvalidFolderName(f"cannot move {old!r} into itself")
+    src, dst = resolve_in_library(settings, old), resolve_in_library(settings, new)
+    if not src.is_dir():
+        raise NotFound(f"no folder {old!r} in the library")
+    with _move_lock:
+        if dst.exists() or dst.is_symlink():
+            raise Conflict(f"{new!r} already exists; nothing was changed")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)
+        fsync_dir(dst.parent)
+        try:
+            with database.atomic():
+                moved = 0
+                for p in Photo.select().where((Photo.root == "library")
+                                              & (fn.substr(Photo.path, 1, len(old) + 1) == old + "/")):
+                    p.path = new + p.path[len(old):]
+                    p.save()
+                    moved += 1
+                for f in Folder.select().where((Folder.path == old)
+                                               | (fn.substr(Folder.path, 1, len(old) + 1) == old + "/")):
+                    f.path = new + f.path[len(old):]
+                    f.save()
+                # the log follows too, so undo still finds files and history keeps one name
+                for d in Decision.select().where(
+                        ((Decision.to_root == "library") & (fn.substr(Decision.to_path, 1, len(old) + 1) == old + "/"))
+                        | ((Decision.from_root == "library") & (fn.substr(Decision.from_path, 1, len(old) + 1) == old + "/"))
+                        | (Decision.chosen_folder == old)
+                        | (fn.substr(Decision.chosen_folder, 1, len(old) + 1) == old + "/")):
+                    for attr, root in (("to_path", d.to_root), ("from_path", d.from_root)):
+                        v = getattr(d, attr)
+                        if root == "library" and v and v.startswith(old + "/"):
+                            setattr(d, attr, new + v[len(old):])
+                    if d.chosen_folder and (d.chosen_folder == old or d.chosen_folder.startswith(old + "/")):
+                        d.chosen_folder = new + d.chosen_folder[len(old):]
+                    d.save()
+        except Exception:
+            os.rename(dst, src)  # the catalogue still describes the old place: put the folder back
+            raise
+    events.publish("library.changed", change="folder_renamed", folder=new, old=old)
+    with _hooks_lock:
+        hooks = list(_rename_hooks)
+    for cb in hooks:
+        try:
+            cb(old, new)
+        except Exception:
+            log.exception("folder-rename hook failed")
+    return moved
+
+
+def list_folders(settings: Settings) -> list[str]:
+    """Every folder known: on disk under the library (not hidden) and in the catalogue."""
+    out = {f.path for f in Folder.select(Folder.path)}
+    root = settings.library
+    if root.is_dir():
+        for dirpath, dirs, _files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(root).as_posix()
+            if rel != ".":
+                out.add(rel)
+    return sorted(out)
+
+
+def folder_tree(settings: Settings) -> dict:
+    """Nested {name, path, count, children} of the library, with catalogued photo counts per folder."""
+    counts: dict[str, int] = {}
+    for p in Photo.select(Photo.path).where(Photo.root == "library"):
+        parent = PurePosixPath(p.path).parent.as_posix()
+        counts[parent if parent != "." else ""] = counts.get(parent if parent != "." else "", 0) + 1
+    tree = {"name": "", "path": "", "count": counts.get("", 0), "children": []}
+    index = {"": tree}
+    for rel in list_folders(settings):
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub not in index:
+                node = {"name": parts[i - 1], "path": sub, "count": counts.get(sub, 0), "children": []}
+                index["/".join(parts[: i - 1])]["children"].append(node)
+                index[sub] = node
+    for node in index.values():
+        node["children"].sort(key=lambda n: n["name"].lower())
+        node["total"] = node["count"]
+    for rel in sorted(index, key=lambda r: -r.count("/") if r else 1):
+        if rel:
+            parent = "/".join(rel.split("/")[:-1])
+            index[parent]["total"] += index[rel]["total"]
+    return tree
+
+
+def format_tree(tree: dict, indent: str = "") -> list[str]:
+    """Plain-text lines of a folder tree (the seed's dirlist)."""
+    lines = []
+    kids = tree["children"]
+    for i, node in enumerate(kids):
+        last = i == len(kids) - 1
+        lines.append(f"{indent}{'└── ' if last else '├── '}{node['name']}/  ({node['total']})")
+        lines.extend(format_tree(node, indent + ("    " if last else "│   ")))
+    return lines
+
+
+# --- filing --------------------------------------------------------------------------------------
+def _facts_for_log(photo: Photo) -> tuple[list, list]:
+    from ..db import Face, Person, PhotoTag, Tag
+
+    tags = [
+        t.tag.name for t in PhotoTag.select(PhotoTag, Tag).join(Tag)
+        .where((PhotoTag.photo == photo) & (PhotoTag.removed == False))  # noqa: E712
+    ]
+    people = sorted({
+        f.person.name for f in Face.select(Face, Person).join(Person)
+        .where(Face.photo == photo)
+    })
+    return tags, people
+
+
+def file_photo(
+    photo: Photo, folder: str, settings: Settings, action: str = "file", suggested=None,
+    tags: list | None = None, people: list | None = None, device: str | None = None,
+) -> Decision:
+    """Move (or copy, in copy mode) a photo into a library folder and log the Decision."""
+    rel = normalise_folder(folder)
+    target_dir = resolve_in_library(settings, rel)
+    with _move_lock:
+        photo = Photo.get_by_id(photo.id)  # fresh row: another thread may have filed it
+        src = photo_file(photo, settings)
+        if not src.is_file():
+            raise FileMissing(f"photo {photo.id}: file {src} is missing; nothing was changed")
+        if photo.root == "library" and photo.folder == rel:
+            final = src  # already there: log the decision (it is still a learning signal)
+        else:
+            keep = settings.copy_mode and photo.root == "inbox"
+            final = transfer(src, target_dir, Path(photo.original_filename).name or src.name,
+                             photo.sha256, keep_source=keep)
+        log_tags, log_people = _facts_for_log(photo)
+        try:
+            with database.atomic():
+                if rel:
+                    Folder.get_or_create(path=rel)
+                decision = Decision.create(
+                    photo=photo, action=action, suggested=suggested, chosen_folder=rel,
+                    from_root=photo.root, from_path=photo.path, to_root="library",
+                    to_path=_relative(final, settings.library),
+                    tags=tags if tags is not None else log_tags,
+                    people=people if people is not None else log_people, device=device,
+                )
+                photo.root, photo.path, photo.status = "library", decision.to_path, "filed"
+                photo.save()
+        except Exception:
+            if final != src and not src.exists():  # put the file back where the catalogue says it is
+                transfer(final, src.parent, src.name, photo.sha256, keep_source=False)
+            raise
+    events.publish("library.changed", photo_id=photo.id, folder=rel, change="filed",
+                   decision_id=decision.id)
+    _notify(decision)
+    return decision
+
+
+def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | None = None) -> Decision:
+    """Leave the photo where it is, marked skipped; logged so the suggester learns from it too."""
+    with _move_lock, database.atomic():
+        photo = Photo.get_by_id(photo.id)
+        tags, people = _facts_for_log(photo)
+        decision = Decision.create(
+            photo=photo, action="skip", suggested=suggested if suggested is not None else photo.suggestions,
+            chosen_folder=None, from_root=photo.root, from_path=photo.path, to_root=photo.root,
+            to_path=photo.path, tags=tags, people=people, device=device,
+        )
+        photo.status = "skipped"
+        photo.save()
+    events.publish("library.changed", photo_id=photo.id, change="skipped", decision_id=decision.id)
+    _notify(decision)
+    return decision
+
+
+def undo(settings: Settings, decision: Decision | int | None = None) -> Decision:
+    """Reverse a decision (the latest one not yet undone by default): the file goes back."""
+    with _move_lock:
+        if decision is None:
+            decision = (Decision.select().where((Decision.undone == False) & (Decision.action != "undo"))  # noqa: E712
+                        .order_by(Decision.id.desc()).first())
+            if decision is None:
+                raise NothingToUndo("there is nothing to undo")
+        elif isinstance(decision, int):
+            decision = Decision.get_or_none(Decision.id == decision)
+            if decision is None:
+                raise NotFound("no such decision")
+        else:
+            decision = Decision.get_by_id(decision.id)
+        if decision.undone or decision.action == "undo":
+            raise NothingToUndo(f"decision {decision.id} is already undone")
+        photo = Photo.get_by_id(decision.photo_id)
+        if photo.root != decision.to_root or photo.path != decision.to_path:
+            raise NothingToUndo(f"photo {photo.id} has moved since decision {decision.id}; undo later decisions first")
+        here = photo_file(photo, settings)
+        root, path = photo.root, photo.path
+        if decision.action != "skip" and (decision.from_root, decision.from_path) != (decision.to_root, decision.to_path):
+            back_dir = (settings.root_path(decision.from_root) / decision.from_path).parent
+            original = back_dir / Path(decision.from_path).name
+            if settings.copy_mode and decision.from_root == "inbox" and original.is_file() \
+                    and sha256_file(original) == photo.sha256:
+                os.unlink(here)  # the library copy of a photo still held in the inbox
+                final = original
+            else:
+                if not here.is_file():
+                    raise FileMissing(f"photo {photo.id}: {here} is missing; nothing was changed")
+                final = transfer(here, back_dir, Path(decision.from_path).name, photo.sha256, keep_source=False)
+            root = decision.from_root
+            path = _relative(final, settings.root_path(root))
+        with database.atomic():
+            decision.undone = True
+            decision.save()
+            photo.root, photo.path = root, path
+            photo.status = "filed" if root == "library" else ("suggested" if photo.suggestions else "inbox")
+            photo.save()
+    events.publish("library.changed", photo_id=photo.id, change="undone", decision_id=decision.id)
+    _notify(decision)  # undone=True: the suggester unlearns it
+    return decision
+
+
+# --- reading the queue and the log ---------------------------------------------------------------
+REVIEW_STATUSES = ("suggested", "inbox")
+
+
+def review_queue(limit: int, cursor: str | None = None) -> tuple[list[Photo], str | None, int]:
+    """Photos waiting for a decision: suggested ones first, oldest first within each.
+
+    Returns (photos, next cursor or None, total waiting). The cursor is "<rank>:<id>".
+    """
+    rank = (Photo.status != "suggested").cast("INTEGER")
+    q = Photo.select(Photo, rank.alias("rank")).where(Photo.status.in_(REVIEW_STATUSES))
+    if cursor is not None:
+        try:
+            r, last = (int(x) for x in cursor.split(":"))
+        except ValueError:
+            raise InvalidInput("invalid cursor") from None
+        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
+    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = Photo.select().where(Photo.status.in_(REVIEW_STATUSES)).count()
+    return rows, (f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None), count
+
+
+def decision_log(limit: int, before_id: int | None = None) -> tuple[list[Decision], int | None]:
+    """Decisions newest first; returns (page, id to pass as before_id for the next page, or None)."""
+    q = Decision.select().order_by(Decision.id.desc())
+    if before_id is not None:
+        q = q.where(Decision.id < before_id)
+    rows = list(q.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)

@@ -1,0 +1,152 @@
+"""Photo tags: hand edits and the auto-taggers' writes, with one rule between them — a tag the user
+removed stays removed (PhotoTag.removed=True is kept as a tombstone, and auto-taggers skip it).
+
+Names are matched case-insensitively ("Dog" and "dog" are one tag); the first spelling is kept.
+Sources: "user" (by hand), "clip" (zero-shot), "blip" (named in the caption), "face", "xmp".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from peewee import fn
+
+from .. import events
+from ..db import Photo, PhotoTag, Tag, database
+from ..errors import InvalidInput, NotFound
+
+AUTO_SOURCES = ("clip", "blip")
+
+
+def clean_tag(name: str) -> str:
+    name = re.sub(r"\s+", " ", str(name or "")).strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("a tag needs 1-100 characters")
+    return name
+
+
+def tag_named(name: str) -> Tag:
+    """The Tag with this name (case-insensitive), created if new."""
+    name = clean_tag(name)
+    tag = Tag.get_or_none(fn.lower(Tag.name) == name.lower())
+    return tag if tag is not None else Tag.named(name)
+
+
+def _photo(photo_or_id) -> Photo:
+    if isinstance(photo_or_id, Photo):
+        return photo_or_id
+    photo = Photo.get_or_none(Photo.id == int(photo_or_id))
+    if photo is None:
+        raise NotFound(f"no photo {photo_or_id}")
+    return photo
+
+
+def photo_tags(photo_or_id, include_removed: bool = False) -> list[dict]:
+    """[{"name", "source", "score"(, "removed")}] best first."""
+    photo = _photo(photo_or_id)
+    q = (PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo)
+         .order_by(PhotoTag.score.desc(), Tag.name))
+    out = []
+    for pt in q:
+        if pt.removed and not include_removed:
+            continue
+        row = {"name": pt.tag.name, "source": pt.source, "score": round(float(pt.score), 4)}
+        if include_removed:
+            row["removed"] = bool(pt.removed)
+        out.append(row)
+    return out
+
+
+def add_tag(photo_or_id, name: str) -> PhotoTag:
+    """The user tags a photo (also undoes an earlier removal of that tag)."""
+    photo = _photo(photo_or_id)
+    with database.atomic():
+        tag = tag_named(name)
+        pt = PhotoTag.get_or_none(PhotoTag.photo == photo, PhotoTag.tag == tag)
+        if pt is None:
+            return PhotoTag.create(photo=photo, tag=tag, source="user", score=1.0)
+        pt.removed, pt.source, pt.score = False, "user", 1.0
+        pt.save()
+        return pt
+
+
+def remove_tag(photo_or_id, name: str) -> PhotoTag:
+    """The user removes a tag; it is remembered so the auto-taggers never put it back.
+
+    Removing a tag the photo does not have records the "not this" too (NotFound only for an unknown photo).
+    """
+    photo = _photo(photo_or_id)
+    with database.atomic():
+        tag = tag_named(name)
+        pt = PhotoTag.get_or_none(PhotoTag.photo == photo, PhotoTag.tag == tag)
+        if pt is None:
+            return PhotoTag.create(photo=photo, tag=tag, source="user", score=0.0, removed=True)
+        pt.removed = True
+        pt.save()
+        return pt
+
+
+def set_user_tags(photo_or_id, wanted: Iterable[str]) -> None:
+    """Make a photo's tags (other than face names) exactly `wanted`: missing ones are added as the
+    user's, the others removed (and the removals remembered, see remove_tag)."""
+    photo = _photo(photo_or_id)
+    current = {t["name"].lower(): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
+    wanted_keys = {clean_tag(t).lower(): t for t in wanted}
+    with database.atomic():
+        for key, name in wanted_keys.items():
+            if key not in current:
+                add_tag(photo, name)
+        for key, name in current.items():
+            if key not in wanted_keys:
+                remove_tag(photo, name)
+
+
+def edit_photo_tags(photo_or_id, wanted: Iterable[str]) -> list[dict]:
+    """A hand edit of a photo's tags outside a review decision: set_user_tags, then announce it as
+    "photo.changed" so listeners (the XMP sidecar follower, connected phones) pick it up.
+    Returns the photo's tags now (photo_tags)."""
+    photo = _photo(photo_or_id)
+    set_user_tags(photo, wanted)
+    now = photo_tags(photo)
+    events.publish("photo.changed", photo_id=photo.id, change="tags", tags=[t["name"] for t in now])
+    return now
+
+
+def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) -> list[str]:
+    """Replace `photo`'s tags from auto-tagger `source` with `tags`; returns the names now stored.
+
+    Never touches removed tags (stay removed) nor tags from the user, faces or XMP (they win).
+    When clip and blip both propose a tag, one row keeps the higher score.
+    """
+    wanted = {}
+    for name, score in tags:
+        key = clean_tag(name).lower()
+        if key not in wanted or score > wanted[key][1]:
+            wanted[key] = (clean_tag(name), float(score))
+    kept = []
+    with database.atomic():
+        existing = {pt.tag.name.lower(): pt for pt in
+                    PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo)}
+        for key, pt in existing.items():
+            if pt.source == source and not pt.removed and key not in wanted:
+                pt.delete_instance()
+        for key, (name, score) in wanted.items():
+            pt = existing.get(key)
+            if pt is None:
+                PhotoTag.create(photo=photo, tag=tag_named(name), source=source, score=score)
+            elif pt.removed or pt.source not in AUTO_SOURCES:
+                continue
+            elif pt.source == source or score > pt.score:
+                pt.source, pt.score = source, score
+                pt.save()
+            kept.append(pt.tag.name if pt is not None else name)
+    return kept
+
+
+def tag_counts() -> list[dict]:
+    """[{"name", "count"}] over photos that carry the tag (removed ones not counted), most used first."""
+    q = (Tag.select(Tag.name, fn.COUNT(PhotoTag.id).alias("n")).join(PhotoTag)
+         .where(PhotoTag.removed == False)  # noqa: E712
+         .group_by(Tag.id).order_by(fn.COUNT(PhotoTag.id).desc(), Tag.name))
+    return [{"name": t.name, "count": t.n} for t in q]

@@ -1,0 +1,389 @@
+"""Resumable uploads: create, send chunks at offsets, resume after a drop, finish through ingest.
+
+The bytes of a pending upload live in `<uploads>/<id>/data` (allocated to the full size when the
+first chunk arrives; bytes past the stored offset mean nothing); its state (size, offset, expected
+sha256) in db.Upload, so a restart of the server loses nothing that reached the disk. A chunk is
+streamed to the file with a bounded buffer (never the whole file in memory); whatever arrived
+before a connection dropped is kept and the stored offset says where to continue. While chunks
+arrive, a second thread hashes them (from the page cache) and the disk is asked to start writing
+them, so finishing reads nothing again and its fsync finds little left to write. The last chunk
+fsyncs the file, checks the sha256 the client announced and hands the file to the one ingest
+function (`jaicat.photos.ingest.ingest_file(..., move=True, sha256=...)`).
+
+An Upload row's `device` is the Device id (as text). `error` holds "duplicate" when the finished
+upload turned out to be a photo already in the catalogue (status stays "done"), or
+"<code>: <message>" when ingest rejected it (status "failed").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import threading
+from pathlib import Path
+
+from . import ingest
+from ..config import Settings
+from ..db import Photo, Upload, database, utcnow
+from ..errors import Conflict, EmptyFile, FileTooLarge, IngestError, InvalidInput, JaicatError, NotFound
+from .hashing import RunningHash, start_writeback
+
+CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
+PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
+MAX_CHECK = 5000
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class OffsetMismatch(Conflict):
+    code = "offset_mismatch"
+
+
+class ChecksumMismatch(JaicatError):
+    code = "checksum_mismatch"
+    status = 422
+
+
+class TooManyUploads(JaicatError):
+    code = "too_many_uploads"
+    status = 429
+
+
+class UploadBusy(Conflict):
+    code = "upload_busy"
+
+
+class InsufficientStorage(JaicatError):
+    code = "insufficient_storage"
+    status = 507
+
+
+# In-process state: one writer per upload at a time, and a running sha256 while chunks arrive in
+# order (so finishing a big upload needs no second read of the file).
+_lock = threading.Lock()
+_busy: set[str] = set()
+_hashers: dict[str, tuple[int, RunningHash]] = {}  # upload id -> (offset hashed up to, hasher)
+
+
+def upload_status(upload: Upload) -> str:
+    if upload.photo_id is not None:
+        return "done"
+    if upload.error:
+        return "failed"
+    return "pending"
+
+
+def is_duplicate(upload: Upload) -> bool:
+    return upload.photo_id is not None and upload.error == "duplicate"
+
+
+def expires_at(upload: Upload, settings: Settings) -> dt.datetime:
+    return upload.updated_at + dt.timedelta(hours=settings.upload_expire_hours)
+
+
+def _dir(settings: Settings, upload_id: str) -> Path:
+    return settings.uploads / upload_id
+
+
+def _data(settings: Settings, upload_id: str) -> Path:
+    return _dir(settings, upload_id) / "data"
+
+
+def _safe_filename(name: str) -> str:
+    name = str(name or "").replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*').strip(" .")
+    if not name:
+        raise InvalidInput("filename is empty")
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 190] + dot + ext[:9]) if dot else name[:200]
+    return name
+
+
+def _check_sha(value, field: str = "sha256") -> str:
+    if not isinstance(value, str) or not _SHA_RE.match(value.lower()):
+        raise InvalidInput(f"{field} must be a 64-character hex sha256")
+    return value.lower()
+
+
+def check_known(digests: list) -> tuple[list[str], list[str]]:
+    """Split sha256 digests into (known in the catalogue, missing), each in the order given."""
+    if not isinstance(digests, list):
+        raise InvalidInput("sha256 must be a list of hex digests")
+    if len(digests) > MAX_CHECK:
+        raise InvalidInput(f"at most {MAX_CHECK} digests per call")
+    shas = [_check_sha(d, "sha256[]") for d in digests]
+    known: set[str] = set()
+    for i in range(0, len(shas), 500):
+        part = shas[i:i + 500]
+        known.update(p.sha256 for p in Photo.select(Photo.sha256).where(Photo.sha256.in_(part)))
+    return [s for s in shas if s in known], [s for s in shas if s not in known]
+
+
+def create_upload(settings: Settings, device_id: int | str | None, filename: str, size,
+                  sha256: str | None = None, mime: str | None = None) -> Upload:
+    """Register a new upload. A sha256 already in the catalogue gives a finished duplicate upload."""
+    filename = _safe_filename(filename)
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InvalidInput("size must be an integer number of bytes")
+    if size <= 0:
+        raise EmptyFile("the file is empty")
+    if size > settings.max_upload_bytes:
+        raise FileTooLarge(f"file of {size} bytes is over the limit of {settings.max_upload_bytes}")
+    if sha256 is not None:
+        sha256 = _check_sha(sha256)
+    if mime is not None and (not isinstance(mime, str) or len(mime) > 100):
+        raise InvalidInput("mime must be a short string")
+    device = None if device_id is None else str(device_id)
+    now = utcnow()
+    with database.atomic():
+        if sha256 is not None:
+            existing = Photo.by_sha(sha256)
+            if existing is not None:
+                return Upload.create(id="u_" + secrets.token_hex(16), device=device, filename=filename,
+                                     size=size, sha256=sha256, offset=size, mime=mime, photo=existing,
+                                     error="duplicate", created_at=now, updated_at=now)
+        if device is not None:
+            pending = pending_uploads(settings, device)
+            if len(pending) >= settings.max_concurrent_uploads:
+                raise TooManyUploads(
+                    f"this device already has {len(pending)} uploads in progress "
+                    f"(limit {settings.max_concurrent_uploads}); finish or delete one")
+        upload = Upload.create(id="u_" + secrets.token_hex(16), device=device, filename=filename,
+                               size=size, sha256=sha256, offset=0, mime=mime, created_at=now,
+                               updated_at=now)
+    d = _dir(settings, upload.id)
+    d.mkdir(parents=True, exist_ok=True)
+    _data(settings, upload.id).touch()
+    return upload
+
+
+def pending_uploads(settings: Settings, device_id: int | str | None) -> list[Upload]:
+    """This device's unfinished, unexpired uploads, oldest first."""
+    cutoff = utcnow() - dt.timedelta(hours=settings.upload_expire_hours)
+    q = (Upload.select()
+         .where(Upload.photo.is_null() & Upload.error.is_null() & (Upload.updated_at > cutoff))
+         .order_by(Upload.created_at))
+    if device_id is not None:
+        q = q.where(Upload.device == str(device_id))
+    return list(q)
+
+
+def get_upload(upload_id: str, device_id: int | str | None = None) -> Upload:
+    """The upload `upload_id`; another device's uploads are reported as not found."""
+    upload = Upload.get_or_none(Upload.id == str(upload_id))
+    if upload is None or (device_id is not None and upload.device not in (None, str(device_id))):
+        raise NotFound(f"no upload {upload_id}")
+    return upload
+
+
+def delete_upload(settings: Settings, upload_id: str, device_id: int | str | None = None) -> None:
+    upload = get_upload(upload_id, device_id)
+    with _lock:
+        if upload.id in _busy:
+            raise UploadBusy("a chunk of this upload is being received")
+        _drop_hasher(upload.id)
+    shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
+    upload.delete_instance()
+
+
+def write_chunk(settings: Settings, upload_id: str, offset: int, stream, length: int | None = None,
+                device_id: int | str | None = None, device_name: str | None = None) -> tuple[Upload, object]:
+    """Append bytes read from `stream` (anything with .read(n)) at `offset`.
+
+    `length` is the announced chunk size if known (Content-Length). Returns (upload, ingest result
+    or None). Bytes received before the stream broke are kept and the offset saved, then the
+    stream's error propagates. When the upload is complete it is finished (see `_finish`).
+    """
+    upload_id = str(upload_id)
+    with _lock:
+        if upload_id in _busy:
+            raise UploadBusy("another chunk of this upload is being received")
+        _busy.add(upload_id)
+    try:
+        upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
+        if upload_status(upload) != "pending":
+            raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be a non-negative integer")
+        if offset != upload.offset:
+            raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
+        remaining = upload.size - offset
+        if length is not None and length > remaining:
+            raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
+        side = _receive(settings, upload, stream, remaining)
+        if upload.offset == upload.size:
+            return _finish(settings, upload, side, device_name)
+        return upload, None
+    finally:
+        with _lock:
+            _busy.discard(upload_id)
+
+
+def _receive(settings: Settings, upload: Upload, stream, remaining: int):
+    """Stream into the data file; save the new offset whatever happens. Returns the running hasher."""
+    path = _data(settings, upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        start, side = _hashers.pop(upload.id, (None, None))
+    if start != upload.offset:
+        if side is not None:
+            side.close()
+        # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
+        side = RunningHash(hashlib.sha256(), path) if upload.offset == 0 else None
+    received = pushed = 0
+    too_much = False
+    spliced = False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+
+    def push() -> None:
+        """Hand what arrived since the last push to the disk, and (spliced bytes) to the hasher, in
+        steps of PUSH_STEP: 1 MB splices queued one by one would leave the hasher a few ms of work
+        when a request ends, and starve it through the next request's overhead."""
+        nonlocal pushed
+        if received > pushed:
+            start_writeback(fd, upload.offset + pushed, received - pushed)
+            if spliced and side is not None:
+                side.update_range(upload.offset + pushed, received - pushed)
+            pushed = received
+
+    try:
+        _reserve(fd, upload.size)
+        os.lseek(fd, upload.offset, os.SEEK_SET)  # bytes past the saved offset are overwritten
+        copy_to = getattr(stream, "copy_to", None)
+        spliced = copy_to is not None
+        while copy_to is not None and received < remaining:
+            # the source writes into the file itself (kernel splice); the hasher reads it back
+            n = copy_to(fd, upload.offset + received, min(PUSH_STEP, remaining - received))
+            if not n:
+                break
+            received += n
+            if received - pushed >= PUSH_STEP:
+                push()
+        while copy_to is None:
+            want = min(CHUNK_BUFFER, remaining - received + 1)  # +1 notices a body that is too long
+            buf = stream.read(want)
+            if not buf:
+                break
+            if received + len(buf) > remaining:
+                buf = buf[: remaining - received]
+                too_much = True
+            view = memoryview(buf)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if side is not None:
+                side.update(buf)
+            received += len(buf)
+            if received - pushed >= PUSH_STEP:
+                push()
+            if too_much:
+                break
+    finally:
+        try:
+            push()  # whatever arrived before an error too: the hasher must stay at the offset
+        finally:
+            os.close(fd)
+            upload.offset += received
+            upload.updated_at = utcnow()
+            Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
+                Upload.id == upload.id).execute()
+            if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
+                with _lock:
+                    _hashers[upload.id] = (upload.offset, side)
+    if too_much:
+        raise FileTooLarge("the body goes past the announced size; the extra bytes were dropped")
+    return side
+
+
+def _drop_hasher(upload_id: str) -> None:
+    """Stop the upload's background hasher, if any (call with _lock held)."""
+    _, side = _hashers.pop(upload_id, (None, None))
+    if side is not None:
+        side.close()
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Allocate the whole file before writing: a full disk fails at once rather than mid-upload,
+    and writes into allocated blocks run several times faster (ext4 measured 0.3 -> 2 GB/s)."""
+    if os.fstat(fd).st_size >= size or not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise InsufficientStorage(f"not enough free disk space on the server for {size} bytes") from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+
+
+def _finish(settings: Settings, upload: Upload, side: RunningHash | None, device_name: str | None):
+    """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
+    with _lock:
+        _hashers.pop(upload.id, None)
+    path = _data(settings, upload.id)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    digest = side.hexdigest() if side is not None else None
+    if upload.sha256:
+        digest = digest or ingest.sha256_file(path)
+        if digest != upload.sha256:
+            upload.offset = 0
+            upload.updated_at = utcnow()
+            upload.save()
+            raise ChecksumMismatch(
+                f"received file has sha256 {digest}, not {upload.sha256}; send it again from offset 0",
+                offset=0)
+    named = path.with_name(upload.filename)
+    if named.name == "data":  # a file really called "data" must not clash with the part file
+        named = path.parent / "upload" / "data"
+        named.parent.mkdir(exist_ok=True)
+    os.replace(path, named)
+    try:
+        result = ingest.ingest_file(named, settings, source_device=device_name, move=True, sha256=digest)
+    except IngestError as e:
+        upload.error = f"{e.code}: {e.message}"
+        upload.updated_at = utcnow()
+        upload.save()
+        shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
+        raise
+    except Exception:
+        os.replace(named, path)  # keep the bytes so the client can retry finishing later
+        raise
+    upload.photo = result.photo
+    upload.error = "duplicate" if result.duplicate else None
+    upload.updated_at = utcnow()
+    upload.save()
+    shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
+    return upload, result
+
+
+def expire_uploads(settings: Settings, now: dt.datetime | None = None) -> int:
+    """Delete uploads untouched for `upload_expire_hours` (their bytes and rows); returns how many."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(hours=settings.upload_expire_hours)
+    n = 0
+    for upload in Upload.select().where(Upload.updated_at <= cutoff):
+        with _lock:
+            if upload.id in _busy:
+                continue
+            _drop_hasher(upload.id)
+        shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
+        upload.delete_instance()
+        n += 1
+    # directories left behind without a row (a crash between steps)
+    if settings.uploads.is_dir():
+        ids = {u.id for u in Upload.select(Upload.id)}
+        for d in settings.uploads.iterdir():
+            if d.is_dir() and d.name.startswith("u_") and d.name not in ids:
+                age = now.timestamp() - d.stat().st_mtime
+                if age > settings.upload_expire_hours * 3600:
+                    shutil.rmtree(d, ignore_errors=True)
+    return n

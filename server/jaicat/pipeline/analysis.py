@@ -1,0 +1,286 @@
+"""The analysis pipeline for a batch of photos: decode -> CLIP embedding -> zero-shot tags ->
+BLIP caption -> faces -> store -> events -> folder suggestions.
+
+Stages degrade independently: without CLIP/BLIP weights those stages are skipped (one log line per
+model, naming `jaicat models pull`) and the photo is still marked analysed so faces and suggestions
+happen; a photo that cannot be decoded gets `analysis_error` and the batch goes on.
+`Analyser` holds the (process-shared) models; the worker and `jaicat scan` each make one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from .. import events
+from ..photos import imaging
+from ..config import Settings
+from ..db import Face, Photo, database, utcnow, vec_to_blob
+from ..errors import JaicatError, ModelUnavailable
+from ..photos.library import photo_file
+from .captioner import Captioner
+from .clip import ClipEncoder
+from .models import get_model
+from .tagger import ZeroShotTagger, caption_tags, load_vocabulary
+from ..photos.tags import photo_tags, set_auto_tags
+
+log = logging.getLogger(__name__)
+
+CLIP_INPUT_SIDE = 448  # pre-shrink before the processor (224 px for ViT-B/32, 384 for BLIP)
+
+
+@dataclass
+class PhotoResult:
+    photo_id: int
+    stages: list[str] = field(default_factory=list)  # what ran: decode, clip, tags, caption, faces
+    tags: list[str] = field(default_factory=list)
+    caption: str | None = None
+    faces: int = 0
+    error: str | None = None
+
+
+def _shrink(im: Image.Image, side: int) -> Image.Image:
+    if max(im.size) <= side:
+        return im
+    small = im.copy()
+    small.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return small
+
+
+class Analyser:
+    """Models + vocabulary for one Settings. Thread-compatible: one analyse() at a time per instance."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._warned: set[str] = set()
+        self._tagger: ZeroShotTagger | None = None
+        self._people = None
+        self._suggest = None
+        self._lock = threading.Lock()
+
+    # models, each optional ---------------------------------------------------------------------
+    @property
+    def skipped_stages(self) -> set[str]:
+        """Stages skipped so far because their model (clip, caption) or module (faces) is unavailable."""
+        return self._warned & {"clip", "caption", "faces"}
+
+    def _once(self, key: str, msg: str, *args, level=logging.WARNING) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.log(level, msg, *args)
+
+    def clip(self) -> ClipEncoder | None:
+        return self._load(ClipEncoder, self.settings.clip_model, "clip", "embeddings and tags")
+
+    def _load(self, cls, name: str, key: str, what: str):
+        model = get_model(cls, name, self.settings)
+        try:
+            loaded = model.load()
+            if key in self._warned:  # weights were pulled while we ran
+                self._warned.discard(key)
+                log.info("%s model %s is available again", key, name)
+            return loaded
+        except ModelUnavailable as e:
+            self._once(key, "%s skipped: %s", what, e.message)
+        except Exception as e:  # noqa: BLE001 - e.g. CUDA out of memory: skip the stage, keep the photos
+            self._once(key, "%s skipped: model %s failed to load (%s: %s)", what, name, type(e).__name__, e,
+                       level=logging.ERROR)
+        return None
+
+    def captioner(self) -> Captioner | None:
+        if not self.settings.captions:
+            return None
+        return self._load(Captioner, self.settings.caption_model, "caption", "captions")
+
+    def tagger(self) -> ZeroShotTagger | None:
+        clip = self.clip()
+        if clip is None:
+            return None
+        if self._tagger is None or self._tagger.encoder is not clip:
+            vocab = load_vocabulary(self.settings.vocabulary_file)
+            self._tagger = ZeroShotTagger(clip, vocab, cache_dir=self.settings.models / ".cache")
+        return self._tagger
+
+    def people(self):
+        if self._people is None:
+            try:
+                from ..people import persons as people
+
+                self._people = people
+            except Exception as e:  # dlib missing or broken: faces are skipped, the rest goes on
+                self._once("faces", "face analysis skipped: jaicat.people.persons unavailable (%s)", e)
+                self._people = False
+        return self._people or None
+
+    def suggest_after_analysis(self):
+        if self._suggest is None:
+            try:
+                from ..suggest.service import suggest_after_analysis
+
+                self._suggest = suggest_after_analysis
+            except ImportError as e:
+                self._once("suggest", "folder suggestions skipped: jaicat.suggest.service unavailable (%s)", e)
+                self._suggest = False
+        return self._suggest or None
+
+    # the pipeline ------------------------------------------------------------------------------
+    def decode(self, photos: list[Photo]) -> list[Image.Image | Exception]:
+        side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
+
+        def one(p: Photo):
+            try:
+                return imaging.open_upright(photo_file(p, self.settings), max_side=side)
+            except JaicatError as e:
+                return e
+            except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem
+                return RuntimeError(f"cannot decode: {e}")
+
+        workers = min(4, os.cpu_count() or 2, max(1, len(photos)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+            return list(pool.map(one, photos))
+
+    def analyse(self, photos: list[Photo]) -> list[PhotoResult]:
+        """Analyse and store a batch; never raises for one bad photo (it gets analysis_error)."""
+        with self._lock:
+            return self._analyse(photos)
+
+    def _analyse(self, photos: list[Photo]) -> list[PhotoResult]:
+        s = self.settings
+        results = {p.id: PhotoResult(p.id) for p in photos}
+        decoded = self.decode(photos)
+        good: list[tuple[Photo, Image.Image]] = []
+        for p, im in zip(photos, decoded, strict=True):
+            if isinstance(im, Exception):
+                msg = getattr(im, "message", None) or str(im)
+                results[p.id].error = msg
+            else:
+                results[p.id].stages.append("decode")
+                good.append((p, im))
+        small = [_shrink(im, CLIP_INPUT_SIDE) for _, im in good]
+
+        embeddings = None
+        tags: list[list[tuple[str, float]]] = [[] for _ in good]
+        clip = self.clip() if good else None
+        if clip is not None:
+            embeddings = self._guard("clip", lambda: clip.embed_images(small))
+            if embeddings is not None:
+                tagger = self.tagger()
+                tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
+        captions: list[str | None] = [None] * len(good)
+        captioner = self.captioner() if good else None
+        if captioner is not None:
+            captions = self._guard("caption", lambda: captioner.predict(small)) or captions
+        vocab = self._tagger.vocabulary if self._tagger is not None else load_vocabulary(s.vocabulary_file)
+
+        for i, (p, im) in enumerate(good):
+            r = results[p.id]
+            if embeddings is not None:
+                r.stages += ["clip", "tags"]
+            if captions[i] is not None:
+                r.stages.append("caption")
+            try:
+                self._store(p, im, r, embeddings[i] if embeddings is not None else None, tags[i],
+                            captions[i], vocab)
+            except Exception as e:  # noqa: BLE001 - a storage/face failure is this photo's error only
+                log.exception("analysing photo %s failed", p.id)
+                r.error = f"analysis failed: {e}"
+        for p in photos:
+            r = results[p.id]
+            if r.error:
+                Photo.update(analysis_error=r.error[:1000], analysed_at=None).where(Photo.id == p.id).execute()
+                events.publish("photo.failed", photo_id=p.id, error=r.error)
+            else:
+                self._after(p, r)
+        return [results[p.id] for p in photos]
+
+    def _guard(self, stage: str, fn):
+        """Run a model stage for the whole batch; a crash there skips the stage, not the photos."""
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001
+            log.exception("%s stage failed for this batch; photos stored without it", stage)
+            return None
+
+    def _store(self, p: Photo, im: Image.Image, r: PhotoResult, emb, clip_tags, caption, vocab) -> None:
+        people = self.people()
+        if people is not None:
+            try:
+                r.faces = len(people.analyse_faces(p, im, self.settings))
+                r.stages.append("faces")
+            except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
+                log.exception("face analysis of photo %s failed; continuing without faces", p.id)
+        else:
+            r.faces = Face.select().where(Face.photo == p).count()
+        with database.atomic():
+            fields = {"analysed_at": utcnow(), "analysis_error": None}
+            if emb is not None:
+                fields["embedding"] = vec_to_blob(emb)
+            if caption is not None:
+                fields["caption"] = caption
+            Photo.update(**fields).where(Photo.id == p.id).execute()
+            if emb is not None:
+                set_auto_tags(p, "clip", clip_tags)
+            if caption is not None:
+                set_auto_tags(p, "blip", [(name, 1.0) for name in caption_tags(caption, vocab)])
+        r.caption = caption if caption is not None else p.caption
+        r.tags = [t["name"] for t in photo_tags(p.id)]
+        if emb is not None:
+            from ..search.query import photo_index
+
+            photo_index(self.settings).add(p.id, emb)
+
+    def _after(self, p: Photo, r: PhotoResult) -> None:
+        events.publish("photo.analysed", photo_id=p.id, tags=r.tags, caption=r.caption, faces=r.faces,
+                       stages=r.stages)
+        suggest = self.suggest_after_analysis()
+        if suggest is not None:
+            try:
+                suggest(Photo.get_by_id(p.id), self.settings)
+            except Exception:  # noqa: BLE001 - suggestions must not stop analysis
+                log.exception("folder suggestion for photo %s failed", p.id)
+
+
+def pending_photos(limit: int, after_id: int = 0) -> list[Photo]:
+    """Photos waiting for analysis (never analysed, no error), oldest first."""
+    return list(Photo.select().where(Photo.analysed_at.is_null(), Photo.analysis_error.is_null(),
+                                     Photo.id > after_id).order_by(Photo.id).limit(limit))
+
+
+def pending_count() -> int:
+    return Photo.select().where(Photo.analysed_at.is_null(), Photo.analysis_error.is_null()).count()
+
+
+def requeue(missing_embeddings: bool = False, failed: bool = False, everything: bool = False) -> int:
+    """Put photos back in the queue: those analysed without CLIP weights, those that failed, or all."""
+    q = Photo.update(analysed_at=None, analysis_error=None)
+    if everything:
+        return q.execute()
+    conds = []
+    if missing_embeddings:
+        conds.append(Photo.embedding.is_null() & Photo.analysed_at.is_null(False))
+    if failed:
+        conds.append(Photo.analysis_error.is_null(False))
+    if not conds:
+        return 0
+    cond = conds[0]
+    for c in conds[1:]:
+        cond = cond | c
+    return q.where(cond).execute()
+
+
+def embed_image_crops(settings: Settings, images: list[Image.Image]) -> np.ndarray:
+    """CLIP embeddings of arbitrary images (region crops); raises ModelUnavailable without weights."""
+    clip = get_model(ClipEncoder, settings.clip_model, settings).load()
+    return clip.embed_images([_shrink(im, CLIP_INPUT_SIDE) for im in images])
+
+
+def embed_text(settings: Settings, text: str) -> np.ndarray:
+    """CLIP text embedding (1-D, normalised); raises ModelUnavailable without weights."""
+    clip = get_model(ClipEncoder, settings.clip_model, settings).load()
+    return clip.embed_texts([text])[0]

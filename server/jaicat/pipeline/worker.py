@@ -1,0 +1,207 @@
+"""The background analysis worker: one thread that analyses pending photos in batches.
+
+Pending = `analysed_at` and `analysis_error` both null, so the queue lives in the catalogue and a
+restart simply resumes. Ingest wakes the worker through `jaicat.photos.ingest.on_new_photo`; otherwise it
+polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") whose progress is
+published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
+
+    worker.start(settings)   # in the `serve` entry point, never in create_app
+    worker.stop()
+    run_pending(settings, progress=cb)   # the same loop, synchronously (jaicat scan, tests)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from .. import events
+from .analysis import Analyser, pending_count, pending_photos
+from ..config import Settings
+from ..db import Job, Photo, database, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _publish(job: Job) -> None:
+    events.publish("job.progress", job_id=job.id, kind=job.kind, done=job.done, total=job.total,
+                   status=job.status, message=job.message)
+
+
+def _update(job: Job, **fields) -> None:
+    for k, v in fields.items():
+        setattr(job, k, v)
+    job.updated_at = utcnow()
+    job.save()
+    _publish(job)
+
+
+def _run_batch(analyser: Analyser, batch: list[Photo]) -> tuple[int, int]:
+    """Analyse one batch; returns (analysed, failed). A crash of the whole batch marks its photos
+    failed (with the reason) so the queue can never spin on them."""
+    try:
+        results = analyser.analyse(batch)
+    except Exception as e:  # noqa: BLE001
+        log.exception("analysis batch crashed")
+        ids = [p.id for p in batch]
+        (Photo.update(analysis_error=f"analysis crashed: {type(e).__name__}: {e}"[:1000])
+         .where(Photo.id.in_(ids), Photo.analysed_at.is_null()).execute())
+        for i in ids:
+            events.publish("photo.failed", photo_id=i, error=str(e))
+        return 0, len(batch)
+    failed = sum(1 for r in results if r.error)
+    return len(results) - failed, failed
+
+
+def run_pending(settings: Settings, progress: Callable[[int, int], None] | None = None,
+                analyser: Analyser | None = None, should_stop: Callable[[], bool] | None = None) -> Job | None:
+    """Analyse everything pending now (and anything arriving meanwhile); returns the Job, or None if
+    there was nothing to do. `progress(done, total)` after each batch."""
+    analyser = analyser or Analyser(settings)
+    total = pending_count()
+    if total == 0:
+        return None
+    job = Job.create(kind="analyse", status="running", total=total, message="")
+    _publish(job)
+    done = failed = 0
+    stopped = False
+    try:
+        while True:
+            if should_stop and should_stop():
+                stopped = True
+                break
+            batch = pending_photos(max(1, settings.batch_size))
+            if not batch:
+                break
+            ok, bad = _run_batch(analyser, batch)
+            done, failed = done + ok + bad, failed + bad
+            message = f"{failed} failed" if failed else ""
+            _update(job, done=done, total=max(job.total, done + pending_count()), message=message)
+            if progress:
+                progress(job.done, job.total)
+    except Exception as e:
+        _update(job, status="failed", message=f"{type(e).__name__}: {e}")
+        raise
+    status = "queued" if stopped else "done"
+    parts = ["stopped; resumes at next start"] if stopped else []
+    if failed:
+        parts.append(f"{failed} failed")
+    skipped = sorted(analyser.skipped_stages)
+    if skipped:
+        parts.append(f"skipped {', '.join(skipped)}: unavailable (weights: `jaicat models pull`)")
+    _update(job, status=status, message="; ".join(parts))
+    return job
+
+
+def mark_interrupted_jobs() -> int:
+    """Jobs left "running" by a process that died: close them (their photos are still pending)."""
+    return (Job.update(status="failed", message="interrupted (server stopped); remaining photos resume",
+                       updated_at=utcnow())
+            .where(Job.kind == "analyse", Job.status.in_(["running", "queued"])).execute())
+
+
+class Worker:
+    def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0):
+        self.settings = settings
+        self.analyser = analyser or Analyser(settings)
+        self.idle_wait = idle_wait
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.idle = threading.Event()  # set while there is nothing to do (tests wait on it)
+        self._warmed = False
+
+    def start(self) -> Worker:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="jaicat-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self.idle.clear()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        try:
+            mark_interrupted_jobs()
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set)
+                    self._idle_chores()
+                except Exception as e:  # noqa: BLE001 - the worker outlives any one failure
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    log.exception("worker loop error; retrying shortly")
+                    self._stop.wait(5.0)
+                    continue
+                if self._wake.is_set():
+                    continue
+                self.idle.set()
+                self._wake.wait(self.idle_wait)
+        finally:
+            if not database.is_closed():
+                database.close()
+
+    def _idle_chores(self) -> None:
+        from ..db import Region
+        from ..search.regions import region_index
+        from ..search.query import photo_index
+
+        if not self._warmed:
+            # Load the search indexes in the background now (the saved annoy index when it is
+            # usable, else a build), so the first search is not the one that waits.
+            self._warmed = True
+            for idx in (photo_index(self.settings), region_index(self.settings)):
+                idx.warm()
+        if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
+            from ..search.regions import embed_missing
+
+            embed_missing(self.settings)
+
+
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _on_new_photo(photo) -> None:
+    w = _worker
+    if w is not None:
+        w.wake()
+
+
+def start(settings: Settings, idle_wait: float = 30.0) -> Worker:
+    """Start the process's worker (idempotent) and subscribe it to new photos from ingest."""
+    global _worker
+    from ..photos import ingest
+
+    with _worker_lock:
+        if _worker is None or not _worker.running:
+            _worker = Worker(settings, idle_wait=idle_wait).start()
+        ingest.on_new_photo(_on_new_photo)
+        _worker.wake()
+        return _worker
+
+
+def stop(timeout: float = 30.0) -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is not None:
+            _worker.stop(timeout)
+            _worker = None
+
+
+def current() -> Worker | None:
+    return _worker

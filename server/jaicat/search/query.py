@@ -1,0 +1,341 @@
+"""Finding photos: text -> photo (CLIP), photo -> similar photos, tag/person/folder/date/status
+filters (all combinable), a query-string parser, and near-duplicate groups.
+
+Query syntax (`parse_query`), words without a key are the free text matched by CLIP:
+    beach at sunset tag:dog person:"Amy H" folder:Family after:2024-01-01 before:2024-07 status:filed
+    -tag:screenshot          exclude a tag        date:2024-07   within that month (or year / day)
+    similar:12               photos like photo 12 (free text is then ignored)
+Several tag:/person: must all match; several folder:/status: are alternatives. after: is inclusive,
+before: exclusive; dates apply to taken_at, or to the import time for photos without EXIF dates.
+Folders match the folder and its subfolders. Without CLIP weights free text falls back to matching
+captions and tags word by word.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from peewee import fn
+
+from ..config import Settings
+from ..db import Face, Person, Photo, PhotoTag, Tag, blob_to_vec, database
+from ..errors import InvalidInput, ModelUnavailable, NotFound
+from .index import VectorIndex
+from .index_store import IndexStore
+
+BRUTE_FORCE_FILTERED = 50_000  # filtered candidate sets up to this size are ranked exactly
+
+_TOKEN = re.compile(r'(-?)([A-Za-z_]+):(?:"([^"]*)"|(\S+))|"([^"]*)"|(\S+)')
+_KEYS = {"tag": "tags", "person": "people", "folder": "folders", "in": "folders", "status": "statuses",
+         "after": "after", "before": "before", "date": "date", "on": "date", "similar": "similar"}
+
+
+@dataclass
+class Query:
+    text: str = ""
+    tags: list[str] = field(default_factory=list)
+    exclude_tags: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    after: dt.datetime | None = None  # inclusive
+    before: dt.datetime | None = None  # exclusive
+    similar: int | None = None
+    directly_in: str | None = None  # only photos directly in this library folder ("" = its root)
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.tags or self.exclude_tags or self.people or self.folders or self.statuses
+                    or self.after or self.before or self.directly_in is not None)
+
+
+@dataclass
+class SearchHit:
+    photo: Photo
+    score: float | None  # cosine similarity (text/photo queries) or word-match fraction; None if unranked
+
+
+def _date_span(value: str) -> tuple[dt.datetime, dt.datetime]:
+    """"2024" / "2024-07" / "2024-07-14" -> [start, end) of that year / month / day."""
+    m = re.fullmatch(r"(\d{4})(?:[-/](\d{1,2}))?(?:[-/](\d{1,2}))?", value.strip())
+    if not m:
+        raise InvalidInput(f"bad date {value!r}: use YYYY, YYYY-MM or YYYY-MM-DD")
+    y, mo, d = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+    try:
+        start = dt.datetime(y, mo, d)
+    except ValueError:
+        raise InvalidInput(f"bad date {value!r}") from None
+    if m[3]:
+        end = start + dt.timedelta(days=1)
+    elif m[2]:
+        end = dt.datetime(y + (mo == 12), mo % 12 + 1, 1)
+    else:
+        end = dt.datetime(y + 1, 1, 1)
+    return start, end
+
+
+def parse_query(text: str) -> Query:
+    """Parse a search string (syntax in the module docstring); unknown `key:value` words stay free text."""
+    q = Query()
+    words = []
+    for m in _TOKEN.finditer(text or ""):
+        neg, key, quoted, bare, phrase, word = m.groups()
+        if key is None:
+            words.append(phrase if phrase is not None else word)
+            continue
+        value = quoted if quoted is not None else bare
+        slot = _KEYS.get(key.lower())
+        if slot is None:
+            words.append(m.group(0))
+        elif slot == "tags":
+            (q.exclude_tags if neg else q.tags).append(value)
+        elif slot in ("people", "folders", "statuses"):
+            getattr(q, slot).append(value.strip("/") if slot == "folders" else value)
+        elif slot == "after":
+            q.after = _date_span(value)[0]
+        elif slot == "before":
+            q.before = _date_span(value)[0]
+        elif slot == "date":
+            q.after, q.before = _date_span(value)
+        elif slot == "similar":
+            if not value.isdigit():
+                raise InvalidInput(f"similar: needs a photo id, not {value!r}")
+            q.similar = int(value)
+    q.text = " ".join(w for w in words if w).strip()
+    for s in q.statuses:
+        if s not in Photo.STATUSES:
+            raise InvalidInput(f"status:{s}: expected one of {', '.join(Photo.STATUSES)}")
+    return q
+
+
+def filtered_photos(q: Query):
+    """A peewee query of the photos passing `q`'s filters (free text and `similar` not applied)."""
+    sel = Photo.select()
+    for name in q.tags:
+        sub = (PhotoTag.select(PhotoTag.photo).join(Tag)
+               .where(fn.lower(Tag.name) == name.strip().lower(), PhotoTag.removed == False))  # noqa: E712
+        sel = sel.where(Photo.id.in_(sub))
+    for name in q.exclude_tags:
+        sub = (PhotoTag.select(PhotoTag.photo).join(Tag)
+               .where(fn.lower(Tag.name) == name.strip().lower(), PhotoTag.removed == False))  # noqa: E712
+        sel = sel.where(Photo.id.not_in(sub))
+    for who in q.people:
+        cond = (Person.id == int(who)) if str(who).isdigit() else (fn.lower(Person.name) == who.strip().lower())
+        sel = sel.where(Photo.id.in_(Face.select(Face.photo).join(Person).where(cond)))
+    if q.folders:
+        cond = None
+        for folder in q.folders:
+            f = folder.strip().strip("/")
+            c = (Photo.root == "library") & (fn.substr(Photo.path, 1, len(f) + 1) == f + "/")
+            if not f:
+                c = (Photo.root == "library") & ~(Photo.path.contains("/"))
+            cond = c if cond is None else cond | c
+        sel = sel.where(cond)
+    if q.directly_in is not None:
+        # substr, not LIKE: LIKE is case-insensitive in SQLite and folders are not
+        prefix = q.directly_in.strip("/") + "/" if q.directly_in.strip("/") else ""
+        sel = sel.where(Photo.root == "library")
+        if prefix:
+            sel = sel.where(fn.substr(Photo.path, 1, len(prefix)) == prefix)
+        sel = sel.where(fn.instr(fn.substr(Photo.path, len(prefix) + 1), "/") == 0)
+    if q.statuses:
+        sel = sel.where(Photo.status.in_(q.statuses))
+    when = fn.COALESCE(Photo.taken_at, Photo.created_at)
+    if q.after:
+        sel = sel.where(when >= q.after)
+    if q.before:
+        sel = sel.where(when < q.before)
+    return sel
+
+
+# --- the photo embedding index ---------------------------------------------------------------------
+_indexes: dict[tuple, VectorIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def load_vectors(select) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) from a query yielding (id, blob); vectors of another length than the most common
+    one (left from an earlier model) are ignored. Closes the DB connection if it opened one (threads)."""
+    was_closed = database.is_closed()
+    try:
+        rows = [(i, b) for i, b in select.tuples() if b]
+    finally:
+        if was_closed and not database.is_closed():
+            database.close()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    size = Counter(len(b) for _, b in rows).most_common(1)[0][0]
+    rows = [(i, b) for i, b in rows if len(b) == size]
+    ids = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
+    vecs = np.frombuffer(b"".join(b for _, b in rows), dtype="<f4").reshape(len(rows), -1)
+    return ids, vecs.astype(np.float32)
+
+
+def index_for(settings: Settings, name: str, loader) -> VectorIndex:
+    """The process-wide index `name` of this catalogue (one per database file)."""
+    key = (name, str(settings.db_path))
+    with _indexes_lock:
+        idx = _indexes.get(key)
+        if idx is None:
+            # saved under the data dir so a restart reuses the built annoy index (search/index_store.py)
+            idx = _indexes[key] = VectorIndex(name, loader, store=IndexStore(settings.data_dir / "index", name))
+        return idx
+
+
+def photo_index(settings: Settings) -> VectorIndex:
+    """Whole-photo CLIP embeddings (annoy + exact tail); the worker adds to it as photos are analysed."""
+    return index_for(settings, "photos", lambda: load_vectors(
+        Photo.select(Photo.id, Photo.embedding).where(Photo.embedding.is_null(False))))
+
+
+def _rank(settings: Settings, vec: np.ndarray, q: Query, limit: int, offset: int,
+          exclude: set[int]) -> list[tuple[int, float]]:
+    if not q.has_filters:
+        return photo_index(settings).query(vec, offset + limit, exclude=exclude)[offset:]
+    ids = [i for (i,) in filtered_photos(q).select(Photo.id).where(Photo.embedding.is_null(False)).tuples()
+           if i not in exclude]
+    if len(ids) > BRUTE_FORCE_FILTERED:
+        allowed = set(ids)
+        return photo_index(settings).query(vec, offset + limit, exclude=exclude, allow=allowed.__contains__)[offset:]
+    scored = []
+    for start in range(0, len(ids), 5000):
+        chunk_ids, mat = load_vectors(Photo.select(Photo.id, Photo.embedding).where(Photo.id.in_(ids[start:start + 5000])))
+        if len(chunk_ids) and mat.shape[1] == vec.shape[0]:
+            mat = mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+            scored += zip(chunk_ids.tolist(), (mat @ vec).tolist(), strict=True)
+    scored.sort(key=lambda t: (-t[1], t[0]))
+    return scored[offset:offset + limit]
+
+
+def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]:
+    """Without CLIP: photos whose caption or tags contain the query's words, most words first."""
+    words = [w for w in re.findall(r"\w+", q.text.lower()) if len(w) > 1]
+    if not words:
+        return []
+    hits: Counter = Counter()
+    base = filtered_photos(q).select(Photo.id)
+    for w in words:
+        by_caption = base.where(Photo.caption.contains(w))
+        by_tag = (base.join(PhotoTag, on=(PhotoTag.photo == Photo.id)).join(Tag)
+                  .where(Tag.name.contains(w), PhotoTag.removed == False))  # noqa: E712
+        for (i,) in by_caption.union(by_tag).tuples():
+            hits[i] += 1
+    ranked = sorted(((i, n / len(words)) for i, n in hits.items()), key=lambda t: (-t[1], -t[0]))
+    return ranked[offset:offset + limit]
+
+
+def search(settings: Settings, query: str | Query, limit: int = 50, offset: int = 0) -> list[SearchHit]:
+    """Photos matching `query` (string or Query): best match first when there is free text or
+    `similar:`, otherwise newest first (taken_at, then import time)."""
+    from ..pipeline.analysis import embed_text
+
+    q = parse_query(query) if isinstance(query, str) else query
+    limit, offset = max(0, int(limit)), max(0, int(offset))
+    if q.similar is not None:
+        return similar_photos(settings, q.similar, k=limit, query=q, offset=offset)
+    if not q.text:
+        when = fn.COALESCE(Photo.taken_at, Photo.created_at)
+        rows = filtered_photos(q).order_by(when.desc(), Photo.id.desc()).offset(offset).limit(limit)
+        return [SearchHit(p, None) for p in rows]
+    try:
+        ranked = _rank(settings, embed_text(settings, q.text), q, limit, offset, set())
+    except ModelUnavailable:
+        ranked = None
+    if not ranked and (offset == 0 or ranked is None):  # no weights, or nothing embedded yet
+        ranked = _text_fallback(q, limit, offset)
+    return _hits(ranked)
+
+
+def _hits(ranked: list[tuple[int, float]]) -> list[SearchHit]:
+    photos = {p.id: p for p in Photo.select().where(Photo.id.in_([i for i, _ in ranked]))}
+    return [SearchHit(photos[i], round(float(s), 4)) for i, s in ranked if i in photos]
+
+
+def similar_photos(settings: Settings, photo_id: int, k: int = 20, query: Query | None = None,
+                   offset: int = 0) -> list[SearchHit]:
+    """Photos most like `photo_id` by CLIP embedding (itself excluded), optionally filtered."""
+    photo = Photo.get_or_none(Photo.id == int(photo_id))
+    if photo is None:
+        raise NotFound(f"no photo {photo_id}")
+    if photo.embedding is None:
+        raise ModelUnavailable(f"photo {photo_id} has no embedding yet (not analysed with CLIP)")
+    vec = blob_to_vec(photo.embedding).astype(np.float32)
+    q = query or Query()
+    return _hits(_rank(settings, vec / max(float(np.linalg.norm(vec)), 1e-12), q, k, offset, {photo.id}))
+
+
+# --- near duplicates ---------------------------------------------------------------------------------
+def _chunks(max_hamming: int) -> list[tuple[int, int]]:
+    """Split 64 bits into max_hamming+1 (shift, width) pieces: two hashes within max_hamming bits
+    agree exactly on at least one piece (pigeonhole), so only bucket-mates need comparing."""
+    m = max_hamming + 1
+    widths = [64 // m + (1 if i < 64 % m else 0) for i in range(m)]
+    out, shift = [], 0
+    for w in widths:
+        out.append((shift, w))
+        shift += w
+    return out
+
+
+def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> list[list[dict]]:
+    """Groups of photos ([{"id", "path": "<root>/<path>"}], ids ascending; groups ordered by first id)
+    whose 64-bit perceptual hashes differ
+    in at most `max_hamming` bits and, where both have CLIP embeddings, whose cosine similarity is at
+    least `min_similarity` (keeps a re-crop or burst shot, drops look-alike hashes of different scenes).
+    Exact byte duplicates never reach the catalogue (sha256 is unique)."""
+    if not 0 <= max_hamming <= 32:
+        raise InvalidInput("max_hamming must be between 0 and 32")
+    rows = [(i, h) for i, h in Photo.select(Photo.id, Photo.phash).tuples() if h]
+    if len(rows) < 2:
+        return []
+    ids = np.array([i for i, _ in rows], dtype=np.int64)
+    hashes = np.array([int(h, 16) & (2**64 - 1) for _, h in rows], dtype=np.uint64)
+    pairs: set[tuple[int, int]] = set()
+    for shift, width in _chunks(max_hamming):
+        keys = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        bounds = np.flatnonzero(np.diff(sk)) + 1
+        for grp in np.split(order, bounds):
+            if len(grp) < 2:
+                continue
+            sub = hashes[grp]
+            for start in range(0, len(grp), 2048):  # row blocks bound memory for big buckets
+                dist = np.bitwise_count(sub[start:start + 2048, None] ^ sub[None, :])
+                a, b = np.nonzero(dist <= max_hamming)
+                a = a + start
+                keep = a < b
+                pairs.update(zip(grp[a[keep]].tolist(), grp[b[keep]].tolist(), strict=True))
+    if not pairs:
+        return []
+    involved = sorted({int(ids[x]) for p in pairs for x in p})
+    emb = {i: blob_to_vec(b) for i, b in Photo.select(Photo.id, Photo.embedding)
+           .where(Photo.id.in_(involved), Photo.embedding.is_null(False)).tuples()}
+    parent = {i: i for i in involved}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ia, ib = int(ids[a]), int(ids[b])
+        ea, eb = emb.get(ia), emb.get(ib)
+        if ea is not None and eb is not None and ea.shape == eb.shape:
+            cos = float(ea @ eb) / max(float(np.linalg.norm(ea) * np.linalg.norm(eb)), 1e-12)
+            if cos < min_similarity:
+                continue
+        parent[find(ia)] = find(ib)
+    groups: dict[int, list[int]] = {}
+    for i in involved:
+        groups.setdefault(find(i), []).append(i)
+    ordered = sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    where = {i: f"{r}/{p}" for i, r, p in Photo.select(Photo.id, Photo.root, Photo.path)
+             .where(Photo.id.in_([i for g in ordered for i in g])).tuples()}
+    return [[{"id": i, "path": where.get(i, "")} for i in g] for g in ordered]

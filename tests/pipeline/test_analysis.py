@@ -1,0 +1,224 @@
+"""The pipeline on tiny models: embeddings, tags, captions stored; bad photos; no weights; worker."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaicat import events
+from jaicat.pipeline.analysis import Analyser, pending_count, requeue
+from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
+from jaicat.photos.tags import add_tag, photo_tags, remove_tag
+from jaicat.pipeline.worker import Worker, run_pending
+
+
+def _drain(q):
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
+
+
+def test_analyse_stores_embedding_tags_caption(ml_settings, add_photos, no_faces):
+    photos = add_photos(3)
+    q = events.subscribe()
+    try:
+        results = Analyser(ml_settings).analyse(photos)
+    finally:
+        events.unsubscribe(q)
+    assert [r.error for r in results] == [None] * 3
+    for r in results:
+        assert {"decode", "clip", "tags", "caption"} <= set(r.stages)
+    for p in photos:
+        p = Photo.get_by_id(p.id)
+        assert p.analysed_at is not None and p.analysis_error is None
+        emb = blob_to_vec(p.embedding)
+        assert emb.shape == (16,) and abs(np.linalg.norm(emb) - 1) < 1e-4
+        assert p.caption
+        clip_tags = [t for t in photo_tags(p.id) if t["source"] == "clip"]
+        assert len(clip_tags) == 3  # tag_top_k=3, threshold 0
+        scores = [t["score"] for t in clip_tags]
+        assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    analysed = [e for e in _drain(q) if e["type"] == "photo.analysed"]
+    assert sorted(e["photo_id"] for e in analysed) == sorted(p.id for p in photos)
+    assert all(isinstance(e["tags"], list) and "caption" in e and "stages" in e for e in analysed)
+
+
+def test_threshold_and_top_k_limit_tags(ml_settings, add_photos, no_faces):
+    (photo,) = add_photos(1)
+    ml_settings.tag_threshold = 1.01  # nothing can pass a softmax score above 1
+    Analyser(ml_settings).analyse([photo])
+    assert [t for t in photo_tags(photo.id) if t["source"] == "clip"] == []
+    ml_settings.tag_threshold, ml_settings.tag_top_k = 0.0, 1
+    Analyser(ml_settings).analyse([photo])
+    assert len([t for t in photo_tags(photo.id) if t["source"] == "clip"]) == 1
+
+
+def test_removed_auto_tag_is_never_re_added(ml_settings, add_photos, no_faces):
+    (photo,) = add_photos(1)
+    analyser = Analyser(ml_settings)
+    analyser.analyse([photo])
+    auto = [t["name"] for t in photo_tags(photo.id) if t["source"] == "clip"]
+    victim = auto[0]
+    remove_tag(photo.id, victim)
+    assert victim not in [t["name"] for t in photo_tags(photo.id)]
+    analyser.analyse([photo])  # same embedding -> same tags proposed
+    assert victim not in [t["name"] for t in photo_tags(photo.id)]
+    row = [t for t in photo_tags(photo.id, include_removed=True) if t["name"] == victim]
+    assert row and row[0]["removed"] is True
+    # the user adding it back wins, and a user tag is not replaced by re-analysis
+    add_tag(photo.id, victim.upper())  # case-insensitive: the same tag
+    add_tag(photo.id, "Holiday 2024")
+    analyser.analyse([photo])
+    names = {t["name"]: t["source"] for t in photo_tags(photo.id)}
+    assert names[victim] == "user" and names["Holiday 2024"] == "user"
+
+
+def test_bad_photo_does_not_stop_the_batch(ml_settings, add_photos, no_faces):
+    photos = add_photos(3)
+    from jaicat.photos.library import photo_file
+
+    photo_file(photos[1], ml_settings).write_bytes(b"\xff\xd8\xff garbage, not a jpeg any more")
+    photo_file(photos[2], ml_settings).unlink()
+    q = events.subscribe()
+    try:
+        results = Analyser(ml_settings).analyse(photos)
+    finally:
+        events.unsubscribe(q)
+    assert results[0].error is None
+    assert results[1].error and results[2].error
+    good, bad, gone = (Photo.get_by_id(p.id) for p in photos)
+    assert good.analysed_at is not None and good.embedding is not None
+    assert bad.analysed_at is None and bad.analysis_error
+    assert gone.analysed_at is None and gone.analysis_error
+    failed = [e["photo_id"] for e in _drain(q) if e["type"] == "photo.failed"]
+    assert sorted(failed) == sorted([bad.id, gone.id])
+    assert pending_count() == 0  # failed photos leave the queue...
+    assert requeue(failed=True) == 2 and pending_count() == 2  # ...until asked to retry
+
+
+def test_without_weights_photos_are_still_analysed(settings, add_photos, no_faces, caplog):
+    photos = add_photos(2)
+    settings.clip_model = "nobody/no-such-clip"
+    settings.caption_model = "nobody/no-such-blip"
+    with caplog.at_level("WARNING"):
+        analyser = Analyser(settings)
+        results = analyser.analyse(photos)
+        analyser.analyse(photos)
+    assert all(r.error is None and r.stages == ["decode"] for r in results)
+    for p in photos:
+        p = Photo.get_by_id(p.id)
+        assert p.analysed_at is not None and p.embedding is None
+    skipped = [r.message for r in caplog.records if "skipped" in r.message]
+    assert len(skipped) == 2 and all("jaicat models pull" in m for m in skipped)  # once per model
+    assert requeue(missing_embeddings=True) == 2
+    job = run_pending(settings)  # the job row says what did not run
+    assert job.status == "done" and "skipped caption, clip" in job.message
+
+
+def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
+    seen = []
+
+    class FakePeople:
+        @staticmethod
+        def analyse_faces(photo, image, settings):
+            seen.append((photo.id, image.size))
+            return ["face-a", "face-b"]
+
+    monkeypatch.setattr(Analyser, "people", lambda self: FakePeople)
+    photos = add_photos(2)
+    results = Analyser(ml_settings).analyse(photos)
+    assert [r.faces for r in results] == [2, 2] and all("faces" in r.stages for r in results)
+    assert [s[0] for s in seen] == [p.id for p in photos]
+
+
+def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, caplog):
+    class BrokenPeople:
+        @staticmethod
+        def analyse_faces(photo, image, settings):
+            raise RuntimeError("dlib exploded")
+
+    monkeypatch.setattr(Analyser, "people", lambda self: BrokenPeople)
+    (photo,) = add_photos(1)
+    (r,) = Analyser(ml_settings).analyse([photo])
+    assert r.error is None and "faces" not in r.stages and "clip" in r.stages
+    assert Photo.get_by_id(photo.id).analysed_at is not None
+    assert "face analysis of photo" in caplog.text
+
+
+def test_real_face_module_on_a_real_face(ml_settings, media_dir):
+    """Integration with the faces colleague's people.analyse_faces (dlib HOG) on a real photo."""
+    from jaicat.photos.ingest import ingest_file
+
+    src = next((media_dir / "faces" / "Barack_Obama").iterdir())
+    photo = ingest_file(src, ml_settings).photo
+    (r,) = Analyser(ml_settings).analyse([photo])
+    assert r.error is None and "faces" in r.stages and r.faces >= 1
+
+
+def test_run_pending_job_progress_and_resume(ml_settings, add_photos, no_faces):
+    add_photos(6)
+    q = events.subscribe()
+    calls = []
+    try:
+        stop_after = iter([False, True])  # one batch (batch_size 4), then "server stops"
+        job = run_pending(ml_settings, progress=lambda d, t: calls.append((d, t)),
+                          should_stop=lambda: next(stop_after, True))
+    finally:
+        events.unsubscribe(q)
+    assert calls == [(4, 6)] and job.status == "queued" and pending_count() == 2
+    progress = [e for e in _drain(q) if e["type"] == "job.progress"]
+    assert progress[-1]["job_id"] == job.id and progress[-1]["done"] == 4
+    # "restart": a new run picks up the rest from the catalogue
+    job2 = run_pending(ml_settings)
+    assert job2.status == "done" and job2.done == 2 and pending_count() == 0
+    assert run_pending(ml_settings) is None
+    assert Job.get_by_id(job2.id).total == 2
+
+
+def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_photos, no_faces, tmp_path):
+    from jaicat.pipeline import worker
+    from jaicat.photos.ingest import ingest_file
+
+    from fixtures.models import make_image
+
+    add_photos(2)
+    w = worker.start(ml_settings, idle_wait=60)
+    try:
+        assert w.idle.wait(60) and pending_count() == 0
+        # new photo through ingest wakes it well before idle_wait
+        w.idle.clear()
+        p = ingest_file(make_image(tmp_path / "late.jpg", seed=77), ml_settings).photo
+        assert w.idle.wait(30)
+        assert Photo.get_by_id(p.id).analysed_at is not None
+        assert PhotoTag.select().where(PhotoTag.photo == p.id).count() > 0
+        from jaicat.search.query import photo_index
+
+        photo_index(ml_settings).rebuild(wait=True)  # the worker started it when idle
+        assert photo_index(ml_settings).builds >= 1 and photo_index(ml_settings).size == 3
+    finally:
+        worker.stop()
+    assert not w.running and worker.current() is None
+
+
+def test_worker_marks_a_crashing_batch_failed_and_goes_on(ml_settings, add_photos, monkeypatch):
+    photos = add_photos(2)
+    calls = {"n": 0}
+    real = Analyser.analyse
+
+    def flaky(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise MemoryError("simulated OOM")
+        return real(self, batch)
+
+    monkeypatch.setattr(Analyser, "analyse", flaky)
+    monkeypatch.setattr(Analyser, "people", lambda self: None)
+    ml_settings.batch_size = 1
+    w = Worker(ml_settings, idle_wait=60).start()
+    try:
+        assert w.idle.wait(60)
+    finally:
+        w.stop()
+    first, second = (Photo.get_by_id(p.id) for p in photos)
+    assert "simulated OOM" in first.analysis_error and first.analysed_at is None
+    assert second.analysed_at is not None
