@@ -24,33 +24,11 @@ import numpy as np
 
 from . import reasons
 from .calibrate import Calibrator
-from .features import PhotoFeatures, folder_date, folder_name_tokens, normalise_folder, singular
+from .features import (FEATURES, SIGNALS, TOKEN_GROUPS, Evidence, PhotoFeatures, folder_date, folder_name_tokens,
+                       normalise_folder, singular)
 from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
 
 SNAPSHOT_VERSION = 4  # bump when the engine's attributes change: older snapshots are then rebuilt
-TOKEN_GROUPS = ("tags", "people", "words", "meta", "date")
-# (feature, signal group, initial weight). Initial weights only matter for the first few dozen decisions.
-FEATURES = (
-    ("prior", "prior", 1.0),
-    ("recent", "recent", 0.7),
-    ("tags", "tags", 1.0),
-    ("people", "people", 1.0),
-    ("words", "words", 0.5),
-    ("meta", "meta", 0.5),
-    ("date", "date", 0.5),
-    ("time_10min", "time", 1.5),
-    ("time_3h", "time", 1.0),
-    ("time_2d", "time", 0.5),
-    ("embed_knn", "embedding", 1.0),
-    ("embed_rel", "embedding", 0.5),
-    ("embed_centroid", "embedding", 5.0),
-    ("gps_500m", "gps", 1.0),
-    ("gps_20km", "gps", 0.3),
-    ("name", "name", 1.0),
-    ("name_date", "name", 1.5),
-    ("name_date_conflict", "name", -2.0),
-)
-SIGNALS = tuple(dict.fromkeys(g for _, g, _ in FEATURES))
 _TIME_SCALES = ((600.0, 3 * 3600.0), (3 * 3600.0, 36 * 3600.0), (2 * 86400.0, 10 * 86400.0))
 _KNN = 16
 _RECENT = 30
@@ -67,7 +45,7 @@ class Suggestion:
 
 
 class SuggestEngine:
-    """Online folder suggester over PhotoFeatures. Not thread-safe: the service wraps it in a lock.
+    """Online folder suggester over PhotoFeatures. Not thread-safe: the Suggester (service.py) wraps it in a lock.
 
     `signals` restricts the engine to some signal groups (the single-signal baselines of the bench).
     """
@@ -270,8 +248,9 @@ class SuggestEngine:
         match[has_day] += np.where(np.abs(fd[has_day] - d) <= 1, 1.0, -0.5)
         return match, conflict
 
-    def _features(self, rec: PhotoFeatures):
-        """(candidate folder indices, feature matrix, details for the reasons)."""
+    def evidence(self, rec: PhotoFeatures) -> Evidence:
+        """The photo's feature columns over the candidate folders, with the details the reasons quote.
+        Cached for the same record until the engine learns again."""
         key = (self.step, len(self.folders), self.serial)
         if self._cache is not None and self._cache[0] is rec and self._cache[1] == key:
             return self._cache[2]
@@ -319,7 +298,7 @@ class SuggestEngine:
         for _, f in self.recent:
             cand[f] = cand[f] or self.alive[f]
         idx = np.nonzero(cand)[0]
-        out = (idx, X[idx] * self.mask, detail)
+        out = Evidence(idx, X[idx] * self.mask, detail)
         self._cache = (rec, key, out)  # holding rec keeps its identity unique while cached
         return out
 
@@ -329,7 +308,7 @@ class SuggestEngine:
     # --- predict / learn --------------------------------------------------------------------------
     def scores(self, rec: PhotoFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(candidate folder indices, ranking probabilities, calibrated confidences), unsorted."""
-        idx, X, _ = self._features(rec)
+        idx, X, _ = self.evidence(rec)
         if idx.size == 0:
             return idx, np.zeros(0), np.zeros(0)
         p = self._softmax(X) * (1.0 - self.p_new())
@@ -352,7 +331,7 @@ class SuggestEngine:
         out = []
         for j in order:
             f = int(idx[j])
-            text = reasons.explain(self, rec, f, j) if explain else ""
+            text = reasons.explain(self, rec, self.evidence(rec), f, j) if explain else ""
             out.append(Suggestion(self.folders[f], float(conf[j]), text))
         return out
 
@@ -367,7 +346,7 @@ class SuggestEngine:
             return  # the library root is not a folder one files into
         f = self.index.get(folder)
         if update_weights:
-            idx, X, _ = self._features(rec)
+            idx, X, _ = self.evidence(rec)
             if idx.size:
                 p = self._softmax(X)
                 top = int(np.argmax(p))

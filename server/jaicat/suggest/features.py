@@ -1,4 +1,5 @@
-"""Feature records: the plain shape the suggestion engine learns from and predicts for.
+"""Feature records and feature columns: the plain shape the suggestion engine learns from and predicts
+for, and the columns it turns a record into (what the reasons explain).
 
 The same shape is one line of an evaluation history (`jaicat suggest eval`), so the live server and the
 evaluation share one engine. `parse_record` is liberal in what it accepts (unknown keys ignored,
@@ -11,10 +12,52 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import InvalidInput
+
+TOKEN_GROUPS = ("tags", "people", "words", "meta", "date")
+# (feature column, signal group, initial weight). Initial weights only matter for the first few dozen decisions.
+FEATURES = (
+    ("prior", "prior", 1.0),
+    ("recent", "recent", 0.7),
+    ("tags", "tags", 1.0),
+    ("people", "people", 1.0),
+    ("words", "words", 0.5),
+    ("meta", "meta", 0.5),
+    ("date", "date", 0.5),
+    ("time_10min", "time", 1.5),
+    ("time_3h", "time", 1.0),
+    ("time_2d", "time", 0.5),
+    ("embed_knn", "embedding", 1.0),
+    ("embed_rel", "embedding", 0.5),
+    ("embed_centroid", "embedding", 5.0),
+    ("gps_500m", "gps", 1.0),
+    ("gps_20km", "gps", 0.3),
+    ("name", "name", 1.0),
+    ("name_date", "name", 1.5),
+    ("name_date_conflict", "name", -2.0),
+)
+SIGNALS = tuple(dict.fromkeys(g for _, g, _ in FEATURES))
+
+
+class Evidence(NamedTuple):
+    """One photo's feature columns over the candidate folders, and the raw evidence behind them."""
+
+    candidates: np.ndarray  # folder indices
+    X: np.ndarray  # (candidates, FEATURES), masked to the engine's signals
+    detail: dict  # "tokens" per group; per signal: "time" (gaps, folders), "embedding", "gps"
+
+
+def camera_label(make: str | None, model: str | None) -> str | None:
+    """The one name of a camera: the model when it already starts with the make's first word
+    ("Canon EOS 5D" for Canon / Canon EOS 5D), else "make model"; None without either."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if model and make and model.lower().startswith(make.lower().split()[0]):
+        return model
+    return " ".join(x for x in (make, model) if x) or None
 
 _WORD = re.compile(r"[a-z][a-z']+")
 _SPLIT = re.compile(r"[\s/\\\-_.,&+()\[\]{}#:;!?\"]+")
@@ -68,7 +111,7 @@ class PhotoFeatures:
         rec.people = _parse_people(people)
         rec.caption = (str(caption).strip() or None) if caption is not None else None
         if isinstance(camera, dict):  # {"make": .., "model": ..}
-            camera = " ".join(str(camera[k]) for k in ("make", "model") if camera.get(k)) or None
+            camera = camera_label(str(camera.get("make") or ""), str(camera.get("model") or ""))
         rec.camera = (str(camera).strip() or None) if camera is not None else None
         rec.gps = _parse_gps(gps)
         rec.embedding = _parse_embedding(embedding)

@@ -2,22 +2,17 @@
 
 A signal's share is its weighted feature for the folder minus the average over the other candidates,
 so the reason names what set this folder apart, not what every folder has in common.
+The engine hands over its Evidence for the photo (features.py); the rest is read from the engine's
+public tables (folders, counts, token tables, recent decisions).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_GROUP_COLS: dict[str, list[int]] = {}
+from .features import FEATURES, SIGNALS, Evidence, PhotoFeatures
 
-
-def _cols() -> dict[str, list[int]]:
-    if not _GROUP_COLS:
-        from .engine import FEATURES
-
-        for i, (_, group, _) in enumerate(FEATURES):
-            _GROUP_COLS.setdefault(group, []).append(i)
-    return _GROUP_COLS
+GROUP_COLS = {g: [i for i, (_, group, _) in enumerate(FEATURES) if group == g] for g in SIGNALS}
 
 
 def _plural(n: int, word: str) -> str:
@@ -35,10 +30,10 @@ def _gap(seconds: float) -> str:
     return f"{round(s / 86400)} days"
 
 
-def contributions(engine, rec, j: int) -> list[tuple[float, str]]:
+def contributions(weights: np.ndarray, evidence: Evidence, j: int) -> list[tuple[float, str]]:
     """[(share, group)] for candidate position j, largest first."""
-    idx, X, _ = engine._features(rec)
-    weighted = X * engine.weights
+    idx, X, _ = evidence
+    weighted = X * weights
     if idx.size > 1:
         others = (weighted.sum(axis=0) - weighted[j]) / (idx.size - 1)
     else:
@@ -46,17 +41,18 @@ def contributions(engine, rec, j: int) -> list[tuple[float, str]]:
     diff = weighted[j] - others
     # folder size and recency are the reasons of last resort: they say little about this photo
     out = [(float(diff[cols].sum()) * (0.5 if group in ("prior", "recent") else 1.0), group)
-           for group, cols in _cols().items()]
+           for group, cols in GROUP_COLS.items()]
     return sorted(out, reverse=True)
 
 
-def explain(engine, rec, f: int, j: int) -> str:
+def explain(engine, rec: PhotoFeatures, evidence: Evidence, f: int, j: int) -> str:
+    """Why folder `f` (candidate position `j` of `evidence`) suits the photo, in one line."""
     parts = []
-    shares = contributions(engine, rec, j)
+    shares = contributions(engine.weights, evidence, j)
     for rank, (share, group) in enumerate(shares):
         if share <= 0 or (rank > 0 and share < 0.5 * shares[0][0]):
             break
-        text = _say(engine, rec, f, group)
+        text = _say(engine, rec, evidence.detail, f, group)
         if text and text not in parts:
             parts.append(text)
         if len(parts) == 2:
@@ -121,9 +117,8 @@ def _meta_label(t: str) -> str:
     return f"taken on a {t}"
 
 
-def _say(engine, rec, f: int, group: str) -> str | None:
+def _say(engine, rec: PhotoFeatures, detail: dict, f: int, group: str) -> str | None:
     folder = engine.folders[f]
-    _, _, detail = engine._features(rec)
     if group in ("tags", "people", "words", "meta", "date"):
         return _tokens_text(engine, rec, f, group, detail["tokens"][group])
     if group == "time" and "time" in detail:
