@@ -11,14 +11,25 @@ import pytest
 pytest_plugins = ["fixtures.app", "fixtures.faces", "fixtures.library", "fixtures.models"]
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("JAICAT_TEST_MEDIA", ROOT.parent / "shared" / "media")).resolve()
+# The small real set kept in the repository (see tests/media/SOURCES.md): the core suite runs on it alone.
+MEDIA = ROOT / "tests" / "media"
+# The larger set (every face, real phone HEICs up to 200 MP, EXIF orientation photos) lives beside the clone.
+FULL_MEDIA = Path(os.environ.get("JAICAT_TEST_MEDIA", ROOT.parent / "shared" / "media")).resolve()
 
 
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
-    if not MEDIA.is_dir():
-        pytest.fail(f"test media not found at {MEDIA} (set JAICAT_TEST_MEDIA)")
+    """tests/media: a few faces of four people, group photos, EXIF orientations, HEIC, malformed files."""
     return MEDIA
+
+
+@pytest.fixture(scope="session")
+def full_media_dir() -> Path:
+    """The larger test media (../shared/media, or $JAICAT_TEST_MEDIA); tests that need it skip without it."""
+    if not FULL_MEDIA.is_dir():
+        pytest.skip(f"larger test media not found at {FULL_MEDIA} (set JAICAT_TEST_MEDIA); "
+                    "see tests/media/SOURCES.md")
+    return FULL_MEDIA
 
 
 @pytest.fixture

@@ -83,8 +83,8 @@ def send_partial_then_drop(server, upload_id: str, data: bytes, offset: int, sen
     s.close()
 
 
-def test_bulk_check_chunked_upload_and_resume(live_server, media_dir):
-    files = sorted((media_dir / "exif_real").glob("Landscape_*.jpg"))[:3]
+def test_bulk_check_chunked_upload_and_resume(live_server, full_media_dir):
+    files = sorted((full_media_dir / "exif_real").glob("Landscape_*.jpg"))[:3]
     datas = [f.read_bytes() for f in files]
     r = live_server.post("/api/uploads/check", json={"sha256": [sha(d) for d in datas]})
     assert r.json()["missing"] == [sha(d) for d in datas]

@@ -45,8 +45,8 @@ def test_same_person_is_within_tolerance_and_different_people_are_not(media_face
     assert (other > faces_ml.DEFAULT_TOLERANCE).all(), other
 
 
-def test_boxes_from_a_downscaled_copy_map_back_to_the_full_image(media_faces, media_dir):
-    f = media_dir / "faces/deepface_person_03/5.jpg"  # decoded at 3200x2135: detection at 400 is 1/8
+def test_boxes_from_a_downscaled_copy_map_back_to_the_full_image(media_faces, full_media_dir):
+    f = full_media_dir / "faces/deepface_person_03/5.jpg"  # decoded at 3200x2135: detection at 400 is 1/8
     full = media_faces[f][0]
     small = faces_ml.detect_faces(np.asarray(load_face_image(f)), max_side=400)
     assert len(small) == 1
@@ -97,11 +97,11 @@ def test_resolve_model():
         faces_ml.resolve_model("mtcnn")
 
 
-def test_chinese_whispers_groups_real_faces_by_person(media_faces, face_media):
+def test_chinese_whispers_groups_real_faces_by_person(media_faces, full_face_media):
     people = ["Angelina_Jolie", "Barack_Obama", "deepface_person_02"]
     encodings, truth = [], []
     for p in people:
-        for f in face_media[p]:
+        for f in full_face_media[p]:
             encodings.append(media_faces[f][0].encoding)
             truth.append(p)
     labels = faces_ml.cluster_encodings(encodings)

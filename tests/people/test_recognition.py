@@ -27,11 +27,11 @@ def _face_tags(photo):
 
 
 def test_recognises_people_enrolled_from_half_their_photos(
-        tmp_path, face_settings, face_media, make_photo, cached_detection, capsys):
-    held_out = _enroll_first_half(face_media, tmp_path / "Pictures")
+        tmp_path, face_settings, full_face_media, make_photo, cached_detection, capsys):
+    held_out = _enroll_first_half(full_face_media, tmp_path / "Pictures")
     summary = people.enroll_folder(tmp_path / "Pictures", face_settings)
-    assert len(summary.people) == len(face_media) == 16
-    enrolled = sum(max(1, len(fs) // 2) for fs in face_media.values())
+    assert len(summary.people) == len(full_face_media) == 16
+    enrolled = sum(max(1, len(fs) // 2) for fs in full_face_media.values())
     assert enrolled == 32 and summary.added == enrolled and not summary.rejected, summary.rejected
 
     correct = wrong = found = 0
@@ -49,7 +49,7 @@ def test_recognises_people_enrolled_from_half_their_photos(
     precision = correct / max(1, correct + wrong)
     recall = found / len(held_out)
     with capsys.disabled():  # the figures belong in every CI log, not only with -s
-        print(f"\nface recognition: {len(held_out)} held-out photos of {len(face_media)} people, "
+        print(f"\nface recognition: {len(held_out)} held-out photos of {len(full_face_media)} people, "
               f"precision {precision:.3f}, recall {recall:.3f}; missed {misses}")
     assert len(held_out) == 71 - 32
     assert precision >= 0.9

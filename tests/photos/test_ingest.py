@@ -106,8 +106,8 @@ def test_heic_is_decoded(settings, media_dir):
 
 
 @pytest.mark.slow
-def test_200_megapixel_phone_photo_is_still_ingested(settings, media_dir):
-    photo = ingest_file(media_dir / "heic_real" / "pillowheif_200MP.heic", settings).photo
+def test_200_megapixel_phone_photo_is_still_ingested(settings, full_media_dir):
+    photo = ingest_file(full_media_dir / "heic_real" / "pillowheif_200MP.heic", settings).photo
     assert photo.width * photo.height > 150_000_000
 
 
@@ -120,12 +120,12 @@ def test_user_files_are_never_touched_by_import(settings, media_dir, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["Landscape", "Portrait"])
-def test_real_camera_orientations_all_come_out_upright(settings, media_dir, kind):
+def test_real_camera_orientations_all_come_out_upright(settings, full_media_dir, kind):
     """recurser/exif-orientation-examples: one scene stored under every EXIF orientation (0 = invalid
     tag, treated as upright). Upright thumbnails of all of them must look alike."""
     from jaicat.photos.imaging import hamming
 
-    photos = [ingest_file(media_dir / "exif_real" / f"{kind}_{i}.jpg", settings).photo for i in range(9)]
+    photos = [ingest_file(full_media_dir / "exif_real" / f"{kind}_{i}.jpg", settings).photo for i in range(9)]
     ref = photos[1]
     for p in photos:
         assert (p.width, p.height) == (ref.width, ref.height), p.original_filename

@@ -133,14 +133,14 @@ def test_reset_forgets_and_stays_reset_after_a_rebuild(settings, photos):
     assert service.suggest_for_photo(probe, settings)[0]["folder"] == "Cats"
 
 
-def test_learn_library_relearns_the_tree_and_uncatalogued_files(settings, photos, media_dir):
+def test_learn_library_relearns_the_tree_and_uncatalogued_files(settings, photos, full_media_dir):
     service.install(settings)
     for p in photos[:2]:
         library.file_photo(tag(p, cat=0.9), "Pets", settings)
     service.reset_learning(settings)
     old = settings.library / "Old phone" / "2019"
     old.mkdir(parents=True)
-    shutil.copy(media_dir / "exif_real" / "Landscape_0.jpg", old / "x.jpg")
+    shutil.copy(full_media_dir / "exif_real" / "Landscape_0.jpg", old / "x.jpg")
     (old / "notes.txt").write_text("not a photo")
     assert service.learn_library(settings) == 3
     assert service.suggest_for_photo(tag(photos[2], cat=0.9), settings)[0]["folder"] == "Pets"

@@ -39,8 +39,8 @@ def test_errors_are_json(client, app):
     assert app.test_client().get("/no/such/page").json["error"] == "not_found"
 
 
-def test_photo_list_filters_and_pages(client, settings, media_dir):
-    ids = [ingest_file(media_dir / "exif_real" / f"Landscape_{i}.jpg", settings).photo.id for i in range(5)]
+def test_photo_list_filters_and_pages(client, settings, full_media_dir):
+    ids = [ingest_file(full_media_dir / "exif_real" / f"Landscape_{i}.jpg", settings).photo.id for i in range(5)]
     page1 = client.get("/api/photos?limit=2").json
     assert [p["id"] for p in page1["items"]] == ids[::-1][:2]
     page2 = client.get(f"/api/photos?limit=2&cursor={page1['next_cursor']}").json
@@ -84,10 +84,10 @@ def test_thumbnail_and_original_cache_headers(client, photo, settings):
     assert client.get("/api/photos/999/original").status_code == 404
 
 
-def test_review_accept_fix_skip_undo(client, settings, media_dir):
-    a = ingest_file(media_dir / "exif_real" / "Portrait_1.jpg", settings).photo
-    b = ingest_file(media_dir / "exif_real" / "Portrait_2.jpg", settings).photo
-    c = ingest_file(media_dir / "exif_real" / "Portrait_3.jpg", settings).photo
+def test_review_accept_fix_skip_undo(client, settings, full_media_dir):
+    a = ingest_file(full_media_dir / "exif_real" / "Portrait_1.jpg", settings).photo
+    b = ingest_file(full_media_dir / "exif_real" / "Portrait_2.jpg", settings).photo
+    c = ingest_file(full_media_dir / "exif_real" / "Portrait_3.jpg", settings).photo
     Photo.update(status="suggested", suggestions=[{"folder": "Family", "score": 0.9, "reason": "r"}]).where(
         Photo.id == a.id).execute()
     q = client.get("/api/review").json

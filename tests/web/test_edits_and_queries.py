@@ -9,16 +9,16 @@ from jaicat.db import Photo
 from jaicat.photos.ingest import ingest_file
 
 
-def _ingest(settings, media_dir, n):
-    return [ingest_file(media_dir / "exif_real" / f"Landscape_{i}.jpg", settings).photo for i in range(n)]
+def _ingest(settings, full_media_dir, n):
+    return [ingest_file(full_media_dir / "exif_real" / f"Landscape_{i}.jpg", settings).photo for i in range(n)]
 
 
 def _names(client, photo_id):
     return sorted(t["name"] for t in client.get(f"/api/photos/{photo_id}").json["tags"])
 
 
-def test_accept_with_edited_tags_and_people_is_logged_as_accept(client, settings, media_dir):
-    (p,) = _ingest(settings, media_dir, 1)
+def test_accept_with_edited_tags_and_people_is_logged_as_accept(client, settings, full_media_dir):
+    (p,) = _ingest(settings, full_media_dir, 1)
     tags.add_tag(p, "sky")
     Photo.update(status="suggested", suggestions=[{"folder": "Trips", "score": 0.9, "reason": "r"}]).where(
         Photo.id == p.id).execute()
@@ -32,8 +32,8 @@ def test_accept_with_edited_tags_and_people_is_logged_as_accept(client, settings
     assert client.post(f"/api/review/{p.id}/accept", json={"tags": "beach"}).status_code == 400
 
 
-def test_patch_photo_tags_replaces_them_and_publishes_photo_changed(client, settings, media_dir):
-    (p,) = _ingest(settings, media_dir, 1)
+def test_patch_photo_tags_replaces_them_and_publishes_photo_changed(client, settings, full_media_dir):
+    (p,) = _ingest(settings, full_media_dir, 1)
     tags.add_tag(p, "sky")
     tags.set_auto_tags(p, "clip", [("tree", 0.3)])
     q = events.subscribe()
@@ -59,8 +59,8 @@ def test_patch_photo_tags_replaces_them_and_publishes_photo_changed(client, sett
     assert client.patch(f"/api/photos/{p.id}", json={"tags": []}).json["tags"] == []
 
 
-def test_region_labels_most_used_first(client, settings, media_dir):
-    a, b = _ingest(settings, media_dir, 2)
+def test_region_labels_most_used_first(client, settings, full_media_dir):
+    a, b = _ingest(settings, full_media_dir, 2)
     box = {"x": 0.1, "y": 0.1, "w": 0.3, "h": 0.3}
     for pid, label in ((a.id, "car"), (b.id, "car"), (a.id, "tree"), (b.id, "")):
         assert client.post(f"/api/photos/{pid}/regions", json={**box, "label": label}).status_code == 201
@@ -68,8 +68,8 @@ def test_region_labels_most_used_first(client, settings, media_dir):
                                                                {"label": "tree", "count": 1}]
 
 
-def test_search_pages_with_cursor(client, settings, media_dir):
-    photos = _ingest(settings, media_dir, 5)
+def test_search_pages_with_cursor(client, settings, full_media_dir):
+    photos = _ingest(settings, full_media_dir, 5)
     for p in photos[:4]:
         tags.add_tag(p, "hill")
     seen, cursor, pages = [], None, 0
@@ -89,8 +89,8 @@ def test_search_pages_with_cursor(client, settings, media_dir):
     assert client.get("/api/search?q=hill&cursor=x").status_code == 400
 
 
-def test_photo_list_q_understands_search_syntax(client, settings, media_dir):
-    a, b, c = _ingest(settings, media_dir, 3)
+def test_photo_list_q_understands_search_syntax(client, settings, full_media_dir):
+    a, b, c = _ingest(settings, full_media_dir, 3)
     tags.add_tag(a, "dog")
     tags.add_tag(b, "dog")
     tags.add_tag(b, "beach")

@@ -27,8 +27,8 @@ def _send(client, uid: str, offset: int, chunk: bytes):
                         headers={"Content-Type": "application/octet-stream"})
 
 
-def test_chunked_upload_lands_in_the_inbox(client, settings, media_dir):
-    data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
+def test_chunked_upload_lands_in_the_inbox(client, settings, full_media_dir):
+    data = (full_media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
     r = client.post("/api/uploads/check", json={"sha256": [_sha(data)]})
     assert r.json == {"known": [], "missing": [_sha(data)]}
     up = _create(client, data).json
@@ -202,7 +202,7 @@ def test_a_second_writer_is_refused_while_a_chunk_arrives(client, settings):
         uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))
 
 
-def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir, monkeypatch):
+def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, full_media_dir, monkeypatch):
     """Every received byte is handed to the disk (sync_file_range) during the upload, so the fsync
     that ends it has little left to write; both the spliced and the buffered path, in order, and
     a chunk that breaks off still leaves the running hash exactly at the saved offset."""
@@ -221,7 +221,7 @@ def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, media_dir,
     monkeypatch.setattr(hashing, "_sync_file_range", record)
     monkeypatch.setattr(uploads, "CHUNK_BUFFER", 16 * 1024)  # reads of the buffered path
     monkeypatch.setattr(uploads, "PUSH_STEP", 64 * 1024)
-    data = (media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
+    data = (full_media_dir / "exif_real" / "Landscape_3.jpg").read_bytes()
     data += bytes(range(256)) * 2000  # trailing bytes past the JPEG: decoders stop before them
 
     class Spliced(io.BytesIO):
