@@ -1,9 +1,10 @@
-// Boot, hash router, tab bar, connection pill, job progress strip and event toasts.
-// Screens are modules exporting mount(view, route) -> optional cleanup; routes look like
-// "#review", "#library?folder=Pets", "#photo/12", "#regions/12", "#pair=K7QM2X".
+// Boot, screen dispatch on each route, tab bar, connection pill, job progress strip and event toasts.
+// Screens are modules exporting mount(view, route) -> optional cleanup; router.js owns navigation,
+// and screens tell the shell what happened through window events ("jaicat:paired", "jaicat:review-changed").
 
 import { api, getToken, clearSession, url, describe } from "./api.js";
 import * as ws from "./ws.js";
+import { go, listen, parseRoute } from "./router.js";
 import { h, clear, toast, progressBar } from "./ui.js";
 
 const SCREENS = {
@@ -21,20 +22,6 @@ const OPEN_WITHOUT_TOKEN = new Set(["connect", "upload"]); // upload still shows
 
 let cleanup = null;
 let navSeq = 0;
-
-export function parseRoute(hash = location.hash) {
-  const raw = hash.replace(/^#/, "");
-  const [path, qs = ""] = raw.split("?");
-  const params = new URLSearchParams(qs);
-  if (path.startsWith("pair=")) return { name: "connect", parts: [], params: new URLSearchParams({ code: path.slice(5) }) };
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  return { name: parts.shift() || "", parts, params };
-}
-
-export function go(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
 
 async function route() {
   const seq = ++navSeq;
@@ -139,6 +126,9 @@ ws.on("suggestion.ready", () => refreshBadge());
 ws.on("library.changed", () => refreshBadge());
 ws.on("upload.received", () => refreshBadge());
 
+addEventListener("jaicat:paired", () => startLive());
+addEventListener("jaicat:review-changed", () => refreshBadge());
+
 addEventListener("jaicat:unauthorized", () => {
   if (!getToken()) return;
   clearSession();
@@ -185,7 +175,6 @@ document.getElementById("install-btn").addEventListener("click", async () => {
   document.getElementById("install-btn").hidden = true;
 });
 
-addEventListener("hashchange", route);
 addEventListener("unhandledrejection", (ev) => {
   toast(describe(ev.reason), "error");
 });
@@ -193,4 +182,5 @@ addEventListener("unhandledrejection", (ev) => {
 renderNet();
 registerServiceWorker();
 startLive();
+listen(route);
 route();

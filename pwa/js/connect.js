@@ -2,7 +2,7 @@
 // printed (or open its QR link, /#pair=CODE, which fills it in and pairs at once).
 
 import { api, base, setSession, getToken, currentDevice, describe, clearSession } from "./api.js";
-import { go, startLive } from "./app.js";
+import { go } from "./router.js";
 import * as ws from "./ws.js";
 import { h, toast } from "./ui.js";
 
@@ -45,7 +45,7 @@ export async function mount(view, route) {
       localStorage.setItem("jaicat.name", name.value.trim());
       toast(`Paired as “${r.device.name}”`, "ok");
       history.replaceState(null, "", location.pathname + location.search); // drop #pair=CODE
-      startLive();
+      dispatchEvent(new Event("jaicat:paired")); // the shell goes live
       go("#upload");
     } catch (err) {
       const msg = err.status === 401 ? "That code is wrong or has expired. Ask the server for a new one."

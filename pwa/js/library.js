@@ -1,16 +1,13 @@
 // Library: folder tree, a lazily loaded thumbnail grid with infinite scroll, and search
 // (free text, tag:, person:, folder:, similar:). "#library?folder=Pets" browses a folder,
-// "#search?q=tag:dog beach" searches. The current list is shared with the photo viewer so it can
-// swipe to the next photo.
+// "#search?q=tag:dog beach" searches. The current list (router.js `browsing`) is shared with the photo viewer
+// so it can swipe to the next photo.
 
 import { api, media, describe } from "./api.js";
-import { go } from "./app.js";
+import { browsing, go } from "./router.js";
 import { h, sheet, toast } from "./ui.js";
 
 export const title = "Library";
-
-/** What the viewer swipes through: the photos of the last grid shown, plus a way to get more. */
-export const browsing = { items: [], more: null, label: "" };
 
 /** Returns a pager: async () => {items, done}. Search text goes to /api/search as typed: the server
  * parses tag:, person:, folder:, similar:<id> (more like this), after:/before: and free text itself,

@@ -7,7 +7,6 @@ import { api, media, describe } from "./api.js";
 import * as ws from "./ws.js";
 import { swipeable } from "./gestures.js";
 import { pickFolder } from "./folder-picker.js";
-import { refreshBadge } from "./app.js";
 import { h, clear, toast, chipEditor } from "./ui.js";
 
 export const title = "Review";
@@ -155,7 +154,7 @@ export async function mount(view) {
       undoStack.push({ decision: r.decision, card: c });
       const where = r.photo.folder ?? r.decision.chosen_folder;
       toast(action === "skip" ? "Skipped" : `Filed in ${where}`, "ok", { timeout: 1800 });
-      refreshBadge();
+      dispatchEvent(new Event("jaicat:review-changed"));
     } catch (err) {
       toast(`Not filed: ${describe(err)}`, "error");
     } finally {
@@ -176,7 +175,7 @@ export async function mount(view) {
       cards.unshift({ ...last.card, photo: r.photo });
       total += 1;
       toast("Undone", "ok", { timeout: 1500 });
-      refreshBadge();
+      dispatchEvent(new Event("jaicat:review-changed"));
     } catch (err) {
       toast(`Undo failed: ${describe(err)}`, "error");
     } finally {

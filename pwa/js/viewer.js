@@ -3,8 +3,7 @@
 
 import { api, media, describe } from "./api.js";
 import { swipeable } from "./gestures.js";
-import { browsing } from "./library.js";
-import { go } from "./app.js";
+import { browsing, go } from "./router.js";
 import { h, clear, toast, chipEditor } from "./ui.js";
 
 export const title = "Photo";
