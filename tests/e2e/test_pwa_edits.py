@@ -34,7 +34,7 @@ def tag_names(server, pid: int) -> list[str]:
     return sorted(t["name"] for t in server.get(f"/api/photos/{pid}").json()["tags"])
 
 
-def test_edits_on_the_phone(phone, live_server_factory):
+def test_edits_on_the_phone(live_server_factory, phone):
     server = live_server_factory()
     ids = [upload(server, MEDIA / "exif_real" / f"Landscape_{i}.jpg") for i in range(1, 7)]
     for pid in ids[1:]:

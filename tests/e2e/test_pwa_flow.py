@@ -95,7 +95,7 @@ def top_card(page):
     return page.locator('.review-card[data-depth="0"]')
 
 
-def test_phone_flow(phone, server):
+def test_phone_flow(server, phone):
     seeded = seed_history(server)
     page, errors = phone, phone.errors
     frames: list[str] = []
@@ -270,7 +270,7 @@ def wait_analysed(server, photo_id: int, timeout: float = 120.0) -> dict:
     raise AssertionError(f"photo {photo_id} was not analysed in {timeout} s:\n{server.log()[-3000:]}")
 
 
-def test_faces_named_on_the_photo_and_people_page(phone, server):
+def test_faces_named_on_the_photo_and_people_page(server, phone):
     group = upload_via_api(server, MEDIA / "faces_groups" / "kit_with_rose.jpg")
     singles = [upload_via_api(server, MEDIA / "faces" / "Barack_Obama" / f"{i}.jpg") for i in (1, 2)]
     photo = wait_analysed(server, group)

@@ -66,7 +66,7 @@ def wait_controlled(page) -> None:
     page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=20_000)
 
 
-def test_manifest_is_installable(phone, live_server):
+def test_manifest_is_installable(live_server, phone):
     resp = requests.get(f"{live_server.url}/manifest.webmanifest", timeout=10)
     assert resp.status_code == 200 and "manifest+json" in resp.headers["Content-Type"]
     m = resp.json()
@@ -95,7 +95,7 @@ def test_manifest_is_installable(phone, live_server):
     assert phone.errors == []
 
 
-def test_offline_reload_opens_shell_and_keeps_queue(phone, live_server):
+def test_offline_reload_opens_shell_and_keeps_queue(live_server, phone):
     api_from_sw: list[str] = []
     phone.on("response", lambda r: api_from_sw.append(r.url) if "/api/" in r.url and r.from_service_worker else None)
     pair(phone, live_server)
@@ -137,7 +137,7 @@ def test_offline_reload_opens_shell_and_keeps_queue(phone, live_server):
     assert phone.errors == []
 
 
-def test_upload_resumes_after_connection_loss_and_reload(phone, live_server):
+def test_upload_resumes_after_connection_loss_and_reload(live_server, phone):
     """A dropped connection mid-file, then an app restart: the upload goes on from the server's
     offset instead of starting again, and the server gets exactly the file."""
     pair(phone, live_server)
@@ -175,7 +175,7 @@ def test_upload_resumes_after_connection_loss_and_reload(phone, live_server):
     assert phone.errors == []
 
 
-def test_rejected_files_say_why(phone, live_server):
+def test_rejected_files_say_why(live_server, phone):
     """A file the server cannot use is never dropped silently: its row says failed, and why."""
     pair(phone, live_server)
     good, bad = MEDIA / "exif" / "orientation_8.jpg", MEDIA / "bad" / "not_an_image.jpg"
@@ -189,7 +189,7 @@ def test_rejected_files_say_why(phone, live_server):
     assert "1 failed" in phone.locator("#queue-summary").inner_text()
 
 
-def test_library_grid_loads_more_on_scroll(phone, live_server):
+def test_library_grid_loads_more_on_scroll(live_server, phone):
     """The grid shows a page of thumbnails and fetches the next page when the end scrolls into view."""
     for i in range(65):  # one more page than the grid asks for (60)
         buf = io.BytesIO()
@@ -221,7 +221,7 @@ def test_library_grid_loads_more_on_scroll(phone, live_server):
     assert phone.locator("#grid-status").inner_text() == f"{total} photos"
 
 
-def test_share_target_queues_shared_files(phone, live_server):
+def test_share_target_queues_shared_files(live_server, phone):
     pair(phone, live_server)
     wait_controlled(phone)
     photo = MEDIA / "exif" / "orientation_3.jpg"
@@ -244,7 +244,7 @@ def test_share_target_queues_shared_files(phone, live_server):
     assert known["known"] == [sha]
 
 
-def test_sha256_worker_matches_hashlib(phone, live_server):
+def test_sha256_worker_matches_hashlib(live_server, phone):
     """Both paths of the hash worker (SubtleCrypto whole-file, streaming JS) agree with hashlib,
     across block boundaries and slices (the streaming path reads 4 MiB slices)."""
     phone.goto(live_server.url + "/")
