@@ -22,12 +22,25 @@ from peewee import (
     Model,
     SqliteDatabase,
     TextField,
+    fn,
 )
+
+from .errors import InvalidInput, NotFound
 
 # Transactions BEGIN IMMEDIATE: a deferred transaction that reads and then writes fails at once
 # with "database is locked" if another connection committed in between (WAL snapshot; SQLite does not
 # apply busy_timeout to that upgrade). Taking the write lock up front makes it wait its turn instead.
 database = SqliteDatabase(None, lock_type="IMMEDIATE")
+
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
+
+
+# SQLite's lower() folds ASCII only; tag names are matched with Python's casefold ("Élan" = "élan",
+# "STRASSE" = "straße"), registered on every connection the catalogue opens.
+database.register_function(_casefold, "casefold", 1, deterministic=True)
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -105,6 +118,42 @@ class Photo(BaseModel):
     def by_sha(cls, sha: str):
         return cls.get_or_none(cls.sha256 == sha)
 
+    @classmethod
+    def get_or_404(cls, photo_id) -> Photo:
+        """The photo with this id; NotFound (HTTP 404) if there is none."""
+        try:
+            photo = cls.get_or_none(cls.id == int(photo_id))
+        except (TypeError, ValueError):
+            photo = None
+        if photo is None:
+            raise NotFound(f"no photo {photo_id}")
+        return photo
+
+    @classmethod
+    def lookup(cls, ref) -> Photo:
+        """A photo by numeric id or by sha256 (a prefix of at least 8 hex characters), as the CLI takes it.
+
+        NotFound if none matches; InvalidInput if a prefix matches several photos.
+        """
+        ref = str(ref).strip()
+        if ref.isdigit():
+            photo = cls.get_or_none(cls.id == int(ref))
+            if photo is not None:
+                return photo
+        prefix = ref.lower()
+        if len(prefix) >= 8 and all(c in "0123456789abcdef" for c in prefix):
+            rows = list(cls.select().where(cls.sha256.startswith(prefix)).limit(2))
+            if len(rows) == 1:
+                return rows[0]
+            if len(rows) > 1:
+                raise InvalidInput(f"{ref!r} matches several photos; give more of the sha256")
+        raise NotFound(f"no photo {ref!r}")
+
+    @classmethod
+    def pending(cls):
+        """Photos waiting for analysis: neither analysed nor failed (the worker's queue), oldest id first."""
+        return cls.select().where(cls.analysed_at.is_null(), cls.analysis_error.is_null()).order_by(cls.id)
+
 
 class Folder(BaseModel):
     path = CharField(unique=True)  # relative to the library root, POSIX separators
@@ -115,10 +164,19 @@ class Tag(BaseModel):
     name = CharField(unique=True)
 
     @classmethod
+    def find(cls, name: str) -> Tag | None:
+        """The tag spelled `name` in any case (casefold), or None."""
+        return cls.get_or_none(fn.casefold(cls.name) == name.strip().casefold())
+
+    @classmethod
     def named(cls, name: str) -> Tag:
+        """The tag spelled `name` in any case, created with this spelling if new (the first one is kept).
+
+        Names from users are checked by photos.tags.tag_named, which every tag write goes through.
+        """
         name = name.strip()
-        tag, _ = cls.get_or_create(name=name)
-        return tag
+        tag = cls.find(name)
+        return tag if tag is not None else cls.create(name=name)
 
 
 class PhotoTag(BaseModel):
@@ -132,6 +190,12 @@ class PhotoTag(BaseModel):
 
     class Meta:
         indexes = ((("photo", "tag"), True),)
+
+    @classmethod
+    def visible(cls, *fields):
+        """PhotoTag joined to Tag, without the tags the user removed; `fields` as in select()
+        (default: PhotoTag and Tag, so `.tag.name` costs no query)."""
+        return cls.select(*(fields or (cls, Tag))).join(Tag).where(cls.removed == False)  # noqa: E712
 
 
 class Person(BaseModel):

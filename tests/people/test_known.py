@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from jaicat.people import known
 from jaicat.people import persons as people
 from jaicat.db import FaceEncoding, Person, database, open_db
 from jaicat.errors import InvalidInput
@@ -58,7 +59,7 @@ def seed_dir(tmp_path):
 
 def test_import_reads_seed_files_and_reports_bad_ones_with_reasons(face_settings, seed_dir):
     d, good = seed_dir
-    summary = people.import_npy_dir(d)
+    summary = known.import_npy_dir(d)
     assert summary.imported == 3 and summary.duplicates == 0
     assert sorted(summary.new_people) == ["Amy H", "Becky (1)"]
     reasons = dict(summary.rejected)
@@ -73,20 +74,20 @@ def test_import_reads_seed_files_and_reports_bad_ones_with_reasons(face_settings
     np.testing.assert_array_equal(np.frombuffer(stored.encoding, "<f4"),
                                   good["Becky (1)_607353430504991520.npy"].astype(np.float32))
     # importing again adds nothing
-    again = people.import_npy_dir(d)
+    again = known.import_npy_dir(d)
     assert again.imported == 0 and again.duplicates == 3 and FaceEncoding.select().count() == 3
 
 
 def test_import_of_a_missing_folder_is_invalid_input(face_settings, tmp_path):
     with pytest.raises(InvalidInput):
-        people.import_npy_dir(tmp_path / "nope")
+        known.import_npy_dir(tmp_path / "nope")
 
 
 def test_export_round_trips_with_stable_names(face_settings, seed_dir, tmp_path):
     d, good = seed_dir
-    people.import_npy_dir(d)
+    known.import_npy_dir(d)
     out = tmp_path / "out"
-    assert people.export_npy_dir(out) == 3
+    assert known.export_npy_dir(out) == 3
     # the same ids; spaces are written as "_" (the seed's files had both forms), no temp files left
     exported = {name.replace(" ", "_"): v for name, v in good.items()}
     assert sorted(p.name for p in out.iterdir()) == sorted(exported)
@@ -97,9 +98,9 @@ def test_export_round_trips_with_stable_names(face_settings, seed_dir, tmp_path)
     # a catalogue built from the export exports the same files again
     database.close()
     open_db(tmp_path / "other" / "jaicat.db")
-    assert people.import_npy_dir(out).imported == 3
+    assert known.import_npy_dir(out).imported == 3
     out2 = tmp_path / "out2"
-    people.export_npy_dir(out2)
+    known.export_npy_dir(out2)
     assert sorted(p.name for p in out2.iterdir()) == sorted(exported)
     assert {p["name"] for p in people.list_people()} == {"Amy H", "Becky (1)"}
 
@@ -108,13 +109,13 @@ def test_export_ids_are_stable_for_enrolled_and_confirmed_encodings_and_follow_r
     person = Person.create(name="Dan O")
     FaceEncoding.create(person=person, encoding=vector(np.float32).tobytes(), origin="face:12")
     out = tmp_path / "out"
-    people.export_npy_dir(out)
+    known.export_npy_dir(out)
     first = [p.name for p in out.iterdir()]
     assert len(first) == 1 and first[0].startswith("Dan_O_")
-    people.export_npy_dir(out)
+    known.export_npy_dir(out)
     assert [p.name for p in out.iterdir()] == first
     people.rename_person("Dan O", "Daniel")
-    people.export_npy_dir(out)
+    known.export_npy_dir(out)
     file_id = parse_npy_name(first[0])[1]
     assert [p.name for p in out.iterdir()] == [f"Daniel_{file_id}.npy"]  # the stale name is gone
 
@@ -122,7 +123,7 @@ def test_export_ids_are_stable_for_enrolled_and_confirmed_encodings_and_follow_r
 def test_export_into_a_file_path_is_invalid_input(face_settings, tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(InvalidInput):
-        people.export_npy_dir(tmp_path / "f")
+        known.export_npy_dir(tmp_path / "f")
 
 
 def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
@@ -146,7 +147,7 @@ def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
     assert len(people.faces_ml.detect_faces(np.asarray(obama), max_side=face_settings.face_max_side)) == 2
     obama.save(root / "Barack Obama" / "with_bystander.png")
     seen = []
-    summary = people.enroll_folder(root, face_settings, progress=lambda *a: seen.append(a))
+    summary = known.enroll_folder(root, face_settings, progress=lambda *a: seen.append(a))
     assert summary.people == ["Barack Obama", "Kit Harington"]
     assert summary.added == 4
     reasons = {os.path.basename(p): r for p, r in summary.rejected}
@@ -162,7 +163,7 @@ def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
     assert people.current_matcher().match(
         people.faces_ml.detect_faces(np.asarray(load_face_image(kit)), max_side=face_settings.face_max_side)[0].encoding
     ).person_id == Person.get(Person.name == "Kit Harington").id
-    again = people.enroll_folder(root, face_settings)
+    again = known.enroll_folder(root, face_settings)
     assert again.added == 0 and again.already == 4 and FaceEncoding.select().count() == 4
 
 
@@ -170,9 +171,9 @@ def test_enroll_needs_person_subfolders_with_photos(face_settings, tmp_path, med
     (tmp_path / "flat").mkdir()
     os.symlink(media_dir / "faces/Kit_Harington/1.jpg", tmp_path / "flat" / "kit.jpg")
     with pytest.raises(InvalidInput, match="person subfolders"):
-        people.enroll_folder(tmp_path / "flat", face_settings)
+        known.enroll_folder(tmp_path / "flat", face_settings)
     with pytest.raises(InvalidInput, match="not a folder"):
-        people.enroll_folder(tmp_path / "missing", face_settings)
+        known.enroll_folder(tmp_path / "missing", face_settings)
 
 
 def test_ids_are_per_person_and_renamed_people_are_not_imported_twice(face_settings, tmp_path):
@@ -180,10 +181,10 @@ def test_ids_are_per_person_and_renamed_people_are_not_imported_twice(face_setti
     d.mkdir()
     np.save(d / "Amy_H_2.npy", vector())
     np.save(d / "Ben_2.npy", vector())
-    assert people.import_npy_dir(d).imported == 2
+    assert known.import_npy_dir(d).imported == 2
     people.rename_person("Amy H", "Amy Hill")
-    again = people.import_npy_dir(d)
+    again = known.import_npy_dir(d)
     assert (again.imported, again.duplicates) == (0, 2)
     out = tmp_path / "out"
-    assert people.export_npy_dir(out) == 2
+    assert known.export_npy_dir(out) == 2
     assert sorted(p.name for p in out.iterdir()) == ["Amy_Hill_2.npy", "Ben_2.npy"]

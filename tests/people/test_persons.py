@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaicat.people import known
 from jaicat.people import persons as people
 from jaicat.db import Face, FaceEncoding, FaceRejection, Person, PhotoTag, Tag
 from jaicat.errors import Conflict, InvalidInput, NotFound
@@ -37,7 +38,7 @@ def seed_people(folder: Path, known: dict[str, list[np.ndarray]]):
         for v in vectors:
             n += 1
             np.save(folder / npy_filename(name, n), v.astype(np.float64))
-    return people.import_npy_dir(folder)
+    return known.import_npy_dir(folder)
 
 
 def tags(photo, source="face"):

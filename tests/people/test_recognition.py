@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jaicat.people import known
 from jaicat.people import persons as people
 from jaicat.db import PhotoTag, Tag
 from jaicat.people.known import name_from_file
@@ -29,7 +30,7 @@ def _face_tags(photo):
 def test_recognises_people_enrolled_from_half_their_photos(
         tmp_path, face_settings, full_face_media, make_photo, cached_detection, capsys):
     held_out = _enroll_first_half(full_face_media, tmp_path / "Pictures")
-    summary = people.enroll_folder(tmp_path / "Pictures", face_settings)
+    summary = known.enroll_folder(tmp_path / "Pictures", face_settings)
     assert len(summary.people) == len(full_face_media) == 16
     enrolled = sum(max(1, len(fs) // 2) for fs in full_face_media.values())
     assert enrolled == 32 and summary.added == enrolled and not summary.rejected, summary.rejected
@@ -59,7 +60,7 @@ def test_recognises_people_enrolled_from_half_their_photos(
 def test_group_photos_get_every_enrolled_person_as_a_tag(
         tmp_path, face_settings, face_media, media_dir, make_photo, cached_detection):
     _enroll_first_half(face_media, tmp_path / "Pictures")
-    people.enroll_folder(tmp_path / "Pictures", face_settings)
+    known.enroll_folder(tmp_path / "Pictures", face_settings)
     expected = {
         "kit_with_rose.jpg": {"Kit Harington", "Rose Leslie"},
         "obama_and_biden.jpg": {"Barack Obama", "Joe Biden"},

@@ -197,7 +197,7 @@ def _export_faces(settings, dest: Path, problems: list[str]) -> int:
     from ..db import database, open_db
 
     try:
-        from ..people.persons import export_npy_dir
+        from ..people.known import export_npy_dir
     except ImportError as e:  # e.g. a broken dlib: the catalogue still holds every encoding
         problems.append(f"face encodings not exported as .npy ({e}); they are in the catalogue")
         return 0

@@ -96,7 +96,7 @@ def _rematch(settings) -> None:
 
 
 def cmd_enroll(args, settings) -> int:
-    from ..people.persons import enroll_folder
+    from ..people.known import enroll_folder
 
     open_catalogue(settings)
     bar, progress = _progress("enrolling", "photo")
@@ -111,7 +111,7 @@ def cmd_enroll(args, settings) -> int:
 
 
 def cmd_import(args, settings) -> int:
-    from ..people.persons import import_npy_dir
+    from ..people.known import import_npy_dir
 
     open_catalogue(settings)
     bar, progress = _progress("importing", "file")
@@ -126,7 +126,7 @@ def cmd_import(args, settings) -> int:
 
 
 def cmd_export(args, settings) -> int:
-    from ..people.persons import export_npy_dir
+    from ..people.known import export_npy_dir
 
     open_catalogue(settings)
     bar, progress = _progress("exporting", "file")

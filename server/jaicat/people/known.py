@@ -6,7 +6,7 @@ is "Becky (1)"); the id is the trailing `_<digits>`. Ids are stable: an imported
 export, anything else gets one derived from the encoding's bytes.
 
 Each FaceEncoding remembers where it came from (origin), so enrolling or importing again adds nothing
-twice. Public names are re-exported by jaicat.people.persons.
+twice.
 """
 
 from __future__ import annotations

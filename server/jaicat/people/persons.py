@@ -7,8 +7,8 @@ with every rename, merge, forget, confirm and reject here.
 Every change publishes a "people.changed" event {action, person, photo_ids, ...} (xmp sidecars and
 phones follow it).
 
-Known encodings (FaceEncoding) come from enrolled photos and imported .npy files (people/known.py,
-re-exported here) and from confirmed faces (origin "face:<id>"). A catalogue-wide revision (Meta
+Known encodings (FaceEncoding) come from enrolled photos and imported .npy files (people/known.py)
+and from confirmed faces (origin "face:<id>"). A catalogue-wide revision (Meta
 "faces_rev") changes whenever they do, so every process rebuilds its FaceMatcher when it is stale.
 """
 
@@ -25,6 +25,7 @@ from peewee import fn
 from .. import events
 from ..db import Face, FaceEncoding, FaceRejection, Person, Photo, PhotoTag, Tag, database, get_meta, set_meta
 from ..errors import Conflict, FileMissing, InvalidInput, NotFound
+from ..photos.tags import put_tag, tag_key, tag_named
 from . import faces as faces_ml
 
 MAX_NAME_LENGTH = 100
@@ -347,27 +348,33 @@ def rematch_faces(settings=None, progress=None) -> dict:
 def sync_face_tags(photo_ids: Iterable[int]) -> None:
     """Make each photo's "face" tags equal the names of the people on it.
 
-    A tag the user removed (PhotoTag.removed) is left removed; a same-named tag from another source
-    (the user typed it) is left alone and not duplicated.
+    Names match tags in any case (photos.tags). A tag the user removed (PhotoTag.removed) is left
+    removed; a same-named tag from another source (the user typed it) is left alone and not duplicated.
     """
     for photo_id in set(photo_ids):
-        names = {n for (n,) in Person.select(Person.name).join(Face).where(Face.photo == photo_id).tuples()}
-        rows = {name: pt for pt, name in (
-            (pt, pt.tag.name) for pt in PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo_id))}
-        for name in names - rows.keys():
-            PhotoTag.create(photo=photo_id, tag=Tag.named(name), source="face", score=1.0)
-        for name, pt in rows.items():
-            if pt.source == "face" and not pt.removed and name not in names:
+        names = {tag_key(n): n for (n,) in
+                 Person.select(Person.name).join(Face).where(Face.photo == photo_id).tuples()}
+        rows = {tag_key(pt.tag.name): pt for pt in
+                PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo_id)}
+        for key in names.keys() - rows.keys():
+            put_tag(photo_id, names[key], "face")
+        for key, pt in rows.items():
+            if pt.source == "face" and not pt.removed and key not in names:
                 pt.delete_instance()
 
 
 def _retag(old_name: str, new_name: str | None) -> None:
-    """Move the "face" tags named old_name to new_name (None: delete them), keeping `removed` marks."""
-    old_tag = Tag.get_or_none(Tag.name == old_name)
+    """Move the "face" tags named old_name to new_name (None: delete them), keeping `removed` marks.
+
+    A rename that changes only the case respells the tag itself (one tag per name in any case)."""
+    old_tag = Tag.find(old_name)
     if old_tag is None:
         return
+    new_tag = tag_named(new_name) if new_name else None
+    if new_tag is not None and new_tag.id == old_tag.id:
+        Tag.update(name=new_name).where(Tag.id == old_tag.id).execute()
+        return
     rows = list(PhotoTag.select().where(PhotoTag.tag == old_tag, PhotoTag.source == "face"))
-    new_tag = Tag.named(new_name) if new_name else None
     for pt in rows:
         if new_tag is None or PhotoTag.select().where(PhotoTag.photo == pt.photo_id, PhotoTag.tag == new_tag).exists():
             pt.delete_instance()
@@ -495,6 +502,3 @@ def face_crop(face_id, settings, size: int = 160) -> bytes:
     crop.save(buf, "JPEG", quality=88)
     return buf.getvalue()
 
-
-# enrolment and .npy files live in their own module; re-exported so callers need only this one
-from .known import enroll_folder, export_npy_dir, import_npy_dir  # noqa: E402,F401

@@ -1,7 +1,9 @@
 """Photo tags: hand edits and the auto-taggers' writes, with one rule between them — a tag the user
 removed stays removed (PhotoTag.removed=True is kept as a tombstone, and auto-taggers skip it).
 
-Names are matched case-insensitively ("Dog" and "dog" are one tag); the first spelling is kept.
+Names are matched case-insensitively ("Dog" and "dog" are one tag, "Élan" and "élan" too: Python's
+casefold); the first spelling is kept. Every writer, XMP import and face tagging included, gets its Tag
+through `tag_named`, and adds to a photo through `put_tag` when it must not override the user.
 Sources: "user" (by hand), "clip" (zero-shot), "blip" (named in the caption), "face", "xmp".
 """
 
@@ -14,7 +16,7 @@ from peewee import fn
 
 from .. import events
 from ..db import Photo, PhotoTag, Tag, database
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 
 AUTO_SOURCES = ("clip", "blip")
 
@@ -26,20 +28,36 @@ def clean_tag(name: str) -> str:
     return name
 
 
+def tag_key(name: str) -> str:
+    """What two spellings of one tag have in common ("Dog", "dog", "DOG" -> "dog")."""
+    return clean_tag(name).casefold()
+
+
 def tag_named(name: str) -> Tag:
-    """The Tag with this name (case-insensitive), created if new."""
-    name = clean_tag(name)
-    tag = Tag.get_or_none(fn.lower(Tag.name) == name.lower())
-    return tag if tag is not None else Tag.named(name)
+    """The Tag with this name in any case, created with this spelling if new: the one way to a Tag row."""
+    return Tag.named(clean_tag(name))
+
+
+def put_tag(photo: Photo | int, name: str, source: str, score: float = 1.0) -> PhotoTag | None:
+    """Give a photo tag `name` from `source` unless it has that tag already, in any spelling and from
+    any source, or the user removed it (then it stays removed). Returns the new row, or None.
+
+    For writers of outside data that must not override the user (XMP import, face tagging): a name
+    that is no tag (empty, over 100 characters) is skipped too.
+    """
+    try:
+        name = clean_tag(name)
+    except InvalidInput:
+        return None
+    with database.atomic():
+        tag = Tag.named(name)
+        if PhotoTag.select().where(PhotoTag.photo == photo, PhotoTag.tag == tag).exists():
+            return None
+        return PhotoTag.create(photo=photo, tag=tag, source=source, score=score)
 
 
 def _photo(photo_or_id) -> Photo:
-    if isinstance(photo_or_id, Photo):
-        return photo_or_id
-    photo = Photo.get_or_none(Photo.id == int(photo_or_id))
-    if photo is None:
-        raise NotFound(f"no photo {photo_or_id}")
-    return photo
+    return photo_or_id if isinstance(photo_or_id, Photo) else Photo.get_or_404(photo_or_id)
 
 
 def photo_tags(photo_or_id, include_removed: bool = False) -> list[dict]:
@@ -91,8 +109,8 @@ def set_user_tags(photo_or_id, wanted: Iterable[str]) -> None:
     """Make a photo's tags (other than face names) exactly `wanted`: missing ones are added as the
     user's, the others removed (and the removals remembered, see remove_tag)."""
     photo = _photo(photo_or_id)
-    current = {t["name"].lower(): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
-    wanted_keys = {clean_tag(t).lower(): t for t in wanted}
+    current = {tag_key(t["name"]): t["name"] for t in photo_tags(photo) if t["source"] != "face"}
+    wanted_keys = {tag_key(t): t for t in wanted}
     with database.atomic():
         for key, name in wanted_keys.items():
             if key not in current:
@@ -121,12 +139,12 @@ def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) 
     """
     wanted = {}
     for name, score in tags:
-        key = clean_tag(name).lower()
+        key = tag_key(name)
         if key not in wanted or score > wanted[key][1]:
             wanted[key] = (clean_tag(name), float(score))
     kept = []
     with database.atomic():
-        existing = {pt.tag.name.lower(): pt for pt in
+        existing = {tag_key(pt.tag.name): pt for pt in
                     PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo)}
         for key, pt in existing.items():
             if pt.source == source and not pt.removed and key not in wanted:
@@ -134,19 +152,18 @@ def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) 
         for key, (name, score) in wanted.items():
             pt = existing.get(key)
             if pt is None:
-                PhotoTag.create(photo=photo, tag=tag_named(name), source=source, score=score)
+                pt = PhotoTag.create(photo=photo, tag=tag_named(name), source=source, score=score)
             elif pt.removed or pt.source not in AUTO_SOURCES:
                 continue
             elif pt.source == source or score > pt.score:
                 pt.source, pt.score = source, score
                 pt.save()
-            kept.append(pt.tag.name if pt is not None else name)
+            kept.append(pt.tag.name)
     return kept
 
 
 def tag_counts() -> list[dict]:
     """[{"name", "count"}] over photos that carry the tag (removed ones not counted), most used first."""
-    q = (Tag.select(Tag.name, fn.COUNT(PhotoTag.id).alias("n")).join(PhotoTag)
-         .where(PhotoTag.removed == False)  # noqa: E712
+    q = (PhotoTag.visible(Tag.name, fn.COUNT(PhotoTag.id).alias("n"))
          .group_by(Tag.id).order_by(fn.COUNT(PhotoTag.id).desc(), Tag.name))
-    return [{"name": t.name, "count": t.n} for t in q]
+    return [{"name": name, "count": n} for name, n in q.tuples()]

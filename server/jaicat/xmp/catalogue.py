@@ -7,6 +7,7 @@ on the stored image (see geometry.py), so every conversion goes through the phot
 from __future__ import annotations
 
 from ..db import Face, Person, Photo, PhotoTag, Region, Tag, database
+from ..photos.tags import put_tag
 from .geometry import stored_dims, stored_to_upright, swaps_axes, upright_to_stored
 
 PEOPLE_ROOT = "People"  # hierarchical keyword root for people, as digiKam and Lightroom name it
@@ -21,8 +22,8 @@ def photo_content(photo: Photo) -> dict:
     """
     # "face" tags mirror every face's person, guesses included (people.sync_face_tags): people are
     # written from confirmed faces below instead
-    tags = [pt.tag.name for pt in PhotoTag.select(PhotoTag, Tag).join(Tag)
-            .where((PhotoTag.photo == photo) & (PhotoTag.removed == False) & (PhotoTag.source != "face"))  # noqa: E712
+    tags = [pt.tag.name for pt in PhotoTag.visible()
+            .where((PhotoTag.photo == photo) & (PhotoTag.source != "face"))
             .order_by(Tag.name)]  # stable order: no sidecar churn when scores move
     regions, people = [], []
     for face in Face.select(Face, Person).join(Person).where(Face.photo == photo).order_by(Face.id):
@@ -87,9 +88,7 @@ def apply_content(photo: Photo, data: dict) -> dict:
         for word in dict.fromkeys(w.strip() for w in words):
             if not word:
                 continue
-            tag = Tag.named(word)
-            if PhotoTag.get_or_none((PhotoTag.photo == photo) & (PhotoTag.tag == tag)) is None:
-                PhotoTag.create(photo=photo, tag=tag, source="xmp", score=1.0)
+            if put_tag(photo, word, "xmp") is not None:
                 added["tags"] += 1
         if data.get("description") and not photo.caption:
             photo.caption = data["description"]
