@@ -132,7 +132,7 @@ def test_import_accepts_documented_variants(ml_settings, tmp_path):
         # pixel boxes relative to a resized copy the annotator saw
         [{"filename": "park.jpg", "width": 200, "height": 150,
           "annotations": [{"label": "lamp", "xyxy": [100, 0, 150, 75]}, {"label": "broken", "box": [1, 2]}]}],
-        # label -> box mapping per image, keyed by an absolute Windows path of the seed machine
+        # label -> box mapping per image, keyed by an absolute Windows path of the desktop scripts' machine
         {"C:\\Users\\amy\\Pictures\\city.jpg": {"sign": [0, 0, 50, 50], "car": [[50, 50, 100, 100]]}},
         # nested box object
         [{"path": "beach.jpg", "regions": [{"tag": "kite", "box": {"x": 0.5, "y": 0.5, "w": 0.25, "h": 0.25}}]}],
