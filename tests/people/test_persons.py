@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaicat.people import known
 from jaicat.people import persons as people
 from jaicat.db import Face, FaceEncoding, FaceRejection, Person, PhotoTag, Tag
 from jaicat.errors import Conflict, InvalidInput, NotFound
-from jaicat.people.known import npy_filename
+from jaicat.people.known import import_npy_dir, npy_filename
 from jaicat.people.faces import DetectedFace
 
 RNG = np.random.default_rng(7)
@@ -38,7 +37,7 @@ def seed_people(folder: Path, known: dict[str, list[np.ndarray]]):
         for v in vectors:
             n += 1
             np.save(folder / npy_filename(name, n), v.astype(np.float64))
-    return known.import_npy_dir(folder)
+    return import_npy_dir(folder)
 
 
 def tags(photo, source="face"):
