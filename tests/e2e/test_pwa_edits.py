@@ -15,7 +15,6 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
-MEDIA = ROOT / ".." / "shared" / "media"
 
 
 
@@ -34,9 +33,9 @@ def tag_names(server, pid: int) -> list[str]:
     return sorted(t["name"] for t in server.get(f"/api/photos/{pid}").json()["tags"])
 
 
-def test_edits_on_the_phone(live_server_factory, phone):
+def test_edits_on_the_phone(live_server_factory, phone, full_media_dir):
     server = live_server_factory()
-    ids = [upload(server, MEDIA / "exif_real" / f"Landscape_{i}.jpg") for i in range(1, 7)]
+    ids = [upload(server, full_media_dir / "exif_real" / f"Landscape_{i}.jpg") for i in range(1, 7)]
     for pid in ids[1:]:
         assert server.request("PATCH", f"/api/photos/{pid}", json={"tags": ["hill"]}).status_code == 200
     assert server.post("/api/folders", json={"path": "Trips"}).status_code == 201

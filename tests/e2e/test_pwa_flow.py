@@ -20,12 +20,13 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
-MEDIA = ROOT / ".." / "shared" / "media"
+MEDIA = ROOT / "tests" / "media"  # the set in the repository; tests needing more take full_media_dir
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
 
-SEED = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (1, 2)]  # filed in Family/Trip first
-PHONE_PHOTOS = [MEDIA / "exif_real" / f"Landscape_{i}.jpg" for i in (3, 4, 5, 6, 7)]
+# in the larger test media (full_media_dir)
+SEED = [f"exif_real/Landscape_{i}.jpg" for i in (1, 2)]  # filed in Family/Trip first
+PHONE_PHOTOS = [f"exif_real/Landscape_{i}.jpg" for i in (3, 4, 5, 6, 7)]
 FOLDER = "Family/Trip"
 
 
@@ -62,11 +63,11 @@ def upload_via_api(server, path: Path) -> int:
     return r.json()["photo_id"]
 
 
-def seed_history(server) -> list[int]:
+def seed_history(server, media: Path) -> list[int]:
     """Two photos of the same trip filed in Family/Trip, each with a labelled region."""
     ids = []
     for p in SEED:
-        pid = upload_via_api(server, p)
+        pid = upload_via_api(server, media / p)
         r = server.post(f"/api/review/{pid}/fix", json={"folder": FOLDER, "create": True})
         assert r.status_code == 200, r.text
         r = server.post(f"/api/photos/{pid}/regions", json={"x": 0.55, "y": 0.1, "w": 0.4, "h": 0.8, "label": "waterfall"})
@@ -95,8 +96,9 @@ def top_card(page):
     return page.locator('.review-card[data-depth="0"]')
 
 
-def test_phone_flow(server, phone):
-    seeded = seed_history(server)
+def test_phone_flow(server, phone, full_media_dir):
+    seeded = seed_history(server, full_media_dir)
+    phone_photos = [full_media_dir / p for p in PHONE_PHOTOS]
     page, errors = phone, phone.errors
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
@@ -117,13 +119,13 @@ def test_phone_flow(server, phone):
 
     # --- upload 5 photos ---------------------------------------------------------------------------
     page.wait_for_selector("#file-input", state="attached")
-    page.set_input_files("#file-input", [str(p) for p in PHONE_PHOTOS])
+    page.set_input_files("#file-input", [str(p) for p in phone_photos])
     page.wait_for_selector('.queue-card[data-complete="true"]', timeout=60_000)
     states = page.eval_on_selector_all(".upload-item", "els => els.map(e => e.dataset.state)")
     assert states == ["done"] * 5
     assert "5/5 done" in page.locator("#total-progress").inner_text()
     shot(page, "upload")
-    shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in PHONE_PHOTOS]
+    shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in phone_photos]
     assert sorted(server.post("/api/uploads/check", json={"sha256": shas}).json()["known"]) == sorted(shas)
 
     # --- review: a suggestion arrives over the websocket; swipe right accepts it ------------------

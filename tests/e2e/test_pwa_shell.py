@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PWA = ROOT / "pwa"
-MEDIA = ROOT / ".." / "shared" / "media"
+MEDIA = ROOT / "tests" / "media"  # the set in the repository; tests needing more take full_media_dir
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
@@ -137,12 +137,12 @@ def test_offline_reload_opens_shell_and_keeps_queue(live_server, phone):
     assert phone.errors == []
 
 
-def test_upload_resumes_after_connection_loss_and_reload(live_server, phone):
+def test_upload_resumes_after_connection_loss_and_reload(live_server, phone, full_media_dir):
     """A dropped connection mid-file, then an app restart: the upload goes on from the server's
     offset instead of starting again, and the server gets exactly the file."""
     pair(phone, live_server)
     wait_controlled(phone)
-    photo = MEDIA / "heic_real" / "pillowheif_cat.hif"  # 2.6 MB: several chunks on a slow link
+    photo = full_media_dir / "heic_real" / "pillowheif_cat.hif"  # 2.6 MB: several chunks on a slow link
     accepted: list[int] = []  # offsets of the chunks the server took (200), in order
     phone.on("response", lambda r: accepted.append(int(re.search(r"offset=(\d+)", r.url).group(1)))
              if r.request.method == "PATCH" and r.status == 200 else None)
@@ -244,7 +244,7 @@ def test_share_target_queues_shared_files(live_server, phone):
     assert known["known"] == [sha]
 
 
-def test_sha256_worker_matches_hashlib(live_server, phone):
+def test_sha256_worker_matches_hashlib(live_server, phone, full_media_dir):
     """Both paths of the hash worker (SubtleCrypto whole-file, streaming JS) agree with hashlib,
     across block boundaries and slices (the streaming path reads 4 MiB slices)."""
     phone.goto(live_server.url + "/")
@@ -274,7 +274,7 @@ def test_sha256_worker_matches_hashlib(live_server, phone):
         assert stream == want, f"streaming sha256 wrong for {n} bytes"
         assert whole == want, f"SubtleCrypto sha256 wrong for {n} bytes"
     # and a real photo, through the worker's default choice
-    photo = MEDIA / "exif_real" / "Portrait_5.jpg"
+    photo = full_media_dir / "exif_real" / "Portrait_5.jpg"
     got = phone.evaluate("""async (bytes) => {
         const w = new Worker('js/hash-worker.js', {type: 'module'});
         return await new Promise((resolve) => {
