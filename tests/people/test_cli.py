@@ -18,14 +18,14 @@ def run(capsys, data_dir, *argv):
 
 
 def test_import_people_rename_merge_forget_export(tmp_path, capsys):
-    seed, data = tmp_path / "seed", tmp_path / "data"
-    seed.mkdir()
-    np.save(seed / "Amy_H_6414490178700226302.npy", RNG.normal(0, 0.09, 128))
-    np.save(seed / "Becky (1)_607353430504991520.npy", RNG.normal(0, 0.09, 128))
-    np.save(seed / "Amy_H_2.npy", RNG.normal(0, 0.09, 128))
-    np.save(seed / "Broken_3.npy", np.zeros(5))
+    npy_dir, data = tmp_path / "npy", tmp_path / "data"
+    npy_dir.mkdir()
+    np.save(npy_dir / "Amy_H_6414490178700226302.npy", RNG.normal(0, 0.09, 128))
+    np.save(npy_dir / "Becky (1)_607353430504991520.npy", RNG.normal(0, 0.09, 128))
+    np.save(npy_dir / "Amy_H_2.npy", RNG.normal(0, 0.09, 128))
+    np.save(npy_dir / "Broken_3.npy", np.zeros(5))
 
-    code, out, _ = run(capsys, data, "import", str(seed))
+    code, out, _ = run(capsys, data, "import", str(npy_dir))
     assert code == 0
     assert "skipped Broken_3.npy: shape (5,) is not (128,)" in out
     assert "imported 3, duplicates 0, new people 2, rejected 1" in out

@@ -1,4 +1,4 @@
-"""Known encodings in and out: the seed's .npy files, and enrolling folders of photos."""
+"""Known encodings in and out: the .npy files of the predecessor desktop scripts (faces/*.npy), and enrolling folders of photos."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def vector(dtype=np.float64):
     ("Jean-Luc_Picard_2_17.npy", "Jean-Luc Picard 2", 17),
     ("Zoë_5.npy", "Zoë", 5),
 ])
-def test_seed_file_names_give_person_and_id(filename, name, file_id):
+def test_npy_file_names_give_person_and_id(filename, name, file_id):
     assert parse_npy_name(filename) == (name, file_id)
 
 
@@ -37,8 +37,8 @@ def test_file_names_without_a_trailing_id_are_refused(filename):
 
 
 @pytest.fixture
-def seed_dir(tmp_path):
-    d = tmp_path / "seed"
+def npy_dir(tmp_path):
+    d = tmp_path / "npy"
     d.mkdir()
     good = {
         "Amy_H_6414490178700226302.npy": vector(),
@@ -57,8 +57,8 @@ def seed_dir(tmp_path):
     return d, good
 
 
-def test_import_reads_seed_files_and_reports_bad_ones_with_reasons(face_settings, seed_dir):
-    d, good = seed_dir
+def test_import_reads_npy_files_and_reports_bad_ones_with_reasons(face_settings, npy_dir):
+    d, good = npy_dir
     summary = known.import_npy_dir(d)
     assert summary.imported == 3 and summary.duplicates == 0
     assert sorted(summary.new_people) == ["Amy H", "Becky (1)"]
@@ -83,12 +83,12 @@ def test_import_of_a_missing_folder_is_invalid_input(face_settings, tmp_path):
         known.import_npy_dir(tmp_path / "nope")
 
 
-def test_export_round_trips_with_stable_names(face_settings, seed_dir, tmp_path):
-    d, good = seed_dir
+def test_export_round_trips_with_stable_names(face_settings, npy_dir, tmp_path):
+    d, good = npy_dir
     known.import_npy_dir(d)
     out = tmp_path / "out"
     assert known.export_npy_dir(out) == 3
-    # the same ids; spaces are written as "_" (the seed's files had both forms), no temp files left
+    # the same ids; spaces are written as "_" (the desktop scripts' files had both forms), no temp files left
     exported = {name.replace(" ", "_"): v for name, v in good.items()}
     assert sorted(p.name for p in out.iterdir()) == sorted(exported)
     for name, v in exported.items():
