@@ -30,6 +30,12 @@ class InvalidInput(JaicatError):
     status = 400
 
 
+class BadRequest(InvalidInput):
+    """A request's JSON or parameters are malformed (raised by the web layer's input readers)."""
+
+    code = "bad_request"
+
+
 # --- ingest -------------------------------------------------------------------------------------
 class IngestError(JaicatError):
     """A file that cannot become a photo; nothing of it is kept."""
@@ -59,6 +65,36 @@ class ImageTooLarge(IngestError):
 class FileTooLarge(IngestError):
     code = "file_too_large"
     status = 413
+
+
+# --- uploads ------------------------------------------------------------------------------------
+class OffsetMismatch(Conflict):
+    """A chunk does not start where the server's copy ends; the reply carries the server's offset."""
+
+    code = "offset_mismatch"
+
+
+class UploadBusy(Conflict):
+    """Another chunk of the same upload is arriving."""
+
+    code = "upload_busy"
+
+
+class ChecksumMismatch(JaicatError):
+    code = "checksum_mismatch"
+    status = 422
+
+
+class TooManyUploads(JaicatError):
+    code = "too_many_uploads"
+    status = 429
+
+
+class InsufficientStorage(JaicatError):
+    """The server's disk cannot hold the upload; said before any byte is stored."""
+
+    code = "insufficient_storage"
+    status = 507
 
 
 # --- library ------------------------------------------------------------------------------------

@@ -1,23 +1,77 @@
-"""In-process event bus: domain code publishes, the websocket layer (web/ws.py) fans out to phones.
+"""In-process events, two kinds.
 
-Events are plain JSON-able dicts: {"type": str, ...fields}. Types in use:
-upload.received, photo.analysed, suggestion.ready, job.progress, library.changed, photo.failed,
-photo.changed (tags/regions/faces edited; carries photo_id), people.changed (action, person,
-photo_ids).
-Each subscriber gets its own bounded queue, so a slow phone never blocks the worker.
+Signals connect domain code to domain code inside one process: the module where something happens
+declares a `Signal` (`ingest.photo_ready`, `library.decision_made`, ...) and others connect receivers
+to it. A receiver that fails is logged here, once, and never undoes what the sender already did.
+
+Published events go to the phones: `publish(UPLOAD_RECEIVED, photo_id=...)` puts a JSON-able dict
+{"type": name, "ts": seconds, ...fields} on every subscriber's bounded queue (web/ws.py fans them
+out), so a slow phone never blocks the worker. Their names are the constants below; docs/API.md
+describes each one's fields.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+# --- event names (the "type" of a published event) ------------------------------------------------
+UPLOAD_RECEIVED = "upload.received"  # a new photo is in the inbox
+PHOTO_ANALYSED = "photo.analysed"  # tags, caption and faces are stored
+PHOTO_FAILED = "photo.failed"  # analysis of a photo failed
+PHOTO_CHANGED = "photo.changed"  # tags or regions edited; carries photo_id
+SUGGESTION_READY = "suggestion.ready"  # folder suggestions for a photo
+JOB_PROGRESS = "job.progress"  # a background job moved on
+LIBRARY_CHANGED = "library.changed"  # a photo filed, skipped or undone; a folder created or renamed
+PEOPLE_CHANGED = "people.changed"  # faces confirmed or rejected, people named, renamed, merged, forgotten
+EVENT_NAMES = (UPLOAD_RECEIVED, PHOTO_ANALYSED, PHOTO_FAILED, PHOTO_CHANGED, SUGGESTION_READY,
+               JOB_PROGRESS, LIBRARY_CHANGED, PEOPLE_CHANGED)
+
+
+class Signal:
+    """Receivers called in the sender's thread, in the order they connected, after the sender's work
+    is committed. Connecting the same receiver twice keeps one."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._receivers: list[Callable] = []
+        self._lock = threading.Lock()
+
+    def connect(self, receiver: Callable) -> Callable:
+        """Call `receiver(*args, **kwargs)` on every `send`; returns it (usable as a decorator)."""
+        with self._lock:
+            if receiver not in self._receivers:
+                self._receivers.append(receiver)
+        return receiver
+
+    def disconnect(self, receiver: Callable) -> None:
+        with self._lock:
+            if receiver in self._receivers:
+                self._receivers.remove(receiver)
+
+    def send(self, *args, **kwargs) -> None:
+        with self._lock:
+            receivers = list(self._receivers)
+        for receiver in receivers:
+            try:
+                receiver(*args, **kwargs)
+            except Exception:  # the sender's work is done and committed: a receiver cannot undo it
+                log.exception("%s receiver %r failed", self.name, receiver)
+
 
 _lock = threading.Lock()
 _subscribers: list[queue.Queue] = []
 
 
 def publish(event_type: str, **data) -> dict:
+    """Send an event to every subscriber; `event_type` is one of EVENT_NAMES (a typo fails here)."""
+    if event_type not in EVENT_NAMES:
+        raise ValueError(f"unknown event type {event_type!r}: add it to jaicat.events and docs/API.md")
     event = {"type": event_type, "ts": time.time(), **data}
     with _lock:
         subs = list(_subscribers)

@@ -180,8 +180,15 @@ def test_rename_folder_moves_photos_and_keeps_the_catalogue_in_step(settings, ph
     library.file_photo(photos[0], "Trips/2024", settings)
     library.file_photo(photos[1], "Trips", settings)
     seen = []
-    library.on_folder_renamed(lambda old, new: seen.append((old, new)))
-    assert library.rename_folder(settings, "Trips", "Family/Trips") == 2
+
+    def renamed(old, new):
+        seen.append((old, new))
+
+    library.folder_renamed.connect(renamed)
+    try:
+        assert library.rename_folder(settings, "Trips", "Family/Trips") == 2
+    finally:
+        library.folder_renamed.disconnect(renamed)
     assert (settings.library / "Family/Trips/2024/orientation_1.jpg").is_file()
     assert not (settings.library / "Trips").exists()
     assert Photo.get_by_id(photos[0].id).folder == "Family/Trips/2024"
@@ -189,6 +196,31 @@ def test_rename_folder_moves_photos_and_keeps_the_catalogue_in_step(settings, ph
     assert ("Trips", "Family/Trips") in seen
     library.undo(settings)  # undo still finds the photo where it now is
     assert Photo.get_by_id(photos[1].id).root == "inbox"
+
+
+def test_decision_receivers_hear_each_committed_filing_and_its_undo(settings, photos):
+    heard = []
+
+    def receiver(decision):
+        # sent after the commit: the catalogue already says where the photo is
+        heard.append((decision.id, decision.action, decision.undone, Photo.get_by_id(decision.photo_id).root))
+
+    def failing(decision):
+        raise RuntimeError("a receiver that breaks")
+
+    library.decision_made.connect(failing)
+    library.decision_made.connect(receiver)
+    try:
+        decision = library.file_photo(photos[0], "Pets", settings)
+        library.undo(settings)
+    finally:
+        library.decision_made.disconnect(failing)
+        library.decision_made.disconnect(receiver)
+    did = decision.id
+    # the failing receiver neither stopped the filing nor the next receiver
+    assert heard == [(did, "file", False, "library"), (did, "file", True, "inbox")]
+    library.file_photo(photos[1], "Pets", settings)
+    assert len(heard) == 2  # disconnected receivers hear nothing more
 
 
 def test_rename_folder_never_merges_or_nests_into_itself(settings, photos):

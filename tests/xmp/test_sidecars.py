@@ -301,13 +301,20 @@ def test_sidecar_follows_a_filing_decision(settings, people_photo):
     assert "Holiday" in data["keywords"] and "Amy H" in data["keywords"]
 
 
-def test_install_writes_sidecars_when_photos_are_filed(settings, add_photo, media_dir, monkeypatch):
-    library = pytest.importorskip("jaicat.photos.library")
+@pytest.fixture
+def sidecar_writer(settings):
+    with xmp.SidecarWriter(settings) as writer:
+        yield writer
+
+
+def test_sidecar_writer_writes_sidecars_when_photos_are_filed(settings, add_photo, media_dir, monkeypatch,
+                                                              sidecar_writer):
+    from jaicat.photos import library
+
     calls = []
     real = xmp.write_photo_sidecar
     monkeypatch.setattr(xmp, "write_photo_sidecar", lambda p, s: calls.append(p.id) or real(p, s))
-    xmp.install(settings)
-    xmp.install(settings)  # idempotent: one hook, not two
+    sidecar_writer.connect()  # connecting again keeps one receiver, not two
     photo = add_photo(settings, media_dir / "exif" / "orientation_8.jpg", root="inbox")
     PhotoTag.create(photo=photo, tag=Tag.named("sunset"), source="user")
     library.file_photo(photo, "2024/Sunsets", settings)
@@ -320,6 +327,12 @@ def test_install_writes_sidecars_when_photos_are_filed(settings, add_photo, medi
     photo = Photo.get_by_id(photo.id)
     assert photo.root == "inbox" and not sidecar.exists()
     assert xmp.read_sidecar(xmp.sidecar_path(settings.inbox / photo.path))["keywords"] == ["sunset"]
+    # a closed writer no longer follows filing
+    sidecar_writer.close()
+    library.file_photo(photo, "2024/Sunsets", settings)
+    photo = Photo.get_by_id(photo.id)
+    assert not xmp.sidecar_path(settings.library / photo.path).exists()
+    assert calls == [photo.id]
 
 
 def test_cli_xmp_write(settings, people_photo, add_photo, media_dir, capsys):
@@ -345,7 +358,7 @@ def test_cli_xmp_write(settings, people_photo, add_photo, media_dir, capsys):
     assert not (settings.library / "bare.jpg.xmp").exists()
 
 
-def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path):
+def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path, sidecar_writer):
     """Through the real import path: `jaicat import` of a digiKam-managed folder keeps its metadata."""
     from jaicat.photos.ingest import ingest_paths
 
@@ -367,6 +380,37 @@ def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path)
     assert (folder / "a.jpg.xmp").read_text(encoding="utf-8") == DIGIKAM_SIDECAR  # the user's file untouched
 
 
+def test_xmp_is_imported_before_the_photo_is_ready_for_analysis(settings, media_dir, tmp_path, sidecar_writer):
+    """The worker wakes on `photo_ready`: by then the sidecar's tags are in the catalogue, whatever
+    order the receivers connected in."""
+    from jaicat.photos import ingest
+
+    seen = {}
+
+    def ready(photo):
+        seen[photo.id] = {pt.tag.name for pt in Photo.get_by_id(photo.id).tags}
+
+    ingest.photo_ready.connect(ready)
+    try:
+        src = tmp_path / "a.jpg"
+        shutil.copyfile(media_dir / "exif" / "orientation_1.jpg", src)
+        (tmp_path / "a.jpg.xmp").write_text(DIGIKAM_SIDECAR, encoding="utf-8")
+        photo = ingest.ingest_file(src, settings).photo
+    finally:
+        ingest.photo_ready.disconnect(ready)
+    assert seen == {photo.id: {"Holiday", "Bob"}}
+
+
+def test_without_a_connected_writer_ingest_leaves_xmp_alone(settings, media_dir, tmp_path):
+    from jaicat.photos import ingest
+
+    src = tmp_path / "a.jpg"
+    shutil.copyfile(media_dir / "exif" / "orientation_1.jpg", src)
+    (tmp_path / "a.jpg.xmp").write_text(DIGIKAM_SIDECAR, encoding="utf-8")
+    photo = ingest.ingest_file(src, settings).photo
+    assert not list(photo.tags) and not (settings.inbox / photo.path).with_suffix(".jpg.xmp").exists()
+
+
 def test_heic_with_embedded_xmp(settings, add_photo, media_dir, tmp_path):
     src = tmp_path / "phone.heic"
     Image.open(media_dir / "heic" / "upright.heic").save(src, quality=50, xmp=LIGHTROOM_SIDECAR)
@@ -381,7 +425,7 @@ def test_server_follows_face_confirmations_and_renames(settings, add_photo, medi
     photo = add_photo(settings, media_dir / "exif" / "orientation_1.jpg", rel="Party/p.jpg")
     face = Face.create(photo=photo, x=0.5, y=0.25, w=0.125, h=0.25, encoding=b"\0" * 512)
     sidecar = xmp.sidecar_path(settings.library / photo.path)
-    xmp.install(settings, follow=True)
+    writer = xmp.SidecarWriter(settings, follow=True).connect()
     try:
         people.confirm_face(face.id, "Amy H")
         assert wait_for(lambda: sidecar.exists() and "Amy H" in sidecar.read_text())
@@ -393,7 +437,7 @@ def test_server_follows_face_confirmations_and_renames(settings, add_photo, medi
         events.publish("photo.changed", photo_id=photo.id)  # what an API edit of tags announces
         assert wait_for(lambda: "cake" in xmp.read_sidecar(sidecar)["keywords"])
     finally:
-        xmp.stop_following()
+        writer.close()
 
 
 def wait_for(condition, timeout: float = 10.0) -> bool:

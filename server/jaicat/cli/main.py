@@ -8,7 +8,7 @@ import sys
 from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
-from . import backup, devices, people, photos, pipeline, search, suggest, web, xmp
+from . import backup, close_sidecars, devices, people, photos, pipeline, search, suggest, web, xmp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,3 +37,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        close_sidecars()

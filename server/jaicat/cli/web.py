@@ -3,7 +3,8 @@
 `jaicat serve` runs the Flask app on gunicorn's threaded worker (one process, many threads: the ML
 worker and the websocket hub live in that process). Side effects happen here, never in create_app:
 the pairing code is printed by the master before it forks; the worker process (gunicorn's `load`)
-starts the ML worker, the suggestion engine, the upload sweeper and the zeroconf announcement."""
+creates the Runtime (suggester and analysis worker) for the app, starts it, and starts the upload
+sweeper and the zeroconf announcement."""
 
 from __future__ import annotations
 import logging
@@ -12,7 +13,7 @@ import sys
 import threading
 from ..devices import pairing
 from ..errors import InvalidInput
-from . import open_catalogue
+from . import connect_sidecars, open_catalogue
 from .devices import base_url, print_pairing
 
 log = logging.getLogger("jaicat.serve")
@@ -59,23 +60,16 @@ def _sweep_uploads(settings, stop: threading.Event) -> None:
             return
 
 
-def _start_services(settings) -> list:
+def _start_services(settings, runtime) -> list:
     """Worker-process side effects; returns callables that undo them at exit."""
     stops = []
     stop = threading.Event()
     threading.Thread(target=_sweep_uploads, args=(settings, stop), name="upload-sweeper", daemon=True).start()
     stops.append(stop.set)
-    from ..pipeline import worker
-    from .. import xmp
-    from ..suggest import service as suggest_service
-
     # Learning and sidecars hook into filing before the worker can produce the first suggestion.
-    suggest_service.install(settings, warm=True)
-    xmp.install(settings, follow=True)
-    stops.append(xmp.stop_following)
-    if settings.worker:
-        worker.start(settings)
-        stops.append(worker.stop)
+    stops.append(connect_sidecars(settings, follow=True).close)
+    runtime.start()  # the suggester learns from filing and warms up; the analysis worker starts
+    stops.append(runtime.close)  # stops the worker, saves what the suggester learned
     if settings.zeroconf:
         from ..db import database
         from ..devices.discovery import announce, server_id
@@ -95,6 +89,7 @@ def make_server(settings, threads: int = 32):
     """A gunicorn application serving Jaicat with `settings` (importable for in-thread tests)."""
     from gunicorn.app.base import BaseApplication
 
+    from ..runtime import Runtime
     from ..web.app import create_app
 
     stops: list = []
@@ -139,8 +134,9 @@ def make_server(settings, threads: int = 32):
 
         def load(self):
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            app = create_app(settings)
-            stops.extend(_start_services(settings))
+            runtime = Runtime(settings)
+            app = create_app(settings, runtime=runtime)
+            stops.extend(_start_services(settings, runtime))
             return app
 
     return JaicatServer()

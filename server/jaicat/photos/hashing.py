@@ -1,16 +1,27 @@
-"""A sha256 computed on a second thread while a file is being written, and a head start for the
-disk: the pieces that let a big upload finish without reading its file again or waiting for a
-whole-file fsync (used by jaicat.photos.uploads)."""
+"""Content hashes: the sha256 that identifies a photo (`sha256_file`), one computed on a second
+thread while a file is being written (`RunningHash`), and a head start for the disk
+(`start_writeback`); the last two let a big upload finish without reading its file again or waiting
+for a whole-file fsync (jaicat.photos.uploads)."""
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import queue
 import threading
 from pathlib import Path
 
 READ_SIZE = 1024 * 1024  # bytes read back from the page cache per hash update
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes: a photo's identity in the catalogue."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while buf := f.read(READ_SIZE):
+            h.update(buf)
+    return h.hexdigest()
 
 
 class RunningHash:

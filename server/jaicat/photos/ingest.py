@@ -4,6 +4,11 @@ HTTP uploads, `jaicat import`, `jaicat scan` and folder imports all call these f
 A file is streamed to a temp file in the data dir while it is hashed (never held in memory), rejected
 if its sha256 is already catalogued (the existing photo is returned), validated by really decoding it,
 and only then renamed into the inbox: the inbox never holds a half-written or undecodable file.
+
+Each new photo is announced to phones (UPLOAD_RECEIVED), then sent on two signals, in order:
+`photo_catalogued(photo, settings, source)` for receivers that add what came with the file (the XMP
+sidecar writer imports keywords and regions), then `photo_ready(photo)` once it is complete (the
+worker wakes to analyse it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from . import imaging
 from ..config import Settings
 from ..db import Photo, database
 from ..errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,9 @@ PHOTO_EXTENSIONS = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".heic", ".heif", ".hif", ".avif", ".avifs",
     ".webp", ".gif", ".tif", ".tiff", ".bmp",
 }
-_hooks: list[Callable[[Photo], None]] = []
-_hooks_lock = threading.Lock()
+# (photo, settings, source: the file it came from, or None for a stream); before analysis
+photo_catalogued = events.Signal("photo_catalogued")
+photo_ready = events.Signal("photo_ready")  # (photo): complete, ready for analysis
 
 
 @dataclass
@@ -55,13 +62,6 @@ class ImportSummary:
             f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, "
             f"rejected {len(self.rejected)}, skipped {len(self.skipped)} (not photos)"
         )
-
-
-def on_new_photo(callback: Callable[[Photo], None]) -> None:
-    """Call `callback(photo)` after each newly catalogued photo (the worker uses this to wake up)."""
-    with _hooks_lock:
-        if callback not in _hooks:
-            _hooks.append(callback)
 
 
 def thumb_path(settings: Settings, photo: Photo | str, size: int) -> Path:
@@ -90,17 +90,6 @@ def _copy_hashing(src: BinaryIO, dst: Path, limit: int) -> tuple[str, int]:
         out.flush()
         os.fsync(out.fileno())
     return h.hexdigest(), size
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            buf = f.read(CHUNK)
-            if not buf:
-                break
-            h.update(buf)
-    return h.hexdigest()
 
 
 def _safe_name(filename: str) -> str:
@@ -182,19 +171,15 @@ def _same_format_exts(ext: str) -> set[str]:
     return {ext}
 
 
-def _announce(result: IngestResult, filename: str) -> None:
+def _announce(result: IngestResult, filename: str, settings: Settings, source: Path | None) -> None:
     if result.duplicate:
         return
     p = result.photo
-    events.publish("upload.received", photo_id=p.id, filename=filename, sha256=p.sha256,
+    events.publish(events.UPLOAD_RECEIVED, photo_id=p.id, filename=filename, sha256=p.sha256,
                    thumb_url=f"/api/photos/{p.id}/thumb?size=256")
-    with _hooks_lock:
-        hooks = list(_hooks)
-    for cb in hooks:
-        try:
-            cb(p)
-        except Exception:  # a hook must never lose the photo that was just stored
-            log.exception("new-photo hook failed")
+    # a receiver that fails is logged by the signal: it never loses the photo just stored
+    photo_catalogued.send(p, settings, source)
+    photo_ready.send(p)
 
 
 def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, int]:
@@ -211,9 +196,7 @@ def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, i
 def _finish(tmp: Path, sha: str, size: int, filename: str, settings: Settings,
             source_device: str | None, source: Path | None) -> IngestResult:
     result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
-    _announce(result, filename)
-    if not result.duplicate:
-        apply_sidecar(result.photo, settings, source)
+    _announce(result, filename, settings, source)
     return result
 
 
@@ -251,16 +234,6 @@ def ingest_file(
         with open(path, "rb") as f:
             tmp, sha, size = _stream_to_temp(f, settings)
     return _finish(tmp, sha, size, filename, settings, source_device, path)
-
-
-def apply_sidecar(photo: Photo, settings: Settings, source: Path | None) -> None:
-    """Pick up keywords and face regions from an XMP sidecar beside `source` or embedded XMP."""
-    from .. import xmp
-
-    try:
-        xmp.apply_xmp_to_photo(photo, settings, source=source)
-    except Exception:
-        log.exception("reading XMP of %s failed; photo kept without it", source)
 
 
 def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list[Path]:
@@ -341,5 +314,5 @@ def remove_thumbs(settings: Settings, sha: str) -> None:
 
 __all__ = [
     "IngestResult", "ImportSummary", "ingest_stream", "ingest_file", "ingest_paths", "thumb_path",
-    "on_new_photo", "sha256_file", "remove_thumbs",
+    "photo_catalogued", "photo_ready", "remove_thumbs",
 ]

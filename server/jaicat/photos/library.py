@@ -4,6 +4,10 @@ A move on one filesystem is a hard link + unlink (atomic, and unlike rename() it
 existing file). Across filesystems the bytes are copied to a temp file beside the destination,
 fsynced, verified by sha256 against the catalogue, linked into place, and only then is the source
 removed. Every filing action is a Decision row, which is both the undo history and the learning log.
+
+After each committed decision `decision_made(decision)` is sent (the suggester learns, sidecars follow
+their photo); an undo sends the original decision with `undone=True`. A renamed folder sends
+`folder_renamed(old, new)`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import shutil
 import threading
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from peewee import fn
 
@@ -33,41 +36,16 @@ from ..errors import (
     PathOutsideLibrary,
     VerifyFailed,
 )
-from .ingest import sha256_file
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _BAD_CHARS = re.compile(r'[\x00-\x1f<>:"|?*\\]')
 _MAX_COMPONENT = 120
-_hooks: list[Callable[[Decision], None]] = []
-_rename_hooks: list[Callable[[str, str], None]] = []
-_hooks_lock = threading.Lock()
+decision_made = events.Signal("decision_made")  # (decision), after it is committed
+folder_renamed = events.Signal("folder_renamed")  # (old, new) library-relative folder names
 _move_lock = threading.RLock()  # one filing at a time: collision suffixes and undo stay consistent
-
-
-def on_decision(callback: Callable[[Decision], None]) -> None:
-    """Call `callback(decision)` after each committed filing decision (suggest learns, xmp writes)."""
-    with _hooks_lock:
-        if callback not in _hooks:
-            _hooks.append(callback)
-
-
-def on_folder_renamed(callback: Callable[[str, str], None]) -> None:
-    """Call `callback(old, new)` after a library folder was renamed (the suggester keeps its history)."""
-    with _hooks_lock:
-        if callback not in _rename_hooks:
-            _rename_hooks.append(callback)
-
-
-def _notify(decision: Decision) -> None:
-    with _hooks_lock:
-        hooks = list(_hooks)
-    for cb in hooks:
-        try:
-            cb(decision)
-        except Exception:  # learning or sidecars failing must not undo a completed move
-            log.exception("decision hook failed")
 
 
 # --- paths ---------------------------------------------------------------------------------------
@@ -214,7 +192,7 @@ def create_folder(settings: Settings, rel: str) -> Folder:
     path.mkdir(parents=True, exist_ok=True)
     folder, created = Folder.get_or_create(path=rel)
     if created:
-        events.publish("library.changed", folder=rel, change="folder_created")
+        events.publish(events.LIBRARY_CHANGED, folder=rel, change="folder_created")
     return folder
 
 
@@ -266,14 +244,8 @@ def rename_folder(settings: Settings, old: str, new: str) -> int:
         except Exception:
             os.rename(dst, src)  # the catalogue still describes the old place: put the folder back
             raise
-    events.publish("library.changed", change="folder_renamed", folder=new, old=old)
-    with _hooks_lock:
-        hooks = list(_rename_hooks)
-    for cb in hooks:
-        try:
-            cb(old, new)
-        except Exception:
-            log.exception("folder-rename hook failed")
+    events.publish(events.LIBRARY_CHANGED, change="folder_renamed", folder=new, old=old)
+    folder_renamed.send(old, new)
     return moved
 
 
@@ -378,9 +350,9 @@ def file_photo(
             if final != src and not src.exists():  # put the file back where the catalogue says it is
                 transfer(final, src.parent, src.name, photo.sha256, keep_source=False)
             raise
-    events.publish("library.changed", photo_id=photo.id, folder=rel, change="filed",
+    events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, folder=rel, change="filed",
                    decision_id=decision.id)
-    _notify(decision)
+    decision_made.send(decision)
     return decision
 
 
@@ -396,8 +368,8 @@ def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | N
         )
         photo.status = "skipped"
         photo.save()
-    events.publish("library.changed", photo_id=photo.id, change="skipped", decision_id=decision.id)
-    _notify(decision)
+    events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="skipped", decision_id=decision.id)
+    decision_made.send(decision)
     return decision
 
 
@@ -441,8 +413,8 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
             photo.root, photo.path = root, path
             photo.status = "filed" if root == "library" else ("suggested" if photo.suggestions else "inbox")
             photo.save()
-    events.publish("library.changed", photo_id=photo.id, change="undone", decision_id=decision.id)
-    _notify(decision)  # undone=True: the suggester unlearns it
+    events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="undone", decision_id=decision.id)
+    decision_made.send(decision)  # undone=True: the suggester unlearns it
     return decision
 
 

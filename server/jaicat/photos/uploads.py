@@ -30,36 +30,25 @@ from pathlib import Path
 from . import ingest
 from ..config import Settings
 from ..db import Photo, Upload, database, utcnow
-from ..errors import Conflict, EmptyFile, FileTooLarge, IngestError, InvalidInput, JaicatError, NotFound
-from .hashing import RunningHash, start_writeback
+from ..errors import (
+    ChecksumMismatch,
+    Conflict,
+    EmptyFile,
+    FileTooLarge,
+    IngestError,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    OffsetMismatch,
+    TooManyUploads,
+    UploadBusy,
+)
+from .hashing import RunningHash, sha256_file, start_writeback
 
 CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
 PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
 MAX_CHECK = 5000
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-class OffsetMismatch(Conflict):
-    code = "offset_mismatch"
-
-
-class ChecksumMismatch(JaicatError):
-    code = "checksum_mismatch"
-    status = 422
-
-
-class TooManyUploads(JaicatError):
-    code = "too_many_uploads"
-    status = 429
-
-
-class UploadBusy(Conflict):
-    code = "upload_busy"
-
-
-class InsufficientStorage(JaicatError):
-    code = "insufficient_storage"
-    status = 507
 
 
 # In-process state: one writer per upload at a time, and a running sha256 while chunks arrive in
@@ -333,7 +322,7 @@ def _finish(settings: Settings, upload: Upload, side: RunningHash | None, device
         os.close(fd)
     digest = side.hexdigest() if side is not None else None
     if upload.sha256:
-        digest = digest or ingest.sha256_file(path)
+        digest = digest or sha256_file(path)
         if digest != upload.sha256:
             upload.offset = 0
             upload.updated_at = utcnow()

@@ -1,7 +1,7 @@
 """The background analysis worker: one thread that analyses pending photos in batches.
 
 Pending = `analysed_at` and `analysis_error` both null, so the queue lives in the catalogue and a
-restart simply resumes. Ingest wakes the worker through `jaicat.photos.ingest.on_new_photo`; otherwise it
+restart simply resumes. Ingest wakes the worker through `jaicat.photos.ingest.photo_ready`; otherwise it
 polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") whose progress is
 published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _publish(job: Job) -> None:
-    events.publish("job.progress", job_id=job.id, kind=job.kind, done=job.done, total=job.total,
+    events.publish(events.JOB_PROGRESS, job_id=job.id, kind=job.kind, done=job.done, total=job.total,
                    status=job.status, message=job.message)
 
 
@@ -48,7 +48,7 @@ def _run_batch(analyser: Analyser, batch: list[Photo]) -> tuple[int, int]:
         (Photo.update(analysis_error=f"analysis crashed: {type(e).__name__}: {e}"[:1000])
          .where(Photo.id.in_(ids), Photo.analysed_at.is_null()).execute())
         for i in ids:
-            events.publish("photo.failed", photo_id=i, error=str(e))
+            events.publish(events.PHOTO_FAILED, photo_id=i, error=str(e))
         return 0, len(batch)
     failed = sum(1 for r in results if r.error)
     return len(results) - failed, failed
@@ -102,9 +102,13 @@ def mark_interrupted_jobs() -> int:
 
 
 class Worker:
-    def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0):
+    """The analysis thread of one data directory. `suggester` (or the given analyser's) stores folder
+    suggestions for each photo analysed."""
+
+    def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0,
+                 suggester=None):
         self.settings = settings
-        self.analyser = analyser or Analyser(settings)
+        self.analyser = analyser or Analyser(settings, suggester=suggester)
         self.idle_wait = idle_wait
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -114,17 +118,29 @@ class Worker:
         self._warmed = False
 
     def start(self) -> Worker:
+        """Start the thread (idempotent); each photo ingest makes ready wakes it."""
+        from ..photos import ingest
+
+        ingest.photo_ready.connect(self._photo_ready)
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="jaicat-worker", daemon=True)
             self._thread.start()
+        self.wake()
         return self
 
     def wake(self) -> None:
         self.idle.clear()
         self._wake.set()
 
+    def _photo_ready(self, photo) -> None:
+        self.wake()
+
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread after the photo it is on; a worker never started stops at once."""
+        from ..photos import ingest
+
+        ingest.photo_ready.disconnect(self._photo_ready)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -170,38 +186,3 @@ class Worker:
             from ..search.regions import embed_missing
 
             embed_missing(self.settings)
-
-
-_worker: Worker | None = None
-_worker_lock = threading.Lock()
-
-
-def _on_new_photo(photo) -> None:
-    w = _worker
-    if w is not None:
-        w.wake()
-
-
-def start(settings: Settings, idle_wait: float = 30.0) -> Worker:
-    """Start the process's worker (idempotent) and subscribe it to new photos from ingest."""
-    global _worker
-    from ..photos import ingest
-
-    with _worker_lock:
-        if _worker is None or not _worker.running:
-            _worker = Worker(settings, idle_wait=idle_wait).start()
-        ingest.on_new_photo(_on_new_photo)
-        _worker.wake()
-        return _worker
-
-
-def stop(timeout: float = 30.0) -> None:
-    global _worker
-    with _worker_lock:
-        if _worker is not None:
-            _worker.stop(timeout)
-            _worker = None
-
-
-def current() -> Worker | None:
-    return _worker

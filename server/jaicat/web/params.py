@@ -7,14 +7,10 @@ import re
 
 from flask import request
 
-from ..errors import InvalidInput
+from ..errors import BadRequest
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_INT = 2**63 - 1  # SQLite's integer range
-
-
-class BadRequest(InvalidInput):
-    code = "bad_request"
 
 
 def json_body(optional: bool = False) -> dict:

@@ -33,7 +33,7 @@ def _enrich(event: dict) -> dict:
     """Add what the phone needs to show an event without another request (docs/API.md)."""
     if "photo_id" in event and "thumb_url" not in event:
         event = dict(event, thumb_url=f"/api/photos/{event['photo_id']}/thumb?size=256")
-    if event.get("type") == "suggestion.ready" and "folders" not in event:
+    if event.get("type") == events.SUGGESTION_READY and "folders" not in event:
         folders = event.get("suggestions") or []
         top = folders[0] if folders else {}
         event = dict(event, folders=folders, confidence=top.get("score", 0.0), reason=top.get("reason", ""))

@@ -5,9 +5,9 @@ and Lightroom's `<name>.xmp`, plus XMP embedded in JPEG/HEIC files. It writes ke
 lr:hierarchicalSubject, digiKam:TagsList), the caption (dc:description) and people/regions as MWG
 regions and Microsoft MP regions, in stored-image coordinates. Everything else in a sidecar is kept.
 
-Entry points: `install(settings)` (serve and the CLI call it; sidecars follow each filing decision),
-`write_sidecars(settings, ...)` (`jaicat xmp write`), `apply_xmp_to_photo(photo, settings, source)`
-(ingest calls it for a new photo), `read_sidecar(path)`.
+Entry points: `SidecarWriter(settings).connect()` (serve and the CLI hold one: new photos get their
+XMP imported, sidecars follow each filing decision), `write_sidecars(settings, ...)`
+(`jaicat xmp write`), `apply_xmp_to_photo(photo, settings, source)`, `read_sidecar(path)`.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ from .sidecar import read_packet, update_packet
 
 __all__ = [
     "XMPError", "read_sidecar", "read_xmp_bytes", "read_embedded", "sidecar_path", "find_sidecar",
-    "write_photo_sidecar", "write_sidecars", "apply_xmp_to_photo", "follow_decision", "install", "stop_following",
+    "write_photo_sidecar", "write_sidecars", "apply_xmp_to_photo", "follow_decision", "SidecarWriter",
 ]
 
 log = logging.getLogger(__name__)
-_write_lock = threading.Lock()  # one read-modify-write of a sidecar at a time within this process
-_settings = None  # the Settings the decision hook writes with; set by install()
-_hooked = False
-_follower = None
-_install_lock = threading.Lock()
+# One read-modify-write of a sidecar file at a time in this process. Module-level on purpose: the
+# files are shared by every writer (a SidecarWriter, `jaicat xmp write`), not owned by one of them.
+_write_lock = threading.Lock()
 _EMBED_SCAN_BYTES = 256 * 1024
 _HEIF_SUFFIXES = {".heic", ".heif", ".avif", ".hif"}
 
@@ -211,44 +209,56 @@ def follow_decision(decision, settings) -> Path | None:
     return None
 
 
-def _on_decision(decision) -> None:
-    if _settings is None:
-        return
-    try:
-        follow_decision(decision, _settings)
-    except Exception:  # a sidecar must never break filing, which has already been committed
-        log.exception("could not update the XMP sidecar for decision %s", getattr(decision, "id", "?"))
+class SidecarWriter:
+    """Keeps XMP and the catalogue in step for one library (`settings`).
 
-
-def install(settings, follow: bool = False) -> None:
-    """Keep sidecars in step with filing: after each decision, move the sidecar with its photo and
-    write the catalogue's keywords/people/regions into it. Idempotent; the latest settings win.
-
-    `follow=True` (the server) also starts one thread that rewrites library sidecars when faces are
-    confirmed/rejected, people renamed/merged or photos re-analysed; `stop_following()` ends it.
+    `connect()` imports the keywords, caption and regions of each new photo from its sidecar or
+    embedded XMP (before the photo is analysed), and after each filing decision moves the photo's
+    sidecar with it and writes the catalogue's keywords/people/regions into it. With `follow=True`
+    (the server) one thread also rewrites library sidecars when faces are confirmed or rejected,
+    people renamed or merged, or photos re-analysed. `close()` undoes all of it.
+    Connect one writer per library at a time: two would import each photo's XMP twice.
     """
-    global _settings, _hooked, _follower
-    from ..photos import library
 
-    _settings = settings
-    if not _hooked:
-        library.on_decision(_on_decision)
-        _hooked = True
-    if follow:
-        with _install_lock:
-            if _follower is not None and _follower.settings is not settings:
-                _follower.stop()
-                _follower = None
-            if _follower is None:
-                from .follow import SidecarFollower
+    def __init__(self, settings, follow: bool = False):
+        self.settings = settings
+        self.follow = follow
+        self._follower = None
 
-                _follower = SidecarFollower(settings, lambda p, s: write_photo_sidecar(p, s)).start()
+    def connect(self) -> SidecarWriter:
+        from ..photos import ingest, library
 
+        ingest.photo_catalogued.connect(self.import_new_photo)
+        library.decision_made.connect(self.update_after_decision)
+        if self.follow and self._follower is None:
+            from .follow import SidecarFollower
 
-def stop_following() -> None:
-    """Stop the thread `install(settings, follow=True)` started (at server exit; tests)."""
-    global _follower
-    with _install_lock:
-        if _follower is not None:
-            _follower.stop()
-            _follower = None
+            # late-bound, so the follower writes with whatever write_photo_sidecar is at the time
+            self._follower = SidecarFollower(self.settings, lambda p, s: write_photo_sidecar(p, s)).start()
+        return self
+
+    def close(self) -> None:
+        from ..photos import ingest, library
+
+        ingest.photo_catalogued.disconnect(self.import_new_photo)
+        library.decision_made.disconnect(self.update_after_decision)
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+
+    def __enter__(self) -> SidecarWriter:
+        return self.connect()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # A receiver that raises is logged by the signal: the photo stays catalogued without its XMP,
+    # a filing stays committed with its sidecar as it was.
+    def import_new_photo(self, photo, settings, source: Path | None) -> None:
+        """`ingest.photo_catalogued` receiver: XMP beside the source file or embedded in it.
+        `settings` are the ingest's: they say where the new photo's file was stored."""
+        apply_xmp_to_photo(photo, settings, source=source)
+
+    def update_after_decision(self, decision) -> None:
+        """`library.decision_made` receiver: the sidecar follows its photo (see follow_decision)."""
+        follow_decision(decision, self.settings)

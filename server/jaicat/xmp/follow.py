@@ -1,5 +1,5 @@
 """Keep library sidecars current between filings: a face confirmed or rejected, a person renamed or
-merged, a photo analysed again. Filing itself is handled by the decision hook (xmp.install).
+merged, a photo analysed again. Filing itself is handled by SidecarWriter's decision receiver.
 
 Runs as one daemon thread in the server process, fed by the in-process event bus; it only touches
 photos already filed in the library. `forget` and bulk `rematch` events do not say which photos they
@@ -16,9 +16,9 @@ from .. import events
 from ..db import Face, Person, Photo, database
 
 log = logging.getLogger(__name__)
-# events that name one photo whose tags, caption or regions changed. "photo.changed" is for edits
+# events that name one photo whose tags, caption or regions changed. PHOTO_CHANGED is for edits
 # (tags, regions) made through the API: publishing it keeps that photo's sidecar current.
-PHOTO_EVENTS = ("photo.analysed", "photo.changed")
+PHOTO_EVENTS = (events.PHOTO_ANALYSED, events.PHOTO_CHANGED)
 
 
 def affected_photos(event: dict) -> set[int]:
@@ -26,7 +26,7 @@ def affected_photos(event: dict) -> set[int]:
     kind, action = event.get("type"), event.get("action")
     if kind in PHOTO_EVENTS and event.get("photo_id") is not None:
         return {int(event["photo_id"])}
-    if kind != "people.changed":
+    if kind != events.PEOPLE_CHANGED:
         return set()
     if action in ("confirm", "reject") and event.get("face") is not None:
         face = Face.get_or_none(Face.id == event["face"])
