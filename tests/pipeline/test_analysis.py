@@ -176,13 +176,12 @@ def test_run_pending_job_progress_and_resume(ml_settings, add_photos, no_faces):
 
 
 def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_photos, no_faces, tmp_path):
-    from jaicat.pipeline import worker
     from jaicat.photos.ingest import ingest_file
 
     from fixtures.models import make_image
 
     add_photos(2)
-    w = worker.start(ml_settings, idle_wait=60)
+    w = Worker(ml_settings, idle_wait=60).start()
     try:
         assert w.idle.wait(60) and pending_count() == 0
         # new photo through ingest wakes it well before idle_wait
@@ -196,8 +195,8 @@ def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_
         photo_index(ml_settings).rebuild(wait=True)  # the worker started it when idle
         assert photo_index(ml_settings).builds >= 1 and photo_index(ml_settings).size == 3
     finally:
-        worker.stop()
-    assert not w.running and worker.current() is None
+        w.stop()
+    assert not w.running
 
 
 def test_worker_marks_a_crashing_batch_failed_and_goes_on(ml_settings, add_photos, monkeypatch):

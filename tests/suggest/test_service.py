@@ -17,14 +17,21 @@ from jaicat.photos import library
 from jaicat.cli.main import main
 from jaicat.db import Photo, PhotoTag, Tag
 from jaicat.photos.ingest import ingest_file
-from jaicat.suggest import service
+from jaicat.suggest.service import Suggester
 
 
-@pytest.fixture(autouse=True)
-def fresh_service():
-    service._state.update(engine=None, data_dir=None, settings=None)
-    yield
-    service._state.update(engine=None, data_dir=None, settings=None)
+@pytest.fixture
+def start(settings):
+    """Start a suggester as `jaicat serve` does (connected to filing); all are closed at the end."""
+    made = []
+
+    def start_one() -> Suggester:
+        made.append(Suggester(settings).connect())
+        return made[-1]
+
+    yield start_one
+    for s in made:
+        s.close()
 
 
 @pytest.fixture
@@ -46,37 +53,39 @@ def tag(photo, **scores):
     return Photo.get_by_id(photo.id)
 
 
-def forget_process():
-    """What a restart does to the in-memory engine (without saving it first)."""
-    service._state.update(engine=None, data_dir=None)
+def restart(old: Suggester, start) -> Suggester:
+    """What a restart does: a new suggester; the old one's process died without saving."""
+    old.disconnect()
+    old.save_now = lambda: None
+    return start()
 
 
-def test_filing_teaches_the_next_suggestion(settings, photos):
-    service.install(settings)
-    service.install(settings)  # idempotent
+def test_filing_teaches_the_next_suggestion(settings, photos, start):
+    suggester = start()
+    suggester.connect()  # idempotent: each decision is learned once
     cat1, cat2, cat3, rec1, rec2 = (tag(photos[0], cat=0.9), tag(photos[1], cat=0.8), tag(photos[2], cat=0.85),
                                     tag(photos[3], receipt=0.9), tag(photos[4], receipt=0.8))
-    assert service.suggest_for_photo(cat3, settings) == []  # nothing learned, no tree: nothing made up
+    assert suggester.suggest_for_photo(cat3) == []  # nothing learned, no tree: nothing made up
     library.file_photo(cat1, "Pets/Milo", settings)
     library.file_photo(rec1, "Receipts", settings)
     library.file_photo(cat2, "Pets/Milo", settings, action="accept")
-    sugg = service.suggest_for_photo(cat3, settings)
+    sugg = suggester.suggest_for_photo(cat3)
     assert sugg[0]["folder"] == "Pets/Milo" and 0 < sugg[0]["score"] <= 1 and sugg[0]["reason"]
-    assert service.suggest_for_photo(rec2, settings, k=1)[0]["folder"] == "Receipts"
+    assert suggester.suggest_for_photo(rec2, k=1)[0]["folder"] == "Receipts"
     # undo unlearns: the latest decision (cat2 into Pets/Milo) no longer counts
-    eng = service.engine(settings)
+    eng = suggester.engine()
     assert eng.history_size == 3
     library.undo(settings)
     assert eng.history_size == 2 and eng.raw[eng.index["Pets/Milo"]] == 1
 
 
-def test_after_analysis_stores_marks_and_announces(settings, photos):
-    service.install(settings)
+def test_after_analysis_stores_marks_and_announces(settings, photos, start):
+    suggester = start()
     library.file_photo(tag(photos[0], beach=0.9), "Holidays", settings)
     p = tag(photos[1], beach=0.8)
     q = events.subscribe()
     try:
-        sugg = service.suggest_after_analysis(p, settings)
+        sugg = suggester.suggest_after_analysis(p)
         ev = q.get(timeout=1)
         while ev["type"] != "suggestion.ready":
             ev = q.get(timeout=1)
@@ -89,69 +98,69 @@ def test_after_analysis_stores_marks_and_announces(settings, photos):
     assert ev["photo_id"] == p.id and ev["suggestions"] == sugg
     assert ev["thumb_url"] == f"/api/photos/{p.id}/thumb?size=256"
     filed = Photo.get_by_id(photos[0].id)
-    service.suggest_after_analysis(filed, settings)
+    suggester.suggest_after_analysis(filed)
     assert Photo.get_by_id(filed.id).status == "filed"  # only inbox photos become "suggested"
 
 
-def test_restart_loads_the_snapshot_and_catches_up(settings, photos):
-    service.install(settings)
+def test_restart_loads_the_snapshot_and_catches_up(settings, photos, start):
+    suggester = start()
     cats = [tag(p, cat=0.9) for p in photos[:3]]
     dog = tag(photos[3], dog=0.9)
     library.file_photo(cats[0], "Pets", settings)
-    service.save_now()
+    suggester.save_now()
     assert (settings.data_dir / "suggest" / "engine.pkl").is_file()
     library.file_photo(dog, "Dogs", settings)  # after the snapshot
-    forget_process()
-    assert service.engine(settings).history_size == 2  # snapshot + the decision made after it
-    assert service.suggest_for_photo(cats[1], settings)[0]["folder"] == "Pets"
+    suggester = restart(suggester, start)
+    assert suggester.engine().history_size == 2  # snapshot + the decision made after it
+    assert suggester.suggest_for_photo(cats[1])[0]["folder"] == "Pets"
     # no snapshot at all: rebuilt from the filed photos
     shutil.rmtree(settings.data_dir / "suggest")
-    forget_process()
-    assert service.engine(settings).history_size == 2
+    suggester = restart(suggester, start)
+    assert suggester.engine().history_size == 2
 
 
-def test_a_new_folder_is_offered_at_once(settings, photos):
-    service.install(settings)
+def test_a_new_folder_is_offered_at_once(settings, photos, start):
+    suggester = start()
     library.file_photo(tag(photos[0], dog=0.9), "Misc", settings)
     library.create_folder(settings, "Dog walks")
-    names = [s["folder"] for s in service.suggest_for_photo(tag(photos[1], dog=0.9), settings)]
+    names = [s["folder"] for s in suggester.suggest_for_photo(tag(photos[1], dog=0.9))]
     assert "Dog walks" in names
 
 
-def test_reset_forgets_and_stays_reset_after_a_rebuild(settings, photos):
-    service.install(settings)
+def test_reset_forgets_and_stays_reset_after_a_rebuild(settings, photos, start):
+    suggester = start()
     for p in photos[:2]:
         library.file_photo(tag(p, cat=0.9), "Pets", settings)
     probe = tag(photos[2], cat=0.9)
-    assert service.suggest_for_photo(probe, settings)
-    service.reset_learning(settings)
-    assert service.suggest_for_photo(probe, settings) == []
+    assert suggester.suggest_for_photo(probe)
+    suggester.reset_learning()
+    assert suggester.suggest_for_photo(probe) == []
     shutil.rmtree(settings.data_dir / "suggest")
-    forget_process()
-    assert service.suggest_for_photo(probe, settings) == []
+    suggester = restart(suggester, start)
+    assert suggester.suggest_for_photo(probe) == []
     library.file_photo(tag(photos[3], cat=0.9), "Cats", settings)  # learning goes on after a reset
-    assert service.suggest_for_photo(probe, settings)[0]["folder"] == "Cats"
+    assert suggester.suggest_for_photo(probe)[0]["folder"] == "Cats"
 
 
-def test_learn_library_relearns_the_tree_and_uncatalogued_files(settings, photos, full_media_dir):
-    service.install(settings)
+def test_learn_library_relearns_the_tree_and_uncatalogued_files(settings, photos, full_media_dir, start):
+    suggester = start()
     for p in photos[:2]:
         library.file_photo(tag(p, cat=0.9), "Pets", settings)
-    service.reset_learning(settings)
+    suggester.reset_learning()
     old = settings.library / "Old phone" / "2019"
     old.mkdir(parents=True)
     shutil.copy(full_media_dir / "exif_real" / "Landscape_0.jpg", old / "x.jpg")
     (old / "notes.txt").write_text("not a photo")
-    assert service.learn_library(settings) == 3
-    assert service.suggest_for_photo(tag(photos[2], cat=0.9), settings)[0]["folder"] == "Pets"
-    assert "Old phone/2019" in service.engine(settings).known_folders()
+    assert suggester.learn_library() == 3
+    assert suggester.suggest_for_photo(tag(photos[2], cat=0.9))[0]["folder"] == "Pets"
+    assert "Old phone/2019" in suggester.engine().known_folders()
 
 
-def test_rename_moves_history(settings, photos):
-    service.install(settings)
+def test_rename_moves_history(settings, photos, start):
+    suggester = start()
     library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
-    assert service.rename_folder("Pets", "Animals/Pets", settings) == 1
-    assert service.suggest_for_photo(tag(photos[1], cat=0.9), settings)[0]["folder"] == "Animals/Pets"
+    assert suggester.rename_folder("Pets", "Animals/Pets") == 1
+    assert suggester.suggest_for_photo(tag(photos[1], cat=0.9))[0]["folder"] == "Animals/Pets"
 
 
 def test_cli_reset_import_and_show(settings, photos, capsys, tmp_path):
@@ -164,7 +173,6 @@ def test_cli_reset_import_and_show(settings, photos, capsys, tmp_path):
     p = tag(photos[0], receipt=0.9)
     assert main(data + ["suggest", "show", str(p.id)]) == 0
     assert "Receipts" in capsys.readouterr().out
-    forget_process()  # a new process: the import is in the snapshot
     assert main(data + ["suggest", "show", str(p.id)]) == 0
     assert "Receipts" in capsys.readouterr().out
     assert main(data + ["suggest", "reset"]) == 0
@@ -176,31 +184,68 @@ def test_cli_reset_import_and_show(settings, photos, capsys, tmp_path):
     assert main(data + ["suggest", "show", "99999"]) == 2
 
 
-def test_a_skip_lowers_the_confidence_but_not_the_ranking(settings, photos):
-    service.install(settings)
+def test_a_skip_lowers_the_confidence_but_not_the_ranking(settings, photos, start):
+    suggester = start()
     for p in photos[:3]:
         library.file_photo(tag(p, cat=0.9), "Pets", settings)
     library.file_photo(tag(photos[3], car=0.9), "Cars", settings)
     probe = tag(photos[4], cat=0.9)
-    before = service.suggest_for_photo(probe, settings)
+    before = suggester.suggest_for_photo(probe)
     library.skip_photo(tag(photos[5], cat=0.9), settings, suggested=before)
-    after = service.suggest_for_photo(probe, settings)
+    after = suggester.suggest_for_photo(probe)
     assert [s["folder"] for s in after] == [s["folder"] for s in before]
     assert after[0]["score"] < before[0]["score"]
 
 
-def test_the_server_sees_what_other_processes_did(settings, photos):
+def test_the_server_sees_what_other_processes_did(settings, photos, start):
     """`jaicat file` in another process and `jaicat suggest reset` while the server runs."""
-    service.install(settings)
+    suggester = start()
     library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
     probe = tag(photos[1], cat=0.9)
-    assert service.suggest_for_photo(probe, settings)[0]["folder"] == "Pets"
-    ours = service._state["settings"]
-    service._state["settings"] = None  # the hook is silent: as if another process filed this
+    assert suggester.suggest_for_photo(probe)[0]["folder"] == "Pets"
+    suggester.disconnect()  # the hook is silent: as if another process filed this
     library.file_photo(tag(photos[2], car=0.9), "Cars", settings)
-    service._state["settings"] = ours
-    assert service.suggest_for_photo(tag(photos[3], car=0.9), settings)[0]["folder"] == "Cars"
+    assert suggester.suggest_for_photo(tag(photos[3], car=0.9))[0]["folder"] == "Cars"
     env = {**os.environ, "JAICAT_DATA_DIR": str(settings.data_dir)}
     subprocess.run([sys.executable, "-m", "jaicat", "suggest", "reset"], env=env, check=True,
                    capture_output=True, timeout=120)
-    assert service.suggest_for_photo(probe, settings) == []
+    assert suggester.suggest_for_photo(probe) == []
+
+
+def _canon_jpeg(path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS 5D"  # Make, Model: the model repeats the make
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(path, exif=exif)
+    return path
+
+
+def test_learn_library_teaches_the_camera_label_new_photos_carry(settings, tmp_path, start):
+    from jaicat.suggest.engine import SuggestEngine
+    from jaicat.suggest.catalogue import features_for_photo
+
+    _canon_jpeg(settings.library / "Canon days" / "old.jpg")  # in the library, not catalogued
+    suggester = start()
+    assert suggester.learn_library() == 1
+    new = ingest_file(_canon_jpeg(tmp_path / "new.jpg"), settings).photo
+    cams = [t for t in SuggestEngine.tokens(features_for_photo(new))["meta"] if t.startswith("cam:")]
+    assert cams == ["cam:canon eos 5d"]
+    assert suggester.engine().tables["meta"].rows[cams[0]].raw_total >= 1
+
+
+def test_imported_logs_are_kept_and_older_log_folders_still_read(settings, photos, start, tmp_path):
+    log = tmp_path / "tag_learning_log.json"
+    log.write_text(json.dumps([{"image": f"{i}.jpg", "tags": ["receipt"], "folder": "Receipts"} for i in range(3)]))
+    assert start().import_learning_log(log) == 3
+    kept = settings.data_dir / "suggest" / "learning-logs"
+    assert [p.name.split("-", 1)[1] for p in kept.glob("*.json")] == ["tag_learning_log.json"]
+    # logs imported by an older version sit in seed-logs/: a rebuild learns them too
+    (settings.data_dir / "suggest" / "seed-logs").mkdir()
+    log.write_text(json.dumps([{"image": "b.jpg", "tags": ["boat"], "folder": "Boats"}]))
+    shutil.copy(log, settings.data_dir / "suggest" / "seed-logs" / "1-tag_learning_log.json")
+    (settings.data_dir / "suggest" / "engine.pkl").unlink()
+    fresh = start()
+    assert fresh.suggest_for_photo(tag(photos[0], boat=0.9))[0]["folder"] == "Boats"
+    assert fresh.suggest_for_photo(tag(photos[1], receipt=0.9))[0]["folder"] == "Receipts"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 import json
 from tqdm import tqdm
-from ..errors import InvalidInput, NotFound
 from . import open_catalogue
 
 
@@ -46,24 +45,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_tag_list)
 
 
-def find_photo(ref: str):
-    """A photo by numeric id or by sha256 (prefix of at least 8 hex characters)."""
-    from ..db import Photo
-
-    ref = str(ref).strip()
-    if ref.isdigit():
-        p = Photo.get_or_none(Photo.id == int(ref))
-        if p is not None:
-            return p
-    if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref.lower()):
-        rows = list(Photo.select().where(Photo.sha256.startswith(ref.lower())).limit(2))
-        if len(rows) == 1:
-            return rows[0]
-        if len(rows) > 1:
-            raise InvalidInput(f"{ref!r} matches several photos; give more of the sha256")
-    raise NotFound(f"no photo {ref!r}")
-
-
 def cmd_import(args, settings) -> int:
     from ..photos.ingest import ingest_paths
 
@@ -92,10 +73,11 @@ def cmd_import(args, settings) -> int:
 
 
 def cmd_file(args, settings) -> int:
+    from ..db import Photo
     from ..photos.library import file_photo
 
     open_catalogue(settings)
-    photo = find_photo(args.photo)
+    photo = Photo.lookup(args.photo)
     d = file_photo(photo, args.folder, settings, action="file", device="cli")
     print(f"filed photo {photo.id} -> {d.to_path}")
     return 0
@@ -103,11 +85,11 @@ def cmd_file(args, settings) -> int:
 
 def cmd_rename_folder(args, settings) -> int:
     from ..photos.library import rename_folder
-    from ..suggest import service
+    from ..runtime import Runtime
 
     open_catalogue(settings)
-    service.install(settings)  # the suggester's history follows the new name
-    n = rename_folder(settings, args.old, args.new)
+    with Runtime(settings):  # the suggester's history follows the new name
+        n = rename_folder(settings, args.old, args.new)
     print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
     return 0
 
@@ -140,10 +122,10 @@ def cmd_tree(args, settings) -> int:
 
 def cmd_tag(args, settings) -> int:
     from ..photos.tags import add_tag, photo_tags, remove_tag
-    from .photos import find_photo
+    from ..db import Photo
 
     open_catalogue(settings)
-    photo = find_photo(args.photo)
+    photo = Photo.lookup(args.photo)
     for t in args.tags:
         (add_tag if args.tag_command == "add" else remove_tag)(photo, t)
     print(f"photo {photo.id}: " + (", ".join(t["name"] for t in photo_tags(photo)) or "(no tags)"))
@@ -152,10 +134,10 @@ def cmd_tag(args, settings) -> int:
 
 def cmd_tag_list(args, settings) -> int:
     from ..photos.tags import photo_tags
-    from .photos import find_photo
+    from ..db import Photo
 
     open_catalogue(settings)
-    for t in photo_tags(find_photo(args.photo), include_removed=args.all):
+    for t in photo_tags(Photo.lookup(args.photo), include_removed=args.all):
         removed = "  (removed)" if t.get("removed") else ""
         print(f"{t['name']:30} {t['source']:5} {t['score']:.3f}{removed}")
     return 0

@@ -44,8 +44,8 @@ def _analyse_pending(settings, quiet: bool) -> int:
     from ..pipeline.analysis import Analyser, pending_count
     from ..db import Photo
     from ..pipeline.worker import run_pending
+    from ..runtime import Runtime
 
-    analyser = Analyser(settings)
     bar = tqdm(total=pending_count(), unit="photo", desc="analysing", disable=quiet)
 
     def progress(done, total):
@@ -53,7 +53,9 @@ def _analyse_pending(settings, quiet: bool) -> int:
         bar.n = done
         bar.refresh()
 
-    job = run_pending(settings, progress=progress, analyser=analyser)
+    with Runtime(settings) as runtime:  # the runtime's suggester suggests folders for each photo
+        analyser = Analyser(settings, suggester=runtime.suggester)
+        job = run_pending(settings, progress=progress, analyser=analyser)
     bar.close()
     if job is None:
         print("nothing to analyse")

@@ -21,10 +21,10 @@ def register(subparsers) -> None:
     ll = sub.add_parser("learn-library", help="learn from the photos already filed in the library")
     ll.set_defaults(func=cmd_learn_library)
 
-    r = sub.add_parser("reset", help="forget everything learned (the seed's 'delete tag_learning_log.json')")
+    r = sub.add_parser("reset", help="forget everything learned (the desktop scripts' 'delete tag_learning_log.json')")
     r.set_defaults(func=cmd_reset)
 
-    i = sub.add_parser("import-log", help="import the seed's tag_learning_log.json")
+    i = sub.add_parser("import-log", help="import the desktop scripts' tag_learning_log.json")
     i.add_argument("file")
     i.set_defaults(func=cmd_import_log)
 
@@ -65,7 +65,7 @@ def cmd_eval(args, settings) -> int:
 
 
 def cmd_learn_library(args, settings) -> int:
-    from ..suggest import service
+    from ..runtime import Runtime
     from . import open_catalogue
 
     open_catalogue(settings)
@@ -74,42 +74,43 @@ def cmd_learn_library(args, settings) -> int:
         if done % 1000 == 0 or done == total:
             print(f"learn-library: {done}/{total} photos", file=sys.stderr, flush=True)
 
-    n = service.learn_library(settings, progress=progress)
-    print(f"learned {n} filed photos; {len(service.engine(settings).known_folders())} folders known")
+    with Runtime(settings) as runtime:
+        n = runtime.suggester.learn_library(progress=progress)
+        print(f"learned {n} filed photos; {len(runtime.suggester.engine().known_folders())} folders known")
     return 0
 
 
 def cmd_reset(args, settings) -> int:
-    from ..suggest import service
+    from ..runtime import Runtime
     from . import open_catalogue
 
     open_catalogue(settings)
-    service.reset_learning(settings)
+    with Runtime(settings) as runtime:
+        runtime.suggester.reset_learning()
     print("suggestion learning reset: nothing learned is kept (learn-library or filing teaches it again)")
     return 0
 
 
 def cmd_import_log(args, settings) -> int:
-    from ..suggest import service
+    from ..runtime import Runtime
     from . import open_catalogue
 
     open_catalogue(settings)
-    n = service.import_seed_log(args.file, settings)
+    with Runtime(settings) as runtime:
+        n = runtime.suggester.import_learning_log(args.file)
     print(f"imported {n} decisions from {args.file}")
     return 0
 
 
 def cmd_show(args, settings) -> int:
     from ..db import Photo
-    from ..errors import NotFound
-    from ..suggest import service
+    from ..runtime import Runtime
     from . import open_catalogue
 
     open_catalogue(settings)
-    photo = Photo.get_or_none(Photo.id == args.photo_id)
-    if photo is None:
-        raise NotFound(f"no photo with id {args.photo_id}")
-    sugg = service.suggest_for_photo(photo, settings, k=args.k)
+    photo = Photo.get_or_404(args.photo_id)
+    with Runtime(settings) as runtime:
+        sugg = runtime.suggester.suggest_for_photo(photo, k=args.k)
     if not sugg:
         print("no suggestion yet (nothing learned that fits this photo)")
     for s in sugg:

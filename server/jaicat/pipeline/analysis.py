@@ -56,12 +56,14 @@ def _shrink(im: Image.Image, side: int) -> Image.Image:
 class Analyser:
     """Models + vocabulary for one Settings. Thread-compatible: one analyse() at a time per instance."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, suggester=None):
+        """`suggester` (a suggest.service.Suggester) stores folder suggestions for each analysed photo;
+        without one there are none."""
         self.settings = settings
+        self.suggester = suggester
         self._warned: set[str] = set()
         self._tagger: ZeroShotTagger | None = None
         self._people = None
-        self._suggest = None
         self._lock = threading.Lock()
 
     # models, each optional ---------------------------------------------------------------------
@@ -117,17 +119,6 @@ class Analyser:
                 self._once("faces", "face analysis skipped: jaicat.people.persons unavailable (%s)", e)
                 self._people = False
         return self._people or None
-
-    def suggest_after_analysis(self):
-        if self._suggest is None:
-            try:
-                from ..suggest.service import suggest_after_analysis
-
-                self._suggest = suggest_after_analysis
-            except ImportError as e:
-                self._once("suggest", "folder suggestions skipped: jaicat.suggest.service unavailable (%s)", e)
-                self._suggest = False
-        return self._suggest or None
 
     # the pipeline ------------------------------------------------------------------------------
     def decode(self, photos: list[Photo]) -> list[Image.Image | Exception]:
@@ -194,7 +185,7 @@ class Analyser:
             r = results[p.id]
             if r.error:
                 Photo.update(analysis_error=r.error[:1000], analysed_at=None).where(Photo.id == p.id).execute()
-                events.publish("photo.failed", photo_id=p.id, error=r.error)
+                events.publish(events.PHOTO_FAILED, photo_id=p.id, error=r.error)
             else:
                 self._after(p, r)
         return [results[p.id] for p in photos]
@@ -236,12 +227,11 @@ class Analyser:
             photo_index(self.settings).add(p.id, emb)
 
     def _after(self, p: Photo, r: PhotoResult) -> None:
-        events.publish("photo.analysed", photo_id=p.id, tags=r.tags, caption=r.caption, faces=r.faces,
+        events.publish(events.PHOTO_ANALYSED, photo_id=p.id, tags=r.tags, caption=r.caption, faces=r.faces,
                        stages=r.stages)
-        suggest = self.suggest_after_analysis()
-        if suggest is not None:
+        if self.suggester is not None:
             try:
-                suggest(Photo.get_by_id(p.id), self.settings)
+                self.suggester.suggest_after_analysis(Photo.get_by_id(p.id))
             except Exception:  # noqa: BLE001 - suggestions must not stop analysis
                 log.exception("folder suggestion for photo %s failed", p.id)
 

@@ -1,4 +1,4 @@
-"""Import of the seed app's `tag_learning_log.json` (its learning history) into the engine.
+"""Import of the desktop scripts' `tag_learning_log.json` (their learning history) into the engine.
 
 Accepted shapes (liberal; unknown fields are ignored):
   1. a list of entries, or {"entries"|"log"|"history"|"decisions"|"items": [entries]}
@@ -70,8 +70,8 @@ def _folder_of(dest, library: Path | None) -> str | None:
     return d
 
 
-def load_seed_log(path: str | Path, library: Path | None = None) -> list[tuple[PhotoFeatures, str, float]]:
-    """Parse a seed learning log into (features, folder, weight) in decision order."""
+def load_learning_log(path: str | Path, library: Path | None = None) -> list[tuple[PhotoFeatures, str, float]]:
+    """Parse the desktop scripts' tag_learning_log.json into (features, folder, weight) in decision order."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -93,7 +93,7 @@ def load_seed_log(path: str | Path, library: Path | None = None) -> list[tuple[P
         order = _first(e, _ORDER_KEYS)
         try:
             rec = PhotoFeatures.build(
-                _first(e, _FILE_KEYS) or f"seed-{n}", _first(e, ("taken_at", "date_taken", "datetime_original")),
+                _first(e, _FILE_KEYS) or f"log-{n}", _first(e, ("taken_at", "date_taken", "datetime_original")),
                 tags, _first(e, ("people", "persons", "faces")), e.get("caption"), e.get("camera"),
                 e.get("gps"), None,
             )

@@ -1,10 +1,15 @@
-"""The suggester inside Jaicat: feature records from the catalogue, one engine per process, learning
-from every Decision, and a snapshot so start-up stays fast however long the history.
+"""The suggester inside Jaicat: one `Suggester` per data directory owns the engine, learns from every
+Decision, and keeps a snapshot so start-up stays fast however long the history.
+
+    suggester = Suggester(settings).connect()   # learn from filing and folder renames
+    suggester.suggest_for_photo(photo)
+    suggester.close()                           # disconnect and save the snapshot
 
 State on disk (all under `<data_dir>/suggest/`):
-  engine.pkl    the engine after the last saved decision, with the id of that decision and the ids of
-                decisions undone so far; written atomically every few decisions and at exit
-  seed-logs/    seed `tag_learning_log.json` files imported with `jaicat suggest import-log`
+  engine.pkl      the engine after the last saved decision, with the id of that decision and the ids of
+                  decisions undone so far; written atomically every few decisions and on close
+  learning-logs/  the desktop scripts' `tag_learning_log.json` files imported with `jaicat suggest
+                  import-log` (an older `seed-logs/` folder is read too)
 Catalogue Meta key `suggest.reset_at`: the last Decision id when learning was reset; a rebuild (no
 usable snapshot) learns only from photos filed after it, so a reset survives losing the snapshot.
 
@@ -18,7 +23,6 @@ shown humbler (SuggestEngine.note_skip) but teaches nothing about where photos g
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import pickle
@@ -26,382 +30,348 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from peewee import fn
 
 from .. import events
 from ..config import Settings
-from ..db import Decision, Face, Folder, Meta, Person, Photo, PhotoTag, Tag, blob_to_vec, get_meta, set_meta
+from ..db import Decision, Folder, Meta, Photo, get_meta, set_meta
+from .catalogue import features_for_photo, record, tags_and_people
 from .engine import SuggestEngine
-from .features import PhotoFeatures
-from .learning_log import load_seed_log
+from .features import PhotoFeatures, camera_label
+from .learning_log import load_learning_log
 
 log = logging.getLogger(__name__)
 
-_lock = threading.RLock()
-_state: dict = {"engine": None, "data_dir": None, "settings": None, "last_decision": 0, "undone": set(),
-                "dirty": 0, "saved_at": 0.0, "last_folder": 0}
 SAVE_EVERY = 25  # decisions between snapshots (and at most SAVE_SECONDS apart while deciding)
 SAVE_SECONDS = 60.0
 RESET_KEY = "suggest.reset_at"
 UNDO_CHECK_SECONDS = 30.0
 REBUILD_TRAIN = 3000  # latest decisions a rebuild also trains the signal weights on
+LOGS_DIR = "learning-logs"
+OLD_LOGS_DIR = "seed-logs"  # where imported logs were kept before; still read, never written
 
 
-def _dir(settings: Settings) -> Path:
-    return settings.data_dir / "suggest"
+class Suggester:
+    """The folder suggester of one data directory. Thread-safe: every method holds the instance's lock.
+    The engine loads lazily (snapshot, else a rebuild from the catalogue) on first use."""
 
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.dir = settings.data_dir / "suggest"
+        self._lock = threading.RLock()
+        self._engine: SuggestEngine | None = None
+        self._last_decision = 0  # the latest Decision id the engine has seen
+        self._undone: set[int] = set()  # Decision ids seen undone
+        self._last_folder = 0  # the latest Folder id registered with the engine
+        self._dirty = 0  # decisions learned since the snapshot
+        self._saved_at = 0.0
+        self._stamp: tuple | None = None  # the snapshot file as last written or read by us
+        self._undos_at = 0.0
+        self._saver: threading.Thread | None = None
 
-# --- features from the catalogue -----------------------------------------------------------------
-def _camera(photo: Photo) -> str | None:
-    make, model = (photo.camera_make or "").strip(), (photo.camera_model or "").strip()
-    if model and make and model.lower().startswith(make.lower().split()[0]):
-        return model
-    return " ".join(x for x in (make, model) if x) or None
+    # --- lifetime ---------------------------------------------------------------------------------
+    def connect(self) -> Suggester:
+        """Learn from every filing decision and follow folder renames (`library.decision_made`,
+        `library.folder_renamed`); idempotent. Returns self."""
+        from ..photos import library
 
+        library.decision_made.connect(self.learn_decision)
+        library.folder_renamed.connect(self.rename_folder)
+        return self
 
-def _record(photo: Photo, tags: dict, people: list) -> PhotoFeatures:
-    gps = (photo.gps_lat, photo.gps_lon) if photo.gps_lat is not None and photo.gps_lon is not None else None
-    emb = blob_to_vec(photo.embedding) if photo.embedding else None
-    return PhotoFeatures.build(photo.id, photo.taken_at, tags, people, photo.caption, _camera(photo), gps, emb)
+    def disconnect(self) -> None:
+        """Stop hearing about filing (what it misses, it catches up from the Decision log)."""
+        from ..photos import library
 
+        library.decision_made.disconnect(self.learn_decision)
+        library.folder_renamed.disconnect(self.rename_folder)
 
-def _tags_people(ids: list[int]) -> tuple[dict, dict]:
-    tags: dict[int, dict] = {}
-    people: dict[int, list] = {}
-    for i in range(0, len(ids), 500):  # SQLite variable limit
-        chunk = ids[i:i + 500]
-        q = (PhotoTag.select(PhotoTag.photo, PhotoTag.score, Tag.name).join(Tag)
-             .where(PhotoTag.photo.in_(chunk) & (PhotoTag.removed == False)).tuples())  # noqa: E712
-        for pid, score, name in q:
-            tags.setdefault(pid, {})[name] = score
-        q = (Face.select(Face.photo, Person.name).join(Person).where(Face.photo.in_(chunk)).tuples())
-        for pid, name in q:
-            if name not in people.setdefault(pid, []):
-                people[pid].append(name)
-    return tags, people
+    def close(self) -> None:
+        """Disconnect from filing and save the snapshot if anything was learned since the last one."""
+        self.disconnect()
+        self.save_now()
 
+    def warm(self) -> threading.Thread:
+        """Load the engine in the background so the first suggestion does not wait (serve)."""
+        t = threading.Thread(target=self._warm, name="suggest-warm", daemon=True)
+        t.start()
+        return t
 
-def features_for_photo(photo: Photo) -> PhotoFeatures:
-    """The engine's view of a catalogued photo: EXIF facts, tags (not removed), named people, caption,
-    CLIP embedding."""
-    tags, people = _tags_people([photo.id])
-    return _record(photo, tags.get(photo.id, {}), people.get(photo.id, []))
+    def _warm(self) -> None:
+        from ..db import database
 
-
-# --- the engine and its snapshot -----------------------------------------------------------------
-def install(settings: Settings, warm: bool = False) -> None:
-    """Hook learning into filing (`library.on_decision`); idempotent. Serve and the CLI call this;
-    `warm=True` (serve) loads the engine in the background so the first suggestion does not wait."""
-    from ..photos import library
-
-    with _lock:
-        _state["settings"] = settings
-    library.on_decision(learn_decision)
-    library.on_folder_renamed(rename_folder)
-    if warm:
-        threading.Thread(target=_warm, args=(settings,), name="suggest-warm", daemon=True).start()
-
-
-def _warm(settings: Settings) -> None:
-    try:
-        engine(settings)
-    except Exception:
-        log.exception("suggest: could not load the engine")
-
-
-def engine(settings: Settings | None = None) -> SuggestEngine:
-    """The process's engine for `settings`' data dir, loaded from the snapshot or rebuilt (lazily)."""
-    settings = settings or _state["settings"]
-    if settings is None:
-        raise RuntimeError("suggest.service: call install(settings) first")
-    with _lock:
-        if _state["engine"] is None or _state["data_dir"] != settings.data_dir:
-            save_now()  # the engine of another data dir (tests, a second catalogue)
-            _state["settings"] = settings
-            _load_or_rebuild(settings)
-        return _state["engine"]
-
-
-def _stamp(settings: Settings):
-    try:
-        st = (_dir(settings) / "engine.pkl").stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _load_or_rebuild(settings: Settings) -> None:
-    snap = _dir(settings) / "engine.pkl"
-    _state.update(data_dir=settings.data_dir, dirty=0, saved_at=time.monotonic(), last_folder=0)
-    if snap.is_file():
         try:
-            stamp = _stamp(settings)
-            with snap.open("rb") as fh:
-                doc = pickle.load(fh)
-            eng = SuggestEngine.from_bytes(doc["engine"])
-            eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
-            _state.update(engine=eng, last_decision=doc["last_decision"], undone=set(doc["undone"]), stamp=stamp)
-            _catch_up(undos=True)
-            return
-        except Exception as e:  # a snapshot from another version or a torn file: rebuild instead
-            log.warning("suggest: snapshot %s unusable (%s); rebuilding from the catalogue", snap, e)
-    _rebuild(settings, respect_reset=True)
+            with database.connection_context():
+                self.engine()
+        except Exception:
+            log.exception("suggest: could not load the engine")
 
+    # --- the engine and its snapshot ------------------------------------------------------------
+    def engine(self) -> SuggestEngine:
+        """The engine, loaded from the snapshot or rebuilt on first use."""
+        with self._lock:
+            if self._engine is None:
+                self._load_or_rebuild()
+            return self._engine
 
-def _catch_up(undos: bool) -> int:
-    """Apply decisions made since the engine last looked (after its snapshot, or by another process
-    such as `jaicat file`), and, with `undos`, undos of older ones. Returns decisions applied."""
-    eng = _state["engine"]
-    n = 0
-    if undos:
-        undone_now = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
-        for did in sorted(undone_now - _state["undone"]):
-            if did <= _state["last_decision"]:
-                eng.forget(str(Decision.get_by_id(did).photo_id))
+    def _snapshot_stamp(self) -> tuple | None:
+        try:
+            st = (self.dir / "engine.pkl").stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _load_or_rebuild(self) -> None:
+        snap = self.dir / "engine.pkl"
+        self._dirty, self._saved_at, self._last_folder = 0, time.monotonic(), 0
+        if snap.is_file():
+            try:
+                stamp = self._snapshot_stamp()
+                with snap.open("rb") as fh:
+                    doc = pickle.load(fh)
+                eng = SuggestEngine.from_bytes(doc["engine"])
+                eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
+                self._engine, self._last_decision, self._undone = eng, doc["last_decision"], set(doc["undone"])
+                self._stamp = stamp
+                self._catch_up(undos=True)
+                return
+            except Exception as e:  # a snapshot from another version or a torn file: rebuild instead
+                log.warning("suggest: snapshot %s unusable (%s); rebuilding from the catalogue", snap, e)
+        self._rebuild(respect_reset=True)
+
+    def _catch_up(self, undos: bool) -> int:
+        """Apply decisions made since the engine last looked (after its snapshot, or by another process
+        such as `jaicat file`), and, with `undos`, undos of older ones. Returns decisions applied."""
+        n = 0
+        if undos:
+            undone_now = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
+            for did in sorted(undone_now - self._undone):
+                if did <= self._last_decision:
+                    self._engine.forget(str(Decision.get_by_id(did).photo_id))
+                    n += 1
+            self._undone, self._undos_at = undone_now, time.monotonic()
+        last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
+        if last > self._last_decision:
+            for d in Decision.select().where(Decision.id > self._last_decision).order_by(Decision.id):
+                self._apply(d)
                 n += 1
-        _state.update(undone=undone_now, undos_at=time.monotonic())
-    last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
-    if last > _state["last_decision"]:
-        for d in Decision.select().where(Decision.id > _state["last_decision"]).order_by(Decision.id):
-            _apply(d)
-            n += 1
-    _sync_folders()
-    _state["dirty"] += n
-    return n
+        self._sync_folders()
+        self._dirty += n
+        return n
 
+    def _fresh(self) -> SuggestEngine:
+        """The engine, up to date with the catalogue and with snapshots other processes wrote
+        (`jaicat suggest reset`/`import-log`/`learn-library` while the server runs). Costs a stat and
+        one indexed query; undos made elsewhere are looked for at most every UNDO_CHECK_SECONDS."""
+        self.engine()
+        stamp = self._snapshot_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self._load_or_rebuild()
+        else:
+            self._catch_up(undos=time.monotonic() - self._undos_at > UNDO_CHECK_SECONDS)
+        return self._engine
 
-def _fresh(settings: Settings) -> SuggestEngine:
-    """The engine, up to date with the catalogue and with snapshots other processes wrote
-    (`jaicat suggest reset`/`import-log`/`learn-library` while the server runs). Costs a stat and
-    one indexed query; undos made elsewhere are looked for at most every UNDO_CHECK_SECONDS."""
-    engine(settings)
-    stamp = _stamp(settings)
-    if stamp is not None and stamp != _state.get("stamp"):
-        _load_or_rebuild(settings)
-    else:
-        _catch_up(undos=time.monotonic() - _state.get("undos_at", 0.0) > UNDO_CHECK_SECONDS)
-    return _state["engine"]
+    def _log_files(self) -> list[Path]:
+        return [f for name in (OLD_LOGS_DIR, LOGS_DIR) if (self.dir / name).is_dir()
+                for f in sorted((self.dir / name).glob("*.json"))]
 
+    def _rebuild(self, respect_reset: bool, progress: Callable[[int, int], None] | None = None) -> int:
+        from ..photos.library import list_folders
 
-def _rebuild(settings: Settings, respect_reset: bool, progress=None) -> int:
-    from ..photos.library import list_folders
+        eng = SuggestEngine()
+        self._engine, self._last_folder = eng, 0
+        reset_at = int(get_meta(RESET_KEY, "0") or 0) if respect_reset else 0
+        for log_file in self._log_files():
+            for rec, folder, weight in load_learning_log(log_file, self.settings.library):
+                eng.learn(rec, folder, weight=weight)
+        for path in list_folders(self.settings):
+            eng.add_folder(path, created=False)
+        # filing order: photos never decided here (already in the library) first, then by decision
+        latest: dict[int, tuple[int, str]] = {}
+        q = (Decision.select(Decision.id, Decision.photo, Decision.action)
+             .where((Decision.undone == False) & (Decision.action != "skip"))  # noqa: E712
+             .order_by(Decision.id).tuples())
+        for did, pid, action in q:
+            latest[pid] = (did, action)
+        photos = [p for p in Photo.select().where(Photo.root == "library") if p.folder]  # not the root itself
+        if reset_at:
+            photos = [p for p in photos if latest.get(p.id, (0, ""))[0] > reset_at]
+        photos.sort(key=lambda p: (latest.get(p.id, (0, ""))[0], p.taken_at is None, p.taken_at or 0, p.id))
+        n = 0
+        for i in range(0, len(photos), 500):
+            chunk = photos[i:i + 500]
+            tags, people = tags_and_people([p.id for p in chunk])
+            for p in chunk:
+                rec = record(p, tags.get(p.id, {}), people.get(p.id, []))
+                # the combiner trains on the latest decisions only: a 50k rebuild stays fast
+                eng.learn(rec, p.folder, corrected=latest.get(p.id, (0, ""))[1] == "fix",
+                          update_weights=n >= len(photos) - REBUILD_TRAIN)
+                n += 1
+                if progress:
+                    progress(n, len(photos))
+        self._last_decision = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
+        self._undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
+        self._undos_at = time.monotonic()
+        self._sync_folders()
+        self._save()
+        return n
 
-    eng = SuggestEngine()
-    _state.update(engine=eng, last_folder=0)
-    reset_at = int(get_meta(RESET_KEY, "0") or 0) if respect_reset else 0
-    seeds = _dir(settings) / "seed-logs"
-    for log_file in sorted(seeds.glob("*.json")) if seeds.is_dir() else []:
-        for rec, folder, weight in load_seed_log(log_file, settings.library):
-            eng.learn(rec, folder, weight=weight)
-    for path in list_folders(settings):
-        eng.add_folder(path, created=False)
-    # filing order: photos never decided here (already in the library) first, then by decision
-    latest: dict[int, tuple[int, str]] = {}
-    q = (Decision.select(Decision.id, Decision.photo, Decision.action)
-         .where((Decision.undone == False) & (Decision.action != "skip"))  # noqa: E712
-         .order_by(Decision.id).tuples())
-    for did, pid, action in q:
-        latest[pid] = (did, action)
-    photos = [p for p in Photo.select().where(Photo.root == "library") if p.folder]  # not the root itself
-    if reset_at:
-        photos = [p for p in photos if latest.get(p.id, (0, ""))[0] > reset_at]
-    photos.sort(key=lambda p: (latest.get(p.id, (0, ""))[0], p.taken_at is None, p.taken_at or 0, p.id))
-    n = 0
-    for i in range(0, len(photos), 500):
-        chunk = photos[i:i + 500]
-        tags, people = _tags_people([p.id for p in chunk])
-        for p in chunk:
-            rec = _record(p, tags.get(p.id, {}), people.get(p.id, []))
-            # the combiner trains on the latest decisions only: a 50k rebuild stays fast
-            eng.learn(rec, p.folder, corrected=latest.get(p.id, (0, ""))[1] == "fix",
-                      update_weights=n >= len(photos) - REBUILD_TRAIN)
-            n += 1
-            if progress:
-                progress(n, len(photos))
-    last = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
-    undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
-    _state.update(last_decision=last, undone=undone, undos_at=time.monotonic())
-    _sync_folders()
-    _save(settings)
-    return n
+    def _sync_folders(self) -> None:
+        """Folders created since we last looked become suggestible at once."""
+        for fid, path in Folder.select(Folder.id, Folder.path).where(Folder.id > self._last_folder).tuples():
+            self._engine.add_folder(path, created=self._last_folder > 0)
+            self._last_folder = max(self._last_folder, fid)
 
+    def _save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        doc = {"engine": self._engine.to_bytes(), "last_decision": self._last_decision,
+               "undone": sorted(self._undone)}
+        tmp = self.dir / f"engine.pkl.{os.getpid()}.{threading.get_ident()}.tmp"
+        with tmp.open("wb") as fh:
+            pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.dir / "engine.pkl")
+        self._dirty, self._saved_at, self._stamp = 0, time.monotonic(), self._snapshot_stamp()
 
-def _sync_folders() -> None:
-    """Folders created since we last looked become suggestible at once."""
-    eng = _state["engine"]
-    for fid, path in Folder.select(Folder.id, Folder.path).where(Folder.id > _state["last_folder"]).tuples():
-        eng.add_folder(path, created=_state["last_folder"] > 0)
-        _state["last_folder"] = max(_state["last_folder"], fid)
+    def save_now(self) -> None:
+        """Write the snapshot if anything was learned since the last one."""
+        with self._lock:
+            if self._engine is not None and self._dirty:
+                try:
+                    self._save()
+                except Exception:
+                    log.exception("suggest: could not save the snapshot")
 
-
-def _save(settings: Settings) -> None:
-    d = _dir(settings)
-    d.mkdir(parents=True, exist_ok=True)
-    doc = {"engine": _state["engine"].to_bytes(), "last_decision": _state["last_decision"],
-           "undone": sorted(_state["undone"])}
-    tmp = d / f"engine.pkl.{os.getpid()}.tmp"
-    with tmp.open("wb") as fh:
-        pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, d / "engine.pkl")
-    _state.update(dirty=0, saved_at=time.monotonic(), stamp=_stamp(settings))
-
-
-def save_now() -> None:
-    """Write the snapshot if anything was learned since the last one (also runs at exit)."""
-    with _lock:
-        if _state["engine"] is not None and _state["dirty"] and _state["settings"] is not None:
-            try:
-                _save(_state["settings"])
-            except Exception:
-                log.exception("suggest: could not save the snapshot")
-
-
-atexit.register(save_now)
-
-
-# --- learning ------------------------------------------------------------------------------------
-def _apply(decision: Decision) -> None:
-    eng = _state["engine"]
-    _state["last_decision"] = max(_state["last_decision"], decision.id)
-    if decision.undone:
-        _state["undone"].add(decision.id)
-        eng.forget(str(decision.photo_id))
-        return
-    if decision.action == "skip":
+    # --- learning ---------------------------------------------------------------------------------
+    def _apply(self, decision: Decision) -> None:
+        eng = self._engine
+        self._last_decision = max(self._last_decision, decision.id)
+        if decision.undone:
+            self._undone.add(decision.id)
+            eng.forget(str(decision.photo_id))
+            return
+        if decision.action == "skip":
+            photo = Photo.get_or_none(Photo.id == decision.photo_id)
+            eng.note_skip(features_for_photo(photo) if photo is not None else None)
+            return
+        if decision.action == "undo" or decision.chosen_folder is None:
+            return
         photo = Photo.get_or_none(Photo.id == decision.photo_id)
-        eng.note_skip(features_for_photo(photo) if photo is not None else None)
-        return
-    if decision.action == "undo" or decision.chosen_folder is None:
-        return
-    photo = Photo.get_or_none(Photo.id == decision.photo_id)
-    if photo is None:
-        return
-    top = (decision.suggested or [{}])[0].get("folder") if decision.suggested else None
-    corrected = decision.action == "fix" or (top is not None and top != decision.chosen_folder)
-    eng.forget(str(photo.id))  # re-filing a photo moves its lesson rather than doubling it
-    eng.learn(features_for_photo(photo), decision.chosen_folder, corrected=corrected)
+        if photo is None:
+            return
+        top = (decision.suggested or [{}])[0].get("folder") if decision.suggested else None
+        corrected = decision.action == "fix" or (top is not None and top != decision.chosen_folder)
+        eng.forget(str(photo.id))  # re-filing a photo moves its lesson rather than doubling it
+        eng.learn(features_for_photo(photo), decision.chosen_folder, corrected=corrected)
 
+    def learn_decision(self, decision: Decision) -> None:
+        """Learn a filing in a few milliseconds; an undo unlearns it (`library.decision_made`)."""
+        with self._lock:
+            self._fresh()  # learns this decision, and any made elsewhere before it
+            if decision.undone and decision.id not in self._undone:
+                self._apply(decision)
+                self._dirty += 1
+            due = self._dirty >= SAVE_EVERY or time.monotonic() - self._saved_at > SAVE_SECONDS
+            if due and (self._saver is None or not self._saver.is_alive()):
+                # pickling a long history takes a moment: not on the phone's request
+                self._saver = threading.Thread(target=self.save_now, name="suggest-snapshot", daemon=True)
+                self._saver.start()
 
-def learn_decision(decision: Decision) -> None:
-    """`library.on_decision` hook: learn a filing in a few milliseconds; an undo unlearns it."""
-    settings = _state["settings"]
-    if settings is None:
-        return
-    with _lock:
-        _fresh(settings)  # learns this decision, and any made elsewhere before it
-        if decision.undone and decision.id not in _state["undone"]:
-            _apply(decision)
-            _state["dirty"] += 1
-        due = _state["dirty"] >= SAVE_EVERY or time.monotonic() - _state["saved_at"] > SAVE_SECONDS
-        saver = _state.get("saver")
-        if due and (saver is None or not saver.is_alive()):
-            # pickling a long history takes a moment: not on the phone's request
-            _state["saver"] = threading.Thread(target=save_now, name="suggest-snapshot", daemon=True)
-            _state["saver"].start()
+    def rename_folder(self, old: str, new: str) -> int:
+        """A folder (and its subfolders) was renamed: its history follows. Returns folders renamed."""
+        with self._lock:
+            n = self.engine().rename_folder(old, new)
+            self._dirty += 1
+            return n
 
+    # --- suggesting -------------------------------------------------------------------------------
+    def suggest_for_photo(self, photo: Photo, k: int | None = None) -> list[dict]:
+        """Top-k folders for a photo as [{"folder", "score" (calibrated 0-1), "reason"}], best first."""
+        k = self.settings.suggest_top_k if k is None else k
+        rec = features_for_photo(photo)
+        with self._lock:
+            return [s.as_dict() for s in self._fresh().predict(rec, k)]
 
-def rename_folder(old: str, new: str, settings: Settings | None = None) -> int:
-    """A folder (and its subfolders) was renamed: its history follows. Returns folders renamed."""
-    with _lock:
-        n = engine(settings).rename_folder(old, new)
-        _state["dirty"] += 1
-        return n
+    def suggest_after_analysis(self, photo: Photo) -> list[dict]:
+        """Once a photo is analysed: store its suggestions, mark an inbox photo "suggested" and tell
+        the phones (`suggestion.ready`)."""
+        sugg = self.suggest_for_photo(photo)
+        photo.suggestions = sugg
+        fields = [Photo.suggestions]
+        if photo.status == "inbox":
+            photo.status = "suggested"
+            fields.append(Photo.status)
+        photo.save(only=fields)
+        events.publish(events.SUGGESTION_READY, photo_id=photo.id, suggestions=sugg,
+                       thumb_url=f"/api/photos/{photo.id}/thumb?size=256")
+        return sugg
 
+    # --- maintenance ------------------------------------------------------------------------------
+    def reset_learning(self) -> None:
+        """Forget everything learned (imported learning logs too); the folder tree stays suggestible by
+        its names and dates. Survives restarts: a rebuild learns only from photos filed after the reset."""
+        with self._lock:
+            self.engine()
+            last = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
+            set_meta(RESET_KEY, str(last))
+            for name in (OLD_LOGS_DIR, LOGS_DIR):
+                shutil.rmtree(self.dir / name, ignore_errors=True)
+            self._rebuild(respect_reset=True)
 
-# --- suggesting ----------------------------------------------------------------------------------
-def suggest_for_photo(photo: Photo, settings: Settings, k: int | None = None) -> list[dict]:
-    """Top-k folders for a photo as [{"folder", "score" (calibrated 0-1), "reason"}], best first."""
-    k = settings.suggest_top_k if k is None else k
-    rec = features_for_photo(photo)
-    with _lock:
-        return [s.as_dict() for s in _fresh(settings).predict(rec, k)]
+    def import_learning_log(self, path: str | os.PathLike) -> int:
+        """Learn the desktop scripts' tag_learning_log.json (shapes: see learning_log.py); returns
+        entries learned. The file is kept under <data_dir>/suggest/learning-logs so a rebuild learns it
+        again."""
+        rows = load_learning_log(path, self.settings.library)
+        with self._lock:
+            eng = self.engine()
+            for rec, folder, weight in rows:
+                eng.learn(rec, folder, weight=weight)
+            logs = self.dir / LOGS_DIR
+            logs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, logs / f"{int(time.time() * 1000)}-{Path(path).name}")
+            self._save()
+        return len(rows)
 
+    def learn_library(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Relearn from the whole library: every catalogued filed photo (a reset no longer applies) and
+        every folder of the tree, plus library files not yet catalogued, from their EXIF. Returns photos
+        learned."""
+        with self._lock:
+            Meta.delete().where(Meta.key == RESET_KEY).execute()
+            n = self._rebuild(respect_reset=False, progress=progress)
+            n += self._learn_uncatalogued()
+            self._save()
+            return n
 
-def suggest_after_analysis(photo: Photo, settings: Settings) -> list[dict]:
-    """Called by the ML worker once a photo is analysed: store its suggestions, mark an inbox photo
-    "suggested" and tell the phones (`suggestion.ready`)."""
-    sugg = suggest_for_photo(photo, settings)
-    photo.suggestions = sugg
-    fields = [Photo.suggestions]
-    if photo.status == "inbox":
-        photo.status = "suggested"
-        fields.append(Photo.status)
-    photo.save(only=fields)
-    events.publish("suggestion.ready", photo_id=photo.id, suggestions=sugg,
-                   thumb_url=f"/api/photos/{photo.id}/thumb?size=256")
-    return sugg
+    def _learn_uncatalogued(self) -> int:
+        from ..photos import imaging
+        from ..photos.ingest import PHOTO_EXTENSIONS
 
-
-# --- maintenance ---------------------------------------------------------------------------------
-def reset_learning(settings: Settings | None = None) -> None:
-    """Forget everything learned (imported seed logs too); the folder tree stays suggestible by its
-    names and dates. Survives restarts: a rebuild learns only from photos filed after the reset."""
-    settings = settings or _state["settings"]
-    with _lock:
-        engine(settings)
-        last = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
-        set_meta(RESET_KEY, str(last))
-        shutil.rmtree(_dir(settings) / "seed-logs", ignore_errors=True)
-        _rebuild(settings, respect_reset=True)
-
-
-def import_seed_log(path: str | os.PathLike, settings: Settings | None = None) -> int:
-    """Learn the seed app's tag_learning_log.json (shapes: see seedlog.py); returns entries learned.
-    The file is kept under <data_dir>/suggest/seed-logs so a rebuild learns it again."""
-    settings = settings or _state["settings"]
-    rows = load_seed_log(path, settings.library)
-    with _lock:
-        eng = engine(settings)
-        for rec, folder, weight in rows:
-            eng.learn(rec, folder, weight=weight)
-        seeds = _dir(settings) / "seed-logs"
-        seeds.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, seeds / f"{int(time.time() * 1000)}-{Path(path).name}")
-        _save(settings)
-    return len(rows)
-
-
-def learn_library(settings: Settings, progress=None) -> int:
-    """Relearn from the whole library: every catalogued filed photo (a reset no longer applies) and
-    every folder of the tree, plus library files not yet catalogued, from their EXIF. Returns photos
-    learned."""
-    with _lock:
-        Meta.delete().where(Meta.key == RESET_KEY).execute()
-        n = _rebuild(settings, respect_reset=False, progress=progress)
-        n += _learn_uncatalogued(settings)
-        _save(settings)
-        return n
-
-
-def _learn_uncatalogued(settings: Settings) -> int:
-    from ..photos import imaging
-    from ..photos.ingest import PHOTO_EXTENSIONS
-
-    root = settings.library
-    if not root.is_dir():
-        return 0
-    known = {p for (p,) in Photo.select(Photo.path).where(Photo.root == "library").tuples()}
-    eng = _state["engine"]
-    found = []
-    for dirpath, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        if rel_dir == ".":
-            continue  # files at the library root are not filed anywhere
-        for name in sorted(files):
-            rel = f"{rel_dir}/{name}"
-            if rel in known or Path(name).suffix.lower() not in PHOTO_EXTENSIONS:
-                continue
-            try:
-                with imaging.open_image(Path(dirpath) / name, settings.max_pixels) as im:
-                    facts = imaging.read_facts(im)
-            except Exception:
-                continue  # not readable as a photo: not history
-            camera = " ".join(x for x in (facts.camera_make, facts.camera_model) if x) or None
-            gps = (facts.gps_lat, facts.gps_lon) if facts.gps_lat is not None else None
-            found.append((facts.taken_at, rel, rel_dir, camera, gps))
-    found.sort(key=lambda x: (x[0] is None, x[0] or 0, x[1]))
-    for taken, rel, folder, camera, gps in found:
-        eng.learn(PhotoFeatures.build("file:" + rel, taken, None, None, None, camera, gps), folder)
-    return len(found)
+        root = self.settings.library
+        if not root.is_dir():
+            return 0
+        known = {p for (p,) in Photo.select(Photo.path).where(Photo.root == "library").tuples()}
+        found = []
+        for dirpath, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(root).as_posix()
+            if rel_dir == ".":
+                continue  # files at the library root are not filed anywhere
+            for name in sorted(files):
+                rel = f"{rel_dir}/{name}"
+                if rel in known or Path(name).suffix.lower() not in PHOTO_EXTENSIONS:
+                    continue
+                try:
+                    with imaging.open_image(Path(dirpath) / name, self.settings.max_pixels) as im:
+                        facts = imaging.read_facts(im)
+                except Exception:
+                    continue  # not readable as a photo: not history
+                camera = camera_label(facts.camera_make, facts.camera_model)
+                gps = (facts.gps_lat, facts.gps_lon) if facts.gps_lat is not None else None
+                found.append((facts.taken_at, rel, rel_dir, camera, gps))
+        found.sort(key=lambda x: (x[0] is None, x[0] or 0, x[1]))
+        for taken, rel, folder, camera, gps in found:
+            self._engine.learn(PhotoFeatures.build("file:" + rel, taken, None, None, None, camera, gps), folder)
+        return len(found)

@@ -1,5 +1,6 @@
-"""The application factory. No side effects beyond binding the catalogue: the worker, zeroconf and
-the pairing code belong to `jaicat serve` (cli/web.py), so tests build apps freely."""
+"""The application factory. No side effects beyond binding the catalogue: starting the runtime (the
+suggester's learning, the worker), zeroconf and the pairing code belong to `jaicat serve` (cli/web.py),
+so tests build apps freely."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import jaicat
 from ..config import Settings
 from ..db import database, open_db
 from ..devices.pairing import AttemptLimiter
+from ..runtime import Runtime
 from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, uploads
 from .errors import register_error_handlers
 from .ws import check_handshake, sock
@@ -30,7 +32,9 @@ class SqliteInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
+    """The Flask app for `settings`; `runtime` is the one `jaicat serve` started, else a new one that
+    nothing starts (its suggester still suggests, loading lazily; its worker does not run)."""
     settings.ensure_dirs()
     open_db(settings.db_path)
     app = Flask(__name__, static_folder=None)
@@ -42,6 +46,7 @@ def create_app(settings: Settings) -> Flask:
         JAICAT_PWA_DIR=Path(pwa).expanduser() if pwa else default_pwa_dir(),
         SOCK_SERVER_OPTIONS={"ping_interval": None},  # we ping in JSON (web/ws.py) so the PWA sees it
     )
+    app.extensions["jaicat"] = runtime if runtime is not None else Runtime(settings)
     app.extensions["jaicat_pair_limiter"] = AttemptLimiter()
 
     # One connection per server thread, kept open: closing the last connection to a WAL database
