@@ -1,4 +1,4 @@
-"""Folder suggestion: an online engine that learns from every decision, its evaluation, and the service
+"""Folder suggestion: an online engine that learns from every decision, its evaluation, and the Suggester
 that connects it to the catalogue (`jaicat.suggest.service`)."""
 
 from .engine import SIGNALS, SuggestEngine, Suggestion
