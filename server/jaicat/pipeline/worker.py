@@ -5,7 +5,8 @@ restart simply resumes. Ingest wakes the worker through `jaicat.photos.ingest.ph
 polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") whose progress is
 published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
 
-    worker.start(settings)   # in the `serve` entry point, never in create_app
+    worker = Worker(settings, suggester=suggester)   # held by the Runtime (jaicat/runtime.py)
+    worker.start()   # in the `serve` entry point, never in create_app
     worker.stop()
     run_pending(settings, progress=cb)   # the same loop, synchronously (jaicat scan, tests)
 """
@@ -118,7 +119,7 @@ class Worker:
         self._warmed = False
 
     def start(self) -> Worker:
-        """Start the thread (idempotent); each photo ingest makes ready wakes it."""
+        """Start the thread (idempotent); every photo ingest marks ready (`ingest.photo_ready`) wakes it."""
         from ..photos import ingest
 
         ingest.photo_ready.connect(self._photo_ready)
