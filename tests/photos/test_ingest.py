@@ -19,8 +19,8 @@ def _leftovers(settings):
     return sorted(p for p in settings.tmp.rglob("*") if p.is_file())
 
 
-def test_every_valid_photo_imported_and_second_run_adds_nothing(settings, media_dir):
-    first = ingest_paths([media_dir], settings)
+def test_every_valid_photo_imported_and_second_run_adds_nothing(settings, full_media_dir):
+    first = ingest_paths([full_media_dir], settings)
     bad = {p.split("/")[-1] for p, _ in first.rejected}
     assert bad == {"zero_bytes.jpg", "truncated.jpg", "not_an_image.jpg", "corrupt.heic",
                    "decompression_bomb.png"}
@@ -32,7 +32,7 @@ def test_every_valid_photo_imported_and_second_run_adds_nothing(settings, media_
         for size in settings.thumb_sizes:
             with Image.open(thumb_path(settings, p, size)) as t:
                 assert max(t.size) <= size
-    second = ingest_paths([media_dir], settings)
+    second = ingest_paths([full_media_dir], settings)
     assert second.imported == []
     assert len(second.duplicates) == len(first.imported) + len(first.duplicates)
     assert _leftovers(settings) == []
