@@ -15,6 +15,7 @@ like, one per data directory.
 from __future__ import annotations
 
 from .config import Settings
+from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
 from .suggest.service import Suggester
 
@@ -24,8 +25,9 @@ class Runtime:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
-        self.worker = Worker(settings, suggester=self.suggester)
+        self.worker = Worker(settings, suggester=self.suggester, models=self.models)
 
     def connect(self) -> Runtime:
         """Hook the owned objects into filing (the suggester learns each decision). Returns self."""

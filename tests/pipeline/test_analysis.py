@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaicat import events
-from jaicat.pipeline.analysis import Analyser, pending_count, requeue
+from jaicat.pipeline.analysis import Analyser, requeue
 from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
 from jaicat.photos.tags import add_tag, photo_tags, remove_tag
 from jaicat.pipeline.worker import Worker, run_pending
@@ -92,8 +92,8 @@ def test_bad_photo_does_not_stop_the_batch(ml_settings, add_photos, no_faces):
     assert gone.analysed_at is None and gone.analysis_error
     failed = [e["photo_id"] for e in _drain(q) if e["type"] == "photo.failed"]
     assert sorted(failed) == sorted([bad.id, gone.id])
-    assert pending_count() == 0  # failed photos leave the queue...
-    assert requeue(failed=True) == 2 and pending_count() == 2  # ...until asked to retry
+    assert Photo.pending().count() == 0  # failed photos leave the queue...
+    assert requeue(failed=True) == 2 and Photo.pending().count() == 2  # ...until asked to retry
 
 
 def test_without_weights_photos_are_still_analysed(settings, add_photos, no_faces, caplog):
@@ -165,12 +165,12 @@ def test_run_pending_job_progress_and_resume(ml_settings, add_photos, no_faces):
                           should_stop=lambda: next(stop_after, True))
     finally:
         events.unsubscribe(q)
-    assert calls == [(4, 6)] and job.status == "queued" and pending_count() == 2
+    assert calls == [(4, 6)] and job.status == "queued" and Photo.pending().count() == 2
     progress = [e for e in _drain(q) if e["type"] == "job.progress"]
     assert progress[-1]["job_id"] == job.id and progress[-1]["done"] == 4
     # "restart": a new run picks up the rest from the catalogue
     job2 = run_pending(ml_settings)
-    assert job2.status == "done" and job2.done == 2 and pending_count() == 0
+    assert job2.status == "done" and job2.done == 2 and Photo.pending().count() == 0
     assert run_pending(ml_settings) is None
     assert Job.get_by_id(job2.id).total == 2
 
@@ -183,7 +183,7 @@ def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_
     add_photos(2)
     w = Worker(ml_settings, idle_wait=60).start()
     try:
-        assert w.idle.wait(60) and pending_count() == 0
+        assert w.idle.wait(60) and Photo.pending().count() == 0
         # new photo through ingest wakes it well before idle_wait
         w.idle.clear()
         p = ingest_file(make_image(tmp_path / "late.jpg", seed=77), ml_settings).photo
@@ -221,3 +221,21 @@ def test_worker_marks_a_crashing_batch_failed_and_goes_on(ml_settings, add_photo
     first, second = (Photo.get_by_id(p.id) for p in photos)
     assert "simulated OOM" in first.analysis_error and first.analysed_at is None
     assert second.analysed_at is not None
+
+
+def test_analysers_given_one_model_cache_share_the_loaded_weights(ml_settings, add_photos, no_faces):
+    from jaicat.pipeline.analysis import photo_embedded
+    from jaicat.pipeline.models import ModelCache
+
+    (photo,) = add_photos(1)
+    models = ModelCache()
+    first, second = Analyser(ml_settings, models=models), Analyser(ml_settings, models=models)
+    embedded = []
+    receiver = photo_embedded.connect(lambda settings, photo_id, emb: embedded.append((photo_id, emb.shape)))
+    try:
+        first.analyse([photo])
+    finally:
+        photo_embedded.disconnect(receiver)
+    assert second.clip() is first.clip() and first.clip().loaded
+    assert Analyser(ml_settings).clip() is not first.clip()  # without a cache given, a private one
+    assert embedded and embedded[0][0] == photo.id

@@ -12,7 +12,7 @@ from jaicat.errors import ModelUnavailable
 from jaicat.pipeline.captioner import Captioner, tidy_caption
 from jaicat.pipeline.clip import ClipEncoder
 from jaicat.pipeline.models import (
-    get_model,
+    ModelCache,
     list_local_models,
     local_dir_name,
     pull_model,
@@ -94,10 +94,12 @@ def test_pull_without_network_names_the_offline_route(tmp_path, monkeypatch):
     assert "--from" in e.value.message
 
 
-def test_get_model_is_shared_and_loads_once(ml_settings):
-    a = get_model(ClipEncoder, ml_settings.clip_model, ml_settings)
-    b = get_model(ClipEncoder, ml_settings.clip_model, ml_settings)
+def test_a_model_cache_shares_one_instance_and_loads_it_once(ml_settings):
+    models = ModelCache()
+    a = models.get(ClipEncoder, ml_settings.clip_model, ml_settings)
+    b = models.get(ClipEncoder, ml_settings.clip_model, ml_settings)
     assert a is b
+    assert ModelCache().get(ClipEncoder, ml_settings.clip_model, ml_settings) is not a  # caches are separate
     calls = []
     orig = ClipEncoder._load
 
@@ -106,7 +108,7 @@ def test_get_model_is_shared_and_loads_once(ml_settings):
             calls.append(path)
             orig(self, path)
 
-    m = get_model(Counting, ml_settings.clip_model, ml_settings)
+    m = models.get(Counting, ml_settings.clip_model, ml_settings)
     threads = [threading.Thread(target=m.load) for _ in range(4)]
     for t in threads:
         t.start()

@@ -78,13 +78,14 @@ def test_filters_combine(ml_settings, library):
 
 
 def test_text_search_ranks_by_clip_similarity(ml_settings, library):
-    from jaicat.pipeline.analysis import embed_text
+    from jaicat.pipeline.clip import embed_text
+    from jaicat.pipeline.models import ModelCache
 
     hits = search(ml_settings, "a dog on the beach", limit=4)
     assert len(hits) == 4
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    q = embed_text(ml_settings, "a dog on the beach")
+    q = embed_text(ml_settings, "a dog on the beach", ModelCache())
     from jaicat.db import blob_to_vec
 
     expected = sorted(library, key=lambda i: -float(blob_to_vec(Photo.get_by_id(i).embedding) @ q))[:4]

@@ -41,12 +41,12 @@ def register(sub) -> None:
 
 
 def _analyse_pending(settings, quiet: bool) -> int:
-    from ..pipeline.analysis import Analyser, pending_count
+    from ..pipeline.analysis import Analyser
     from ..db import Photo
     from ..pipeline.worker import run_pending
     from ..runtime import Runtime
 
-    bar = tqdm(total=pending_count(), unit="photo", desc="analysing", disable=quiet)
+    bar = tqdm(total=Photo.pending().count(), unit="photo", desc="analysing", disable=quiet)
 
     def progress(done, total):
         bar.total = total
@@ -54,7 +54,7 @@ def _analyse_pending(settings, quiet: bool) -> int:
         bar.refresh()
 
     with Runtime(settings) as runtime:  # the runtime's suggester suggests folders for each photo
-        analyser = Analyser(settings, suggester=runtime.suggester)
+        analyser = Analyser(settings, suggester=runtime.suggester, models=runtime.models)
         job = run_pending(settings, progress=progress, analyser=analyser)
     bar.close()
     if job is None:

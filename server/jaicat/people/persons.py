@@ -252,7 +252,7 @@ def name_cluster(cluster_id: int, name) -> dict:
             _confirm(face, person)
         sync_face_tags({f.photo_id for f in faces})
         encodings_changed()
-    events.publish("people.changed", action="name_cluster", person=person.name, faces=len(faces),
+    events.publish(events.PEOPLE_CHANGED, action="name_cluster", person=person.name, faces=len(faces),
                    photo_ids=sorted({f.photo_id for f in faces}))
     return {"person_id": person.id, "person": person.name, "faces": len(faces)}
 
@@ -278,7 +278,7 @@ def confirm_face(face_id, person_name_or_id) -> Face:
         _confirm(face, person)
         sync_face_tags([face.photo_id])
         encodings_changed()
-    events.publish("people.changed", action="confirm", face=face.id, person=person.name, photo_ids=[face.photo_id])
+    events.publish(events.PEOPLE_CHANGED, action="confirm", face=face.id, person=person.name, photo_ids=[face.photo_id])
     return face
 
 
@@ -302,7 +302,7 @@ def reject_face(face_id, settings=None) -> Face:
         if m is None:
             assign_clusters([face])
         sync_face_tags([face.photo_id])
-    events.publish("people.changed", action="reject", face=face.id, photo_ids=[face.photo_id])
+    events.publish(events.PEOPLE_CHANGED, action="reject", face=face.id, photo_ids=[face.photo_id])
     return face
 
 
@@ -340,7 +340,7 @@ def rematch_faces(settings=None, progress=None) -> dict:
         assign_clusters(list(Face.select().where(Face.id.in_(became_unknown))) if became_unknown else [])
         sync_face_tags(changed_photos)
     if changed:
-        events.publish("people.changed", action="rematch", faces=changed, photo_ids=sorted(changed_photos))
+        events.publish(events.PEOPLE_CHANGED, action="rematch", faces=changed, photo_ids=sorted(changed_photos))
     return {"faces": len(rows), "changed": changed}
 
 
@@ -426,7 +426,7 @@ def rename_person(id_or_name, new_name: str) -> Person:
         person.name = new_name
         person.save()
         _retag(old_name, new_name)
-    events.publish("people.changed", action="rename", person=new_name, old=old_name,
+    events.publish(events.PEOPLE_CHANGED, action="rename", person=new_name, old=old_name,
                    photo_ids=_photos_of(person.id))
     return person
 
@@ -452,7 +452,7 @@ def merge_people(src, dst) -> Person:
         _retag(source.name, target.name)
         source.delete_instance()
         encodings_changed()
-    events.publish("people.changed", action="merge", person=target.name, old=source.name,
+    events.publish(events.PEOPLE_CHANGED, action="merge", person=target.name, old=source.name,
                    photo_ids=_photos_of(target.id))
     return target
 
@@ -471,7 +471,7 @@ def forget_person(p) -> dict:
             face.person, face.confirmed = None, False
         assign_clusters(faces)
         encodings_changed()
-    events.publish("people.changed", action="forget", person=name, photo_ids=sorted({f.photo_id for f in faces}))
+    events.publish(events.PEOPLE_CHANGED, action="forget", person=name, photo_ids=sorted({f.photo_id for f in faces}))
     return {"person": name, "encodings": encodings, "faces": len(faces)}
 
 

@@ -301,12 +301,9 @@ def format_tree(tree: dict, indent: str = "") -> list[str]:
 
 # --- filing --------------------------------------------------------------------------------------
 def _facts_for_log(photo: Photo) -> tuple[list, list]:
-    from ..db import Face, Person, PhotoTag, Tag
+    from ..db import Face, Person, PhotoTag
 
-    tags = [
-        t.tag.name for t in PhotoTag.select(PhotoTag, Tag).join(Tag)
-        .where((PhotoTag.photo == photo) & (PhotoTag.removed == False))  # noqa: E712
-    ]
+    tags = [t.tag.name for t in PhotoTag.visible().where(PhotoTag.photo == photo)]
     people = sorted({
         f.person.name for f in Face.select(Face, Person).join(Person)
         .where(Face.photo == photo)

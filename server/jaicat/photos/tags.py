@@ -127,7 +127,7 @@ def edit_photo_tags(photo_or_id, wanted: Iterable[str]) -> list[dict]:
     photo = _photo(photo_or_id)
     set_user_tags(photo, wanted)
     now = photo_tags(photo)
-    events.publish("photo.changed", photo_id=photo.id, change="tags", tags=[t["name"] for t in now])
+    events.publish(events.PHOTO_CHANGED, photo_id=photo.id, change="tags", tags=[t["name"] for t in now])
     return now
 
 

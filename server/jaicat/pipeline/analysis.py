@@ -4,7 +4,8 @@ BLIP caption -> faces -> store -> events -> folder suggestions.
 Stages degrade independently: without CLIP/BLIP weights those stages are skipped (one log line per
 model, naming `jaicat models pull`) and the photo is still marked analysed so faces and suggestions
 happen; a photo that cannot be decoded gets `analysis_error` and the batch goes on.
-`Analyser` holds the (process-shared) models; the worker and `jaicat scan` each make one.
+`Analyser` takes its models from a ModelCache (the runtime's, which search shares); the worker and
+`jaicat scan` each make one. A stored embedding is announced on `photo_embedded` (search follows it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 from PIL import Image
 
 from .. import events
@@ -25,14 +25,16 @@ from ..db import Face, Photo, database, utcnow, vec_to_blob
 from ..errors import JaicatError, ModelUnavailable
 from ..photos.library import photo_file
 from .captioner import Captioner
-from .clip import ClipEncoder
-from .models import get_model
+from .clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
+from .models import ModelCache
 from .tagger import ZeroShotTagger, caption_tags, load_vocabulary
 from ..photos.tags import photo_tags, set_auto_tags
 
 log = logging.getLogger(__name__)
 
-CLIP_INPUT_SIDE = 448  # pre-shrink before the processor (224 px for ViT-B/32, 384 for BLIP)
+# Sent with (settings, photo_id, embedding) once a photo's CLIP embedding is stored: the search
+# indexes of this process follow it (search/query.py), the pipeline does not know them.
+photo_embedded = events.Signal("photo_embedded")
 
 
 @dataclass
@@ -45,22 +47,15 @@ class PhotoResult:
     error: str | None = None
 
 
-def _shrink(im: Image.Image, side: int) -> Image.Image:
-    if max(im.size) <= side:
-        return im
-    small = im.copy()
-    small.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return small
-
-
 class Analyser:
     """Models + vocabulary for one Settings. Thread-compatible: one analyse() at a time per instance."""
 
-    def __init__(self, settings: Settings, suggester=None):
+    def __init__(self, settings: Settings, suggester=None, models: ModelCache | None = None):
         """`suggester` (a suggest.service.Suggester) stores folder suggestions for each analysed photo;
-        without one there are none."""
+        without one there are none. `models`: the runtime's ModelCache (a private one if not given)."""
         self.settings = settings
         self.suggester = suggester
+        self.models = models if models is not None else ModelCache()
         self._warned: set[str] = set()
         self._tagger: ZeroShotTagger | None = None
         self._people = None
@@ -81,7 +76,7 @@ class Analyser:
         return self._load(ClipEncoder, self.settings.clip_model, "clip", "embeddings and tags")
 
     def _load(self, cls, name: str, key: str, what: str):
-        model = get_model(cls, name, self.settings)
+        model = self.models.get(cls, name, self.settings)
         try:
             loaded = model.load()
             if key in self._warned:  # weights were pulled while we ran
@@ -153,7 +148,7 @@ class Analyser:
             else:
                 results[p.id].stages.append("decode")
                 good.append((p, im))
-        small = [_shrink(im, CLIP_INPUT_SIDE) for _, im in good]
+        small = [shrink(im) for _, im in good]
 
         embeddings = None
         tags: list[list[tuple[str, float]]] = [[] for _ in good]
@@ -222,9 +217,7 @@ class Analyser:
         r.caption = caption if caption is not None else p.caption
         r.tags = [t["name"] for t in photo_tags(p.id)]
         if emb is not None:
-            from ..search.query import photo_index
-
-            photo_index(self.settings).add(p.id, emb)
+            photo_embedded.send(self.settings, p.id, emb)
 
     def _after(self, p: Photo, r: PhotoResult) -> None:
         events.publish(events.PHOTO_ANALYSED, photo_id=p.id, tags=r.tags, caption=r.caption, faces=r.faces,
@@ -234,16 +227,6 @@ class Analyser:
                 self.suggester.suggest_after_analysis(Photo.get_by_id(p.id))
             except Exception:  # noqa: BLE001 - suggestions must not stop analysis
                 log.exception("folder suggestion for photo %s failed", p.id)
-
-
-def pending_photos(limit: int, after_id: int = 0) -> list[Photo]:
-    """Photos waiting for analysis (never analysed, no error), oldest first."""
-    return list(Photo.select().where(Photo.analysed_at.is_null(), Photo.analysis_error.is_null(),
-                                     Photo.id > after_id).order_by(Photo.id).limit(limit))
-
-
-def pending_count() -> int:
-    return Photo.select().where(Photo.analysed_at.is_null(), Photo.analysis_error.is_null()).count()
 
 
 def requeue(missing_embeddings: bool = False, failed: bool = False, everything: bool = False) -> int:
@@ -263,14 +246,3 @@ def requeue(missing_embeddings: bool = False, failed: bool = False, everything: 
         cond = cond | c
     return q.where(cond).execute()
 
-
-def embed_image_crops(settings: Settings, images: list[Image.Image]) -> np.ndarray:
-    """CLIP embeddings of arbitrary images (region crops); raises ModelUnavailable without weights."""
-    clip = get_model(ClipEncoder, settings.clip_model, settings).load()
-    return clip.embed_images([_shrink(im, CLIP_INPUT_SIDE) for im in images])
-
-
-def embed_text(settings: Settings, text: str) -> np.ndarray:
-    """CLIP text embedding (1-D, normalised); raises ModelUnavailable without weights."""
-    clip = get_model(ClipEncoder, settings.clip_model, settings).load()
-    return clip.embed_texts([text])[0]

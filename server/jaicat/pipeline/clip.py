@@ -11,7 +11,33 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .models import InferenceModel
+from .models import InferenceModel, ModelCache
+
+CLIP_INPUT_SIDE = 448  # pre-shrink before the processor (224 px for ViT-B/32, 384 for BLIP)
+
+
+def shrink(im: Image.Image, side: int = CLIP_INPUT_SIDE) -> Image.Image:
+    """`im` no larger than `side` pixels on its long side (a copy when it must shrink)."""
+    if max(im.size) <= side:
+        return im
+    small = im.copy()
+    small.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return small
+
+
+def clip_for(settings, models: ModelCache) -> ClipEncoder:
+    """The configured CLIP encoder, loaded; raises ModelUnavailable without weights."""
+    return models.get(ClipEncoder, settings.clip_model, settings).load()
+
+
+def embed_image_crops(settings, images: list[Image.Image], models: ModelCache) -> np.ndarray:
+    """CLIP embeddings of arbitrary images (region crops); raises ModelUnavailable without weights."""
+    return clip_for(settings, models).embed_images([shrink(im) for im in images])
+
+
+def embed_text(settings, text: str, models: ModelCache) -> np.ndarray:
+    """CLIP text embedding (1-D, normalised); raises ModelUnavailable without weights."""
+    return clip_for(settings, models).embed_texts([text])[0]
 
 
 def image_processor_kwargs() -> dict:

@@ -1,4 +1,4 @@
-"""Model loading: where weights come from, which device runs them, one instance per process.
+"""Model loading: where weights come from, which device runs them, one loaded instance per cache.
 
 A model is named by a Hugging Face hub id ("openai/clip-vit-base-patch32") or a local folder.
 Resolution order (first hit wins, nothing is ever downloaded here):
@@ -8,8 +8,8 @@ Resolution order (first hit wins, nothing is ever downloaded here):
 Missing weights raise ModelUnavailable naming `jaicat models pull`.
 
 Every model family subclasses InferenceModel (Immich-style): `load()` is idempotent and runs under a
-lock, `predict(batch)` splits the batch by `batch_size` and calls `_predict`. `get_model` keeps one
-loaded instance per (family, name, device) for the whole process, so the worker and the web layer
+lock, `predict(batch)` splits the batch by `batch_size` and calls `_predict`. A `ModelCache` keeps one
+loaded instance per (family, name, device); the runtime holds one, so the worker and the web layer
 share the weights. torch/transformers are imported lazily: the server starts fast without them.
 """
 
@@ -174,25 +174,31 @@ class InferenceModel:
         return []
 
 
-_registry: dict[tuple, InferenceModel] = {}
-_registry_lock = threading.Lock()
+class ModelCache:
+    """The loaded models of one running Jaicat: one instance per (family, name, models dir, device).
 
+    Created at start-up and held by the runtime (`runtime.models`), so the analysis worker and the web
+    layer's searches share the weights; tests and CLI commands make their own.
+    """
 
-def get_model(cls: type[InferenceModel], name: str, settings) -> InferenceModel:
-    """The process-wide instance of `cls` for model `name` (created unloaded; call load()/predict())."""
-    key = (cls, str(name), str(settings.models), settings.device)
-    with _registry_lock:
-        model = _registry.get(key)
-        if model is None:
-            model = cls(name, settings.models, device=settings.device, batch_size=settings.batch_size)
-            _registry[key] = model
-        return model
+    def __init__(self) -> None:
+        self._models: dict[tuple, InferenceModel] = {}
+        self._lock = threading.Lock()
 
+    def get(self, cls: type[InferenceModel], name: str, settings) -> InferenceModel:
+        """This cache's instance of `cls` for model `name` (created unloaded; call load()/predict())."""
+        key = (cls, str(name), str(settings.models), settings.device)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = cls(name, settings.models, device=settings.device, batch_size=settings.batch_size)
+                self._models[key] = model
+            return model
 
-def clear_models() -> None:
-    """Forget loaded models (tests; after `models pull` in a long-running process)."""
-    with _registry_lock:
-        _registry.clear()
+    def clear(self) -> None:
+        """Forget the loaded models (e.g. after `models pull` in a long-running process)."""
+        with self._lock:
+            self._models.clear()
 
 
 # --- getting weights onto this machine ------------------------------------------------------------

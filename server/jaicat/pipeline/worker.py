@@ -18,7 +18,8 @@ import threading
 from typing import Callable
 
 from .. import events
-from .analysis import Analyser, pending_count, pending_photos
+from .analysis import Analyser
+from .models import ModelCache
 from ..config import Settings
 from ..db import Job, Photo, database, utcnow
 
@@ -60,7 +61,7 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
     """Analyse everything pending now (and anything arriving meanwhile); returns the Job, or None if
     there was nothing to do. `progress(done, total)` after each batch."""
     analyser = analyser or Analyser(settings)
-    total = pending_count()
+    total = Photo.pending().count()
     if total == 0:
         return None
     job = Job.create(kind="analyse", status="running", total=total, message="")
@@ -72,13 +73,13 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
             if should_stop and should_stop():
                 stopped = True
                 break
-            batch = pending_photos(max(1, settings.batch_size))
+            batch = list(Photo.pending().limit(max(1, settings.batch_size)))
             if not batch:
                 break
             ok, bad = _run_batch(analyser, batch)
             done, failed = done + ok + bad, failed + bad
             message = f"{failed} failed" if failed else ""
-            _update(job, done=done, total=max(job.total, done + pending_count()), message=message)
+            _update(job, done=done, total=max(job.total, done + Photo.pending().count()), message=message)
             if progress:
                 progress(job.done, job.total)
     except Exception as e:
@@ -107,9 +108,9 @@ class Worker:
     suggestions for each photo analysed."""
 
     def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0,
-                 suggester=None):
+                 suggester=None, models: ModelCache | None = None):
         self.settings = settings
-        self.analyser = analyser or Analyser(settings, suggester=suggester)
+        self.analyser = analyser or Analyser(settings, suggester=suggester, models=models)
         self.idle_wait = idle_wait
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -186,4 +187,4 @@ class Worker:
         if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
             from ..search.regions import embed_missing
 
-            embed_missing(self.settings)
+            embed_missing(self.settings, models=self.analyser.models)

@@ -24,7 +24,10 @@ from peewee import fn
 
 from ..config import Settings
 from ..db import Face, Person, Photo, PhotoTag, Tag, blob_to_vec, database
-from ..errors import InvalidInput, ModelUnavailable, NotFound
+from ..errors import InvalidInput, ModelUnavailable
+from ..pipeline.analysis import photo_embedded
+from ..pipeline.clip import embed_text
+from ..pipeline.models import ModelCache
 from .index import VectorIndex
 from .index_store import IndexStore
 
@@ -113,17 +116,18 @@ def parse_query(text: str) -> Query:
     return q
 
 
+def _tagged(name: str):
+    """Ids of the photos carrying tag `name` (in any case, as tags are matched everywhere)."""
+    return PhotoTag.visible(PhotoTag.photo).where(fn.casefold(Tag.name) == name.strip().casefold())
+
+
 def filtered_photos(q: Query):
     """A peewee query of the photos passing `q`'s filters (free text and `similar` not applied)."""
     sel = Photo.select()
     for name in q.tags:
-        sub = (PhotoTag.select(PhotoTag.photo).join(Tag)
-               .where(fn.lower(Tag.name) == name.strip().lower(), PhotoTag.removed == False))  # noqa: E712
-        sel = sel.where(Photo.id.in_(sub))
+        sel = sel.where(Photo.id.in_(_tagged(name)))
     for name in q.exclude_tags:
-        sub = (PhotoTag.select(PhotoTag.photo).join(Tag)
-               .where(fn.lower(Tag.name) == name.strip().lower(), PhotoTag.removed == False))  # noqa: E712
-        sel = sel.where(Photo.id.not_in(sub))
+        sel = sel.where(Photo.id.not_in(_tagged(name)))
     for who in q.people:
         cond = (Person.id == int(who)) if str(who).isdigit() else (fn.lower(Person.name) == who.strip().lower())
         sel = sel.where(Photo.id.in_(Face.select(Face.photo).join(Person).where(cond)))
@@ -193,6 +197,12 @@ def photo_index(settings: Settings) -> VectorIndex:
         Photo.select(Photo.id, Photo.embedding).where(Photo.embedding.is_null(False))))
 
 
+@photo_embedded.connect
+def _index_embedding(settings: Settings, photo_id: int, embedding) -> None:
+    """A photo analysed in this process is searchable at once (the index's exact tail)."""
+    photo_index(settings).add(photo_id, embedding)
+
+
 def _rank(settings: Settings, vec: np.ndarray, q: Query, limit: int, offset: int,
           exclude: set[int]) -> list[tuple[int, float]]:
     if not q.has_filters:
@@ -221,19 +231,18 @@ def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]
     base = filtered_photos(q).select(Photo.id)
     for w in words:
         by_caption = base.where(Photo.caption.contains(w))
-        by_tag = (base.join(PhotoTag, on=(PhotoTag.photo == Photo.id)).join(Tag)
-                  .where(Tag.name.contains(w), PhotoTag.removed == False))  # noqa: E712
+        by_tag = base.where(Photo.id.in_(PhotoTag.visible(PhotoTag.photo).where(Tag.name.contains(w))))
         for (i,) in by_caption.union(by_tag).tuples():
             hits[i] += 1
     ranked = sorted(((i, n / len(words)) for i, n in hits.items()), key=lambda t: (-t[1], -t[0]))
     return ranked[offset:offset + limit]
 
 
-def search(settings: Settings, query: str | Query, limit: int = 50, offset: int = 0) -> list[SearchHit]:
+def search(settings: Settings, query: str | Query, limit: int = 50, offset: int = 0,
+           models: ModelCache | None = None) -> list[SearchHit]:
     """Photos matching `query` (string or Query): best match first when there is free text or
-    `similar:`, otherwise newest first (taken_at, then import time)."""
-    from ..pipeline.analysis import embed_text
-
+    `similar:`, otherwise newest first (taken_at, then import time).
+    `models`: the runtime's ModelCache (a private one, loading CLIP anew, if not given)."""
     q = parse_query(query) if isinstance(query, str) else query
     limit, offset = max(0, int(limit)), max(0, int(offset))
     if q.similar is not None:
@@ -243,7 +252,7 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
         rows = filtered_photos(q).order_by(when.desc(), Photo.id.desc()).offset(offset).limit(limit)
         return [SearchHit(p, None) for p in rows]
     try:
-        ranked = _rank(settings, embed_text(settings, q.text), q, limit, offset, set())
+        ranked = _rank(settings, embed_text(settings, q.text, models or ModelCache()), q, limit, offset, set())
     except ModelUnavailable:
         ranked = None
     if not ranked and (offset == 0 or ranked is None):  # no weights, or nothing embedded yet
@@ -259,9 +268,7 @@ def _hits(ranked: list[tuple[int, float]]) -> list[SearchHit]:
 def similar_photos(settings: Settings, photo_id: int, k: int = 20, query: Query | None = None,
                    offset: int = 0) -> list[SearchHit]:
     """Photos most like `photo_id` by CLIP embedding (itself excluded), optionally filtered."""
-    photo = Photo.get_or_none(Photo.id == int(photo_id))
-    if photo is None:
-        raise NotFound(f"no photo {photo_id}")
+    photo = Photo.get_or_404(photo_id)
     if photo.embedding is None:
         raise ModelUnavailable(f"photo {photo_id} has no embedding yet (not analysed with CLIP)")
     vec = blob_to_vec(photo.embedding).astype(np.float32)

@@ -41,6 +41,8 @@ from ..config import Settings
 from ..db import Photo, Region, blob_to_vec, vec_to_blob
 from ..errors import InvalidInput, ModelUnavailable, NotFound
 from ..photos.library import photo_file
+from ..pipeline.clip import embed_image_crops
+from ..pipeline.models import ModelCache
 from .index import VectorIndex
 from .query import index_for, load_vectors
 
@@ -94,23 +96,23 @@ def _crop(settings: Settings, photo: Photo, box, max_side: int = 2048) -> Image.
     return im.crop((left, top, min(right, W), min(bottom, H)))
 
 
-def _embed(settings: Settings, photo: Photo, box) -> np.ndarray | None:
-    from ..pipeline.analysis import embed_image_crops
-
+def _embed(settings: Settings, photo: Photo, box, models: ModelCache | None) -> np.ndarray | None:
     try:
-        return embed_image_crops(settings, [_crop(settings, photo, box)])[0]
+        return embed_image_crops(settings, [_crop(settings, photo, box)], models or ModelCache())[0]
     except ModelUnavailable as e:
         log.warning("region stored without embedding: %s", e.message)
         return None
 
 
-def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", source: str = "user") -> Region:
-    """Add a region to a photo and embed its crop (stored without embedding if CLIP is unavailable)."""
-    photo = Photo.get_or_none(Photo.id == int(photo_id))
-    if photo is None:
-        raise NotFound(f"no photo {photo_id}")
+def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", source: str = "user",
+                  models: ModelCache | None = None) -> Region:
+    """Add a region to a photo and embed its crop (stored without embedding if CLIP is unavailable).
+
+    `models`: the runtime's ModelCache, here and below (a private one, loading CLIP anew, if not given).
+    """
+    photo = Photo.get_or_404(photo_id)
     box = _check_box(x, y, w, h)
-    emb = _embed(settings, photo, box)
+    emb = _embed(settings, photo, box, models)
     r = Region.create(photo=photo, x=box[0], y=box[1], w=box[2], h=box[3], label=str(label or "").strip()[:200],
                       source=source, embedding=vec_to_blob(emb) if emb is not None else None)
     if emb is not None:
@@ -118,7 +120,8 @@ def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", sou
     return r
 
 
-def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None, label=None) -> Region:
+def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None, label=None,
+                  models: ModelCache | None = None) -> Region:
     """Change a region's box and/or label; a moved box is re-embedded."""
     r = get_region(region_id)
     old = (r.x, r.y, r.w, r.h)
@@ -128,7 +131,7 @@ def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None,
     if new != old:
         box = _check_box(*new)
         r.x, r.y, r.w, r.h = box
-        emb = _embed(settings, r.photo, box)
+        emb = _embed(settings, r.photo, box, models)
         r.embedding = vec_to_blob(emb) if emb is not None else None
         r.save()
         if emb is not None:
@@ -166,11 +169,12 @@ def label_counts() -> list[dict]:
     return [{"label": r.label, "count": r.n} for r in q]
 
 
-def similar_regions(settings: Settings, region_id, k: int = 20) -> list[tuple[Region, float]]:
+def similar_regions(settings: Settings, region_id, k: int = 20,
+                    models: ModelCache | None = None) -> list[tuple[Region, float]]:
     """The `k` regions whose crops look most like this one's (cosine, best first; itself excluded)."""
     r = get_region(region_id)
     if r.embedding is None:
-        emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h))
+        emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h), models)
         if emb is None:
             raise ModelUnavailable("similar regions need the CLIP model; run `jaicat models pull`")
         r.embedding = vec_to_blob(emb)
@@ -184,11 +188,12 @@ def similar_regions(settings: Settings, region_id, k: int = 20) -> list[tuple[Re
 similar = similar_regions  # the name the design notes use
 
 
-def embed_missing(settings: Settings) -> int:
+def embed_missing(settings: Settings, models: ModelCache | None = None) -> int:
     """Embed regions stored without an embedding (e.g. created before the CLIP weights were pulled)."""
+    models = models or ModelCache()
     n = 0
     for r in Region.select().where(Region.embedding.is_null()):
-        emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h))
+        emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h), models)
         if emb is None:
             break
         Region.update(embedding=vec_to_blob(emb)).where(Region.id == r.id).execute()
@@ -316,7 +321,8 @@ def _photo_matcher():
     return match
 
 
-def import_annotations(settings: Settings, file: str | Path, source: str = "import") -> ImportReport:
+def import_annotations(settings: Settings, file: str | Path, source: str = "import",
+                       models: ModelCache | None = None) -> ImportReport:
     """Create regions from an annotation file (shapes in the module docstring). Re-importing the same
     file does not duplicate: an identical box+label on the same photo is skipped."""
     try:
@@ -324,6 +330,7 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
     except (OSError, ValueError) as e:
         raise InvalidInput(f"cannot read annotation file {file}: {e}") from None
     report = ImportReport()
+    models = models or ModelCache()
     match = _photo_matcher()
     for name, regs, opts in _records(doc):
         pid = match(str(name))
@@ -345,7 +352,7 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
             key = tuple(round(v, 4) for v in box) + (label.strip(),)
             if key in existing:
                 continue
-            create_region(settings, pid, *box, label=label, source=source)
+            create_region(settings, pid, *box, label=label, source=source, models=models)
             existing.add(key)
             made += 1
         report.created += made

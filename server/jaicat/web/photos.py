@@ -10,17 +10,11 @@ from ..photos import ingest, library, tags
 from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
+from . import runtime
 from .params import BadRequest, arg_date, arg_int, int_cursor, json_body, limit_arg, str_list
 from .serialize import photo_json
 
 bp = Blueprint("photos", __name__, url_prefix="/api/photos")
-
-
-def get_photo(photo_id: int) -> Photo:
-    photo = Photo.get_or_none(Photo.id == photo_id)
-    if photo is None:
-        raise NotFound(f"no photo {photo_id}")
-    return photo
 
 
 def _query() -> search.Query | None:
@@ -68,7 +62,8 @@ def list_photos():
     if q.text or q.similar is not None:
         # Ranked within the filters: the cursor is the rank to continue from.
         start = int_cursor(cursor)
-        hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start)
+        hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start,
+                             models=runtime().models)
         page = hits[:limit]
         return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in page],
                         "next_cursor": str(start + limit) if len(hits) > limit else None})
@@ -84,7 +79,7 @@ def list_photos():
 
 @bp.get("/<int:photo_id>")
 def detail(photo_id: int):
-    return jsonify(photo_json(get_photo(photo_id), detail=True))
+    return jsonify(photo_json(Photo.get_or_404(photo_id), detail=True))
 
 
 @bp.patch("/<int:photo_id>")
@@ -94,8 +89,8 @@ def edit(photo_id: int):
     wanted = str_list(body, "tags")
     if wanted is None:
         raise BadRequest("nothing to change: send 'tags'")
-    tags.edit_photo_tags(get_photo(photo_id), wanted)
-    return jsonify(photo_json(get_photo(photo_id), detail=True))
+    tags.edit_photo_tags(Photo.get_or_404(photo_id), wanted)
+    return jsonify(photo_json(Photo.get_or_404(photo_id), detail=True))
 
 
 @bp.get("/<int:photo_id>/thumb")
@@ -104,7 +99,7 @@ def thumb(photo_id: int):
     size = arg_int("size", min(settings.thumb_sizes))
     if size not in settings.thumb_sizes:
         raise BadRequest(f"size must be one of {', '.join(map(str, settings.thumb_sizes))}")
-    photo = get_photo(photo_id)
+    photo = Photo.get_or_404(photo_id)
     path = ingest.thumb_path(settings, photo, size)
     if not path.is_file():
         raise NotFound(f"photo {photo_id} has no {size}px thumbnail")
@@ -118,7 +113,7 @@ def thumb(photo_id: int):
 @bp.get("/<int:photo_id>/original")
 def original(photo_id: int):
     settings = current_app.config["JAICAT_SETTINGS"]
-    photo = get_photo(photo_id)
+    photo = Photo.get_or_404(photo_id)
     path = library.photo_file(photo, settings)
     if not path.is_file():
         raise NotFound(f"the file of photo {photo_id} is missing")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, make_response
 
+from ..db import Photo
+from . import runtime
 from .params import BadRequest, field, json_body, limit_arg
-from .photos import get_photo
 from .serialize import photo_json, region_json
 
 bp = Blueprint("regions", __name__, url_prefix="/api")
@@ -22,6 +23,10 @@ def _settings():
     return current_app.config["JAICAT_SETTINGS"]
 
 
+def _models():
+    return runtime().models
+
+
 def _box(body: dict, required: bool) -> dict:
     out = {}
     for k in BOX:
@@ -35,7 +40,7 @@ def _box(body: dict, required: bool) -> dict:
 
 @bp.get("/photos/<int:photo_id>/regions")
 def list_regions(photo_id: int):
-    photo = get_photo(photo_id)
+    photo = Photo.get_or_404(photo_id)
     return jsonify({"items": [region_json(r) for r in _domain().list_regions(photo.id)]})
 
 
@@ -44,8 +49,8 @@ def add(photo_id: int):
     body = json_body()
     box = _box(body, required=True)
     label = field(body, "label", str, default="")
-    photo = get_photo(photo_id)
-    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label)
+    photo = Photo.get_or_404(photo_id)
+    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label, models=_models())
     return jsonify(region_json(region)), 201
 
 
@@ -56,7 +61,7 @@ def edit(region_id: int):
     label = field(body, "label", str)
     if label is not None:
         changes["label"] = label
-    region = _domain().update_region(_settings(), region_id, **changes)
+    region = _domain().update_region(_settings(), region_id, **changes, models=_models())
     return jsonify(region_json(region))
 
 
@@ -84,7 +89,7 @@ def crop(region_id: int):
 def similar(region_id: int):
     limit = limit_arg(20)
     items = [{"region": region_json(r), "photo": photo_json(r.photo), "score": float(score)}
-             for r, score in _domain().similar_regions(_settings(), region_id, k=limit)]
+             for r, score in _domain().similar_regions(_settings(), region_id, k=limit, models=_models())]
     return jsonify({"items": items})
 
 

@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from ..photos import library, tags
 from ..errors import Conflict, NotFound
+from ..db import Photo
 from .params import BadRequest, field, json_body, limit_arg, str_list
-from .photos import get_photo
 from .serialize import decision_json, photo_json
 
 bp = Blueprint("review", __name__, url_prefix="/api")
@@ -23,7 +23,7 @@ def decide(settings, device_name: str | None, photo_id, action: str, body: dict)
         raise BadRequest("'photo_id' must be an integer")
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
-    photo = get_photo(photo_id)
+    photo = Photo.get_or_404(photo_id)
     suggested = photo.suggestions
     if action == "skip":
         decision = library.skip_photo(photo, settings, suggested=suggested, device=device_name)
@@ -53,14 +53,14 @@ def decide(settings, device_name: str | None, photo_id, action: str, body: dict)
             tags.set_user_tags(photo, new_tags)
         decision = library.file_photo(photo, folder, settings, action="fix", suggested=suggested,
                                       tags=new_tags, people=people, device=device_name)
-    return {"decision": decision_json(decision), "photo": photo_json(get_photo(photo.id))}
+    return {"decision": decision_json(decision), "photo": photo_json(Photo.get_or_404(photo.id))}
 
 
 def undo(settings, decision_id) -> dict:
     if decision_id is not None and (isinstance(decision_id, bool) or not isinstance(decision_id, int)):
         raise BadRequest("'decision_id' must be an integer")
     decision = library.undo(settings, decision_id)
-    return {"decision": decision_json(decision), "photo": photo_json(get_photo(decision.photo_id))}
+    return {"decision": decision_json(decision), "photo": photo_json(Photo.get_or_404(decision.photo_id))}
 
 
 def _settings():

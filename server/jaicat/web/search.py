@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..search import query as search
+from . import runtime
 from .params import BadRequest, limit_arg, int_cursor
 from .serialize import photo_json
 
@@ -21,6 +22,7 @@ def search_route():
     limit = limit_arg()
     start = int_cursor(request.args.get("cursor") or None)
     # one extra hit tells whether another page exists; the cursor is the rank to continue from
-    hits = search.search(current_app.config["JAICAT_SETTINGS"], text, limit=limit + 1, offset=start)
+    hits = search.search(current_app.config["JAICAT_SETTINGS"], text, limit=limit + 1, offset=start,
+                         models=runtime().models)
     return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in hits[:limit]],
                     "next_cursor": str(start + limit) if len(hits) > limit else None})

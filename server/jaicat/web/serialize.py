@@ -6,7 +6,7 @@ import datetime as dt
 
 from peewee import JOIN
 
-from ..db import Decision, Face, Person, Photo, PhotoTag, Region, Tag
+from ..db import Decision, Face, Person, Photo, PhotoTag, Region
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -33,8 +33,7 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
         "caption": p.caption, "suggestions": p.suggestions, **photo_urls(p.id),
     }
     if detail:
-        tags = (PhotoTag.select(PhotoTag, Tag).join(Tag)
-                .where((PhotoTag.photo == p) & (PhotoTag.removed == False))  # noqa: E712
+        tags = (PhotoTag.visible().where(PhotoTag.photo == p)
                 .order_by(PhotoTag.score.desc()))
         out["tags"] = [{"name": t.tag.name, "source": t.source, "score": t.score} for t in tags]
         faces = Face.select(Face, Person).join(Person, on=(Face.person == Person.id), join_type=JOIN.LEFT_OUTER) \
