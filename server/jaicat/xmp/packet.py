@@ -44,7 +44,11 @@ XPACKET_END = '\n<?xpacket end="w"?>\n'
 
 
 class XMPError(ValueError):
-    """The bytes are not a readable XMP packet."""
+    """The bytes are not a readable XMP packet.
+
+    A file-format parse error, like json.JSONDecodeError, so it lives with the parser rather than in
+    jaicat/errors.py: it is no API error of its own (no HTTP status, no code); callers catch it and
+    skip the file or report it (`jaicat xmp read`, `write_sidecars`' failed list)."""
 
 
 def q(prefixed: str) -> str:
