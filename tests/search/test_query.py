@@ -128,6 +128,15 @@ def test_text_search_without_weights_uses_captions_and_tags(settings, add_photos
     assert hits[0].score == 1.0 and hits[-1].score == 0.5
 
 
+def test_tag_filters_match_tags_in_any_case(settings, add_photos, no_faces):
+    photos = add_photos(3)
+    add_tag(photos[0].id, "Élan")
+    add_tag(photos[1].id, "STRASSE")
+    assert _ids(search(settings, "tag:élan")) == [photos[0].id]
+    assert _ids(search(settings, "tag:straße")) == [photos[1].id]
+    assert set(_ids(search(settings, "-tag:ÉLAN"))) == {photos[1].id, photos[2].id}
+
+
 def _gids(groups):
     return [[m["id"] for m in g] for g in groups]
 
