@@ -2,11 +2,10 @@
 command, created once at start-up and closed at the end.
 
     runtime = Runtime(settings)          # builds the objects; nothing runs, nothing is connected
+    runtime.open()                       # a CLI command: the catalogue open, sidecars kept in step
+    runtime.connect()                    # ... and the suggester learning from each filing
     runtime.start()                      # `jaicat serve`: connect, warm the suggester, start the worker
     runtime.close()                      # stop the worker, disconnect, save the suggester's snapshot
-
-    with Runtime(settings) as runtime:   # a CLI command: the suggester connected, no worker thread
-        runtime.suggester.learn_library()
 
 The Flask app holds its runtime as `app.extensions["jaicat"]` (web/app.py); tests make as many as they
 like, one per data directory.
@@ -15,28 +14,46 @@ like, one per data directory.
 from __future__ import annotations
 
 from .config import Settings
+from .db import open_db
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
 from .suggest.service import Suggester
+from .xmp import SidecarWriter
 
 
 class Runtime:
-    """Owns the suggester and the analysis worker of one data directory (`settings`)."""
+    """Owns the model cache, the suggester, the sidecar writer and the analysis worker of one data
+    directory (`settings`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
+        self.sidecars = SidecarWriter(settings)  # one per library: two would import each photo's XMP twice
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
+        self._open = False
+
+    def open(self) -> Runtime:
+        """Create the data directories, open (and migrate) the catalogue, and connect the sidecar
+        writer, so imports pick up XMP and filings keep sidecars in step. Idempotent; returns self."""
+        if not self._open:
+            self.settings.ensure_dirs()
+            open_db(self.settings.db_path)
+            self.sidecars.connect()
+            self._open = True
+        return self
 
     def connect(self) -> Runtime:
-        """Hook the owned objects into filing (the suggester learns each decision). Returns self."""
+        """Open, and hook the suggester into filing (it learns each decision). Returns self."""
+        self.open()
         self.suggester.connect()
         return self
 
     def start(self) -> Runtime:
         """What `jaicat serve` starts: connect, load the suggester in the background, and run the
-        analysis worker unless `settings.worker` is off. Returns self."""
+        analysis worker unless `settings.worker` is off. Sidecars also follow face, people and analysis
+        changes while serving. Returns self."""
+        self.sidecars.follow = True
         self.connect()
         self.suggester.warm()
         if self.settings.worker:
@@ -47,6 +64,8 @@ class Runtime:
         """Stop the worker, disconnect, and save what the suggester learned."""
         self.worker.stop()
         self.suggester.close()
+        self.sidecars.close()
+        self._open = False
 
     def __enter__(self) -> Runtime:
         return self.connect()

@@ -1,8 +1,8 @@
 """Backup commands: backup, restore."""
 
 from __future__ import annotations
-import sys
 
+import sys
 
 
 def register(sub) -> None:
@@ -21,9 +21,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_restore)
 
 
-def cmd_backup(args, settings) -> int:
+def cmd_backup(args, runtime) -> int:
     from pathlib import Path
 
+    settings = runtime.settings
     from ..backup.snapshot import backup, prune_backups
     from ..errors import InvalidInput
 
@@ -40,9 +41,10 @@ def cmd_backup(args, settings) -> int:
     return 1 if report.manifest["problems"] else 0
 
 
-def cmd_restore(args, settings) -> int:
+def cmd_restore(args, runtime) -> int:
     from ..backup.restore import restore
 
+    settings = runtime.settings
     report = restore(settings, args.src, force=args.force, progress=lambda m: print(m, file=sys.stderr))
     print(f"restored {args.src} into {settings.data_dir}")
     for line in report.summary():

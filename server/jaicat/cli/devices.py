@@ -1,11 +1,11 @@
 """Device commands: pair, devices, discover."""
 
 from __future__ import annotations
+
 import socket
 import sys
-from ..devices import pairing
-from . import open_catalogue
 
+from ..devices import pairing
 
 
 def register(sub) -> None:
@@ -45,14 +45,15 @@ def print_pairing(settings, qr: bool = True) -> str:
     return code
 
 
-def cmd_pair(args, settings) -> int:
-    open_catalogue(settings)
+def cmd_pair(args, runtime) -> int:
+    settings = runtime.settings
+    runtime.open()
     print_pairing(settings, qr=args.qr)
     return 0
 
 
-def cmd_devices(args, settings) -> int:
-    open_catalogue(settings)
+def cmd_devices(args, runtime) -> int:
+    runtime.open()
     if args.revoke is not None:
         d = pairing.revoke_device(args.revoke)
         print(f"revoked device {d.id} ({d.name})")
@@ -69,7 +70,7 @@ def cmd_devices(args, settings) -> int:
     return 0
 
 
-def cmd_discover(args, settings) -> int:
+def cmd_discover(args, runtime) -> int:
     from ..devices.discovery import discover
 
     found = discover(timeout=args.timeout, interfaces=args.interface)

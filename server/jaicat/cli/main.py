@@ -8,7 +8,8 @@ import sys
 from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
-from . import backup, close_sidecars, devices, people, photos, pipeline, search, suggest, web, xmp
+from ..runtime import Runtime
+from . import backup, devices, people, photos, pipeline, search, suggest, web, xmp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    runtime = None
     try:
-        settings = load_settings(data_dir=args.data_dir, config_file=args.config)
-        return int(args.func(args, settings) or 0)
+        runtime = Runtime(load_settings(data_dir=args.data_dir, config_file=args.config))
+        return int(args.func(args, runtime) or 0)
     except JaicatError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 2
@@ -38,4 +40,5 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        close_sidecars()
+        if runtime is not None:
+            runtime.close()

@@ -6,8 +6,6 @@ import json
 
 from tqdm import tqdm
 
-from . import open_catalogue
-
 
 def register(sub) -> None:
     faces = sub.add_parser("faces", help="face recognition: people, encodings, unknown faces")
@@ -95,10 +93,11 @@ def _rematch(settings) -> None:
         print(f"re-matched {result['faces']} faces, {result['changed']} changed")
 
 
-def cmd_enroll(args, settings) -> int:
+def cmd_enroll(args, runtime) -> int:
     from ..people.known import enroll_folder
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     bar, progress = _progress("enrolling", "photo")
     summary = enroll_folder(args.pictures_dir, settings, progress=progress)
     bar.close()
@@ -110,10 +109,11 @@ def cmd_enroll(args, settings) -> int:
     return 0
 
 
-def cmd_import(args, settings) -> int:
+def cmd_import(args, runtime) -> int:
     from ..people.known import import_npy_dir
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     bar, progress = _progress("importing", "file")
     summary = import_npy_dir(args.faces_dir, progress=progress)
     bar.close()
@@ -125,10 +125,10 @@ def cmd_import(args, settings) -> int:
     return 1 if summary.rejected and not summary.imported and not summary.duplicates else 0
 
 
-def cmd_export(args, settings) -> int:
+def cmd_export(args, runtime) -> int:
     from ..people.known import export_npy_dir
 
-    open_catalogue(settings)
+    runtime.open()
     bar, progress = _progress("exporting", "file")
     n = export_npy_dir(args.faces_dir, progress=progress)
     bar.close()
@@ -136,10 +136,10 @@ def cmd_export(args, settings) -> int:
     return 0
 
 
-def cmd_people(args, settings) -> int:
+def cmd_people(args, runtime) -> int:
     from ..people.persons import list_people
 
-    open_catalogue(settings)
+    runtime.open()
     people = list_people()
     if args.json:
         print(json.dumps(people, indent=2))
@@ -154,58 +154,59 @@ def cmd_people(args, settings) -> int:
     return 0
 
 
-def cmd_rename(args, settings) -> int:
+def cmd_rename(args, runtime) -> int:
     from ..people.persons import get_person, rename_person
 
-    open_catalogue(settings)
+    runtime.open()
     old = get_person(args.old).name
     person = rename_person(args.old, args.new)
     print(f"renamed {old!r} to {person.name!r}")
     return 0
 
 
-def cmd_merge(args, settings) -> int:
+def cmd_merge(args, runtime) -> int:
     from ..people.persons import get_person, merge_people
 
-    open_catalogue(settings)
+    runtime.open()
     src = get_person(args.src).name
     person = merge_people(args.src, args.dst)
     print(f"merged {src!r} into {person.name!r}")
     return 0
 
 
-def cmd_forget(args, settings) -> int:
+def cmd_forget(args, runtime) -> int:
     from ..people.persons import forget_person
 
-    open_catalogue(settings)
+    runtime.open()
     r = forget_person(args.name)
     print(f"forgot {r['person']!r}: {r['encodings']} encodings removed, {r['faces']} faces now unknown")
     return 0
 
 
-def cmd_confirm(args, settings) -> int:
+def cmd_confirm(args, runtime) -> int:
     from ..people.persons import confirm_face
 
-    open_catalogue(settings)
+    runtime.open()
     face = confirm_face(args.face_id, args.name)
     print(f"face {face.id} is {face.person.name}")
     return 0
 
 
-def cmd_reject(args, settings) -> int:
+def cmd_reject(args, runtime) -> int:
     from ..people.persons import reject_face
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     face = reject_face(args.face_id, settings)
     now = face.person.name if face.person_id else "unknown"
     print(f"face {face.id} rejected; now {now}")
     return 0
 
 
-def cmd_clusters(args, settings) -> int:
+def cmd_clusters(args, runtime) -> int:
     from ..people.persons import unknown_clusters
 
-    open_catalogue(settings)
+    runtime.open()
     groups = unknown_clusters(min_size=args.min_size)
     if args.json:
         print(json.dumps(groups, indent=2))
@@ -218,25 +219,26 @@ def cmd_clusters(args, settings) -> int:
     return 0
 
 
-def cmd_name_cluster(args, settings) -> int:
+def cmd_name_cluster(args, runtime) -> int:
     from ..people.persons import name_cluster
 
-    open_catalogue(settings)
+    runtime.open()
     r = name_cluster(args.cluster, args.name)
     print(f"{r['faces']} faces are now {r['person']}")
     return 0
 
 
-def cmd_recluster(args, settings) -> int:
+def cmd_recluster(args, runtime) -> int:
     from ..people.persons import recluster_unknown_faces
 
-    open_catalogue(settings)
+    runtime.open()
     n = recluster_unknown_faces()
     print(f"{n} groups of unknown faces")
     return 0
 
 
-def cmd_rematch(args, settings) -> int:
-    open_catalogue(settings)
+def cmd_rematch(args, runtime) -> int:
+    settings = runtime.settings
+    runtime.open()
     _rematch(settings)
     return 0

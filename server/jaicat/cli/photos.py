@@ -1,10 +1,10 @@
 """Photo commands: import, file, undo, rename-folder, tree, tag."""
 
 from __future__ import annotations
-import json
-from tqdm import tqdm
-from . import open_catalogue
 
+import json
+
+from tqdm import tqdm
 
 
 def register(sub) -> None:
@@ -45,10 +45,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_tag_list)
 
 
-def cmd_import(args, settings) -> int:
+def cmd_import(args, runtime) -> int:
     from ..photos.ingest import ingest_paths
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     bar = tqdm(total=0, unit="file", desc="importing", disable=args.json)
 
     def progress(done, total, path, outcome):
@@ -72,32 +73,33 @@ def cmd_import(args, settings) -> int:
     return 1 if summary.rejected and not (summary.imported or summary.duplicates) else 0
 
 
-def cmd_file(args, settings) -> int:
+def cmd_file(args, runtime) -> int:
     from ..db import Photo
     from ..photos.library import file_photo
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     photo = Photo.lookup(args.photo)
     d = file_photo(photo, args.folder, settings, action="file", device="cli")
     print(f"filed photo {photo.id} -> {d.to_path}")
     return 0
 
 
-def cmd_rename_folder(args, settings) -> int:
+def cmd_rename_folder(args, runtime) -> int:
     from ..photos.library import rename_folder
-    from ..runtime import Runtime
 
-    open_catalogue(settings)
-    with Runtime(settings):  # the suggester's history follows the new name
-        n = rename_folder(settings, args.old, args.new)
+    settings = runtime.settings
+    runtime.connect()  # the suggester's history follows the new name
+    n = rename_folder(settings, args.old, args.new)
     print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
     return 0
 
 
-def cmd_undo(args, settings) -> int:
+def cmd_undo(args, runtime) -> int:
     from ..photos.library import undo
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     d = undo(settings, args.decision)
     from ..db import Photo
 
@@ -106,10 +108,11 @@ def cmd_undo(args, settings) -> int:
     return 0
 
 
-def cmd_tree(args, settings) -> int:
+def cmd_tree(args, runtime) -> int:
     from ..photos.library import folder_tree, format_tree
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     tree = folder_tree(settings)
     if args.json:
         print(json.dumps(tree, indent=2))
@@ -120,11 +123,11 @@ def cmd_tree(args, settings) -> int:
     return 0
 
 
-def cmd_tag(args, settings) -> int:
-    from ..photos.tags import add_tag, photo_tags, remove_tag
+def cmd_tag(args, runtime) -> int:
     from ..db import Photo
+    from ..photos.tags import add_tag, photo_tags, remove_tag
 
-    open_catalogue(settings)
+    runtime.open()
     photo = Photo.lookup(args.photo)
     for t in args.tags:
         (add_tag if args.tag_command == "add" else remove_tag)(photo, t)
@@ -132,11 +135,11 @@ def cmd_tag(args, settings) -> int:
     return 0
 
 
-def cmd_tag_list(args, settings) -> int:
-    from ..photos.tags import photo_tags
+def cmd_tag_list(args, runtime) -> int:
     from ..db import Photo
+    from ..photos.tags import photo_tags
 
-    open_catalogue(settings)
+    runtime.open()
     for t in photo_tags(Photo.lookup(args.photo), include_removed=args.all):
         removed = "  (removed)" if t.get("removed") else ""
         print(f"{t['name']:30} {t['source']:5} {t['score']:.3f}{removed}")

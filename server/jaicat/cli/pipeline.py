@@ -1,14 +1,15 @@
 """Analysis commands: scan, analyse, models pull/list, doctor."""
 
 from __future__ import annotations
+
 import json
 import platform
 import sys
+
 from tqdm import tqdm
+
 from .. import __version__
 from ..config import settings_dict
-from . import open_catalogue
-
 
 
 def register(sub) -> None:
@@ -40,11 +41,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-def _analyse_pending(settings, quiet: bool) -> int:
-    from ..pipeline.analysis import Analyser
+def _analyse_pending(runtime, quiet: bool) -> int:
     from ..db import Photo
+    from ..pipeline.analysis import Analyser
     from ..pipeline.worker import run_pending
-    from ..runtime import Runtime
 
     bar = tqdm(total=Photo.pending().count(), unit="photo", desc="analysing", disable=quiet)
 
@@ -53,9 +53,10 @@ def _analyse_pending(settings, quiet: bool) -> int:
         bar.n = done
         bar.refresh()
 
-    with Runtime(settings) as runtime:  # the runtime's suggester suggests folders for each photo
-        analyser = Analyser(settings, suggester=runtime.suggester, models=runtime.models)
-        job = run_pending(settings, progress=progress, analyser=analyser)
+    runtime.connect()  # the runtime's suggester suggests folders for each photo
+    settings = runtime.settings
+    analyser = Analyser(settings, suggester=runtime.suggester, models=runtime.models)
+    job = run_pending(settings, progress=progress, analyser=analyser)
     bar.close()
     if job is None:
         print("nothing to analyse")
@@ -70,10 +71,11 @@ def _analyse_pending(settings, quiet: bool) -> int:
     return 0
 
 
-def cmd_scan(args, settings) -> int:
+def cmd_scan(args, runtime) -> int:
     from ..photos.ingest import ingest_paths
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     if args.paths:
         bar = tqdm(total=0, unit="file", desc="importing", disable=args.quiet)
 
@@ -86,17 +88,17 @@ def cmd_scan(args, settings) -> int:
         for path, reason in summary.rejected:
             print(f"rejected: {path}: {reason}")
         print(summary.line())
-    return _analyse_pending(settings, args.quiet)
+    return _analyse_pending(runtime, args.quiet)
 
 
-def cmd_analyse(args, settings) -> int:
+def cmd_analyse(args, runtime) -> int:
     from ..pipeline.analysis import requeue
 
-    open_catalogue(settings)
+    runtime.open()
     n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
     if n:
         print(f"requeued {n} photos")
-    return _analyse_pending(settings, args.quiet)
+    return _analyse_pending(runtime, args.quiet)
 
 
 def _configured(settings) -> dict[str, str]:
@@ -106,9 +108,10 @@ def _configured(settings) -> dict[str, str]:
     return out
 
 
-def cmd_models_pull(args, settings) -> int:
+def cmd_models_pull(args, runtime) -> int:
     from ..pipeline.models import pull_model
 
+    settings = runtime.settings
     names = args.names or list(_configured(settings).values())
     for name in names:
         dest = pull_model(name, settings.models, from_dir=args.from_dir, only=len(names) == 1)
@@ -116,9 +119,10 @@ def cmd_models_pull(args, settings) -> int:
     return 0
 
 
-def cmd_models_list(args, settings) -> int:
+def cmd_models_list(args, runtime) -> int:
     from ..pipeline.models import list_local_models
 
+    settings = runtime.settings
     rows = list_local_models(settings.models, _configured(settings))
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -177,7 +181,8 @@ def _writable(p) -> bool:
     return os.access(p, os.W_OK)
 
 
-def cmd_doctor(args, settings) -> int:
+def cmd_doctor(args, runtime) -> int:
+    settings = runtime.settings
     report = doctor_report(settings)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

@@ -1,9 +1,8 @@
 """Search commands: search, dupes, regions import/export/similar."""
 
 from __future__ import annotations
-import json
-from . import open_catalogue
 
+import json
 
 
 def register(sub) -> None:
@@ -32,10 +31,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_regions_similar)
 
 
-def cmd_search(args, settings) -> int:
+def cmd_search(args, runtime) -> int:
     from ..search.query import search
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     hits = search(settings, " ".join(args.query), limit=args.limit)
     if args.json:
         print(json.dumps([{"id": h.photo.id, "score": h.score, "path": f"{h.photo.root}/{h.photo.path}",
@@ -49,10 +49,10 @@ def cmd_search(args, settings) -> int:
     return 0
 
 
-def cmd_dupes(args, settings) -> int:
+def cmd_dupes(args, runtime) -> int:
     from ..search.query import near_duplicate_groups
 
-    open_catalogue(settings)
+    runtime.open()
     groups = near_duplicate_groups(max_hamming=args.max_distance)
     if args.json:
         print(json.dumps(groups, indent=2))
@@ -64,10 +64,11 @@ def cmd_dupes(args, settings) -> int:
     return 0
 
 
-def cmd_regions_import(args, settings) -> int:
+def cmd_regions_import(args, runtime) -> int:
     from ..search.regions import import_annotations
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     report = import_annotations(settings, args.file)
     for name in report.unmatched:
         print(f"not in the catalogue: {name}")
@@ -77,19 +78,21 @@ def cmd_regions_import(args, settings) -> int:
     return 0
 
 
-def cmd_regions_export(args, settings) -> int:
+def cmd_regions_export(args, runtime) -> int:
     from ..search.regions import export_annotations
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     doc = export_annotations(settings, args.file)
     print(f"wrote {sum(len(v) for v in doc.values())} regions on {len(doc)} photos to {args.file}")
     return 0
 
 
-def cmd_regions_similar(args, settings) -> int:
+def cmd_regions_similar(args, runtime) -> int:
     from ..search.regions import similar_regions
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     for r, score in similar_regions(settings, args.region, k=args.limit):
         print(f"region {r.id:6}  {score:6.3f}  photo {r.photo_id}  {r.label}")
     return 0

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_show)
 
 
-def cmd_eval(args, settings) -> int:
+def cmd_eval(args, runtime) -> int:
     from ..errors import InvalidInput
     from ..suggest.engine import SuggestEngine
     from ..suggest.evaluate import evaluate, read_history
@@ -64,53 +64,37 @@ def cmd_eval(args, settings) -> int:
     return 0
 
 
-def cmd_learn_library(args, settings) -> int:
-    from ..runtime import Runtime
-    from . import open_catalogue
-
-    open_catalogue(settings)
-
+def cmd_learn_library(args, runtime) -> int:
     def progress(done: int, total: int) -> None:
         if done % 1000 == 0 or done == total:
             print(f"learn-library: {done}/{total} photos", file=sys.stderr, flush=True)
 
-    with Runtime(settings) as runtime:
-        n = runtime.suggester.learn_library(progress=progress)
-        print(f"learned {n} filed photos; {len(runtime.suggester.engine().known_folders())} folders known")
+    runtime.connect()
+    n = runtime.suggester.learn_library(progress=progress)
+    print(f"learned {n} filed photos; {len(runtime.suggester.engine().known_folders())} folders known")
     return 0
 
 
-def cmd_reset(args, settings) -> int:
-    from ..runtime import Runtime
-    from . import open_catalogue
-
-    open_catalogue(settings)
-    with Runtime(settings) as runtime:
-        runtime.suggester.reset_learning()
+def cmd_reset(args, runtime) -> int:
+    runtime.connect()
+    runtime.suggester.reset_learning()
     print("suggestion learning reset: nothing learned is kept (learn-library or filing teaches it again)")
     return 0
 
 
-def cmd_import_log(args, settings) -> int:
-    from ..runtime import Runtime
-    from . import open_catalogue
-
-    open_catalogue(settings)
-    with Runtime(settings) as runtime:
-        n = runtime.suggester.import_learning_log(args.file)
+def cmd_import_log(args, runtime) -> int:
+    runtime.connect()
+    n = runtime.suggester.import_learning_log(args.file)
     print(f"imported {n} decisions from {args.file}")
     return 0
 
 
-def cmd_show(args, settings) -> int:
+def cmd_show(args, runtime) -> int:
     from ..db import Photo
-    from ..runtime import Runtime
-    from . import open_catalogue
 
-    open_catalogue(settings)
+    runtime.connect()
     photo = Photo.get_or_404(args.photo_id)
-    with Runtime(settings) as runtime:
-        sugg = runtime.suggester.suggest_for_photo(photo, k=args.k)
+    sugg = runtime.suggester.suggest_for_photo(photo, k=args.k)
     if not sugg:
         print("no suggestion yet (nothing learned that fits this photo)")
     for s in sugg:

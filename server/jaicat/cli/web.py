@@ -7,13 +7,14 @@ creates the Runtime (suggester and analysis worker) for the app, starts it, and 
 sweeper and the zeroconf announcement."""
 
 from __future__ import annotations
+
 import logging
 import os
 import sys
 import threading
+
 from ..devices import pairing
 from ..errors import InvalidInput
-from . import connect_sidecars, open_catalogue
 from .devices import base_url, print_pairing
 
 log = logging.getLogger("jaicat.serve")
@@ -45,8 +46,8 @@ def _apply_flags(args, settings) -> None:
 
 
 def _sweep_uploads(settings, stop: threading.Event) -> None:
-    from ..photos import uploads
     from ..db import database
+    from ..photos import uploads
 
     while True:  # one sweep at start-up, then every SWEEP_SECONDS
         try:
@@ -67,8 +68,7 @@ def _start_services(settings, runtime) -> list:
     threading.Thread(target=_sweep_uploads, args=(settings, stop), name="upload-sweeper", daemon=True).start()
     stops.append(stop.set)
     # Learning and sidecars hook into filing before the worker can produce the first suggestion.
-    stops.append(connect_sidecars(settings, follow=True).close)
-    runtime.start()  # the suggester learns from filing and warms up; the analysis worker starts
+    runtime.start()  # the suggester learns from filing and warms up; sidecars follow; the worker starts
     stops.append(runtime.close)  # stops the worker, saves what the suggester learned
     if settings.zeroconf:
         from ..db import database
@@ -142,11 +142,15 @@ def make_server(settings, threads: int = 32):
     return JaicatServer()
 
 
-def cmd_serve(args, settings) -> int:
-    from ..db import database
+def cmd_serve(args, runtime) -> int:
+    from ..db import database, open_db
 
+    settings = runtime.settings
     _apply_flags(args, settings)
-    open_catalogue(settings)
+    # The catalogue only: the sidecar writer, suggester and worker belong to the serving process's own
+    # Runtime (created after gunicorn's fork), so nothing is connected twice there.
+    settings.ensure_dirs()
+    open_db(settings.db_path)
     server = make_server(settings, threads=args.threads)  # creates the certificates for --https
     print(f"Jaicat serving {base_url(settings)} (listening on {settings.host}:{settings.port}, pid {os.getpid()})")
     if settings.https:

@@ -1,10 +1,9 @@
 """XMP commands: `jaicat xmp write|read`."""
 
 from __future__ import annotations
+
 import json
 import sys
-from . import open_catalogue
-
 
 
 def register(sub) -> None:
@@ -19,10 +18,11 @@ def register(sub) -> None:
     r.set_defaults(func=cmd_xmp_read)
 
 
-def cmd_xmp_write(args, settings) -> int:
+def cmd_xmp_write(args, runtime) -> int:
     from .. import xmp
 
-    open_catalogue(settings)
+    settings = runtime.settings
+    runtime.open()
     result = xmp.write_sidecars(settings, photo_ids=args.photo_ids or None, all=args.all)
     print(f"{result['written']} written, {result['unchanged']} unchanged, {len(result['failed'])} failed")
     for photo_id, reason in result["failed"]:
@@ -30,7 +30,7 @@ def cmd_xmp_write(args, settings) -> int:
     return 1 if result["failed"] else 0
 
 
-def cmd_xmp_read(args, settings) -> int:
+def cmd_xmp_read(args, runtime) -> int:
     from pathlib import Path
 
     from .. import xmp
