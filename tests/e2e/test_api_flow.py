@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 
-import pytest
 import websocket
 
 CHUNK = 64 * 1024
@@ -118,7 +117,6 @@ def test_bulk_check_chunked_upload_and_resume(live_server, full_media_dir):
 
 
 def test_events_to_suggestion_then_accept_files_the_photo(live_server_factory, media_dir):
-    pytest.importorskip("jaicat.suggest.service")
     server = live_server_factory(worker=True)
     phone, other_phone = Phone(server), Phone(server)
     try:

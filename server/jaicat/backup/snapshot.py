@@ -6,7 +6,7 @@ A backup is a directory:
   thumbs/          thumbnails of the snapshot's photos (unless --no-thumbs; they can be regenerated)
   library/         filed photos and their sidecars, only with --with-library (the library is the
                    user's own folder tree, normally backed up with the rest of their files)
-  faces/           known face encodings in the seed's .npy format (portable; the catalogue has them too)
+  faces/           known face encodings in the desktop scripts' .npy format (portable; the catalogue has them too)
   config/jaicat.toml, certs/   the config file and the HTTPS CA/server certificates, if present
   manifest.json    versions, row counts, what is and is not included, sha256 and size of every file
 Not included: downloaded models (`jaicat models pull` fetches them again), unfinished resumable
@@ -192,7 +192,7 @@ def _copy_thumbs(settings, snap, out: _Writer) -> int:
 
 
 def _export_faces(settings, dest: Path, problems: list[str]) -> int:
-    """Known encodings in the seed's .npy format. Read from the live catalogue just after the
+    """Known encodings in the desktop scripts' .npy format. Read from the live catalogue just after the
     snapshot: a portable extra, since the snapshot holds the same encodings."""
     from ..db import database, open_db
 

@@ -1,6 +1,6 @@
 """Known face encodings in and out: enrol folders of photos, import and export .npy files.
 
-The .npy format is the seed's: one 128-float vector per file, named `<Person Name>_<id>.npy` with
+The .npy format is the predecessor desktop scripts': one 128-float vector per file, named `<Person Name>_<id>.npy` with
 spaces written as `_` (`Amy_H_6414490178700226302.npy` is "Amy H"; `Becky (1)_607353430504991520.npy`
 is "Becky (1)"); the id is the trailing `_<digits>`. Ids are stable: an imported file keeps its id on
 export, anything else gets one derived from the encoding's bytes.

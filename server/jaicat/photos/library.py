@@ -289,7 +289,7 @@ def folder_tree(settings: Settings) -> dict:
 
 
 def format_tree(tree: dict, indent: str = "") -> list[str]:
-    """Plain-text lines of a folder tree (the seed's dirlist)."""
+    """Plain-text lines of a folder tree (what the desktop scripts' dirlist printed)."""
     lines = []
     kids = tree["children"]
     for i, node in enumerate(kids):
