@@ -91,19 +91,26 @@ class Settings:
         return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @property
+    def trash(self) -> Path:
+        """Trashed photos wait here (inside the data dir, never in the user's tree) until emptied."""
+        return self.data_dir / "trash"
+
+    @property
     def tmp(self) -> Path:
         return self.data_dir / "tmp"
 
     def ensure_dirs(self) -> None:
-        for d in (self.data_dir, self.library, self.inbox, self.thumbs, self.uploads, self.tmp):
+        for d in (self.data_dir, self.library, self.inbox, self.thumbs, self.uploads, self.tmp, self.trash):
             d.mkdir(parents=True, exist_ok=True)
 
     def root_path(self, root: str) -> Path:
-        """The directory a Photo.root name ("inbox" or "library") refers to."""
+        """The directory a Photo.root name ("inbox", "library" or "trash") refers to."""
         if root == "library":
             return self.library
         if root == "inbox":
             return self.inbox
+        if root == "trash":
+            return self.trash
         raise ValueError(f"unknown root {root!r}")
 
 

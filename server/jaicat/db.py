@@ -80,6 +80,7 @@ class BaseModel(Model):
 
 class Photo(BaseModel):
     STATUSES = ("inbox", "suggested", "filed", "skipped")
+    ROOTS = ("inbox", "library", "trash")
 
     sha256 = CharField(max_length=64, unique=True)
     phash = CharField(max_length=16, index=True)  # 64-bit DCT perceptual hash, hex
@@ -95,7 +96,7 @@ class Photo(BaseModel):
     gps_lat = FloatField(null=True)
     gps_lon = FloatField(null=True)
     status = CharField(default="inbox", index=True)
-    root = CharField(default="inbox")  # "inbox" or "library"
+    root = CharField(default="inbox")  # "inbox", "library" or "trash" (photos/trash.py)
     path = CharField()  # relative to its root, POSIX separators
     source_device = CharField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
@@ -105,6 +106,10 @@ class Photo(BaseModel):
     analysed_at = DateTimeField(null=True)
     analysis_error = TextField(null=True)
     suggestions = JSONField(null=True)  # latest folder suggestions [{"folder","score","reason"}]
+    # schema version 6: a star (written to XMP as xmp:Rating 5) and the trash
+    favourite = BooleanField(default=False, index=True)
+    trashed_at = DateTimeField(null=True, index=True)  # set while the photo is in the trash
+    trashed_from = JSONField(null=True)  # {"root", "path", "status"} it had: where restore puts it
 
     @property
     def folder(self) -> str | None:
@@ -148,6 +153,11 @@ class Photo(BaseModel):
             if len(rows) > 1:
                 raise InvalidInput(f"{ref!r} matches several photos; give more of the sha256")
         raise NotFound(f"no photo {ref!r}")
+
+    @classmethod
+    def live(cls):
+        """Photos not in the trash: what every listing, search and count shows."""
+        return cls.select().where(cls.trashed_at.is_null())
 
     @classmethod
     def pending(cls):

@@ -7,7 +7,7 @@ database from the previous version to the new one (playhouse.migrate), and bump 
 
 from __future__ import annotations
 
-from peewee import BlobField, DateTimeField, SqliteDatabase, TextField
+from peewee import BlobField, BooleanField, DateTimeField, SqliteDatabase, TextField
 from playhouse.migrate import SqliteMigrator, migrate as run_ops
 
 
@@ -27,9 +27,28 @@ def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     run_ops(*ops)
 
 
+def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v6: a favourite star and the trash (where a trashed photo came from) on the photo row."""
+    cols = {c.name for c in db.get_columns("photo")}
+    ops = []
+    for name, field in (
+        ("favourite", BooleanField(default=False)),
+        ("trashed_at", DateTimeField(null=True)),
+        ("trashed_from", TextField(null=True)),
+    ):
+        if name not in cols:
+            ops.append(migrator.add_column("photo", name, field))
+    run_ops(*ops)
+    indexes = {i.name for i in db.get_indexes("photo")}
+    for name in ("favourite", "trashed_at"):
+        if f"photo_{name}" not in indexes:
+            db.execute_sql(f"CREATE INDEX photo_{name} ON photo ({name})")
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
+    (6, _v6_favourites_and_trash),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .config import Settings
 from .db import open_db
+from .photos import trash
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
 from .suggest.service import Suggester
@@ -39,6 +40,7 @@ class Runtime:
         if not self._open:
             self.settings.ensure_dirs()
             open_db(self.settings.db_path)
+            trash.reconcile(self.settings)  # finish or roll back a trash move a crash interrupted
             self.sidecars.connect()
             self._open = True
         return self

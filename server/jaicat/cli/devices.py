@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
+import datetime as dt
 import sys
 
 from ..devices import pairing
+from ..devices.addresses import read_running, server_urls
 
 
 def register(sub) -> None:
@@ -24,23 +25,20 @@ def register(sub) -> None:
 
 
 def base_url(settings) -> str:
-    scheme = "https" if settings.https else "http"
-    host = settings.host
-    if host in ("0.0.0.0", "", "::"):
-        from ..devices.tls import lan_addresses
-
-        addrs = lan_addresses()
-        host = addrs[0] if addrs else f"{socket.gethostname().split('.')[0]}.local"
-    return f"{scheme}://{host}:{settings.port}"
+    """The first URL a phone can open for these settings (the server's own view: server_urls)."""
+    return server_urls(settings)[0]
 
 
-def print_pairing(settings, qr: bool = True) -> str:
+def print_pairing(settings, qr: bool = True, urls: list[str] | None = None) -> str:
+    """Make a pairing code and print it with a link (and a QR code) for each URL of the server."""
     code, expires = pairing.create_code()
-    url = pairing.pair_url(base_url(settings), code)
-    print(f"Pairing code: {code}  (valid until {expires:%H:%M} UTC, single use)")
-    print(f"Open on the phone: {url}")
-    if qr:
-        print(pairing.qr_text(url))
+    local = expires.replace(tzinfo=dt.timezone.utc).astimezone()  # the clock on the user's wall
+    print(f"Pairing code: {code}  (valid until {local:%H:%M}, single use)")
+    for url in urls or server_urls(settings):
+        link = pairing.pair_url(url, code)
+        print(f"Open on the phone: {link}")
+        if qr:
+            print(pairing.qr_text(link))
     sys.stdout.flush()
     return code
 
@@ -48,7 +46,10 @@ def print_pairing(settings, qr: bool = True) -> str:
 def cmd_pair(args, runtime) -> int:
     settings = runtime.settings
     runtime.open()
-    print_pairing(settings, qr=args.qr)
+    running = read_running(settings)
+    if running is None:
+        print("The server is not running: start it with `jaicat serve`; the code works once it runs.")
+    print_pairing(settings, qr=args.qr, urls=running["urls"] if running else None)
     return 0
 
 

@@ -9,7 +9,7 @@ from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
 from ..runtime import Runtime
-from . import backup, devices, people, photos, pipeline, search, suggest, web, xmp
+from . import backup, devices, people, photos, pipeline, search, suggest, trash, web, xmp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="data directory (default: $JAICAT_DATA_DIR or ./jaicat-data)")
     parser.add_argument("--config", help="TOML config file (default: <data-dir>/jaicat.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (web, devices, photos, pipeline, search, people, suggest, xmp, backup):
+    for module in (web, devices, photos, trash, pipeline, search, people, suggest, xmp, backup):
         module.register(sub)
     return parser
 

@@ -14,6 +14,7 @@ import sys
 import threading
 
 from ..devices import pairing
+from ..devices.addresses import clear_running, write_running
 from ..errors import InvalidInput
 from .devices import base_url, print_pairing
 
@@ -161,5 +162,9 @@ def cmd_serve(args, runtime) -> int:
         print("Pair another phone with `jaicat pair`.")
     sys.stdout.flush()
     database.close()  # never carry an SQLite connection across gunicorn's fork
-    server.run()
+    write_running(settings)  # `jaicat pair` prints these addresses
+    try:
+        server.run()
+    finally:
+        clear_running(settings)
     return 0

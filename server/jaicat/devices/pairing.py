@@ -129,7 +129,7 @@ def list_devices(include_revoked: bool = True) -> list[Device]:
     return list(q)
 
 
-def revoke_device(device_id: int) -> Device:
+def _device(device_id) -> Device:
     try:
         device_id = int(device_id)
     except (TypeError, ValueError):
@@ -137,7 +137,23 @@ def revoke_device(device_id: int) -> Device:
     device = Device.get_or_none(Device.id == device_id)
     if device is None:
         raise NotFound(f"no device {device_id}")
-    Device.update(revoked=True).where(Device.id == device_id).execute()
+    return device
+
+
+def rename_device(device_id: int, name: str) -> Device:
+    """Give a paired device another name (1-100 characters)."""
+    device = _device(device_id)
+    name = str(name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("a device name has 1 to 100 characters")
+    Device.update(name=name).where(Device.id == device.id).execute()
+    device.name = name
+    return device
+
+
+def revoke_device(device_id: int) -> Device:
+    device = _device(device_id)
+    Device.update(revoked=True).where(Device.id == device.id).execute()
     device.revoked = True
     return device
 
@@ -162,3 +178,13 @@ def qr_text(data: str) -> str:
     out = io.StringIO()
     qr.print_ascii(out=out, invert=True)
     return out.getvalue()
+
+
+def qr_modules(data: str) -> list[str]:
+    """The QR code of `data` as rows of "0"/"1" (1 = dark), quiet zone included: the phone draws it."""
+    import qrcode
+
+    qr = qrcode.QRCode(border=2)
+    qr.add_data(data)
+    qr.make(fit=True)
+    return ["".join("1" if cell else "0" for cell in row) for row in qr.get_matrix()]

@@ -108,8 +108,9 @@ def open_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     if max_pixels and w * h > max_pixels:
         im.close()
         raise ImageTooLarge(
-            f"{w}x{h} is {w * h / 1e6:.0f} megapixels, above the limit of "
-            f"{max_pixels / 1e6:.0f} (setting max_pixels)"
+            f"this photo has {w * h / 1e6:.0f} megapixels ({w}x{h}), more than the {max_pixels / 1e6:.0f} "
+            f"this server opens; send a smaller version, or raise the limit on the server "
+            f"(max_pixels in jaicat.toml)"
         )
     if w <= 0 or h <= 0:
         im.close()

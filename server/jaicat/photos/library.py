@@ -320,6 +320,8 @@ def file_photo(
     target_dir = resolve_in_library(settings, rel)
     with _move_lock:
         photo = Photo.get_by_id(photo.id)  # fresh row: another thread may have filed it
+        if photo.trashed_at is not None:
+            raise InvalidInput(f"photo {photo.id} is in the trash; restore it first")
         src = photo_file(photo, settings)
         if not src.is_file():
             raise FileMissing(f"photo {photo.id}: file {src} is missing; nothing was changed")
@@ -351,6 +353,16 @@ def file_photo(
                    decision_id=decision.id)
     decision_made.send(decision)
     return decision
+
+
+def move_photos(photos: list[Photo], folder: str, settings: Settings, create: bool = False,
+                device: str | None = None) -> list[Decision]:
+    """Move photos (filed or still in the inbox) into a library folder: one filing decision each, so
+    undo and the suggester treat a move like any other filing. The folder must exist unless `create`."""
+    rel = normalise_folder(folder)
+    if not create and rel and not resolve_in_library(settings, rel).is_dir():
+        raise NotFound(f"no folder {rel!r} in the library; create it first")
+    return [file_photo(p, rel, settings, action="file", device=device) for p in photos]
 
 
 def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | None = None) -> Decision:
@@ -425,7 +437,8 @@ def review_queue(limit: int, cursor: str | None = None) -> tuple[list[Photo], st
     Returns (photos, next cursor or None, total waiting). The cursor is "<rank>:<id>".
     """
     rank = (Photo.status != "suggested").cast("INTEGER")
-    q = Photo.select(Photo, rank.alias("rank")).where(Photo.status.in_(REVIEW_STATUSES))
+    waiting = Photo.status.in_(REVIEW_STATUSES) & Photo.trashed_at.is_null()
+    q = Photo.select(Photo, rank.alias("rank")).where(waiting)
     if cursor is not None:
         try:
             r, last = (int(x) for x in cursor.split(":"))
@@ -435,7 +448,7 @@ def review_queue(limit: int, cursor: str | None = None) -> tuple[list[Photo], st
     rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    count = Photo.select().where(Photo.status.in_(REVIEW_STATUSES)).count()
+    count = Photo.select().where(waiting).count()
     return rows, (f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None), count
 
 

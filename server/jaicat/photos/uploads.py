@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -49,6 +50,8 @@ CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
 PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
 MAX_CHECK = 5000
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+log = logging.getLogger(__name__)
 
 
 # In-process state: one writer per upload at a time, and a running sha256 while chunks arrive in
@@ -338,6 +341,9 @@ def _finish(settings: Settings, upload: Upload, side: RunningHash | None, device
     try:
         result = ingest.ingest_file(named, settings, source_device=device_name, move=True, sha256=digest)
     except IngestError as e:
+        # the access log says only "PATCH ... 415": say which file was refused, and why, here
+        log.warning("refused upload %s %r from %s: %s (%s)", upload.id, upload.filename,
+                    device_name or "unknown device", e.message, e.code)
         upload.error = f"{e.code}: {e.message}"
         upload.updated_at = utcnow()
         upload.save()

@@ -5,6 +5,8 @@ Query syntax (`parse_query`), words without a key are the free text matched by C
     beach at sunset tag:dog person:"Amy H" folder:Family after:2024-01-01 before:2024-07 status:filed
     -tag:screenshot          exclude a tag        date:2024-07   within that month (or year / day)
     similar:12               photos like photo 12 (free text is then ignored)
+    is:favourite             starred photos only
+Photos in the trash are never found.
 Several tag:/person: must all match; several folder:/status: are alternatives. after: is inclusive,
 before: exclusive; dates apply to taken_at, or to the import time for photos without EXIF dates.
 Folders match the folder and its subfolders. Without CLIP weights free text falls back to matching
@@ -34,7 +36,7 @@ from .index_store import IndexStore
 BRUTE_FORCE_FILTERED = 50_000  # filtered candidate sets up to this size are ranked exactly
 
 _TOKEN = re.compile(r'(-?)([A-Za-z_]+):(?:"([^"]*)"|(\S+))|"([^"]*)"|(\S+)')
-_KEYS = {"tag": "tags", "person": "people", "folder": "folders", "in": "folders", "status": "statuses",
+_KEYS = {"is": "is", "tag": "tags", "person": "people", "folder": "folders", "in": "folders", "status": "statuses",
          "after": "after", "before": "before", "date": "date", "on": "date", "similar": "similar"}
 
 
@@ -50,11 +52,12 @@ class Query:
     before: dt.datetime | None = None  # exclusive
     similar: int | None = None
     directly_in: str | None = None  # only photos directly in this library folder ("" = its root)
+    favourite: bool = False  # only starred photos
 
     @property
     def has_filters(self) -> bool:
         return bool(self.tags or self.exclude_tags or self.people or self.folders or self.statuses
-                    or self.after or self.before or self.directly_in is not None)
+                    or self.after or self.before or self.directly_in is not None or self.favourite)
 
 
 @dataclass
@@ -105,6 +108,10 @@ def parse_query(text: str) -> Query:
             q.before = _date_span(value)[0]
         elif slot == "date":
             q.after, q.before = _date_span(value)
+        elif slot == "is":
+            if value.lower() not in ("favourite", "favorite", "fav", "starred"):
+                raise InvalidInput(f"is:{value}: expected is:favourite")
+            q.favourite = True
         elif slot == "similar":
             if not value.isdigit():
                 raise InvalidInput(f"similar: needs a photo id, not {value!r}")
@@ -123,7 +130,9 @@ def _tagged(name: str):
 
 def filtered_photos(q: Query):
     """A peewee query of the photos passing `q`'s filters (free text and `similar` not applied)."""
-    sel = Photo.select()
+    sel = Photo.live()
+    if q.favourite:
+        sel = sel.where(Photo.favourite == True)  # noqa: E712
     for name in q.tags:
         sel = sel.where(Photo.id.in_(_tagged(name)))
     for name in q.exclude_tags:
@@ -206,7 +215,8 @@ def _index_embedding(settings: Settings, photo_id: int, embedding) -> None:
 def _rank(settings: Settings, vec: np.ndarray, q: Query, limit: int, offset: int,
           exclude: set[int]) -> list[tuple[int, float]]:
     if not q.has_filters:
-        return photo_index(settings).query(vec, offset + limit, exclude=exclude)[offset:]
+        trashed = {i for (i,) in Photo.select(Photo.id).where(Photo.trashed_at.is_null(False)).tuples()}
+        return photo_index(settings).query(vec, offset + limit, exclude=exclude | trashed)[offset:]
     ids = [i for (i,) in filtered_photos(q).select(Photo.id).where(Photo.embedding.is_null(False)).tuples()
            if i not in exclude]
     if len(ids) > BRUTE_FORCE_FILTERED:
@@ -261,7 +271,7 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
 
 
 def _hits(ranked: list[tuple[int, float]]) -> list[SearchHit]:
-    photos = {p.id: p for p in Photo.select().where(Photo.id.in_([i for i, _ in ranked]))}
+    photos = {p.id: p for p in Photo.live().where(Photo.id.in_([i for i, _ in ranked]))}
     return [SearchHit(photos[i], round(float(s), 4)) for i, s in ranked if i in photos]
 
 

@@ -15,7 +15,7 @@ from ..config import Settings
 from ..db import database, open_db
 from ..devices.pairing import AttemptLimiter
 from ..runtime import Runtime
-from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, uploads
+from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, trash, uploads
 from .errors import register_error_handlers
 from .ws import check_handshake, sock
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         auth.require_token()
         check_handshake()
 
-    for module in (auth, static, uploads, photos, regions, review, folders, search, people, jobs, openapi):
+    for module in (auth, static, uploads, photos, trash, regions, review, folders, search, people, jobs, openapi):
         app.register_blueprint(module.bp)
     sock.init_app(app)
     register_error_handlers(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import __version__
-from ..devices import discovery, pairing
+from ..devices import addresses, discovery, pairing
 from ..errors import Unauthorized
 from .params import field, json_body
 from .serialize import device_json, iso
@@ -52,6 +52,16 @@ def health():
                     "https": bool(settings.https), "paired": pairing.has_paired_devices()})
 
 
+@bp.get("/api/server")
+def server_facts():
+    """What the settings screen shows: version, the addresses phones can use, https."""
+    settings = current_app.config["JAICAT_SETTINGS"]
+    running = addresses.read_running(settings)
+    urls = running["urls"] if running else addresses.server_urls(settings)
+    return jsonify({"version": __version__, "server_id": discovery.server_id(), "https": bool(settings.https),
+                    "urls": urls, "this_url": request.host_url.rstrip("/")})
+
+
 @bp.post("/api/pair")
 def pair():
     body = json_body()
@@ -68,13 +78,19 @@ def pair():
 @bp.post("/api/pair/code")
 def new_code():
     code, expires = pairing.create_code()
-    return jsonify({"code": code, "expires_at": iso(expires),
-                    "url": pairing.pair_url(request.host_url, code)}), 201
+    url = pairing.pair_url(request.host_url, code)
+    return jsonify({"code": code, "expires_at": iso(expires), "url": url, "qr": pairing.qr_modules(url)}), 201
 
 
 @bp.get("/api/devices")
 def devices():
     return jsonify({"items": [device_json(d, g.device.id) for d in pairing.list_devices()]})
+
+
+@bp.patch("/api/devices/<int:device_id>")
+def rename(device_id: int):
+    device = pairing.rename_device(device_id, field(json_body(), "name", str, required=True))
+    return jsonify(device_json(device, g.device.id))
 
 
 @bp.delete("/api/devices/<int:device_id>")

@@ -56,6 +56,15 @@ def str_list(body: dict, name: str, max_items: int = 500) -> list[str] | None:
     return value
 
 
+def id_list(body: dict, name: str = "ids", max_items: int = 1000) -> list[int]:
+    """A required, non-empty list of positive integer ids (at most `max_items`), duplicates dropped."""
+    value = field(body, name, list, required=True)
+    if not value or len(value) > max_items or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT for v in value):
+        raise BadRequest(f"{name!r} must be a list of 1 to {max_items} photo ids")
+    return list(dict.fromkeys(value))
+
+
 def _names(types) -> str:
     return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true/false",
                         list: "a list", dict: "an object"}.get(t, t.__name__) for t in types)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 
-from ..photos import ingest, library, tags
+from ..photos import favourites, ingest, library, tags, trash
 from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
 from . import runtime
-from .params import BadRequest, arg_date, arg_int, int_cursor, json_body, limit_arg, str_list
+from .params import BadRequest, arg_date, arg_int, field, id_list, int_cursor, json_body, limit_arg, str_list
 from .serialize import photo_json
 
 bp = Blueprint("photos", __name__, url_prefix="/api/photos")
@@ -38,6 +38,8 @@ def _query() -> search.Query | None:
     tag = (request.args.get("tag") or "").strip()
     if tag:
         q.tags.append(tag)
+    if request.args.get("favourite") in ("1", "true"):
+        q.favourite = True
     person = arg_int("person", None, 1, 2**62)
     if person is not None:
         q.people.append(str(person))
@@ -84,13 +86,52 @@ def detail(photo_id: int):
 
 @bp.patch("/<int:photo_id>")
 def edit(photo_id: int):
-    """Edit a photo outside a review decision; today that is its tags (face names are left alone)."""
+    """Edit a photo outside a review decision: its tags (face names are left alone), its star."""
     body = json_body()
     wanted = str_list(body, "tags")
-    if wanted is None:
-        raise BadRequest("nothing to change: send 'tags'")
-    tags.edit_photo_tags(Photo.get_or_404(photo_id), wanted)
+    star = field(body, "favourite", bool)
+    if wanted is None and star is None:
+        raise BadRequest("nothing to change: send 'tags' or 'favourite'")
+    photo = Photo.get_or_404(photo_id)
+    if star is not None:
+        favourites.set_favourite(photo, star)
+    if wanted is not None:
+        tags.edit_photo_tags(photo, wanted)
     return jsonify(photo_json(Photo.get_or_404(photo_id), detail=True))
+
+
+def _photos(ids: list[int]) -> list[Photo]:
+    """The photos with these ids, in the order given; NotFound names the first id that has none."""
+    return [Photo.get_or_404(i) for i in ids]
+
+
+@bp.post("/move")
+def move():
+    """Move photos (from the library or the inbox) into a library folder."""
+    body = json_body()
+    ids = id_list(body)
+    folder = field(body, "folder", str, required=True)
+    create = field(body, "create", bool, default=False)
+    settings = current_app.config["JAICAT_SETTINGS"]
+    decisions = library.move_photos(_photos(ids), folder, settings, create=create, device=g.device.name)
+    return jsonify({"moved": len(decisions), "folder": library.normalise_folder(folder),
+                    "decision_ids": [d.id for d in decisions]})
+
+
+@bp.post("/trash")
+def to_trash():
+    """Move photos to the trash (restorable until the trash is emptied)."""
+    settings = current_app.config["JAICAT_SETTINGS"]
+    done = [trash.trash_photo(p, settings) for p in _photos(id_list(json_body()))]
+    return jsonify({"trashed": len(done), "ids": [p.id for p in done]})
+
+
+@bp.post("/restore")
+def restore():
+    """Put trashed photos back where they were."""
+    settings = current_app.config["JAICAT_SETTINGS"]
+    done = [trash.restore_photo(p, settings) for p in _photos(id_list(json_body()))]
+    return jsonify({"restored": len(done), "items": [photo_json(p) for p in done]})
 
 
 @bp.get("/<int:photo_id>/thumb")

@@ -30,7 +30,8 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
         "gps": {"lat": p.gps_lat, "lon": p.gps_lon} if p.gps_lat is not None and p.gps_lon is not None else None,
         "status": p.status, "folder": p.folder, "path": p.path, "root": p.root,
         "source_device": p.source_device, "created_at": iso(p.created_at), "analysed_at": iso(p.analysed_at),
-        "caption": p.caption, "suggestions": p.suggestions, **photo_urls(p.id),
+        "caption": p.caption, "suggestions": p.suggestions, "favourite": bool(p.favourite),
+        "trashed_at": iso(p.trashed_at), **photo_urls(p.id),
     }
     if detail:
         tags = (PhotoTag.visible().where(PhotoTag.photo == p)

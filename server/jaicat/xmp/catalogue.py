@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..db import Face, Person, Photo, PhotoTag, Region, Tag, database
 from ..photos.tags import put_tag
+from .sidecar import FAVOURITE_RATING
 from .geometry import stored_dims, stored_to_upright, swaps_axes, upright_to_stored
 
 PEOPLE_ROOT = "People"  # hierarchical keyword root for people, as digiKam and Lightroom name it
@@ -52,11 +53,12 @@ def photo_content(photo: Photo) -> dict:
         "description": photo.caption or None,
         "dims": stored_dims(photo.width, photo.height, photo.orientation),
         "regions": out_regions,
+        "rating": FAVOURITE_RATING if photo.favourite else None,
     }
 
 
 def has_content(content: dict) -> bool:
-    return bool(content["keywords"] or content["regions"] or content["description"])
+    return bool(content["keywords"] or content["regions"] or content["description"] or content.get("rating"))
 
 
 def _written_upright(photo: Photo, dims) -> bool:

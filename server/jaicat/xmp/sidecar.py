@@ -7,6 +7,7 @@ Content is a plain dict:
   description   dc:description x-default, or None
   dims          (w, h) stored pixel dimensions of mwg-rs:AppliedToDimensions, or None
   regions       [{name, type, x, y, w, h}] top-left x/y, normalised on the *stored* image
+  rating        xmp:Rating (0-5; 5 = a favourite in Jaicat), or None
 
 Writing merges: entries other tools added are kept, and so is a description written elsewhere. Jaicat records what it wrote last time in
 jaicat:Owned (JSON), so an entry the user removed in Jaicat is removed from the sidecar too, while
@@ -38,6 +39,15 @@ from .packet import (
 SUBJECT, HIER, TAGSLIST = q("dc:subject"), q("lr:hierarchicalSubject"), q("digiKam:TagsList")
 DESCRIPTION, REGIONS, MP_INFO, OWNED = (
     q("dc:description"), q("mwg-rs:Regions"), q("MP:RegionInfo"), q("jaicat:Owned"))
+RATING = q("xmp:Rating")
+FAVOURITE_RATING = 5  # what digiKam, Lightroom, darktable and Immich show as the top star rating
+
+
+def _rating(value) -> int | None:
+    try:
+        return int(float(text(value) or ""))
+    except ValueError:
+        return None
 MATCH_TOLERANCE = 0.005  # normalised; boxes closer than this are the same region after a round trip
 
 
@@ -111,6 +121,7 @@ def read_packet(packet: Packet) -> dict:
         "description": text(packet.find(DESCRIPTION)) or None,
         "dims": dims,
         "regions": regions,
+        "rating": _rating(packet.find(RATING)),
     }
 
 
@@ -194,10 +205,22 @@ def update_packet(packet: Packet, content: dict) -> Packet:
         ours[key] = mine
         lists[key] = _merge(mine, existing, prev.get(key, []))
     old_description = packet.find(DESCRIPTION)
+    # the star: a rating someone set elsewhere is theirs; Jaicat only removes the one it wrote
+    old_rating = _rating(packet.find(RATING))
+    rating = content.get("rating")
+    if rating is not None:
+        new_rating = rating if old_rating is None or old_rating == prev.get("rating") or old_rating < rating \
+            else old_rating
+    else:
+        new_rating = None if old_rating is not None and old_rating == prev.get("rating") else old_rating
 
     for prop in (SUBJECT, HIER, TAGSLIST, REGIONS, MP_INFO, OWNED):
         packet.remove(prop)
     desc = packet.main_description()
+    if new_rating != old_rating:
+        packet.remove(RATING)
+        if new_rating is not None:
+            desc.set(RATING, str(new_rating))
     for key, prop in (("keywords", SUBJECT), ("hierarchical", HIER), ("tagslist", TAGSLIST)):
         if lists[key]:
             add_array(desc, prop, lists[key])
@@ -218,5 +241,7 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     if write_description:
         owned["description"] = content["description"]
     owned["regions"] = regions
+    if rating is not None and new_rating == rating:
+        owned["rating"] = rating
     ET.SubElement(desc, OWNED).text = json.dumps(owned, ensure_ascii=False, separators=(",", ":"))
     return packet
