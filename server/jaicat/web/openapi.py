@@ -26,6 +26,7 @@ STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"
 NULLSTR = {"type": "string", "nullable": True}
 STRLIST = {"type": "array", "items": STR}
 ITEMS = _obj({"items": {"type": "array", "items": {"type": "object"}}}, ("items",))
+IDS = {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 1000}
 PAGE = _obj({"items": {"type": "array", "items": {"type": "object"}}, "next_cursor": NULLSTR}, ("items",))
 
 
@@ -71,7 +72,13 @@ def spec() -> dict:
         "/api/pair/code": {"post": op("Create a pairing code for another phone", ok=201)},
         "/api/openapi.json": {"get": op("This document")},
         "/api/devices": {"get": op("Paired devices", resp=ITEMS)},
-        "/api/devices/{device_id}": {"delete": op("Revoke a device", [_id("device_id")], ok=204)},
+        "/api/devices/{device_id}": {
+            "patch": op("Rename a device", [_id("device_id")], body=_obj({"name": STR}, ("name",))),
+            "delete": op("Revoke a device", [_id("device_id")], ok=204),
+        },
+        "/api/server": {"get": op("Server version, addresses and https, for the settings screen",
+                                  resp=_obj({"version": STR, "server_id": STR, "https": BOOL, "urls": STRLIST,
+                                             "this_url": STR}))},
         "/api/logout": {"post": op("Revoke the calling device", ok=204)},
         "/api/uploads/check": {"post": op(
             "Which sha256 digests the server already has",
@@ -94,11 +101,20 @@ def spec() -> dict:
             _q("status", {"type": "string", "enum": ["inbox", "suggested", "filed", "skipped"]}),
             _q("folder", STR), _q("tag", STR), _q("person", {"type": "integer", "minimum": 1}),
             _q("date_from", {"type": "string", "format": "date"}),
-            _q("date_to", {"type": "string", "format": "date"}), _q("q", STR), LIMIT, CURSOR], resp=PAGE)},
+            _q("date_to", {"type": "string", "format": "date"}), _q("favourite", {"type": "string", "enum": ["1", "true"]}),
+            _q("q", STR), LIMIT, CURSOR], resp=PAGE)},
+        "/api/photos/move": {"post": op("Move photos (library or inbox) into a library folder",
+                                        body=_obj({"ids": IDS, "folder": STR, "create": BOOL}, ("ids", "folder")))},
+        "/api/photos/trash": {"post": op("Move photos to the trash", body=_obj({"ids": IDS}, ("ids",)))},
+        "/api/photos/restore": {"post": op("Put trashed photos back where they were",
+                                           body=_obj({"ids": IDS}, ("ids",)))},
+        "/api/trash": {"get": op("Photos in the trash, most recently trashed first", [LIMIT, CURSOR], resp=PAGE)},
+        "/api/trash/empty": {"post": op("Delete photos in the trash for good (all, or `ids`)",
+                                        body=_obj({"ids": IDS}), body_required=False)},
         "/api/photos/{photo_id}": {
             "get": op("Photo detail", [_id("photo_id")]),
-            "patch": op("Edit a photo's tags (face names are kept)", [_id("photo_id")],
-                        body=_obj({"tags": STRLIST}, ("tags",))),
+            "patch": op("Edit a photo's tags (face names are kept) or its star", [_id("photo_id")],
+                        body=_obj({"tags": STRLIST, "favourite": BOOL})),
         },
         "/api/photos/{photo_id}/thumb": {"get": op(
             "Upright JPEG thumbnail", [_id("photo_id"), _q("size", {"type": "integer", "enum": [256, 1280]})],
