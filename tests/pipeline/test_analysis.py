@@ -120,21 +120,25 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
 
     class FakePeople:
         @staticmethod
-        def analyse_faces(photo, image, settings):
-            seen.append((photo.id, image.size))
+        def detect_photo_faces(image, settings):
+            return ["detected-a", "detected-b"]
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance):
+            seen.append((photo.id, detected))
             return ["face-a", "face-b"]
 
     monkeypatch.setattr(Analyser, "people", lambda self: FakePeople)
     photos = add_photos(2)
     results = Analyser(ml_settings).analyse(photos)
     assert [r.faces for r in results] == [2, 2] and all("faces" in r.stages for r in results)
-    assert [s[0] for s in seen] == [p.id for p in photos]
+    assert seen == [(p.id, ["detected-a", "detected-b"]) for p in photos]
 
 
 def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, caplog):
     class BrokenPeople:
         @staticmethod
-        def analyse_faces(photo, image, settings):
+        def detect_photo_faces(image, settings):
             raise RuntimeError("dlib exploded")
 
     monkeypatch.setattr(Analyser, "people", lambda self: BrokenPeople)

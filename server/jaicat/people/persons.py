@@ -121,9 +121,14 @@ def analyse_faces(photo: Photo, image, settings) -> list[Face]:
 
     Returns every face of the photo afterwards (confirmed ones kept, the rest replaced).
     """
+    return record_faces(photo, detect_photo_faces(image, settings), tolerance=settings.face_tolerance)
+
+
+def detect_photo_faces(image, settings) -> list[faces_ml.DetectedFace]:
+    """Detect and encode the faces in an upright PIL image; touches no catalogue (analysis workers
+    on other machines run it), record_faces stores the result."""
     arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
-    detected = faces_ml.detect_faces(arr, model=settings.face_model, max_side=settings.face_max_side)
-    return record_faces(photo, detected, tolerance=settings.face_tolerance)
+    return faces_ml.detect_faces(arr, model=settings.face_model, max_side=settings.face_max_side)
 
 
 def _iou(a, b) -> float:

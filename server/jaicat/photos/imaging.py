@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -88,12 +89,15 @@ def looks_like_video(path: str | Path, filename: str | None = None) -> bool:
     return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS
 
 
-def open_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
-    """Open (lazily) and check format and pixel count; raises UnsupportedImage / ImageTooLarge."""
+def open_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Image.Image:
+    """Open (lazily) and check format and pixel count; raises UnsupportedImage / ImageTooLarge.
+
+    `path` may also be an open binary file (a photo's bytes sent to an analysis worker)."""
     register_formats()
-    path = Path(path)
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
-        raise UnsupportedImage("videos are not supported yet")
+    if not hasattr(path, "read"):
+        path = Path(path)
+        if path.suffix.lower() in VIDEO_EXTENSIONS:
+            raise UnsupportedImage("videos are not supported yet")
     try:
         im = Image.open(path)
     except (Image.UnidentifiedImageError, ValueError):
@@ -175,7 +179,7 @@ _TRANSPOSE = {
 }
 
 
-def open_upright(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+def open_upright(path: str | Path | BinaryIO, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
     """Open and decode a photo file as an upright RGB image, at most `max_side` pixels long if given."""
     im = open_image(path, max_pixels=max_pixels)
     # load() releases the file handle of single-frame images, so nothing is left open.

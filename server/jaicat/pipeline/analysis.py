@@ -6,16 +6,23 @@ model, naming `jaicat models pull`) and the photo is still marked analysed so fa
 happen; a photo that cannot be decoded gets `analysis_error` and the batch goes on.
 `Analyser` takes its models from a ModelCache (the runtime's, which search shares); the worker and
 `jaicat scan` each make one. A stored embedding is announced on `photo_embedded` (search follows it).
+
+Computing and storing are separate: `Analyser.compute` runs the models on photo files or bytes and
+touches no catalogue (pipeline/cluster.py runs it on Ray workers), `Analyser.store` writes the results
+in the server's own transactions; `Analyser.analyse` is both, in this process.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from .. import events
@@ -27,7 +34,7 @@ from ..photos.library import photo_file
 from .captioner import Captioner
 from .clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
 from .models import ModelCache
-from .tagger import ZeroShotTagger, caption_tags, load_vocabulary
+from .tagger import Vocabulary, ZeroShotTagger, caption_tags, load_vocabulary
 from ..photos.tags import photo_tags, set_auto_tags
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,23 @@ log = logging.getLogger(__name__)
 # Sent with (settings, photo_id, embedding) once a photo's CLIP embedding is stored: the search
 # indexes of this process follow it (search/query.py), the pipeline does not know them.
 photo_embedded = events.Signal("photo_embedded")
+
+
+# What a model stage reads a photo from: its file, or its bytes (sent to an analysis worker).
+PhotoSource = Path | str | bytes
+
+
+@dataclass
+class Computed:
+    """What the models found in one photo, before anything is stored (it travels back from Ray workers)."""
+
+    photo_id: int
+    stages: list[str] = field(default_factory=list)  # what ran: decode, clip, tags, caption, faces
+    embedding: np.ndarray | None = None
+    clip_tags: list[tuple[str, float]] = field(default_factory=list)
+    caption: str | None = None
+    faces: list | None = None  # people.faces.DetectedFace list; None when the face stage did not run
+    error: str | None = None
 
 
 @dataclass
@@ -50,10 +74,13 @@ class PhotoResult:
 class Analyser:
     """Models + vocabulary for one Settings. Thread-compatible: one analyse() at a time per instance."""
 
-    def __init__(self, settings: Settings, suggester=None, models: ModelCache | None = None):
+    def __init__(self, settings: Settings, suggester=None, models: ModelCache | None = None,
+                 vocabulary: Vocabulary | None = None):
         """`suggester` (a suggest.service.Suggester) stores folder suggestions for each analysed photo;
-        without one there are none. `models`: the runtime's ModelCache (a private one if not given)."""
+        without one there are none. `models`: the runtime's ModelCache (a private one if not given).
+        `vocabulary`: the tag words (default: loaded from settings; a Ray worker gets the server's)."""
         self.settings = settings
+        self.vocabulary = vocabulary
         self.suggester = suggester
         self.models = models if models is not None else ModelCache()
         self._warned: set[str] = set()
@@ -100,7 +127,7 @@ class Analyser:
         if clip is None:
             return None
         if self._tagger is None or self._tagger.encoder is not clip:
-            vocab = load_vocabulary(self.settings.vocabulary_file)
+            vocab = self.vocabulary or load_vocabulary(self.settings.vocabulary_file)
             self._tagger = ZeroShotTagger(clip, vocab, cache_dir=self.settings.models / ".cache")
         return self._tagger
 
@@ -116,38 +143,46 @@ class Analyser:
         return self._people or None
 
     # the pipeline ------------------------------------------------------------------------------
-    def decode(self, photos: list[Photo]) -> list[Image.Image | Exception]:
+    def decode(self, sources: list[PhotoSource]) -> list[Image.Image | Exception]:
+        """Decode each source (a file path, or the photo's bytes) upright, shrunk for the models."""
         side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
 
-        def one(p: Photo):
+        def one(src: PhotoSource):
             try:
-                return imaging.open_upright(photo_file(p, self.settings), max_side=side)
+                return imaging.open_upright(io.BytesIO(src) if isinstance(src, bytes) else src, max_side=side)
             except JaicatError as e:
                 return e
             except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem
                 return RuntimeError(f"cannot decode: {e}")
 
-        workers = min(4, os.cpu_count() or 2, max(1, len(photos)))
+        workers = min(4, os.cpu_count() or 2, max(1, len(sources)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-            return list(pool.map(one, photos))
+            return list(pool.map(one, sources))
 
     def analyse(self, photos: list[Photo]) -> list[PhotoResult]:
         """Analyse and store a batch; never raises for one bad photo (it gets analysis_error)."""
         with self._lock:
-            return self._analyse(photos)
+            computed = self._compute([(p.id, photo_file(p, self.settings)) for p in photos])
+        return self.store(photos, computed)
 
-    def _analyse(self, photos: list[Photo]) -> list[PhotoResult]:
+    def compute(self, sources: list[tuple[int, PhotoSource]]) -> list[Computed]:
+        """Run every model stage on (photo id, file path or bytes) pairs and return what they found.
+
+        Reads no catalogue and writes nothing, so it runs wherever the models are (a Ray worker on
+        another PC included); `store` writes the results. Never raises for one bad photo."""
+        with self._lock:
+            return self._compute(sources)
+
+    def _compute(self, sources: list[tuple[int, PhotoSource]]) -> list[Computed]:
         s = self.settings
-        results = {p.id: PhotoResult(p.id) for p in photos}
-        decoded = self.decode(photos)
-        good: list[tuple[Photo, Image.Image]] = []
-        for p, im in zip(photos, decoded, strict=True):
+        results = [Computed(pid) for pid, _ in sources]
+        good: list[tuple[Computed, Image.Image]] = []
+        for c, im in zip(results, self.decode([src for _, src in sources]), strict=True):
             if isinstance(im, Exception):
-                msg = getattr(im, "message", None) or str(im)
-                results[p.id].error = msg
+                c.error = getattr(im, "message", None) or str(im)
             else:
-                results[p.id].stages.append("decode")
-                good.append((p, im))
+                c.stages.append("decode")
+                good.append((c, im))
         small = [shrink(im) for _, im in good]
 
         embeddings = None
@@ -162,28 +197,22 @@ class Analyser:
         captioner = self.captioner() if good else None
         if captioner is not None:
             captions = self._guard("caption", lambda: captioner.predict(small)) or captions
-        vocab = self._tagger.vocabulary if self._tagger is not None else load_vocabulary(s.vocabulary_file)
+        people = self.people() if good else None
 
-        for i, (p, im) in enumerate(good):
-            r = results[p.id]
+        for i, (c, im) in enumerate(good):
             if embeddings is not None:
-                r.stages += ["clip", "tags"]
+                c.stages += ["clip", "tags"]
+                c.embedding, c.clip_tags = embeddings[i], list(tags[i])
             if captions[i] is not None:
-                r.stages.append("caption")
-            try:
-                self._store(p, im, r, embeddings[i] if embeddings is not None else None, tags[i],
-                            captions[i], vocab)
-            except Exception as e:  # noqa: BLE001 - a storage/face failure is this photo's error only
-                log.exception("analysing photo %s failed", p.id)
-                r.error = f"analysis failed: {e}"
-        for p in photos:
-            r = results[p.id]
-            if r.error:
-                Photo.update(analysis_error=r.error[:1000], analysed_at=None).where(Photo.id == p.id).execute()
-                events.publish(events.PHOTO_FAILED, photo_id=p.id, error=r.error)
-            else:
-                self._after(p, r)
-        return [results[p.id] for p in photos]
+                c.stages.append("caption")
+                c.caption = captions[i]
+            if people is not None:
+                try:
+                    c.faces = people.detect_photo_faces(im, s)
+                    c.stages.append("faces")
+                except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
+                    log.exception("face analysis of photo %s failed; continuing without faces", c.photo_id)
+        return results
 
     def _guard(self, stage: str, fn):
         """Run a model stage for the whole batch; a crash there skips the stage, not the photos."""
@@ -193,16 +222,40 @@ class Analyser:
             log.exception("%s stage failed for this batch; photos stored without it", stage)
             return None
 
-    def _store(self, p: Photo, im: Image.Image, r: PhotoResult, emb, clip_tags, caption, vocab) -> None:
-        people = self.people()
+    # storing -----------------------------------------------------------------------------------
+    def store(self, photos: list[Photo], computed: list[Computed]) -> list[PhotoResult]:
+        """Write what `compute` found into the catalogue, one transaction per photo, then publish
+        photo.analysed / photo.failed and suggest folders. Never raises for one bad photo."""
+        vocab = self.vocabulary or (self._tagger.vocabulary if self._tagger is not None
+                                    else load_vocabulary(self.settings.vocabulary_file))
+        results = []
+        for p, c in zip(photos, computed, strict=True):
+            r = PhotoResult(p.id, stages=list(c.stages), error=c.error)
+            if r.error is None:
+                try:
+                    self._store(p, c, r, vocab)
+                except Exception as e:  # noqa: BLE001 - a storage failure is this photo's error only
+                    log.exception("analysing photo %s failed", p.id)
+                    r.error = f"analysis failed: {e}"
+            if r.error:
+                Photo.update(analysis_error=r.error[:1000], analysed_at=None).where(Photo.id == p.id).execute()
+                events.publish(events.PHOTO_FAILED, photo_id=p.id, error=r.error)
+            else:
+                self._after(p, r)
+            results.append(r)
+        return results
+
+    def _store(self, p: Photo, c: Computed, r: PhotoResult, vocab) -> None:
+        people = self.people() if c.faces is not None else None
         if people is not None:
             try:
-                r.faces = len(people.analyse_faces(p, im, self.settings))
-                r.stages.append("faces")
+                r.faces = len(people.record_faces(p, c.faces, tolerance=self.settings.face_tolerance))
             except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
                 log.exception("face analysis of photo %s failed; continuing without faces", p.id)
-        else:
+                r.stages.remove("faces")
+        if "faces" not in r.stages:
             r.faces = Face.select().where(Face.photo == p).count()
+        emb, caption = c.embedding, c.caption
         with database.atomic():
             fields = {"analysed_at": utcnow(), "analysis_error": None}
             if emb is not None:
@@ -211,7 +264,7 @@ class Analyser:
                 fields["caption"] = caption
             Photo.update(**fields).where(Photo.id == p.id).execute()
             if emb is not None:
-                set_auto_tags(p, "clip", clip_tags)
+                set_auto_tags(p, "clip", c.clip_tags)
             if caption is not None:
                 set_auto_tags(p, "blip", [(name, 1.0) for name in caption_tags(caption, vocab)])
         r.caption = caption if caption is not None else p.caption
