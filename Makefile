@@ -40,7 +40,7 @@ $(VENV)/.runtime: pyproject.toml $(VENV)/.torch
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray]"
 	touch $@
 
 # Debian packages the tests use: chromium (PWA browser tests), exiftool (XMP interop tests).

@@ -53,6 +53,8 @@ class Settings:
     face_tolerance: float = 0.6
     face_max_side: int = 1600  # detection runs on a copy downscaled to this long side
     worker: bool = True
+    ray_address: str = ""  # "" analyses in this process; "local", "auto", "HOST:6379" or "ray://HOST:10001"
+    ray_workers: int = 0  # analysis actors on the Ray cluster (0: one per GPU, else one per two CPUs)
     suggest_top_k: int = 3
 
     def __post_init__(self) -> None:

@@ -133,6 +133,13 @@ class ModelUnavailable(JaicatError):
     status = 503
 
 
+class ClusterUnavailable(JaicatError):
+    """Analysis on a Ray cluster cannot run: Ray missing, the cluster unreachable, workers not starting."""
+
+    code = "cluster_unavailable"
+    status = 503
+
+
 # --- auth ---------------------------------------------------------------------------------------
 class Unauthorized(JaicatError):
     code = "unauthorized"

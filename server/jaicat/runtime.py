@@ -16,6 +16,7 @@ from __future__ import annotations
 from .config import Settings
 from .db import open_db
 from .photos import trash
+from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
 from .suggest.service import Suggester
@@ -23,16 +24,28 @@ from .xmp import SidecarWriter
 
 
 class Runtime:
-    """Owns the model cache, the suggester, the sidecar writer and the analysis worker of one data
-    directory (`settings`)."""
+    """Owns the model cache, the suggester, the sidecar writer, the analysis worker and the Ray cluster
+    it may analyse on, of one data directory (`settings`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
         self.sidecars = SidecarWriter(settings)  # one per library: two would import each photo's XMP twice
+        self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
+        if settings.ray_address:
+            self.use_cluster(settings.ray_address, settings.ray_workers)
         self._open = False
+
+    def use_cluster(self, address: str, workers: int = 0) -> Cluster:
+        """Analyse on the Ray cluster at `address` from now on (the worker and `jaicat analyse --ray`);
+        it connects on first use."""
+        if self.cluster is not None:
+            self.cluster.close()
+        self.cluster = Cluster(self.settings, address, workers)
+        self.worker.cluster = self.cluster
+        return self.cluster
 
     def open(self) -> Runtime:
         """Create the data directories, open (and migrate) the catalogue, and connect the sidecar
@@ -65,6 +78,8 @@ class Runtime:
     def close(self) -> None:
         """Stop the worker, disconnect, and save what the suggester learned."""
         self.worker.stop()
+        if self.cluster is not None:
+            self.cluster.close()
         self.suggester.close()
         self.sidecars.close()
         self._open = False

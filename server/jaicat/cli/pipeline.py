@@ -16,6 +16,7 @@ def register(sub) -> None:
     p = sub.add_parser("scan", help="import PATHs and analyse everything pending (tags, captions, faces)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folder trees (none: only analyse)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _ray_arguments(p)
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("analyse", help="analyse pending photos; --retry-failed / --missing / --all requeue first")
@@ -23,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--missing", action="store_true", help="photos analysed without the CLIP model")
     p.add_argument("--all", action="store_true", help="every photo (e.g. after changing models)")
     p.add_argument("--quiet", action="store_true")
+    _ray_arguments(p)
     p.set_defaults(func=cmd_analyse)
 
     models = sub.add_parser("models", help="model weights: pull (download or copy) and list")
@@ -41,10 +43,31 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-def _analyse_pending(runtime, quiet: bool) -> int:
+def _ray_arguments(p) -> None:
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run the models on a Ray cluster: local (a Ray runtime on this PC), auto, HOST:6379 "
+                        "or ray://HOST:10001 (default: the ray_address setting, else this process)")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="analysis workers on the cluster (default: ray_workers; 0 = one per GPU, else per 2 CPUs)")
+
+
+def _analyse_pending(runtime, quiet: bool, ray: str | None = None, ray_workers: int | None = None) -> int:
     from ..db import Photo
+    from ..errors import InvalidInput
     from ..pipeline.analysis import Analyser
     from ..pipeline.worker import run_pending
+
+    settings = runtime.settings
+    if ray_workers is not None and ray_workers < 0:
+        raise InvalidInput("--ray-workers must be 0 or more")
+    if ray is not None or ray_workers is not None:
+        address = ray if ray is not None else settings.ray_address
+        if not address:
+            raise InvalidInput("--ray-workers needs --ray ADDRESS (or the ray_address setting)")
+        runtime.use_cluster(address, ray_workers if ray_workers is not None else settings.ray_workers)
+    cluster = runtime.cluster
+    if cluster is not None and Photo.pending().exists():
+        cluster.connect()  # before the progress bar: an unreachable cluster is an error line, not a bar
 
     bar = tqdm(total=Photo.pending().count(), unit="photo", desc="analysing", disable=quiet)
 
@@ -54,17 +77,21 @@ def _analyse_pending(runtime, quiet: bool) -> int:
         bar.refresh()
 
     runtime.connect()  # the runtime's suggester suggests folders for each photo
-    settings = runtime.settings
     analyser = Analyser(settings, suggester=runtime.suggester, models=runtime.models)
-    job = run_pending(settings, progress=progress, analyser=analyser)
+    job = run_pending(settings, progress=progress, analyser=analyser, cluster=cluster)
     bar.close()
     if job is None:
         print("nothing to analyse")
         return 0
     failed = Photo.select().where(Photo.analysis_error.is_null(False)).count()
-    ran = ["decode"] + [s for s, ok in (("clip+tags", analyser.clip() is not None),
-                                         ("caption", analyser.captioner() is not None),
-                                         ("faces", analyser.people() is not None)) if ok]
+    if cluster is not None:
+        ran = [*cluster.stages, f"on Ray: {len(cluster.started)} workers"]
+        if cluster.lost_batches:
+            ran.append(f"{cluster.lost_batches} batches sent again after a worker died")
+    else:
+        ran = ["decode"] + [s for s, ok in (("clip+tags", analyser.clip() is not None),
+                                             ("caption", analyser.captioner() is not None),
+                                             ("faces", analyser.people() is not None)) if ok]
     print(f"analysed {job.done} photos ({', '.join(ran)}){'; ' + job.message if job.message else ''}")
     if failed:
         print(f"{failed} photos have analysis errors (see `jaicat analyse --retry-failed`)")
@@ -88,7 +115,7 @@ def cmd_scan(args, runtime) -> int:
         for path, reason in summary.rejected:
             print(f"rejected: {path}: {reason}")
         print(summary.line())
-    return _analyse_pending(runtime, args.quiet)
+    return _analyse_pending(runtime, args.quiet, args.ray, args.ray_workers)
 
 
 def cmd_analyse(args, runtime) -> int:
@@ -98,7 +125,7 @@ def cmd_analyse(args, runtime) -> int:
     n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
     if n:
         print(f"requeued {n} photos")
-    return _analyse_pending(runtime, args.quiet)
+    return _analyse_pending(runtime, args.quiet, args.ray, args.ray_workers)
 
 
 def _configured(settings) -> dict[str, str]:

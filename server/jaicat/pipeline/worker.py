@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from .. import events
 from .analysis import Analyser
 from .models import ModelCache
 from ..config import Settings
 from ..db import Job, Photo, database, utcnow
+from ..errors import ClusterUnavailable
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 log = logging.getLogger(__name__)
+CLUSTER_RETRY_S = 600.0  # an unreachable Ray cluster is tried again after this long
 
 
 def _publish(job: Job) -> None:
@@ -56,27 +63,34 @@ def _run_batch(analyser: Analyser, batch: list[Photo]) -> tuple[int, int]:
     return len(results) - failed, failed
 
 
+def _in_process(settings: Settings, analyser: Analyser,
+                should_stop: Callable[[], bool] | None) -> Iterator[tuple[int, int]]:
+    """Analyse pending batches in this process; yields (analysed, failed) per batch."""
+    while not (should_stop and should_stop()):
+        batch = list(Photo.pending().limit(max(1, settings.batch_size)))
+        if not batch:
+            return
+        yield _run_batch(analyser, batch)
+
+
 def run_pending(settings: Settings, progress: Callable[[int, int], None] | None = None,
-                analyser: Analyser | None = None, should_stop: Callable[[], bool] | None = None) -> Job | None:
+                analyser: Analyser | None = None, should_stop: Callable[[], bool] | None = None,
+                cluster: Cluster | None = None) -> Job | None:
     """Analyse everything pending now (and anything arriving meanwhile); returns the Job, or None if
-    there was nothing to do. `progress(done, total)` after each batch."""
+    there was nothing to do. `progress(done, total)` after each batch. With a `cluster` (pipeline/
+    cluster.py) the models run on its Ray workers and `analyser` only stores the results."""
     analyser = analyser or Analyser(settings)
     total = Photo.pending().count()
     if total == 0:
         return None
-    job = Job.create(kind="analyse", status="running", total=total, message="")
+    job = Job.create(kind="analyse", status="running", total=total,
+                     message="on the Ray cluster" if cluster is not None else "")
     _publish(job)
     done = failed = 0
-    stopped = False
+    batches = (cluster.run(analyser, settings.batch_size, should_stop) if cluster is not None
+               else _in_process(settings, analyser, should_stop))
     try:
-        while True:
-            if should_stop and should_stop():
-                stopped = True
-                break
-            batch = list(Photo.pending().limit(max(1, settings.batch_size)))
-            if not batch:
-                break
-            ok, bad = _run_batch(analyser, batch)
+        for ok, bad in batches:
             done, failed = done + ok + bad, failed + bad
             message = f"{failed} failed" if failed else ""
             _update(job, done=done, total=max(job.total, done + Photo.pending().count()), message=message)
@@ -85,11 +99,12 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
     except Exception as e:
         _update(job, status="failed", message=f"{type(e).__name__}: {e}")
         raise
+    stopped = bool(should_stop and should_stop())
     status = "queued" if stopped else "done"
     parts = ["stopped; resumes at next start"] if stopped else []
     if failed:
         parts.append(f"{failed} failed")
-    skipped = sorted(analyser.skipped_stages)
+    skipped = sorted(analyser.skipped_stages | (cluster.skipped_stages if cluster is not None else set()))
     if skipped:
         parts.append(f"skipped {', '.join(skipped)}: unavailable (weights: `jaicat models pull`)")
     _update(job, status=status, message="; ".join(parts))
@@ -118,6 +133,8 @@ class Worker:
         self.last_error: str | None = None
         self.idle = threading.Event()  # set while there is nothing to do (tests wait on it)
         self._warmed = False
+        self.cluster: Cluster | None = None  # set by the Runtime when `ray_address` is configured
+        self._cluster_retry_at = 0.0
 
     def start(self) -> Worker:
         """Start the thread (idempotent); every photo ingest marks ready (`ingest.photo_ready`) wakes it."""
@@ -158,7 +175,7 @@ class Worker:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set)
+                    self._run_pending()
                     self._idle_chores()
                 except Exception as e:  # noqa: BLE001 - the worker outlives any one failure
                     self.last_error = f"{type(e).__name__}: {e}"
@@ -172,6 +189,20 @@ class Worker:
         finally:
             if not database.is_closed():
                 database.close()
+
+    def _run_pending(self) -> None:
+        """One run over the queue: on the Ray cluster when there is one and it answers, else here."""
+        if self.cluster is not None and time.monotonic() >= self._cluster_retry_at:
+            try:
+                run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set,
+                            cluster=self.cluster)
+                return
+            except ClusterUnavailable as e:
+                # The PC with the GPU may be switched off: the household's photos are analysed here meanwhile.
+                self._cluster_retry_at = time.monotonic() + CLUSTER_RETRY_S
+                log.warning("%s; analysing in this process, trying the cluster again in %.0f min",
+                            e.message, CLUSTER_RETRY_S / 60)
+        run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set)
 
     def _idle_chores(self) -> None:
         from ..db import Region

@@ -1,0 +1,298 @@
+"""Analysis on a Ray cluster: the models run on Ray actors (this PC, or a second PC with the GPU), the
+catalogue stays here.
+
+    cluster = Cluster(settings, "local")          # or "HOST:6379", "ray://HOST:10001", "auto"
+    run_pending(settings, analyser=analyser, cluster=cluster)   # pipeline/worker.py drives it
+    cluster.close()
+
+Each actor (`AnalysisWorker`) loads the models once and runs `Analyser.compute` on batches of
+(photo id, photo bytes): the bytes travel through Ray's object store, so workers need no access to the
+library's disk. Results come back here and `Analyser.store` writes them in this process's own
+transactions, so the server stays the one owner of the catalogue and the suggester runs as usual.
+
+A worker that dies (killed, out of memory, its PC switched off) loses only the batches it held: each is
+sent again to a fresh actor. A batch that kills workers twice is split into single photos, and a photo
+that kills workers three times is marked failed with the reason, so one poisonous file cannot stall the
+queue. A photo is written only when its result arrives, so every photo is analysed (stored) once.
+
+Ray is an optional dependency (`pip install jaicat[ray]`); without it, or when the cluster cannot be
+reached, ClusterUnavailable says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..db import Photo
+from ..errors import ClusterUnavailable
+from ..photos.library import photo_file
+from .analysis import Analyser, Computed
+from .tagger import Vocabulary, load_vocabulary
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+IN_FLIGHT_PER_WORKER = 2  # one batch computing, one waiting in the actor: workers never idle between batches
+SPLIT_AFTER = 2  # a batch lost this many times is retried photo by photo
+GIVE_UP_AFTER = 3  # a single photo lost this many times is marked failed
+STALL_TIMEOUT_S = 1800.0  # no result from any worker for this long: the cluster is unusable
+
+
+class AnalysisWorker:
+    """One Ray actor: an Analyser whose models are loaded once, fed photo bytes, returning Computed.
+
+    `settings` are the server's; a worker PC points `JAICAT_MODELS_DIR` at its own copy of the weights
+    (`jaicat models pull` there), since the server's models dir is not on its disk."""
+
+    def __init__(self, settings: Settings, vocabulary: Vocabulary):
+        models_dir = os.environ.get("JAICAT_MODELS_DIR")
+        if models_dir:
+            settings = dataclasses.replace(settings, models_dir=Path(models_dir))
+        self.analyser = Analyser(settings, vocabulary=vocabulary)
+
+    def ready(self) -> dict:
+        """Load every model now; where this worker runs and which stages it has."""
+        a = self.analyser
+        stages = ["decode"] + [s for s, ok in (("clip+tags", a.clip() is not None),
+                                               ("caption", a.captioner() is not None),
+                                               ("faces", a.people() is not None)) if ok]
+        import socket
+
+        return {"pid": os.getpid(), "host": socket.gethostname(), "stages": stages}
+
+    def compute(self, batch: list[tuple[int, bytes]]) -> tuple[list[Computed], list[str]]:
+        """(photo id, bytes) pairs -> what the models found, and the stages skipped for lack of a model."""
+        return self.analyser.compute(batch), sorted(self.analyser.skipped_stages)
+
+
+@dataclass
+class _Batch:
+    photo_ids: list[int]
+    payload: object  # ray.ObjectRef of [(photo id, bytes)] for the photos that could be read
+    unreadable: dict[int, str] = field(default_factory=dict)  # photo id -> why its file could not be read
+    attempts: int = 0
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ClusterUnavailable("Ray is not installed: pip install 'jaicat[ray]'") from None
+    return ray
+
+
+def _lost_worker_errors(ray) -> tuple[type[BaseException], ...]:
+    ex = ray.exceptions
+    return tuple(getattr(ex, n) for n in ("RayActorError", "WorkerCrashedError", "ObjectLostError",
+                                            "OwnerDiedError", "NodeDiedError") if hasattr(ex, n))
+
+
+class Cluster:
+    """The Ray cluster analysis runs on: `address` is "local" (a Ray runtime started by this process, or
+    the one it already has), "auto" (a cluster started on this PC with `ray start --head`),
+    "HOST:PORT" or "ray://HOST:PORT". `workers`: how many actors (0: one per GPU, else one per two
+    CPUs). Connects on first use; `close()` ends the actors and a runtime this process started."""
+
+    def __init__(self, settings: Settings, address: str, workers: int = 0):
+        self.settings = settings
+        self.address = (address or "").strip()
+        self.workers = max(0, int(workers or 0))
+        self.skipped_stages: set[str] = set()
+        self.stages: list[str] = []  # what the workers run (from their ready() report)
+        self.lost_batches = 0  # batches sent again because their worker died (this object's lifetime)
+        self.started: list[dict] = []  # each first actor's ready() report: host, pid, stages
+        self._actors: list = []
+        self._started_ray = False
+        self._vocabulary: Vocabulary | None = None
+
+    # connecting -----------------------------------------------------------------------------------
+    def connect(self) -> Cluster:
+        """Join the cluster (idempotent) and start the analysis actors; ClusterUnavailable if it cannot."""
+        ray = _ray()
+        if not ray.is_initialized():
+            try:
+                if self.address == LOCAL:
+                    ray.init(num_cpus=self.workers or None, include_dashboard=False,
+                             logging_level=logging.WARNING)
+                    self._started_ray = True
+                else:
+                    ray.init(address=self.address, logging_level=logging.WARNING)
+            except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
+                raise ClusterUnavailable(f"cannot reach the Ray cluster at {self.address!r}: {e}") from None
+        if not self._actors:
+            self._vocabulary = load_vocabulary(self.settings.vocabulary_file)
+            self._actors = [self._new_actor() for _ in range(self._actor_count())]
+            try:
+                reports = ray.get([a.ready.remote() for a in self._actors])
+            except Exception as e:  # noqa: BLE001 - an actor that cannot start (jaicat missing on a node...)
+                self.close()
+                raise ClusterUnavailable(f"analysis workers could not start on the Ray cluster: {e}") from None
+            self.stages = reports[0]["stages"]
+            self.started = reports
+            log.info("analysing on Ray: %s", ", ".join(f"{r['host']} pid {r['pid']}" for r in reports))
+        return self
+
+    def _resources(self) -> tuple[float, float, float]:
+        """(total GPUs, total CPUs, CPUs of the smallest node)."""
+        ray = _ray()
+        total = ray.cluster_resources()
+        node_cpus = [c for c in (n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")) if c]
+        return total.get("GPU", 0), total.get("CPU", 1), min(node_cpus) if node_cpus else 1
+
+    def _actor_count(self) -> int:
+        gpus, cpus, _ = self._resources()
+        if self.workers:
+            return self.workers
+        return int(gpus) if gpus >= 1 else max(1, int(cpus) // 2)
+
+    def _new_actor(self):
+        ray = _ray()
+        gpus, cpus, smallest = self._resources()
+        count = self._actor_count()
+        if gpus >= 1:
+            options = {"num_gpus": 1, "num_cpus": 1}
+        else:  # Ray sets OMP_NUM_THREADS to num_cpus: torch in each actor uses its share of the cores
+            options = {"num_cpus": max(1, min(int(cpus) // count, int(smallest)))}
+        return ray.remote(AnalysisWorker).options(**options).remote(self.settings, self._vocabulary)
+
+    def close(self) -> None:
+        """End the actors, and the Ray runtime if this process started it."""
+        if not self._actors and not self._started_ray:
+            return
+        ray = _ray()
+        for a in self._actors:
+            try:
+                ray.kill(a)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._actors = []
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+        self._started_ray = False
+
+    # running ----------------------------------------------------------------------------------------
+    def _payload(self, photos: list[Photo]) -> _Batch:
+        data, unreadable = [], {}
+        for p in photos:
+            try:
+                data.append((p.id, photo_file(p, self.settings).read_bytes()))
+            except OSError as e:
+                unreadable[p.id] = f"cannot read the photo's file: {e.strerror or e}"
+        return _Batch([p.id for p in photos], _ray().put(data), unreadable)
+
+    def run(self, analyser: Analyser, batch_size: int,
+            should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
+        """Analyse every pending photo on the cluster; yields (analysed, failed) after each batch stored.
+
+        `analyser` stores the results here (its suggester suggests folders); its models are not loaded.
+        Stopping leaves the batches still out pending: they are analysed at the next run."""
+        ray = _ray()
+        self.connect()
+        lost = _lost_worker_errors(ray)
+        retries: deque[_Batch] = deque()
+        inflight: dict = {}  # ObjectRef -> (batch, actor slot, the actor it went to)
+        load = [0] * len(self._actors)
+        out_ids: set[int] = set()
+        last_result = time.monotonic()
+        while True:
+            exhausted = False  # asked again each round: photos imported meanwhile join the run
+            stopping = bool(should_stop and should_stop())
+            while not stopping and min(load) < IN_FLIGHT_PER_WORKER:
+                if retries:
+                    batch = retries.popleft()
+                elif not exhausted:
+                    q = Photo.pending()
+                    if out_ids:
+                        q = q.where(Photo.id.not_in(list(out_ids)))
+                    photos = list(q.limit(max(1, batch_size)))
+                    if not photos:
+                        exhausted = True
+                        continue
+                    batch = self._payload(photos)
+                    out_ids.update(batch.photo_ids)
+                else:
+                    break
+                i = load.index(min(load))
+                actor = self._actors[i]
+                ref = actor.compute.remote(batch.payload)
+                inflight[ref] = (batch, i, actor)
+                load[i] += 1
+            if not inflight or stopping:
+                return
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=5.0)
+            if not ready:
+                if time.monotonic() - last_result > STALL_TIMEOUT_S:
+                    raise ClusterUnavailable(f"no analysis result from the Ray cluster for {STALL_TIMEOUT_S:.0f} s")
+                continue
+            last_result = time.monotonic()
+            ref = ready[0]
+            batch, i, actor = inflight.pop(ref)
+            load[i] -= 1
+            try:
+                computed, skipped = ray.get(ref)
+            except lost as e:
+                if self._actors[i] is actor:  # its other batches fail too, without replacing it again
+                    self._replace(i, e)
+                counts = self._retry(batch, retries, out_ids, analyser)
+                if counts is not None:
+                    yield counts
+                continue
+            except Exception as e:  # noqa: BLE001 - the compute call itself raised: the batch's photos fail
+                log.error("analysis batch failed on the cluster: %s", e)
+                computed = [Computed(pid, error=f"analysis crashed: {type(e).__name__}: {e}"[:1000])
+                            for pid in batch.photo_ids if pid not in batch.unreadable]
+                skipped = []
+            self.skipped_stages.update(skipped)
+            out_ids.difference_update(batch.photo_ids)
+            yield self._store(analyser, batch, computed)
+
+    def _replace(self, i: int, error: BaseException) -> None:
+        """A worker died: start a fresh actor in its place (it loads the models again)."""
+        self.lost_batches += 1
+        old = self._actors[i]
+        log.warning("an analysis worker died (%s); its batch is sent again", type(error).__name__)
+        try:
+            _ray().kill(old)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        self._actors[i] = self._new_actor()
+
+    def _retry(self, batch: _Batch, retries: deque, out_ids: set[int],
+               analyser: Analyser) -> tuple[int, int] | None:
+        """Send a lost batch again; split it after SPLIT_AFTER losses, give a single photo up after
+        GIVE_UP_AFTER (stored as failed: the counts are returned)."""
+        batch.attempts += 1
+        if len(batch.photo_ids) > 1 and batch.attempts >= SPLIT_AFTER:
+            photos = list(Photo.select().where(Photo.id.in_(batch.photo_ids)).order_by(Photo.id))
+            out_ids.difference_update(set(batch.photo_ids) - {p.id for p in photos})
+            for p in photos:  # find the photo that kills workers; the others go through
+                single = self._payload([p])
+                single.attempts = 1
+                retries.append(single)
+            return None
+        if len(batch.photo_ids) == 1 and batch.attempts >= GIVE_UP_AFTER:
+            pid = batch.photo_ids[0]
+            out_ids.discard(pid)
+            return self._store(analyser, batch, [Computed(
+                pid, error=f"the analysis worker died {batch.attempts} times on this photo")])
+        retries.append(batch)
+        return None
+
+    def _store(self, analyser: Analyser, batch: _Batch, computed: list[Computed]) -> tuple[int, int]:
+        """Write a batch's results (unreadable files as errors); photos deleted meanwhile are skipped."""
+        by_id = {c.photo_id: c for c in computed}
+        for pid, why in batch.unreadable.items():
+            by_id[pid] = Computed(pid, error=why)
+        photos = {p.id: p for p in Photo.select().where(Photo.id.in_(list(by_id)))}
+        pairs = [(photos[pid], by_id[pid]) for pid in batch.photo_ids if pid in photos and pid in by_id]
+        results = analyser.store([p for p, _ in pairs], [c for _, c in pairs])
+        failed = sum(1 for r in results if r.error)
+        return len(results) - failed, failed

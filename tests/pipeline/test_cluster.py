@@ -1,0 +1,131 @@
+"""Analysis on a Ray cluster (`jaicat analyse --ray local`): the same results as in-process, and a
+worker killed mid-run loses only its batch.
+
+Ray is heavy on two cores: each test starts one local runtime (num_cpus=2, two actors) and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray")
+
+from jaicat import events  # noqa: E402
+from jaicat.cli.main import main  # noqa: E402
+from jaicat.db import Face, Photo, blob_to_vec, database, open_db  # noqa: E402
+from jaicat.pipeline.analysis import Analyser  # noqa: E402
+from jaicat.pipeline.cluster import Cluster  # noqa: E402
+from jaicat.pipeline.worker import run_pending  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _config(d, tiny_models, models_dir):
+    d.mkdir(parents=True)
+    (d / "jaicat.toml").write_text(
+        f'clip_model = "{tiny_models["clip"]}"\ncaption_model = "{tiny_models["caption"]}"\n'
+        f'models_dir = "{models_dir}"\ntag_threshold = 0.0\ntag_top_k = 3\nzeroconf = false\n'
+        "batch_size = 3\nface_max_side = 1024\n")
+    return d
+
+
+def _catalogue(data_dir) -> dict:
+    """Everything analysis wrote, keyed by sha256 so two catalogues compare photo by photo."""
+    from jaicat.people.persons import list_people
+    from jaicat.photos.tags import photo_tags
+
+    open_db(data_dir / "jaicat.db")
+    try:
+        out = {"people": sorted((p["name"], p["face_count"]) for p in list_people()), "photos": {}}
+        for p in Photo.select():
+            faces = sorted((round(f.x, 4), round(f.y, 4), round(f.w, 4), round(f.h, 4),
+                            f.person.name if f.person else None, np.frombuffer(f.encoding, dtype="<f4"))
+                           for f in Face.select().where(Face.photo == p))
+            out["photos"][p.sha256] = {
+                "analysed": p.analysed_at is not None, "error": p.analysis_error, "caption": p.caption,
+                "embedding": blob_to_vec(p.embedding) if p.embedding else None,
+                "tags": [(t["name"], t["source"], t["score"]) for t in photo_tags(p.id)], "faces": faces}
+        return out
+    finally:
+        database.close()
+
+
+def test_analyse_on_ray_local_matches_in_process(tmp_path, media_dir, tiny_models, monkeypatch, capsys):
+    for k in list(os.environ):
+        if k.startswith("JAICAT_"):
+            monkeypatch.delenv(k)
+    pictures = tmp_path / "Pictures"  # two people known, two not: matches and unknown faces both
+    for person, folder in (("Barack Obama", "Barack_Obama"), ("Kit Harington", "Kit_Harington")):
+        first = sorted((media_dir / "faces" / folder).iterdir())[0]
+        (pictures / person).mkdir(parents=True)
+        shutil.copy(first, pictures / person / first.name)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for f in [*sorted((media_dir / "faces").glob("*/*.jpg")), *sorted((media_dir / "faces_groups").glob("*.jpg"))]:
+        shutil.copy(f, photos / f"{f.parent.name}-{f.name}")
+    models_dir = tmp_path / "models"
+    runs = {}
+    for name, extra in (("here", []), ("ray", ["--ray", "local", "--ray-workers", "2"])):
+        d = _config(tmp_path / name, tiny_models, models_dir)
+        assert main(["--data-dir", str(d), "faces", "enroll", str(pictures)]) == 0
+        assert main(["--data-dir", str(d), "import", str(photos)]) == 0
+        capsys.readouterr()
+        assert main(["--data-dir", str(d), "analyse", "--quiet", *extra]) == 0
+        assert ("on Ray: 2 workers" in capsys.readouterr().out) == bool(extra)
+        runs[name] = _catalogue(d)
+
+    here, ray = runs["here"], runs["ray"]
+    assert len(here["photos"]) == 15 and here["photos"].keys() == ray["photos"].keys()
+    assert here["people"] == ray["people"] and any(n == "Barack Obama" and c >= 3 for n, c in here["people"])
+    assert sum(len(p["faces"]) for p in here["photos"].values()) >= 15
+    for sha, a in here["photos"].items():
+        b = ray["photos"][sha]
+        assert a["analysed"] and b["analysed"] and a["error"] is None and b["error"] is None
+        assert a["caption"] == b["caption"]
+        np.testing.assert_allclose(a["embedding"], b["embedding"], atol=1e-5)
+        assert [t[:2] for t in a["tags"]] == [t[:2] for t in b["tags"]]
+        np.testing.assert_allclose([t[2] for t in a["tags"]], [t[2] for t in b["tags"]], atol=1e-3)
+        assert [f[:5] for f in a["faces"]] == [f[:5] for f in b["faces"]]
+        for fa, fb in zip(a["faces"], b["faces"], strict=True):
+            np.testing.assert_allclose(fa[5], fb[5], atol=1e-5)
+
+
+def test_a_killed_worker_loses_only_its_batch(ml_settings, media_dir):
+    """A worker process killed mid-run: its batches go to a fresh worker, every photo is stored once."""
+    from jaicat.photos.ingest import ingest_file
+
+    ml_settings.batch_size = 1
+    ml_settings.face_max_side = 1024
+    photos = [ingest_file(f, ml_settings).photo for f in sorted((media_dir / "faces").glob("*/*.jpg"))[:8]]
+    q = events.subscribe()
+    cluster = Cluster(ml_settings, "local", workers=2)
+    killed = []
+
+    def progress(done, total):
+        if not killed:  # both workers hold a batch now: kill one of them for real
+            pid = cluster.started[0]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    try:
+        job = run_pending(ml_settings, progress=progress, analyser=Analyser(ml_settings), cluster=cluster)
+    finally:
+        cluster.close()
+    assert killed and cluster.lost_batches >= 1
+    assert job.status == "done" and job.done == len(photos)
+    analysed = []
+    while not q.empty():
+        e = q.get_nowait()
+        if e["type"] == events.PHOTO_ANALYSED:
+            analysed.append(e["photo_id"])
+    assert sorted(analysed) == sorted(p.id for p in photos)  # each exactly once
+    for p in photos:
+        p = Photo.get_by_id(p.id)
+        assert p.analysed_at is not None and p.analysis_error is None and p.embedding is not None
+    assert Face.select().count() >= len(photos) - 1  # one face each (a partial face may be missed), none twice
+    assert Face.select(Face.photo).distinct().count() == Face.select().count()
