@@ -101,6 +101,10 @@ export const api = {
   pair: (code, name) => post("/api/pair", { code, name }),
   logout: () => post("/api/logout"),
   pairCode: () => post("/api/pair/code"),
+  server: () => get("/api/server"),
+  devices: () => get("/api/devices"),
+  renameDevice: (id, name) => request("PATCH", `/api/devices/${id}`, { json: { name } }),
+  revokeDevice: (id) => request("DELETE", `/api/devices/${id}`),
 
   checkHashes: (sha256) => post("/api/uploads/check", { sha256 }),
   createUpload: (meta) => post("/api/uploads", meta),
@@ -111,6 +115,12 @@ export const api = {
   photo: (id) => get(`/api/photos/${id}`),
   search: (q, limit = 60, cursor) => get("/api/search", { q, limit, cursor }),
   setPhotoTags: (id, tags) => request("PATCH", `/api/photos/${id}`, { json: { tags } }),
+  setFavourite: (id, favourite) => request("PATCH", `/api/photos/${id}`, { json: { favourite } }),
+  movePhotos: (ids, folder, create = false) => post("/api/photos/move", { ids, folder, create }),
+  trashPhotos: (ids) => post("/api/photos/trash", { ids }),
+  restorePhotos: (ids) => post("/api/photos/restore", { ids }),
+  trash: (query) => get("/api/trash", query),
+  emptyTrash: (ids) => post("/api/trash/empty", ids ? { ids } : {}),
 
   review: (query) => get("/api/review", query),
   accept: (id, body) => post(`/api/review/${id}/accept`, body),

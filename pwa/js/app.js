@@ -16,8 +16,10 @@ const SCREENS = {
   photo: () => import("./viewer.js"),
   regions: () => import("./regions.js"),
   people: () => import("./people.js"),
+  settings: () => import("./settings.js"),
+  trash: () => import("./trash.js"),
 };
-const TAB_OF = { search: "library", photo: "library", regions: "library" };
+const TAB_OF = { search: "library", photo: "library", regions: "library", trash: "settings" };
 const OPEN_WITHOUT_TOKEN = new Set(["connect", "upload"]); // upload still shows the local queue
 
 let cleanup = null;
@@ -32,7 +34,10 @@ async function route() {
   if (seq !== navSeq) return; // a newer navigation won
   if (cleanup) { try { cleanup(); } catch (err) { console.error(err); } cleanup = null; }
   const view = clear(document.getElementById("view"));
-  for (const t of document.querySelectorAll(".toast:not(.toast-error)")) t.remove(); // they were about the last screen
+  // they were about the last screen; one shown for this navigation (data-across) survives it, once
+  for (const t of document.querySelectorAll(".toast:not(.toast-error)")) {
+    if (t.dataset.across) delete t.dataset.across; else t.remove();
+  }
   document.body.dataset.screen = r.name;
   document.getElementById("screen-title").textContent = mod.title || "";
   const tab = TAB_OF[r.name] || r.name;

@@ -9,10 +9,21 @@ import { h, toast } from "./ui.js";
 export const title = "Connect";
 const ALPHABET = /[^ABCDEFGHJKMNPQRSTUVWXYZ23456789]/g;
 
+/** The phone's model as its browser tells it ("Pixel 8", "SM-S918B"), else "iPhone", "Android phone"…
+ * Chrome's reduced user agent says "Android 10; K": the model then comes from userAgentData. */
 function defaultName() {
   const ua = navigator.userAgent;
-  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iPhone" : /Mac/.test(ua) ? "Mac" : /Windows/.test(ua) ? "Windows" : "Linux";
-  return `${os} phone`.replace(/(Mac|Windows|Linux) phone/, "$1 browser");
+  const model = (/Android [\d.]+; ([^;)]+?)(?: Build\/[^;)]*)?\)/.exec(ua) || [])[1];
+  if (model && model.trim() !== "K") return model.trim();
+  const os = /Android/.test(ua) ? "Android" : /iPhone/.test(ua) ? "iPhone" : /iPad/.test(ua) ? "iPad" : /Mac/.test(ua) ? "Mac" : /Windows/.test(ua) ? "Windows" : "Linux";
+  return /iPhone|iPad/.test(os) ? os : `${os} phone`.replace(/(Mac|Windows|Linux) phone/, "$1 browser");
+}
+
+async function modelName() {
+  try {
+    const v = await navigator.userAgentData.getHighEntropyValues(["model"]);
+    return (v.model || "").trim() || null;
+  } catch { return null; }
 }
 
 export async function mount(view, route) {
@@ -23,6 +34,9 @@ export async function mount(view, route) {
   });
   const name = h("input#device-name", { type: "text", value: localStorage.getItem("jaicat.name") || defaultName(),
     "aria-label": "Name of this phone", maxlength: 60 });
+  if (!localStorage.getItem("jaicat.name") && / phone$/.test(name.value)) {
+    modelName().then((m) => { if (m && name.value === defaultName()) name.value = m; });
+  }
   const submit = h("button.btn.btn-primary.btn-block#pair-btn", { type: "submit" }, "Pair this phone");
   const preset = route.params.get("code");
   const paired = getToken() && !preset; // a QR link always means "pair this phone (again)"
@@ -43,7 +57,7 @@ export async function mount(view, route) {
       const r = await api.pair(c, name.value.trim() || defaultName());
       setSession(r.token, r.device);
       localStorage.setItem("jaicat.name", name.value.trim());
-      toast(`Paired as “${r.device.name}”`, "ok");
+      toast(`Paired as “${r.device.name}”`, "ok", { across: true });
       history.replaceState(null, "", location.pathname + location.search); // drop #pair=CODE
       dispatchEvent(new Event("jaicat:paired")); // the shell goes live
       go("#upload");

@@ -5,7 +5,8 @@
 
 import { api, media, describe } from "./api.js";
 import { browsing, go } from "./router.js";
-import { h, sheet, toast } from "./ui.js";
+import { movePhotos, setFavourite, trashPhotos } from "./photo-actions.js";
+import { h, clear, sheet, toast } from "./ui.js";
 
 export const title = "Library";
 
@@ -20,6 +21,7 @@ function pagerFor(route) {
   const query = {};
   if (route.params.has("folder")) query.folder = route.params.get("folder");
   if (route.params.has("status")) query.status = route.params.get("status");
+  if (route.params.get("favourite") === "1") query.favourite = 1;
   return cursorPager((cursor) => api.photos({ ...query, limit: 60, cursor }));
 }
 
@@ -77,14 +79,58 @@ export async function mount(view, route) {
     : h("nav.crumbs", { "aria-label": "Folder" }, crumbs(folder));
 
   if (folder) head.append(h("button.btn.btn-small.rename-folder#rename-folder", { type: "button", onclick: () => renameFolder(folder) }, "Rename"));
-  view.append(form, head, folders, grid, status, sentinel);
+  if (route.params.get("favourite") === "1") head.append(h("span", "›"), h("span", "★ Favourites"));
 
+  // Select mode: taps pick photos instead of opening them; the bar moves, stars or deletes the pick.
+  const selected = new Set();
+  let selecting = false;
+  const bar = h("div#select-bar.row.wrap.select-bar");
+  const selectBtn = h("button.btn.btn-small#select-btn", { type: "button", onclick: () => setSelecting(!selecting) }, "Select");
+  head.append(selectBtn);
+  function setSelecting(on) {
+    selecting = on;
+    selected.clear();
+    selectBtn.textContent = on ? "Done" : "Select";
+    grid.classList.toggle("selecting", on);
+    renderBar();
+  }
+  function renderBar() {
+    for (const el of grid.children) el.setAttribute("aria-pressed", selected.has(Number(el.dataset.photoId)) ? "true" : "false");
+    clear(bar);
+    if (!selecting) return;
+    const ids = [...selected];
+    const none = !ids.length;
+    bar.append(h("strong#select-count", `${ids.length} selected`),
+      h("button.btn.btn-small#select-move", { type: "button", disabled: none, onclick: async () => {
+        if (await movePhotos(ids) !== null) go(location.hash);
+      } }, "Move"),
+      h("button.btn.btn-small#select-star", { type: "button", disabled: none, onclick: async () => {
+        if (await setFavourite(ids, true)) { toast(`Starred ${ids.length}`, "ok"); setSelecting(false); }
+      } }, "★ Star"),
+      h("button.btn.btn-small.btn-danger#select-delete", { type: "button", disabled: none, onclick: async () => {
+        if (await trashPhotos(ids, { onUndo: () => go(location.hash) })) go(location.hash);
+      } }, "Delete"));
+  }
+  grid.addEventListener("click", (e) => {
+    const a = e.target.closest(".thumb");
+    if (!selecting || !a) return;
+    e.preventDefault();
+    const pid = Number(a.dataset.photoId);
+    if (selected.has(pid)) selected.delete(pid); else selected.add(pid);
+    renderBar();
+  });
+  view.append(form, head, bar, folders, grid, status, sentinel);
+
+  let subfolders = Promise.resolve(0); // how many folders are below this one (for the empty message)
   if (!isSearch) {
-    api.folders().then((tree) => {
+    subfolders = api.folders().then((tree) => {
       const node = folder === null ? tree : findNode(tree, folder);
       const kids = (node && node.children) || [];
       if (folder === null) {
-        folders.append(h("a.folder-chip.inbox-chip", { href: "#library?status=inbox" }, "Inbox"));
+        folders.append(h("a.folder-chip.inbox-chip", { href: "#library?status=inbox" }, "Inbox"),
+          h("a.folder-chip#favourites-chip", { href: "#library?favourite=1" }, "★ Favourites"),
+          h("a.folder-chip#timeline-chip", { href: "#timeline" }, "Timeline"),
+          h("a.folder-chip#map-chip", { href: "#map" }, "Map"));
         if (route.params.get("status") === "inbox") head.append(h("span", "›"), h("span", "Inbox"));
       }
       for (const c of kids) {
@@ -93,7 +139,8 @@ export async function mount(view, route) {
           c.count ? h("small", String(c.count)) : null,
           (c.children || []).length ? h("small.folder-more", { "aria-label": "has subfolders" }, "›") : null));
       }
-    }).catch((err) => folders.append(h("p.muted", `Folders unavailable: ${describe(err)}`)));
+      return kids.length;
+    }).catch((err) => { folders.append(h("p.muted", `Folders unavailable: ${describe(err)}`)); return 0; });
   }
 
   const next = pagerFor(route);
@@ -113,10 +160,13 @@ export async function mount(view, route) {
         browsing.items.push(p);
         grid.append(h("a.thumb", { href: `#photo/${p.id}`, dataset: { photoId: p.id }, title: p.filename },
           h("img", { src: media(p.thumb_url), alt: p.caption || p.filename, loading: "lazy", decoding: "async" }),
+          p.favourite ? h("span.thumb-star", { "aria-label": "favourite" }, "★") : null,
           p.score !== undefined && p.score !== null ? h("span.thumb-score", `${Math.round(p.score * 100)}`) : null));
       }
       const n = browsing.items.length;
-      status.textContent = n ? (done ? `${n} photo${n > 1 ? "s" : ""}` : "") : isSearch ? "No matches." : "No photos here yet.";
+      status.textContent = n ? (done ? `${n} photo${n > 1 ? "s" : ""}` : "") : isSearch ? "No matches."
+        : (await subfolders) ? "No photos directly in this folder: open one of its folders above."
+          : "No photos here yet.";
     } catch (err) {
       status.textContent = "";
       status.append(`Could not load photos: ${describe(err)} `, h("button.btn.btn-small", { type: "button", onclick: () => more() }, "Retry"));
@@ -145,7 +195,7 @@ function renameFolder(from) {
     if (!to || to === from) { s.close(); return; }
     try {
       const r = await api.renameFolder(from, to);
-      toast(`Renamed to ${r.path} (${r.moved} photo${r.moved === 1 ? "" : "s"} moved)`, "ok");
+      toast(`Renamed to ${r.path} (${r.moved} photo${r.moved === 1 ? "" : "s"} moved)`, "ok", { across: true });
       s.close();
       go(`#library?folder=${encodeURIComponent(r.path)}`);
     } catch (err) {

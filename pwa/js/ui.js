@@ -36,11 +36,13 @@ export function clear(el) {
   return el;
 }
 
-/** Show a toast. kind: "info" | "ok" | "error" | "warn". Errors stay until dismissed or 8 s. */
-export function toast(message, kind = "info", { timeout } = {}) {
+/** Show a toast. kind: "info" | "ok" | "error" | "warn". Errors stay until dismissed or 8 s.
+ * Navigation clears the last screen's toasts, except errors and those shown with `{ across: true }`:
+ * a toast that reports what a navigation is about to show ("Paired as…", "Renamed…") survives it. */
+export function toast(message, kind = "info", { timeout, across = false } = {}) {
   const box = document.getElementById("toasts");
   if (!box) return null;
-  const t = h(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : "status" },
+  const t = h(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : "status", dataset: across ? { across: "1" } : {} },
     h("span.toast-msg", message),
     h("button.toast-close", { type: "button", "aria-label": "Dismiss", onclick: () => t.remove() }, "×"));
   box.append(t);
@@ -129,7 +131,10 @@ export function chipEditor(values, { placeholder = "Add…", suggest, onChange, 
     input.value = "";
   };
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); add(); } });
-  input.addEventListener("change", () => { if (input.value.trim()) add(); });
+  // A pick from the suggestions is added at once. A "change" from leaving the field is not: adding a
+  // chip then would push the button the finger is on (Save) down before the tap lands; what was typed
+  // stays in the field, and Save reads it.
+  input.addEventListener("change", () => { if (input.value.trim() && document.activeElement === input) add(); });
   if (suggest) {
     input.addEventListener("input", debounce(async () => {
       const opts = await suggest(input.value.trim()).catch(() => []);

@@ -89,7 +89,7 @@ export async function mount(view, route) {
     }
     view.querySelector(".queue-card").dataset.complete = t.count > 0 && !t.active && !t.failed ? "true" : "false";
     clear(actions);
-    if (t.failed) actions.append(h("button.btn", { type: "button", onclick: () => uploader.retryFailed() }, "Retry failed"));
+    if (t.retryable) actions.append(h("button.btn#retry-failed", { type: "button", onclick: () => uploader.retryFailed() }, "Retry failed"));
     if (t.done) actions.append(h("button.btn", { type: "button", onclick: () => uploader.clearFinished() }, "Clear finished"));
   }
 

@@ -27,15 +27,15 @@ export function list() {
 }
 
 export function totals() {
-  let size = 0, sent = 0, done = 0, active = 0, failed = 0;
+  let size = 0, sent = 0, done = 0, active = 0, failed = 0, retryable = 0;
   for (const e of entries.values()) {
     size += e.size;
     sent += e.state === "done" || e.state === "skipped" ? e.size : e.sent || 0;
     if (e.state === "done" || e.state === "skipped") done++;
-    else if (e.state === "failed") failed++;
+    else if (e.state === "failed") { failed++; if (!e.permanent) retryable++; }
     else active++;
   }
-  return { count: entries.size, size, sent, done, active, failed };
+  return { count: entries.size, size, sent, done, active, failed, retryable };
 }
 
 function changed(entry) {
@@ -86,9 +86,11 @@ export async function clearFinished() {
   changed(null);
 }
 
+/** Retry the failed uploads that can succeed another time; a file the server refused (not an image,
+ * too large, damaged) stays failed: sending it again would be refused again. */
 export async function retryFailed() {
   for (const e of list()) {
-    if (e.state === "failed") {
+    if (e.state === "failed" && !e.permanent) {
       e.state = e.sha256 ? "queued" : "new";
       e.error = null;
       await save(e);
@@ -262,6 +264,8 @@ async function uploadOne(e) {
       }
       e.state = "failed";
       e.error = err.message || String(err);
+      // the server looked at the file and refused it (415, 413, 422 other than a checksum): for good
+      e.permanent = err instanceof ApiError && [413, 415, 422].includes(err.status) && err.code !== "checksum_mismatch";
       await save(e);
       return false;
     }
@@ -278,6 +282,7 @@ function finished(e, up) {
   }
   if (up.status === "failed") {
     e.state = "failed";
+    e.permanent = true; // refused when it was ingested: the same bytes would be refused again
     e.error = up.error || "The server could not use this file";
     return true;
   }

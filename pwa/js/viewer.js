@@ -3,6 +3,7 @@
 
 import { api, media, describe } from "./api.js";
 import { swipeable } from "./gestures.js";
+import { movePhotos, setFavourite, sharePhoto, trashPhotos } from "./photo-actions.js";
 import { browsing, go } from "./router.js";
 import { h, clear, toast, chipEditor } from "./ui.js";
 
@@ -39,7 +40,7 @@ export async function mount(view, route) {
     h("img.viewer-img", { src: media(p.preview_url), alt: p.caption || p.filename, draggable: false }),
     h("button.nav-btn.nav-prev", { type: "button", "aria-label": "Previous photo", onclick: () => move(-1) }, "‹"),
     h("button.nav-btn.nav-next", { type: "button", "aria-label": "Next photo", onclick: () => move(1) }, "›"));
-  swipeable(stage, { onSwipe: (dir) => { if (dir === "left") move(1); else if (dir === "right") move(-1); } });
+  swipeable(stage, { through: ".nav-btn", onSwipe: (dir) => { if (dir === "left") move(1); else if (dir === "right") move(-1); } });
 
   const tagsBox = h("div#photo-tags");
   let tagList = p.tags || [];
@@ -77,11 +78,35 @@ export async function mount(view, route) {
   const people = [...new Map((p.faces || []).filter((f) => f.person).map((f) => [f.person.id, f.person])).values()]
     .map((person) => h("a.chip.chip-person", { href: `#search?q=${encodeURIComponent(`person:${quoted(person.name)}`)}` }, person.name));
   const unknownFaces = (p.faces || []).filter((f) => !f.person).length;
+  // the actions a gallery has: star, move, share, delete (to the trash, with Undo), post ideas
+  const star = h("button.btn.action-btn#favourite-btn", { type: "button", "aria-pressed": p.favourite ? "true" : "false",
+    "aria-label": p.favourite ? "Remove from favourites" : "Add to favourites", onclick: async () => {
+      const on = await setFavourite([p.id], !p.favourite);
+      if (on === null) return;
+      p.favourite = on;
+      star.setAttribute("aria-pressed", on ? "true" : "false");
+      star.setAttribute("aria-label", on ? "Remove from favourites" : "Add to favourites");
+      star.firstChild.textContent = on ? "★" : "☆";
+    } }, h("span", { "aria-hidden": "true" }, p.favourite ? "★" : "☆"), h("small", "Favourite"));
+  const actions = h("div.viewer-actions", star,
+    h("button.btn.action-btn#move-btn", { type: "button", onclick: async () => {
+      const folder = await movePhotos([p.id]);
+      if (folder !== null) go(`#photo/${p.id}`);
+    } }, h("span", { "aria-hidden": "true" }, "⇱"), h("small", "Move")),
+    h("button.btn.action-btn#share-btn", { type: "button", onclick: () => sharePhoto(p) },
+      h("span", { "aria-hidden": "true" }, "⇪"), h("small", "Share")),
+    h("a.btn.action-btn#ideas-btn", { href: `#ideas/${p.id}` }, h("span", { "aria-hidden": "true" }, "✎"), h("small", "Post ideas")),
+    h("button.btn.action-btn.btn-danger#delete-btn", { type: "button", onclick: async () => {
+      const next = await neighbour(id, 1) || await neighbour(id, -1);
+      if (!(await trashPhotos([p.id], { onUndo: () => go(`#photo/${p.id}`) }))) return;
+      browsing.items = browsing.items.filter((x) => x.id !== p.id);
+      go(next ? `#photo/${next}` : "#library");
+    } }, h("span", { "aria-hidden": "true" }, "🗑"), h("small", "Delete")));
   const where = p.folder !== null && p.folder !== undefined
     ? h("a", { href: `#library?folder=${encodeURIComponent(p.folder)}` }, p.folder || "(library root)")
     : h("a", { href: "#review" }, p.status === "skipped" ? "Skipped (inbox)" : "Inbox — waiting for review");
 
-  view.append(stage, h("section.card.photo-info",
+  view.append(stage, actions, h("section.card.photo-info",
     h("h2.photo-name", p.filename),
     p.caption ? h("p.caption", p.caption) : null,
     h("dl.facts",

@@ -1,0 +1,188 @@
+"""What a user coming from a phone gallery expects, in mobile-emulated chromium against the real server
+(worker off): pairing asks a device name (the phone's model), the settings screen (devices, rename,
+pair another phone with a QR code, server version and addresses), the viewer's star, move, share and
+delete (to the trash, with Undo), the trash screen, and selecting several photos in the library.
+Each small defect the first users reported has its check here too, grouped into few browser sessions.
+
+Screenshots go to test-artifacts/screenshots/ and, with JAICAT_UPDATE_SCREENSHOTS=1 (or when missing),
+to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = ROOT / "tests" / "media"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "screenshots"
+# the emulated phone of tests/e2e/conftest.py (fixture `phone`), with a Pixel's user agent
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Mobile Safari/537.36")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.wait_for_function("""[...document.images]
+        .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.width; })
+        .every((i) => i.complete)""")
+    page.screenshot(path=str(path), animations="disabled")
+    doc = DOC_SHOTS / f"{name}.png"
+    if os.environ.get("JAICAT_UPDATE_SCREENSHOTS") == "1" or not doc.exists():
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, doc)
+
+
+def upload(server, path: Path) -> int:
+    data = path.read_bytes()
+    up = server.post("/api/uploads", json={"filename": path.name, "size": len(data),
+                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
+    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.json()["status"] == "done", r.text
+    return r.json()["photo_id"]
+
+
+def photo(server, pid: int) -> dict:
+    return server.get(f"/api/photos/{pid}").json()
+
+
+@pytest.fixture
+def pixel(browser):
+    """A phone that says it is a Pixel 8, so pairing can name it after its model."""
+    ctx = browser.new_context(**PHONE, user_agent=PIXEL_UA, accept_downloads=True)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("dialog", lambda d: d.accept())
+    yield page
+    ctx.close()
+
+
+def test_pair_print_the_running_servers_address(live_server):
+    """`jaicat pair` prints the address and port the server really listens on, read from what the
+    server wrote at start (not the settings' default port 8787)."""
+    out = live_server.cli("pair", "--no-qr").stdout
+    assert f"http://127.0.0.1:{live_server.port}/#pair=" in out, out
+    assert ":8787" not in out and "UTC" not in out
+    # with the server stopped, the command says so instead of printing a link that opens nothing
+    info = (live_server.data_dir / "server.json").read_text()
+    assert str(live_server.port) in info
+
+
+def test_settings_viewer_actions_and_trash(live_server_factory, pixel):
+    server = live_server_factory()
+    ids = [upload(server, MEDIA / "exif" / f"orientation_{i}.jpg") for i in (1, 2, 3, 4)]
+    assert server.post("/api/photos/move", json={"ids": ids[:3], "folder": "Trips", "create": True}).status_code == 200
+    assert server.post("/api/folders", json={"path": "Family/Summer"}).status_code == 201
+    assert server.post("/api/folders", json={"path": "Pets"}).status_code == 201
+    upload(server, MEDIA / "exif" / "orientation_5.jpg")
+    child = upload(server, MEDIA / "exif" / "orientation_6.jpg")
+    server.post("/api/photos/move", json={"ids": [child], "folder": "Family/Summer"})
+    page, errors = pixel, pixel.errors
+
+    # --- pairing asks a name, defaulting to the phone's model; the toast survives the navigation ---
+    page.goto(f"{server.url}/#connect")
+    assert page.locator("#device-name").input_value() == "Pixel 8"
+    page.locator("#pair-code").fill(server.phone_code())
+    page.locator("#pair-btn").click()
+    page.wait_for_url("**#upload")
+    page.locator(".toast", has_text="Paired as “Pixel 8”").wait_for()
+    shot(page, "upload")
+
+    # --- settings: devices, rename the other one, pair another phone, server facts -------------------
+    page.locator('#tabs a[data-tab="settings"]').click()
+    page.locator("#device-list .device", has_text="Pixel 8").locator(".chip", has_text="this phone").wait_for()
+    page.locator("#server-urls", has_text=f"127.0.0.1:{server.port}").wait_for()
+    assert "Jaicat" in page.locator("#server-version").inner_text()
+    other = page.locator("#device-list .device", has_text="test phone")
+    other.locator(".device-rename").click()
+    page.locator("#device-rename").fill("Desk PC")
+    page.locator("#device-rename").press("Enter")
+    page.locator("#device-list .device-name", has_text="Desk PC").wait_for()
+    names = {d["name"] for d in server.get("/api/devices").json()["items"]}
+    assert {"Pixel 8", "Desk PC"} <= names
+    shot(page, "settings")
+    page.locator("#pair-another").click()
+    page.locator("#pair-qr").wait_for()
+    code = page.locator("#pair-code-shown").inner_text()
+    assert re.fullmatch(r"[A-Z0-9]{6}", code)
+    # expiry in the phone's clock (the browser's time zone), not UTC
+    assert re.search(r"Valid until \d{1,2}:\d{2}", page.locator("#pair-expiry").inner_text())
+    assert page.evaluate("document.getElementById('pair-qr').width") >= 21 * 6
+    shot(page, "pair-another")
+    page.keyboard.press("Escape")
+
+    # --- viewer: star, move, share (download where the browser cannot share files), delete + undo --
+    page.goto(f"{server.url}/#library?folder=Trips")
+    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[0]}"]').click()
+    page.wait_for_url(f"**#photo/{ids[0]}")
+    page.locator("#favourite-btn").click()
+    page.locator('#favourite-btn[aria-pressed="true"]').wait_for()
+    assert photo(server, ids[0])["favourite"] is True
+    folder_link = page.locator("#photo-folder a").bounding_box()
+    assert folder_link["height"] >= 44, folder_link
+    shot(page, "photo")
+    page.locator("#move-btn").click()
+    page.locator('.folder-option[data-folder="Pets"]').click()
+    page.locator(".toast", has_text="Moved 1 photo to Pets").wait_for()
+    page.locator("#photo-folder", has_text="Pets").wait_for()
+    assert photo(server, ids[0])["folder"] == "Pets"
+    with page.expect_download() as dl:
+        page.locator("#share-btn").click()
+    assert dl.value.suggested_filename == "orientation_1.jpg"
+    page.locator("#delete-btn").click()
+    page.locator(".toast", has_text="moved to the trash").wait_for()
+    assert photo(server, ids[0])["trashed_at"] is not None
+    page.locator("#undo-trash").click()
+    page.locator(".toast", has_text="Restored 1 photo").wait_for()
+    assert photo(server, ids[0])["trashed_at"] is None and photo(server, ids[0])["folder"] == "Pets"
+
+    # --- library: breadcrumbs big enough, a parent of folders only, select several and delete -------
+    page.goto(f"{server.url}/#library?folder=Family")
+    page.locator("#grid-status", has_text="No photos directly in this folder").wait_for()
+    for box in page.locator(".crumbs a").evaluate_all("els => els.map(e => e.getBoundingClientRect().height)"):
+        assert box >= 44
+    page.goto(f"{server.url}/#library?folder=Trips")
+    page.locator("#photo-grid .thumb").nth(1).wait_for()
+    page.locator("#select-btn").click()
+    for pid in ids[1:3]:
+        page.locator(f'#photo-grid .thumb[data-photo-id="{pid}"]').click()
+    page.locator("#select-count", has_text="2 selected").wait_for()
+    shot(page, "select")
+    page.locator("#select-delete").click()
+    page.locator(".toast", has_text="2 photos moved to the trash").wait_for()
+    assert server.get("/api/photos?folder=Trips").json()["items"] == []
+
+    # --- trash: restore one, delete the other for good ---------------------------------------------
+    page.goto(f"{server.url}/#trash")
+    page.locator(f'#trash-grid .thumb[data-photo-id="{ids[1]}"]').click()
+    page.locator("#restore-btn").click()
+    page.locator(".toast", has_text="Restored 1 photo").wait_for()
+    assert photo(server, ids[1])["folder"] == "Trips"
+    page.locator(f'#trash-grid .thumb[data-photo-id="{ids[2]}"]').wait_for()
+    shot(page, "trash")
+    page.locator("#empty-trash-btn").click()  # confirm() is accepted by the fixture
+    page.locator("#trash-status", has_text="The trash is empty").wait_for()
+    assert server.get(f"/api/photos/{ids[2]}").status_code == 404
+
+    # --- a folder rename's toast is still there on the renamed folder's screen -----------------------
+    page.goto(f"{server.url}/#library?folder=Pets")
+    page.locator("#rename-folder").click()
+    page.locator("#rename-to").fill("Animals")
+    page.locator("#rename-to").press("Enter")
+    page.wait_for_url("**folder=Animals")
+    page.locator(".toast", has_text="Renamed to Animals").wait_for()
+    assert not errors, errors
