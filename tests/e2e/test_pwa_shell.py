@@ -176,17 +176,29 @@ def test_upload_resumes_after_connection_loss_and_reload(live_server, phone, ful
 
 
 def test_rejected_files_say_why(live_server, phone):
-    """A file the server cannot use is never dropped silently: its row says failed, and why."""
+    """A file the server cannot use is never dropped silently: its row says failed, and why, in red;
+    "Retry failed" is not offered for files the server refused (they would be refused again), and the
+    server's log names the file and the reason. A too-big image says what to do, not a setting."""
     pair(phone, live_server)
     good, bad = MEDIA / "exif" / "orientation_8.jpg", MEDIA / "bad" / "not_an_image.jpg"
-    phone.set_input_files("#file-input", [str(good), str(bad)])
+    bomb = MEDIA / "bad" / "decompression_bomb.png"
+    phone.set_input_files("#file-input", [str(good), str(bad), str(bomb)])
     phone.wait_for_selector('.upload-item[data-state="failed"]', timeout=30_000)
     phone.wait_for_selector('.upload-item[data-state="done"]', timeout=30_000)
     row = phone.locator(".upload-item", has_text=bad.name)
     assert row.get_attribute("data-state") == "failed"
     assert re.search(r"Failed: .*(image|unsupported|corrupt)", row.inner_text(), re.I), row.inner_text()
-    assert phone.locator("text=Retry failed").is_visible()
-    assert "1 failed" in phone.locator("#queue-summary").inner_text()
+    colour = """(e, name) => { const d = document.createElement("div"); d.style.color = `var(${name})`;
+        document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }"""
+    fill = row.locator(".progress-fill").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert fill == row.evaluate(colour, "--bad") != row.evaluate(colour, "--accent")  # red, not a full blue bar
+    big = phone.locator(".upload-item", has_text=bomb.name)
+    big.locator(".upload-state", has_text="send a smaller version").wait_for(timeout=30_000)
+    assert "max_pixels" not in big.inner_text().split("(")[0]
+    phone.locator("#queue-summary", has_text="2 failed").wait_for()
+    assert phone.locator("#retry-failed").count() == 0
+    log = live_server.log()
+    assert "not_an_image.jpg" in log and "decompression_bomb.png" in log and "refused upload" in log
 
 
 def test_library_grid_loads_more_on_scroll(live_server, phone):

@@ -11,6 +11,11 @@ Several tag:/person: must all match; several folder:/status: are alternatives. a
 before: exclusive; dates apply to taken_at, or to the import time for photos without EXIF dates.
 Folders match the folder and its subfolders. Without CLIP weights free text falls back to matching
 captions and tags word by word.
+
+Free text finds exact matches first, then CLIP's ranking (`search`): a photo whose person, tag or
+folder is named by the whole text, or whose caption, tags, people, file name and folder contain every
+word that matters, is never lost behind CLIP. A name with spaces typed without quotes
+(`person:Angelina Jolie`) is read as the known person or tag it spells, with a hint (`resolve_names`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..errors import InvalidInput, ModelUnavailable
 from ..pipeline.analysis import photo_embedded
 from ..pipeline.clip import embed_text
 from ..pipeline.models import ModelCache
+from .exact import exact_matches
 from .index import VectorIndex
 from .index_store import IndexStore
 
@@ -53,6 +59,9 @@ class Query:
     similar: int | None = None
     directly_in: str | None = None  # only photos directly in this library folder ("" = its root)
     favourite: bool = False  # only starred photos
+    words: list[str] = field(default_factory=list)  # the free text's words and "phrases", in order
+    # (slot, index in its list, index in `words` right after it): where an unquoted name may go on
+    unquoted: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def has_filters(self) -> bool:
@@ -64,6 +73,7 @@ class Query:
 class SearchHit:
     photo: Photo
     score: float | None  # cosine similarity (text/photo queries) or word-match fraction; None if unranked
+    match: str | None = None  # an exact match's kind (search/exact.py KINDS); None for CLIP's ranking
 
 
 def _date_span(value: str) -> tuple[dt.datetime, dt.datetime]:
@@ -99,8 +109,13 @@ def parse_query(text: str) -> Query:
         if slot is None:
             words.append(m.group(0))
         elif slot == "tags":
-            (q.exclude_tags if neg else q.tags).append(value)
+            target = q.exclude_tags if neg else q.tags
+            if quoted is None and not neg:
+                q.unquoted.append(("tags", len(target), len(words)))
+            target.append(value)
         elif slot in ("people", "folders", "statuses"):
+            if slot == "people" and quoted is None:
+                q.unquoted.append(("people", len(q.people), len(words)))
             getattr(q, slot).append(value.strip("/") if slot == "folders" else value)
         elif slot == "after":
             q.after = _date_span(value)[0]
@@ -116,7 +131,8 @@ def parse_query(text: str) -> Query:
             if not value.isdigit():
                 raise InvalidInput(f"similar: needs a photo id, not {value!r}")
             q.similar = int(value)
-    q.text = " ".join(w for w in words if w).strip()
+    q.words = [w for w in words if w]
+    q.text = " ".join(q.words).strip()
     for s in q.statuses:
         if s not in Photo.STATUSES:
             raise InvalidInput(f"status:{s}: expected one of {', '.join(Photo.STATUSES)}")
@@ -261,18 +277,29 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
         when = fn.COALESCE(Photo.taken_at, Photo.created_at)
         rows = filtered_photos(q).order_by(when.desc(), Photo.id.desc()).offset(offset).limit(limit)
         return [SearchHit(p, None) for p in rows]
-    try:
-        ranked = _rank(settings, embed_text(settings, q.text, models or ModelCache()), q, limit, offset, set())
-    except ModelUnavailable:
-        ranked = None
-    if not ranked and (offset == 0 or ranked is None):  # no weights, or nothing embedded yet
-        ranked = _text_fallback(q, limit, offset)
-    return _hits(ranked)
+    # exact matches first (never lost behind CLIP), then CLIP's ranking of every other photo
+    exact = exact_matches(q.text, filtered_photos(q))
+    exact_ids = {i for i, _ in exact}
+    page_exact = exact[offset:offset + limit]
+    need, rest_offset = limit - len(page_exact), max(0, offset - len(exact))
+    ranked: list[tuple[int, float]] | None = []
+    if need:
+        try:
+            ranked = _rank(settings, embed_text(settings, q.text, models or ModelCache()), q, need, rest_offset,
+                           exact_ids)
+        except ModelUnavailable:
+            ranked = None
+        if not ranked and (rest_offset == 0 or ranked is None):  # no weights, or nothing embedded yet
+            ranked = [(i, s) for i, s in _text_fallback(q, need + len(exact_ids), rest_offset)
+                      if i not in exact_ids][:need]
+    kinds = dict(page_exact)
+    return _hits([(i, 1.0) for i, _ in page_exact] + (ranked or []), kinds)
 
 
-def _hits(ranked: list[tuple[int, float]]) -> list[SearchHit]:
+def _hits(ranked: list[tuple[int, float]], kinds: dict[int, str] | None = None) -> list[SearchHit]:
     photos = {p.id: p for p in Photo.live().where(Photo.id.in_([i for i, _ in ranked]))}
-    return [SearchHit(photos[i], round(float(s), 4)) for i, s in ranked if i in photos]
+    kinds = kinds or {}
+    return [SearchHit(photos[i], round(float(s), 4), kinds.get(i)) for i, s in ranked if i in photos]
 
 
 def similar_photos(settings: Settings, photo_id: int, k: int = 20, query: Query | None = None,

@@ -1,0 +1,135 @@
+"""Exact matches for free text, found before CLIP ranks anything: what a user typed that names a
+person, a tag or a folder, or words the photo's caption, tags, people, file name and folder all carry.
+And unquoted names with spaces (`person:Angelina Jolie`), read as the person or tag they spell.
+
+Kinds, best first: "person", "tag", "folder" (the whole text names one), then "words" (every word that
+matters is found on the photo). Words that matter: two letters or more, not a stopword, so "a dog on
+the beach" needs both "dog" and "beach".
+"""
+
+from __future__ import annotations
+
+import re
+
+from peewee import fn
+
+from ..db import Face, Person, Photo, PhotoTag, Tag
+
+KINDS = ("person", "tag", "folder", "words")
+MAX_EXACT = 5000  # exact matches considered for one query (a household library rarely has more)
+STOPWORDS = frozenset("""a an and at by for from in into of on or the to with without my our your
+    his her their its this that these those is are was were be photo photos picture pictures""".split())
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that matter for matching, casefolded, in order, without repeats."""
+    out = []
+    for w in _WORD.findall(text.casefold()):
+        if len(w) > 1 and w not in STOPWORDS and w not in out:
+            out.append(w)
+    return out
+
+
+def _named(text: str, base) -> dict[int, str]:
+    """Photos in `base` whose person, tag or folder the whole text names (casefold)."""
+    name = text.strip().casefold()
+    found: dict[int, str] = {}
+    if not name:
+        return found
+    people = Face.select(Face.photo).join(Person).where(fn.casefold(Person.name) == name)
+    for (i,) in base.select(Photo.id).where(Photo.id.in_(people)).limit(MAX_EXACT).tuples():
+        found.setdefault(i, "person")
+    tagged = PhotoTag.visible(PhotoTag.photo).where(fn.casefold(Tag.name) == name)
+    for (i,) in base.select(Photo.id).where(Photo.id.in_(tagged)).limit(MAX_EXACT).tuples():
+        found.setdefault(i, "tag")
+    # a folder named by the text: its last part ("Summer") or its whole path ("Family/Summer")
+    rows = base.select(Photo.id, Photo.path).where(
+        (Photo.root == "library") & fn.casefold(Photo.path).contains(name)).limit(MAX_EXACT * 4).tuples()
+    for i, path in rows:
+        parts = path.casefold().split("/")[:-1]
+        if name in parts or "/".join(parts) == name or "/".join(parts).endswith("/" + name):
+            found.setdefault(i, "folder")
+    return found
+
+
+def _carrying(word: str, base) -> set[int]:
+    """Photos in `base` carrying `word` as a word of their caption, tags, people, file name or folder."""
+    ids: set[int] = set()
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+    for i, caption, name, path, root in base.select(
+            Photo.id, Photo.caption, Photo.original_filename, Photo.path, Photo.root).where(
+            fn.casefold(Photo.caption).contains(word) | fn.casefold(Photo.original_filename).contains(word)
+            | (fn.casefold(Photo.path).contains(word) & (Photo.root == "library"))).tuples():
+        folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
+        if any(pattern.search(s.casefold()) for s in (caption or "", name or "", folder)):
+            ids.add(i)
+    tags = [t.id for t in Tag.select(Tag.id, Tag.name).where(fn.casefold(Tag.name).contains(word))
+            if pattern.search(t.name.casefold())]
+    if tags:
+        tagged = PhotoTag.select(PhotoTag.photo).where(PhotoTag.tag.in_(tags), PhotoTag.removed == False)  # noqa: E712
+        ids.update(i for (i,) in base.select(Photo.id).where(Photo.id.in_(tagged)).tuples())
+    people = [p.id for p in Person.select(Person.id, Person.name).where(fn.casefold(Person.name).contains(word))
+              if pattern.search(p.name.casefold())]
+    if people:
+        faces = Face.select(Face.photo).where(Face.person.in_(people))
+        ids.update(i for (i,) in base.select(Photo.id).where(Photo.id.in_(faces)).tuples())
+    return ids
+
+
+def exact_matches(text: str, base) -> list[tuple[int, str]]:
+    """(photo id, kind) of the photos in `base` (a Photo query: the search's filters) that `text`
+    matches exactly, best kind first, then newest id first. At most MAX_EXACT."""
+    found = _named(text, base)
+    words = content_words(text)
+    if words:
+        common: set[int] | None = None
+        for w in words:
+            ids = _carrying(w, base)
+            common = ids if common is None else common & ids
+            if not common:
+                break
+        for i in common or ():
+            found.setdefault(i, "words")
+    order = {k: n for n, k in enumerate(KINDS)}
+    return sorted(found.items(), key=lambda t: (order[t[1]], -t[0]))[:MAX_EXACT]
+
+
+def resolve_names(q) -> list[str]:
+    """Read unquoted `person:`/`tag:` values followed by more words as the longest known name they
+    start (`person:Angelina Jolie` -> person "Angelina Jolie"), taking those words out of the free text.
+    Returns hints for the user: how the query was read, or that a name is unknown."""
+    hints = []
+    taken: set[int] = set()
+    for slot, index, after in q.unquoted:
+        values = getattr(q, slot)
+        first = values[index]
+        model, col = (Person, Person.name) if slot == "people" else (Tag, Tag.name)
+        if slot == "people" and first.isdigit():
+            continue
+        key = "person" if slot == "people" else "tag"
+
+        def known(name: str, model=model, col=col) -> str | None:
+            row = model.get_or_none(fn.casefold(col) == name.casefold())
+            return row.name if row else None
+
+        best, used = None, 0
+        name = first
+        for n in range(0, len(q.words) - after + 1):
+            if n:
+                if after + n - 1 in taken:
+                    break
+                name = f"{name} {q.words[after + n - 1]}"
+            hit = known(name)
+            if hit:
+                best, used = hit, n
+        if best and used:
+            values[index] = best
+            taken.update(range(after, after + used))
+            hints.append(f'Read as {key}:"{best}". Put names with spaces in quotes.')
+        elif best is None:
+            hints.append(f"No {key} is called “{first}”.")
+    if taken:
+        q.words = [w for i, w in enumerate(q.words) if i not in taken]
+        q.text = " ".join(q.words)
+    return hints
