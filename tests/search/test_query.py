@@ -185,3 +185,29 @@ def test_text_search_before_any_embedding_falls_back_to_words(ml_settings, add_p
     photos = add_photos(2)
     Photo.update(caption="Receipt from the bakery").where(Photo.id == photos[1].id).execute()
     assert _ids(search(ml_settings, "bakery receipt")) == [photos[1].id]
+
+
+def test_exact_matches_come_before_clip_and_are_never_lost(ml_settings, library):
+    """With CLIP installed, a person's name, a tag, a folder or a caption's words typed as plain text
+    find the photos that carry them first; CLIP's ranking of the others follows."""
+    from jaicat.search.exact import resolve_names
+
+    p = library
+    Photo.update(caption="Grandma blowing out candles").where(Photo.id == p[5]).execute()
+    assert [(h.photo.id, h.match) for h in search(ml_settings, "amy h")][0] == (p[3], "person")
+    dog = search(ml_settings, "dog", limit=6)
+    assert sorted(_ids(dog)[:2]) == sorted([p[0], p[3]]) and {h.match for h in dog[:2]} == {"tag"}
+    assert len(dog) == 6 and all(h.match is None for h in dog[2:])  # CLIP's ranking follows
+    assert _ids(search(ml_settings, "grandma candles"))[0] == p[5]
+    assert search(ml_settings, "grandma candles")[0].match == "words"
+    assert sorted(_ids(search(ml_settings, "family", limit=2))) == sorted([p[0], p[1]])
+    # paging: exact matches then the rest, nothing twice
+    pages = _ids(search(ml_settings, "dog", limit=4)) + _ids(search(ml_settings, "dog", limit=4, offset=4))
+    assert sorted(pages) == sorted(p)
+    # person:Amy H (unquoted) is the person "Amy H", not "Amy" plus the word "H"
+    q = parse_query("person:amy h")
+    assert resolve_names(q) == ['Read as person:"Amy H". Put names with spaces in quotes.']
+    assert q.people == ["Amy H"] and q.text == ""
+    assert _ids(search(ml_settings, q)) == [p[3]]
+    q = parse_query("person:Zed beach")
+    assert resolve_names(q) == ["No person is called “Zed”."] and q.text == "beach"
