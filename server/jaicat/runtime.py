@@ -19,18 +19,20 @@ from .photos import trash
 from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
+from .suggest.review import Review
 from .suggest.service import Suggester
 from .xmp import SidecarWriter
 
 
 class Runtime:
-    """Owns the model cache, the suggester, the sidecar writer, the analysis worker and the Ray cluster
-    it may analyse on, of one data directory (`settings`)."""
+    """Owns the model cache, the suggester and its review queue, the sidecar writer, the analysis
+    worker and the Ray cluster it may analyse on, of one data directory (`settings`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
+        self.review = Review(settings, self.suggester)  # the review queue and its decisions
         self.sidecars = SidecarWriter(settings)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
@@ -71,6 +73,7 @@ class Runtime:
         self.sidecars.follow = True
         self.connect()
         self.suggester.warm()
+        self.review.start()  # waiting cards get fresh suggestions pushed after every change
         if self.settings.worker:
             self.worker.start()
         return self
@@ -78,6 +81,7 @@ class Runtime:
     def close(self) -> None:
         """Stop the worker, disconnect, and save what the suggester learned."""
         self.worker.stop()
+        self.review.stop()
         if self.cluster is not None:
             self.cluster.close()
         self.suggester.close()

@@ -88,20 +88,25 @@ def test_review_accept_fix_skip_undo(client, settings, full_media_dir):
     a = ingest_file(full_media_dir / "exif_real" / "Portrait_1.jpg", settings).photo
     b = ingest_file(full_media_dir / "exif_real" / "Portrait_2.jpg", settings).photo
     c = ingest_file(full_media_dir / "exif_real" / "Portrait_3.jpg", settings).photo
-    Photo.update(status="suggested", suggestions=[{"folder": "Family", "score": 0.9, "reason": "r"}]).where(
+    # a suggestion stored at analysis time is not what the card shows: the suggester's answer now is
+    Photo.update(status="suggested", suggestions=[{"folder": "Stale", "score": 0.9, "reason": "r"}]).where(
         Photo.id == a.id).execute()
     q = client.get("/api/review").json
     assert q["count"] == 3 and q["items"][0]["id"] == a.id  # suggested first
+    assert q["items"][0]["suggestions"] == []  # no folders yet: nothing to suggest, "Stale" is gone
+    assert client.post(f"/api/review/{a.id}/accept", json={}).status_code == 409
+    assert client.post(f"/api/review/{a.id}/accept", json={"folder": "Stale"}).status_code == 404
     page = client.get("/api/review?limit=1").json
     rest = client.get(f"/api/review?limit=5&cursor={page['next_cursor']}").json
     assert [p["id"] for p in page["items"] + rest["items"]] == [a.id, b.id, c.id]
 
+    assert client.post("/api/folders", json={"path": "Family"}).status_code == 201
+    assert client.get("/api/review").json["items"][0]["suggestions"][0]["folder"] == "Family"
     r = client.post(f"/api/review/{a.id}/accept", json={})
     assert r.status_code == 200 and r.json["photo"]["folder"] == "Family"
     assert r.json["decision"]["action"] == "accept"
     assert (settings.library / "Family" / "Portrait_1.jpg").is_file()
 
-    assert client.post(f"/api/review/{b.id}/accept").status_code == 409  # nothing to accept
     r = client.post(f"/api/review/{b.id}/fix", json={"folder": "Nope"})
     assert r.status_code == 404
     r = client.post(f"/api/review/{b.id}/fix", json={"folder": "Pets/Rex", "create": True, "tags": ["dog"]})
@@ -111,7 +116,14 @@ def test_review_accept_fix_skip_undo(client, settings, full_media_dir):
 
     r = client.post(f"/api/review/{c.id}/skip")
     assert r.json["photo"]["status"] == "skipped"
-    r = client.post("/api/review/undo", json={"decision_id": client.get("/api/decisions").json["items"][1]["id"]})
+    assert client.post(f"/api/review/{c.id}/skip").status_code == 200  # still waiting: may skip again
+    skipped = client.get("/api/review?status=skipped").json
+    assert [p["id"] for p in skipped["items"]] == [c.id] and skipped["count"] == 1
+    assert c.id not in [p["id"] for p in client.get("/api/review").json["items"]]
+    assert client.post(f"/api/review/{a.id}/skip").status_code == 409  # filed: nothing to skip
+    assert client.get("/api/review?status=bogus").status_code == 400
+    b_fix = next(d for d in client.get("/api/decisions").json["items"] if d["photo_id"] == b.id)
+    r = client.post("/api/review/undo", json={"decision_id": b_fix["id"]})
     assert r.status_code == 200 and r.json["photo"]["root"] == "inbox"
     assert not (settings.library / "Pets" / "Rex" / "Portrait_2.jpg").exists()
     assert client.post("/api/review/999/skip").status_code == 404

@@ -20,8 +20,8 @@ def _names(client, photo_id):
 def test_accept_with_edited_tags_and_people_is_logged_as_accept(client, settings, full_media_dir):
     (p,) = _ingest(settings, full_media_dir, 1)
     tags.add_tag(p, "sky")
-    Photo.update(status="suggested", suggestions=[{"folder": "Trips", "score": 0.9, "reason": "r"}]).where(
-        Photo.id == p.id).execute()
+    assert client.get("/api/review").json["items"][0]["suggestions"] == []  # the queue is open...
+    assert client.post("/api/folders", json={"path": "Trips"}).status_code == 201  # ...then a folder
     r = client.post(f"/api/review/{p.id}/accept", json={"tags": ["beach", "sunset"], "people": ["Amy"]})
     assert r.status_code == 200, r.json
     d = r.json["decision"]

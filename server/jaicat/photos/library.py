@@ -344,7 +344,8 @@ def file_photo(
                     people=people if people is not None else log_people, device=device,
                 )
                 photo.root, photo.path, photo.status = "library", decision.to_path, "filed"
-                photo.save()
+                # only what filing owns: the worker may have stored analysis results meanwhile
+                photo.save(only=[Photo.root, Photo.path, Photo.status])
         except Exception:
             if final != src and not src.exists():  # put the file back where the catalogue says it is
                 transfer(final, src.parent, src.name, photo.sha256, keep_source=False)
@@ -369,6 +370,8 @@ def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | N
     """Leave the photo where it is, marked skipped; logged so the suggester learns from it too."""
     with _move_lock, database.atomic():
         photo = Photo.get_by_id(photo.id)
+        if photo.status not in WAITING_STATUSES:
+            raise Conflict(f"photo {photo.id} is {photo.status}; only a photo waiting for review can be skipped")
         tags, people = _facts_for_log(photo)
         decision = Decision.create(
             photo=photo, action="skip", suggested=suggested if suggested is not None else photo.suggestions,
@@ -376,7 +379,7 @@ def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | N
             to_path=photo.path, tags=tags, people=people, device=device,
         )
         photo.status = "skipped"
-        photo.save()
+        photo.save(only=[Photo.status])
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="skipped", decision_id=decision.id)
     decision_made.send(decision)
     return decision
@@ -421,7 +424,7 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
             decision.save()
             photo.root, photo.path = root, path
             photo.status = "filed" if root == "library" else ("suggested" if photo.suggestions else "inbox")
-            photo.save()
+            photo.save(only=[Photo.root, Photo.path, Photo.status])
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="undone", decision_id=decision.id)
     decision_made.send(decision)  # undone=True: the suggester unlearns it
     return decision
@@ -429,15 +432,22 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
 
 # --- reading the queue and the log ---------------------------------------------------------------
 REVIEW_STATUSES = ("suggested", "inbox")
+WAITING_STATUSES = ("suggested", "inbox", "skipped")  # not filed yet: Library > Inbox lists them all
 
 
-def review_queue(limit: int, cursor: str | None = None) -> tuple[list[Photo], str | None, int]:
-    """Photos waiting for a decision: suggested ones first, oldest first within each.
+def review_queue(limit: int, cursor: str | None = None,
+                 status: str | None = None) -> tuple[list[Photo], str | None, int]:
+    """Photos waiting for a decision: suggested ones first, oldest first within each; with
+    `status="skipped"` the skipped ones (Review's Skipped section), with `status="waiting"` every
+    photo not filed yet.
 
-    Returns (photos, next cursor or None, total waiting). The cursor is "<rank>:<id>".
+    Returns (photos, next cursor or None, total of that list). The cursor is "<rank>:<id>".
     """
+    statuses = {None: REVIEW_STATUSES, "skipped": ("skipped",), "waiting": WAITING_STATUSES}.get(status)
+    if statuses is None:
+        raise InvalidInput("status must be skipped or waiting")
     rank = (Photo.status != "suggested").cast("INTEGER")
-    waiting = Photo.status.in_(REVIEW_STATUSES) & Photo.trashed_at.is_null()
+    waiting = Photo.status.in_(statuses) & Photo.trashed_at.is_null()
     q = Photo.select(Photo, rank.alias("rank")).where(waiting)
     if cursor is not None:
         try:

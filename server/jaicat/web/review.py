@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
-from ..photos import library, tags
-from ..errors import Conflict, NotFound
-from ..db import Photo
+from ..photos import library
+from . import runtime
 from .params import BadRequest, field, json_body, limit_arg, str_list
 from .serialize import decision_json, photo_json
 
@@ -17,65 +16,43 @@ bp = Blueprint("review", __name__, url_prefix="/api")
 ACTIONS = ("accept", "fix", "skip")
 
 
-def decide(settings, device_name: str | None, photo_id, action: str, body: dict) -> dict:
-    """Apply one review action to a photo; returns {"decision", "photo"} as JSON-able dicts."""
+def decide(review, device_name: str | None, photo_id, action: str, body: dict) -> dict:
+    """Apply one review action (`review`: the runtime's suggest.review.Review) to a photo; returns
+    {"decision", "photo"} as JSON-able dicts."""
     if isinstance(photo_id, bool) or not isinstance(photo_id, int):
         raise BadRequest("'photo_id' must be an integer")
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
-    photo = Photo.get_or_404(photo_id)
-    suggested = photo.suggestions
     if action == "skip":
-        decision = library.skip_photo(photo, settings, suggested=suggested, device=device_name)
-    elif action == "accept":
-        folder = field(body, "folder", str)
-        new_tags = str_list(body, "tags")
-        people = str_list(body, "people")
-        if folder is None:
-            if not suggested:
-                raise Conflict(f"photo {photo.id} has no suggestion to accept; give a folder or use fix")
-            folder = suggested[0]["folder"]
-        if new_tags is not None:
-            tags.set_user_tags(photo, new_tags)
-        decision = library.file_photo(photo, folder, settings, action="accept", suggested=suggested,
-                                      tags=new_tags, people=people, device=device_name)
+        decision = review.skip(photo_id, device=device_name)
     else:
-        folder = field(body, "folder", str, required=True)
-        create = field(body, "create", bool, default=False)
-        new_tags = str_list(body, "tags")
-        people = str_list(body, "people")
-        if create:
-            if library.normalise_folder(folder):
-                library.create_folder(settings, folder)
-        elif not library.resolve_in_library(settings, folder).is_dir():
-            raise NotFound(f"folder {folder!r} does not exist; send create: true to make it")
-        if new_tags is not None:
-            tags.set_user_tags(photo, new_tags)
-        decision = library.file_photo(photo, folder, settings, action="fix", suggested=suggested,
-                                      tags=new_tags, people=people, device=device_name)
-    return {"decision": decision_json(decision), "photo": photo_json(Photo.get_or_404(photo.id))}
+        folder = field(body, "folder", str, required=action == "fix")
+        new_tags, people = str_list(body, "tags"), str_list(body, "people")
+        if action == "accept":
+            decision = review.accept(photo_id, folder, new_tags, people, device=device_name)
+        else:
+            decision = review.fix(photo_id, folder, field(body, "create", bool, default=False), new_tags,
+                                  people, device=device_name)
+    return {"decision": decision_json(decision), "photo": photo_json(review.photo(photo_id))}
 
 
-def undo(settings, decision_id) -> dict:
+def undo(review, decision_id) -> dict:
     if decision_id is not None and (isinstance(decision_id, bool) or not isinstance(decision_id, int)):
         raise BadRequest("'decision_id' must be an integer")
-    decision = library.undo(settings, decision_id)
-    return {"decision": decision_json(decision), "photo": photo_json(Photo.get_or_404(decision.photo_id))}
-
-
-def _settings():
-    return current_app.config["JAICAT_SETTINGS"]
+    decision = review.undo(decision_id)
+    return {"decision": decision_json(decision), "photo": photo_json(review.photo(decision.photo_id))}
 
 
 @bp.get("/review")
 def queue():
-    rows, nxt, count = library.review_queue(limit_arg(), request.args.get("cursor") or None)
+    rows, nxt, count = runtime().review.queue(limit_arg(), request.args.get("cursor") or None,
+                                              request.args.get("status") or None)
     return jsonify({"items": [photo_json(p) for p in rows], "next_cursor": nxt, "count": count})
 
 
 def _act(photo_id: int, action: str):
     body = json_body(optional=True)
-    return jsonify(decide(_settings(), g.device.name, photo_id, action, body))
+    return jsonify(decide(runtime().review, g.device.name, photo_id, action, body))
 
 
 @bp.post("/review/<int:photo_id>/accept")
@@ -96,7 +73,7 @@ def skip(photo_id: int):
 @bp.post("/review/undo")
 def undo_route():
     body = json_body(optional=True)
-    return jsonify(undo(_settings(), field(body, "decision_id", int)))
+    return jsonify(undo(runtime().review, field(body, "decision_id", int)))
 
 
 @bp.get("/decisions")

@@ -52,7 +52,7 @@ def check_handshake() -> None:
         raise BadRequest("/ws is a websocket: connect with a websocket client (version 13)")
 
 
-def handle_message(settings, device_name: str, raw) -> dict | None:
+def handle_message(review, device_name: str, raw) -> dict | None:
     """The reply to one client message (None for none)."""
     try:
         msg = json.loads(raw) if isinstance(raw, (str, bytes)) else None
@@ -65,9 +65,9 @@ def handle_message(settings, device_name: str, raw) -> dict | None:
         return {"type": "pong", "id": rid}
     try:
         if msg["type"] == "decision":
-            result = decide(settings, device_name, msg.get("photo_id"), msg.get("action"), msg)
+            result = decide(review, device_name, msg.get("photo_id"), msg.get("action"), msg)
         elif msg["type"] == "undo":
-            result = undo(settings, msg.get("decision_id"))
+            result = undo(review, msg.get("decision_id"))
         else:
             return {"type": "error", "id": rid, "error": "bad_request",
                     "message": f"unknown message type {msg['type']!r}"}
@@ -81,7 +81,7 @@ def handle_message(settings, device_name: str, raw) -> dict | None:
 
 @sock.route("/ws")
 def websocket(ws):
-    settings = current_app.config["JAICAT_SETTINGS"]
+    review = current_app.extensions["jaicat"].review
     device = g.device
     send_lock = threading.Lock()
     closed = threading.Event()
@@ -118,7 +118,7 @@ def websocket(ws):
             raw = ws.receive(timeout=1.0)
             if raw is None:
                 continue
-            reply = handle_message(settings, device.name, raw)
+            reply = handle_message(review, device.name, raw)
             if reply is not None:
                 send(reply)
     except ConnectionClosed:

@@ -1,0 +1,164 @@
+"""The review loop: photos waiting for a decision, each shown with the suggester's answer as it is
+now, and the decisions taken on them (accept, fix, skip, undo). HTTP, the websocket and the CLI all
+call these; web/ only maps requests to them.
+
+    review = Review(settings, suggester)     # held by the Runtime (runtime.review)
+    review.queue(limit=20)                   # waiting photos, suggestions computed now
+    review.accept(photo_id, folder=None)     # file where suggested (or where told)
+    review.start() / review.stop()           # `serve`: push fresh suggestions after each change
+
+Suggestions are never served from what was stored at analysis time: every read of the queue asks
+the suggester, which answers from its current state (well under 1 ms a photo). While serving, every
+decision, folder change or people change (the `library.changed`, `people.changed` and
+`photo.changed` events) makes the refresher recompute the first REFRESH_PAGE waiting photos and
+publish `suggestion.ready` (with `refresh: true`) for each card whose suggestions changed, so the
+phones' cards update in place within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from .. import events
+from ..config import Settings
+from ..db import Decision, Photo, database
+from ..errors import Conflict, NotFound
+from ..photos import library, tags
+from .service import Suggester, store_suggestions
+
+log = logging.getLogger(__name__)
+
+REFRESH_PAGE = 100  # waiting photos re-suggested after each change: more than a phone holds as cards
+REFRESH_DEBOUNCE = 0.05  # seconds: a burst of changes (a "file all" of a burst) costs one refresh
+REFRESH_EVENTS = (events.LIBRARY_CHANGED, events.PEOPLE_CHANGED, events.PHOTO_CHANGED)
+
+
+class Review:
+    """The review queue and its decisions for one data directory (one per Runtime)."""
+
+    def __init__(self, settings: Settings, suggester: Suggester):
+        self.settings = settings
+        self.suggester = suggester
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.refreshed = 0  # refresh passes done (tests and `jaicat doctor` read it)
+
+    # --- reading --------------------------------------------------------------------------------
+    def with_suggestions(self, photos: list[Photo]) -> list[Photo]:
+        """Set each waiting photo's `suggestions` to the suggester's current answer (not saved)."""
+        waiting = [p for p in photos if p.status in library.WAITING_STATUSES]
+        if waiting:
+            fresh = self.suggester.suggest_for_photos(waiting)
+            for p in waiting:
+                p.suggestions = fresh[p.id]
+        return photos
+
+    def queue(self, limit: int, cursor: str | None = None, status: str | None = None):
+        """(photos with current suggestions, next cursor or None, total waiting); see
+        library.review_queue for the order and the cursor."""
+        rows, nxt, count = library.review_queue(limit, cursor, status=status)
+        return self.with_suggestions(rows), nxt, count
+
+    def photo(self, photo_id: int) -> Photo:
+        """A photo by id (NotFound otherwise), with current suggestions when it is waiting."""
+        return self.with_suggestions([Photo.get_or_404(photo_id)])[0]
+
+    # --- deciding -------------------------------------------------------------------------------
+    def accept(self, photo_id: int, folder: str | None = None, tag_names: list[str] | None = None,
+               people: list[str] | None = None, device: str | None = None) -> Decision:
+        """File a photo where the suggester puts it first (or in `folder`, which must be one of the
+        choices or exist: accepting never makes a folder the user did not see)."""
+        photo = self.photo(photo_id)
+        suggested = photo.suggestions or []
+        if folder is None:
+            if not suggested:
+                raise Conflict(f"photo {photo.id} has no suggestion to accept; give a folder or use fix")
+            folder = suggested[0]["folder"]
+        elif folder not in {s["folder"] for s in suggested} and \
+                not library.resolve_in_library(self.settings, folder).is_dir():
+            # a card shown before a rename must not re-create the old folder
+            raise NotFound(f"folder {folder!r} does not exist; use fix with create: true to make it")
+        return self._file(photo, folder, "accept", suggested, tag_names, people, device)
+
+    def fix(self, photo_id: int, folder: str, create: bool = False, tag_names: list[str] | None = None,
+            people: list[str] | None = None, device: str | None = None) -> Decision:
+        """File a photo in another folder; `create` makes the folder first (else it must exist)."""
+        photo = self.photo(photo_id)
+        if create:
+            if library.normalise_folder(folder):
+                library.create_folder(self.settings, folder)
+        elif not library.resolve_in_library(self.settings, folder).is_dir():
+            raise NotFound(f"folder {folder!r} does not exist; send create: true to make it")
+        return self._file(photo, folder, "fix", photo.suggestions or [], tag_names, people, device)
+
+    def _file(self, photo: Photo, folder: str, action: str, suggested: list, tag_names, people, device):
+        if tag_names is not None:
+            tag_names = [tags.clean_tag(t) for t in tag_names]  # refuse bad names before anything moves
+        decision = library.file_photo(photo, folder, self.settings, action=action, suggested=suggested,
+                                      tags=tag_names, people=people, device=device)
+        if tag_names is not None:  # only once the photo is filed
+            tags.set_user_tags(photo.id, tag_names)
+        return decision
+
+    def skip(self, photo_id: int, device: str | None = None) -> Decision:
+        """Leave the photo where it is, listed under Skipped until it is filed."""
+        photo = self.photo(photo_id)
+        return library.skip_photo(photo, self.settings, suggested=photo.suggestions, device=device)
+
+    def undo(self, decision_id: int | None = None) -> Decision:
+        """Undo a decision (the latest by default) from the decision log: survives reloads."""
+        return library.undo(self.settings, decision_id)
+
+    # --- pushing fresh suggestions ---------------------------------------------------------------
+    def refresh(self) -> int:
+        """Recompute the first REFRESH_PAGE waiting photos; store and announce those that changed.
+        Returns how many changed."""
+        rows, _nxt, _count = library.review_queue(REFRESH_PAGE)
+        before = {p.id: p.suggestions for p in rows}
+        changed = 0
+        for p in self.with_suggestions(rows):
+            if p.suggestions != before[p.id] and store_suggestions(p.id, p.suggestions):
+                changed += 1
+                events.publish(events.SUGGESTION_READY, photo_id=p.id, suggestions=p.suggestions,
+                               refresh=True)
+        self.refreshed += 1
+        return changed
+
+    def start(self) -> Review:
+        """Refresh the waiting cards after every change, in a background thread (idempotent)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            q = events.subscribe()
+            self._thread = threading.Thread(target=self._loop, args=(q,), name="review-refresh", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self, q: queue.Queue) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    ev = q.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if ev.get("type") not in REFRESH_EVENTS:
+                    continue
+                self._stop.wait(REFRESH_DEBOUNCE)
+                while True:  # one refresh for the whole burst
+                    try:
+                        q.get_nowait()
+                    except queue.Empty:
+                        break
+                try:
+                    with database.connection_context():
+                        self.refresh()
+                except Exception:  # noqa: BLE001 - the loop outlives one failed refresh
+                    log.exception("review: could not refresh suggestions")
+        finally:
+            events.unsubscribe(q)
