@@ -109,7 +109,7 @@ export async function mount(view) {
     };
     swipeable(el, {
       onMove: (dx, dy) => { el.classList.add("dragging"); set(dx, dy); },
-      onCancel: () => { el.classList.remove("dragging"); set(0, 0); },
+      onCancel: () => { el.classList.remove("dragging"); set(0, 0); if (pendingRender) renderSoon(); },
       onTap: () => decide("choose"),
       onSwipe: (dir) => {
         el.classList.remove("dragging");
@@ -160,6 +160,7 @@ export async function mount(view) {
     } finally {
       busy = false;
       render();
+      pendingRender = false;
       if (cards.length < 3) loadMore();
     }
   }
@@ -210,14 +211,24 @@ export async function mount(view) {
     }
   }
 
+  let pendingRender = false;
+  function renderSoon() {
+    // never rebuild a card under a finger or mid-decision; the new suggestion shows once it ends
+    if (busy || stack.querySelector(".dragging")) { pendingRender = true; return; }
+    pendingRender = false;
+    render();
+  }
+
   async function onSuggestion(ev) {
     const existing = cards.find((c) => c.photo.id === ev.photo_id);
     if (existing) {
-      existing.photo = { ...existing.photo, suggestions: ev.folders, status: "suggested", analysed_at: existing.photo.analysed_at || "now" };
-      // never rebuild the card under a finger; the new suggestion shows once the drag ends
-      if (existing === top() && !busy && !stack.querySelector(".dragging")) render();
+      const analysed = existing.photo.analysed_at || (ev.refresh ? null : "now");
+      existing.photo = { ...existing.photo, suggestions: ev.folders, analysed_at: analysed,
+        status: existing.photo.status === "inbox" && !ev.refresh ? "suggested" : existing.photo.status };
+      if (cards.indexOf(existing) < 2) renderSoon();
       return;
     }
+    if (ev.refresh) return; // a card this phone has not loaded yet comes with its page, already fresh
     try {
       const p = await api.photo(ev.photo_id);
       if (has(p.id) || (p.status !== "suggested" && p.status !== "inbox")) return;
