@@ -1,0 +1,172 @@
+"""The review loop is live, on the real server: waiting cards are re-suggested after every decision
+and pushed over the websocket, in the browser too, without a new upload or a reload.
+
+A new user's first batch: 30 photos of 5 people (6 each, taken interleaved over two weeks), no folders
+yet. After the first photo of each person is filed into a folder named after them, the other 25
+cards show that folder first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import random
+import sqlite3
+import threading
+import time
+
+import pytest
+import websocket
+from PIL import Image
+
+pytestmark = [pytest.mark.timeout(300)]
+
+PEOPLE = ["Amy", "Ben", "Cleo", "Dan", "Eve"]
+
+
+def jpeg(seed: int, taken: dt.datetime) -> bytes:
+    """A small real JPEG with its own pixels and a DateTimeOriginal."""
+    rnd = random.Random(seed)
+    im = Image.new("RGB", (96, 64), tuple(rnd.randrange(256) for _ in range(3)))
+    im.putdata([tuple(min(255, c + rnd.randrange(40)) for c in im.getpixel((0, 0))) for _ in range(96 * 64)])
+    exif = Image.Exif()
+    exif[0x8769] = {0x9003: taken.strftime("%Y:%m:%d %H:%M:%S")}
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=80, exif=exif)
+    return buf.getvalue()
+
+
+def upload(server, data: bytes, name: str) -> int:
+    up = server.post("/api/uploads", json={"filename": name, "size": len(data),
+                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
+    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.json()["status"] == "done", r.text
+    return r.json()["photo_id"]
+
+
+def first_batch(server) -> dict[int, str]:
+    """Upload 30 photos, photo k of person k % 5, and store them as analysis leaves them on a
+    machine that knows these five faces (the worker is off: faces written as dlib would).
+    Returns {photo id: person}."""
+    start = dt.datetime(2024, 7, 1, 9, 0)
+    who = {}
+    for k in range(30):
+        pid = upload(server, jpeg(k, start + dt.timedelta(hours=11 * k)), f"IMG_{k:04d}.jpg")
+        who[pid] = PEOPLE[k % 5]
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        for name in PEOPLE:
+            db.execute("INSERT INTO person (name, created_at) VALUES (?, ?)", (name, "2024-07-01 00:00:00"))
+        ids = dict(db.execute("SELECT name, id FROM person"))
+        for pid, name in who.items():
+            db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, person_id, distance, confirmed) "
+                       "VALUES (?, 0.3, 0.2, 0.3, 0.4, ?, ?, 0.3, 0)", (pid, bytes(1024), ids[name]))
+            db.execute("UPDATE photo SET status = 'suggested', suggestions = '[]', analysed_at = ? WHERE id = ?",
+                       ("2024-07-20 00:00:00", pid))
+    return who
+
+
+class Listener:
+    """The latest `suggestion.ready` per photo, as a phone's websocket sees them."""
+
+    def __init__(self, server):
+        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
+        self.latest: dict[int, tuple[float, list]] = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                msg = json.loads(self.ws.recv())
+                if msg.get("type") == "suggestion.ready":
+                    with self.lock:
+                        self.latest[msg["photo_id"]] = (time.monotonic(), msg["folders"])
+        except Exception:  # noqa: BLE001 - the socket closed at the end of the test
+            pass
+
+    def top(self, pid: int) -> str | None:
+        with self.lock:
+            folders = self.latest.get(pid, (0, []))[1]
+        return folders[0]["folder"] if folders else None
+
+
+def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
+    server = live_server_factory()
+    who = first_batch(server)
+    ids = list(who)
+    queue = server.get("/api/review?limit=50").json()
+    assert queue["count"] == 30 and all(p["suggestions"] == [] for p in queue["items"])  # no folders yet
+
+    ws = Listener(server)
+    lags = []
+    for pid in ids[:5]:  # the first photo of each person, into a folder named after them
+        t0 = time.monotonic()
+        r = server.post(f"/api/review/{pid}/fix", json={"folder": who[pid], "create": True})
+        assert r.status_code == 200, r.text
+        # the next photo of that person is re-suggested and pushed without any request of ours
+        nxt = next(p for p in ids[5:] if who[p] == who[pid])
+        deadline = time.monotonic() + 5
+        while ws.top(nxt) != who[pid] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.top(nxt) == who[pid], (who[pid], ws.latest.get(nxt))
+        lags.append(time.monotonic() - t0)
+    time.sleep(0.5)  # the refresh after the last filing
+    pushed = sum(ws.top(p) == who[p] for p in ids[5:])
+    served = {p["id"]: p["suggestions"] for p in server.get("/api/review?limit=50").json()["items"]}
+    fetched = sum(bool(served[p]) and served[p][0]["folder"] == who[p] for p in ids[5:])
+    print(f"\nfirst batch: pushed top-1 {pushed}/25, GET /api/review top-1 {fetched}/25, "
+          f"push lag after a filing max {max(lags) * 1000:.0f} ms")
+    assert pushed >= 24 and fetched >= 24
+    assert max(lags) < 1.0  # the card changes within a second of the decision
+
+    # a folder rename is followed at once: the waiting cards now show the new name
+    assert server.post("/api/folders/rename", json={"from": "Amy", "to": "Family/Amy"}).status_code == 200
+    amy = next(p for p in ids[5:] if who[p] == "Amy")
+    deadline = time.monotonic() + 5
+    while ws.top(amy) != "Family/Amy" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ws.top(amy) == "Family/Amy"
+    ws.ws.close()
+
+
+@pytest.mark.browser
+def test_first_batch_in_the_browser(live_server_factory, phone):
+    server = live_server_factory()
+    who = first_batch(server)
+    ids = list(who)
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#review")
+    top = page.locator('.review-card[data-depth="0"]')
+    top.locator(".suggestion.none").wait_for()  # no folders yet: nothing to suggest
+
+    for pid in ids[:5]:  # choose -> type the person's name -> create
+        page.locator(f'.review-card[data-depth="0"][data-photo-id="{pid}"]').wait_for()
+        page.locator("#choose-btn").click()
+        page.locator("#folder-search").fill(who[pid])
+        page.locator('.folder-option[data-create="1"]').click()
+        page.locator(".toast", has_text=f"Filed in {who[pid]}").wait_for()
+
+    hits = 0
+    for pid in ids[5:]:
+        card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{pid}"]')
+        card.wait_for()
+        # the card, loaded before any folder existed, shows the person's folder: pushed, not reloaded
+        try:
+            card.locator(".suggested-folder", has_text=who[pid]).wait_for(timeout=3000)
+            hits += 1
+            page.locator("#accept-btn").click()
+        except Exception:  # noqa: BLE001 - a miss is counted, then filed where it belongs
+            page.locator("#choose-btn").click()
+            page.locator("#folder-search").fill(who[pid])
+            page.locator(f'.folder-option[data-folder="{who[pid]}"]').first.click()
+        page.locator(f'.review-card[data-depth="0"][data-photo-id="{pid}"]').wait_for(state="detached")
+    print(f"\nbrowser first batch: the top card showed the person's folder {hits}/25")
+    assert hits >= 24
+    assert page.errors == []
+    filed = server.get("/api/decisions?limit=50").json()["items"]
+    assert len([d for d in filed if d["action"] == "accept"]) == hits
