@@ -149,3 +149,20 @@ class Unauthorized(JaicatError):
 class RateLimited(JaicatError):
     code = "rate_limited"
     status = 429
+
+
+class Forbidden(JaicatError):
+    """A request from another site (its Origin is not this server), or one that rides on the cookie
+    without saying where it comes from."""
+    code = "cross_origin"
+    status = 403
+
+
+class PayloadTooLarge(JaicatError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(JaicatError):
+    code = "unsupported_media_type"
+    status = 415

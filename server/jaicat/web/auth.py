@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import __version__
 from ..devices import addresses, discovery, pairing
-from ..errors import Unauthorized
+from ..errors import Forbidden, Unauthorized
 from .params import field, json_body
 from .serialize import device_json, iso
 
@@ -37,6 +37,28 @@ def require_token():
     if device is None:
         raise Unauthorized("a valid device token is required; pair this device first")
     g.device = device
+    return None
+
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def require_same_origin():
+    """before_request hook against cross-site requests: a state-changing request or a websocket that
+    says where it comes from (every browser does) must come from this server's own origin; one that
+    does not (a command-line client) must carry its token itself, never ride on the cookie."""
+    if request.method not in STATE_CHANGING and request.path != "/ws":
+        return None
+    origin = request.headers.get("Origin")
+    if origin is None:
+        if request.path in PUBLIC_API_PATHS or not (request.path.startswith("/api/") or request.path == "/ws"):
+            return None
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer " or (request.path == "/ws" and request.args.get("token")):
+            return None
+        raise Forbidden("a request without an Origin header must send its token in the Authorization header")
+    if origin.rstrip("/").lower() != request.host_url.rstrip("/").lower():
+        raise Forbidden("requests from another site are refused")
     return None
 
 

@@ -3,29 +3,60 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from flask import request
 
-from ..errors import BadRequest
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
 MAX_INT = 2**63 - 1  # SQLite's integer range
 
 
 def json_body(optional: bool = False) -> dict:
-    """The request's JSON object body ({} if optional and absent)."""
+    """The request's JSON object body ({} if optional and absent).
+
+    At most MAX_JSON_BYTES are read whatever the transfer encoding (a chunked body has no
+    Content-Length to check first), and nesting deeper than MAX_JSON_DEPTH is refused before parsing
+    (Python's parser recurses, so a deep enough document would crash it)."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise BadRequest(f"JSON body over {MAX_JSON_BYTES} bytes")
-    raw = request.get_data(cache=True)
+        raise PayloadTooLarge(f"JSON body over {MAX_JSON_BYTES} bytes")
+    raw = request.stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON body over {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         if optional:
             return {}
         raise BadRequest("a JSON object body is required")
-    body = request.get_json(force=True, silent=True)
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise PayloadTooLarge(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON (UTF-8)") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in `raw` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for m in _JSON_TOKENS.finditer(raw):
+        t = m.group()
+        if t in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif t in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def field(body: dict, name: str, typ, required: bool = False, default=None):
