@@ -166,3 +166,8 @@ class PayloadTooLarge(JaicatError):
 class UnsupportedMediaType(JaicatError):
     code = "unsupported_media_type"
     status = 415
+
+
+class TooManySockets(JaicatError):
+    code = "too_many_sockets"
+    status = 429

@@ -18,11 +18,15 @@ from collections import deque
 
 from ..db import Device, Meta, database, utcnow
 from ..errors import InvalidInput, NotFound, RateLimited, Unauthorized
+from ..events import Signal
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 CODE_TTL = dt.timedelta(minutes=10)
 _PREFIX = "pair:"
+
+# Sent with the device id after a device is revoked (and committed): its open connections close.
+device_revoked = Signal("device_revoked")
 
 
 def _hash(secret: str) -> str:
@@ -155,7 +159,13 @@ def revoke_device(device_id: int) -> Device:
     device = _device(device_id)
     Device.update(revoked=True).where(Device.id == device.id).execute()
     device.revoked = True
+    device_revoked.send(device_id)
     return device
+
+
+def is_revoked(device_id: int) -> bool:
+    """Whether the device is revoked now (or gone): a long-lived connection asks again."""
+    return not Device.select().where((Device.id == device_id) & (Device.revoked == False)).exists()  # noqa: E712
 
 
 def has_paired_devices() -> bool:

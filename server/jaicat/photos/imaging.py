@@ -116,10 +116,36 @@ def open_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Im
             f"this server opens; send a smaller version, or raise the limit on the server "
             f"(max_pixels in jaicat.toml)"
         )
+    if max_pixels and decode_bytes(im) > max_pixels * 4:
+        cost = decode_bytes(im)
+        im.close()
+        raise ImageTooLarge(
+            f"{w}x{h} {im.mode} needs about {cost / 2**30:.1f} GiB to decode, above the "
+            f"{max_pixels * 4 / 2**30:.1f} GiB an 8-bit photo at the pixel limit may use (setting max_pixels)"
+        )
     if w <= 0 or h <= 0:
         im.close()
         raise CorruptImage("empty image")
     return im
+
+
+# Peak bytes per pixel while decoding to upright RGB, by the mode Pillow decodes into: the decoded
+# image plus what _to_rgb makes from it (Pillow keeps RGB/RGBA/CMYK in 4 bytes a pixel; 16-bit goes
+# through a float32 array, its clipped copy and an 8-bit one; alpha through an RGBA copy, a white
+# background and the alpha band).
+_DECODE_BYTES_PER_PIXEL = {"1": 1 + 4, "L": 1 + 4, "P": 1 + 4, "RGB": 4, "YCbCr": 4 + 4, "CMYK": 4 + 4,
+                           "LAB": 4 + 4, "HSV": 4 + 4, "RGBA": 4 + 4 + 4 + 1, "LA": 4 + 4 + 4 + 1,
+                           "PA": 4 + 4 + 4 + 1, "I": 4 + 4 + 4 + 1 + 4, "F": 4 + 4 + 4 + 1 + 4}
+
+
+def decode_bytes(im: Image.Image) -> int:
+    """About the most memory decoding `im` to upright RGB takes, in bytes: pixels times the bytes per
+    pixel of its mode's path (a 16-bit image costs ~4x an 8-bit one, alpha ~3x). JPEG's reduced-size
+    decode can use less; this is the full-size figure."""
+    w, h = im.size
+    mode = im.mode
+    per_pixel = 2 + 4 + 4 + 1 + 4 if mode.startswith("I;16") else _DECODE_BYTES_PER_PIXEL.get(mode, 8)
+    return w * h * per_pixel
 
 
 def orientation_of(im: Image.Image) -> int:

@@ -13,11 +13,12 @@ import jaicat
 
 from ..config import Settings
 from ..db import database, open_db
+from ..devices import pairing
 from ..devices.pairing import AttemptLimiter
 from ..runtime import Runtime
 from . import auth, folders, jobs, openapi, people, photos, regions, review, search, static, trash, uploads
 from .errors import register_error_handlers
-from .ws import check_handshake, sock
+from .ws import OpenSockets, check_handshake, release_socket, reserve_socket, sock
 
 
 def default_pwa_dir() -> Path:
@@ -63,10 +64,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.config.update(
         JAICAT_SETTINGS=settings,
         JAICAT_PWA_DIR=Path(pwa).expanduser() if pwa else default_pwa_dir(),
-        SOCK_SERVER_OPTIONS={"ping_interval": None},  # we ping in JSON (web/ws.py) so the PWA sees it
+        # we ping in JSON (web/ws.py) so the PWA sees it; a phone's messages are small JSON
+        SOCK_SERVER_OPTIONS={"ping_interval": None, "max_message_size": 64 * 1024},
     )
     app.extensions["jaicat"] = runtime if runtime is not None else Runtime(settings)
     app.extensions["jaicat_pair_limiter"] = AttemptLimiter()
+    open_sockets = app.extensions["jaicat_sockets"] = OpenSockets()
+    pairing.device_revoked.connect(open_sockets.close_device)
 
     # One connection per server thread, kept open: closing the last connection to a WAL database
     # checkpoints and fsyncs it, which cost ~10 ms per request (peewee connections are thread-local).
@@ -76,8 +80,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
         auth.require_token()
         auth.require_same_origin()
         check_handshake()
+        reserve_socket()
 
     app.after_request(security_headers)
+    app.teardown_request(release_socket)
 
     for module in (auth, static, uploads, photos, trash, regions, review, folders, search, people, jobs, openapi):
         app.register_blueprint(module.bp)

@@ -18,15 +18,63 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from .. import __version__, events
-from ..devices import discovery
+from ..devices import discovery, pairing
 from ..db import database
-from ..errors import JaicatError
+from ..errors import JaicatError, TooManySockets
 from .params import BadRequest
 from .review import decide, undo
 
 log = logging.getLogger(__name__)
 PING_SECONDS = 25.0
+RECHECK_SECONDS = 5.0  # a device revoked by another process (`jaicat devices --revoke`) is seen this late
+SOCKETS_PER_DEVICE = 8  # a phone needs one; a few more cover reloads and a tablet sharing its pairing
+SOCKETS_TOTAL = 96  # below web/front.WEBSOCKET_THREADS: each open websocket holds one of those threads
+CLOSE_REVOKED = 1008  # policy violation
 sock = Sock()
+
+
+class OpenSockets:
+    """The websockets open in this app, by device: capped per device and in total, and closed at
+    once when their device is revoked (pairing.device_revoked)."""
+
+    def __init__(self, per_device: int = SOCKETS_PER_DEVICE, total: int = SOCKETS_TOTAL):
+        self.per_device, self.total = per_device, total
+        self._lock = threading.Lock()
+        self._by_device: dict[int, dict[object, callable]] = {}
+
+    def add(self, device_id: int, key, close) -> None:
+        """Register one socket's `close()`; raises TooManySockets beyond the caps."""
+        with self._lock:
+            mine = self._by_device.setdefault(device_id, {})
+            if len(mine) >= self.per_device:
+                raise TooManySockets(f"this device already has {len(mine)} open websockets")
+            if sum(len(v) for v in self._by_device.values()) >= self.total:
+                raise TooManySockets("the server has no room for another websocket; try again later")
+            mine[key] = close
+
+    def remove(self, device_id: int, key) -> None:
+        with self._lock:
+            mine = self._by_device.get(device_id, {})
+            mine.pop(key, None)
+            if not mine:
+                self._by_device.pop(device_id, None)
+
+    def close_device(self, device_id: int) -> int:
+        """Close every websocket of `device_id`; returns how many."""
+        with self._lock:
+            closers = list(self._by_device.get(int(device_id), {}).values())
+        for close in closers:
+            try:
+                close()
+            except Exception:
+                log.exception("closing a revoked device's websocket failed")
+        return len(closers)
+
+    def count(self, device_id: int | None = None) -> int:
+        with self._lock:
+            if device_id is not None:
+                return len(self._by_device.get(device_id, {}))
+            return sum(len(v) for v in self._by_device.values())
 
 
 def _enrich(event: dict) -> dict:
@@ -52,8 +100,9 @@ def check_handshake() -> None:
         raise BadRequest("/ws is a websocket: connect with a websocket client (version 13)")
 
 
-def handle_message(review, device_name: str, raw) -> dict | None:
-    """The reply to one client message (None for none)."""
+def handle_message(review, device_name: str, raw, device_id: int | None = None) -> dict | None:
+    """The reply to one client message (None for none). A decision from a device revoked meanwhile is
+    refused."""
     try:
         msg = json.loads(raw) if isinstance(raw, (str, bytes)) else None
     except ValueError:
@@ -63,6 +112,8 @@ def handle_message(review, device_name: str, raw) -> dict | None:
     rid = msg.get("id")
     if msg["type"] == "ping":
         return {"type": "pong", "id": rid}
+    if device_id is not None and msg["type"] in ("decision", "undo") and pairing.is_revoked(device_id):
+        return {"type": "error", "id": rid, "error": "unauthorized", "message": "this device was revoked"}
     try:
         if msg["type"] == "decision":
             result = decide(review, device_name, msg.get("photo_id"), msg.get("action"), msg)
@@ -79,10 +130,36 @@ def handle_message(review, device_name: str, raw) -> dict | None:
     return {"type": "decision.result", "id": rid, **result}
 
 
+def reserve_socket() -> None:
+    """before_request for /ws: refuse a websocket over the caps with 429 before the handshake."""
+    from flask import request
+
+    if request.path != "/ws" or getattr(g, "device", None) is None:
+        return
+    open_sockets = current_app.extensions["jaicat_sockets"]
+    key = object()
+    open_sockets.add(g.device.id, key, lambda: None)  # replaced once the socket is up
+    g.socket_key = key
+    # An open websocket waits on its client for as long as it likes: lift the stall timeout web/front.py
+    # gives request sockets before the websocket's reader thread starts reading.
+    raw = request.environ.get("gunicorn.socket")
+    if raw is not None:
+        raw.settimeout(None)
+
+
+def release_socket(_exc=None) -> None:
+    """teardown_request: a websocket that never got going gives its place back."""
+    key = g.get("socket_key")
+    device = g.get("device")
+    if key is not None and device is not None:
+        current_app.extensions["jaicat_sockets"].remove(device.id, key)
+
+
 @sock.route("/ws")
 def websocket(ws):
     review = current_app.extensions["jaicat"].review
     device = g.device
+    open_sockets: OpenSockets = current_app.extensions["jaicat_sockets"]
     send_lock = threading.Lock()
     closed = threading.Event()
 
@@ -90,6 +167,14 @@ def websocket(ws):
         with send_lock:
             ws.send(json.dumps(obj, default=str))
 
+    def close_revoked() -> None:
+        closed.set()
+        with send_lock:
+            ws.close(reason=CLOSE_REVOKED, message="this device was revoked")
+
+    key = g.socket_key
+    open_sockets.remove(device.id, key)
+    open_sockets.add(device.id, key, close_revoked)
     q = events.subscribe()
 
     def pump():
@@ -114,17 +199,24 @@ def websocket(ws):
         send({"type": "hello", "server_id": discovery.server_id(), "version": __version__,
               "device": {"id": device.id, "name": device.name}})
         sender.start()
+        recheck = time.monotonic() + RECHECK_SECONDS
         while not closed.is_set():
             raw = ws.receive(timeout=1.0)
+            if time.monotonic() >= recheck:
+                recheck = time.monotonic() + RECHECK_SECONDS
+                if pairing.is_revoked(device.id):
+                    close_revoked()
+                    break
             if raw is None:
                 continue
-            reply = handle_message(review, device.name, raw)
+            reply = handle_message(review, device.name, raw, device.id)
             if reply is not None:
                 send(reply)
     except ConnectionClosed:
         pass
     finally:
         closed.set()
+        open_sockets.remove(device.id, key)
         events.unsubscribe(q)
         if sender.is_alive():
             sender.join(timeout=2)
