@@ -42,12 +42,35 @@ def test_wrong_codes_are_rate_limited(app):
     assert c.post("/api/pair", json={"code": "AAAAAA"}).json["error"] == "rate_limited"
 
 
-def test_limiter_counts_all_clients_together():
-    lim = pairing.AttemptLimiter(per_client=5, overall=3)
-    for i in range(3):
-        lim.failed(f"10.0.0.{i}")
+def test_limiter_blocks_only_the_guessing_address_and_backs_off(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(pairing.time, "monotonic", lambda: now[0])
+    lim = pairing.AttemptLimiter(per_client=5, window=60.0)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        for _ in range(5):
+            lim.check(address)
+            lim.failed(address)
+        with pytest.raises(RateLimited):
+            lim.check(address)
+    lim.check("10.0.0.99")  # another phone is never blocked by the guessers
+    now[0] += 61
+    lim.check("10.0.0.1")  # the first block lasts one window...
+    for _ in range(5):
+        lim.failed("10.0.0.1")
+    now[0] += 61
+    with pytest.raises(RateLimited):  # ...the second one twice as long
+        lim.check("10.0.0.1")
+    now[0] += 60
+    lim.check("10.0.0.1")
+
+
+def test_limiter_counts_an_ipv6_host_by_its_64():
+    lim = pairing.AttemptLimiter(per_client=2)
+    lim.failed("fd00:1:2:3::1")
+    lim.failed("fd00:1:2:3::2")
     with pytest.raises(RateLimited):
-        lim.check("10.0.0.99")
+        lim.check("fd00:1:2:3::99")
+    lim.check("fd00:1:2:4::1")
 
 
 def test_revoked_device_loses_access(client):

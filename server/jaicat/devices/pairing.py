@@ -3,14 +3,16 @@
 Codes and tokens are stored only as SHA-256 hashes: codes in the Meta table (`pair:<hash>` ->
 expiry), so a code made by `jaicat pair` in one process is accepted by the running server in
 another; tokens in Device.token_hash. A code is 6 characters from an alphabet without look-alikes
-(31^6 ≈ 8.9e8 values), valid 10 minutes and single use; failed attempts are rate-limited in the
-server process (5 a minute per address, 20 a minute overall), so guessing is hopeless.
+(31^6 ≈ 8.9e8 values), valid 10 minutes and single use; failed attempts are limited per address in the
+server process (5 wrong codes block that address for a minute, doubling each time), so guessing is
+hopeless and a guesser never blocks another phone's valid code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 import threading
 import time
@@ -59,32 +61,54 @@ def _purge_expired(now: dt.datetime) -> None:
 
 
 class AttemptLimiter:
-    """Sliding one-minute window of failed attempts, per client address and overall."""
+    """Failed pairing attempts per client address, with back-off: `per_client` failures within
+    `window` seconds block that address for `window` seconds, doubling with each further block up to
+    `max_block`. Only the failing address is blocked: a phone on another address always gets its
+    valid code through, however many addresses a guesser uses (with 31^6 codes valid 10 minutes, a
+    thousand addresses guessing at 5 a minute find one code with odds of about 1 in 18000).
+    IPv6 addresses count per /64, the block a single host can use freely."""
 
-    def __init__(self, per_client: int = 5, overall: int = 20, window: float = 60.0):
-        self.per_client, self.overall, self.window = per_client, overall, window
+    def __init__(self, per_client: int = 5, window: float = 60.0, max_block: float = 3600.0,
+                 max_clients: int = 10_000):
+        self.per_client, self.window, self.max_block, self.max_clients = per_client, window, max_block, max_clients
         self._lock = threading.Lock()
         self._fails: dict[str, deque] = {}
-        self._all: deque = deque()
+        self._blocks: dict[str, tuple[int, float]] = {}  # address -> (blocks so far, blocked until)
 
-    def _trim(self, q: deque, now: float) -> None:
-        while q and q[0] <= now - self.window:
-            q.popleft()
+    @staticmethod
+    def key(client: str) -> str:
+        if ":" in client:
+            try:
+                return str(ipaddress.IPv6Network(f"{client.split('%')[0]}/64", strict=False))
+            except ValueError:
+                return client
+        return client
 
     def check(self, client: str) -> None:
-        now = time.monotonic()
+        key, now = self.key(client), time.monotonic()
         with self._lock:
-            q = self._fails.setdefault(client, deque())
-            self._trim(q, now)
-            self._trim(self._all, now)
-            if len(q) >= self.per_client or len(self._all) >= self.overall:
-                raise RateLimited("too many pairing attempts; wait a minute")
+            _, until = self._blocks.get(key, (0, 0.0))
+            if now < until:
+                raise RateLimited(f"too many wrong pairing codes from this address; wait {until - now:.0f} s",
+                                  retry_after=int(until - now) + 1)
 
     def failed(self, client: str) -> None:
-        now = time.monotonic()
+        key, now = self.key(client), time.monotonic()
         with self._lock:
-            self._fails.setdefault(client, deque()).append(now)
-            self._all.append(now)
+            q = self._fails.setdefault(key, deque())
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            q.append(now)
+            if len(q) >= self.per_client:
+                q.clear()
+                blocks, _ = self._blocks.get(key, (0, 0.0))
+                self._blocks[key] = (blocks + 1, now + min(self.window * 2 ** blocks, self.max_block))
+            if len(self._fails) > self.max_clients:  # forget the quietest addresses first
+                for old in sorted(self._fails, key=lambda k: self._fails[k][-1] if self._fails[k] else 0.0)[
+                        : len(self._fails) - self.max_clients]:
+                    self._fails.pop(old, None)
+                    if self._blocks.get(old, (0, 0.0))[1] <= now:
+                        self._blocks.pop(old, None)
 
 
 def redeem_code(code: str, device_name: str, limiter: AttemptLimiter | None = None,

@@ -62,6 +62,17 @@ def require_same_origin():
     return None
 
 
+def own_url() -> str:
+    """The URL phones reach this server at: the one this request came to if it is one of the server's
+    own addresses, else the first of them. Never the Host header alone: anyone can send any Host, and a
+    pairing link must not lead a phone to another machine."""
+    settings = current_app.config["JAICAT_SETTINGS"]
+    running = addresses.read_running(settings)
+    urls = [u.rstrip("/") for u in (running["urls"] if running else addresses.server_urls(settings))]
+    here = request.host_url.rstrip("/")
+    return here if here in urls or not urls else urls[0]
+
+
 def _set_cookie(resp, token: str) -> None:
     resp.set_cookie(COOKIE, token, max_age=10 * 365 * 86400, httponly=True, samesite="Strict",
                     secure=request.is_secure, path="/")
@@ -100,7 +111,7 @@ def pair():
 @bp.post("/api/pair/code")
 def new_code():
     code, expires = pairing.create_code()
-    url = pairing.pair_url(request.host_url, code)
+    url = pairing.pair_url(own_url(), code)
     return jsonify({"code": code, "expires_at": iso(expires), "url": url, "qr": pairing.qr_modules(url)}), 201
 
 
