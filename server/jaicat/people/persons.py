@@ -54,7 +54,7 @@ def find_person(id_or_name) -> Person | None:
     if isinstance(id_or_name, int):
         return Person.get_or_none(Person.id == id_or_name)
     text = " ".join(str(id_or_name or "").split())
-    person = Person.get_or_none(fn.lower(Person.name) == text.lower())
+    person = Person.get_or_none(fn.casefold(Person.name) == text.casefold())
     if person is None and text.isdigit():
         person = Person.get_or_none(Person.id == int(text))
     return person
@@ -70,7 +70,7 @@ def get_person(id_or_name) -> Person:
 def person_named(name: str) -> Person:
     """The person called `name`, created if new."""
     name = clean_name(name)
-    person = Person.get_or_none(fn.lower(Person.name) == name.lower())
+    person = Person.get_or_none(fn.casefold(Person.name) == name.casefold())
     return person or Person.create(name=name)
 
 
@@ -412,7 +412,7 @@ def list_people() -> list[dict]:
     return [
         {"id": p.id, "name": p.name, "face_count": faces.get(p.id, 0),
          "encoding_count": encodings.get(p.id, 0), "cover_face_id": covers.get(p.id)}
-        for p in Person.select().order_by(fn.lower(Person.name))
+        for p in Person.select().order_by(fn.casefold(Person.name))
     ]
 
 
@@ -421,7 +421,7 @@ def rename_person(id_or_name, new_name: str) -> Person:
     new_name = clean_name(new_name)
     with database.atomic():
         person = get_person(id_or_name)
-        other = Person.get_or_none(fn.lower(Person.name) == new_name.lower())
+        other = Person.get_or_none(fn.casefold(Person.name) == new_name.casefold())
         if other is not None and other.id != person.id:
             raise Conflict(f"there is already a person named {other.name!r}; merge them instead",
                            person_id=other.id)

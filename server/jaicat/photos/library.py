@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _BAD_CHARS = re.compile(r'[\x00-\x1f<>:"|?*\\]')
 _MAX_COMPONENT = 120
+NAME_MAX_BYTES = 255  # one path component on ext4, btrfs, XFS, APFS and NTFS (UTF-8 bytes, not characters)
+FOLDER_MAX_BYTES = 1024  # a library-relative folder: the photo's name and the library path still fit PATH_MAX
+FOLDER_MAX_DEPTH = 32
+# Bidirectional controls make a name display as something else ("gpj.exe" shown as "exe.jpg").
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 decision_made = events.Signal("decision_made")  # (decision), after it is committed
 folder_renamed = events.Signal("folder_renamed")  # (old, new) library-relative folder names
 _move_lock = threading.RLock()  # one filing at a time: collision suffixes and undo stay consistent
@@ -81,10 +86,26 @@ def normalise_folder(rel: str) -> str:
             raise InvalidFolderName(f"folder name {p!r} is reserved on Windows")
         if p.startswith("."):
             raise InvalidFolderName(f"folder name {p!r} would be hidden")
-        if len(p) > _MAX_COMPONENT:
-            raise InvalidFolderName(f"folder name {p[:20]!r}… is longer than {_MAX_COMPONENT} characters")
+        if _BIDI.search(p):
+            raise InvalidFolderName(f"folder name {p!r} contains a text-direction control character")
+        if len(p) > _MAX_COMPONENT or len(p.encode("utf-8")) > NAME_MAX_BYTES:
+            raise InvalidFolderName(f"folder name {p[:20]!r}… is longer than {_MAX_COMPONENT} characters "
+                                    f"or {NAME_MAX_BYTES} bytes")
         clean.append(p)
-    return str(PurePosixPath(*clean)) if clean else ""
+    if len(clean) > FOLDER_MAX_DEPTH:
+        raise InvalidFolderName(f"folder {clean[0]!r}/… is {len(clean)} levels deep; at most {FOLDER_MAX_DEPTH}")
+    out = str(PurePosixPath(*clean)) if clean else ""
+    if len(out.encode("utf-8")) > FOLDER_MAX_BYTES:
+        raise InvalidFolderName(f"folder {clean[0]!r}/… is longer than {FOLDER_MAX_BYTES} bytes")
+    return out
+
+
+def fit_name(stem: str, suffix: str, limit: int = NAME_MAX_BYTES) -> str:
+    """`stem + suffix`, the stem cut (at a character boundary) so the whole fits `limit` UTF-8 bytes."""
+    room = limit - len(suffix.encode("utf-8"))
+    if room < 1:  # an absurd extension: keep what fits of the name as a whole
+        return (stem + suffix).encode("utf-8")[:limit].decode("utf-8", "ignore")
+    return stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip() + suffix
 
 
 def resolve_in_library(settings: Settings, rel: str) -> Path:
@@ -106,12 +127,13 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _free_name(directory: Path, filename: str) -> Path:
-    """`directory/filename`, or `name (1).ext`, `name (2).ext`… if taken."""
-    candidate = directory / filename
+    """`directory/filename`, or `name (1).ext`, `name (2).ext`… if taken; the name is shortened to
+    fit NAME_MAX_BYTES with its number."""
     stem, suffix = Path(filename).stem, Path(filename).suffix
+    candidate = directory / fit_name(stem, suffix)
     n = 1
     while candidate.exists() or candidate.is_symlink():
-        candidate = directory / f"{stem} ({n}){suffix}"
+        candidate = directory / fit_name(stem, f" ({n}){suffix}")
         n += 1
     return candidate
 
@@ -324,7 +346,7 @@ def file_photo(
             raise InvalidInput(f"photo {photo.id} is in the trash; restore it first")
         src = photo_file(photo, settings)
         if not src.is_file():
-            raise FileMissing(f"photo {photo.id}: file {src} is missing; nothing was changed")
+            raise FileMissing(f"photo {photo.id}: file {photo.root}/{photo.path} is missing; nothing was changed")
         if photo.root == "library" and photo.folder == rel:
             final = src  # already there: log the decision (it is still a learning signal)
         else:

@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 
 from . import ingest
+from .library import fit_name
 from ..config import Settings
 from ..db import Photo, Upload, database, utcnow
 from ..errors import (
@@ -49,6 +50,7 @@ from .hashing import RunningHash, sha256_file, start_writeback
 CHUNK_BUFFER = 1024 * 1024  # bytes read from the socket per write
 PUSH_STEP = 8 * CHUNK_BUFFER  # bytes received between two pushes to the disk and the hasher
 MAX_CHECK = 5000
+FILENAME_MAX_BYTES = 200  # room left in NAME_MAX_BYTES for " (12)" when filed next to a namesake
 DISK_MARGIN = 64 * 1024 * 1024  # free space left for the catalogue, thumbnails and the log
 UNKNOWN_LENGTH_ALLOCATION = 64 * 1024 * 1024  # allocated ahead for a chunk without Content-Length
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -92,9 +94,9 @@ def _safe_filename(name: str) -> str:
     name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*').strip(" .")
     if not name:
         raise InvalidInput("filename is empty")
-    if len(name) > 200:
+    if len(name.encode("utf-8")) > FILENAME_MAX_BYTES:  # shortened, as phones' own galleries do
         stem, dot, ext = name.rpartition(".")
-        name = (stem[: 190] + dot + ext[:9]) if dot else name[:200]
+        name = fit_name(stem, dot + ext[:9], FILENAME_MAX_BYTES) if dot else fit_name(name, "", FILENAME_MAX_BYTES)
     return name
 
 

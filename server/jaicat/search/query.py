@@ -154,7 +154,7 @@ def filtered_photos(q: Query):
     for name in q.exclude_tags:
         sel = sel.where(Photo.id.not_in(_tagged(name)))
     for who in q.people:
-        cond = (Person.id == int(who)) if str(who).isdigit() else (fn.lower(Person.name) == who.strip().lower())
+        cond = (Person.id == int(who)) if str(who).isdigit() else (fn.casefold(Person.name) == who.strip().casefold())
         sel = sel.where(Photo.id.in_(Face.select(Face.photo).join(Person).where(cond)))
     if q.folders:
         cond = None
