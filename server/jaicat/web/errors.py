@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..errors import JaicatError
@@ -38,10 +38,24 @@ def error_response(code: str, message: str, status: int, **extra):
     return resp
 
 
+def without_server_paths(text: str) -> str:
+    """`text` with the server's own directories named, not spelled out: a phone has no use for the
+    absolute path of the library, and anyone on the network would learn the user's name from it."""
+    settings = current_app.config.get("JAICAT_SETTINGS")
+    if settings is None or not isinstance(text, str):
+        return text
+    for name, path in (("library", settings.library), ("data directory", settings.data_dir)):
+        for spelled in {str(path), str(path.resolve())}:
+            if len(spelled) > 1:
+                text = text.replace(spelled + "/", "").replace(spelled, f"the {name}")
+    return text
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JaicatError)
     def _domain(e: JaicatError):
-        return error_response(e.code, e.message, e.status, **_jsonable(e.details))
+        details = {k: without_server_paths(v) for k, v in _jsonable(e.details).items()}
+        return error_response(e.code, without_server_paths(e.message), e.status, **details)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

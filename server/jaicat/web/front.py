@@ -14,7 +14,8 @@ complete request reaches a thread. A stalled or idle client costs a buffer, not 
   at most STALL_SECONDS for the next byte (the socket timeout).
 - Websocket upgrades run on their own pool (WEBSOCKET_THREADS), so open websockets never take the
   request threads a phone's next request needs.
-- Closing a connection lingers on the event loop, never in it (gunicorn drains for up to 2 s).
+- Closing a connection lingers on the event loop, never in a thread (gunicorn drains for up to 2 s),
+  and reads at most LINGER_MAX_BYTES of what the client still sends.
 
 TLS handshakes happen on the event loop too (non-blocking), so a client that opens a TLS connection
 and stops costs nothing either.
@@ -42,6 +43,7 @@ HEAD_MAX_BYTES = 64 * 1024
 SMALL_BODY_BYTES = 1024 * 1024  # web/params.MAX_JSON_BYTES: no JSON route takes more
 STALL_SECONDS = 30.0  # a request thread waits this long for the next byte of a big body
 LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 256 * 1024
 WEBSOCKET_THREADS = 128
 STREAMED_PATH = re.compile(rb"^/api/uploads/[^/?#]+(\?|$)")
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\r\n]*)?\r\n")
@@ -175,7 +177,7 @@ class FrontWorker(gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading: dict[FrontConn, None] = {}  # connections whose request is being collected
-        self.lingering: dict[socket.socket, float] = {}
+        self.lingering: dict[socket.socket, list] = {}  # socket -> [deadline, bytes drained]
         self.ws_pool = None
         self._ssl_context = None
 
@@ -290,14 +292,19 @@ class FrontWorker(gthread.ThreadWorker):
                 return
             sock.shutdown(socket.SHUT_WR)
             self.poller.register(sock, selectors.EVENT_READ, self._on_linger_readable)
-            self.lingering[sock] = time.monotonic() + LINGER_SECONDS
+            self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
         except (OSError, ValueError, KeyError):
             sock.close()
 
     def _on_linger_readable(self, sock) -> None:
         try:
-            if sock.recv(65536):
-                return
+            data = sock.recv(65536)
+            if data:
+                state = self.lingering.get(sock)
+                if state is not None:
+                    state[1] += len(data)
+                    if state[1] <= LINGER_MAX_BYTES:
+                        return  # else: a client that goes on sending a refused body is cut off
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -321,7 +328,7 @@ class FrontWorker(gthread.ThreadWorker):
                 self._refuse(conn, 408, "request_timeout", f"the request did not arrive within {HEAD_SECONDS:.0f} s")
             else:
                 self._drop(conn)
-        for sock in [s for s, t in self.lingering.items() if t <= now]:
+        for sock in [s for s, (t, _) in self.lingering.items() if t <= now]:
             self._end_linger(sock)
 
     # --- after a request -------------------------------------------------------------------------

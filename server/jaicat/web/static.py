@@ -19,7 +19,7 @@ def pwa_dir() -> Path:
 def _send(rel: str, max_age: int = 0):
     root = pwa_dir()
     if not root.is_dir():
-        raise NotFound(f"the PWA is not installed (looked in {root})")
+        raise NotFound("the PWA is not installed beside the server (see README: Quick start)")
     resp = send_from_directory(root, rel, conditional=True, max_age=max_age)
     if max_age == 0:
         resp.cache_control.no_cache = True
