@@ -72,21 +72,22 @@ def test_8_a_long_multibyte_name_uploads_and_files(live_server):
     assert (live_server.settings.library / r.json()["photo"]["path"]).is_file()
 
 
-def test_8_a_254_byte_name_filed_twice_into_one_folder(live_server):
-    name = "n" * 250 + ".jpg"
-    ids = []
+def test_8_a_254_byte_name_filed_twice_into_one_folder(live_server, tmp_path):
+    name = "n" * 250 + ".jpg"  # 254 bytes: a legal name, imported from the user's own disk
     for seed in (2, 3):
-        r = live_server.post("/api/uploads", json={"filename": name, "size": len(jpeg(seed))})
-        up = r.json()
-        r = send(live_server, up, jpeg(seed))
-        assert r.status_code == 200, r.text
-        ids.append(r.json()["photo_id"])
+        (tmp_path / str(seed)).mkdir()
+        (tmp_path / str(seed) / name).write_bytes(jpeg(seed))
+        live_server.cli("import", str(tmp_path / str(seed)))
+    ids = [p["id"] for p in live_server.get("/api/photos?limit=200").json()["items"]
+           if p["filename"] == name]
+    assert len(ids) == 2
     paths = []
     for pid in ids:
         r = live_server.post(f"/api/review/{pid}/fix", json={"folder": "Twice", "create": True})
         assert r.status_code == 200, r.text
         paths.append(r.json()["photo"]["path"])
     assert len(set(paths)) == 2 and all(len(p.split("/")[-1].encode()) <= 255 for p in paths)
+    assert paths[1].endswith(" (1).jpg")
     assert all((live_server.settings.library / p).is_file() for p in paths)
 
 
