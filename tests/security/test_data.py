@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import jpeg, peak_rss_kb, worker_pid
+from fixtures.hostile import jpeg, peak_rss_kb, worker_pid
 
 MB = 1024 * 1024
 

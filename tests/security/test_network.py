@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 import websocket
-from conftest import peak_rss_kb, raw_socket, read_status, worker_pid
+from fixtures.hostile import peak_rss_kb, raw_socket, read_status, worker_pid
 
 PHONE_TIMEOUT = 10.0  # a paired phone's request that takes longer than this failed
 
