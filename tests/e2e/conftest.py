@@ -203,7 +203,10 @@ def live_server(tmp_path_factory):
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+# bypass_csp: Playwright's wait_for_function evaluates its string in the page, which the server's
+# Content-Security-Policy forbids (no eval); tests/security/test_pwa_csp.py drives the app under the CSP.
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True,
+             bypass_csp=True)
 
 
 @pytest.fixture(scope="module")

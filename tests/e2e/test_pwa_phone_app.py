@@ -26,7 +26,8 @@ MEDIA = ROOT / "tests" / "media"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
 # the emulated phone of tests/e2e/conftest.py (fixture `phone`), with a Pixel's user agent
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True)
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True,
+             bypass_csp=True)  # wait_for_function evaluates strings; the CSP forbids eval (see e2e/conftest.py)
 PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/126.0.0.0 Mobile Safari/537.36")
 
