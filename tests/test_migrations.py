@@ -17,6 +17,10 @@ def _make_v1_catalogue(path):
     con = sqlite3.connect(path)
     for col in ("caption", "embedding", "analysed_at", "analysis_error", "suggestions"):
         con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
+    # v4 (videos, Live Photos, date source, description); SQLite cannot drop live_of_id, a foreign key
+    con.execute("DROP INDEX photo_live_id")
+    for col in ("media", "duration", "taken_offset", "date_source", "description", "live_id"):
+        con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
     con.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     con.execute(
         "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
@@ -40,6 +44,8 @@ def test_v1_catalogue_is_upgraded_and_keeps_its_rows(tmp_path):
         p.caption = "a dog on a beach"
         p.save()
         assert Photo.get().caption == "a dog on a beach"
+        assert (p.media, p.live_of_id, p.description) == ("photo", None, None)  # v4 defaults for old rows
+        assert [r[2] for r in database.execute_sql("PRAGMA index_info(photo_live_id)")] == ["live_id"]
     finally:
         database.close()
 

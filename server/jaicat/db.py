@@ -20,6 +20,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SQL,
     SqliteDatabase,
     TextField,
     fn,
@@ -110,6 +111,14 @@ class Photo(BaseModel):
     favourite = BooleanField(default=False, index=True)
     trashed_at = DateTimeField(null=True, index=True)  # set while the photo is in the trash
     trashed_from = JSONField(null=True)  # {"root", "path", "status"} it had: where restore puts it
+    # schema version 4 (before 6 above): videos, Live Photos, where the date came from, the photographer's words
+    media = CharField(default="photo", constraints=[SQL("DEFAULT 'photo'")])  # "photo" or "video"
+    duration = FloatField(null=True)  # seconds, videos only
+    taken_offset = CharField(null=True)  # UTC offset of taken_at ("+02:00") when the file says it
+    date_source = CharField(null=True)  # where taken_at came from, e.g. "exif:DateTimeOriginal", "file"
+    description = TextField(null=True)  # the photographer's own words (EXIF/IPTC/XMP), never the machine's
+    live_id = CharField(null=True, index=True)  # Apple content identifier shared by a Live Photo's parts
+    live_of = ForeignKeyField("self", null=True, backref="live_parts", on_delete="SET NULL")  # motion part -> still
 
     @property
     def folder(self) -> str | None:
@@ -118,6 +127,10 @@ class Photo(BaseModel):
             return None
         parent = str(Path(self.path).parent.as_posix())
         return "" if parent == "." else parent
+
+    @property
+    def is_video(self) -> bool:
+        return self.media == "video"
 
     @classmethod
     def by_sha(cls, sha: str):

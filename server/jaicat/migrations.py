@@ -7,7 +7,9 @@ database from the previous version to the new one (playhouse.migrate), and bump 
 
 from __future__ import annotations
 
-from peewee import BlobField, BooleanField, DateTimeField, SqliteDatabase, TextField
+from peewee import (
+    BlobField, BooleanField, CharField, DateTimeField, FloatField, IntegerField, SqliteDatabase, TextField,
+)
 from playhouse.migrate import SqliteMigrator, migrate as run_ops
 
 
@@ -25,6 +27,33 @@ def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
         if name not in cols:
             ops.append(migrator.add_column("photo", name, field))
     run_ops(*ops)
+
+
+def _v4_camera_roll(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v4: videos and Live Photos, the capture date's offset and source, the photographer's description."""
+    cols = {c.name for c in db.get_columns("photo")}
+    if "media" not in cols:
+        # NOT NULL with a constant default is a plain ALTER in SQLite (playhouse would copy the table)
+        db.execute_sql("ALTER TABLE photo ADD COLUMN media VARCHAR(255) NOT NULL DEFAULT 'photo'")
+    ops = []
+    for name, field in (
+        ("duration", FloatField(null=True)),
+        ("taken_offset", CharField(null=True)),
+        ("date_source", CharField(null=True)),
+        ("description", TextField(null=True)),
+        ("live_id", CharField(null=True)),
+        # the motion part of a Live Photo points at its still (a plain integer column: SQLite cannot
+        # add a constraint to an existing table; the model declares the foreign key for new catalogues)
+        ("live_of_id", IntegerField(null=True)),
+    ):
+        if name not in cols:
+            ops.append(migrator.add_column("photo", name, field))
+    run_ops(*ops)
+    # create_tables(safe=True) ran before this step and, the columns missing, SQLite took the quoted
+    # names for string constants: replace those indexes with real ones.
+    for column in ("live_id", "live_of_id"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "photo_{column}"')
+        db.execute_sql(f'CREATE INDEX "photo_{column}" ON photo ("{column}")')
 
 
 def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
@@ -48,6 +77,7 @@ def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> No
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
+    (4, _v4_camera_roll),
     (6, _v6_favourites_and_trash),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]

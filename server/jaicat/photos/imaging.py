@@ -7,15 +7,22 @@ reduced-size decode (`draft`) when only a smaller image is needed, which is seve
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import io
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 from ..errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from . import metadata, video
+from .video import VIDEO_EXTENSIONS  # noqa: F401 - the import walkers' list of video names
+
+log = logging.getLogger(__name__)
 
 _heif_lock = threading.Lock()
 _heif_registered = False
@@ -32,16 +39,11 @@ FORMATS = {
     "TIFF": ("image/tiff", ".tif"),
     "BMP": ("image/bmp", ".bmp"),
 }
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".3gp", ".avi", ".mkv", ".webm"}
 
 _TAG_ORIENTATION = 0x0112
 _TAG_MAKE = 0x010F
 _TAG_MODEL = 0x0110
-_TAG_DATETIME = 0x0132
-_IFD_EXIF = 0x8769
 _IFD_GPS = 0x8825
-_TAG_DATETIME_ORIGINAL = 0x9003
-_TAG_DATETIME_DIGITIZED = 0x9004
 
 
 def register_formats() -> None:
@@ -72,21 +74,10 @@ class PhotoFacts:
     camera_model: str | None
     gps_lat: float | None
     gps_lon: float | None
-
-
-_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"avc1", b"dash"}
-
-
-def looks_like_video(path: str | Path, filename: str | None = None) -> bool:
-    """By name or by an MP4/QuickTime `ftyp` brand (HEIC/AVIF use ftyp too, with other brands)."""
-    if Path(filename or path).suffix.lower() in VIDEO_EXTENSIONS:
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
-        return False
-    return len(head) == 12 and head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS
+    taken_offset: str | None = None  # "+02:00" when the file says it
+    date_source: str | None = None  # where taken_at came from (photos.metadata)
+    description: str | None = None  # the photographer's own words
+    content_id: str | None = None  # Live Photo content identifier (Apple maker note)
 
 
 def open_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Image.Image:
@@ -96,8 +87,8 @@ def open_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Im
     register_formats()
     if not hasattr(path, "read"):
         path = Path(path)
-        if path.suffix.lower() in VIDEO_EXTENSIONS:
-            raise UnsupportedImage("videos are not supported yet")
+        if video.sniff(path) is not None:
+            raise UnsupportedImage("this is a video, not a photo")
     try:
         im = Image.open(path)
     except (Image.UnidentifiedImageError, ValueError):
@@ -171,18 +162,54 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
-    """Fully decode `im` (optionally at reduced size) and return an upright RGB image.
+_SRGB = ImageCms.createProfile("sRGB")
 
+
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes, mode: str):
+    """The transform from an embedded ICC profile to sRGB (building one costs milliseconds; a camera
+    roll has a handful of distinct profiles), or None when the profile is sRGB already or unusable."""
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        name = (ImageCms.getProfileDescription(src) or "").strip()
+        if mode == "RGB" and name.lower().startswith("srgb"):
+            return None
+        return ImageCms.buildTransform(src, _SRGB, mode, "RGB",
+                                       renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as e:
+        log.debug("ignoring an unusable ICC profile: %s", e)
+        return None
+
+
+def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Pixels converted from the embedded profile (Display P3, Adobe RGB, Apple Generic RGB, a CMYK press
+    profile) to sRGB, the space browsers and models assume; an image without a profile is left as is."""
+    if not icc or im.mode not in ("RGB", "CMYK"):
+        return im
+    transform = _srgb_transform(bytes(icc), im.mode)
+    if transform is None:
+        return im
+    try:
+        return ImageCms.applyTransform(im, transform)
+    except (ImageCms.PyCMSError, ValueError) as e:
+        log.debug("colour conversion failed, keeping the stored values: %s", e)
+        return im
+
+
+def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
+    """Fully decode `im` (optionally at reduced size) and return an upright sRGB image.
+
+    The embedded colour profile is applied (to_srgb); the original file is never changed.
     Raises CorruptImage when the data is truncated or damaged.
     """
     try:
         orientation = orientation_of(im)
+        icc = im.info.get("icc_profile")
         if max_side and im.format in ("JPEG", "MPO"):
             # draft picks the smallest DCT scale (1/2, 1/4, 1/8) still >= the requested size.
-            im.draft("RGB", (max_side, max_side))
+            im.draft("RGB" if im.mode != "CMYK" else "CMYK", (max_side, max_side))
         im.load()
-        im = _to_rgb(im)
+        im = _to_rgb(to_srgb(im, icc))
         if max_side and max(im.size) > max_side:
             # Resize before rotating: the same result, with less pixels to move.
             im = im.copy() if im.readonly else im
@@ -233,34 +260,15 @@ def _gps_coord(values, ref) -> float | None:
     return val
 
 
-def _parse_exif_datetime(v) -> dt.datetime | None:
-    if not v:
-        return None
-    if isinstance(v, bytes):
-        v = v.decode(errors="ignore")
-    v = str(v).strip().rstrip("\x00")
-    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            t = dt.datetime.strptime(v[:19], fmt)
-        except ValueError:
-            continue
-        return t if 1900 < t.year < 2200 else None
-    return None
-
-
-def _clean_text(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bytes):
-        v = v.decode(errors="ignore")
-    v = str(v).replace("\x00", "").strip()
-    return v or None
+_clean_text = metadata.clean_text
 
 
 def read_facts(im: Image.Image) -> PhotoFacts:
     """EXIF facts and upright size of an opened (not necessarily decoded) image."""
     mime, ext = FORMATS[im.format]
     taken = make = model = None
+    when: metadata.CaptureTime | None = None
+    description = content_id = None
     lat = lon = None
     orientation = 1
     try:
@@ -272,15 +280,6 @@ def read_facts(im: Image.Image) -> PhotoFacts:
         orientation = int(o) if isinstance(o, int) and 1 <= o <= 8 else 1
         make = _clean_text(exif.get(_TAG_MAKE))
         model = _clean_text(exif.get(_TAG_MODEL))
-        try:
-            sub = exif.get_ifd(_IFD_EXIF)
-        except Exception:
-            sub = {}
-        taken = (
-            _parse_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL))
-            or _parse_exif_datetime(sub.get(_TAG_DATETIME_DIGITIZED))
-            or _parse_exif_datetime(exif.get(_TAG_DATETIME))
-        )
         try:
             gps = exif.get_ifd(_IFD_GPS)
         except Exception:
@@ -294,10 +293,20 @@ def read_facts(im: Image.Image) -> PhotoFacts:
                 lon = None
             if lat is None or lon is None or (lat == 0 and lon == 0):
                 lat = lon = None
+    try:
+        when = metadata.capture_time(im, exif)
+        description = metadata.description(im, exif)
+        content_id = metadata.apple_content_id(exif)
+    except Exception:  # noqa: BLE001 - damaged metadata loses a fact, never the photo
+        log.debug("unreadable date or description metadata", exc_info=True)
+    if when is not None:
+        taken = when.taken_at
     w, h = im.size
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return PhotoFacts(im.format, mime, ext, w, h, orientation, taken, make, model, lat, lon)
+    return PhotoFacts(im.format, mime, ext, w, h, orientation, taken, make, model, lat, lon,
+                      when.offset if when else None, when.source if when else None, description,
+                      content_id)
 
 
 # --- perceptual hash -----------------------------------------------------------------------------

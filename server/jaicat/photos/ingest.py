@@ -26,10 +26,10 @@ from typing import BinaryIO, Callable, Iterable
 from peewee import IntegrityError
 
 from .. import events
-from . import imaging
 from ..config import Settings
 from ..db import Photo, database
 from ..errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
+from . import imaging, live, metadata, video
 from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -113,42 +113,79 @@ def _write_thumbs(settings: Settings, sha: str, upright):
     return img
 
 
+def _photo_fields(tmp: Path, filename: str, settings: Settings) -> tuple[dict, object]:
+    """Catalogue fields and the upright image (thumbnail size) of a photo file."""
+    try:
+        im = imaging.open_image(tmp, max_pixels=settings.max_pixels)
+    except UnsupportedImage:
+        if Path(filename).suffix.lower() in video.VIDEO_EXTENSIONS:
+            raise UnsupportedImage(
+                f"{filename} is not a video Jaicat can read: it has no MP4, QuickTime, Matroska or AVI "
+                "header (a renamed or damaged file?)") from None
+        raise
+    facts = imaging.read_facts(im)
+    upright = imaging.decode_upright(im, max(settings.thumb_sizes))
+    fields = dict(
+        media="photo", ext=facts.ext, mime=facts.mime, width=facts.width, height=facts.height,
+        orientation=facts.orientation, taken_at=facts.taken_at, taken_offset=facts.taken_offset,
+        date_source=facts.date_source, description=facts.description, camera_make=facts.camera_make,
+        camera_model=facts.camera_model, gps_lat=facts.gps_lat, gps_lon=facts.gps_lon,
+        live_id=facts.content_id,
+    )
+    return fields, upright
+
+
+def _video_fields(tmp: Path, settings: Settings) -> tuple[dict, object]:
+    """Catalogue fields and the upright poster frame of a video file."""
+    facts, poster = video.inspect(tmp, max(settings.thumb_sizes))
+    fields = dict(
+        media="video", ext=facts.ext, mime=facts.mime, width=facts.width, height=facts.height,
+        orientation=1, duration=facts.duration, taken_at=facts.taken_at, taken_offset=facts.taken_offset,
+        date_source=facts.date_source, camera_make=facts.camera_make, camera_model=facts.camera_model,
+        gps_lat=facts.gps_lat, gps_lon=facts.gps_lon, live_id=facts.content_id,
+    )
+    return fields, poster
+
+
 def _catalogue_temp(
-    tmp: Path, sha: str, size: int, filename: str, settings: Settings, source_device: str | None
+    tmp: Path, sha: str, size: int, filename: str, settings: Settings, source_device: str | None,
+    mtime: float | None = None,
 ) -> IngestResult:
-    """Validate a complete temp file and turn it into an inbox Photo. Removes `tmp` on any outcome."""
+    """Validate a complete temp file and turn it into an inbox Photo. Removes `tmp` on any outcome.
+
+    `mtime`: the source file's modification time, the capture date of last resort."""
     try:
         if size == 0:
             raise EmptyFile("file is empty")
         existing = Photo.by_sha(sha)
         if existing is not None:
             return IngestResult(existing, True)
-        if imaging.looks_like_video(tmp, filename):
-            raise UnsupportedImage("videos are not supported yet")
-        im = imaging.open_image(tmp, max_pixels=settings.max_pixels)
-        facts = imaging.read_facts(im)
-        upright = imaging.decode_upright(im, max(settings.thumb_sizes))
+        if video.sniff(tmp) is not None:
+            fields, upright = _video_fields(tmp, settings)
+        else:
+            fields, upright = _photo_fields(tmp, filename, settings)
+        if fields["taken_at"] is None and mtime is not None:
+            when = metadata.file_time(mtime)
+            fields.update(taken_at=when.taken_at, taken_offset=when.offset, date_source=when.source)
+        ext = fields.pop("ext")
         smallest = _write_thumbs(settings, sha, upright)
         ph = imaging.phash(smallest)
         # Keep the user's name, but give it the extension of what the bytes really are
         # (a JPEG saved as "x.png" is filed as "x.jpg").
-        if Path(filename).suffix.lower() in _same_format_exts(facts.ext):
+        if Path(filename).suffix.lower() in _same_format_exts(ext):
             original = filename
         else:
-            original = f"{Path(filename).stem or 'photo'}{facts.ext}"
-        rel = Path(sha[:2]) / f"{sha[:16]}{facts.ext}"
+            original = f"{Path(filename).stem or 'photo'}{ext}"
+        rel = Path(sha[:2]) / f"{sha[:16]}{ext}"
         dst = settings.inbox / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             with database.atomic():
                 photo = Photo.create(
-                    sha256=sha, phash=ph, original_filename=original,
-                    size=size, mime=facts.mime, width=facts.width, height=facts.height,
-                    orientation=facts.orientation, taken_at=facts.taken_at,
-                    camera_make=facts.camera_make, camera_model=facts.camera_model,
-                    gps_lat=facts.gps_lat, gps_lon=facts.gps_lon, status="inbox", root="inbox",
-                    path=rel.as_posix(), source_device=source_device,
+                    sha256=sha, phash=ph, original_filename=original, size=size, status="inbox",
+                    root="inbox", path=rel.as_posix(), source_device=source_device, **fields,
                 )
+                live.pair(photo)
                 os.replace(tmp, dst)  # inside the transaction: the row commits only if the file is there
         except IntegrityError:
             # Another thread catalogued the same bytes a moment ago.
@@ -164,7 +201,7 @@ def _catalogue_temp(
 
 def _same_format_exts(ext: str) -> set[str]:
     groups = [{".jpg", ".jpeg", ".jpe", ".jfif"}, {".heic", ".heif", ".hif"}, {".tif", ".tiff"},
-              {".avif", ".avifs"}]
+              {".avif", ".avifs"}, {".mp4", ".m4v"}, {".mov", ".qt"}, {".mkv", ".mk3d"}, {".3gp", ".3g2"}]
     for g in groups:
         if ext in g:
             return g
@@ -194,8 +231,8 @@ def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, i
 
 
 def _finish(tmp: Path, sha: str, size: int, filename: str, settings: Settings,
-            source_device: str | None, source: Path | None) -> IngestResult:
-    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device)
+            source_device: str | None, source: Path | None, mtime: float | None = None) -> IngestResult:
+    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device, mtime)
     _announce(result, filename, settings, source)
     return result
 
@@ -222,6 +259,7 @@ def ingest_file(
     filename = _safe_name(path.name)
     if not path.is_file():
         raise IngestError(f"{path}: not a file")
+    mtime = None if move else path.stat().st_mtime  # a finished upload's mtime is only its arrival
     if move:
         sha = sha256 or sha256_file(path)
         size = path.stat().st_size
@@ -233,7 +271,7 @@ def ingest_file(
     else:
         with open(path, "rb") as f:
             tmp, sha, size = _stream_to_temp(f, settings)
-    return _finish(tmp, sha, size, filename, settings, source_device, path)
+    return _finish(tmp, sha, size, filename, settings, source_device, path, mtime)
 
 
 def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list[Path]:

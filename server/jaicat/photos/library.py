@@ -31,11 +31,13 @@ from ..errors import (
     FileMissing,
     InvalidInput,
     InvalidFolderName,
+    JaicatError,
     NothingToUndo,
     NotFound,
     PathOutsideLibrary,
     VerifyFailed,
 )
+from . import live
 from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -375,6 +377,11 @@ def file_photo(
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, folder=rel, change="filed",
                    decision_id=decision.id)
     decision_made.send(decision)
+    for part in live.motion_parts(photo):  # a Live Photo's motion part goes where its still went
+        try:
+            file_photo(part, rel, settings, action=action, device=device)
+        except JaicatError as e:  # the still is filed; the part stays where it was, and says why in the log
+            log.warning("motion part %s of photo %s not filed: %s", part.id, photo.id, e.message)
     return decision
 
 
@@ -404,6 +411,9 @@ def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | N
         photo.save(only=[Photo.status])
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="skipped", decision_id=decision.id)
     decision_made.send(decision)
+    for part in live.motion_parts(photo):
+        if part.status != "skipped":
+            skip_photo(part, settings, device=device)
     return decision
 
 
@@ -449,6 +459,11 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
             photo.save(only=[Photo.root, Photo.path, Photo.status])
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="undone", decision_id=decision.id)
     decision_made.send(decision)  # undone=True: the suggester unlearns it
+    for part in live.motion_parts(photo):  # the motion part's own decision made with this one
+        latest = (Decision.select().where((Decision.photo == part) & (Decision.undone == False)  # noqa: E712
+                                          & (Decision.action != "undo")).order_by(Decision.id.desc()).first())
+        if latest is not None and latest.created_at >= decision.created_at:
+            undo(settings, latest)
     return decision
 
 
@@ -469,7 +484,8 @@ def review_queue(limit: int, cursor: str | None = None,
     if statuses is None:
         raise InvalidInput("status must be skipped or waiting")
     rank = (Photo.status != "suggested").cast("INTEGER")
-    waiting = Photo.status.in_(statuses) & Photo.trashed_at.is_null()
+    # a Live Photo is its still: the motion part waits, and is filed, with it
+    waiting = Photo.status.in_(statuses) & Photo.trashed_at.is_null() & Photo.live_of.is_null()
     q = Photo.select(Photo, rank.alias("rank")).where(waiting)
     if cursor is not None:
         try:

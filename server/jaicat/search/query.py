@@ -146,7 +146,7 @@ def _tagged(name: str):
 
 def filtered_photos(q: Query):
     """A peewee query of the photos passing `q`'s filters (free text and `similar` not applied)."""
-    sel = Photo.live()
+    sel = Photo.live().where(Photo.live_of.is_null())  # a Live Photo is listed once, as its still
     if q.favourite:
         sel = sel.where(Photo.favourite == True)  # noqa: E712
     for name in q.tags:

@@ -7,6 +7,7 @@ import datetime as dt
 from peewee import JOIN
 
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region
+from ..photos import live
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -32,7 +33,12 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
         "source_device": p.source_device, "created_at": iso(p.created_at), "analysed_at": iso(p.analysed_at),
         "caption": p.caption, "suggestions": p.suggestions, "favourite": bool(p.favourite),
         "trashed_at": iso(p.trashed_at), **photo_urls(p.id),
+        "media": p.media, "duration": p.duration, "taken_offset": p.taken_offset,
+        "date_source": p.date_source, "description": p.description, "live_of": p.live_of_id,
     }
+    if not p.is_video and p.live_id:
+        motion = live.motion_of(p)
+        out["live_video_url"] = f"/api/photos/{motion.id}/original" if motion is not None else None
     if detail:
         tags = (PhotoTag.visible().where(PhotoTag.photo == p)
                 .order_by(PhotoTag.score.desc()))
