@@ -11,7 +11,7 @@ from jaicat.db import Photo, database, open_db
 
 
 def _make_v1_catalogue(path):
-    """Build a catalogue as version 1 wrote it: the current schema minus the v2 photo columns."""
+    """Build a catalogue as version 1 wrote it: the current schema minus the photo columns of v2 and later."""
     open_db(path)
     database.close()
     con = sqlite3.connect(path)
@@ -20,6 +20,11 @@ def _make_v1_catalogue(path):
     # v4 (videos, Live Photos, date source, description); SQLite cannot drop live_of_id, a foreign key
     con.execute("DROP INDEX photo_live_id")
     for col in ("media", "duration", "taken_offset", "date_source", "description", "live_id"):
+        con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
+    # v6 (favourites, trash)
+    for col in ("favourite", "trashed_at"):
+        con.execute(f"DROP INDEX photo_{col}")
+    for col in ("favourite", "trashed_at", "trashed_from"):
         con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
     con.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     con.execute(

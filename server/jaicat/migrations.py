@@ -108,7 +108,11 @@ def migrate(db: SqliteDatabase) -> int:
                     step(SqliteMigrator(db), db)
             version = LATEST
         else:
-            db.create_tables(ALL_MODELS, safe=True)  # tables added by later versions
+            # Tables added by later versions, and only those: create_tables on an existing table would
+            # also create the model's new indexes before the steps add their columns, and SQLite takes
+            # a quoted unknown column for a string constant: an index that the step's first UPDATE of
+            # that column finds inconsistent ("database disk image is malformed").
+            db.create_tables([m for m in ALL_MODELS if not m.table_exists()])
             migrator = SqliteMigrator(db)
             for v, step in STEPS:
                 if v > version:

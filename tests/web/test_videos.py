@@ -58,6 +58,6 @@ def test_a_live_photo_is_one_item(client, settings, tmp_path):
     assert [p["id"] for p in review["items"]] == [still["photo_id"]]
     item = client.get(f"/api/photos/{still['photo_id']}").json
     assert item["live_video_url"] == f"/api/photos/{motion['photo_id']}/original"
-    r = client.post(f"/api/review/{still['photo_id']}/accept", json={"folder": "Holidays"})
+    r = client.post(f"/api/review/{still['photo_id']}/fix", json={"folder": "Holidays", "create": True})
     assert r.status_code == 200, r.json
     assert {Photo.get_by_id(i).folder for i in (still["photo_id"], motion["photo_id"])} == {"Holidays"}
