@@ -68,9 +68,12 @@ class AnalysisWorker:
 
         return {"pid": os.getpid(), "host": socket.gethostname(), "stages": stages}
 
-    def compute(self, batch: list[tuple[int, bytes]]) -> tuple[list[Computed], list[str]]:
-        """(photo id, bytes) pairs -> what the models found, and the stages skipped for lack of a model."""
-        return self.analyser.compute(batch), sorted(self.analyser.skipped_stages)
+    def compute(self, batch: list[tuple[int, bytes]]) -> tuple[list[Computed], list[str], float]:
+        """(photo id, bytes) pairs -> what the models found, the stages skipped for lack of a model, and
+        the seconds the models took (the rest of a batch's round trip is the cluster's overhead)."""
+        t0 = time.perf_counter()
+        computed = self.analyser.compute(batch)
+        return computed, sorted(self.analyser.skipped_stages), time.perf_counter() - t0
 
 
 @dataclass
@@ -79,6 +82,8 @@ class _Batch:
     payload: object  # ray.ObjectRef of [(photo id, bytes)] for the photos that could be read
     unreadable: dict[int, str] = field(default_factory=dict)  # photo id -> why its file could not be read
     attempts: int = 0
+    sent_at: float = 0.0
+    nbytes: int = 0
 
 
 def _ray():
@@ -106,9 +111,12 @@ class Cluster:
         self.address = (address or "").strip()
         self.workers = max(0, int(workers or 0))
         self.skipped_stages: set[str] = set()
+        self.in_flight = IN_FLIGHT_PER_WORKER  # batches sent to each worker at a time
         self.stages: list[str] = []  # what the workers run (from their ready() report)
         self.lost_batches = 0  # batches sent again because their worker died (this object's lifetime)
         self.started: list[dict] = []  # each first actor's ready() report: host, pid, stages
+        # (photos, bytes sent, seconds from sending to the result, seconds the models took) of recent batches
+        self.batch_log: deque[tuple[int, int, float, float]] = deque(maxlen=1000)
         self._actors: list = []
         self._started_ray = False
         self._vocabulary: Vocabulary | None = None
@@ -186,7 +194,7 @@ class Cluster:
                 data.append((p.id, photo_file(p, self.settings).read_bytes()))
             except OSError as e:
                 unreadable[p.id] = f"cannot read the photo's file: {e.strerror or e}"
-        return _Batch([p.id for p in photos], _ray().put(data), unreadable)
+        return _Batch([p.id for p in photos], _ray().put(data), unreadable, nbytes=sum(len(b) for _, b in data))
 
     def run(self, analyser: Analyser, batch_size: int,
             should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
@@ -205,7 +213,7 @@ class Cluster:
         while True:
             exhausted = False  # asked again each round: photos imported meanwhile join the run
             stopping = bool(should_stop and should_stop())
-            while not stopping and min(load) < IN_FLIGHT_PER_WORKER:
+            while not stopping and min(load) < self.in_flight:
                 if retries:
                     batch = retries.popleft()
                 elif not exhausted:
@@ -222,6 +230,7 @@ class Cluster:
                     break
                 i = load.index(min(load))
                 actor = self._actors[i]
+                batch.sent_at = time.perf_counter()
                 ref = actor.compute.remote(batch.payload)
                 inflight[ref] = (batch, i, actor)
                 load[i] += 1
@@ -237,7 +246,9 @@ class Cluster:
             batch, i, actor = inflight.pop(ref)
             load[i] -= 1
             try:
-                computed, skipped = ray.get(ref)
+                computed, skipped, seconds = ray.get(ref)
+                self.batch_log.append((len(batch.photo_ids), batch.nbytes, time.perf_counter() - batch.sent_at,
+                                       seconds))
             except lost as e:
                 if self._actors[i] is actor:  # its other batches fail too, without replacing it again
                     self._replace(i, e)
