@@ -89,7 +89,8 @@ def test_backup_unit_and_timer():
 
 
 VERIFY = {"system": ["jaicat.service"], "user": ["jaicat-user.service"],
-          "backup": ["jaicat-backup.service", "jaicat-backup.timer"]}
+          "backup": ["jaicat-backup.service", "jaicat-backup.timer"],
+          "ray": ["jaicat-ray-head.service", "jaicat-ray-worker.service"]}
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
@@ -201,7 +202,7 @@ def test_dockerfile_runtime_is_cuda_with_pinned_cuda_torch(dockerfile):
     runs = [a for w, a, _ in final["ins"] if w == "RUN"]
     torch_run = next(r for r in runs if "TORCH_SPEC" in r)
     assert '--index-url "${TORCH_INDEX}"' in torch_run
-    project_run = next(i for i, r in enumerate(runs) if "pip install --no-cache-dir /opt/jaicat-src" in r)
+    project_run = next(i for i, r in enumerate(runs) if "pip install --no-cache-dir \"/opt/jaicat-src[ray]\"" in r)
     assert runs.index(torch_run) < project_run  # CUDA torch first: the project must not pull the CPU one
 
 
@@ -259,6 +260,51 @@ def test_compose_gives_the_gpu_host_network_and_volumes():
     assert svc["restart"] in ("unless-stopped", "always", "on-failure")
 
 
+def _ray_start_options() -> set[str]:
+    ray_bin = Path(sys.executable).parent / "ray"
+    if not ray_bin.exists():
+        pytest.skip("Ray is not installed (pip install '.[ray]')")
+    res = subprocess.run([str(ray_bin), "start", "--help"], capture_output=True, text=True, timeout=120)
+    return set(re.findall(r"(--[a-z][a-z0-9-]+)", res.stdout))
+
+
+def test_ray_units_start_a_head_on_the_server_and_a_worker_on_the_gpu_pc():
+    options = _ray_start_options()
+    head = parse_unit((DEPLOY / "systemd" / "jaicat-ray-head.service").read_text())["Service"]
+    worker = parse_unit((DEPLOY / "systemd" / "jaicat-ray-worker.service").read_text())["Service"]
+    example = dict(line.split("=", 1) for line in (DEPLOY / "ray.env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    for svc, role in ((head, "--head"), (worker, "--address=${RAY_HEAD_IP}:6379")):
+        exe, sub, *argv = svc["ExecStart"][0].split()
+        assert exe == "/opt/jaicat/venv/bin/ray" and sub == "start" and role in argv and "--block" in argv
+        assert {a.split("=")[0] for a in argv} <= options  # every flag is one this Ray accepts
+        assert svc["EnvironmentFile"] == ["/etc/jaicat/ray.env"] and svc["User"] == ["jaicat"]
+        # the ${VAR}s the command line uses come from the unit or /etc/jaicat/ray.env
+        env = {**dict(e.split("=", 1) for e in svc["Environment"]), **example}
+        assert set(re.findall(r"\$\{(\w+)\}", svc["ExecStart"][0])) <= set(env)
+        assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN_PATH"] == "/etc/jaicat/ray-auth-token"
+    worker_env = dict(e.split("=", 1) for e in worker["Environment"])
+    assert worker_env["JAICAT_MODELS_DIR"] == "/var/lib/jaicat/models"  # read by pipeline/cluster.py
+    server = parse_unit(UNITS["system"].read_text())["Service"]
+    assert server["EnvironmentFile"] == ["-/etc/jaicat/ray.env"]  # the server's driver gets the token too
+    example_config = load_settings(data_dir="/tmp/x", env={}, ray_address=f"{example['RAY_HEAD_IP']}:6379")
+    assert example_config.ray_address.endswith(":6379")
+
+
+def test_compose_ray_worker_joins_the_head_with_the_gpu():
+    options = _ray_start_options()
+    doc = yaml.safe_load((DEPLOY / "compose.ray-worker.yaml").read_text())
+    (svc,) = doc["services"].values()
+    assert svc["network_mode"] == "host" and svc["entrypoint"][-1] == "ray"
+    assert svc["command"][0] == "start" and svc["command"][1].startswith("--address=${JAICAT_RAY_HEAD")
+    assert {a.split("=")[0] for a in svc["command"][1:]} <= options
+    assert svc["environment"]["JAICAT_MODELS_DIR"] == "/models" and svc["environment"]["RAY_AUTH_MODE"] == "token"
+    assert any(v.endswith(":/models") for v in svc["volumes"])
+    (gpu,) = svc["deploy"]["resources"]["reservations"]["devices"]
+    assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    assert '"/opt/jaicat-src[ray]"' in (DEPLOY / "Dockerfile").read_text()  # the image has Ray
+
+
 def test_example_config_is_valid(tmp_path):
     s = load_settings(data_dir=tmp_path, config_file=DEPLOY / "jaicat.toml.example", env={})
     assert str(s.library) == "/srv/photos" and s.https is True
@@ -269,7 +315,9 @@ def test_readme_documents_every_ops_command():
     for needle in ("jaicat backup", "jaicat restore", "--force", "--with-library", "--no-thumbs", "--keep",
                    "jaicat-backup.timer",
                    "jaicat xmp write", "--all", "jaicat models pull", "jaicat doctor", "systemctl",
-                   "journalctl", "docker compose", "nvidia-ctk", "exiftool"):
+                   "journalctl", "docker compose", "nvidia-ctk", "exiftool",
+                   "jaicat-ray-head.service", "jaicat-ray-worker.service", "compose.ray-worker.yaml",
+                   "ray.env.example", "ray_address", "--ray local", "JAICAT_MODELS_DIR"):
         assert needle in text, needle
 
 
