@@ -25,6 +25,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/ml.py
 	$(PY) bench/suggest.py
 	$(PY) bench/upload.py
+	$(PY) bench/ray_cluster.py --quick
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

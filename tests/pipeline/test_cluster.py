@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 
 import numpy as np
 import pytest
@@ -22,7 +23,57 @@ from jaicat.pipeline.analysis import Analyser  # noqa: E402
 from jaicat.pipeline.cluster import Cluster  # noqa: E402
 from jaicat.pipeline.worker import run_pending  # noqa: E402
 
-pytestmark = pytest.mark.slow
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.fixture
+def data_dir(tmp_path, tiny_models, monkeypatch):
+    for k in list(os.environ):
+        if k.startswith("JAICAT_"):
+            monkeypatch.delenv(k)
+    yield _config(tmp_path / "data", tiny_models, tmp_path / "models")
+    if not database.is_closed():
+        database.close()
+
+
+def test_an_unreachable_cluster_is_a_clear_error_and_loses_nothing(data_dir, media_dir, capsys):
+    photo = next((media_dir / "faces" / "Joe_Biden").iterdir())
+    assert main(["--data-dir", str(data_dir), "import", str(photo)]) == 0
+    capsys.readouterr()
+    port = _closed_port()
+    assert main(["--data-dir", str(data_dir), "analyse", "--ray", f"127.0.0.1:{port}"]) == 2
+    assert f"error: cannot reach the Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
+    assert main(["--data-dir", str(data_dir), "analyse", "--ray", "my-gpu-pc"]) == 2
+    assert "is not local, auto, HOST:PORT or ray://HOST:PORT" in capsys.readouterr().err
+    assert main(["--data-dir", str(data_dir), "analyse", "--ray", "local", "--ray-workers", "-1"]) == 2
+    assert "--ray-workers must be 0 or more" in capsys.readouterr().err
+    open_db(data_dir / "jaicat.db")
+    assert Photo.pending().count() == 1  # still waiting, not failed
+    from jaicat.db import Job
+
+    assert Job.select().count() == 0
+
+
+def test_server_worker_analyses_in_process_while_the_cluster_is_unreachable(ml_settings, add_photos, no_faces,
+                                                                             caplog):
+    from jaicat.pipeline.worker import Worker
+    from jaicat.runtime import Runtime
+
+    ml_settings.ray_address = f"127.0.0.1:{_closed_port()}"
+    runtime = Runtime(ml_settings)  # the setting gives the server's worker its cluster
+    assert runtime.worker.cluster is runtime.cluster and runtime.cluster.address == ml_settings.ray_address
+    photos = add_photos(3)
+    worker = Worker(ml_settings)
+    worker.cluster = runtime.cluster
+    worker._run_pending()
+    assert all(Photo.get_by_id(p.id).embedding is not None for p in photos)
+    assert "cannot reach the Ray cluster" in caplog.text and "analysing in this process" in caplog.text
+    assert worker._cluster_retry_at > 0  # not asked again on every photo
+    runtime.close()
 
 
 def _config(d, tiny_models, models_dir):
@@ -55,6 +106,7 @@ def _catalogue(data_dir) -> dict:
         database.close()
 
 
+@pytest.mark.slow
 def test_analyse_on_ray_local_matches_in_process(tmp_path, media_dir, tiny_models, monkeypatch, capsys):
     for k in list(os.environ):
         if k.startswith("JAICAT_"):
@@ -95,6 +147,7 @@ def test_analyse_on_ray_local_matches_in_process(tmp_path, media_dir, tiny_model
             np.testing.assert_allclose(fa[5], fb[5], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_only_its_batch(ml_settings, media_dir):
     """A worker process killed mid-run: its batches go to a fresh worker, every photo is stored once."""
     from jaicat.photos.ingest import ingest_file

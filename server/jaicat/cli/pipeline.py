@@ -178,7 +178,7 @@ def doctor_report(settings) -> dict:
     report["paths"] = paths
     versions = {}
     for pkg in ("torch", "transformers", "Pillow", "pillow-heif", "peewee", "Flask", "flask-sock",
-                "gunicorn", "zeroconf", "annoy", "dlib-bin", "face_recognition_models", "numpy"):
+                "gunicorn", "zeroconf", "annoy", "dlib-bin", "face_recognition_models", "numpy", "ray"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

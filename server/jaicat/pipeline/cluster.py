@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -43,7 +44,9 @@ LOCAL = "local"
 IN_FLIGHT_PER_WORKER = 2  # one batch computing, one waiting in the actor: workers never idle between batches
 SPLIT_AFTER = 2  # a batch lost this many times is retried photo by photo
 GIVE_UP_AFTER = 3  # a single photo lost this many times is marked failed
-STALL_TIMEOUT_S = 1800.0  # no result from any worker for this long: the cluster is unusable
+STALL_TIMEOUT_S = 600.0  # no result from any worker for this long: the cluster is unusable
+START_TIMEOUT_S = 300.0  # workers that have not loaded their models after this long are not coming
+PROBE_TIMEOUT_S = 5.0  # Ray itself waits minutes on an address nobody answers: ask the port first
 
 
 class AnalysisWorker:
@@ -94,6 +97,18 @@ def _ray():
     return ray
 
 
+def _probe(address: str) -> None:
+    """ClusterUnavailable unless something listens at HOST:PORT (or ray://HOST:PORT)."""
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ClusterUnavailable(f"Ray address {address!r} is not local, auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise ClusterUnavailable(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
+
+
 def _lost_worker_errors(ray) -> tuple[type[BaseException], ...]:
     ex = ray.exceptions
     return tuple(getattr(ex, n) for n in ("RayActorError", "WorkerCrashedError", "ObjectLostError",
@@ -132,21 +147,35 @@ class Cluster:
                              logging_level=logging.WARNING)
                     self._started_ray = True
                 else:
+                    if self.address != "auto":
+                        _probe(self.address)
                     ray.init(address=self.address, logging_level=logging.WARNING)
+            except ClusterUnavailable:
+                raise
             except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
                 raise ClusterUnavailable(f"cannot reach the Ray cluster at {self.address!r}: {e}") from None
         if not self._actors:
+            self._check_capacity()
             self._vocabulary = load_vocabulary(self.settings.vocabulary_file)
             self._actors = [self._new_actor() for _ in range(self._actor_count())]
             try:
-                reports = ray.get([a.ready.remote() for a in self._actors])
+                reports = ray.get([a.ready.remote() for a in self._actors], timeout=START_TIMEOUT_S)
             except Exception as e:  # noqa: BLE001 - an actor that cannot start (jaicat missing on a node...)
-                self.close()
+                self._drop_actors()
+                if isinstance(e, ray.exceptions.GetTimeoutError):
+                    raise ClusterUnavailable(f"no analysis worker started on the Ray cluster within "
+                                             f"{START_TIMEOUT_S:.0f} s (ray status shows its resources)") from None
                 raise ClusterUnavailable(f"analysis workers could not start on the Ray cluster: {e}") from None
             self.stages = reports[0]["stages"]
             self.started = reports
             log.info("analysing on Ray: %s", ", ".join(f"{r['host']} pid {r['pid']}" for r in reports))
         return self
+
+    def _check_capacity(self) -> None:
+        gpus, cpus, _ = self._resources()
+        if gpus < 1 and cpus < 1:
+            raise ClusterUnavailable("the Ray cluster has no CPU or GPU to analyse on: has the worker PC "
+                                     "joined it? (ray status)")
 
     def _resources(self) -> tuple[float, float, float]:
         """(total GPUs, total CPUs, CPUs of the smallest node)."""
@@ -171,10 +200,7 @@ class Cluster:
             options = {"num_cpus": max(1, min(int(cpus) // count, int(smallest)))}
         return ray.remote(AnalysisWorker).options(**options).remote(self.settings, self._vocabulary)
 
-    def close(self) -> None:
-        """End the actors, and the Ray runtime if this process started it."""
-        if not self._actors and not self._started_ray:
-            return
+    def _drop_actors(self) -> None:
         ray = _ray()
         for a in self._actors:
             try:
@@ -182,6 +208,13 @@ class Cluster:
             except Exception:  # noqa: BLE001 - already gone
                 pass
         self._actors = []
+
+    def close(self) -> None:
+        """End the actors, and the Ray runtime if this process started it."""
+        if not self._actors and not self._started_ray:
+            return
+        ray = _ray()
+        self._drop_actors()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = False
@@ -201,9 +234,19 @@ class Cluster:
         """Analyse every pending photo on the cluster; yields (analysed, failed) after each batch stored.
 
         `analyser` stores the results here (its suggester suggests folders); its models are not loaded.
-        Stopping leaves the batches still out pending: they are analysed at the next run."""
-        ray = _ray()
+        Stopping leaves the batches still out pending: they are analysed at the next run. When the cluster
+        fails (ClusterUnavailable) the photos not yet stored stay pending; the next run starts fresh
+        workers."""
         self.connect()
+        try:
+            yield from self._run(analyser, batch_size, should_stop)
+        except ClusterUnavailable:
+            self._drop_actors()
+            raise
+
+    def _run(self, analyser: Analyser, batch_size: int,
+             should_stop: Callable[[], bool] | None) -> Iterator[tuple[int, int]]:
+        ray = _ray()
         lost = _lost_worker_errors(ray)
         retries: deque[_Batch] = deque()
         inflight: dict = {}  # ObjectRef -> (batch, actor slot, the actor it went to)
@@ -274,6 +317,7 @@ class Cluster:
             _ray().kill(old)
         except Exception:  # noqa: BLE001 - already gone
             pass
+        self._check_capacity()  # the worker PC went away altogether: say so now, not after STALL_TIMEOUT_S
         self._actors[i] = self._new_actor()
 
     def _retry(self, batch: _Batch, retries: deque, out_ids: set[int],

@@ -83,6 +83,8 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
     total = Photo.pending().count()
     if total == 0:
         return None
+    if cluster is not None:
+        cluster.connect()  # an unreachable cluster raises ClusterUnavailable before any job row exists
     job = Job.create(kind="analyse", status="running", total=total,
                      message="on the Ray cluster" if cluster is not None else "")
     _publish(job)
