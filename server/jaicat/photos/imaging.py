@@ -233,7 +233,12 @@ _TRANSPOSE = {
 
 
 def open_upright(path: str | Path | BinaryIO, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
-    """Open and decode a photo file as an upright RGB image, at most `max_side` pixels long if given."""
+    """Open and decode a photo file as an upright RGB image, at most `max_side` pixels long if given.
+
+    A video gives its poster frame (the picture its thumbnails show), so analysis, face crops and
+    regions work on videos as on photos."""
+    if video.sniff(path) is not None:
+        return video.poster(path, max_side)
     im = open_image(path, max_pixels=max_pixels)
     # load() releases the file handle of single-frame images, so nothing is left open.
     return decode_upright(im, max_side)

@@ -60,11 +60,18 @@ class VideoFacts:
     content_id: str | None  # com.apple.quicktime.content.identifier (Live Photo pairing)
 
 
-def sniff(path: str | Path) -> str | None:
-    """The container family from the first bytes ("mp4", "mov", "matroska", "avi"), or None."""
+def sniff(path) -> str | None:
+    """The container family from the first bytes ("mp4", "mov", "matroska", "avi"), or None.
+    `path` may be an open binary file: it is read from its start and left where it was."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(16)
+        if hasattr(path, "read"):
+            pos = path.tell()
+            path.seek(0)
+            head = path.read(16)
+            path.seek(pos)
+        else:
+            with open(path, "rb") as f:
+                head = f.read(16)
     except OSError:
         return None
     if len(head) >= 12 and head[4:8] == b"ftyp":
@@ -121,10 +128,10 @@ def _av():
     return av
 
 
-def _open(path: str | Path):
+def _open(path):
     av = _av()
     try:
-        c = av.open(str(path), "r", metadata_errors="replace")
+        c = av.open(path if hasattr(path, "read") else str(path), "r", metadata_errors="replace")
     except av.error.InvalidDataError:
         raise UnsupportedImage("not a video Jaicat can read (unknown or damaged container)") from None
     except (av.error.FFmpegError, OSError) as e:
@@ -224,7 +231,7 @@ def inspect(path: str | Path, max_side: int | None = None) -> tuple[VideoFacts, 
         if container == "matroska" and "webm" in fmt and stream.codec_context.name in ("vp8", "vp9", "av1"):
             container = "webm"
         duration = _duration(c, stream)
-        at = min(1.0, duration / 10) if duration else 0.0
+        at = poster_time(duration)
         av = _av()
         try:
             frame = _frame_at(c, stream, at) or _frame_at(c, stream, 0.0)
@@ -247,6 +254,27 @@ def inspect(path: str | Path, max_side: int | None = None) -> tuple[VideoFacts, 
             metadata.clean_text(meta.get("com.apple.quicktime.content.identifier")),
         )
         return facts, poster
+    finally:
+        c.close()
+
+
+def poster_time(duration: float | None) -> float:
+    """Where the poster frame is taken: a second in (past fades from black), or a tenth of a short clip."""
+    return min(1.0, duration / 10) if duration else 0.0
+
+
+def poster(path, max_side: int | None = None) -> Image.Image:
+    """The upright poster frame alone (path or open binary file): the picture analysis, face crops and
+    regions use for a video, so their boxes line up with its thumbnails."""
+    c = _open(path)
+    try:
+        stream = c.streams.video[0]
+        frame = _frame_at(c, stream, poster_time(_duration(c, stream))) or _frame_at(c, stream, 0.0)
+        if frame is None:
+            raise CorruptImage("the video has no frame that decodes")
+        return _upright(frame, _rotation(stream, frame), max_side)
+    except _av().error.FFmpegError as e:
+        raise CorruptImage(f"cannot decode the video ({e})") from None
     finally:
         c.close()
 
