@@ -6,7 +6,7 @@
 import { api, media, describe } from "./api.js";
 import { browsing, go } from "./router.js";
 import { movePhotos, setFavourite, trashPhotos } from "./photo-actions.js";
-import { h, clear, sheet, toast } from "./ui.js";
+import { h, clear, mediaBadge, sheet, toast } from "./ui.js";
 
 export const title = "Library";
 
@@ -161,6 +161,7 @@ export async function mount(view, route) {
         grid.append(h("a.thumb", { href: `#photo/${p.id}`, dataset: { photoId: p.id }, title: p.filename },
           h("img", { src: media(p.thumb_url), alt: p.caption || p.filename, loading: "lazy", decoding: "async" }),
           p.favourite ? h("span.thumb-star", { "aria-label": "favourite" }, "★") : null,
+          mediaBadge(p),
           p.score !== undefined && p.score !== null ? h("span.thumb-score", `${Math.round(p.score * 100)}`) : null));
       }
       const n = browsing.items.length;

@@ -7,7 +7,7 @@ import { api, media, describe } from "./api.js";
 import * as ws from "./ws.js";
 import { swipeable } from "./gestures.js";
 import { pickFolder } from "./folder-picker.js";
-import { h, clear, toast, chipEditor } from "./ui.js";
+import { h, clear, toast, chipEditor, mediaBadge } from "./ui.js";
 
 export const title = "Review";
 
@@ -43,7 +43,7 @@ export async function mount(view) {
     const sug = p.suggestions || [];
     const best = sug[0];
     const el = h("article.review-card", { dataset: { photoId: p.id, depth }, "aria-label": `Photo ${p.filename}` },
-      h("div.card-img", h("img", { src: media(p.preview_url || p.thumb_url), alt: p.caption || p.filename, draggable: false })),
+      h("div.card-img", h("img", { src: media(p.preview_url || p.thumb_url), alt: p.caption || p.filename, draggable: false }), mediaBadge(p)),
       h("div.swipe-hint.hint-right", "File"), h("div.swipe-hint.hint-left", "Skip"), h("div.swipe-hint.hint-up", "Choose"),
       h("div.card-body",
         best

@@ -147,3 +147,16 @@ export function chipEditor(values, { placeholder = "Add…", suggest, onChange, 
     h("button.btn.btn-small", { type: "button", onclick: add }, "Add")));
   return { el, values: () => [...items] };
 }
+
+/** m:ss of a video's length. */
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds || 0));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** The corner mark of a thumbnail: "▶ 0:12" for a video, "◉ LIVE" for a Live Photo, else nothing. */
+export function mediaBadge(p) {
+  if (p.media === "video") return h("span.media-badge", { "aria-label": `video, ${clock(p.duration)}` }, `▶ ${clock(p.duration)}`);
+  if (p.live_video_url) return h("span.media-badge", { "aria-label": "Live Photo" }, "◉ LIVE");
+  return null;
+}

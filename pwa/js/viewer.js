@@ -5,7 +5,7 @@ import { api, media, describe } from "./api.js";
 import { swipeable } from "./gestures.js";
 import { movePhotos, setFavourite, sharePhoto, trashPhotos } from "./photo-actions.js";
 import { browsing, go } from "./router.js";
-import { h, clear, toast, chipEditor } from "./ui.js";
+import { h, clear, toast, chipEditor, clock } from "./ui.js";
 
 export const title = "Photo";
 
@@ -21,6 +21,27 @@ async function neighbour(id, step) {
 }
 
 const q = (s) => `#search?q=${encodeURIComponent(s)}`;
+
+// What the stage shows: a video plays (the browser asks for byte ranges, so seeking a long one does not
+// download it); a Live Photo is its still, and "Live" plays its motion part over it.
+function picture(p) {
+  if (p.media === "video") {
+    return h("video.viewer-img.viewer-video", { src: media(p.original_url), poster: media(p.preview_url), controls: true,
+      playsinline: true, preload: "metadata", "aria-label": `Video ${p.filename}, ${clock(p.duration)}` });
+  }
+  const img = h("img.viewer-img", { src: media(p.preview_url), alt: p.caption || p.filename, draggable: false });
+  if (!p.live_video_url) return img;
+  const motion = h("video.viewer-img.viewer-live", { src: media(p.live_video_url), playsinline: true, muted: true, preload: "none", hidden: true });
+  motion.muted = true;
+  const stop = () => { motion.pause(); motion.hidden = true; };
+  motion.addEventListener("ended", stop);
+  const play = h("button.btn.btn-small.live-btn#live-btn", { type: "button", "aria-label": "Play the Live Photo", onclick: () => {
+    motion.hidden = false;
+    motion.currentTime = 0;
+    motion.play().catch(stop);
+  } }, "◉ Live");
+  return h("div.viewer-picture", img, motion, play);
+}
 const quoted = (s) => (/\s/.test(s) ? `"${s}"` : s);
 
 export async function mount(view, route) {
@@ -37,10 +58,10 @@ export async function mount(view, route) {
     if (n) go(`#photo/${n}`); else toast(step > 0 ? "That was the last photo" : "That was the first photo", "info", { timeout: 1200 });
   };
   const stage = h("div#viewer-stage.viewer-stage",
-    h("img.viewer-img", { src: media(p.preview_url), alt: p.caption || p.filename, draggable: false }),
+    picture(p),
     h("button.nav-btn.nav-prev", { type: "button", "aria-label": "Previous photo", onclick: () => move(-1) }, "‹"),
     h("button.nav-btn.nav-next", { type: "button", "aria-label": "Next photo", onclick: () => move(1) }, "›"));
-  swipeable(stage, { through: ".nav-btn", onSwipe: (dir) => { if (dir === "left") move(1); else if (dir === "right") move(-1); } });
+  swipeable(stage, { through: ".nav-btn, .live-btn, video[controls]", onSwipe: (dir) => { if (dir === "left") move(1); else if (dir === "right") move(-1); } });
 
   const tagsBox = h("div#photo-tags");
   let tagList = p.tags || [];
@@ -108,12 +129,14 @@ export async function mount(view, route) {
 
   view.append(stage, actions, h("section.card.photo-info",
     h("h2.photo-name", p.filename),
+    p.description ? h("p.description", p.description) : null,
     p.caption ? h("p.caption", p.caption) : null,
     h("dl.facts",
       h("dt", "Folder"), h("dd#photo-folder", where),
       p.taken_at ? [h("dt", "Taken"), h("dd", p.taken_at.replace("T", " "))] : null,
       p.camera ? [h("dt", "Camera"), h("dd", [p.camera.make, p.camera.model].filter(Boolean).join(" "))] : null,
-      h("dt", "Size"), h("dd", `${p.width}×${p.height}`)),
+      h("dt", "Size"), h("dd", `${p.width}×${p.height}`),
+      p.media === "video" ? [h("dt", "Length"), h("dd#video-length", clock(p.duration))] : null),
     h("h3", "Tags"), tagsBox,
     h("h3", "People"), people.length || unknownFaces ? h("div.chips", people, unknownFaces ? h("span.chip.chip-muted", `${unknownFaces} unknown`) : null) : h("p.muted", "Nobody recognised."),
     h("h3", "Regions"), (p.regions || []).length ? h("div.chips", p.regions.map((r) => h("a.chip", { href: q(r.label) }, r.label || "?"))) : h("p.muted", "None marked."),
