@@ -290,6 +290,16 @@ class Decision(BaseModel):
     undone = BooleanField(default=False)
 
 
+class FolderRename(BaseModel):
+    """A library folder renamed or moved: part of the learning log, so a suggester snapshot made
+    before it is corrected when loaded (never offers the old name again)."""
+
+    old = CharField()
+    new = CharField()
+    after_decision = IntegerField(default=0)  # the latest Decision id when it happened: log order
+    created_at = DateTimeField(default=utcnow)
+
+
 class Device(BaseModel):
     name = CharField()
     token_hash = CharField(unique=True)
@@ -331,7 +341,7 @@ class Meta(BaseModel):
 
 ALL_MODELS = [
     Photo, Folder, Tag, PhotoTag, Person, FaceEncoding, Face, FaceRejection, Region,
-    Decision, Device, Job, Upload, Meta,
+    Decision, FolderRename, Device, Job, Upload, Meta,
 ]
 
 

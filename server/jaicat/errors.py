@@ -127,6 +127,12 @@ class NothingToUndo(JaicatError):
     status = 409
 
 
+class DataDirInUse(Conflict):
+    """Another process serves this data directory (or a command holds it while `serve` starts)."""
+
+    code = "data_dir_in_use"
+
+
 # --- models -------------------------------------------------------------------------------------
 class ModelUnavailable(JaicatError):
     code = "model_unavailable"

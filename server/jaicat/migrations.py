@@ -29,6 +29,14 @@ def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     run_ops(*ops)
 
 
+def _v3_folder_renames(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v3: folder renames are logged (the suggester's snapshots replay them)."""
+    from .db import FolderRename
+
+    if "folderrename" not in db.get_tables():
+        db.create_tables([FolderRename])
+
+
 def _v4_camera_roll(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     """v4: videos and Live Photos, the capture date's offset and source, the photographer's description."""
     cols = {c.name for c in db.get_columns("photo")}
@@ -77,6 +85,7 @@ def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> No
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
+    (3, _v3_folder_renames),
     (4, _v4_camera_roll),
     (6, _v6_favourites_and_trash),
 ]

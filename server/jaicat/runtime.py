@@ -13,7 +13,12 @@ like, one per data directory.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
+
 from .config import Settings
+from .errors import DataDirInUse
 from .db import open_db
 from .photos import trash
 from .pipeline.cluster import Cluster
@@ -22,6 +27,68 @@ from .pipeline.worker import Worker
 from .suggest.review import Review
 from .suggest.service import Suggester
 from .xmp import SidecarWriter
+
+
+LOCK_FILE = "jaicat.lock"
+SERVE_LOCK_WAIT = 10.0  # seconds `serve` waits for commands still running on the data directory
+
+
+class DataDirLock:
+    """`<data_dir>/jaicat.lock`: the serving process holds it exclusively, so it alone owns the
+    suggester's snapshot; a command holds it shared while it runs. A command that cannot (a server is
+    running) is a guest: it reads, files and learns through the catalogue, but never writes the
+    snapshot. The file names the holder (pid, role) for the error message."""
+
+    def __init__(self, data_dir):
+        self.path = data_dir / LOCK_FILE
+        self._fh = None
+        self.role: str | None = None  # "serve", "command" or "guest"
+
+    def serve(self, wait: float = SERVE_LOCK_WAIT) -> None:
+        """Take the lock exclusively (waiting up to `wait` seconds for commands); DataDirInUse if
+        another server or a long command has it."""
+        fh = self._fh or open(self.path, "a+")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    if self._fh is None:
+                        fh.close()
+                    raise DataDirInUse(f"the data directory {self.path.parent} is in use ({holder}); "
+                                       "stop that server or wait for the command to finish") from None
+                time.sleep(0.2)
+        self._fh, self.role = fh, "serve"
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"jaicat serve, pid {os.getpid()}")
+        fh.flush()
+
+    def command(self) -> bool:
+        """Take the lock shared for a command; False (a guest) when a server holds it."""
+        if self._fh is not None:
+            return self.role != "guest"
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            self.role = "command"
+        except BlockingIOError:
+            self.role = "guest"
+        self._fh = fh
+        return self.role == "command"
+
+    def release(self) -> None:
+        if self._fh is not None:
+            if self.role == "serve":
+                self._fh.seek(0)
+                self._fh.truncate()
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh, self.role = None, None
 
 
 class Runtime:
@@ -38,6 +105,7 @@ class Runtime:
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)
+        self.lock = DataDirLock(settings.data_dir)
         self._open = False
 
     def use_cluster(self, address: str, workers: int = 0) -> Cluster:
@@ -54,6 +122,8 @@ class Runtime:
         writer, so imports pick up XMP and filings keep sidecars in step. Idempotent; returns self."""
         if not self._open:
             self.settings.ensure_dirs()
+            if self.lock.role is None and not self.lock.command():
+                self.suggester.read_only = True  # the running server owns the snapshot
             open_db(self.settings.db_path)
             trash.reconcile(self.settings)  # finish or roll back a trash move a crash interrupted
             self.sidecars.connect()
@@ -71,6 +141,7 @@ class Runtime:
         analysis worker unless `settings.worker` is off. Sidecars also follow face, people and analysis
         changes while serving. Returns self."""
         self.sidecars.follow = True
+        self.lock.serve()  # before anything is opened: a second server stops here
         self.connect()
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
@@ -86,6 +157,7 @@ class Runtime:
             self.cluster.close()
         self.suggester.close()
         self.sidecars.close()
+        self.lock.release()
         self._open = False
 
     def __enter__(self) -> Runtime:

@@ -170,3 +170,35 @@ def test_first_batch_in_the_browser(live_server_factory, phone):
     assert page.errors == []
     filed = server.get("/api/decisions?limit=50").json()["items"]
     assert len([d for d in filed if d["action"] == "accept"]) == hits
+
+
+def test_a_command_beside_the_server_never_reverts_a_rename(live_server_factory):
+    server = live_server_factory()
+    who = first_batch(server)
+    ids = list(who)
+    for pid in ids[:2]:
+        assert server.post(f"/api/review/{pid}/fix", json={"folder": who[pid], "create": True}).status_code == 200
+    server.stop()
+    server.start()  # the suggester's snapshot now knows "Amy"
+    assert server.post(f"/api/review/{ids[2]}/fix", json={"folder": who[ids[2]], "create": True}).status_code == 200
+    assert server.post("/api/folders/rename", json={"from": "Amy", "to": "Family/Amy"}).status_code == 200
+
+    amy = [p for p in ids[5:] if who[p] == "Amy"]
+    shown = server.cli("suggest", "show", str(amy[0])).stdout  # commands beside the running server
+    assert "Family/Amy" in shown
+    server.cli("file", str(ids[3]), who[ids[3]])  # a filing by a command: it learns, and exits
+
+    def tops():
+        items = server.get("/api/review?limit=50").json()["items"]
+        return {p["id"]: [s["folder"] for s in p["suggestions"]] for p in items}
+
+    now = tops()
+    assert now[amy[0]][0] == "Family/Amy"
+    assert not any("Amy" in folders for folders in now.values())  # the old name is never offered
+    r = server.post(f"/api/review/{amy[0]}/accept", json={})
+    assert r.status_code == 200 and r.json()["photo"]["folder"] == "Family/Amy"
+    assert not (server.settings.library / "Amy").exists()  # accepting never re-created it
+
+    server.stop()
+    server.start()
+    assert tops()[amy[1]][0] == "Family/Amy"

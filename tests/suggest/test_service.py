@@ -159,8 +159,55 @@ def test_learn_library_relearns_the_tree_and_uncatalogued_files(settings, photos
 def test_rename_moves_history(settings, photos, start):
     suggester = start()
     library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
-    assert suggester.rename_folder("Pets", "Animals/Pets") == 1
+    assert library.rename_folder(settings, "Pets", "Animals/Pets") == 1
     assert suggester.suggest_for_photo(tag(photos[1], cat=0.9))[0]["folder"] == "Animals/Pets"
+    assert suggester.serial == (1, 1)  # one decision, one rename: its place in the log
+
+
+def test_an_older_snapshot_never_reverts_a_rename(settings, photos, start):
+    server = start()
+    library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
+    server.save_now()  # the snapshot knows "Pets"
+    other = Suggester(settings)  # another process (a command) loads that snapshot...
+    other.engine()
+    library.file_photo(tag(photos[1], dog=0.9), "Dogs", settings)  # ...then the server goes on
+    library.rename_folder(settings, "Pets", "Animals/Pets")
+    server.save_now()
+    assert server.snapshot_serial() == (2, 1)
+
+    other._dirty = 1  # it learned something of its own meanwhile and saves at exit
+    other.save_now()
+    assert server.snapshot_serial() == (2, 1)  # refused: the snapshot on disk is further along
+    cat = tag(photos[2], cat=0.9)
+    assert other.suggest_for_photo(cat)[0]["folder"] == "Animals/Pets"  # it reloads and follows
+    assert "Pets" not in {s["folder"] for s in server.suggest_for_photo(cat)}
+
+    # a snapshot written before the rename (a crash, an old backup) is corrected from the rename log
+    (settings.data_dir / "suggest" / "engine.pkl").unlink()
+    stale = Suggester(settings)
+    stale.engine()  # a rebuild: the tree as it is now
+    assert stale.suggest_for_photo(cat)[0]["folder"] == "Animals/Pets"
+
+
+def test_a_command_beside_the_server_is_a_guest(settings):
+    from jaicat.errors import DataDirInUse
+    from jaicat.runtime import Runtime
+
+    serving = Runtime(settings)
+    serving.lock.serve()
+    try:
+        command = Runtime(settings).open()
+        assert command.lock.role == "guest" and command.suggester.read_only
+        command.close()
+        with pytest.raises(DataDirInUse, match="jaicat serve, pid"):
+            Runtime(settings).lock.serve(wait=0)
+    finally:
+        serving.lock.release()
+    alone = Runtime(settings).open()
+    assert alone.lock.role == "command" and not alone.suggester.read_only
+    with pytest.raises(DataDirInUse):
+        Runtime(settings).lock.serve(wait=0)  # a command is running
+    alone.close()
 
 
 def test_cli_reset_import_and_show(settings, photos, capsys, tmp_path):

@@ -25,7 +25,7 @@ from peewee import fn
 
 from .. import events
 from ..config import Settings
-from ..db import Decision, Folder, Photo, database
+from ..db import Decision, Folder, FolderRename, Photo, database
 from ..errors import (
     Conflict,
     FileMissing,
@@ -248,6 +248,8 @@ def rename_folder(settings: Settings, old: str, new: str) -> int:
                     p.path = new + p.path[len(old):]
                     p.save()
                     moved += 1
+                FolderRename.create(old=old, new=new,
+                                    after_decision=Decision.select(fn.MAX(Decision.id)).scalar() or 0)
                 for f in Folder.select().where((Folder.path == old)
                                                | (fn.substr(Folder.path, 1, len(old) + 1) == old + "/")):
                     f.path = new + f.path[len(old):]

@@ -23,6 +23,7 @@ shown humbler (SuggestEngine.note_skip) but teaches nothing about where photos g
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import pickle
@@ -36,7 +37,7 @@ from peewee import Case, fn
 
 from .. import events
 from ..config import Settings
-from ..db import Decision, Folder, Meta, Photo, get_meta, set_meta
+from ..db import Decision, Folder, FolderRename, Meta, Photo, get_meta, set_meta
 from .catalogue import features_for_photo, record, tags_and_people
 from .engine import SuggestEngine
 from .features import PhotoFeatures, camera_label
@@ -74,6 +75,8 @@ class Suggester:
         self._lock = threading.RLock()
         self._engine: SuggestEngine | None = None
         self._last_decision = 0  # the latest Decision id the engine has seen
+        self._last_rename = 0  # the latest FolderRename id the engine has applied
+        self.read_only = False  # a guest beside the serving process: never writes the snapshot
         self._undone: set[int] = set()  # Decision ids seen undone
         self._last_folder = 0  # the latest Folder id registered with the engine
         self._folders_known = False  # the engine has seen the folder table once: later rows are new
@@ -144,9 +147,12 @@ class Suggester:
                 stamp = self._snapshot_stamp()
                 with snap.open("rb") as fh:
                     doc = pickle.load(fh)
+                    if "serial" in doc:  # a header first, the engine after it
+                        doc = pickle.load(fh)
                 eng = SuggestEngine.from_bytes(doc["engine"])
                 eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
                 self._engine, self._last_decision, self._undone = eng, doc["last_decision"], set(doc["undone"])
+                self._last_rename = doc.get("last_rename", 0)
                 if doc.get("last_folder"):
                     self._last_folder, self._folders_known = doc["last_folder"], True
                 self._stamp = stamp
@@ -167,11 +173,18 @@ class Suggester:
                     self._engine.forget(str(Decision.get_by_id(did).photo_id))
                     n += 1
             self._undone, self._undos_at = undone_now, time.monotonic()
+        renames = list(FolderRename.select().where(FolderRename.id > self._last_rename).order_by(FolderRename.id))
         last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
         if last > self._last_decision:
             for d in Decision.select().where(Decision.id > self._last_decision).order_by(Decision.id):
+                while renames and renames[0].after_decision < d.id:  # in log order
+                    self._apply_rename(renames.pop(0))
+                    n += 1
                 self._apply(d)
                 n += 1
+        for r in renames:
+            self._apply_rename(r)
+            n += 1
         self._sync_folders()
         self._dirty += n
         return n
@@ -192,7 +205,8 @@ class Suggester:
         return [f for name in (OLD_LOGS_DIR, LOGS_DIR) if (self.dir / name).is_dir()
                 for f in sorted((self.dir / name).glob("*.json"))]
 
-    def _rebuild(self, respect_reset: bool, progress: Callable[[int, int], None] | None = None) -> int:
+    def _rebuild(self, respect_reset: bool, progress: Callable[[int, int], None] | None = None,
+                 force: bool = False) -> int:
         from ..photos.library import list_folders
 
         eng = SuggestEngine()
@@ -227,10 +241,11 @@ class Suggester:
                 if progress:
                     progress(n, len(photos))
         self._last_decision = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
+        self._last_rename = FolderRename.select(fn.MAX(FolderRename.id)).scalar() or 0  # the tree is current
         self._undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
         self._undos_at = time.monotonic()
         self._sync_folders()
-        self._save()
+        self._save(force=force)
         return n
 
     def _sync_folders(self) -> None:
@@ -241,15 +256,47 @@ class Suggester:
             self._last_folder = max(self._last_folder, fid)
         self._folders_known = True
 
-    def _save(self) -> None:
+    @property
+    def serial(self) -> tuple[int, int]:
+        """(latest Decision id, latest FolderRename id) the engine has learned: its place in the log."""
+        return (self._last_decision, self._last_rename)
+
+    def snapshot_serial(self) -> tuple[int, int] | None:
+        """The serial of the snapshot on disk (None if there is none or it has no header)."""
+        try:
+            with (self.dir / "engine.pkl").open("rb") as fh:
+                head = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None
+        return tuple(head["serial"]) if isinstance(head, dict) and "serial" in head else None
+
+    def _save(self, force: bool = False) -> bool:
+        """Write the snapshot, unless the one on disk is further along the log (another process wrote
+        it): a snapshot is never replaced by an older one. `force` (reset, import of a learning log)
+        replaces it anyway. Returns whether it was written."""
+        if self.read_only and not force:
+            return False
         self.dir.mkdir(parents=True, exist_ok=True)
-        doc = {"engine": self._engine.to_bytes(), "last_decision": self._last_decision,
-               "undone": sorted(self._undone), "last_folder": self._last_folder}
-        tmp = self.dir / f"engine.pkl.{os.getpid()}.{threading.get_ident()}.tmp"
-        with tmp.open("wb") as fh:
-            pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.dir / "engine.pkl")
+        with open(self.dir / "engine.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time, across processes
+            on_disk = self.snapshot_serial()
+            if not force and on_disk is not None and (on_disk[0] > self._last_decision
+                                                      or on_disk[1] > self._last_rename):
+                self._stamp = None  # reload it at the next look
+                return False
+            head = {"serial": list(self.serial), "saved_by": os.getpid()}
+            doc = {"engine": self._engine.to_bytes(), "last_decision": self._last_decision,
+                   "undone": sorted(self._undone), "last_folder": self._last_folder,
+                   "last_rename": self._last_rename}
+            tmp = self.dir / f"engine.pkl.{os.getpid()}.{threading.get_ident()}.tmp"
+            with tmp.open("wb") as fh:
+                pickle.dump(head, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.dir / "engine.pkl")
         self._dirty, self._saved_at, self._stamp = 0, time.monotonic(), self._snapshot_stamp()
+        return True
 
     def save_now(self) -> None:
         """Write the snapshot if anything was learned since the last one."""
@@ -296,11 +343,16 @@ class Suggester:
                 self._saver.start()
 
     def rename_folder(self, old: str, new: str) -> int:
-        """A folder (and its subfolders) was renamed: its history follows. Returns folders renamed."""
+        """A folder (and its subfolders) was renamed (`library.folder_renamed`): its history follows,
+        from the rename log (FolderRename), so every process and snapshot applies it exactly once.
+        Returns log entries applied."""
         with self._lock:
-            n = self.engine().rename_folder(old, new)
-            self._dirty += 1
-            return n
+            self.engine()
+            return self._catch_up(undos=False)
+
+    def _apply_rename(self, r: FolderRename) -> None:
+        self._engine.rename_folder(r.old, r.new)
+        self._last_rename = max(self._last_rename, r.id)
 
     # --- suggesting -------------------------------------------------------------------------------
     def suggest_for_photo(self, photo: Photo, k: int | None = None) -> list[dict]:
@@ -340,7 +392,7 @@ class Suggester:
             set_meta(RESET_KEY, str(last))
             for name in (OLD_LOGS_DIR, LOGS_DIR):
                 shutil.rmtree(self.dir / name, ignore_errors=True)
-            self._rebuild(respect_reset=True)
+            self._rebuild(respect_reset=True, force=True)
 
     def import_learning_log(self, path: str | os.PathLike) -> int:
         """Learn the desktop scripts' tag_learning_log.json (shapes: see learning_log.py); returns
@@ -354,7 +406,7 @@ class Suggester:
             logs = self.dir / LOGS_DIR
             logs.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, logs / f"{int(time.time() * 1000)}-{Path(path).name}")
-            self._save()
+            self._save(force=True)
         return len(rows)
 
     def learn_library(self, progress: Callable[[int, int], None] | None = None) -> int:
@@ -365,7 +417,7 @@ class Suggester:
             Meta.delete().where(Meta.key == RESET_KEY).execute()
             n = self._rebuild(respect_reset=False, progress=progress)
             n += self._learn_uncatalogued()
-            self._save()
+            self._save(force=True)
             return n
 
     def _learn_uncatalogued(self) -> int:
