@@ -95,7 +95,7 @@ export function drawBox(el, { onChange, onDone, minSize = 0.02 } = {}) {
     if (e.button > 0 || start) return;
     const onBox = !!e.target.closest(".box");
     if (!onBox && e.target.closest("button, input, a")) return;
-    e.preventDefault();
+    if (!onBox) e.preventDefault(); // on a box, the default (its click, on a tap) must stay
     start = { p: norm(e), x: e.clientX, y: e.clientY, id: e.pointerId, onBox, drawing: !onBox };
     if (!onBox) try { el.setPointerCapture(e.pointerId); } catch { /* synthetic pointer */ }
   };

@@ -187,3 +187,97 @@ def test_settings_viewer_actions_and_trash(live_server_factory, pixel):
     page.wait_for_url("**folder=Animals")
     page.locator(".toast", has_text="Renamed to Animals").wait_for()
     assert not errors, errors
+
+
+class Touch:
+    """A finger, through CDP: Chrome turns these into touch *and* pointer events, like a phone."""
+
+    def __init__(self, page):
+        self.cdp = page.context.new_cdp_session(page)
+
+    def drag(self, x0: float, y0: float, x1: float, y1: float, steps: int = 12) -> None:
+        import time
+
+        send = self.cdp.send
+        send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]})
+        for i in range(1, steps + 1):
+            x, y = x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps
+            send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            time.sleep(0.016)
+        send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_small_defects_on_the_phone(live_server_factory, phone):
+    import sqlite3
+
+    server = live_server_factory()
+    ids = [upload(server, MEDIA / "exif" / f"orientation_{i}.jpg") for i in (1, 2, 3)]
+    server.post("/api/photos/move", json={"ids": ids, "folder": "Trips", "create": True})
+    r = server.post(f"/api/photos/{ids[1]}/regions", json={"x": 0.2, "y": 0.2, "w": 0.5, "h": 0.5, "label": "tower"})
+    assert r.status_code == 201
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        # a small face (the worker is off: as the face stage would store it) and a running job
+        db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed) VALUES (?, 0.05, 0.05, 0.06, 0.06, x'', 0)",
+                   (ids[1],))
+        db.execute("INSERT INTO job (kind, status, total, done, message, created_at, updated_at) "
+                   "VALUES ('analyse', 'running', 10, 3, 'photo 3', datetime('now'), datetime('now'))")
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+
+    # --- the job line sits in the top bar: it covers nothing of the screen ----------------------------
+    page.goto(f"{server.url}/#library?folder=Trips")
+    page.locator("#jobs .job-line").wait_for()
+    jobs, top = page.locator("#jobs").bounding_box(), page.locator(".topbar").bounding_box()
+    assert jobs["y"] + jobs["height"] <= top["y"] + top["height"] + 0.5, (jobs, top)
+    first = page.locator("#view > *").first.bounding_box()
+    assert first["y"] >= top["y"] + top["height"], (first, top)
+    assert "analyse 3/10" in page.locator("#jobs").inner_text()
+
+    # --- "Save tags" saves on the first tap, with the typed tag not yet added --------------------------
+    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[2]}"]').click()  # newest first: ids[1] is next
+    page.wait_for_url(f"**#photo/{ids[2]}")
+    page.locator("#edit-tags-btn").click()
+    page.locator("#photo-tags .chip-input").fill("sunset")
+    page.locator("#save-tags-btn").click()
+    page.locator(".toast", has_text="Tags saved").wait_for(timeout=5000)
+    assert [t["name"] for t in photo(server, ids[2])["tags"]] == ["sunset"]
+
+    # --- a swipe that starts on the edge arrow moves to the next photo (a tap on it still works) --------
+    nxt = page.locator(".nav-next").bounding_box()
+    Touch(page).drag(nxt["x"] + nxt["width"] / 2, nxt["y"] + nxt["height"] / 2, 40, nxt["y"] + nxt["height"] / 2)
+    page.wait_for_url(f"**#photo/{ids[1]}")
+    page.wait_for_timeout(600)
+    assert page.url.endswith(f"#photo/{ids[1]}")  # moved once: the release was not also a tap
+    page.locator(".nav-prev").click()
+    page.wait_for_url(f"**#photo/{ids[2]}")
+
+    # --- regions: a face box is a finger's target; a box drawn over a box; the similar message spans ----
+    page.goto(f"{server.url}/#regions/{ids[1]}")
+    face = page.locator(".box-face").first
+    face.wait_for()
+    fb = face.bounding_box()
+    assert fb["width"] < 44  # the face itself is small ...
+    cx, cy = fb["x"] + fb["width"] / 2, fb["y"] + fb["height"] / 2
+    face.evaluate("e => e.scrollIntoView({block: 'center'})")
+    fb = face.bounding_box()
+    cx, cy = fb["x"] + fb["width"] / 2, fb["y"] + fb["height"] / 2
+    for dx, dy in ((21, 0), (-21, 0), (0, 21), (0, -21)):  # ... its hit area reaches 44 px around it
+        hit = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); return e ? e.className : null; }", [cx + dx, cy + dy])
+        assert hit and "box-face" in hit, (fb, dx, dy, hit)
+    region = page.locator(".box-region").bounding_box()
+    x0, y0 = region["x"] + region["width"] * 0.3, region["y"] + region["height"] * 0.3
+    Touch(page).drag(x0, y0, x0 + region["width"] * 0.4, y0 + region["height"] * 0.4)
+    page.locator("#region-label").fill("window")
+    page.locator("#region-save").click()
+    page.locator(".toast", has_text="Saved “window”").wait_for()
+    labels = sorted(r["label"] for r in server.get(f"/api/photos/{ids[1]}/regions").json()["items"])
+    assert labels == ["tower", "window"]
+    msg = page.locator("#similar-list li.muted")
+    msg.wait_for()
+    lines = msg.evaluate("e => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight))")
+    assert lines <= 3, msg.inner_text()  # not one word a line
+    page.locator(".box-region", has_text="tower").tap(position={"x": 10, "y": 10})  # a tap still selects it
+    page.locator('.box-region[aria-pressed="true"]', has_text="tower").wait_for()
+    page.wait_for_function("document.querySelector('.region-detail input').value === 'tower'")
+    assert not page.errors, page.errors
