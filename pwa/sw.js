@@ -4,7 +4,7 @@
 // VERSION carries a digest of the shell files: tests/e2e/test_pwa_shell.py fails, naming the new
 // value, until it is updated after a change (and checks SHELL lists every shell file).
 
-const VERSION = "jaicat-shell-8b3c3370ae";
+const VERSION = "jaicat-shell-0a9bce054b";
 const SHELL = [
   "./",
   "index.html",
@@ -16,7 +16,9 @@ const SHELL = [
   "js/folder-picker.js",
   "js/gestures.js",
   "js/hash-worker.js",
+  "js/ideas.js",
   "js/library.js",
+  "js/map.js",
   "js/people.js",
   "js/photo-actions.js",
   "js/regions.js",
@@ -25,6 +27,7 @@ const SHELL = [
   "js/settings.js",
   "js/sha256.js",
   "js/store.js",
+  "js/timeline.js",
   "js/trash.js",
   "js/ui.js",
   "js/upload.js",

@@ -120,6 +120,10 @@ export const api = {
   trashPhotos: (ids) => post("/api/photos/trash", { ids }),
   restorePhotos: (ids) => post("/api/photos/restore", { ids }),
   trash: (query) => get("/api/trash", query),
+  timeline: () => get("/api/timeline"),
+  timelinePhotos: (query) => get("/api/timeline/photos", query),
+  places: () => get("/api/places"),
+  ideas: (ids, people) => post("/api/ideas", { ids, people }),
   emptyTrash: (ids) => post("/api/trash/empty", ids ? { ids } : {}),
 
   review: (query) => get("/api/review", query),

@@ -18,8 +18,12 @@ const SCREENS = {
   people: () => import("./people.js"),
   settings: () => import("./settings.js"),
   trash: () => import("./trash.js"),
+  timeline: () => import("./timeline.js"),
+  map: () => import("./map.js"),
+  ideas: () => import("./ideas.js"),
 };
-const TAB_OF = { search: "library", photo: "library", regions: "library", trash: "settings" };
+const TAB_OF = { search: "library", photo: "library", regions: "library", trash: "settings", timeline: "library",
+  map: "library", ideas: "library" };
 const OPEN_WITHOUT_TOKEN = new Set(["connect", "upload"]); // upload still shows the local queue
 
 let cleanup = null;

@@ -107,6 +107,7 @@ export async function mount(view, route) {
       h("button.btn.btn-small#select-star", { type: "button", disabled: none, onclick: async () => {
         if (await setFavourite(ids, true)) { toast(`Starred ${ids.length}`, "ok"); setSelecting(false); }
       } }, "★ Star"),
+      h("a.btn.btn-small#select-ideas", { href: none ? undefined : `#ideas/${ids.slice(0, 20).join(",")}`, "aria-disabled": none ? "true" : undefined }, "Post ideas"),
       h("button.btn.btn-small.btn-danger#select-delete", { type: "button", disabled: none, onclick: async () => {
         if (await trashPhotos(ids, { onUndo: () => go(location.hash) })) go(location.hash);
       } }, "Delete"));

@@ -39,6 +39,9 @@ class Settings:
     https: bool = False
     log_requests: bool = True
     pwa_dir: Path | None = None  # default: the pwa/ folder of the source checkout
+    # map tiles the phone loads itself (the server stays offline); "" turns the map off
+    map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    language: str = "en"  # the household's language for post ideas: en, de, fr, es
     # machine learning
     device: str = "auto"  # auto | cpu | cuda
     clip_model: str = "openai/clip-vit-base-patch32"

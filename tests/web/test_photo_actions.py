@@ -71,3 +71,38 @@ def test_devices_renamed_and_server_facts(client):
     code = client.post("/api/pair/code").json
     rows = code["qr"]
     assert len(rows) == len(rows[0]) >= 21 and set("".join(rows)) == {"0", "1"}
+
+
+def test_timeline_places_and_post_ideas(client, settings, photo, media_dir):
+    import datetime as dt
+
+    from jaicat.db import Face, Person
+    from jaicat.photos.ingest import ingest_file
+    from jaicat.photos.tags import edit_photo_tags
+
+    older = ingest_file(media_dir / "exif" / "orientation_1.jpg", settings).photo
+    Photo.update(taken_at=dt.datetime(2021, 3, 2)).where(Photo.id == older.id).execute()
+    months = client.get("/api/timeline").json["months"]
+    assert months[0]["month"] > months[-1]["month"] == "2021-03"
+    page = client.get("/api/timeline/photos?limit=1").json
+    assert page["items"][0]["id"] == photo.id and page["next_cursor"] == "1"
+    assert [p["id"] for p in client.get("/api/timeline/photos?until=2021-03").json["items"]] == [older.id]
+    assert client.get("/api/timeline/photos?until=March").status_code == 400
+    places = client.get("/api/places").json
+    assert places["tiles"].startswith("https://") and {p["id"] for p in places["items"]} >= {photo.id}
+    assert all(p["lat"] is not None for p in places["items"])
+
+    library.file_photo(Photo.get_by_id(photo.id), "Trips/Paris 2024", settings)
+    edit_photo_tags(Photo.get_by_id(photo.id), ["eiffel tower"])
+    Photo.update(caption="a tower at sunset").where(Photo.id == photo.id).execute()
+    Face.create(photo=photo.id, x=0, y=0, w=0.1, h=0.1, encoding=b"", person=Person.create(name="Amy H"))
+    r = client.post("/api/ideas", json={"ids": [photo.id]})
+    assert r.status_code == 200 and len(r.json["ideas"]) == 3
+    first = r.json["ideas"][0]
+    assert first["text"] == "A tower at sunset in Paris, July 2024." and "#EiffelTower" in first["hashtags"]
+    assert not any("Amy" in i["text"] or "#AmyH" in i["hashtags"] for i in r.json["ideas"])  # people: off
+    with_people = client.post("/api/ideas", json={"ids": [photo.id], "people": True}).json["ideas"]
+    assert any("Amy H" in i["text"] for i in with_people)
+    settings.language = "de"
+    assert "Juli 2024" in client.post("/api/ideas", json={"ids": [photo.id]}).json["ideas"][0]["text"]
+    assert client.post("/api/ideas", json={"ids": list(range(1, 30))}).status_code == 400

@@ -108,6 +108,18 @@ def spec() -> dict:
         "/api/photos/trash": {"post": op("Move photos to the trash", body=_obj({"ids": IDS}, ("ids",)))},
         "/api/photos/restore": {"post": op("Put trashed photos back where they were",
                                            body=_obj({"ids": IDS}, ("ids",)))},
+        "/api/timeline": {"get": op("Months that have photos, newest first", resp=_obj(
+            {"months": {"type": "array", "items": _obj({"month": STR, "count": INT})}}))},
+        "/api/timeline/photos": {"get": op("Photos by date, newest first", [
+            _q("until", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}), LIMIT, CURSOR], resp=PAGE)},
+        "/api/places": {"get": op("Photos with GPS for the map, and the tile URL template", [
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 5000})],
+            resp=_obj({"tiles": NULLSTR, "items": {"type": "array", "items": {"type": "object"}}}))},
+        "/api/ideas": {"post": op("Three post ideas with hashtags for photos (people named only if asked)",
+                                  body=_obj({"ids": IDS | {"maxItems": 20}, "people": BOOL}, ("ids",)),
+                                  resp=_obj({"ideas": {"type": "array", "items": _obj({"text": STR,
+                                                                                       "hashtags": STRLIST})},
+                                             "language": STR, "facts": {"type": "object"}}))},
         "/api/trash": {"get": op("Photos in the trash, most recently trashed first", [LIMIT, CURSOR], resp=PAGE)},
         "/api/trash/empty": {"post": op("Delete photos in the trash for good (all, or `ids`)",
                                         body=_obj({"ids": IDS}), body_required=False)},

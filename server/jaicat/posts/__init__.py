@@ -1,0 +1,1 @@
+"""Post ideas: short texts for sharing photos (ideas.py)."""
