@@ -33,7 +33,7 @@ function cursorPager(fetchPage) {
     const r = await fetchPage(cursor || undefined);
     cursor = r.next_cursor;
     done = !cursor;
-    return { items: r.items, done };
+    return { items: r.items, done, hints: r.hints || [] };
   };
 }
 
@@ -46,6 +46,11 @@ function crumbs(folder) {
     acc = acc ? `${acc}/${part}` : part;
     out.push(h("span", "›"), h("a", { href: `#library?folder=${encodeURIComponent(acc)}` }, part));
   }
+  return out;
+}
+
+function flatten(node, out = []) {
+  for (const c of node.children || []) { out.push(c.path); flatten(c, out); }
   return out;
 }
 
@@ -71,6 +76,30 @@ export async function mount(view, route) {
     go(v ? `#search?q=${encodeURIComponent(v)}` : "#library");
   } }, input, h("button.btn.btn-primary", { type: "submit" }, "Search"));
   const folders = h("div#folder-tree.folder-tree");
+  const hintBox = h("div#search-hints.search-hints", { role: "status" });
+  // filter chips: pick a person, tag, folder or month instead of typing the syntax
+  const addFilter = (token) => {
+    const v = `${input.value.trim()} ${token}`.trim();
+    go(`#search?q=${encodeURIComponent(v)}`);
+  };
+  const quote = (s) => (/[\s"]/.test(s) ? `"${s.replace(/"/g, "")}"` : s);
+  const chooser = (label, load, toToken) => h("button.btn.btn-small.filter-chip", { type: "button", dataset: { filter: label.toLowerCase() },
+    onclick: async () => {
+      const list = h("ul.folder-list", h("li.muted", "Loading…"));
+      const s = sheet(`Filter by ${label.toLowerCase()}`, list);
+      try {
+        const opts = await load();
+        list.replaceChildren(...(opts.length ? opts.map((o) => h("li", h("button.folder-option", { type: "button",
+          onclick: () => { s.close(); addFilter(toToken(o.value)); } }, h("span.folder-name", o.label), o.note ? h("span.folder-note", o.note) : null)))
+          : [h("li.muted", `No ${label.toLowerCase()} yet.`)]));
+      } catch (err) { list.replaceChildren(h("li.muted", describe(err))); }
+    } }, label);
+  const filters = h("div#filter-chips.row.wrap.filter-chips",
+    chooser("Person", async () => (await api.people()).items.map((p) => ({ value: p.name, label: p.name, note: p.face_count ? String(p.face_count) : "" })), (v) => `person:${quote(v)}`),
+    chooser("Tag", async () => (await api.tags()).items.map((t) => ({ value: t.name, label: t.name, note: String(t.count) })), (v) => `tag:${quote(v)}`),
+    chooser("Folder", async () => flatten(await api.folders()).map((f) => ({ value: f, label: f })), (v) => `folder:${quote(v)}`),
+    chooser("Date", async () => (await api.timeline()).months.map((m) => ({ value: m.month, label: m.month, note: String(m.count) })), (v) => `date:${v}`),
+    h("button.btn.btn-small.filter-chip", { type: "button", dataset: { filter: "favourite" }, onclick: () => addFilter("is:favourite") }, "★"));
   const grid = h("div#photo-grid.photo-grid");
   const status = h("p#grid-status.muted.grid-status");
   const sentinel = h("div.sentinel");
@@ -120,7 +149,7 @@ export async function mount(view, route) {
     if (selected.has(pid)) selected.delete(pid); else selected.add(pid);
     renderBar();
   });
-  view.append(form, head, bar, folders, grid, status, sentinel);
+  view.append(form, filters, hintBox, head, bar, folders, grid, status, sentinel);
 
   let subfolders = Promise.resolve(0); // how many folders are below this one (for the empty message)
   if (!isSearch) {
@@ -157,6 +186,7 @@ export async function mount(view, route) {
     try {
       const r = await next();
       done = r.done;
+      if (r.hints && r.hints.length && !hintBox.childElementCount) hintBox.append(...r.hints.map((t) => h("p.hint-line", t)));
       for (const p of r.items) {
         browsing.items.push(p);
         grid.append(h("a.thumb", { href: `#photo/${p.id}`, dataset: { photoId: p.id }, title: p.filename },
