@@ -122,7 +122,7 @@ export async function mount(view, route) {
       if (!(await trashPhotos([p.id], { onUndo: () => go(`#photo/${p.id}`) }))) return;
       browsing.items = browsing.items.filter((x) => x.id !== p.id);
       go(next ? `#photo/${next}` : "#library");
-    } }, h("span", { "aria-hidden": "true" }, "🗑"), h("small", "Delete")));
+    } }, h("span", { "aria-hidden": "true" }, "✕"), h("small", "Delete")));
   const where = p.folder !== null && p.folder !== undefined
     ? h("a", { href: `#library?folder=${encodeURIComponent(p.folder)}` }, p.folder || "(library root)")
     : h("a", { href: "#review" }, p.status === "skipped" ? "Skipped (inbox)" : "Inbox — waiting for review");

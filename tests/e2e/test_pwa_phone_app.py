@@ -281,3 +281,115 @@ def test_small_defects_on_the_phone(live_server_factory, phone):
     page.locator('.box-region[aria-pressed="true"]', has_text="tower").wait_for()
     page.wait_for_function("document.querySelector('.region-detail input').value === 'tower'")
     assert not page.errors, page.errors
+
+
+# Every interactive element on a screen is at least 44 px in its smaller dimension, except these
+# (listed in README, "The phone app"): the map's attribution link (its size is the licence text's), a
+# checkbox inside a label.toggle (the whole label, 44 px high, is the target), the visually hidden file
+# input (its visible label button is the target), and region/face boxes smaller than 44 px (their hit
+# area reaches 44 px around the centre: probed with elementFromPoint in test_small_defects_on_the_phone).
+TARGET_EXCEPTIONS = (".map-credit a", "label.toggle input[type=checkbox]", "input.visually-hidden",
+                     ".region-overlay .box")
+MEASURE = """(exceptions) => {
+  const sel = "a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]";
+  const out = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height || el.closest("[hidden]")) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || st.display === "none" || st.opacity === "0") continue;
+    if (exceptions.some((x) => el.matches(x))) continue;
+    if (Math.min(r.width, r.height) < 43.5) {
+      out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")} `
+        + `"${(el.innerText || el.value || el.getAttribute("aria-label") || "").trim().slice(0, 30)}" `
+        + `${Math.round(r.width)}x${Math.round(r.height)}`);
+    }
+  }
+  return out;
+}"""
+PNG_1PX = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360f8cf000000030101"
+                        "00c9fe92ef0000000049454e44ae426082")
+
+
+def small_targets(page) -> list[str]:
+    return page.evaluate(MEASURE, list(TARGET_EXCEPTIONS))
+
+
+def test_every_screen_has_finger_sized_targets(live_server_factory, browser):
+    import sqlite3
+
+    server = live_server_factory()
+    ids = [upload(server, MEDIA / "exif" / f"orientation_{i}.jpg") for i in (1, 2, 3, 4, 5)]
+    server.post("/api/photos/move", json={"ids": ids[:3], "folder": "Trips/Paris 2024", "create": True})
+    server.request("PATCH", f"/api/photos/{ids[0]}", json={"tags": ["eiffel tower", "sunset"], "favourite": True})
+    server.post(f"/api/photos/{ids[0]}/regions", json={"x": 0.2, "y": 0.2, "w": 0.4, "h": 0.4, "label": "tower"})
+    server.post("/api/photos/trash", json={"ids": [ids[4]]})
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        db.execute("INSERT INTO person (name, created_at) VALUES ('Amy H', datetime('now'))")
+        db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed, person_id) "
+                   "VALUES (?, 0.6, 0.1, 0.2, 0.25, x'', 1, 1)", (ids[0],))
+        db.execute("UPDATE photo SET status = 'suggested', suggestions = ? WHERE id = ?",
+                   ('[{"folder": "Trips/Paris 2024", "score": 0.8, "reason": "3 similar photos"}]', ids[3]))
+    ctx = browser.new_context(**PHONE, user_agent=PIXEL_UA)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    tiles: list[str] = []
+
+    def tile(route):
+        tiles.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=PNG_1PX)
+
+    page.route("https://tile.openstreetmap.org/**", tile)
+    found: dict[str, list[str]] = {}
+    try:
+        page.goto(f"{server.url}/#connect")
+        page.locator("#pair-code").wait_for()
+        found["connect"] = small_targets(page)
+        shot(page, "connect")
+        page.goto(f"{server.url}/#pair={server.phone_code()}")
+        page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+        screens = {
+            "upload": ("#upload", "#file-input, .upload-pick"),
+            "review": ("#review", ".review-card"),
+            "library": ("#library", "#photo-grid .thumb"),
+            "folder": ("#library?folder=Trips%2FParis%202024", "#photo-grid .thumb"),
+            "search": (f"#search?q={'person:Amy H'.replace(' ', '%20')}", "#search-hints .hint-line"),
+            "photo": (f"#photo/{ids[0]}", "#favourite-btn"),
+            "regions": (f"#regions/{ids[0]}", ".box-region"),
+            "people": ("#people", ".person, .people-grid"),
+            "settings": ("#settings", "#device-list .device"),
+            "trash": ("#trash", "#trash-grid .thumb"),
+            "timeline": ("#timeline", ".date-head"),
+            "map": ("#map", ".map-marker"),
+            "ideas": (f"#ideas/{ids[0]}", ".idea"),
+        }
+        for name, (route, ready) in screens.items():
+            page.goto(f"{server.url}/{route}")
+            page.locator(ready).first.wait_for(state="attached")
+            page.wait_for_timeout(300)
+            found[name] = small_targets(page)
+            shot(page, name)
+        # sheets: choose a folder, pair another phone, select mode
+        page.goto(f"{server.url}/#photo/{ids[0]}")
+        page.locator("#move-btn").click()
+        page.locator(".folder-option").first.wait_for()
+        found["choose-folder"] = small_targets(page)
+        shot(page, "choose-folder")
+        page.keyboard.press("Escape")
+        page.goto(f"{server.url}/#settings")
+        page.locator("#pair-another").click()
+        page.locator("#pair-qr").wait_for()
+        found["pair-another"] = small_targets(page)
+        page.keyboard.press("Escape")
+        page.goto(f"{server.url}/#library?folder=Trips%2FParis%202024")
+        page.locator("#select-btn").click()
+        page.locator(f'#photo-grid .thumb[data-photo-id="{ids[1]}"]').click()
+        found["select"] = small_targets(page)
+    finally:
+        ctx.close()
+    assert tiles and all(t.startswith("https://tile.openstreetmap.org/") for t in tiles)
+    bad = {k: v for k, v in found.items() if v}
+    assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
+    assert not errors, errors
