@@ -67,7 +67,7 @@ export async function mount(view) {
       for (let tx = Math.floor(left / TILE); tx <= Math.floor((left + w) / TILE); tx++) {
         const wrapped = ((tx % n) + n) % n;
         const src = data.tiles.replace("{z}", z).replace("{x}", wrapped).replace("{y}", ty);
-        tiles.append(h("img.map-tile", { src, alt: "", draggable: false, referrerpolicy: "no-referrer",
+        tiles.append(h("img.map-tile", { src, alt: "", draggable: false, referrerpolicy: "origin", // the tile host's usage policy asks for the referring site
           style: { left: `${tx * TILE - left}px`, top: `${ty * TILE - top}px` } }));
       }
     }

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from e2e.conftest import PHONE  # the `phone` fixture's emulated phone (CSP bypassed: see e2e/conftest.py)
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
@@ -25,9 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "tests" / "media"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
-# the emulated phone of tests/e2e/conftest.py (fixture `phone`), with a Pixel's user agent
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True,
-             bypass_csp=True)  # wait_for_function evaluates strings; the CSP forbids eval (see e2e/conftest.py)
 PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/126.0.0.0 Mobile Safari/537.36")
 

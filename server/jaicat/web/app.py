@@ -5,8 +5,9 @@ so tests build apps freely."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, current_app
 from werkzeug.routing import IntegerConverter
 
 import jaicat
@@ -33,17 +34,27 @@ class SqliteInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-# The PWA loads only its own scripts (no inline script or style element), talks only to this server,
+# The PWA loads only its own scripts (no inline script or style element), talks only to this server
+# (images also from the map tile host the settings name: csp_for),
 # shows thumbnails as blob: URLs, and is never framed.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
        "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
 
 
+def csp_for(settings: Settings) -> str:
+    """CSP with the map's tile host (`map_tiles`, loaded by the phone itself) allowed as an image source,
+    and nothing else from elsewhere."""
+    tiles = urlsplit(settings.map_tiles or "")
+    if tiles.scheme not in ("https", "http") or not tiles.netloc:
+        return CSP
+    return CSP.replace("img-src 'self' blob: data:", f"img-src 'self' blob: data: {tiles.scheme}://{tiles.netloc}")
+
+
 def security_headers(resp):
     """Headers every response carries (after_request)."""
     h = resp.headers
-    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("Content-Security-Policy", current_app.config.get("JAICAT_CSP", CSP))
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")
@@ -63,6 +74,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     pwa = getattr(settings, "pwa_dir", None)
     app.config.update(
         JAICAT_SETTINGS=settings,
+        JAICAT_CSP=csp_for(settings),
         JAICAT_PWA_DIR=Path(pwa).expanduser() if pwa else default_pwa_dir(),
         # we ping in JSON (web/ws.py) so the PWA sees it; a phone's messages are small JSON
         SOCK_SERVER_OPTIONS={"ping_interval": None, "max_message_size": 64 * 1024},
