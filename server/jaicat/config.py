@@ -21,6 +21,9 @@ from .errors import InvalidInput
 DEFAULT_DATA_DIR = "./jaicat-data"
 
 
+MODEL_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")  # setting model_runtime (pipeline/exported.py)
+
+
 @dataclass
 class Settings:
     """All configuration. Every key is documented in the README (tests/test_docs.py checks it)."""
@@ -44,6 +47,7 @@ class Settings:
     language: str = "en"  # the household's language for post ideas: en, de, fr, es
     # machine learning
     device: str = "auto"  # auto | cpu | cuda
+    model_runtime: str = "auto"  # auto | torch | onnx | onnx-int8 (image towers; pipeline/exported.py)
     clip_model: str = "openai/clip-vit-base-patch32"
     caption_model: str = "Salesforce/blip-image-captioning-base"
     models_dir: Path | None = None  # default: <data_dir>/models
@@ -69,6 +73,10 @@ class Settings:
         if self.vocabulary_file is not None:
             self.vocabulary_file = Path(self.vocabulary_file).expanduser()
         self.thumb_sizes = tuple(int(s) for s in self.thumb_sizes)
+        self.model_runtime = str(self.model_runtime).strip().lower()
+        if self.model_runtime not in MODEL_RUNTIMES:
+            raise InvalidInput(f"config key 'model_runtime': expected one of {', '.join(MODEL_RUNTIMES)}, "
+                               f"not {self.model_runtime!r}")
 
     # derived paths -------------------------------------------------------------------------------
     @property

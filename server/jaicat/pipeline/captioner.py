@@ -1,9 +1,18 @@
-"""Image captioning (BLIP by default; any transformers image-to-text model that can `generate`)."""
+"""Image captioning (BLIP by default; any transformers image-to-text model that can `generate`).
+
+On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
+(setting model_runtime, pipeline/exported.py); the text decoder stays in torch and decodes greedily
+with its key/value cache: the image's cross-attention keys and values are computed once per caption,
+not once per word. Captions are batched across photos; a batch stops as soon as every caption has
+ended, and `caption(images, should_stop)` abandons a batch between words when something more urgent
+arrives (the worker's caption pass: a new photo's suggestion must never wait for captions).
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -14,10 +23,54 @@ from .models import InferenceModel
 _JUNK_PREFIX = re.compile(r"^(?:arafed|araffe|arafe|araf)\s+", re.I)
 
 
+class CaptionsInterrupted(Exception):
+    """A caption batch was abandoned because `should_stop()` said so; its photos are captioned later."""
+
+
 def tidy_caption(text: str) -> str:
     text = re.sub(r"\s+", " ", text or "").strip()
     text = _JUNK_PREFIX.sub("", text)
     return text[:1].upper() + text[1:] if text else ""
+
+
+def _onnx_vision(tower):
+    """A torch module standing in for BLIP's vision model: the exported tower behind BLIP's own call
+    (`vision_model(pixel_values=...)[0]`), so `generate` and the decoder are unchanged."""
+    import torch
+
+    class OnnxVision(torch.nn.Module):
+        def forward(self, pixel_values, **_):
+            return (torch.from_numpy(tower(pixel_values.float().cpu().numpy())),)
+
+    return OnnxVision()
+
+
+def _vision_tower(vision_model):
+    import torch
+
+    class VisionTower(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vision_model = vision_model
+
+        def forward(self, pixel_values):
+            return self.vision_model(pixel_values=pixel_values)[0]
+
+    return VisionTower()
+
+
+def _stop_when(should_stop: Callable[[], bool]):
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhen(StoppingCriteria):
+        fired = False
+
+        def __call__(self, input_ids, scores, **kwargs):
+            self.fired = self.fired or bool(should_stop())
+            return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)
+
+    return StopWhen()
 
 
 class Captioner(InferenceModel):
@@ -53,12 +106,40 @@ class Captioner(InferenceModel):
         self.model = model.to(self.device, self.dtype).eval()
         self.processor = processor
         self._torch = torch
+        self._should_stop: Callable[[], bool] | None = None
+        if getattr(model.config, "model_type", "") == "blip" and hasattr(self.model, "vision_model"):
+            side = int(model.config.vision_config.image_size)
+            tower = self._accelerate(_vision_tower(self.model.vision_model), torch.zeros(1, 3, side, side))
+            if tower is not None:
+                self.model.vision_model = _onnx_vision(tower)
+
+    def caption(self, images: list[Image.Image], should_stop: Callable[[], bool] | None = None) -> list[str]:
+        """One caption per image, in batches of batch_size; raises CaptionsInterrupted as soon as
+        `should_stop()` is true (checked between batches and between words)."""
+        self._should_stop = should_stop
+        try:
+            return self.predict(images)
+        finally:
+            self._should_stop = None
 
     def _predict(self, images: list[Image.Image]) -> list[str]:
         torch = self._torch
+        stop = self._should_stop
+        if stop is not None and stop():
+            raise CaptionsInterrupted()
         inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
         pixels = inputs["pixel_values"].to(self.device, self.dtype)
+        extra = {}
+        criteria = None
+        if stop is not None:
+            from transformers import StoppingCriteriaList
+
+            criteria = _stop_when(stop)
+            extra["stopping_criteria"] = StoppingCriteriaList([criteria])
         with torch.inference_mode():
             ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens,
-                                      min_new_tokens=self.min_new_tokens, num_beams=1, do_sample=False)
+                                      min_new_tokens=self.min_new_tokens, num_beams=1, do_sample=False,
+                                      use_cache=True, **extra)
+        if criteria is not None and criteria.fired:
+            raise CaptionsInterrupted()
         return [tidy_caption(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]

@@ -1,7 +1,9 @@
 """CLIP-style dual encoders (CLIP, SigLIP, larger CLIPs): images and texts into one L2-normalised space.
 
 Image preprocessing uses the PIL/numpy image processor, so torchvision is not needed. On CUDA the
-weights run in fp16; embeddings always come back as float32 numpy arrays.
+weights run in fp16; on a CPU the image tower runs on ONNX Runtime (int8 by default, setting
+model_runtime; pipeline/exported.py) while the text tower, used for search and the tag vocabulary,
+stays in torch. Embeddings always come back as float32 numpy arrays.
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ def _features(out):
     return out
 
 
+def image_tower(model):
+    """pixel_values -> projected image features of a dual encoder, as one torch module (what is
+    exported to ONNX); shares the model's weights."""
+    import torch
+
+    class ImageTower(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vision_model = model.vision_model
+            self.visual_projection = model.visual_projection
+
+        def forward(self, pixel_values):
+            return self.visual_projection(self.vision_model(pixel_values=pixel_values).pooler_output)
+
+    return ImageTower()
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
@@ -105,9 +124,16 @@ class ClipEncoder(InferenceModel):
             self.logit_scale = float(self.model.logit_scale.exp().float().cpu())
             self.logit_bias = float(self.model.logit_bias.float().cpu()) if self.sigmoid_scores else 0.0
         self._torch = torch
+        self.tower = None
+        if hasattr(self.model, "vision_model") and hasattr(self.model, "visual_projection"):
+            side = int(getattr(getattr(config, "vision_config", config), "image_size", 224) or 224)
+            self.tower = self._accelerate(image_tower(self.model), torch.zeros(1, 3, side, side))
 
     def _predict(self, images: list[Image.Image]) -> np.ndarray:
         torch = self._torch
+        if self.tower is not None:
+            pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="np")["pixel_values"]
+            return l2_normalise(self.tower(pixels))
         pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
             out = self.model.get_image_features(pixel_values=pixels.to(self.device, self.dtype))
@@ -143,9 +169,4 @@ class ClipEncoder(InferenceModel):
     def fingerprint(self) -> str:
         """Stable id of the loaded weights (for caches keyed by model)."""
         self.load()
-        cfg = (self.path / "config.json").read_bytes()
-        weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
-        stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
-        import hashlib
-
-        return hashlib.sha256(cfg + stamp.encode() + self.name.encode()).hexdigest()[:16]
+        return super().fingerprint()

@@ -9,8 +9,9 @@ Missing weights raise ModelUnavailable naming `jaicat models pull`.
 
 Every model family subclasses InferenceModel (Immich-style): `load()` is idempotent and runs under a
 lock, `predict(batch)` splits the batch by `batch_size` and calls `_predict`. A `ModelCache` keeps one
-loaded instance per (family, name, device); the runtime holds one, so the worker and the web layer
-share the weights. torch/transformers are imported lazily: the server starts fast without them.
+loaded instance per (family, name, device, runtime); the runtime holds one, so the worker and the web
+layer share the weights. Where a family's image tower can run on ONNX Runtime (int8 on a CPU), the
+setting `model_runtime` decides, through `exported.choose_runtime` (one place for every family). torch/transformers are imported lazily: the server starts fast without them.
 """
 
 from __future__ import annotations
@@ -107,12 +108,15 @@ class InferenceModel:
 
     family = "model"
 
-    def __init__(self, name: str, models_dir: str | Path, device: str = "auto", batch_size: int = 16):
+    def __init__(self, name: str, models_dir: str | Path, device: str = "auto", batch_size: int = 16,
+                 runtime: str = "torch"):
         self.name = str(name)
         self.models_dir = Path(models_dir)
         self.device_preference = device
+        self.runtime_preference = runtime
         self.batch_size = max(1, int(batch_size))
         self.device = "cpu"
+        self.runtime = "torch"  # what the image tower runs on once loaded (exported.RUNTIMES)
         self.path: Path | None = None
         self.loaded = False
         self.load_seconds = 0.0
@@ -134,6 +138,7 @@ class InferenceModel:
             path = resolve_model_path(self.name, self.models_dir)
             _quiet_transformers()
             self.device = pick_device(self.device_preference)
+            self.path = path
             t0 = time.perf_counter()
             try:
                 self._load(path)
@@ -148,9 +153,41 @@ class InferenceModel:
             self.path = path
             self.load_seconds = time.perf_counter() - t0
             self.loaded = True
-            log.info("loaded %s %s from %s on %s in %.1fs", self.family, self.name, path, self.device,
-                     self.load_seconds)
+            log.info("loaded %s %s from %s on %s (%s) in %.1fs", self.family, self.name, path, self.device,
+                     self.runtime, self.load_seconds)
         return self
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived files of the weights live (exports, text-embedding matrices)."""
+        return self.models_dir / ".cache"
+
+    def fingerprint(self) -> str:
+        """Stable id of the weights at self.path (config + weight files' names, sizes, times)."""
+        import hashlib
+
+        cfg = (self.path / "config.json").read_bytes()
+        weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
+        stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
+        return hashlib.sha256(cfg + stamp.encode() + self.name.encode()).hexdigest()[:16]
+
+    def _accelerate(self, module, example) -> object | None:
+        """`module` (an image tower) on the chosen runtime: an exported.OnnxTower, or None for torch.
+        An export that fails falls back to torch with one warning: slower, never broken."""
+        from .exported import choose_runtime, load_tower
+
+        self.runtime = choose_runtime(self.runtime_preference, self.device)
+        if self.runtime == "torch" or self.path is None:
+            self.runtime = "torch"
+            return None
+        try:
+            fingerprint = InferenceModel.fingerprint(self)  # not an override that would load() again
+            return load_tower(module, example, self.cache_dir, self.family, fingerprint, self.runtime)
+        except Exception as e:  # noqa: BLE001 - exporter/runtime gaps for an unusual architecture
+            log.warning("%s %s: %s export failed (%s: %s); running it on torch", self.family, self.name,
+                        self.runtime, type(e).__name__, e)
+            self.runtime = "torch"
+            return None
 
     def predict(self, batch: Sequence[Any]):
         self.load()
@@ -187,11 +224,12 @@ class ModelCache:
 
     def get(self, cls: type[InferenceModel], name: str, settings) -> InferenceModel:
         """This cache's instance of `cls` for model `name` (created unloaded; call load()/predict())."""
-        key = (cls, str(name), str(settings.models), settings.device)
+        key = (cls, str(name), str(settings.models), settings.device, settings.model_runtime)
         with self._lock:
             model = self._models.get(key)
             if model is None:
-                model = cls(name, settings.models, device=settings.device, batch_size=settings.batch_size)
+                model = cls(name, settings.models, device=settings.device, batch_size=settings.batch_size,
+                            runtime=settings.model_runtime)
                 self._models[key] = model
             return model
 

@@ -1,0 +1,160 @@
+"""Image towers on ONNX Runtime (float and int8), loaded through the real loader: outputs match the
+float torch model within the stated tolerance, exports are cached and rebuilt when damaged, and the
+captioner gives up a batch when asked to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaicat.config import load_settings
+from jaicat.errors import InvalidInput
+from jaicat.pipeline.captioner import Captioner, CaptionsInterrupted
+from jaicat.pipeline.clip import ClipEncoder
+from jaicat.pipeline.exported import choose_runtime, export_path
+from jaicat.pipeline.models import ModelCache
+
+pytest.importorskip("onnxruntime")
+
+MEDIA = Path(__file__).resolve().parents[1] / "media"
+
+# Stated tolerances: float ONNX is the same arithmetic reordered; int8 weights with per-batch
+# activation scales keep cosine >= 0.99 (the search index and suggester compare cosines).
+FLOAT_COSINE = 0.9999
+INT8_COSINE = 0.99
+
+
+def _photos(n: int = 6) -> list[Image.Image]:
+    from jaicat.photos.imaging import open_upright
+
+    groups = sorted((MEDIA / "faces_groups").rglob("*.jpg"))[:2]
+    files = (groups + sorted((MEDIA / "faces").rglob("*.jpg")))[:n]
+    assert len(files) == n
+    return [open_upright(f, max_side=448) for f in files]
+
+
+def _encoder(path, models_dir, runtime) -> ClipEncoder:
+    settings = load_settings(data_dir=models_dir.parent, env={}, models_dir=models_dir, model_runtime=runtime,
+                             device="cpu", clip_model=str(path))
+    return ModelCache().get(ClipEncoder, settings.clip_model, settings).load()
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_clip_image_tower_on_onnx_runtime_matches_torch(tiny_models, tmp_path):
+    photos = _photos()
+    ref = _encoder(tiny_models["clip"], tmp_path / "models", "torch")
+    assert ref.runtime == "torch" and ref.tower is None
+    want = ref.embed_images(photos)
+    for runtime, tolerance in (("onnx", FLOAT_COSINE), ("onnx-int8", INT8_COSINE)):
+        enc = _encoder(tiny_models["clip"], tmp_path / "models", runtime)
+        assert enc.runtime == runtime and enc.tower is not None
+        got = enc.embed_images(photos)
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        assert _cosines(got, want).min() >= tolerance, runtime
+        # the text tower stays in torch: search and the tag vocabulary are unchanged
+        assert np.allclose(enc.embed_texts(["a dog"]), ref.embed_texts(["a dog"]), atol=1e-6)
+    exported = export_path(tmp_path / "models" / ".cache", "clip", ref.fingerprint(), "onnx-int8")
+    assert exported.is_file()
+
+
+def _small_real_clip(dest: Path) -> Path:
+    """A real CLIP architecture at a small size (ViT-S/32-like vision tower at 224 px, 6 layers),
+    random weights: the layer norms, GELUs and attention that int8 must get through are all there."""
+    import json
+
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from fixtures.tiny_models import build_tiny_clip
+
+    build_tiny_clip(dest)  # tokenizer and files; the model is replaced below
+    tok_cfg = json.loads((dest / "config.json").read_text())["text_config"]
+    torch.manual_seed(1)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=tok_cfg["vocab_size"], hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=1, num_attention_heads=2, bos_token_id=tok_cfg["bos_token_id"],
+                         eos_token_id=tok_cfg["eos_token_id"], pad_token_id=tok_cfg["pad_token_id"]),
+        vision_config=dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6,
+                           image_size=224, patch_size=32),
+        projection_dim=256,
+    )
+    CLIPModel(cfg).eval().save_pretrained(dest)
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import CLIPImageProcessor as ImageProcessor
+    ImageProcessor().save_pretrained(dest)  # the real 224 px resize + centre crop + CLIP normalisation
+    return dest
+
+
+def test_int8_embeddings_of_real_photos_stay_within_cosine_0_99_on_a_real_architecture(tmp_path):
+    path = _small_real_clip(tmp_path / "small-clip")
+    photos = _photos(8)
+    want = _encoder(path, tmp_path / "models", "torch").embed_images(photos)
+    got = _encoder(path, tmp_path / "models", "onnx-int8").embed_images(photos)
+    cos = _cosines(got, want)
+    assert cos.min() >= INT8_COSINE, cos
+    # and the neighbours the search index would return are the same photos
+    assert (np.argsort(-(got @ got.T), axis=1)[:, :3] == np.argsort(-(want @ want.T), axis=1)[:, :3]).mean() >= 0.9
+
+
+def test_export_is_cached_and_a_damaged_one_rebuilt(tiny_models, tmp_path):
+    models = tmp_path / "models"
+    first = _encoder(tiny_models["clip"], models, "onnx-int8")
+    path = first.tower.path
+    stamp = path.stat().st_mtime_ns
+    again = _encoder(tiny_models["clip"], models, "onnx-int8")
+    assert again.tower.path == path and path.stat().st_mtime_ns == stamp  # loaded, not exported again
+    path.write_bytes(b"not an onnx model")  # a disk error, a crash in another tool
+    fixed = _encoder(tiny_models["clip"], models, "onnx-int8")
+    assert fixed.runtime == "onnx-int8"
+    assert _cosines(fixed.embed_images(_photos(2)), first.embed_images(_photos(2))).min() > 0.9999
+    assert not list(path.parent.glob("*.partial")) and not list(path.parent.glob(".export-*"))
+
+
+def test_captioner_vision_on_onnx_int8_matches_torch_and_captions(tiny_models, tmp_path):
+    import torch
+
+    photos = _photos(3)
+    ref = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    assert cap.runtime == "onnx-int8"
+    pixels = ref.processor(images=photos, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        want = ref.model.vision_model(pixel_values=pixels)[0].flatten(1).numpy()
+        got = cap.model.vision_model(pixel_values=pixels)[0].flatten(1).numpy()
+    assert _cosines(got, want).min() >= INT8_COSINE
+    captions = cap.caption(photos)
+    assert len(captions) == 3 and all(isinstance(c, str) and c for c in captions)
+
+
+def test_caption_batch_is_abandoned_when_asked(tiny_models, tmp_path):
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
+    cap.min_new_tokens = cap.max_new_tokens = 8
+    calls = []
+
+    def urgent() -> bool:  # a new photo arrives while the third word is decoded
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(CaptionsInterrupted):
+        cap.caption(_photos(2), should_stop=urgent)
+    assert len(calls) < 8  # gave up mid-caption, did not decode the rest
+    assert len(cap.caption(_photos(2))) == 2  # and the model still works afterwards
+
+
+def test_runtime_choice_and_bad_setting(tmp_path):
+    assert choose_runtime("auto", "cpu") == "onnx-int8"
+    assert choose_runtime("auto", "cuda") == "torch"  # fp16 torch on a GPU
+    assert choose_runtime("onnx-int8", "cuda") == "torch"
+    assert choose_runtime("torch", "cpu") == "torch"
+    with pytest.raises(InvalidInput, match="model_runtime"):
+        load_settings(data_dir=tmp_path, env={}, model_runtime="tensorrt")
+    assert load_settings(data_dir=tmp_path, env={"JAICAT_MODEL_RUNTIME": "ONNX"}).model_runtime == "onnx"
