@@ -67,3 +67,30 @@ def test_a_newer_catalogue_is_refused_not_damaged(tmp_path):
         open_db(db)
     database.close()
     assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone()[0] == "999"
+
+
+def test_v2_catalogue_gets_the_caption_pass_column_and_keeps_captions(tmp_path):
+    """v8: photos captioned before are done; analysed photos without a caption join the caption queue."""
+    db = tmp_path / "v2.db"
+    open_db(db)
+    database.close()
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE photo DROP COLUMN captioned_at")
+    con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    for i, caption in enumerate(("a dog on a beach", None)):
+        con.execute(
+            "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
+            " status, root, path, created_at, caption, analysed_at) VALUES (?, '0000000000000000', ?, 10,"
+            " 'image/jpeg', 4, 3, 1, 'suggested', 'inbox', ?, '2024-01-01', ?, '2024-01-02')",
+            (f"{i:064x}", f"IMG_{i}.jpg", f"IMG_{i}.jpg", caption))
+    con.commit()
+    con.close()
+    open_db(db)
+    try:
+        assert migrations.schema_version(database) == migrations.LATEST
+        done, todo = Photo.select().order_by(Photo.id)
+        assert done.caption == "a dog on a beach" and done.captioned_at is not None
+        assert todo.captioned_at is None
+        assert [p.id for p in Photo.caption_pending()] == [todo.id]
+    finally:
+        database.close()

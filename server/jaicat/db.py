@@ -119,6 +119,8 @@ class Photo(BaseModel):
     description = TextField(null=True)  # the photographer's own words (EXIF/IPTC/XMP), never the machine's
     live_id = CharField(null=True, index=True)  # Apple content identifier shared by a Live Photo's parts
     live_of = ForeignKeyField("self", null=True, backref="live_parts", on_delete="SET NULL")  # motion part -> still
+    # the caption pass runs after analysis, so captions never delay a suggestion (schema version 8)
+    captioned_at = DateTimeField(null=True)
 
     @property
     def folder(self) -> str | None:
@@ -176,6 +178,12 @@ class Photo(BaseModel):
     def pending(cls):
         """Photos waiting for analysis: neither analysed nor failed (the worker's queue), oldest id first."""
         return cls.select().where(cls.analysed_at.is_null(), cls.analysis_error.is_null()).order_by(cls.id)
+
+    @classmethod
+    def caption_pending(cls):
+        """Analysed photos waiting for the caption pass (the worker's second queue), oldest id first."""
+        return (cls.select().where(cls.analysed_at.is_null(False), cls.analysis_error.is_null(),
+                                   cls.captioned_at.is_null()).order_by(cls.id))
 
 
 class Folder(BaseModel):

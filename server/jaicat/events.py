@@ -22,14 +22,15 @@ log = logging.getLogger(__name__)
 
 # --- event names (the "type" of a published event) ------------------------------------------------
 UPLOAD_RECEIVED = "upload.received"  # a new photo is in the inbox
-PHOTO_ANALYSED = "photo.analysed"  # tags, caption and faces are stored
+PHOTO_ANALYSED = "photo.analysed"  # embedding, tags and faces are stored (captions come later)
+PHOTO_CAPTIONED = "photo.captioned"  # the caption pass stored a photo's caption and its caption tags
 PHOTO_FAILED = "photo.failed"  # analysis of a photo failed
 PHOTO_CHANGED = "photo.changed"  # tags or regions edited; carries photo_id
 SUGGESTION_READY = "suggestion.ready"  # folder suggestions for a photo
 JOB_PROGRESS = "job.progress"  # a background job moved on
 LIBRARY_CHANGED = "library.changed"  # a photo filed, skipped or undone; a folder created or renamed
 PEOPLE_CHANGED = "people.changed"  # faces confirmed or rejected, people named, renamed, merged, forgotten
-EVENT_NAMES = (UPLOAD_RECEIVED, PHOTO_ANALYSED, PHOTO_FAILED, PHOTO_CHANGED, SUGGESTION_READY,
+EVENT_NAMES = (UPLOAD_RECEIVED, PHOTO_ANALYSED, PHOTO_CAPTIONED, PHOTO_FAILED, PHOTO_CHANGED, SUGGESTION_READY,
                JOB_PROGRESS, LIBRARY_CHANGED, PEOPLE_CHANGED)
 
 

@@ -80,6 +80,13 @@ def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> No
     for name in ("favourite", "trashed_at"):
         if f"photo_{name}" not in indexes:
             db.execute_sql(f"CREATE INDEX photo_{name} ON photo ({name})")
+def _v8_caption_pass(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v8: captions are a pass of their own after analysis; photos already captioned are done."""
+    cols = {c.name for c in db.get_columns("photo")}
+    if "captioned_at" not in cols:
+        run_ops(migrator.add_column("photo", "captioned_at", DateTimeField(null=True)))
+        db.execute_sql("UPDATE photo SET captioned_at = analysed_at WHERE caption IS NOT NULL "
+                       "AND analysed_at IS NOT NULL")
 
 
 # (version, step) in order; version 1 is the foundation schema.
@@ -88,6 +95,7 @@ STEPS = [
     (3, _v3_folder_renames),
     (4, _v4_camera_roll),
     (6, _v6_favourites_and_trash),
+    (8, _v8_caption_pass),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

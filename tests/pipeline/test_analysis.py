@@ -18,29 +18,39 @@ def _drain(q):
     return out
 
 
-def test_analyse_stores_embedding_tags_caption(ml_settings, add_photos, no_faces):
+def test_analyse_stores_embedding_tags_then_the_caption_pass_captions(ml_settings, add_photos, no_faces):
     photos = add_photos(3)
     q = events.subscribe()
     try:
-        results = Analyser(ml_settings).analyse(photos)
+        analyser = Analyser(ml_settings)
+        results = analyser.analyse(photos)
+        first = _drain(q)
+        assert not any(e["type"] == "photo.captioned" for e in first)  # captions are not in the way
+        assert [p.id for p in Photo.caption_pending()] == [p.id for p in photos]
+        assert analyser.caption(list(Photo.caption_pending())) == 3
+        second = _drain(q)
     finally:
         events.unsubscribe(q)
     assert [r.error for r in results] == [None] * 3
     for r in results:
-        assert {"decode", "clip", "tags", "caption"} <= set(r.stages)
+        assert {"decode", "clip", "tags"} <= set(r.stages) and "caption" not in r.stages
     for p in photos:
         p = Photo.get_by_id(p.id)
         assert p.analysed_at is not None and p.analysis_error is None
         emb = blob_to_vec(p.embedding)
         assert emb.shape == (16,) and abs(np.linalg.norm(emb) - 1) < 1e-4
-        assert p.caption
+        assert p.caption and p.captioned_at is not None
         clip_tags = [t for t in photo_tags(p.id) if t["source"] == "clip"]
         assert len(clip_tags) == 3  # tag_top_k=3, threshold 0
         scores = [t["score"] for t in clip_tags]
         assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
-    analysed = [e for e in _drain(q) if e["type"] == "photo.analysed"]
+    assert Photo.caption_pending().count() == 0
+    analysed = [e for e in first if e["type"] == "photo.analysed"]
     assert sorted(e["photo_id"] for e in analysed) == sorted(p.id for p in photos)
     assert all(isinstance(e["tags"], list) and "caption" in e and "stages" in e for e in analysed)
+    captioned = [e for e in second if e["type"] == "photo.captioned"]
+    assert sorted(e["photo_id"] for e in captioned) == sorted(p.id for p in photos)
+    assert all(e["caption"] == Photo.get_by_id(e["photo_id"]).caption for e in captioned)
 
 
 def test_threshold_and_top_k_limit_tags(ml_settings, add_photos, no_faces):
@@ -104,6 +114,8 @@ def test_without_weights_photos_are_still_analysed(settings, add_photos, no_face
         analyser = Analyser(settings)
         results = analyser.analyse(photos)
         analyser.analyse(photos)
+        assert analyser.caption(photos) is None and analyser.caption(photos) is None  # stay queued
+    assert Photo.caption_pending().count() == 2
     assert all(r.error is None and r.stages == ["decode"] for r in results)
     for p in photos:
         p = Photo.get_by_id(p.id)
@@ -243,3 +255,39 @@ def test_analysers_given_one_model_cache_share_the_loaded_weights(ml_settings, a
     assert second.clip() is first.clip() and first.clip().loaded
     assert Analyser(ml_settings).clip() is not first.clip()  # without a cache given, a private one
     assert embedded and embedded[0][0] == photo.id
+
+
+def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_settings, add_photos, no_faces,
+                                                                          tmp_path, monkeypatch):
+    """The swipe comes first: a photo arriving while captions are being written is analysed (and
+    suggested) before the caption pass goes on; the abandoned captions are written afterwards."""
+    from jaicat.photos.ingest import ingest_file
+    from jaicat.pipeline import captioner as captioner_mod
+
+    from fixtures.models import make_image
+
+    early = add_photos(2)
+    analyser = Analyser(ml_settings)
+    analyser.analyse(early)  # analysed, captions still to do
+    late: list = []
+    real_stop_when = captioner_mod._stop_when
+
+    def arrive_during_first_caption(should_stop):
+        def check():
+            if not late:  # the phone uploads a photo while the first caption is being decoded
+                late.append(ingest_file(make_image(tmp_path / "late.jpg", seed=91), ml_settings).photo)
+            return should_stop()
+        return real_stop_when(check)
+
+    monkeypatch.setattr(captioner_mod, "_stop_when", arrive_during_first_caption)
+    q = events.subscribe()
+    try:
+        run_pending(ml_settings, analyser=analyser)
+        seen = [(e["type"], e["photo_id"]) for e in _drain(q) if e["type"] in ("photo.analysed", "photo.captioned")]
+    finally:
+        events.unsubscribe(q)
+    (new,) = late
+    assert seen.index(("photo.analysed", new.id)) < min(seen.index(("photo.captioned", p.id)) for p in early)
+    assert {pid for t, pid in seen if t == "photo.captioned"} == {p.id for p in early} | {new.id}
+    assert Photo.caption_pending().count() == 0 and Photo.pending().count() == 0
+    assert Job.select().where(Job.kind == "caption").count() >= 2  # the abandoned pass, then the rest

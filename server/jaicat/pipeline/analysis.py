@@ -1,5 +1,9 @@
 """The analysis pipeline for a batch of photos: decode -> CLIP embedding -> zero-shot tags ->
-BLIP caption -> faces -> store -> events -> folder suggestions.
+faces -> store -> events -> folder suggestions; then, as a pass of its own, BLIP captions.
+
+The swipe comes first: everything a folder suggestion needs runs in `analyse`, and captions (seconds
+each on a CPU) run in `caption`, which the worker calls only when no photo waits for analysis and
+abandons between words when one arrives (Photo.caption_pending is its queue, `captioned_at` its mark).
 
 Stages degrade independently: without CLIP/BLIP weights those stages are skipped (one log line per
 model, naming `jaicat models pull`) and the photo is still marked analysed so faces and suggestions
@@ -31,7 +35,7 @@ from ..config import Settings
 from ..db import Face, Photo, database, utcnow, vec_to_blob
 from ..errors import JaicatError, ModelUnavailable
 from ..photos.library import photo_file
-from .captioner import Captioner
+from .captioner import Captioner, CaptionsInterrupted
 from .clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
 from .models import ModelCache
 from .tagger import Vocabulary, ZeroShotTagger, caption_tags, load_vocabulary
@@ -143,9 +147,12 @@ class Analyser:
         return self._people or None
 
     # the pipeline ------------------------------------------------------------------------------
-    def decode(self, sources: list[PhotoSource]) -> list[Image.Image | Exception]:
-        """Decode each source (a file path, or the photo's bytes) upright, shrunk for the models."""
-        side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
+    def decode(self, sources: list[PhotoSource], side: int | None = None) -> list[Image.Image | Exception]:
+        """Decode each source (a file path, or the photo's bytes) upright, at most `side` px long
+        (default: what the models need; JPEGs at a reduced DCT scale), in threads: the decoders
+        release the GIL, so decoding overlaps on the cores the models leave."""
+        if side is None:
+            side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
 
         def one(src: PhotoSource):
             try:
@@ -193,19 +200,12 @@ class Analyser:
             if embeddings is not None:
                 tagger = self.tagger()
                 tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
-        captions: list[str | None] = [None] * len(good)
-        captioner = self.captioner() if good else None
-        if captioner is not None:
-            captions = self._guard("caption", lambda: captioner.predict(small)) or captions
         people = self.people() if good else None
 
         for i, (c, im) in enumerate(good):
             if embeddings is not None:
                 c.stages += ["clip", "tags"]
                 c.embedding, c.clip_tags = embeddings[i], list(tags[i])
-            if captions[i] is not None:
-                c.stages.append("caption")
-                c.caption = captions[i]
             if people is not None:
                 try:
                     c.faces = people.detect_photo_faces(im, s)
@@ -261,7 +261,7 @@ class Analyser:
             if emb is not None:
                 fields["embedding"] = vec_to_blob(emb)
             if caption is not None:
-                fields["caption"] = caption
+                fields["caption"], fields["captioned_at"] = caption, utcnow()
             Photo.update(**fields).where(Photo.id == p.id).execute()
             if emb is not None:
                 set_auto_tags(p, "clip", c.clip_tags)
@@ -282,11 +282,50 @@ class Analyser:
                 log.exception("folder suggestion for photo %s failed", p.id)
 
 
+    # the caption pass ----------------------------------------------------------------------------
+    def caption(self, photos: list[Photo], should_stop=None) -> int | None:
+        """Caption analysed photos and store each caption with its tags (`photo.captioned`); returns
+        how many were captioned, or None when captions are off or the model is unavailable (the photos
+        stay queued for when it is). `should_stop()` true abandons the batch (they stay queued).
+        A photo that cannot be captioned is marked done without one, so the queue never spins."""
+        captioner = self.captioner() if photos else None
+        if captioner is None:
+            return None
+        with self._lock:
+            decoded = self.decode([photo_file(p, self.settings) for p in photos], side=CLIP_INPUT_SIDE)
+            good = [(p, im) for p, im in zip(photos, decoded, strict=True) if not isinstance(im, Exception)]
+            try:
+                captions = captioner.caption([im for _, im in good], should_stop=should_stop) if good else []
+            except CaptionsInterrupted:
+                return 0
+            except Exception:  # noqa: BLE001 - a broken batch must not be retried forever
+                log.exception("caption stage failed for this batch; photos stay without captions")
+                captions = [None] * len(good)
+        by_id = {p.id: text for (p, _), text in zip(good, captions, strict=True)}
+        vocab = self.vocabulary or (self._tagger.vocabulary if self._tagger is not None
+                                    else load_vocabulary(self.settings.vocabulary_file))
+        done = 0
+        for p in photos:
+            text = by_id.get(p.id)
+            with database.atomic():
+                fields = {"captioned_at": utcnow()}
+                if text is not None:
+                    fields["caption"] = text
+                Photo.update(**fields).where(Photo.id == p.id).execute()
+                if text is not None:
+                    set_auto_tags(p, "blip", [(name, 1.0) for name in caption_tags(text, vocab)])
+            if text is not None:
+                done += 1
+                events.publish(events.PHOTO_CAPTIONED, photo_id=p.id, caption=text,
+                               tags=[t["name"] for t in photo_tags(p.id)])
+        return done
+
+
 def requeue(missing_embeddings: bool = False, failed: bool = False, everything: bool = False) -> int:
     """Put photos back in the queue: those analysed without CLIP weights, those that failed, or all."""
     q = Photo.update(analysed_at=None, analysis_error=None)
     if everything:
-        return q.execute()
+        return Photo.update(analysed_at=None, analysis_error=None, captioned_at=None).execute()
     conds = []
     if missing_embeddings:
         conds.append(Photo.embedding.is_null() & Photo.analysed_at.is_null(False))

@@ -5,6 +5,10 @@ restart simply resumes. Ingest wakes the worker through `jaicat.photos.ingest.ph
 polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") whose progress is
 published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
 
+Captions are a second queue (Photo.caption_pending, Job kind "caption") worked in this process only
+while the first is empty, in small batches that are abandoned between words as soon as a photo waits
+for analysis: a new photo's suggestion never waits for captions.
+
     worker = Worker(settings, suggester=suggester)   # held by the Runtime (jaicat/runtime.py)
     worker.start()   # in the `serve` entry point, never in create_app
     worker.stop()
@@ -75,11 +79,63 @@ def _in_process(settings: Settings, analyser: Analyser,
 
 def run_pending(settings: Settings, progress: Callable[[int, int], None] | None = None,
                 analyser: Analyser | None = None, should_stop: Callable[[], bool] | None = None,
-                cluster: Cluster | None = None) -> Job | None:
-    """Analyse everything pending now (and anything arriving meanwhile); returns the Job, or None if
-    there was nothing to do. `progress(done, total)` after each batch. With a `cluster` (pipeline/
-    cluster.py) the models run on its Ray workers and `analyser` only stores the results."""
+                cluster: Cluster | None = None, captions: bool = True) -> Job | None:
+    """Analyse everything pending now (and anything arriving meanwhile), then caption what is analysed
+    (unless `captions` is false), going back to analysis whenever a photo arrives; returns the
+    analysis Job, or None if there was nothing to analyse. `progress(done, total)` after each batch.
+    With a `cluster` (pipeline/cluster.py) the analysis models run on its Ray workers and `analyser`
+    only stores the results; captions run here."""
     analyser = analyser or Analyser(settings)
+    job = _run_analysis(settings, progress, analyser, should_stop, cluster)
+    if captions:
+        while not (should_stop and should_stop()):
+            run_captions(settings, analyser, should_stop)
+            if not Photo.pending().exists():
+                break
+            job = _run_analysis(settings, progress, analyser, should_stop, cluster) or job
+    return job
+
+
+def caption_batch_size(settings: Settings) -> int:
+    """Photos per caption batch: big enough to amortise the decoder, small enough that a batch
+    abandoned for a new photo wastes little (on a GPU, the configured batch size)."""
+    return max(1, settings.batch_size if settings.device == "cuda" else min(4, settings.batch_size))
+
+
+def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[], bool] | None = None,
+                 ) -> Job | None:
+    """The caption pass over analysed photos; returns as soon as a photo waits for analysis or
+    `should_stop()`. Returns the Job, or None when there is nothing to caption or no captioner."""
+    if not settings.captions or not Photo.caption_pending().exists():
+        return None
+    if analyser.captioner() is None:
+        return None
+
+    def urgent() -> bool:
+        return bool(should_stop and should_stop()) or Photo.pending().exists()
+
+    if urgent():
+        return None
+    job = Job.create(kind="caption", status="running", total=Photo.caption_pending().count(), message="")
+    _publish(job)
+    done = 0
+    while not urgent():
+        batch = list(Photo.caption_pending().limit(caption_batch_size(settings)))
+        if not batch:
+            break
+        got = analyser.caption(batch, should_stop=urgent)
+        if got is None or (got == 0 and urgent()):
+            break
+        done += len(batch)
+        _update(job, done=done, total=max(job.total, done + Photo.caption_pending().count()))
+    left = Photo.caption_pending().count()
+    _update(job, status="queued" if left else "done",
+            message="resumes after the photos waiting for analysis" if left else "")
+    return job
+
+
+def _run_analysis(settings: Settings, progress, analyser: Analyser, should_stop,
+                  cluster: Cluster | None) -> Job | None:
     total = Photo.pending().count()
     if total == 0:
         return None
@@ -101,6 +157,8 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
     except Exception as e:
         _update(job, status="failed", message=f"{type(e).__name__}: {e}")
         raise
+    if settings.captions:
+        analyser.captioner()  # so that the job says when the caption pass cannot run
     stopped = bool(should_stop and should_stop())
     status = "queued" if stopped else "done"
     parts = ["stopped; resumes at next start"] if stopped else []
@@ -117,7 +175,7 @@ def mark_interrupted_jobs() -> int:
     """Jobs left "running" by a process that died: close them (their photos are still pending)."""
     return (Job.update(status="failed", message="interrupted (server stopped); remaining photos resume",
                        updated_at=utcnow())
-            .where(Job.kind == "analyse", Job.status.in_(["running", "queued"])).execute())
+            .where(Job.kind.in_(["analyse", "caption"]), Job.status.in_(["running", "queued"])).execute())
 
 
 class Worker:
