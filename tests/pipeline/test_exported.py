@@ -158,3 +158,12 @@ def test_runtime_choice_and_bad_setting(tmp_path):
     with pytest.raises(InvalidInput, match="model_runtime"):
         load_settings(data_dir=tmp_path, env={}, model_runtime="tensorrt")
     assert load_settings(data_dir=tmp_path, env={"JAICAT_MODEL_RUNTIME": "ONNX"}).model_runtime == "onnx"
+
+
+def test_an_int8_embedding_does_not_depend_on_the_rest_of_its_batch(tiny_models, tmp_path):
+    """The worker, `jaicat analyse` and a Ray worker batch photos differently: same photo, same vector."""
+    photos = _photos(4)
+    enc = _encoder(tiny_models["clip"], tmp_path / "models", "onnx-int8")
+    together = enc.embed_images(photos)
+    alone = np.concatenate([enc.embed_images([im]) for im in photos])
+    assert np.array_equal(together, alone)

@@ -103,7 +103,12 @@ def export_tower(module, example, dest: Path, quantise: bool) -> Path:
 
 
 class OnnxTower:
-    """An exported tower: `tower(pixels)` -> numpy output, batch in, batch out."""
+    """An exported tower: `tower(pixels)` -> numpy output, batch in, batch out.
+
+    An int8 tower runs one image at a time: dynamic quantisation scales activations by the range of
+    the whole input, so in a batch one photo's embedding would depend on the others (and differ
+    between the worker, `jaicat analyse` and a Ray worker). A ViT's matrices are large per image
+    already, so batching buys little on a CPU."""
 
     def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort
@@ -115,9 +120,14 @@ class OnnxTower:
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._name = self.session.get_inputs()[0].name
+        self.per_image = self.path.stem.endswith("int8")
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._name: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+        if self.per_image and len(pixels) > 1:
+            return np.concatenate([self.session.run(None, {self._name: pixels[i:i + 1]})[0]
+                                   for i in range(len(pixels))])
+        return self.session.run(None, {self._name: pixels})[0]
 
 
 def load_tower(module, example, cache_dir: Path, family: str, fingerprint: str, runtime: str) -> OnnxTower:
