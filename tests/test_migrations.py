@@ -69,19 +69,19 @@ def test_a_newer_catalogue_is_refused_not_damaged(tmp_path):
     assert sqlite3.connect(db).execute("SELECT value FROM meta").fetchone()[0] == "999"
 
 
-def test_v2_catalogue_gets_the_caption_pass_column_and_keeps_captions(tmp_path):
+def test_v7_catalogue_gets_the_caption_pass_column_and_keeps_captions(tmp_path):
     """v8: photos captioned before are done; analysed photos without a caption join the caption queue."""
-    db = tmp_path / "v2.db"
+    db = tmp_path / "v7.db"
     open_db(db)
     database.close()
     con = sqlite3.connect(db)
     con.execute("ALTER TABLE photo DROP COLUMN captioned_at")
-    con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    con.execute("UPDATE meta SET value='7' WHERE key='schema_version'")  # the version before v8
     for i, caption in enumerate(("a dog on a beach", None)):
         con.execute(
             "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
-            " status, root, path, created_at, caption, analysed_at) VALUES (?, '0000000000000000', ?, 10,"
-            " 'image/jpeg', 4, 3, 1, 'suggested', 'inbox', ?, '2024-01-01', ?, '2024-01-02')",
+            " status, root, path, created_at, caption, analysed_at, favourite) VALUES (?, '0000000000000000', ?, 10,"
+            " 'image/jpeg', 4, 3, 1, 'suggested', 'inbox', ?, '2024-01-01', ?, '2024-01-02', 0)",
             (f"{i:064x}", f"IMG_{i}.jpg", f"IMG_{i}.jpg", caption))
     con.commit()
     con.close()
