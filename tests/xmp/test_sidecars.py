@@ -249,7 +249,7 @@ def test_import_reads_lightroom_sidecar_next_to_the_source(settings, add_photo, 
     assert added == {"tags": 3, "regions": 1, "caption": True}
     tags = {pt.tag.name: pt.source for pt in photo.tags}
     assert tags == {"harbour": "xmp", "Harbour Town": "xmp", "Amy H": "xmp"}
-    assert Photo.get_by_id(photo.id).caption == "harbour at dusk"
+    assert Photo.get_by_id(photo.id).description == "harbour at dusk"  # the user's words, own field
     region = Region.get(Region.photo == photo)
     assert (region.label, region.source) == ("Amy H", "xmp-face")
     # stored centre (0.5, 0.5) size 0.2 x 0.1 on the sideways sensor image -> upright 0.1 x 0.2
@@ -374,7 +374,7 @@ def test_importing_a_folder_picks_up_its_sidecars(settings, media_dir, tmp_path,
     (bob,) = Region.select().where(Region.photo == a)
     assert (bob.label, bob.source) == ("Bob", "xmp-face")
     assert (bob.x, bob.y, bob.w, bob.h) == pytest.approx((0.15, 0.6, 0.1, 0.2))
-    assert a.caption == "written in digiKam"
+    assert a.description == "written in digiKam"
     b = Photo.get(Photo.original_filename == "b.jpg")
     assert not list(b.tags) and not list(b.regions)
     assert (folder / "a.jpg.xmp").read_text(encoding="utf-8") == DIGIKAM_SIDECAR  # the user's file untouched
@@ -449,3 +449,29 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_confident_automatic_matches_are_written_guesses_are_not(settings, people_photo):
+    """Recognised people reach digiKam/Lightroom/Immich without confirming each by hand; a match
+    near the tolerance (a guess) does not."""
+    sure, unsure = Person.create(name="Sure S"), Person.create(name="Maybe M")
+    Face.create(photo=people_photo, x=0.2, y=0.5, w=0.1, h=0.1, encoding=b"\0" * 512, person=sure, distance=0.42)
+    Face.create(photo=people_photo, x=0.7, y=0.6, w=0.1, h=0.1, encoding=b"\0" * 512, person=unsure, distance=0.58)
+    data = xmp.read_sidecar(xmp.write_photo_sidecar(people_photo, settings))
+    assert {r["name"] for r in data["regions"]} == {"Amy H", "Sure S"}
+    assert "People|Sure S" in data["hierarchical"] and "People|Maybe M" not in data["hierarchical"]
+
+
+def test_reanalysis_keeps_the_photographers_description(settings, add_photo, media_dir, tmp_path):
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    shutil.copyfile(media_dir / "exif" / "orientation_6.jpg", camera / "DSC_9.jpg")
+    (camera / "DSC_9.xmp").write_bytes(LIGHTROOM_SIDECAR)
+    photo = add_photo(settings, camera / "DSC_9.jpg", root="inbox", rel="DSC_9.jpg")
+    xmp.apply_xmp_to_photo(photo, settings, source=camera / "DSC_9.jpg")
+    Photo.update(caption="a boat in a harbour").where(Photo.id == photo.id).execute()  # what analysis stores
+    photo = Photo.get_by_id(photo.id)
+    assert (photo.description, photo.caption) == ("harbour at dusk", "a boat in a harbour")
+    from jaicat.search.query import search
+
+    assert [h.photo.id for h in search(settings, "dusk")] == [photo.id]  # the user's words are searchable

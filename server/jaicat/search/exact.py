@@ -54,15 +54,17 @@ def _named(text: str, base) -> dict[int, str]:
 
 
 def _carrying(word: str, base) -> set[int]:
-    """Photos in `base` carrying `word` as a word of their caption, tags, people, file name or folder."""
+    """Photos in `base` carrying `word` as a word of their description, caption, tags, people, file name
+    or folder."""
     ids: set[int] = set()
     pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
-    for i, caption, name, path, root in base.select(
-            Photo.id, Photo.caption, Photo.original_filename, Photo.path, Photo.root).where(
-            fn.casefold(Photo.caption).contains(word) | fn.casefold(Photo.original_filename).contains(word)
+    for i, caption, description, name, path, root in base.select(
+            Photo.id, Photo.caption, Photo.description, Photo.original_filename, Photo.path, Photo.root).where(
+            fn.casefold(Photo.caption).contains(word) | fn.casefold(Photo.description).contains(word)
+            | fn.casefold(Photo.original_filename).contains(word)
             | (fn.casefold(Photo.path).contains(word) & (Photo.root == "library"))).tuples():
         folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
-        if any(pattern.search(s.casefold()) for s in (caption or "", name or "", folder)):
+        if any(pattern.search(s.casefold()) for s in (caption or "", description or "", name or "", folder)):
             ids.add(i)
     tags = [t.id for t in Tag.select(Tag.id, Tag.name).where(fn.casefold(Tag.name).contains(word))
             if pattern.search(t.name.casefold())]

@@ -256,7 +256,7 @@ def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]
     hits: Counter = Counter()
     base = filtered_photos(q).select(Photo.id)
     for w in words:
-        by_caption = base.where(Photo.caption.contains(w))
+        by_caption = base.where(Photo.caption.contains(w) | Photo.description.contains(w))
         by_tag = base.where(Photo.id.in_(PhotoTag.visible(PhotoTag.photo).where(Tag.name.contains(w))))
         for (i,) in by_caption.union(by_tag).tuples():
             hits[i] += 1

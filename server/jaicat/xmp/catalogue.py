@@ -15,11 +15,18 @@ PEOPLE_ROOT = "People"  # hierarchical keyword root for people, as digiKam and L
 FACE_SOURCES = ("xmp-face",)  # Region.source values that came from a face region of another tool
 
 
+# dlib's face encodings match at distance <= 0.6 (99.38% on LFW at that threshold, face_recognition's
+# default tolerance); at <= 0.5 a match is confident enough to be written to sidecars as a fact.
+CONFIDENT_FACE_DISTANCE = 0.5
+
+
 def photo_content(photo: Photo) -> dict:
     """Sidecar content (sidecar.py shape) for a photo, from its tags, people, faces and regions.
 
-    Faces are written only once their person is confirmed: an automatic match is a guess, and other
-    tools read a sidecar as fact (the filing decision's `people` lists unconfirmed matches too).
+    Faces are written once their person is confirmed, or when the automatic match is confident
+    (distance <= CONFIDENT_FACE_DISTANCE): other tools read a sidecar as fact, so a guess near the
+    match tolerance stays out (the filing decision's `people` lists every match). The description is
+    the photographer's own words when the file had them, else Jaicat's caption.
     """
     # "face" tags mirror every face's person, guesses included (people.sync_face_tags): people are
     # written from confirmed faces below instead
@@ -28,7 +35,7 @@ def photo_content(photo: Photo) -> dict:
             .order_by(Tag.name)]  # stable order: no sidecar churn when scores move
     regions, people = [], []
     for face in Face.select(Face, Person).join(Person).where(Face.photo == photo).order_by(Face.id):
-        if face.confirmed:
+        if face.confirmed or (face.distance is not None and face.distance <= CONFIDENT_FACE_DISTANCE):
             regions.append(("Face", face.person.name, face))
             people.append(face.person.name)
     person_names = {p.name for p in Person.select(Person.name)}
@@ -50,7 +57,7 @@ def photo_content(photo: Photo) -> dict:
         "keywords": keywords,
         "hierarchical": hierarchical,
         "tagslist": [h.replace("|", "/") for h in hierarchical],
-        "description": photo.caption or None,
+        "description": photo.description or photo.caption or None,
         "dims": stored_dims(photo.width, photo.height, photo.orientation),
         "regions": out_regions,
         "rating": FAVOURITE_RATING if photo.favourite else None,
@@ -92,9 +99,10 @@ def apply_content(photo: Photo, data: dict) -> dict:
                 continue
             if put_tag(photo, word, "xmp") is not None:
                 added["tags"] += 1
-        if data.get("description") and not photo.caption:
-            photo.caption = data["description"]
-            photo.save(only=[Photo.caption])
+        # the photographer's words have their own field: analysis rewrites the caption, never these
+        if data.get("description") and not photo.description:
+            photo.description = data["description"]
+            photo.save(only=[Photo.description])
             added["caption"] = True
         existing = list(Region.select().where(Region.photo == photo))
         for r in data.get("regions", []):
