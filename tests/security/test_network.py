@@ -150,6 +150,25 @@ def test_3_revoking_a_device_closes_its_websocket_and_stops_its_decisions(live_s
         ws.close()
 
 
+def test_3_a_device_revoked_from_the_command_line_loses_its_websocket(live_server):
+    from jaicat.web.ws import RECHECK_SECONDS
+
+    token = live_server.pair("the stolen phone")
+    stolen_id = live_server.get("/api/devices").json()["items"][-1]["id"]
+    ws = websocket.create_connection(live_server.ws_url, header=[f"Authorization: Bearer {token}"],
+                                     timeout=RECHECK_SECONDS + 5)
+    try:
+        assert json.loads(ws.recv())["type"] == "hello"
+        live_server.cli("devices", "--revoke", str(stolen_id))  # another process: no signal reaches the server
+        try:
+            opcode, _ = ws.recv_data(control_frame=True)
+            assert opcode == websocket.ABNF.OPCODE_CLOSE
+        except websocket.WebSocketConnectionClosedException:
+            pass
+    finally:
+        ws.close()
+
+
 # --- 6. cross-site requests ---------------------------------------------------------------------------
 def test_6_a_page_on_another_port_cannot_use_the_cookie(live_server):
     cookies = {"jaicat_token": live_server.token}

@@ -44,7 +44,7 @@ SMALL_BODY_BYTES = 1024 * 1024  # web/params.MAX_JSON_BYTES: no JSON route takes
 STALL_SECONDS = 30.0  # a request thread waits this long for the next byte of a big body
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 256 * 1024
-WEBSOCKET_THREADS = 128
+WEBSOCKET_THREADS = 336  # web/ws.SOCKETS_TOTAL and a few closing
 STREAMED_PATH = re.compile(rb"^/api/uploads/[^/?#]+(\?|$)")
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\r\n]*)?\r\n")
 

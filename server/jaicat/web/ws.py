@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PING_SECONDS = 25.0
 RECHECK_SECONDS = 5.0  # a device revoked by another process (`jaicat devices --revoke`) is seen this late
 SOCKETS_PER_DEVICE = 8  # a phone needs one; a few more cover reloads and a tablet sharing its pairing
-SOCKETS_TOTAL = 96  # below web/front.WEBSOCKET_THREADS: each open websocket holds one of those threads
+SOCKETS_TOTAL = 320  # below web/front.WEBSOCKET_THREADS: each open websocket holds one of those threads
 CLOSE_REVOKED = 1008  # policy violation
 sock = Sock()
 
@@ -169,20 +169,30 @@ def websocket(ws):
 
     def close_revoked() -> None:
         closed.set()
+        try:
+            q.put_nowait(None)
+        except queue.Full:
+            pass
         with send_lock:
-            ws.close(reason=CLOSE_REVOKED, message="this device was revoked")
+            try:
+                ws.close(reason=CLOSE_REVOKED, message="this device was revoked")
+            except (ConnectionClosed, OSError):
+                pass  # already gone
 
+    q = events.subscribe()
     key = g.socket_key
     open_sockets.remove(device.id, key)
     open_sockets.add(device.id, key, close_revoked)
-    q = events.subscribe()
 
     def pump():
         next_ping = time.monotonic() + PING_SECONDS
         try:
             while not closed.is_set():
                 try:
-                    event = q.get(timeout=min(1.0, max(0.05, next_ping - time.monotonic())))
+                    # an idle socket's threads wake only to ping: hundreds of them must cost no CPU
+                    event = q.get(timeout=max(0.05, next_ping - time.monotonic()))
+                    if event is None:  # the socket closed
+                        break
                 except queue.Empty:
                     if time.monotonic() >= next_ping:
                         send({"type": "ping", "ts": time.time()})
@@ -201,7 +211,7 @@ def websocket(ws):
         sender.start()
         recheck = time.monotonic() + RECHECK_SECONDS
         while not closed.is_set():
-            raw = ws.receive(timeout=1.0)
+            raw = ws.receive(timeout=RECHECK_SECONDS)
             if time.monotonic() >= recheck:
                 recheck = time.monotonic() + RECHECK_SECONDS
                 if pairing.is_revoked(device.id):
@@ -218,6 +228,10 @@ def websocket(ws):
         closed.set()
         open_sockets.remove(device.id, key)
         events.unsubscribe(q)
+        try:
+            q.put_nowait(None)  # wakes the sender to stop
+        except queue.Full:
+            pass
         if sender.is_alive():
             sender.join(timeout=2)
         if not database.is_closed():
