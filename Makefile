@@ -26,6 +26,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/suggest.py
 	$(PY) bench/upload.py
 	$(PY) bench/ray_cluster.py --quick
+	$(PY) bench/hostile.py
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

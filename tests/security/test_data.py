@@ -117,3 +117,20 @@ def test_9_error_messages_carry_no_server_paths(live_server):
     r = live_server.post(f"/api/review/{up['photo_id']}/fix", json={"folder": "X", "create": True})
     assert r.status_code == 409 and r.json()["error"] == "file_missing"
     assert str(live_server.data_dir) not in r.text and "/tmp" not in r.text
+
+
+def test_5_free_disk_is_checked_against_what_unfinished_uploads_still_promise(settings, monkeypatch):
+    from collections import namedtuple
+
+    import pytest
+
+    from jaicat.errors import InsufficientStorage
+    from jaicat.photos import uploads
+
+    usage = namedtuple("usage", "total used free")
+    free = uploads.DISK_MARGIN + 30 * MB
+    monkeypatch.setattr(uploads.shutil, "disk_usage", lambda p: usage(10**12, 10**12 - free, free))
+    uploads.create_upload(settings, 1, "a.jpg", 20 * MB)  # fits
+    with pytest.raises(InsufficientStorage):  # 20 MB promised + 20 MB more > 30 MB free
+        uploads.create_upload(settings, 2, "b.jpg", 20 * MB)
+    assert len(uploads.pending_uploads(settings, None)) == 1

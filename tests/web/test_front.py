@@ -1,0 +1,59 @@
+"""The front's framing decisions (web/front.py): when a request is whole enough for a thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaicat.web import front
+from jaicat.web.front import Verdict, chunked_end, judge
+
+HEAD = b"POST /api/folders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+def test_a_head_is_collected_until_its_blank_line():
+    assert judge(b"GET /api/hea") == Verdict.MORE
+    assert judge(b"GET /api/health HTTP/1.1\r\nHost: x\r\n") == Verdict.MORE
+    assert judge(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n") == Verdict.READY
+
+
+def test_an_endless_head_is_refused():
+    status, code, _ = judge(b"GET / HTTP/1.1\r\nX: " + b"a" * (front.HEAD_MAX_BYTES + 1))
+    assert (status, code) == (431, "headers_too_large")
+
+
+def test_a_small_body_is_collected_whole():
+    assert judge(HEAD + b"Content-Length: 10\r\n\r\n{\"a\"") == Verdict.MORE
+    assert judge(HEAD + b"Content-Length: 10\r\n\r\n{\"a\": 123}") == Verdict.READY
+
+
+def test_a_big_body_is_refused_except_on_upload_chunks():
+    big = b"Content-Length: %d\r\n\r\n" % (front.SMALL_BODY_BYTES + 1)
+    assert judge(HEAD + big)[0] == 413
+    chunk = b"PATCH /api/uploads/u_1?offset=0 HTTP/1.1\r\nHost: x\r\n" + big
+    assert judge(chunk) == Verdict.READY  # the upload route streams it, after checking the token
+
+
+def test_a_chunked_body_is_collected_whole_and_bounded():
+    te = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+    assert judge(te + b"4\r\nabcd\r\n") == Verdict.MORE
+    assert judge(te + b"4\r\nabcd\r\n0\r\n\r\n") == Verdict.READY
+    piece = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+    assert judge(te + piece * 20)[0] == 413
+
+
+def test_chunked_scanning_resumes_where_it_stopped():
+    body = b"4\r\nabcd\r\n3\r\nxyz\r\n"
+    end, resume = chunked_end(body)
+    assert end is None and resume == len(body)
+    end, _ = chunked_end(body + b"0\r\n\r\n", resume)
+    assert end == len(body) + 5
+    with pytest.raises(ValueError):
+        chunked_end(b"zz\r\n")
+
+
+def test_websocket_upgrades_and_expect_continue():
+    up = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    assert judge(up) == Verdict.WEBSOCKET
+    ask = HEAD + b"Expect: 100-continue\r\nContent-Length: 10\r\n\r\n"
+    assert judge(ask) == Verdict.CONTINUE
+    assert judge(ask + b"{\"a\"") == Verdict.MORE
