@@ -391,3 +391,68 @@ def test_every_screen_has_finger_sized_targets(live_server_factory, browser):
     bad = {k: v for k, v in found.items() if v}
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
     assert not errors, errors
+
+
+def test_timeline_map_post_ideas_and_search_chips(live_server_factory, pixel):
+    import sqlite3
+
+    server = live_server_factory()
+    ids = [upload(server, MEDIA / "exif" / f"orientation_{i}.jpg") for i in (1, 2, 3)]
+    server.post("/api/photos/move", json={"ids": ids[:2], "folder": "Trips/Paris 2024", "create": True})
+    server.request("PATCH", f"/api/photos/{ids[0]}", json={"tags": ["sunset"]})
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        db.execute("UPDATE photo SET taken_at = '2019-05-04 10:00:00', gps_lat = NULL, gps_lon = NULL WHERE id = ?", (ids[2],))
+        db.execute("UPDATE photo SET gps_lat = 40.7, gps_lon = -74.0 WHERE id = ?", (ids[1],))  # New York
+        db.execute("UPDATE photo SET caption = 'a tower at sunset' WHERE id = ?", (ids[0],))
+        db.execute("INSERT INTO person (name, created_at) VALUES ('Amy H', datetime('now'))")
+        db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed, person_id) "
+                   "VALUES (?, 0.6, 0.1, 0.2, 0.25, x'', 1, 1)", (ids[0],))
+    page = pixel
+    page.route("https://tile.openstreetmap.org/**", lambda r: r.fulfill(status=200, content_type="image/png", body=PNG_1PX))
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+
+    # --- timeline: month headers newest first, a scrubber year jumps to its photos ---------------------
+    page.goto(f"{server.url}/#timeline")
+    heads = page.locator(".date-head")
+    heads.nth(1).wait_for()
+    assert [h.split(" ·")[0] for h in heads.all_inner_texts()] == ["July 2024", "May 2019"]
+    assert page.locator('.date-head[data-month="2019-05"] + .photo-grid .thumb').count() == 1
+    page.set_viewport_size({"width": 390, "height": 420})  # a short screen: the timeline scrolls
+    page.locator('#scrubber .scrub-year[data-year="2019"]').click()
+    # scrolled to that year's header (or as far as the page goes)
+    page.wait_for_function("""(() => { const e = document.scrollingElement;
+        return document.querySelector('.date-head[data-month="2019-05"]').getBoundingClientRect().top < 200
+            || (e.scrollTop > 0 && e.scrollTop + innerHeight >= e.scrollHeight - 2); })()""")
+    page.set_viewport_size(PHONE["viewport"])
+
+    # --- map: two places, a marker opens its photo ----------------------------------------------------
+    page.goto(f"{server.url}/#map")
+    page.locator(".map-marker").first.wait_for()
+    assert page.locator(".map-marker").count() == 2  # Paris and New York, far apart
+    page.locator(f'.map-marker[data-photo-id="{ids[1]}"]').click()
+    page.wait_for_url(f"**#photo/{ids[1]}")
+
+    # --- post ideas from the viewer: people only with the toggle; copy ---------------------------------
+    page.goto(f"{server.url}/#photo/{ids[0]}")
+    page.locator("#ideas-btn").click()
+    page.wait_for_url(f"**#ideas/{ids[0]}")
+    first = page.locator(".idea .idea-text").first
+    first.wait_for()
+    assert first.inner_text().startswith("A tower at sunset in Paris, July 2024.")
+    assert "Amy" not in page.locator("#idea-list").inner_text()
+    page.locator("#ideas-people").check()
+    page.locator("#idea-list", has_text="With Amy H in Paris").wait_for()
+    page.locator(".idea-copy").first.click()
+    page.locator(".toast", has_text="Copied").wait_for()
+
+    # --- search: a person's name typed as plain text finds them; a filter chip adds tag: --------------
+    page.goto(f"{server.url}/#search?q={'amy h'.replace(' ', '%20')}")
+    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[0]}"]').wait_for()
+    page.goto(f"{server.url}/#library")
+    page.locator('.filter-chip[data-filter="tag"]').click()
+    page.locator(".folder-option", has_text="sunset").click()
+    page.wait_for_url("**#search?q=tag%3Asunset")
+    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[0]}"]').wait_for()
+    assert page.locator("#photo-grid .thumb").count() == 1
+    assert not page.errors, page.errors
