@@ -44,3 +44,8 @@ def settings(tmp_path):
     yield s
     if not database.is_closed():
         database.close()
+
+
+# The thorough face pass re-detects every analysed photo at full resolution (seconds a photo on a
+# CPU): the suite runs it only where a test asks for it (tests/people/test_passes.py, test_detect.py).
+os.environ.setdefault("JAICAT_FACE_THOROUGH", "0")

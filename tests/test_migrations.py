@@ -94,3 +94,33 @@ def test_v7_catalogue_gets_the_caption_pass_column_and_keeps_captions(tmp_path):
         assert [p.id for p in Photo.caption_pending()] == [todo.id]
     finally:
         database.close()
+
+
+def test_v5_adds_face_passes_and_people_marks_to_an_older_catalogue(tmp_path):
+    """Photos analysed before v5 get faces_pass 0, so the thorough face pass visits them."""
+    db = tmp_path / "v4.db"
+    open_db(db)
+    database.close()
+    con = sqlite3.connect(db)
+    for table, col in (("photo", "faces_pass"), ("person", "hidden"), ("person", "cover_face"), ("face", "not_face")):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    con.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+    con.execute(
+        "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
+        " status, root, path, created_at, analysed_at, favourite) VALUES ('cd'||hex(randomblob(31)),"
+        " '0000000000000000', 'IMG_2.jpg', 10, 'image/jpeg', 4, 3, 1, 'filed', 'library', 'Family/IMG_2.jpg',"
+        " '2024-01-01', '2024-01-02', 0)")
+    con.execute("INSERT INTO person (name, created_at) VALUES ('Amy', '2024-01-01')")
+    con.commit()
+    con.close()
+    open_db(db)
+    try:
+        from jaicat.db import Person
+        from jaicat.people.passes import pending_thorough
+
+        assert migrations.schema_version(database) == migrations.LATEST
+        assert Photo.get().faces_pass == 0 and [p.original_filename for p in pending_thorough()] == ["IMG_2.jpg"]
+        amy = Person.get()
+        assert amy.hidden is False and amy.cover_face is None
+    finally:
+        database.close()

@@ -153,6 +153,10 @@ export const api = {
   nameCluster: (cluster, name) => post(`/api/people/unknown/${cluster}/name`, { name }),
   confirmFace: (id, body) => post(`/api/faces/${id}/confirm`, body || {}),
   rejectFace: (id) => post(`/api/faces/${id}/reject`),
+  confirmAllFaces: (id, except) => post(`/api/people/${id}/confirm-all`, { except: except || [] }),
+  setCover: (id, faceId) => post(`/api/people/${id}/cover`, { face_id: faceId }),
+  hideCluster: (cluster) => post(`/api/people/unknown/${cluster}/hide`),
+  notAFace: (id) => post(`/api/faces/${id}/not-a-face`),
 
   jobs: (query) => get("/api/jobs", query),
 };

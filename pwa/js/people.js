@@ -1,4 +1,5 @@
-// People: named people (rename, merge) and clusters of unknown faces to name.
+// People: named people (rename, merge, confirm their suggested faces, choose a cover, "not a face")
+// and clusters of unknown faces to name or hide.
 
 import { api, media, describe } from "./api.js";
 import { h, clear, sheet, toast } from "./ui.js";
@@ -25,7 +26,7 @@ export async function mount(view) {
     for (const p of people) {
       known.append(h("button.person", { type: "button", dataset: { personId: p.id }, onclick: () => openPerson(p, people) },
         p.cover_url ? h("img", { src: media(p.cover_url), alt: "", loading: "lazy" }) : h("span.avatar", p.name.slice(0, 1)),
-        h("span.person-name", p.name), h("small", `${p.face_count} photo${p.face_count === 1 ? "" : "s"}`)));
+        h("span.person-name", p.name), h("small", `${p.photo_count} photo${p.photo_count === 1 ? "" : "s"}`)));
     }
     try {
       const { items } = await api.unknownFaces();
@@ -50,7 +51,27 @@ export async function mount(view) {
     } },
     h("div.faces-row", c.faces.slice(0, 8).map((f) => h("img.face", { src: media(f.crop_url), alt: "", loading: "lazy" }))),
     h("p.muted", `${c.count} face${c.count > 1 ? "s" : ""}`),
-    h("div.row", name, h("button.btn.btn-primary", { type: "submit" }, "Name")));
+    h("div.row", name, h("button.btn.btn-primary", { type: "submit" }, "Name"),
+      h("button.btn.hide-stranger", { type: "button", onclick: async () => {
+        try {
+          await api.hideCluster(c.cluster);
+          toast("Hidden: this stranger's faces will not be shown again", "ok");
+          load();
+        } catch (err) { toast(describe(err), "error"); }
+      } }, "Hide this stranger")));
+  }
+
+  // One face of a person: make it the cover, or say it is not a face at all.
+  function faceTile(p, f, s) {
+    return h("div.face-tile", { dataset: { faceId: f.id } },
+      h("img.face", { src: media(f.crop_url), alt: f.confirmed ? "confirmed face" : "suggested face", loading: "lazy" }),
+      h("div.row",
+        h("button.btn.btn-small.make-cover", { type: "button", onclick: async () => {
+          try { await api.setCover(p.id, f.id); toast("Cover chosen", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
+        } }, "Cover"),
+        h("button.btn.btn-small.not-a-face", { type: "button", onclick: async (e) => {
+          try { await api.notAFace(f.id); e.target.closest(".face-tile").remove(); toast("Not a face: removed", "ok"); load(); } catch (err) { toast(describe(err), "error"); }
+        } }, "Not a face")));
   }
 
   function openPerson(p, people) {
@@ -58,6 +79,13 @@ export async function mount(view) {
     const into = h("select", { "aria-label": "Merge into" }, h("option", { value: "" }, "Merge into…"),
       people.filter((x) => x.id !== p.id).map((x) => h("option", { value: x.id }, x.name)));
     const faces = h("div.faces-row");
+    const confirmAll = h("button.btn.btn-primary.confirm-all", { type: "button", hidden: true, onclick: async () => {
+      try {
+        const r = await api.confirmAllFaces(p.id);
+        toast(`Confirmed ${r.confirmed} face${r.confirmed === 1 ? "" : "s"} of ${p.name}`, "ok");
+        s.close(); load();
+      } catch (err) { toast(describe(err), "error"); }
+    } });
     const s = sheet(p.name, h("div",
       h("form.row", { onsubmit: async (e) => {
         e.preventDefault();
@@ -68,9 +96,14 @@ export async function mount(view) {
         try { await api.mergePerson(p.id, Number(into.value)); toast("Merged", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
       } }, "Merge")),
       h("a.btn", { href: `#search?q=${encodeURIComponent(`person:"${p.name}"`)}`, onclick: () => s.close() }, "Show photos"),
-      faces));
+      confirmAll, faces));
     api.person(p.id).then((d) => {
-      for (const f of (d.faces || []).slice(0, 24)) faces.append(h("img.face", { src: media(f.crop_url), alt: "", loading: "lazy" }));
+      const suggested = (d.faces || []).filter((f) => !f.confirmed).length;
+      if (suggested) {
+        confirmAll.textContent = `Confirm all ${suggested} suggested`;
+        confirmAll.hidden = false;
+      }
+      for (const f of (d.faces || []).slice(0, 24)) faces.append(faceTile(p, f, s));
     }).catch(() => {});
   }
 

@@ -56,9 +56,13 @@ class Settings:
     tag_threshold: float = 0.15
     vocabulary_file: Path | None = None  # extra user tag words, one per line
     captions: bool = True
-    face_model: str = "auto"  # auto (cnn when dlib has CUDA, else hog) | hog | cnn
+    face_model: str = "auto"  # thorough pass: auto (chosen by measurement) | hog | cnn | onnx
+    face_onnx_model: str = "immich-app/buffalo_l"  # the SCRFD detector `jaicat models pull` fetches
     face_tolerance: float = 0.6
-    face_max_side: int = 1600  # detection runs on a copy downscaled to this long side
+    face_max_side: int = 1024  # fast pass: HOG on a copy downscaled to this long side
+    face_min_px: int = 24  # thorough pass: smallest face (px on the full photo) it looks for
+    face_thorough_mpx: float = 140.0  # thorough pass: most detector work per photo, megapixels
+    face_thorough: bool = True  # run the thorough pass in the background
     worker: bool = True
     ray_address: str = ""  # "" analyses in this process; "local", "auto", "HOST:6379" or "ray://HOST:10001"
     ray_workers: int = 0  # analysis actors on the Ray cluster (0: one per GPU, else one per two CPUs)

@@ -121,6 +121,8 @@ class Photo(BaseModel):
     live_of = ForeignKeyField("self", null=True, backref="live_parts", on_delete="SET NULL")  # motion part -> still
     # the caption pass runs after analysis, so captions never delay a suggestion (schema version 8)
     captioned_at = DateTimeField(null=True)
+    # schema version 5: the face passes done, 0 none, 1 fast, 2 thorough (people/passes.py)
+    faces_pass = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
 
     @property
     def folder(self) -> str | None:
@@ -232,6 +234,8 @@ class PhotoTag(BaseModel):
 class Person(BaseModel):
     name = CharField(unique=True)
     created_at = DateTimeField(default=utcnow)
+    hidden = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])  # a stranger the user hid: matched, never shown or tagged
+    cover_face = IntegerField(null=True)  # the face the user chose for the person's tile
 
 
 class FaceEncoding(BaseModel):
@@ -254,6 +258,7 @@ class Face(BaseModel):
     distance = FloatField(null=True)
     confirmed = BooleanField(default=False)
     cluster = IntegerField(null=True, index=True)  # unknown-face cluster id
+    not_face = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])  # the user said this is not a face: kept so it is never found again
 
 
 class FaceRejection(BaseModel):

@@ -64,6 +64,19 @@ def _v4_camera_roll(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
         db.execute_sql(f'CREATE INDEX "photo_{column}" ON photo ("{column}")')
 
 
+def _v5_face_passes(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v5: which face pass a photo has had; hidden strangers, chosen covers, "not a face" marks."""
+    for table, name, decl in (
+        # NOT NULL with a constant default is a plain ALTER in SQLite (playhouse would copy the table)
+        ("photo", "faces_pass", "INTEGER NOT NULL DEFAULT 0"),
+        ("person", "hidden", "INTEGER NOT NULL DEFAULT 0"),
+        ("person", "cover_face", "INTEGER"),
+        ("face", "not_face", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        if table in db.get_tables() and name not in {c.name for c in db.get_columns(table)}:
+            db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+
 def _v6_favourites_and_trash(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     """v6: a favourite star and the trash (where a trashed photo came from) on the photo row."""
     cols = {c.name for c in db.get_columns("photo")}
@@ -94,6 +107,7 @@ STEPS = [
     (2, _v2_ml_columns),
     (3, _v3_folder_renames),
     (4, _v4_camera_roll),
+    (5, _v5_face_passes),
     (6, _v6_favourites_and_trash),
     (8, _v8_caption_pass),
 ]

@@ -5,7 +5,8 @@ command, created once at start-up and closed at the end.
     runtime.open()                       # a CLI command: the catalogue open, sidecars kept in step
     runtime.connect()                    # ... and the suggester learning from each filing
     runtime.start()                      # `jaicat serve`: connect, warm the suggester, start the worker
-    runtime.close()                      # stop the worker, disconnect, save the suggester's snapshot
+                                         # and the thorough face pass
+    runtime.close()                      # stop them, disconnect, save the suggester's snapshot
 
 The Flask app holds its runtime as `app.extensions["jaicat"]` (web/app.py); tests make as many as they
 like, one per data directory.
@@ -20,6 +21,8 @@ import time
 from .config import Settings
 from .errors import DataDirInUse
 from .db import open_db
+from .people.faces import FaceModels
+from .people.passes import FacePass
 from .photos import trash
 from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
@@ -92,8 +95,9 @@ class DataDirLock:
 
 
 class Runtime:
-    """Owns the model cache, the suggester and its review queue, the sidecar writer, the analysis
-    worker and the Ray cluster it may analyse on, of one data directory (`settings`)."""
+    """Owns the model cache, the face models, the suggester and its review queue, the sidecar writer,
+    the analysis worker, the thorough face pass and the Ray cluster it may analyse on, of one data
+    directory (`settings`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -103,6 +107,9 @@ class Runtime:
         self.sidecars = SidecarWriter(settings)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
+        # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)
+        self.faces = FaceModels(models_dir=settings.models, device=settings.device)
+        self.face_pass = FacePass(settings, models=self.faces, suggester=self.suggester)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)
         self.lock = DataDirLock(settings.data_dir)
@@ -138,8 +145,9 @@ class Runtime:
 
     def start(self) -> Runtime:
         """What `jaicat serve` starts: connect, load the suggester in the background, and run the
-        analysis worker unless `settings.worker` is off. Sidecars also follow face, people and analysis
-        changes while serving. Returns self."""
+        analysis worker unless `settings.worker` is off, with the thorough face pass beside it unless
+        `face_thorough` is off. Sidecars also follow face, people and analysis changes while serving.
+        Returns self."""
         self.sidecars.follow = True
         self.lock.serve()  # before anything is opened: a second server stops here
         self.connect()
@@ -147,12 +155,15 @@ class Runtime:
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
         if self.settings.worker:
             self.worker.start()
+            if self.settings.face_thorough:
+                self.face_pass.start()
         return self
 
     def close(self) -> None:
-        """Stop the worker, disconnect, and save what the suggester learned."""
+        """Stop the worker and the face pass, disconnect, and save what the suggester learned."""
         self.worker.stop()
         self.review.stop()
+        self.face_pass.stop()
         if self.cluster is not None:
             self.cluster.close()
         self.suggester.close()

@@ -243,8 +243,8 @@ def test_list_people_counts_and_prefers_a_confirmed_cover(known, photo, make_pho
     listing = {p["name"]: p for p in people.list_people()}
     assert listing["Amy H"]["face_count"] == 2 and listing["Amy H"]["encoding_count"] == 2
     assert listing["Amy H"]["cover_face_id"] == close.id
-    assert listing["Ben"] == {"id": known["Ben"].id, "name": "Ben", "face_count": 0, "encoding_count": 1,
-                              "cover_face_id": None}
+    assert listing["Ben"] == {"id": known["Ben"].id, "name": "Ben", "photo_count": 0, "face_count": 0,
+                              "encoding_count": 1, "cover_face_id": None}
     people.confirm_face(far.id, "Amy H")
     assert {p["name"]: p for p in people.list_people()}["Amy H"]["cover_face_id"] == far.id
 

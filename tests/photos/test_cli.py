@@ -45,5 +45,8 @@ def test_doctor(tmp_path):
     r = jaicat(tmp_path / "data", "doctor", "--json")
     report = json.loads(r.stdout)
     assert report["face_models"]["ok"] is True
+    detectors = report["face_detectors"]
+    assert detectors["thorough"] in ("hog", "cnn", "onnx") and detectors["backends"]["hog"]["available"]
+    assert "models pull" in detectors["backends"]["onnx"]["error"]  # no detector pulled in a fresh data dir
     assert "torch" in report["versions"]
     assert jaicat(tmp_path / "data", "doctor").returncode == 0

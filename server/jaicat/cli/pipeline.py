@@ -82,7 +82,7 @@ def _analyse_pending(runtime, quiet: bool, ray: str | None = None, ray_workers: 
     bar.close()
     if job is None:
         print("nothing to analyse")
-        return 0
+        return _thorough_faces(runtime, quiet)
     failed = Photo.select().where(Photo.analysis_error.is_null(False)).count()
     if cluster is not None:
         ran = [*cluster.stages, f"on Ray: {len(cluster.started)} workers"]
@@ -95,6 +95,28 @@ def _analyse_pending(runtime, quiet: bool, ray: str | None = None, ray_workers: 
     print(f"analysed {job.done} photos ({', '.join(ran)}){'; ' + job.message if job.message else ''}")
     if failed:
         print(f"{failed} photos have analysis errors (see `jaicat analyse --retry-failed`)")
+    return _thorough_faces(runtime, quiet)
+
+
+def _thorough_faces(runtime, quiet: bool) -> int:
+    """The thorough face pass over every photo the pipeline analysed and it has not seen yet."""
+    from ..people.passes import choose_backend, pending_thorough, run_thorough
+
+    settings = runtime.settings
+    total = pending_thorough().count() if settings.face_thorough else 0
+    if not total:
+        return 0
+    backend = choose_backend(settings, runtime.faces)
+    bar = tqdm(total=total, unit="photo", desc=f"faces, thorough ({backend})", disable=quiet)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    result = run_thorough(settings, runtime.faces, runtime.suggester, progress=progress)
+    bar.close()
+    print(f"thorough face pass ({backend}): {result['photos']} photos, {result['faces_added']} more faces")
     return 0
 
 
@@ -138,10 +160,23 @@ def _configured(settings) -> dict[str, str]:
 def cmd_models_pull(args, runtime) -> int:
     from ..pipeline.models import pull_model
 
+    from ..errors import ModelUnavailable
+    from ..people.detect import pull_onnx_detector
+
     settings = runtime.settings
-    names = args.names or list(_configured(settings).values())
+    names = args.names or [*_configured(settings).values(), settings.face_onnx_model]
     for name in names:
-        dest = pull_model(name, settings.models, from_dir=args.from_dir, only=len(names) == 1)
+        if name == settings.face_onnx_model or name.endswith(".onnx"):
+            try:
+                dest = pull_onnx_detector(name, settings.models, from_dir=args.from_dir)
+            except ModelUnavailable as e:
+                if args.names:
+                    raise
+                # optional: without it faces use dlib's detectors, which need no download
+                print(f"{name}: not pulled ({e.message}); faces use dlib's detectors")
+                continue
+        else:
+            dest = pull_model(name, settings.models, from_dir=args.from_dir, only=len(names) == 1)
         print(f"{name}: installed at {dest}")
     return 0
 
@@ -151,15 +186,26 @@ def cmd_models_list(args, runtime) -> int:
 
     settings = runtime.settings
     rows = list_local_models(settings.models, _configured(settings))
+    from ..errors import ModelUnavailable
+    from ..people.detect import find_onnx_detector
+
+    try:
+        onnx = find_onnx_detector(settings.face_onnx_model, settings.models)
+        rows.append({"role": "faces", "name": settings.face_onnx_model, "available": True, "path": str(onnx),
+                     "bytes": onnx.stat().st_size, "optional": True})
+    except ModelUnavailable:
+        rows.append({"role": "faces", "name": settings.face_onnx_model, "available": False, "path": None,
+                     "bytes": 0, "optional": True})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"models dir: {settings.models}")
     for r in rows:
         state = f"ok  {r['bytes'] / 1e6:8.1f} MB  {r['path']}" if r["available"] else \
-            f"MISSING  (jaicat models pull {r['name']})"
+            (f"not pulled, optional (jaicat models pull {r['name']})" if r.get("optional")
+             else f"MISSING  (jaicat models pull {r['name']})")
         print(f"{(r['role'] or '-'):8} {r['name']:45} {state}")
-    return 0 if all(r["available"] for r in rows if r["role"]) else 1
+    return 0 if all(r["available"] for r in rows if r["role"] and not r.get("optional")) else 1
 
 
 def doctor_report(settings) -> dict:
@@ -177,7 +223,7 @@ def doctor_report(settings) -> dict:
         paths[name] = {"path": str(p), "exists": p.exists(), "writable": _writable(p)}
     report["paths"] = paths
     versions = {}
-    for pkg in ("torch", "transformers", "Pillow", "pillow-heif", "peewee", "Flask", "flask-sock",
+    for pkg in ("torch", "onnxruntime", "transformers", "Pillow", "pillow-heif", "peewee", "Flask", "flask-sock",
                 "gunicorn", "zeroconf", "annoy", "dlib-bin", "face_recognition_models", "numpy", "ray"):
         try:
             versions[pkg] = md.version(pkg)
@@ -197,7 +243,25 @@ def doctor_report(settings) -> dict:
         report["face_models"] = {"ok": True, "path": str(frm.face_recognition_model_location())}
     except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
         report["face_models"] = {"ok": False, "error": str(e)}
+    report["face_detectors"] = face_detector_report(settings)
     return report
+
+
+def face_detector_report(settings) -> dict:
+    """Each face detector measured on this machine, and the one each pass uses."""
+    from ..people.faces import FaceModels
+    from ..people.passes import choose_backend, measure_backends
+
+    models = FaceModels(models_dir=settings.models, device=settings.device)
+    try:
+        measured = measure_backends(settings, models)
+        thorough = choose_backend(settings, models)
+    except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {"fast": f"hog on a copy {settings.face_max_side} px long",
+            "thorough": thorough, "thorough_runs": bool(settings.face_thorough),
+            "chosen_by": "measurement" if settings.face_model == "auto" else f"face_model = {settings.face_model}",
+            "backends": measured}
 
 
 def _writable(p) -> bool:
@@ -229,6 +293,16 @@ def cmd_doctor(args, runtime) -> int:
         print(f"  {k}: {v}")
     fm = report["face_models"]
     print(f"  face models: {'ok ' + fm.get('path', '') if fm['ok'] else 'MISSING: ' + fm['error']}")
+    fd = report["face_detectors"]
+    if "error" in fd:
+        print(f"  face detectors: ERROR {fd['error']}")
+    else:
+        off = "" if fd["thorough_runs"] else ", OFF (face_thorough = false)"
+        print(f"  face detection: fast pass {fd['fast']}; thorough pass {fd['thorough']} ({fd['chosen_by']}{off})")
+        for name, m in fd["backends"].items():
+            state = (f"~{m['seconds']:.1f} s per 12 MP photo on {m['device']}, faces from {m['min_face_px']} px"
+                     if m["available"] else f"unavailable: {m['error']}")
+            print(f"    {name:5} {state}")
     print("versions:")
     for k, v in report["versions"].items():
         print(f"  {k}: {v or 'not installed'}")

@@ -15,10 +15,11 @@ Pure ML: numpy arrays in, boxes and vectors out; no Flask, no peewee.
 from __future__ import annotations
 
 import threading
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import detect
 
 ENCODING_SIZE = 128
 DEFAULT_TOLERANCE = 0.6
@@ -28,6 +29,11 @@ CLUSTER_THRESHOLD = 0.5
 # Faces are encoded on an image no larger than this (the 150 px chip needs no more; a 200 MP photo
 # would otherwise cost 600 MB as an array).
 ENCODE_MAX_SIDE = 3200
+# The thorough pass looks for faces this small (px on the full photo) with at most this much detector
+# work per photo (pixels at the scale it runs; bounds the time on a 200 MP photo).
+THOROUGH_MIN_FACE = 24
+THOROUGH_MAX_PIXELS = 48e6
+DEFAULT_ONNX_DETECTOR = "immich-app/buffalo_l"
 SMALL_BATCH = 16  # matching this many faces or fewer avoids BLAS threads (see FaceMatcher._squared)
 
 
@@ -51,52 +57,45 @@ class Match:
 
 
 class FaceModels:
-    """The three dlib models, loaded lazily once per process; calls are serialised by a lock."""
+    """The face models of one process: the dlib encoder (5-point landmarks + ResNet) and one detector
+    per backend, each loaded lazily once; encoder calls are serialised by a lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, models_dir=None, device: str = "auto") -> None:
         self._lock = threading.Lock()
-        self._hog = None
-        self._cnn = None
         self._shape = None
         self._encoder = None
+        self._detectors: dict[str, detect.FaceDetector] = {}
+        self.models_dir = models_dir or "."
+        self.device = device
+        self.measured: dict[str, float] | None = None  # backend -> seconds per 12 MP thorough pass
 
-    @staticmethod
-    def _paths():
-        with warnings.catch_warnings():  # face_recognition_models imports the deprecated pkg_resources
-            warnings.simplefilter("ignore")
-            import face_recognition_models as frm
-        return frm
+    def detector(self, backend: str, onnx_model: str = DEFAULT_ONNX_DETECTOR) -> detect.FaceDetector:
+        """The loaded detector of `backend` ("hog", "cnn", "onnx"); ModelUnavailable if it cannot load."""
+        key = f"{backend}:{onnx_model}" if backend == "onnx" else backend
+        with self._lock:
+            found = self._detectors.get(key)
+            if found is None:
+                cls = detect.BACKENDS.get(backend)
+                if cls is None:
+                    raise ValueError(f"unknown face detector {backend!r} (hog, cnn, onnx or auto)")
+                name = onnx_model if backend == "onnx" else f"dlib-{backend}"
+                found = self._detectors[key] = cls(name, self.models_dir, device=self.device, batch_size=4)
+        return found.load()
 
-    def _load(self, cnn: bool) -> None:
+    def _load_encoder(self) -> None:
         import dlib
 
-        frm = self._paths()
+        frm = detect.dlib_models_dir()
         if self._shape is None:
-            self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-            self._encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-        if cnn and self._cnn is None:
-            self._cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
-        if not cnn and self._hog is None:
-            self._hog = dlib.get_frontal_face_detector()
-
-    def detect(self, image: np.ndarray, model: str, upsample: int) -> list[tuple[int, int, int, int, float]]:
-        """Boxes (left, top, right, bottom, score) in `image` pixels."""
-        cnn = resolve_model(model) == "cnn"
-        with self._lock:
-            self._load(cnn)
-            if cnn:
-                found = [(d.rect, d.confidence) for d in self._cnn(image, upsample)]
-            else:
-                rects, scores, _ = self._hog.run(image, upsample, 0.0)
-                found = list(zip(rects, scores, strict=True))
-        return [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in found]
+            self._shape = dlib.shape_predictor(str(frm / "shape_predictor_5_face_landmarks.dat"))
+            self._encoder = dlib.face_recognition_model_v1(str(frm / "dlib_face_recognition_resnet_model_v1.dat"))
 
     def encode(self, image: np.ndarray, boxes, num_jitters: int = 1) -> np.ndarray:
         """(n, 128) float32 encodings of the faces in `boxes` (pixel (l, t, r, b) on `image`)."""
         import dlib
 
         with self._lock:
-            self._load(False)
+            self._load_encoder()
             out = np.empty((len(boxes), ENCODING_SIZE), dtype=np.float32)
             for i, (left, top, right, bottom) in enumerate(boxes):
                 shape = self._shape(image, dlib.rectangle(int(left), int(top), int(right), int(bottom)))
@@ -108,15 +107,24 @@ _models = FaceModels()
 
 
 def resolve_model(name: str) -> str:
-    """"hog" | "cnn" | "auto" -> the detector to use; auto takes the CNN only where dlib has CUDA."""
+    """"hog" | "cnn" | "onnx" | "auto" -> a backend; auto without a measurement takes dlib's CNN only
+    where dlib has CUDA (`choose_backend` measures)."""
     name = (name or "hog").lower()
     if name == "auto":
         import dlib
 
         return "cnn" if getattr(dlib, "DLIB_USE_CUDA", False) else "hog"
-    if name not in ("hog", "cnn"):
-        raise ValueError(f"unknown face model {name!r} (hog, cnn or auto)")
+    if name not in detect.BACKENDS:
+        raise ValueError(f"unknown face model {name!r} (hog, cnn, onnx or auto)")
     return name
+
+
+def fast_scale(shape, max_side: int) -> float:
+    """The fast pass's scale: down to `max_side`, or 2x for a photo small enough to stay within it."""
+    long_side = max(shape[:2])
+    if max_side and long_side * 2 <= max_side:
+        return 2.0
+    return min(1.0, max_side / long_side) if max_side else 1.0
 
 
 def _resize(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -139,39 +147,41 @@ def detect_faces(
     max_side: int = 1600,
     num_jitters: int = 1,
     models: FaceModels | None = None,
+    min_face: float | None = None,
+    max_pixels: float = THOROUGH_MAX_PIXELS,
+    onnx_model: str = DEFAULT_ONNX_DETECTOR,
 ) -> list[DetectedFace]:
     """Detect and encode every face in an upright RGB uint8 array (H, W, 3).
 
-    Detection runs on a copy whose long side is at most `max_side`; a small image is upsampled once
-    (as face_recognition does by default) only while that keeps the work within max_side², so faces
-    down to ~40 px are found on small photos and ~80/max_side of the long side on large ones.
+    Fast pass (min_face None): the detector runs on a copy whose long side is at most `max_side` (a
+    small photo is doubled while that stays within max_side), so HOG finds faces from 80/max_side of
+    the long side. Thorough pass: it runs at the scale that brings a `min_face` px face to its window,
+    at most `max_pixels` of work, tiled (people.detect.find_boxes).
+    Boxes come back normalised (0-1) on the full image; encodings are taken on the full image (at most
+    ENCODE_MAX_SIDE) from 5-point landmarks inside each box.
     """
     models = models or _models
     image = _as_rgb(image)
     height, width = image.shape[:2]
-    small, factor = _resize(image, max_side)
-    upsample = 1 if max(small.shape[:2]) * 2 <= max(max_side, 1) else 0
-    boxes = models.detect(small, model, upsample)
+    detector = models.detector(resolve_model(model), onnx_model)
+    if min_face is None:
+        scale = fast_scale(image.shape, max_side)
+    else:
+        scale = detect.scale_for(detector, image.shape, min_face, max_pixels)
+    boxes = detect.find_boxes(detector, image, scale)
     if not boxes:
         return []
     enc_image, enc_factor = _resize(image, ENCODE_MAX_SIDE)
     eh, ew = enc_image.shape[:2]
-    full_boxes, pixel_boxes, scores = [], [], []
-    for left, top, right, bottom, score in boxes:
-        # map back to full resolution, then clip to the image (HOG boxes may overhang the edge)
-        fl, ft = max(0.0, left * factor), max(0.0, top * factor)
-        fr, fb = min(float(width), (right + 1) * factor), min(float(height), (bottom + 1) * factor)
-        if fr - fl < 2 or fb - ft < 2:
-            continue
-        full_boxes.append((fl, ft, fr, fb))
-        s = 1.0 / enc_factor
+    pixel_boxes = []
+    s = 1.0 / enc_factor
+    for fl, ft, fr, fb, _ in boxes:
         pixel_boxes.append((round(fl * s), round(ft * s), min(ew - 1, round(fr * s) - 1), min(eh - 1, round(fb * s) - 1)))
-        scores.append(score)
     encodings = models.encode(enc_image, pixel_boxes, num_jitters)
     return [
         DetectedFace(x=fl / width, y=ft / height, w=(fr - fl) / width, h=(fb - ft) / height,
                      encoding=enc, score=score)
-        for (fl, ft, fr, fb), enc, score in zip(full_boxes, encodings, scores, strict=True)
+        for (fl, ft, fr, fb, score), enc in zip(boxes, encodings, strict=True)
     ]
 
 

@@ -117,7 +117,7 @@ def _rejections(face_ids: Iterable[int]) -> dict[int, set[int]]:
 
 # --- analysing a photo ------------------------------------------------------------------------------
 def analyse_faces(photo: Photo, image, settings) -> list[Face]:
-    """Detect, encode and match the faces of `photo` (image: upright PIL RGB) and store them.
+    """The pipeline's (fast) face pass for `photo` (image: upright PIL RGB); see people/passes.
 
     Returns every face of the photo afterwards (confirmed ones kept, the rest replaced).
     """
@@ -125,10 +125,10 @@ def analyse_faces(photo: Photo, image, settings) -> list[Face]:
 
 
 def detect_photo_faces(image, settings) -> list[faces_ml.DetectedFace]:
-    """Detect and encode the faces in an upright PIL image; touches no catalogue (analysis workers
-    on other machines run it), record_faces stores the result."""
+    """The fast pass: detect and encode the faces in an upright PIL image with HOG at `face_max_side`;
+    touches no catalogue (analysis workers on other machines run it), record_faces stores the result."""
     arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
-    return faces_ml.detect_faces(arr, model=settings.face_model, max_side=settings.face_max_side)
+    return faces_ml.detect_faces(arr, model="hog", max_side=settings.face_max_side)
 
 
 def _iou(a, b) -> float:
@@ -140,16 +140,25 @@ def _iou(a, b) -> float:
 
 
 def record_faces(photo: Photo, detected: list[faces_ml.DetectedFace],
-                 tolerance: float = faces_ml.DEFAULT_TOLERANCE) -> list[Face]:
+                 tolerance: float = faces_ml.DEFAULT_TOLERANCE, keep_unmatched: bool = False,
+                 faces_pass: int = 1) -> list[Face]:
     """Store detections for `photo`, replacing its unconfirmed faces; the rest of analyse_faces.
 
-    A detection on top of a confirmed face (IoU >= 0.5) is the same face and is dropped; a detection on
-    top of a replaced face inherits its rejections, so a re-analysis never re-suggests a rejected name.
+    A detection on top of a confirmed face or of one the user said is not a face (IoU >= 0.5) is that
+    face and is dropped; a detection on top of a replaced face inherits its rejections, so a re-analysis
+    never re-suggests a rejected name. `keep_unmatched` (the thorough pass): an unconfirmed face no
+    detection overlaps stays, so a second detector only ever adds faces. The photo's `faces_pass`
+    becomes at least `faces_pass` (1 fast, 2 thorough) in the same transaction.
     """
     with database.atomic():
+        Photo.update(faces_pass=fn.MAX(Photo.faces_pass, faces_pass)).where(Photo.id == photo.id).execute()
         existing = list(Face.select().where(Face.photo == photo))
-        kept = [f for f in existing if f.confirmed]
-        old = [f for f in existing if not f.confirmed]
+        kept = [f for f in existing if f.confirmed or f.not_face]
+        old = [f for f in existing if not (f.confirmed or f.not_face)]
+        if keep_unmatched:
+            boxes = [(d.x, d.y, d.w, d.h) for d in detected]
+            kept += [f for f in old if not any(_iou(b, (f.x, f.y, f.w, f.h)) >= 0.5 for b in boxes)]
+            old = [f for f in old if f not in kept]
         old_rejected = _rejections(f.id for f in old)
         if old:
             Face.delete().where(Face.id.in_([f.id for f in old])).execute()
@@ -175,7 +184,7 @@ def record_faces(photo: Photo, detected: list[faces_ml.DetectedFace],
             new_faces.append(face)
         assign_clusters([f for f in new_faces if f.person_id is None])
         sync_face_tags([photo.id])
-    return kept + new_faces
+    return [f for f in kept if not f.not_face] + new_faces
 
 
 # --- unknown-face clusters --------------------------------------------------------------------------
@@ -222,7 +231,8 @@ def recluster_unknown_faces() -> int:
     Cluster ids are fresh (above any used before) so a stale id held by a client names nothing.
     """
     with database.atomic():
-        rows = list(Face.select(Face.id, Face.encoding).where(Face.person.is_null()).order_by(Face.id).tuples())
+        rows = list(Face.select(Face.id, Face.encoding).where(Face.person.is_null(), Face.not_face == False)  # noqa: E712
+                    .order_by(Face.id).tuples())
         if not rows:
             return 0
         enc = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(-1, faces_ml.ENCODING_SIZE)
@@ -319,7 +329,7 @@ def rematch_faces(settings=None, progress=None) -> dict:
     tolerance = settings.face_tolerance if settings is not None else faces_ml.DEFAULT_TOLERANCE
     matcher = current_matcher()
     rows = list(Face.select(Face.id, Face.photo, Face.person, Face.encoding)
-                .where(Face.confirmed == False).order_by(Face.id).tuples())  # noqa: E712
+                .where(Face.confirmed == False, Face.not_face == False).order_by(Face.id).tuples())  # noqa: E712
     changed_photos: set[int] = set()
     became_unknown: list[int] = []
     changed = 0
@@ -358,7 +368,8 @@ def sync_face_tags(photo_ids: Iterable[int]) -> None:
     """
     for photo_id in set(photo_ids):
         names = {tag_key(n): n for (n,) in
-                 Person.select(Person.name).join(Face).where(Face.photo == photo_id).tuples()}
+                 Person.select(Person.name).join(Face)
+                 .where(Face.photo == photo_id, Person.hidden == False).tuples()}  # noqa: E712
         rows = {tag_key(pt.tag.name): pt for pt in
                 PhotoTag.select(PhotoTag, Tag).join(Tag).where(PhotoTag.photo == photo_id)}
         for key in names.keys() - rows.keys():
@@ -396,23 +407,31 @@ def _photos_of(person_id: int) -> list[int]:
 
 # --- managing people ----------------------------------------------------------------------------------
 def list_people() -> list[dict]:
-    """Every person, by name: {"id", "name", "face_count", "encoding_count", "cover_face_id"}.
+    """Every person the user sees (hidden strangers are not), by name: {"id", "name", "photo_count",
+    "face_count", "encoding_count", "cover_face_id"}.
 
-    The cover is a confirmed face if there is one, else the closest match.
+    The cover is the face the user chose (curation.set_cover) while it is still theirs, else a
+    confirmed face, else the closest match.
     """
     faces = dict(Face.select(Face.person, fn.COUNT(Face.id)).where(Face.person.is_null(False))
                  .group_by(Face.person).tuples())
+    photos = dict(Face.select(Face.person, fn.COUNT(fn.DISTINCT(Face.photo))).where(Face.person.is_null(False))
+                  .group_by(Face.person).tuples())
     encodings = dict(FaceEncoding.select(FaceEncoding.person, fn.COUNT(FaceEncoding.id))
                      .group_by(FaceEncoding.person).tuples())
     covers: dict[int, int] = {}
     q = (Face.select(Face.person, Face.id).where(Face.person.is_null(False))
          .order_by(Face.confirmed.desc(), fn.COALESCE(Face.distance, 0.0), Face.id))
+    chosen = {}
     for person_id, face_id in q.tuples():
         covers.setdefault(person_id, face_id)
+        chosen[(person_id, face_id)] = True
+    people = Person.select().where(Person.hidden == False).order_by(fn.casefold(Person.name))  # noqa: E712
     return [
-        {"id": p.id, "name": p.name, "face_count": faces.get(p.id, 0),
-         "encoding_count": encodings.get(p.id, 0), "cover_face_id": covers.get(p.id)}
-        for p in Person.select().order_by(fn.casefold(Person.name))
+        {"id": p.id, "name": p.name, "photo_count": photos.get(p.id, 0), "face_count": faces.get(p.id, 0),
+         "encoding_count": encodings.get(p.id, 0),
+         "cover_face_id": p.cover_face if (p.id, p.cover_face) in chosen else covers.get(p.id)}
+        for p in people
     ]
 
 
@@ -426,9 +445,9 @@ def rename_person(id_or_name, new_name: str) -> Person:
             raise Conflict(f"there is already a person named {other.name!r}; merge them instead",
                            person_id=other.id)
         old_name = person.name
-        if old_name == new_name:
+        if old_name == new_name and not person.hidden:
             return person
-        person.name = new_name
+        person.name, person.hidden = new_name, False  # naming a hidden stranger shows them
         person.save()
         _retag(old_name, new_name)
     events.publish(events.PEOPLE_CHANGED, action="rename", person=new_name, old=old_name,

@@ -332,7 +332,7 @@ def _facts_for_log(photo: Photo) -> tuple[list, list]:
     tags = [t.tag.name for t in PhotoTag.visible().where(PhotoTag.photo == photo)]
     people = sorted({
         f.person.name for f in Face.select(Face, Person).join(Person)
-        .where(Face.photo == photo)
+        .where(Face.photo == photo, Person.hidden == False)  # noqa: E712 - hidden strangers stay unnamed
     })
     return tags, people
 

@@ -135,9 +135,8 @@ class InferenceModel:
         with self._lock:
             if self.loaded:
                 return self
-            path = resolve_model_path(self.name, self.models_dir)
-            _quiet_transformers()
-            self.device = pick_device(self.device_preference)
+            path = self.resolve()
+            self.device = self.choose_device()
             self.path = path
             t0 = time.perf_counter()
             try:
@@ -201,6 +200,15 @@ class InferenceModel:
         return [x for chunk in outs for x in chunk]
 
     # subclass hooks --------------------------------------------------------------------------------
+    def resolve(self) -> Path:
+        """The local folder (or file) of the weights; families with their own layout override it."""
+        path = resolve_model_path(self.name, self.models_dir)
+        _quiet_transformers()
+        return path
+
+    def choose_device(self) -> str:
+        return pick_device(self.device_preference)
+
     def _load(self, path: Path) -> None:
         raise NotImplementedError
 

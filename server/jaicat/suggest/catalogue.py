@@ -26,7 +26,8 @@ def tags_and_people(ids: list[int]) -> tuple[dict[int, dict], dict[int, list]]:
         q = PhotoTag.visible(PhotoTag.photo, PhotoTag.score, Tag.name).where(PhotoTag.photo.in_(chunk)).tuples()
         for pid, score, name in q:
             tags.setdefault(pid, {})[name] = score
-        q = (Face.select(Face.photo, Person.name).join(Person).where(Face.photo.in_(chunk)).tuples())
+        q = (Face.select(Face.photo, Person.name).join(Person)
+             .where(Face.photo.in_(chunk), Person.hidden == False).tuples())  # noqa: E712
         for pid, name in q:
             if name not in people.setdefault(pid, []):
                 people[pid].append(name)

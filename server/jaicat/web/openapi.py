@@ -182,7 +182,15 @@ def spec() -> dict:
         },
         "/api/people/{person_id}/merge": {"post": op("Merge into another person", [_id("person_id")],
                                                      body=_obj({"into": INT}, ("into",)))},
+        "/api/people/{person_id}/confirm-all": {"post": op(
+            "Confirm every face suggested for a person", [_id("person_id")],
+            body=_obj({"except": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 10000}}),
+            body_required=False)},
+        "/api/people/{person_id}/cover": {"post": op("Choose the person's cover face", [_id("person_id")],
+                                                    body=_obj({"face_id": INT}, ("face_id",)))},
         "/api/people/unknown": {"get": op("Unnamed face clusters", resp=ITEMS)},
+        "/api/people/unknown/{cluster}/hide": {"post": op(
+            "Hide this stranger (remembered)", [{"name": "cluster", "in": "path", "required": True, "schema": INT}])},
         "/api/people/unknown/{cluster}/name": {"post": op(
             "Name a cluster", [{"name": "cluster", "in": "path", "required": True, "schema": INT}],
             body=_obj({"name": STR}, ("name",)))},
@@ -193,6 +201,7 @@ def spec() -> dict:
                                                     body=_obj({"person_id": INT, "name": STR}),
                                                     body_required=False)},
         "/api/faces/{face_id}/reject": {"post": op("Not this person", [_id("face_id")])},
+        "/api/faces/{face_id}/not-a-face": {"post": op("Not a face (remembered)", [_id("face_id")])},
         "/api/jobs": {"get": op("Jobs", [_q("status", {"type": "string",
                                                        "enum": ["queued", "running", "done", "failed"]})],
                                 resp=ITEMS)},

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 
-from ..people import persons as people
+from ..people import curation, persons as people
 from ..db import Face, Person
+from ..errors import NotFound
 from .params import BadRequest, arg_int, field, json_body
 from .serialize import face_json
 
@@ -14,13 +15,17 @@ bp = Blueprint("people", __name__, url_prefix="/api")
 
 def _person_out(row: dict) -> dict:
     cover = row.get("cover_face_id")
-    return {"id": row["id"], "name": row["name"], "face_count": row.get("face_count", 0),
+    return {"id": row["id"], "name": row["name"], "photo_count": row.get("photo_count", 0),
+            "face_count": row.get("face_count", 0),
             "cover_face_id": cover, "cover_url": f"/api/faces/{cover}/crop" if cover else None}
 
 
 def _person_by_id(person_id: int) -> dict:
     people.get_person(person_id)  # NotFound if missing
-    return next(_person_out(r) for r in people.list_people() if r["id"] == person_id)
+    for row in people.list_people():
+        if row["id"] == person_id:
+            return _person_out(row)
+    raise NotFound(f"no person {person_id}")  # a hidden stranger
 
 
 @bp.get("/people")
@@ -50,6 +55,23 @@ def merge(person_id: int):
     return jsonify(_person_by_id(kept.id))
 
 
+@bp.post("/people/<int:person_id>/confirm-all")
+def confirm_all(person_id: int):
+    body = json_body(optional=True)
+    skip = field(body, "except", list) or []
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in skip):
+        raise BadRequest("'except' must be a list of face ids")
+    result = curation.confirm_suggested(person_id, skip)
+    return jsonify({"confirmed": result["confirmed"], "person": _person_by_id(person_id)})
+
+
+@bp.post("/people/<int:person_id>/cover")
+def cover(person_id: int):
+    face_id = field(json_body(), "face_id", int, required=True)
+    curation.set_cover(person_id, face_id)
+    return jsonify(_person_by_id(person_id))
+
+
 @bp.delete("/people/<int:person_id>")
 def forget(person_id: int):
     people.forget_person(person_id)
@@ -72,6 +94,12 @@ def name_cluster(cluster: int):
     name = field(json_body(), "name", str, required=True)
     result = people.name_cluster(cluster, name)
     return jsonify(_person_by_id(result["person_id"]))
+
+
+@bp.post("/people/unknown/<int:cluster>/hide")
+def hide_cluster(cluster: int):
+    result = curation.hide_stranger(cluster)
+    return jsonify({"hidden": result["faces"]})
 
 
 @bp.get("/faces/<int:face_id>/crop")
@@ -106,3 +134,9 @@ def reject(face_id: int):
     settings = current_app.config["JAICAT_SETTINGS"]
     face = people.reject_face(face_id, settings)
     return jsonify(face_json(people.get_face(face.id)))
+
+
+@bp.post("/faces/<int:face_id>/not-a-face")
+def not_a_face(face_id: int):
+    face = curation.mark_not_face(face_id)
+    return jsonify({"id": face.id, "photo_id": face.photo_id, "not_face": True})

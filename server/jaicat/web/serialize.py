@@ -44,8 +44,8 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
                 .order_by(PhotoTag.score.desc()))
         out["tags"] = [{"name": t.tag.name, "source": t.source, "score": t.score} for t in tags]
         faces = Face.select(Face, Person).join(Person, on=(Face.person == Person.id), join_type=JOIN.LEFT_OUTER) \
-            .where(Face.photo == p).order_by(Face.id)
-        out["faces"] = [face_json(f) for f in faces]
+            .where(Face.photo == p, Face.not_face == False).order_by(Face.id)  # noqa: E712
+        out["faces"] = [face_json(f) for f in faces if f.person_id is None or not f.person.hidden]
         out["regions"] = [region_json(r) for r in Region.select().where(Region.photo == p).order_by(Region.id)]
         out["decisions"] = [decision_json(d) for d in
                             Decision.select().where(Decision.photo == p).order_by(Decision.id.desc()).limit(20)]

@@ -35,7 +35,8 @@ def photo_content(photo: Photo) -> dict:
             .order_by(Tag.name)]  # stable order: no sidecar churn when scores move
     regions, people = [], []
     for face in Face.select(Face, Person).join(Person).where(Face.photo == photo).order_by(Face.id):
-        if face.confirmed or (face.distance is not None and face.distance <= CONFIDENT_FACE_DISTANCE):
+        if (face.confirmed or (face.distance is not None and face.distance <= CONFIDENT_FACE_DISTANCE)) \
+                and not face.person.hidden:  # a hidden stranger stays out of sidecars
             regions.append(("Face", face.person.name, face))
             people.append(face.person.name)
     person_names = {p.name for p in Person.select(Person.name)}

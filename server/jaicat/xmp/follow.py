@@ -28,6 +28,8 @@ def affected_photos(event: dict) -> set[int]:
         return {int(event["photo_id"])}
     if kind != events.PEOPLE_CHANGED:
         return set()
+    if action in ("confirm_all", "not_face", "hide", "faces_found"):  # people/curation.py, people/passes.py
+        return {int(i) for i in event.get("photo_ids") or []}
     if action in ("confirm", "reject") and event.get("face") is not None:
         face = Face.get_or_none(Face.id == event["face"])
         return {face.photo_id} if face else set()

@@ -1,0 +1,97 @@
+"""The two face passes on catalogue photos: the fast pass in analysis, the thorough pass after it
+(synchronously and as the background FacePass), real dlib models on a real group photo."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaicat.db import Face, Photo, utcnow
+from jaicat.people import faces as faces_ml, passes, persons as people
+from jaicat.photos.imaging import open_upright
+
+from fixtures.labelled_faces import labelled_faces, score
+
+
+@pytest.fixture
+def group_photo(face_settings, make_photo, media_dir, tmp_path):
+    """A 2000x1500 photo holding a 7-person group whose faces are 37-45 px (the size of a group in
+    a snapshot), in the inbox, analysed by nobody yet."""
+    src = Image.open(media_dir / "faces_labelled/2007_007763.jpg").convert("RGB")
+    canvas = Image.new("RGB", (2000, 1500), (118, 124, 112))
+    canvas.paste(src, (700, 500))
+    path = face_settings.root_path("inbox") / "group.jpg"
+    canvas.save(path, "JPEG", quality=92)
+    photo = make_photo(path, rel="group.jpg")
+    truth = [(700 + a, 500 + b, 700 + c, 500 + d) for a, b, c, d in labelled_faces(media_dir)["2007_007763.jpg"]]
+    face_settings.face_min_px = 36  # this test's faces are >= 37 px: keeps the pass to ~15 MP of HOG
+    face_settings.face_model = "hog"
+    return photo, truth
+
+
+def _boxes(photo):
+    return [(f.x * photo.width, f.y * photo.height, (f.x + f.w) * photo.width, (f.y + f.h) * photo.height)
+            for f in Face.select().where(Face.photo == photo, Face.not_face == False)]  # noqa: E712
+
+
+def test_thorough_pass_adds_the_faces_the_fast_pass_cannot_see(group_photo, face_settings):
+    photo, truth = group_photo
+    image = open_upright(face_settings.root_path("inbox") / "group.jpg", max_side=face_settings.face_max_side)
+    people.analyse_faces(photo, image, face_settings)  # the pipeline's fast pass: 1024 px, faces ~20 px
+    Photo.update(analysed_at=utcnow()).where(Photo.id == photo.id).execute()
+    assert Photo.get_by_id(photo.id).faces_pass == passes.FAST
+    fast_recall, _, _ = score({"g": _boxes(photo)}, {"g": truth})
+    assert fast_recall < 0.5
+    assert [p.id for p in passes.pending_thorough()] == [photo.id]
+
+    result = passes.run_thorough(face_settings, faces_ml.FaceModels())
+    assert result["photos"] == 1 and result["faces_added"] >= 6
+    recall, precision, counts = score({"g": _boxes(photo)}, {"g": truth})
+    assert recall >= 0.9 and precision >= 0.95, counts
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+    assert list(passes.pending_thorough()) == []
+    assert all(np.frombuffer(f.encoding, "<f4").shape == (128,) for f in Face.select())
+
+
+def test_thorough_pass_keeps_fast_pass_faces_it_does_not_find(face_settings, make_photo, media_dir):
+    """A second detector only adds: an unconfirmed fast-pass face no thorough box overlaps stays."""
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg")
+    enc = np.full(128, 0.05, np.float32)
+    lone = people.record_faces(photo, [faces_ml.DetectedFace(0.01, 0.01, 0.05, 0.05, enc)])[0]
+    found = people.record_faces(photo, [faces_ml.DetectedFace(0.5, 0.5, 0.1, 0.1, enc * 2)],
+                                keep_unmatched=True, faces_pass=passes.THOROUGH)
+    assert {f.id for f in found} >= {lone.id} and len(found) == 2
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+    # a later fast pass never lowers what was done
+    people.record_faces(photo, [], faces_pass=passes.FAST)
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+
+
+def test_an_unreadable_photo_is_passed_over_not_retried_forever(face_settings, make_photo, media_dir):
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="gone.jpg")  # no such file in inbox
+    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    assert passes.run_thorough(face_settings, faces_ml.FaceModels()) == {"photos": 1, "faces_added": 0}
+    assert list(passes.pending_thorough()) == []
+
+
+def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make_photo, media_dir):
+    import shutil
+
+    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
+    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    face_settings.face_model = "hog"
+    face_settings.face_min_px = 60
+    face_pass = passes.FacePass(face_settings, models=faces_ml.FaceModels(), idle_wait=0.2).start()
+    try:
+        assert face_pass.idle.wait(120)
+    finally:
+        face_pass.stop()
+    assert not face_pass._thread.is_alive()
+    if hasattr(os, "setpriority"):
+        assert face_pass.niceness == 19
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+    assert Face.select().where(Face.photo == photo).count() == 2
