@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,11 @@ def test_file_tree_undo_dupes(tmp_path, media_dir):
     groups = json.loads(jaicat(d, "dupes", "--json").stdout)
     # the 8 orientation files are the same upright scene, so one near-duplicate group holds them all
     assert any(len(g) >= 8 for g in groups)
+    # the listing names photos as the user knows them: file name and where it is, not inbox names
+    jaicat(d, "file", "3", "Paris")
+    text = jaicat(d, "dupes").stdout
+    assert "orientation_2.jpg  in the inbox" in text and "orientation_3.jpg  in Paris" in text
+    assert not re.search(r"[0-9a-f]{16}\.jpg", text)
 
 
 def test_doctor(tmp_path):

@@ -151,13 +151,42 @@ def test_near_duplicate_groups_by_phash_and_embedding(settings, add_photos, no_f
     embs = [e[0], e[0], e[0], e[0], e[1], e[2]]  # last two: close hashes, different content
     for i, h, v in zip(ids, hashes, embs, strict=True):
         Photo.update(phash=f"{h:016x}", embedding=vec_to_blob(v)).where(Photo.id == i).execute()
-    groups = near_duplicate_groups(max_hamming=6)
+    groups = near_duplicate_groups(max_hamming=6, clip_distance=0)  # perceptual hashes alone
     assert _gids(groups) == [[ids[0], ids[1], ids[2]]]
     assert groups[0][0]["path"] == f"inbox/{Photo.get_by_id(ids[0]).path}"
-    assert _gids(near_duplicate_groups(max_hamming=16)) == [[ids[0], ids[1], ids[2], ids[3]]]
+    assert _gids(near_duplicate_groups(max_hamming=16, clip_distance=0)) == [[ids[0], ids[1], ids[2], ids[3]]]
     Photo.update(embedding=None).where(Photo.id == ids[5]).execute()  # no embedding: phash decides
-    assert _gids(near_duplicate_groups(max_hamming=1)) == [[ids[0], ids[2]], [ids[4], ids[5]]]
-    assert near_duplicate_groups(max_hamming=0) == []
+    assert _gids(near_duplicate_groups(max_hamming=1, clip_distance=0)) == [[ids[0], ids[2]], [ids[4], ids[5]]]
+    assert near_duplicate_groups(max_hamming=0, clip_distance=0) == []
+    # CLIP distance joins ids[3] (hash 16 bits away, the same picture to CLIP) at the defaults
+    assert _gids(near_duplicate_groups()) == [[ids[0], ids[1], ids[2], ids[3]], [ids[4], ids[5]]]
+
+
+def test_clip_distance_finds_an_hdr_pair_that_phash_misses(settings, add_photos, no_faces):
+    """An HDR on/off pair: perceptual hashes 16 bits apart (beyond the default 6), CLIP embeddings at
+    cosine distance 0.004; an unrelated photo of the same kind sits at 0.05. Names and folders are
+    what `jaicat dupes` shows."""
+    photos = add_photos(3)
+    ids = [p.id for p in photos]
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=16).astype(np.float32)
+    v /= np.linalg.norm(v)
+
+    def at_distance(d: float) -> np.ndarray:
+        w = rng.normal(size=16).astype(np.float32)
+        w -= (w @ v) * v
+        w /= np.linalg.norm(w)
+        return (1 - d) * v + np.sqrt(1 - (1 - d) ** 2) * w  # cosine to v is exactly 1 - d
+
+    base = 0x0123456789ABCDEF
+    for i, h, e in zip(ids, [base, base ^ 0xFFFF, 0x7E7E7E7E7E7E7E7E], [v, at_distance(0.004), at_distance(0.05)],
+                       strict=True):
+        Photo.update(phash=f"{h:016x}", embedding=vec_to_blob(e)).where(Photo.id == i).execute()
+    assert near_duplicate_groups(clip_distance=0) == []
+    (group,) = near_duplicate_groups()
+    assert [m["id"] for m in group] == ids[:2]
+    assert [m["filename"] for m in group] == [Photo.get_by_id(i).original_filename for i in ids[:2]]
+    assert {m["folder"] for m in group} == {None}  # both still in the inbox
 
 
 def test_near_duplicates_match_brute_force_on_random_hashes(settings, add_photos, no_faces):

@@ -14,6 +14,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("dupes", help="list exact and near-duplicate groups")
     p.add_argument("--max-distance", type=int, default=6, help="perceptual-hash bits that may differ")
+    p.add_argument("--clip-distance", type=float, default=None,
+                   help="CLIP cosine distance under which photos are duplicates (default 0.01, as Immich; 0 = off)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dupes)
 
@@ -53,14 +55,20 @@ def cmd_dupes(args, runtime) -> int:
     from ..search.query import near_duplicate_groups
 
     runtime.open()
-    groups = near_duplicate_groups(max_hamming=args.max_distance)
+    from ..search.query import CLIP_DUPLICATE_DISTANCE
+
+    clip = CLIP_DUPLICATE_DISTANCE if args.clip_distance is None else args.clip_distance
+    groups = near_duplicate_groups(max_hamming=args.max_distance, clip_distance=clip)
     if args.json:
         print(json.dumps(groups, indent=2))
         return 0
     if not groups:
         print("no near-duplicates (exact duplicates are never stored twice)")
     for i, g in enumerate(groups, 1):
-        print(f"group {i}: " + ", ".join(f"#{m['id']} {m['path']}" for m in g))
+        print(f"group {i}:")
+        for m in g:  # what the user knows the photo by: its name and where it is filed
+            where = f"in {m['folder'] or '(library root)'}" if m["folder"] is not None else "in the inbox"
+            print(f"  #{m['id']:<6} {m['filename']}  {where}")
     return 0
 
 

@@ -326,15 +326,44 @@ def _chunks(max_hamming: int) -> list[tuple[int, int]]:
     return out
 
 
-def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> list[list[dict]]:
-    """Groups of photos ([{"id", "path": "<root>/<path>"}], ids ascending; groups ordered by first id)
-    whose 64-bit perceptual hashes differ
-    in at most `max_hamming` bits and, where both have CLIP embeddings, whose cosine similarity is at
-    least `min_similarity` (keeps a re-crop or burst shot, drops look-alike hashes of different scenes).
-    Exact byte duplicates never reach the catalogue (sha256 is unique)."""
+# Immich groups duplicates at CLIP cosine distance <= 0.01 (its default maxDistance): an HDR on/off
+# pair or a re-encode of one scene, which perceptual hashes can put 16+ bits apart.
+CLIP_DUPLICATE_DISTANCE = 0.01
+_CLIP_BLOCK = 256  # rows of the similarity matrix at a time: 256 x N float32 stays small
+
+
+def _clip_pairs(max_distance: float) -> list[tuple[int, int]]:
+    """Photo id pairs whose CLIP embeddings are within `max_distance` cosine distance (exact, blockwise)."""
+    ids, mat = load_vectors(Photo.select(Photo.id, Photo.embedding)
+                            .where(Photo.embedding.is_null(False), Photo.live_of.is_null()))
+    if len(ids) < 2:
+        return []
+    mat = mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+    out = []
+    for start in range(0, len(ids), _CLIP_BLOCK):
+        sim = mat[start:start + _CLIP_BLOCK] @ mat.T
+        a, b = np.nonzero(sim >= 1.0 - max_distance)
+        a = a + start
+        keep = a < b
+        out += [(int(ids[x]), int(ids[y])) for x, y in zip(a[keep], b[keep], strict=True)]
+    return out
+
+
+def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9,
+                          clip_distance: float = CLIP_DUPLICATE_DISTANCE) -> list[list[dict]]:
+    """Groups of photos ([{"id", "path": "<root>/<path>", "filename", "folder"}], ids ascending;
+    groups ordered by first id): photos whose CLIP embeddings are within `clip_distance` cosine
+    distance, or whose 64-bit perceptual hashes differ in at most `max_hamming` bits and, where both
+    have CLIP embeddings, whose cosine similarity is at least `min_similarity` (keeps a re-crop or
+    burst shot, drops look-alike hashes of different scenes). `folder` is the library folder, None in
+    the inbox. Exact byte duplicates never reach the catalogue (sha256 is unique)."""
     if not 0 <= max_hamming <= 32:
         raise InvalidInput("max_hamming must be between 0 and 32")
-    rows = [(i, h) for i, h in Photo.select(Photo.id, Photo.phash).tuples() if h]
+    if not 0 <= clip_distance < 1:
+        raise InvalidInput("clip_distance must be between 0 and 1")
+    # a Live Photo's motion part looks like its still by design: not a duplicate
+    rows = [(i, h) for i, h in Photo.select(Photo.id, Photo.phash).where(Photo.live_of.is_null()).tuples() if h]
+    clip_pairs = _clip_pairs(clip_distance) if clip_distance > 0 else []
     if len(rows) < 2:
         return []
     ids = np.array([i for i, _ in rows], dtype=np.int64)
@@ -355,9 +384,9 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> 
                 a = a + start
                 keep = a < b
                 pairs.update(zip(grp[a[keep]].tolist(), grp[b[keep]].tolist(), strict=True))
-    if not pairs:
+    if not pairs and not clip_pairs:
         return []
-    involved = sorted({int(ids[x]) for p in pairs for x in p})
+    involved = sorted({int(ids[x]) for p in pairs for x in p} | {i for p in clip_pairs for i in p})
     emb = {i: blob_to_vec(b) for i, b in Photo.select(Photo.id, Photo.embedding)
            .where(Photo.id.in_(involved), Photo.embedding.is_null(False)).tuples()}
     parent = {i: i for i in involved}
@@ -376,10 +405,13 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9) -> 
             if cos < min_similarity:
                 continue
         parent[find(ia)] = find(ib)
+    for ia, ib in clip_pairs:
+        parent[find(ia)] = find(ib)
     groups: dict[int, list[int]] = {}
     for i in involved:
         groups.setdefault(find(i), []).append(i)
     ordered = sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
-    where = {i: f"{r}/{p}" for i, r, p in Photo.select(Photo.id, Photo.root, Photo.path)
-             .where(Photo.id.in_([i for g in ordered for i in g])).tuples()}
-    return [[{"id": i, "path": where.get(i, "")} for i in g] for g in ordered]
+    rows = {p.id: p for p in Photo.select(Photo.id, Photo.root, Photo.path, Photo.original_filename)
+            .where(Photo.id.in_([i for g in ordered for i in g]))}
+    return [[{"id": i, "path": f"{rows[i].root}/{rows[i].path}", "filename": rows[i].original_filename,
+              "folder": rows[i].folder} for i in g if i in rows] for g in ordered]
