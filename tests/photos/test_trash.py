@@ -117,3 +117,19 @@ def test_cli_trash_put_list_restore_empty(settings, filed, capsys):
     assert Photo.get_by_id(filed.id).root == "trash"
     assert main([*d, "trash", "empty", "--yes"]) == 0
     assert Photo.get_or_none(Photo.id == filed.id) is None
+
+
+def test_sending_a_trashed_photo_again_brings_it_back(settings, filed, media_dir):
+    """Emptying the trash must not delete a photo the user just sent again: the same bytes, imported or
+    announced by the phone, take it out of the trash (back where it was)."""
+    from jaicat.photos.uploads import check_known, create_upload
+
+    trash.trash_photo(filed, settings)
+    assert check_known([filed.sha256]) == ([], [filed.sha256])  # the phone will send it
+    again = ingest_file(media_dir / "exif" / "orientation_3.jpg", settings)
+    assert again.duplicate and again.photo.id == filed.id and again.photo.trashed_at is None
+    assert Photo.get_by_id(filed.id).folder == "Trips/2024"
+    trash.trash_photo(Photo.get_by_id(filed.id), settings)
+    up = create_upload(settings, None, "orientation_3.jpg", filed.size, sha256=filed.sha256)
+    assert up.error == "duplicate" and Photo.get_by_id(filed.id).root == "library"
+    assert trash.empty_trash(settings) == 0

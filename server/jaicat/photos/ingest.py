@@ -42,6 +42,8 @@ PHOTO_EXTENSIONS = {
 # (photo, settings, source: the file it came from, or None for a stream); before analysis
 photo_catalogued = events.Signal("photo_catalogued")
 photo_ready = events.Signal("photo_ready")  # (photo): complete, ready for analysis
+# (photo, settings): bytes already catalogued came in again; the trash gives such a photo back
+known_again = events.Signal("known_again")
 
 
 @dataclass
@@ -159,7 +161,8 @@ def _catalogue_temp(
             raise EmptyFile("file is empty")
         existing = Photo.by_sha(sha)
         if existing is not None:
-            return IngestResult(existing, True)
+            known_again.send(existing, settings)
+            return IngestResult(Photo.get_by_id(existing.id), True)
         if video.sniff(tmp) is not None:
             fields, upright = _video_fields(tmp, settings)
         else:

@@ -120,6 +120,14 @@ def restore_photo(photo: Photo, settings: Settings) -> Photo:
     return photo
 
 
+@ingest.known_again.connect
+def _back_from_trash(photo: Photo, settings: Settings) -> None:
+    """The same bytes were sent or imported again: the user wants that photo, so it leaves the trash
+    (otherwise emptying the trash would delete a photo they just "uploaded")."""
+    if photo.trashed_at is not None:
+        restore_photo(photo, settings)
+
+
 def trashed(limit: int, before_id: int | None = None) -> tuple[list[Photo], int | None]:
     """Photos in the trash, most recently trashed first; returns (page, next before_id or None)."""
     q = Photo.select().where(Photo.trashed_at.is_null(False)).order_by(Photo.trashed_at.desc(), Photo.id.desc())

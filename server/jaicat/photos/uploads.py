@@ -107,7 +107,8 @@ def _check_sha(value, field: str = "sha256") -> str:
 
 
 def check_known(digests: list) -> tuple[list[str], list[str]]:
-    """Split sha256 digests into (known in the catalogue, missing), each in the order given."""
+    """Split sha256 digests into (known in the catalogue, missing), each in the order given; a photo in
+    the trash counts as missing, so a phone sends it again and that brings it back."""
     if not isinstance(digests, list):
         raise InvalidInput("sha256 must be a list of hex digests")
     if len(digests) > MAX_CHECK:
@@ -116,7 +117,9 @@ def check_known(digests: list) -> tuple[list[str], list[str]]:
     known: set[str] = set()
     for i in range(0, len(shas), 500):
         part = shas[i:i + 500]
-        known.update(p.sha256 for p in Photo.select(Photo.sha256).where(Photo.sha256.in_(part)))
+        # a photo in the trash is not "known": the phone sends it again, and that brings it back
+        known.update(p.sha256 for p in Photo.select(Photo.sha256).where(Photo.sha256.in_(part),
+                                                                         Photo.trashed_at.is_null()))
     return [s for s in shas if s in known], [s for s in shas if s not in known]
 
 
@@ -140,6 +143,7 @@ def create_upload(settings: Settings, device_id: int | str | None, filename: str
         if sha256 is not None:
             existing = Photo.by_sha(sha256)
             if existing is not None:
+                ingest.known_again.send(existing, settings)  # a photo in the trash comes back
                 return Upload.create(id="u_" + secrets.token_hex(16), device=device, filename=filename,
                                      size=size, sha256=sha256, offset=size, mime=mime, photo=existing,
                                      error="duplicate", created_at=now, updated_at=now)
