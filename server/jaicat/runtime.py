@@ -15,6 +15,7 @@ like, one per data directory.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 
@@ -32,6 +33,7 @@ from .suggest.service import Suggester
 from .xmp import SidecarWriter
 
 
+log = logging.getLogger(__name__)
 LOCK_FILE = "jaicat.lock"
 SERVE_LOCK_WAIT = 10.0  # seconds `serve` waits for commands still running on the data directory
 
@@ -48,8 +50,12 @@ class DataDirLock:
         self.role: str | None = None  # "serve", "command" or "guest"
 
     def serve(self, wait: float = SERVE_LOCK_WAIT) -> None:
-        """Take the lock exclusively (waiting up to `wait` seconds for commands); DataDirInUse if
-        another server or a long command has it."""
+        """Take the lock exclusively for `jaicat serve` (waiting up to `wait` seconds for commands)."""
+        self.exclusive("jaicat serve", wait)
+
+    def exclusive(self, role: str, wait: float = 0.0) -> None:
+        """Take the lock exclusively (waiting up to `wait` seconds); DataDirInUse, naming the holder,
+        if another server or a command has it."""
         fh = self._fh or open(self.path, "a+")
         deadline = time.monotonic() + wait
         while True:
@@ -59,7 +65,7 @@ class DataDirLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     fh.seek(0)
-                    holder = fh.read().strip() or "another process"
+                    holder = fh.read().strip() or "a jaicat command"
                     if self._fh is None:
                         fh.close()
                     raise DataDirInUse(f"the data directory {self.path.parent} is in use ({holder}); "
@@ -68,7 +74,7 @@ class DataDirLock:
         self._fh, self.role = fh, "serve"
         fh.seek(0)
         fh.truncate()
-        fh.write(f"jaicat serve, pid {os.getpid()}")
+        fh.write(f"{role}, pid {os.getpid()}")
         fh.flush()
 
     def command(self) -> bool:
@@ -151,6 +157,7 @@ class Runtime:
         self.sidecars.follow = True
         self.lock.serve()  # before anything is opened: a second server stops here
         self.connect()
+        self._reconcile()
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
         if self.settings.worker:
@@ -158,6 +165,16 @@ class Runtime:
             if self.settings.face_thorough:
                 self.face_pass.start()
         return self
+
+    def _reconcile(self) -> None:
+        """Start-up repair (backup/check.py): settle interrupted filings and uploads, relink moved
+        photos, catalogue inbox orphans, sweep temp files. Alone on the data dir: nothing runs yet."""
+        from .backup.check import check
+
+        report = check(self.settings, repair=True)
+        if not report.clean:
+            for line in report.lines():
+                log.warning("start-up check: %s", line)
 
     def close(self) -> None:
         """Stop the worker and the face pass, disconnect, and save what the suggester learned."""

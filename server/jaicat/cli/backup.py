@@ -1,4 +1,4 @@
-"""Backup commands: backup, restore."""
+"""Backup commands: backup, restore, check."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="restore over an existing catalogue (the old data is kept aside, never deleted)")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("check", help="reconcile the catalogue with the files: interrupted filings and uploads, "
+                                     "moved or missing photos, orphans, temp files")
+    p.add_argument("--repair", action="store_true",
+                   help="fix what is found (needs the data directory alone: stop the server, which repairs at start)")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.set_defaults(func=cmd_check)
 
 
 def cmd_backup(args, runtime) -> int:
@@ -50,3 +57,23 @@ def cmd_restore(args, runtime) -> int:
     for line in report.summary():
         print(f"  {line}")
     return 0
+
+
+def cmd_check(args, runtime) -> int:
+    """Exit 0 when everything agrees (or was repaired), 1 when something needs repair or is missing."""
+    import json
+
+    from ..backup.check import check
+
+    if args.repair:
+        runtime.lock.exclusive("jaicat check --repair", wait=0)  # no server, no other command
+    runtime.open()
+    report = check(runtime.settings, repair=args.repair)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        for line in report.lines():
+            print(line)
+    if report.missing or report.filings_unresolved:
+        return 1
+    return 0 if (report.clean or args.repair) else 1

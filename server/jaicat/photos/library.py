@@ -37,7 +37,7 @@ from ..errors import (
     PathOutsideLibrary,
     VerifyFailed,
 )
-from . import live
+from . import journal, live
 from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -351,30 +351,30 @@ def file_photo(
         src = photo_file(photo, settings)
         if not src.is_file():
             raise FileMissing(f"photo {photo.id}: file {photo.root}/{photo.path} is missing; nothing was changed")
+        log_tags, log_people = _facts_for_log(photo)
+        name = Path(photo.original_filename).name or src.name
+        plan = {"action": action, "suggested": suggested, "folder": rel, "from_root": photo.root,
+                "from_path": photo.path, "name": name, "tags": tags if tags is not None else log_tags,
+                "people": people if people is not None else log_people, "device": device}
         if photo.root == "library" and photo.folder == rel:
             final = src  # already there: log the decision (it is still a learning signal)
         else:
             keep = settings.copy_mode and photo.root == "inbox"
-            final = transfer(src, target_dir, Path(photo.original_filename).name or src.name,
-                             photo.sha256, keep_source=keep)
-        log_tags, log_people = _facts_for_log(photo)
+            journal.write_intent(photo, plan)  # a crash from here on is settled at start-up
+            try:
+                final = transfer(src, target_dir, name, photo.sha256, keep_source=keep)
+            except Exception:
+                journal.drop_intent(photo.id)  # transfer leaves the source in place when it fails
+                raise
         try:
             with database.atomic():
-                if rel:
-                    Folder.get_or_create(path=rel)
-                decision = Decision.create(
-                    photo=photo, action=action, suggested=suggested, chosen_folder=rel,
-                    from_root=photo.root, from_path=photo.path, to_root="library",
-                    to_path=_relative(final, settings.library),
-                    tags=tags if tags is not None else log_tags,
-                    people=people if people is not None else log_people, device=device,
-                )
-                photo.root, photo.path, photo.status = "library", decision.to_path, "filed"
-                # only what filing owns: the worker may have stored analysis results meanwhile
-                photo.save(only=[Photo.root, Photo.path, Photo.status])
+                decision = journal.commit(photo, plan, _relative(final, settings.library))
         except Exception:
             if final != src and not src.exists():  # put the file back where the catalogue says it is
                 transfer(final, src.parent, src.name, photo.sha256, keep_source=False)
+            elif final != src:
+                final.unlink(missing_ok=True)  # copy mode: the copy the catalogue never recorded
+            journal.drop_intent(photo.id)
             raise
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, folder=rel, change="filed",
                    decision_id=decision.id)
