@@ -138,3 +138,20 @@ def test_live_photo_pairs_whichever_half_arrives_first(settings, tmp_path):
     still = ingest_file(still_file, settings).photo
     motion = ingest_file(motion_file, settings).photo
     assert Photo.get_by_id(motion.id).live_of_id == still.id
+
+
+def test_a_live_photo_goes_to_the_trash_and_back_whole(settings, tmp_path):
+    from jaicat.photos import trash
+
+    still = ingest_file(live_still(tmp_path / "IMG_9.JPG", "ID-9"), settings).photo
+    motion = ingest_file(make_video(tmp_path / "IMG_9.MOV", content_id="ID-9", seconds=1), settings).photo
+    trash.trash_photo(still, settings)
+    assert all(Photo.get_by_id(i).trashed_at is not None for i in (still.id, motion.id))
+    assert [p.id for p in trash.trashed(10)[0]] == [still.id]  # one item in the trash too
+    trash.restore_photo(still, settings)
+    for i in (still.id, motion.id):
+        p = Photo.get_by_id(i)
+        assert p.trashed_at is None and (settings.inbox / p.path).is_file()
+    trash.trash_photo(still, settings)
+    assert trash.empty_trash(settings, photo_ids=[still.id]) == 2
+    assert Photo.select().count() == 0

@@ -25,7 +25,7 @@ from .. import events
 from ..config import Settings
 from ..db import Meta, Photo, database, utcnow
 from ..errors import FileMissing, InvalidInput
-from . import ingest
+from . import ingest, live
 from .hashing import sha256_file
 from .library import _move_lock, _relative, fsync_dir, photo_file, transfer
 
@@ -91,6 +91,8 @@ def trash_photo(photo: Photo, settings: Settings) -> Photo:
             photo.save()
             _clear_intent(photo.id)
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="trashed")
+    for part in live.motion_parts(photo):  # a Live Photo goes to the trash whole
+        trash_photo(part, settings)
     return photo
 
 
@@ -117,6 +119,9 @@ def restore_photo(photo: Photo, settings: Settings) -> Photo:
         _remove_empty(src.parent, settings.trash)
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="restored",
                    folder=photo.folder)
+    for part in live.motion_parts(photo):
+        if part.trashed_at is not None:
+            restore_photo(part, settings)
     return photo
 
 
@@ -130,7 +135,7 @@ def _back_from_trash(photo: Photo, settings: Settings) -> None:
 
 def trashed(limit: int, before_id: int | None = None) -> tuple[list[Photo], int | None]:
     """Photos in the trash, most recently trashed first; returns (page, next before_id or None)."""
-    q = Photo.select().where(Photo.trashed_at.is_null(False)).order_by(Photo.trashed_at.desc(), Photo.id.desc())
+    q = Photo.select().where(Photo.trashed_at.is_null(False), Photo.live_of.is_null()).order_by(Photo.trashed_at.desc(), Photo.id.desc())
     if before_id is not None:
         q = q.where(Photo.id < before_id)  # paging by id: the trash is small and rarely changes mid-scroll
         q = q.order_by(Photo.id.desc())
@@ -144,7 +149,9 @@ def empty_trash(settings: Settings, photo_ids: list[int] | None = None,
     rows first, then files and thumbnails. Returns how many were deleted."""
     q = Photo.select().where(Photo.trashed_at.is_null(False))
     if photo_ids is not None:
-        q = q.where(Photo.id.in_(list(photo_ids)))
+        ids = list(photo_ids)
+        ids += [i for (i,) in Photo.select(Photo.id).where(Photo.live_of.in_(ids)).tuples()]  # motion parts
+        q = q.where(Photo.id.in_(ids))
     if older_than is not None:
         q = q.where(Photo.trashed_at < utcnow() - older_than)
     gone = 0
