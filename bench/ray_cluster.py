@@ -7,7 +7,8 @@
 Runs the real pipeline (decode, CLIP embedding + zero-shot tags, faces with dlib HOG, storing, events)
 on real face and group photos from ../shared/media (or tests/media) three ways, each into a fresh
 catalogue, through `run_pending`:
-  in-process    the server's worker as it runs without Ray (torch on every core)
+  in-process    the server's worker as it runs without Ray (torch on every core); run first and last,
+                the figure compared is their mean (the machine's load drifts)
   ray N         `--ray local` with N workers (Ray actors, each with its share of the cores)
   ray serial    one worker, one batch at a time: per batch, the round trip minus the seconds the models
                 took on the worker is the Ray path's overhead (reading the files, the object store both
@@ -92,9 +93,10 @@ def run(name: str, tmp: Path, photos: list[Path], clip: Path, batch: int, ray: t
             cluster = Cluster(s, "local", workers=ray[0])
             cluster.in_flight = ray[1]
             cluster.connect()  # Ray and the workers' models up before the clock starts, like a running server
-        else:
-            Analyser(s).clip()  # the same for the in-process models
         analyser = Analyser(s)
+        if ray is None:  # the same for the in-process models: weights and the vocabulary's text embeddings
+            analyser.tagger().text_matrix()
+            analyser.people()
         t0 = time.perf_counter()
         job = run_pending(s, analyser=analyser, cluster=cluster)
         wall = time.perf_counter() - t0
@@ -135,17 +137,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         clip = build_clip_b32(tmp / "clip-b32")
+        # in-process first and last: the machine's load drifts, the two bracket the Ray runs
         for name, ray_cfg in (("in-process", None), (f"ray {a.workers} workers", (a.workers, 2)),
-                              ("ray serial (1 worker, 1 batch)", (1, 1))):
+                              ("ray serial (1 worker, 1 batch)", (1, 1)), ("in-process again", None)):
             r = run(name.split()[0] + str(len(rows)), tmp, photos, clip, a.batch, ray_cfg)
             r["name"] = name
             rows.append(r)
-            extra = (f"  overhead {r['overhead_ms']:.0f} ms/photo (models {r['model_ms']:.0f} ms/photo, "
+            what = "overhead" if ray_cfg and ray_cfg[1] == 1 else "queued+overhead"
+            extra = (f"  {what} {r['overhead_ms']:.0f} ms/photo (models {r['model_ms']:.0f} ms/photo, "
                      f"{r['mb_per_photo']:.2f} MB/photo sent)" if "overhead_ms" in r else "")
             print(f"  {name:<32} {r['per_s']:5.2f} photos/s  ({r['photos']} in {r['wall']:.1f} s){extra}",
                   flush=True)
         shutil.rmtree(clip, ignore_errors=True)
-    base, par, serial = rows
+    first, par, serial, last = rows
+    base = {"per_s": (first["per_s"] + last["per_s"]) / 2}
     print(f"\nray_vs_in_process={par['per_s'] / base['per_s']:.2f}x in_process={base['per_s']:.2f}/s "
           f"ray{a.workers}={par['per_s']:.2f}/s overhead_per_photo_ms={serial['overhead_ms']:.0f} "
           f"load={os.getloadavg()[0]:.1f}")

@@ -182,3 +182,23 @@ def test_a_killed_worker_loses_only_its_batch(ml_settings, media_dir):
         assert p.analysed_at is not None and p.analysis_error is None and p.embedding is not None
     assert Face.select().count() >= len(photos) - 1  # one face each (a partial face may be missed), none twice
     assert Face.select(Face.photo).distinct().count() == Face.select().count()
+
+
+@pytest.mark.slow
+def test_the_server_worker_analyses_on_the_cluster_the_setting_names(ml_settings, add_photos):
+    """`ray_address = "local"`: the running server's worker thread starts Ray and analyses there."""
+    from jaicat.runtime import Runtime
+
+    ml_settings.ray_address, ml_settings.ray_workers = "local", 1
+    photos = add_photos(3)
+    runtime = Runtime(ml_settings)
+    try:
+        runtime.worker.idle_wait = 0.2
+        runtime.worker.start()
+        assert runtime.worker.idle.wait(300), runtime.worker.last_error
+        assert runtime.cluster.started and sum(n for n, *_ in runtime.cluster.batch_log) == len(photos)
+        for p in photos:
+            p = Photo.get_by_id(p.id)
+            assert p.analysed_at is not None and p.embedding is not None and p.analysis_error is None
+    finally:
+        runtime.close()

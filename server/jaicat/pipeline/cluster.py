@@ -62,8 +62,11 @@ class AnalysisWorker:
         self.analyser = Analyser(settings, vocabulary=vocabulary)
 
     def ready(self) -> dict:
-        """Load every model now; where this worker runs and which stages it has."""
+        """Load every model now (the vocabulary's text embeddings too); where this worker runs and which
+        stages it has."""
         a = self.analyser
+        if a.tagger() is not None:
+            a.tagger().text_matrix()
         stages = ["decode"] + [s for s, ok in (("clip+tags", a.clip() is not None),
                                                ("caption", a.captioner() is not None),
                                                ("faces", a.people() is not None)) if ok]
