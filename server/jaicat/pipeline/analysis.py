@@ -288,20 +288,39 @@ class Analyser:
         how many were captioned, or None when captions are off or the model is unavailable (the photos
         stay queued for when it is). `should_stop()` true abandons the batch (they stay queued).
         A photo that cannot be captioned is marked done without one, so the queue never spins."""
-        captioner = self.captioner() if photos else None
-        if captioner is None:
+        if not photos or self.captioner() is None:
             return None
+        try:
+            texts = self.caption_texts([(p.id, photo_file(p, self.settings)) for p in photos], should_stop)
+        except CaptionsInterrupted:
+            return 0
+        return self.store_captions(photos, texts)
+
+    def caption_texts(self, sources: list[tuple[int, PhotoSource]], should_stop=None) -> list[str | None]:
+        """The caption of each (photo id, file path or bytes), None where there is none; touches no
+        catalogue (Ray workers run it). Raises CaptionsInterrupted when `should_stop()` turns true."""
+        captioner = self.captioner()
+        if captioner is None:
+            return [None] * len(sources)
         with self._lock:
-            decoded = self.decode([photo_file(p, self.settings) for p in photos], side=CLIP_INPUT_SIDE)
-            good = [(p, im) for p, im in zip(photos, decoded, strict=True) if not isinstance(im, Exception)]
+            decoded = self.decode([src for _, src in sources], side=CLIP_INPUT_SIDE)
+            good = [i for i, im in enumerate(decoded) if not isinstance(im, Exception)]
             try:
-                captions = captioner.caption([im for _, im in good], should_stop=should_stop) if good else []
+                texts = captioner.caption([decoded[i] for i in good], should_stop=should_stop) if good else []
             except CaptionsInterrupted:
-                return 0
+                raise
             except Exception:  # noqa: BLE001 - a broken batch must not be retried forever
                 log.exception("caption stage failed for this batch; photos stay without captions")
-                captions = [None] * len(good)
-        by_id = {p.id: text for (p, _), text in zip(good, captions, strict=True)}
+                texts = [None] * len(good)
+        out: list[str | None] = [None] * len(sources)
+        for i, text in zip(good, texts, strict=True):
+            out[i] = text
+        return out
+
+    def store_captions(self, photos: list[Photo], texts: list[str | None]) -> int:
+        """Store captions (and their tags) and publish photo.captioned; every photo is marked captioned,
+        with or without a text, so the queue never spins. Returns how many got a caption."""
+        by_id = {p.id: text for p, text in zip(photos, texts, strict=True)}
         vocab = self.vocabulary or (self._tagger.vocabulary if self._tagger is not None
                                     else load_vocabulary(self.settings.vocabulary_file))
         done = 0

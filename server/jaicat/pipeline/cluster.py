@@ -5,8 +5,8 @@ catalogue stays here.
     run_pending(settings, analyser=analyser, cluster=cluster)   # pipeline/worker.py drives it
     cluster.close()
 
-Each actor (`AnalysisWorker`) loads the models once and runs `Analyser.compute` on batches of
-(photo id, photo bytes): the bytes travel through Ray's object store, so workers need no access to the
+Each actor (`AnalysisWorker`) loads the models once and runs `Analyser.compute` (and, in the caption
+pass, `Analyser.caption_texts`) on batches of (photo id, photo bytes): the bytes travel through Ray's object store, so workers need no access to the
 library's disk. Results come back here and `Analyser.store` writes them in this process's own
 transactions, so the server stays the one owner of the catalogue and the suggester runs as usual.
 
@@ -60,6 +60,10 @@ class AnalysisWorker:
         if models_dir:
             settings = dataclasses.replace(settings, models_dir=Path(models_dir))
         self.analyser = Analyser(settings, vocabulary=vocabulary)
+
+    def caption(self, batch: list[tuple[int, bytes]]) -> list[str | None]:
+        """(photo id, bytes) pairs -> each photo's caption (None where there is none)."""
+        return self.analyser.caption_texts(batch)
 
     def ready(self) -> dict:
         """Load every model now (the vocabulary's text embeddings too); where this worker runs and which
@@ -138,6 +142,7 @@ class Cluster:
         self._actors: list = []
         self._started_ray = False
         self._vocabulary: Vocabulary | None = None
+        self._caption_turn = 0
 
     # connecting -----------------------------------------------------------------------------------
     def connect(self) -> Cluster:
@@ -313,6 +318,42 @@ class Cluster:
             self.skipped_stages.update(skipped)
             out_ids.difference_update(batch.photo_ids)
             yield self._store(analyser, batch, computed)
+
+    def caption(self, analyser: Analyser, photos: list[Photo],
+                should_stop: Callable[[], bool] | None = None) -> int | None:
+        """Caption `photos` on a worker and store the captions here (Analyser.store_captions); returns how
+        many got one, None when the workers have no captioner, 0 when `should_stop()` turned true or the
+        worker died (the photos stay queued for the next pass)."""
+        ray = _ray()
+        self.connect()
+        if "caption" not in self.stages:
+            return None
+        batch = self._payload(photos)
+        self._caption_turn = i = (self._caption_turn + 1) % len(self._actors)
+        actor = self._actors[i]
+        ref = actor.caption.remote(batch.payload)
+        waited_since = time.monotonic()
+        while not ray.wait([ref], timeout=0.2)[0]:
+            if should_stop and should_stop():  # a photo to analyse: the swipe does not wait for a caption
+                try:
+                    ray.cancel(ref)
+                except Exception:  # noqa: BLE001 - it finishes on the worker and is dropped
+                    pass
+                return 0
+            if time.monotonic() - waited_since > STALL_TIMEOUT_S:
+                raise ClusterUnavailable(f"no caption from the Ray cluster for {STALL_TIMEOUT_S:.0f} s")
+        try:
+            texts = ray.get(ref)
+        except _lost_worker_errors(ray) as e:
+            if self._actors[i] is actor:
+                self._replace(i, e)
+            return 0
+        except Exception as e:  # noqa: BLE001 - the call itself failed: stored without captions, as in-process
+            log.error("caption batch failed on the cluster: %s", e)
+            texts = [None] * (len(photos) - len(batch.unreadable))
+        sent = [p.id for p in photos if p.id not in batch.unreadable]
+        by_id = dict(zip(sent, texts, strict=True))
+        return analyser.store_captions(photos, [by_id.get(p.id) for p in photos])
 
     def _replace(self, i: int, error: BaseException) -> None:
         """A worker died: start a fresh actor in its place (it loads the models again)."""

@@ -83,13 +83,13 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
     """Analyse everything pending now (and anything arriving meanwhile), then caption what is analysed
     (unless `captions` is false), going back to analysis whenever a photo arrives; returns the
     analysis Job, or None if there was nothing to analyse. `progress(done, total)` after each batch.
-    With a `cluster` (pipeline/cluster.py) the analysis models run on its Ray workers and `analyser`
-    only stores the results; captions run here."""
+    With a `cluster` (pipeline/cluster.py) the models, captions included, run on its Ray workers and
+    `analyser` only stores the results."""
     analyser = analyser or Analyser(settings)
     job = _run_analysis(settings, progress, analyser, should_stop, cluster)
     if captions:
         while not (should_stop and should_stop()):
-            run_captions(settings, analyser, should_stop)
+            run_captions(settings, analyser, should_stop, cluster)
             if not Photo.pending().exists():
                 break
             job = _run_analysis(settings, progress, analyser, should_stop, cluster) or job
@@ -103,12 +103,16 @@ def caption_batch_size(settings: Settings) -> int:
 
 
 def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[], bool] | None = None,
-                 ) -> Job | None:
-    """The caption pass over analysed photos; returns as soon as a photo waits for analysis or
-    `should_stop()`. Returns the Job, or None when there is nothing to caption or no captioner."""
+                 cluster: Cluster | None = None) -> Job | None:
+    """The caption pass over analysed photos (on the `cluster`'s workers if given); returns as soon as a
+    photo waits for analysis or `should_stop()`. Returns the Job, or None when there is nothing to
+    caption or no captioner."""
     if not settings.captions or not Photo.caption_pending().exists():
         return None
-    if analyser.captioner() is None:
+    if cluster is not None:
+        if "caption" not in cluster.connect().stages:
+            return None
+    elif analyser.captioner() is None:
         return None
 
     def urgent() -> bool:
@@ -123,7 +127,8 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
         batch = list(Photo.caption_pending().limit(caption_batch_size(settings)))
         if not batch:
             break
-        got = analyser.caption(batch, should_stop=urgent)
+        got = (cluster.caption(analyser, batch, should_stop=urgent) if cluster is not None
+               else analyser.caption(batch, should_stop=urgent))
         if got is None or (got == 0 and urgent()):
             break
         done += len(batch)
@@ -157,7 +162,7 @@ def _run_analysis(settings: Settings, progress, analyser: Analyser, should_stop,
     except Exception as e:
         _update(job, status="failed", message=f"{type(e).__name__}: {e}")
         raise
-    if settings.captions:
+    if settings.captions and cluster is None:
         analyser.captioner()  # so that the job says when the caption pass cannot run
     stopped = bool(should_stop and should_stop())
     status = "queued" if stopped else "done"
