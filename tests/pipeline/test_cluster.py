@@ -135,6 +135,7 @@ def test_analyse_on_ray_local_matches_in_process(tmp_path, media_dir, tiny_model
     assert len(here["photos"]) == 15 and here["photos"].keys() == ray["photos"].keys()
     assert here["people"] == ray["people"] and any(n == "Barack Obama" and c >= 3 for n, c in here["people"])
     assert sum(len(p["faces"]) for p in here["photos"].values()) >= 15
+    assert all(p["caption"] for p in ray["photos"].values())  # the caption pass ran on the workers too
     for sha, a in here["photos"].items():
         b = ray["photos"][sha]
         assert a["analysed"] and b["analysed"] and a["error"] is None and b["error"] is None
