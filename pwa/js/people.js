@@ -66,10 +66,10 @@ export async function mount(view) {
     return h("div.face-tile", { dataset: { faceId: f.id } },
       h("img.face", { src: media(f.crop_url), alt: f.confirmed ? "confirmed face" : "suggested face", loading: "lazy" }),
       h("div.row",
-        h("button.btn.btn-small.make-cover", { type: "button", onclick: async () => {
+        h("button.btn.make-cover", { type: "button", onclick: async () => {
           try { await api.setCover(p.id, f.id); toast("Cover chosen", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
         } }, "Cover"),
-        h("button.btn.btn-small.not-a-face", { type: "button", onclick: async (e) => {
+        h("button.btn.not-a-face", { type: "button", onclick: async (e) => {
           try { await api.notAFace(f.id); e.target.closest(".face-tile").remove(); toast("Not a face: removed", "ok"); load(); } catch (err) { toast(describe(err), "error"); }
         } }, "Not a face")));
   }
@@ -79,7 +79,8 @@ export async function mount(view) {
     const into = h("select", { "aria-label": "Merge into" }, h("option", { value: "" }, "Merge into…"),
       people.filter((x) => x.id !== p.id).map((x) => h("option", { value: x.id }, x.name)));
     const faces = h("div.faces-row");
-    const confirmAll = h("button.btn.btn-primary.confirm-all", { type: "button", hidden: true, onclick: async () => {
+    const confirmSlot = h("div.row");  // holds "Confirm all" once the person's suggested faces are known
+    const confirmAll = h("button.btn.btn-primary.confirm-all", { type: "button", onclick: async () => {
       try {
         const r = await api.confirmAllFaces(p.id);
         toast(`Confirmed ${r.confirmed} face${r.confirmed === 1 ? "" : "s"} of ${p.name}`, "ok");
@@ -96,12 +97,12 @@ export async function mount(view) {
         try { await api.mergePerson(p.id, Number(into.value)); toast("Merged", "ok"); s.close(); load(); } catch (err) { toast(describe(err), "error"); }
       } }, "Merge")),
       h("a.btn", { href: `#search?q=${encodeURIComponent(`person:"${p.name}"`)}`, onclick: () => s.close() }, "Show photos"),
-      confirmAll, faces));
+      confirmSlot, faces));
     api.person(p.id).then((d) => {
       const suggested = (d.faces || []).filter((f) => !f.confirmed).length;
       if (suggested) {
         confirmAll.textContent = `Confirm all ${suggested} suggested`;
-        confirmAll.hidden = false;
+        confirmSlot.append(confirmAll);
       }
       for (const f of (d.faces || []).slice(0, 24)) faces.append(faceTile(p, f, s));
     }).catch(() => {});
