@@ -37,3 +37,24 @@ def test_the_bytes_of_a_video_decode_as_on_disk(ml_settings, tmp_path):
     from_bytes = imaging.open_upright(io.BytesIO(clip.read_bytes()), max_side=64)
     assert isinstance(from_bytes, Image.Image) and from_bytes.size == from_disk.size
     assert np.abs(np.asarray(from_disk, float) - np.asarray(from_bytes, float)).max() == 0
+
+
+def test_a_videos_embedding_looks_at_keyframes_across_the_clip(ml_settings, tmp_path):
+    """Tags and search see the whole clip: the embedding is the mean of the poster's and the keyframes'."""
+    from jaicat.photos import video
+    from jaicat.pipeline.analysis import VIDEO_KEYFRAMES, with_video_keyframes
+    from jaicat.pipeline.clip import shrink
+
+    clip_file = make_video(tmp_path / "walk.mp4", seconds=4)  # its grey level changes over time
+    analyser = Analyser(ml_settings)
+    encoder = analyser.clip()
+    poster = encoder.embed_images([shrink(video.poster(clip_file, 448))])
+    (mixed,) = with_video_keyframes(encoder, [clip_file], poster)
+    frames = encoder.embed_images([shrink(f) for f in video.keyframes(clip_file, VIDEO_KEYFRAMES, 448)])
+    want = poster[0] + frames.sum(axis=0)
+    assert np.allclose(mixed, want / np.linalg.norm(want), atol=1e-5)
+    assert not np.allclose(mixed, poster[0], atol=1e-3)
+    # a photo's row is left alone
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(photo)
+    assert np.array_equal(with_video_keyframes(encoder, [photo], poster)[0], poster[0])

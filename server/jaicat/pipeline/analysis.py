@@ -50,6 +50,24 @@ photo_embedded = events.Signal("photo_embedded")
 
 # What a model stage reads a photo from: its file, or its bytes (sent to an analysis worker).
 PhotoSource = Path | str | bytes
+VIDEO_KEYFRAMES = 3  # besides the poster: what a video's CLIP embedding (and so its tags) looks at
+
+
+def with_video_keyframes(clip: ClipEncoder, sources: list[PhotoSource], embeddings: np.ndarray) -> np.ndarray:
+    """Embeddings in which each video's row is the normalised mean of its poster's and
+    VIDEO_KEYFRAMES keyframes' (spread over the clip): a video is tagged and found for what it shows
+    throughout, not only in its first second. Photos' rows are returned unchanged."""
+    from ..photos import video
+
+    out = np.array(embeddings, dtype=np.float32, copy=True)
+    for i, src in enumerate(sources):
+        handle = io.BytesIO(src) if isinstance(src, bytes) else src
+        if video.sniff(handle) is None:
+            continue
+        frames = video.keyframes(handle, VIDEO_KEYFRAMES, max_side=2 * CLIP_INPUT_SIDE)
+        mean = out[i] + np.asarray(clip.embed_images([shrink(f) for f in frames]), dtype=np.float32).sum(axis=0)
+        out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 @dataclass
@@ -198,6 +216,10 @@ class Analyser:
         if clip is not None:
             embeddings = self._guard("clip", lambda: clip.embed_images(small))
             if embeddings is not None:
+                src_of = dict(sources)
+                mixed = self._guard("clip", lambda: with_video_keyframes(
+                    clip, [src_of[c.photo_id] for c, _ in good], embeddings))
+                embeddings = embeddings if mixed is None else mixed
                 tagger = self.tagger()
                 tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
         people = self.people() if good else None
