@@ -31,6 +31,12 @@ def content_words(text: str) -> list[str]:
     return out
 
 
+def _like(column, word: str):
+    """`column` contains `word`, ignoring case: SQLite's LIKE (case-insensitive for ASCII, and fast: no
+    Python call per row) for ASCII words, the casefold function otherwise. Callers check the hits."""
+    return column.contains(word) if word.isascii() else fn.casefold(column).contains(word)
+
+
 def _named(text: str, base) -> dict[int, str]:
     """Photos in `base` whose person, tag or folder the whole text names (casefold)."""
     name = text.strip().casefold()
@@ -45,7 +51,7 @@ def _named(text: str, base) -> dict[int, str]:
         found.setdefault(i, "tag")
     # a folder named by the text: its last part ("Summer") or its whole path ("Family/Summer")
     rows = base.select(Photo.id, Photo.path).where(
-        (Photo.root == "library") & fn.casefold(Photo.path).contains(name)).limit(MAX_EXACT * 4).tuples()
+        (Photo.root == "library") & _like(Photo.path, name)).limit(MAX_EXACT * 4).tuples()
     for i, path in rows:
         parts = path.casefold().split("/")[:-1]
         if name in parts or "/".join(parts) == name or "/".join(parts).endswith("/" + name):
@@ -60,9 +66,8 @@ def _carrying(word: str, base) -> set[int]:
     pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
     for i, caption, description, name, path, root in base.select(
             Photo.id, Photo.caption, Photo.description, Photo.original_filename, Photo.path, Photo.root).where(
-            fn.casefold(Photo.caption).contains(word) | fn.casefold(Photo.description).contains(word)
-            | fn.casefold(Photo.original_filename).contains(word)
-            | (fn.casefold(Photo.path).contains(word) & (Photo.root == "library"))).tuples():
+            _like(Photo.caption, word) | _like(Photo.description, word) | _like(Photo.original_filename, word)
+            | (_like(Photo.path, word) & (Photo.root == "library"))).tuples():
         folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
         if any(pattern.search(s.casefold()) for s in (caption or "", description or "", name or "", folder)):
             ids.add(i)
@@ -79,19 +84,37 @@ def _carrying(word: str, base) -> set[int]:
     return ids
 
 
+def _carrying_all(words: list[str], candidates: set[int]) -> set[int]:
+    """The candidates that carry every one of `words` (as _carrying reads a photo), read in a few queries."""
+    texts: dict[int, list[str]] = {}
+    ids = sorted(candidates)
+    for start in range(0, len(ids), 900):  # SQLite's bound-variable limit, with room to spare
+        chunk = ids[start:start + 900]
+        for i, caption, description, name, path, root in Photo.select(
+                Photo.id, Photo.caption, Photo.description, Photo.original_filename, Photo.path, Photo.root
+        ).where(Photo.id.in_(chunk)).tuples():
+            folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
+            texts[i] = [caption or "", description or "", name or "", folder]
+        for i, tag in PhotoTag.visible(PhotoTag.photo, Tag.name).where(PhotoTag.photo.in_(chunk)).tuples():
+            texts.setdefault(i, []).append(tag)
+        for i, person in Face.select(Face.photo, Person.name).join(Person).where(Face.photo.in_(chunk)).tuples():
+            texts.setdefault(i, []).append(person)
+    patterns = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)") for w in words]
+    return {i for i, parts in texts.items()
+            if all(any(p.search(t.casefold()) for t in parts) for p in patterns)}
+
+
 def exact_matches(text: str, base) -> list[tuple[int, str]]:
     """(photo id, kind) of the photos in `base` (a Photo query: the search's filters) that `text`
     matches exactly, best kind first, then newest id first. At most MAX_EXACT."""
     found = _named(text, base)
-    words = content_words(text)
+    words = sorted(content_words(text), key=len, reverse=True)  # a longer word is usually rarer
     if words:
-        common: set[int] | None = None
-        for w in words:
-            ids = _carrying(w, base)
-            common = ids if common is None else common & ids
-            if not common:
-                break
-        for i in common or ():
+        # one scan of the catalogue, for the first word; the others are checked on its few candidates
+        common = _carrying(words[0], base)
+        if common and words[1:]:
+            common = _carrying_all(words[1:], common)
+        for i in common:
             found.setdefault(i, "words")
     order = {k: n for n, k in enumerate(KINDS)}
     return sorted(found.items(), key=lambda t: (order[t[1]], -t[0]))[:MAX_EXACT]
