@@ -26,8 +26,11 @@ const q = (s) => `#search?q=${encodeURIComponent(s)}`;
 // download it); a Live Photo is its still, and "Live" plays its motion part over it.
 function picture(p) {
   if (p.media === "video") {
-    return h("video.viewer-img.viewer-video", { src: media(p.original_url), poster: media(p.preview_url), controls: true,
+    const v = h("video.viewer-img.viewer-video", { src: media(p.original_url), poster: media(p.preview_url), controls: true,
       playsinline: true, preload: "metadata", "aria-label": `Video ${p.filename}, ${clock(p.duration)}` });
+    // e.g. an iPhone's HEVC on a browser without an HEVC decoder: say so rather than show a dead player
+    v.addEventListener("error", () => toast("This browser cannot play this video; the Original button downloads it", "error"), { once: true });
+    return v;
   }
   const img = h("img.viewer-img", { src: media(p.preview_url), alt: p.caption || p.filename, draggable: false });
   if (!p.live_video_url) return img;

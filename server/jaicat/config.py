@@ -34,7 +34,7 @@ class Settings:
     port: int = 8787
     copy_mode: bool = False  # keep the inbox original in place when filing (copy instead of move)
     max_pixels: int = 250_000_000  # decompression-bomb limit; a 200 MP phone photo must still pass
-    max_upload_bytes: int = 2 * 1024**3
+    max_upload_bytes: int = 16 * 1024**3  # a phone records 4K video at ~0.4 GB a minute: 40 minutes
     upload_expire_hours: float = 24.0
     max_concurrent_uploads: int = 8  # per device
     thumb_sizes: tuple = (256, 1280)
