@@ -19,6 +19,9 @@ export async function mount(view) {
 
   const countEl = h("span#review-count.muted");
   const undoBtn = h("button.btn#undo-btn", { type: "button", disabled: true, onclick: () => undo() }, "↶ Undo");
+  // "Skipped": photos left for later stay listed here until filed (GET /api/review?status=skipped)
+  let showing = "waiting";
+  const skippedBtn = h("button.btn#skipped-btn", { type: "button", "aria-pressed": "false", onclick: () => toggleSkipped() }, "Skipped");
   const stack = h("div#card-stack.card-stack");
   const skipBtn = h("button.btn.btn-round.btn-skip#skip-btn", { type: "button", "aria-label": "Skip (swipe left)", onclick: () => decide("skip") }, "✕");
   const chooseBtn = h("button.btn.btn-round.btn-choose#choose-btn", { type: "button", "aria-label": "Choose another folder (swipe up)", onclick: () => decide("choose") }, "↑");
@@ -27,13 +30,13 @@ export async function mount(view) {
   const editor = h("div#card-editor.card-editor");
   const notice = h("p.banner.banner-offline", "Offline: decisions need the server. Cards will refresh when you are back online.");
 
-  view.append(h("div.review-head", countEl, undoBtn), notice, stack, controls, editor);
+  view.append(h("div.review-head", countEl, h("span", skippedBtn, " ", undoBtn)), notice, stack, controls, editor);
 
   const top = () => cards[0];
   const topSuggestion = (c) => (c && c.photo.suggestions && c.photo.suggestions[0]) || null;
 
   function renderCount() {
-    countEl.textContent = total ? `${total} waiting` : "";
+    countEl.textContent = total ? `${total} ${showing === "skipped" ? "skipped" : "waiting"}` : "";
     undoBtn.disabled = !undoStack.length || busy;
     for (const b of [skipBtn, chooseBtn, acceptBtn]) b.disabled = !top() || busy;
   }
@@ -173,8 +176,11 @@ export async function mount(view) {
     try {
       const r = await api.undo(last.decision.id);
       undoStack.pop();
-      cards.unshift({ ...last.card, photo: r.photo });
-      total += 1;
+      const back = r.photo.status === "skipped" ? "skipped" : "waiting";
+      if (back === showing && !has(r.photo.id)) {
+        cards.unshift(last.card ? { ...last.card, photo: r.photo } : newCard(r.photo));
+        total += 1;
+      }
       toast("Undone", "ok", { timeout: 1500 });
       dispatchEvent(new Event("jaicat:review-changed"));
     } catch (err) {
@@ -194,7 +200,8 @@ export async function mount(view) {
     if (loading) return;
     loading = true;
     try {
-      const r = await api.review({ limit: 20, cursor: reset ? undefined : cursor || undefined });
+      const r = await api.review({ limit: 20, cursor: reset ? undefined : cursor || undefined,
+        status: showing === "skipped" ? "skipped" : undefined });
       total = r.count ?? total;
       cursor = r.next_cursor;
       const before = cards.length;
@@ -228,7 +235,7 @@ export async function mount(view) {
       if (cards.indexOf(existing) < 2) renderSoon();
       return;
     }
-    if (ev.refresh) return; // a card this phone has not loaded yet comes with its page, already fresh
+    if (ev.refresh || showing === "skipped") return; // unloaded cards come with their page, already fresh
     try {
       const p = await api.photo(ev.photo_id);
       if (has(p.id) || (p.status !== "suggested" && p.status !== "inbox")) return;
@@ -252,8 +259,29 @@ export async function mount(view) {
   };
   document.addEventListener("keydown", onKey);
 
+  async function toggleSkipped() {
+    if (busy) return;
+    showing = showing === "skipped" ? "waiting" : "skipped";
+    skippedBtn.setAttribute("aria-pressed", String(showing === "skipped"));
+    skippedBtn.textContent = showing === "skipped" ? "Back to review" : "Skipped";
+    cards.length = 0;
+    cursor = null;
+    total = 0;
+    await loadMore(true);
+  }
+
+  async function loadUndo() {
+    // undo comes from the decision log, so it survives a reload (several levels, newest last)
+    try {
+      const r = await api.decisions({ limit: 20 });
+      const live = r.items.filter((d) => !d.undone && d.action !== "undo");
+      undoStack.push(...live.reverse().map((decision) => ({ decision, card: null })));
+      renderCount();
+    } catch { /* undo stays empty until the next decision */ }
+  }
+
   stack.append(h("div.empty", h("p.muted", "Loading…")));
-  await loadMore(true);
+  await Promise.all([loadMore(true), loadUndo()]);
   return () => { offs.forEach((off) => off()); document.removeEventListener("keydown", onKey); };
 }
 

@@ -202,3 +202,42 @@ def test_a_command_beside_the_server_never_reverts_a_rename(live_server_factory)
     server.stop()
     server.start()
     assert tops()[amy[1]][0] == "Family/Amy"
+
+
+@pytest.mark.browser
+def test_skipped_photos_stay_listed_and_undo_survives_a_reload(live_server_factory, phone):
+    server = live_server_factory()
+    who = first_batch(server)
+    ids = list(who)
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#review")
+    first = page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[0]}"]')
+    first.wait_for()
+    page.locator("#skip-btn").click()
+    first.wait_for(state="detached")
+    page.locator("#choose-btn").click()  # the second card into a new folder
+    page.locator("#folder-search").fill("Trips")
+    page.locator('.folder-option[data-create="1"]').click()
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[2]}"]').wait_for()
+
+    # the skipped photo is listed under Skipped, and can be filed from there
+    page.locator("#skipped-btn").click()
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[0]}"]').wait_for()
+    assert "1 skipped" in page.locator("#review-count").inner_text()
+    page.locator("#skipped-btn").click()
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[2]}"]').wait_for()
+
+    # after a reload, Undo still reverts the last decisions, newest first, from the decision log
+    page.reload()
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[2]}"]').wait_for()
+    page.wait_for_function("!document.querySelector('#undo-btn').disabled")
+    page.locator("#undo-btn").click()
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[1]}"]').wait_for()
+    assert server.get(f"/api/photos/{ids[1]}").json()["root"] == "inbox"
+    page.locator("#undo-btn").click()  # and the skip before it
+    page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[0]}"]').wait_for()
+    assert server.get(f"/api/photos/{ids[0]}").json()["status"] in ("suggested", "inbox")
+    assert server.get("/api/review?status=skipped").json()["count"] == 0
+    assert page.errors == []
