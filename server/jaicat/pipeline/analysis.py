@@ -174,7 +174,8 @@ class Analyser:
 
         def one(src: PhotoSource):
             try:
-                return imaging.open_upright(io.BytesIO(src) if isinstance(src, bytes) else src, max_side=side)
+                return imaging.open_upright(io.BytesIO(src) if isinstance(src, bytes) else src, max_side=side,
+                                             max_pixels=self.settings.max_pixels)
             except JaicatError as e:
                 return e
             except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+import resource
 import selectors
 import socket
 import ssl
@@ -189,6 +190,15 @@ class FrontWorker(gthread.ThreadWorker):
         # gunicorn names itself in every response's Server header and has no setting for it; the
         # module-level name is what each response copies, in this worker process only.
         gwsgi.SERVER = "Jaicat"
+        # every stalled client holds a descriptor now, not a thread: allow as many as the system does
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = self.cfg.worker_connections + 256
+        if soft != resource.RLIM_INFINITY and soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY
+                                                            else min(want, hard), hard))
+            except (ValueError, OSError):
+                pass
         self.ws_pool = futures.ThreadPoolExecutor(max_workers=WEBSOCKET_THREADS, thread_name_prefix="ws")
         if self.cfg.is_ssl:
             self._ssl_context = gsock.ssl_context(self.cfg)
@@ -200,6 +210,11 @@ class FrontWorker(gthread.ThreadWorker):
         try:
             client_sock, client_addr = listener.accept()
         except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # out of descriptors: stop accepting until the loop's next turn (run() turns it back on)
+                self.log.warning("cannot accept a connection: %s", e)
+                self.set_accept_enabled(False)
+                return
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
