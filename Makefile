@@ -24,6 +24,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/ingest.py
 	$(PY) bench/ml.py
 	$(PY) bench/suggest.py
+	$(PY) bench/review.py
 	$(PY) bench/upload.py
 	$(PY) bench/ray_cluster.py --quick
 	$(PY) bench/hostile.py
