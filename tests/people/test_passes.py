@@ -75,6 +75,9 @@ def test_an_unreadable_photo_is_passed_over_not_retried_forever(face_settings, m
     Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
     assert passes.run_thorough(face_settings, faces_ml.FaceModels()) == {"photos": 1, "faces_added": 0}
     assert list(passes.pending_thorough()) == []
+    video = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="clip.mp4", media="video")
+    Photo.update(analysed_at=utcnow()).where(Photo.id == video.id).execute()
+    assert list(passes.pending_thorough()) == []  # a video is not searched for faces here
 
 
 def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make_photo, media_dir):

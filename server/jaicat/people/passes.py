@@ -40,8 +40,10 @@ REFERENCE_SHAPE = (3000, 4000)  # a 12 MP phone photo
 
 
 def pending_thorough():
-    """Photos analysed (fast pass done) but not yet through the thorough pass, oldest first."""
-    return (Photo.select().where(Photo.analysed_at.is_null(False), Photo.faces_pass < THOROUGH)
+    """Photos analysed (fast pass done) but not yet through the thorough pass, oldest first; videos
+    have no frame to search here (a Live Photo's still is a photo of its own)."""
+    return (Photo.select().where(Photo.analysed_at.is_null(False), Photo.faces_pass < THOROUGH,
+                                 Photo.media != "video")
             .order_by(Photo.id))
 
 
