@@ -167,3 +167,35 @@ def test_an_int8_embedding_does_not_depend_on_the_rest_of_its_batch(tiny_models,
     together = enc.embed_images(photos)
     alone = np.concatenate([enc.embed_images([im]) for im in photos])
     assert np.array_equal(together, alone)
+
+
+def test_gpu_batches_are_sized_to_free_memory(monkeypatch):
+    """On a GPU the first batch is measured and later batches fill about half the free memory
+    (no GPU in CI: torch.cuda's memory counters are played by a fake card)."""
+    import torch
+
+    from jaicat.pipeline.models import MAX_GPU_BATCH, InferenceModel
+
+    card = {"allocated": 1000, "peak": 1000}
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda: card.update(peak=card["allocated"]))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda: card["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: card["peak"])
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (8_000_000_000, 80_000_000_000))
+    sizes = []
+
+    class Fake(InferenceModel):
+        def _predict(self, batch):
+            sizes.append(len(batch))
+            card["peak"] = card["allocated"] + 100_000_000 * len(batch)  # 100 MB per image
+            return [0] * len(batch)
+
+    model = Fake("fake", ".", device="cuda", batch_size=4)
+    model.loaded, model.device = True, "cuda"
+    assert len(model.predict(list(range(100)))) == 100
+    assert sizes[0] == 4 and model.batch_size == 40  # half of 8 GB free / 100 MB
+    assert sizes[1:] == [40, 40, 16]
+    model._sized, model.batch_size = False, 4
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (10**13, 10**13))
+    model.predict([0] * 4)
+    assert model.batch_size == MAX_GPU_BATCH

@@ -37,7 +37,7 @@ from ..errors import JaicatError, ModelUnavailable
 from ..photos.library import photo_file
 from .captioner import Captioner, CaptionsInterrupted
 from .clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
-from .models import ModelCache
+from .models import ModelCache, pick_device
 from .tagger import Vocabulary, ZeroShotTagger, caption_tags, load_vocabulary
 from ..photos.tags import photo_tags, set_auto_tags
 
@@ -181,7 +181,10 @@ class Analyser:
             except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem
                 return RuntimeError(f"cannot decode: {e}")
 
-        workers = min(4, os.cpu_count() or 2, max(1, len(sources)))
+        # On a GPU every core decodes, to keep the card fed; on a CPU the models need the cores.
+        gpu = pick_device(self.settings.device) == "cuda"
+        feeders = (os.cpu_count() or 2) if gpu else min(4, os.cpu_count() or 2)
+        workers = min(feeders, max(1, len(sources)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
             return list(pool.map(one, sources))
 

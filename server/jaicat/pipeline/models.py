@@ -27,6 +27,8 @@ from ..errors import InvalidInput, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
+MAX_GPU_BATCH = 256  # images per batch on a GPU, however much memory is free
+
 # Weight formats we copy or download; other framework files (tf, flax, onnx) are skipped.
 _FRAMEWORK_IGNORE = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.mlmodel", "*.pb", "*.gguf", "coreml/*"]
 
@@ -117,6 +119,7 @@ class InferenceModel:
         self.batch_size = max(1, int(batch_size))
         self.device = "cpu"
         self.runtime = "torch"  # what the image tower runs on once loaded (exported.RUNTIMES)
+        self._sized = False  # on a GPU, the batch size is fitted to free memory at the first batch
         self.path: Path | None = None
         self.loaded = False
         self.load_seconds = 0.0
@@ -190,7 +193,15 @@ class InferenceModel:
 
     def predict(self, batch: Sequence[Any]):
         self.load()
-        outs = [self._predict(list(batch[i:i + self.batch_size])) for i in range(0, len(batch), self.batch_size)]
+        outs = []
+        i = 0
+        while i < len(batch):
+            chunk = list(batch[i:i + self.batch_size])
+            if self.device == "cuda" and not self._sized:
+                outs.append(self._size_batch_to_memory(chunk))
+            else:
+                outs.append(self._predict(chunk))
+            i += len(chunk)
         if not outs:
             return self._empty()
         if hasattr(outs[0], "shape"):
@@ -198,6 +209,26 @@ class InferenceModel:
 
             return np.concatenate(outs, axis=0)
         return [x for chunk in outs for x in chunk]
+
+    def _size_batch_to_memory(self, chunk: list):
+        """Run the first chunk on the GPU measuring its peak memory, then size later batches to fill
+        about half of what is free (the rest is for the other models and the allocator's slack),
+        never below the configured batch size and at most MAX_GPU_BATCH."""
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        out = self._predict(chunk)
+        torch.cuda.synchronize()
+        per_item = max(1, (torch.cuda.max_memory_allocated() - before) // max(1, len(chunk)))
+        free, _total = torch.cuda.mem_get_info()
+        fit = int(free * 0.5 // per_item)
+        self.batch_size = max(self.batch_size, min(MAX_GPU_BATCH, fit))
+        self._sized = True
+        log.info("%s %s: %.0f MB per image on the GPU, batch size %d", self.family, self.name, per_item / 1e6,
+                 self.batch_size)
+        return out
 
     # subclass hooks --------------------------------------------------------------------------------
     def resolve(self) -> Path:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from .analysis import Analyser
-from .models import ModelCache
+from .models import ModelCache, pick_device
 from ..config import Settings
 from ..db import Job, Photo, database, utcnow
 from ..errors import ClusterUnavailable
@@ -99,7 +99,8 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
 def caption_batch_size(settings: Settings) -> int:
     """Photos per caption batch: big enough to amortise the decoder, small enough that a batch
     abandoned for a new photo wastes little (on a GPU, the configured batch size)."""
-    return max(1, settings.batch_size if settings.device == "cuda" else min(4, settings.batch_size))
+    gpu = pick_device(settings.device) == "cuda"
+    return max(1, settings.batch_size if gpu else min(4, settings.batch_size))
 
 
 def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[], bool] | None = None,
