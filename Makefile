@@ -21,6 +21,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check server tests bench
 
 bench: $(VENV)/.dev
+	$(PY) bench/pipeline.py --quick --baseline
 	$(PY) bench/ingest.py
 	$(PY) bench/ml.py
 	$(PY) bench/suggest.py

@@ -339,6 +339,8 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true", help="also run the old configuration, in the same run")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--runtime", default="auto", help="model_runtime of the current configuration")
+    ap.add_argument("--cache", default=os.environ.get("JAICAT_BENCH_CACHE", "~/.cache/jaicat-bench"),
+                    help="where the generated photos, random models and their exports are kept between runs")
     a = ap.parse_args()
     if a.quick:
         a.photos, a.latency = 12, 4
@@ -350,19 +352,26 @@ def main() -> int:
           f"threads), cuda={torch.cuda.is_available()}, device={a.device}, load average {os.getloadavg()[0]:.1f}",
           flush=True)
     t_all = time.perf_counter()
+    cache = Path(a.cache).expanduser()
     with tempfile.TemporaryDirectory(prefix="jaicat-bench-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         files = []
         for i in range(a.photos + a.latency):
-            f = work / "photos" / f"cam_{i}.jpg"
-            f.parent.mkdir(exist_ok=True)
-            make_photo(f, i)
+            f = cache / "photos" / f"cam_{i}.jpg"
+            if not f.is_file():
+                f.parent.mkdir(parents=True, exist_ok=True)
+                make_photo(f.with_suffix(".part.jpg"), i)
+                f.with_suffix(".part.jpg").replace(f)
             files.append(f)
-        models = build_models(work / "weights")
-        print(f"made {len(files)} 12 MP JPEGs and the random-weight models in {time.perf_counter() - t0:.0f} s",
-              flush=True)
-        models_dir = work / "models"  # exports are cached here, shared by both runs and the server
+        done = cache / "weights" / "complete"
+        if not done.is_file():
+            build_models(cache / "weights")
+            done.write_text("ok\n")
+        models = {"clip": cache / "weights" / "clip-vit-b32", "caption": cache / "weights" / "blip-base"}
+        print(f"{len(files)} 12 MP JPEGs and the random-weight models ready in {time.perf_counter() - t0:.0f} s "
+              f"(kept in {cache} with their exports)", flush=True)
+        models_dir = cache / "models"  # exports and text matrices, shared by both runs and the servers
         runs = [("baseline", "torch", True)] if a.baseline else []
         runs.append(("current", a.runtime, False))
         lines = []
