@@ -125,6 +125,16 @@ def test_2_deeply_nested_json_is_refused_not_a_crash(live_server):
     r = live_server.post("/api/folders", data='{"path": ' * 2000 + '"x"' + "}" * 2000,
                          headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+    ws = websocket.create_connection(live_server.ws_url, header=[f"Authorization: Bearer {live_server.token}"],
+                                     timeout=5)
+    try:
+        assert json.loads(ws.recv())["type"] == "hello"
+        ws.send("[" * 60_000)
+        assert json.loads(ws.recv())["error"] == "bad_request"
+        ws.send(json.dumps({"type": "ping", "id": 1}))
+        assert json.loads(ws.recv())["type"] == "pong"
+    finally:
+        ws.close()
 
 
 # --- 3. revoking a device closes its websockets ------------------------------------------------------

@@ -105,7 +105,7 @@ def handle_message(review, device_name: str, raw, device_id: int | None = None) 
     refused."""
     try:
         msg = json.loads(raw) if isinstance(raw, (str, bytes)) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # a message is at most 64 KiB, but "[[[[..." still recurses
         msg = None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         return {"type": "error", "error": "bad_request", "message": "send a JSON object with a 'type'"}
