@@ -130,6 +130,8 @@ export const api = {
   accept: (id, body) => post(`/api/review/${id}/accept`, body),
   fix: (id, body) => post(`/api/review/${id}/fix`, body),
   skip: (id) => post(`/api/review/${id}/skip`, {}),
+  group: (id) => get(`/api/review/${id}/group`),
+  acceptAll: (ids, folder) => post("/api/review/accept-all", { photo_ids: ids, folder }),
   undo: (decisionId) => post("/api/review/undo", decisionId ? { decision_id: decisionId } : {}),
   decisions: (query) => get("/api/decisions", query),
 

@@ -27,10 +27,14 @@ export async function mount(view) {
   const chooseBtn = h("button.btn.btn-round.btn-choose#choose-btn", { type: "button", "aria-label": "Choose another folder (swipe up)", onclick: () => decide("choose") }, "↑");
   const acceptBtn = h("button.btn.btn-round.btn-accept#accept-btn", { type: "button", "aria-label": "Accept the suggested folder (swipe right)", onclick: () => decide("accept") }, "✓");
   const controls = h("div.review-controls", skipBtn, chooseBtn, acceptBtn);
+  // "File all 6 here": the top card's burst or person, where the top suggestion puts them all
+  const groupBtn = h("button.btn.btn-small#group-btn", { type: "button", hidden: true, onclick: () => fileGroup() });
+  let group = null; // {photoId, folder, ids}
   const editor = h("div#card-editor.card-editor");
   const notice = h("p.banner.banner-offline", "Offline: decisions need the server. Cards will refresh when you are back online.");
 
-  view.append(h("div.review-head", countEl, h("span", skippedBtn, " ", undoBtn)), notice, stack, controls, editor);
+  view.append(h("div.review-head", countEl, h("span", skippedBtn, " ", undoBtn)), notice, stack, controls,
+    h("div.review-group", groupBtn), editor);
 
   const top = () => cards[0];
   const topSuggestion = (c) => (c && c.photo.suggestions && c.photo.suggestions[0]) || null;
@@ -68,12 +72,14 @@ export async function mount(view) {
       stack.append(h("div.empty#review-empty", h("p", "All caught up."), h("p.muted", "New photos appear here as soon as they are analysed."),
         h("a.btn", { href: "#upload" }, "Upload photos")));
       clear(editor);
+      groupBtn.hidden = true;
       renderCount();
       return;
     }
     cards.slice(0, 2).reverse().forEach((c, i, arr) => stack.append(cardEl(c, arr.length - 1 - i)));
     const el = stack.lastElementChild;
     attachSwipe(el);
+    loadGroup(top());
     renderEditor();
     renderCount();
   }
@@ -164,6 +170,41 @@ export async function mount(view) {
       busy = false;
       render();
       pendingRender = false;
+      if (cards.length < 3) loadMore();
+    }
+  }
+
+  async function loadGroup(c) {
+    groupBtn.hidden = true;
+    group = null;
+    if (!c || !topSuggestion(c)) return;
+    try {
+      const r = await api.group(c.photo.id);
+      if (top() !== c || !r.folder || r.count < 2) return;
+      group = { photoId: c.photo.id, folder: r.folder, ids: r.items.map((p) => p.id) };
+      groupBtn.textContent = `File all ${r.count} in ${r.folder}`;
+      groupBtn.hidden = false;
+    } catch { /* the single-card buttons still work */ }
+  }
+
+  async function fileGroup() {
+    const g = group;
+    if (!g || busy || !top() || top().photo.id !== g.photoId) return;
+    busy = true;
+    renderCount();
+    try {
+      const r = await api.acceptAll(g.ids, g.folder);
+      const done = new Set(r.decisions.map((d) => d.photo_id));
+      for (const d of r.decisions) undoStack.push({ decision: d, card: cards.find((c) => c.photo.id === d.photo_id) || null });
+      for (let i = cards.length - 1; i >= 0; i--) if (done.has(cards[i].photo.id)) cards.splice(i, 1);
+      total = Math.max(0, total - done.size);
+      toast(`Filed ${done.size} in ${g.folder}`, "ok", { timeout: 1800 });
+      dispatchEvent(new Event("jaicat:review-changed"));
+    } catch (err) {
+      toast(`Not filed: ${describe(err)}`, "error");
+    } finally {
+      busy = false;
+      render();
       if (cards.length < 3) loadMore();
     }
   }

@@ -129,6 +129,15 @@ def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
     while ws.top(amy) != "Family/Amy" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ws.top(amy) == "Family/Amy"
+
+    # "file all 5 here": Ben's waiting photos go where the first went, in one request
+    ben = [p for p in ids[5:] if who[p] == "Ben"]
+    g = server.get(f"/api/review/{ben[0]}/group").json()
+    assert g["folder"] == "Ben" and sorted(p["id"] for p in g["items"]) == sorted(ben)
+    r = server.post("/api/review/accept-all", json={"photo_ids": [p["id"] for p in g["items"]], "folder": "Ben"})
+    assert r.status_code == 200 and r.json()["count"] == 5
+    assert {server.get(f"/api/photos/{p}").json()["folder"] for p in ben} == {"Ben"}
+    assert server.post("/api/review/accept-all", json={"photo_ids": "x", "folder": "Ben"}).status_code == 400
     ws.ws.close()
 
 
@@ -151,6 +160,8 @@ def test_first_batch_in_the_browser(live_server_factory, phone):
         page.locator('.folder-option[data-create="1"]').click()
         page.locator(".toast", has_text=f"Filed in {who[pid]}").wait_for()
 
+    # the top card offers to file all of that person's waiting photos at once
+    page.locator("#group-btn", has_text=f"File all 5 in {who[ids[5]]}").wait_for()
     hits = 0
     for pid in ids[5:]:
         card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{pid}"]')

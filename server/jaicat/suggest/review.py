@@ -17,6 +17,7 @@ phones' cards update in place within a second.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -26,12 +27,15 @@ from ..config import Settings
 from ..db import Decision, Photo, database
 from ..errors import Conflict, NotFound
 from ..photos import library, tags
+from .catalogue import tags_and_people
 from .service import Suggester, store_suggestions
 
 log = logging.getLogger(__name__)
 
 REFRESH_PAGE = 100  # waiting photos re-suggested after each change: more than a phone holds as cards
 REFRESH_DEBOUNCE = 0.05  # seconds: a burst of changes (a "file all" of a burst) costs one refresh
+BURST = dt.timedelta(minutes=10)  # photos this close in time are one burst: filed together
+MAX_GROUP = 200  # photos one "file all" may take
 REFRESH_EVENTS = (events.LIBRARY_CHANGED, events.PEOPLE_CHANGED, events.PHOTO_CHANGED)
 
 
@@ -110,6 +114,31 @@ class Review:
     def undo(self, decision_id: int | None = None) -> Decision:
         """Undo a decision (the latest by default) from the decision log: survives reloads."""
         return library.undo(self.settings, decision_id)
+
+    def group(self, photo_id: int) -> tuple[str | None, list[Photo]]:
+        """(folder, photos): the waiting photos that go where this one goes now, itself first - the
+        same top suggestion and either the same named people or taken within BURST of it. Looked
+        for among the first REFRESH_PAGE waiting photos. (None, [photo]) without a suggestion."""
+        photo = self.photo(photo_id)
+        if not photo.suggestions or photo.status not in library.WAITING_STATUSES:
+            return None, [photo]
+        top = photo.suggestions[0]["folder"]
+        rows = self.with_suggestions([p for p in library.review_queue(REFRESH_PAGE)[0] if p.id != photo.id])
+        _tags, people = tags_and_people([photo.id] + [p.id for p in rows])
+        mine = set(people.get(photo.id, []))
+        out = [photo]
+        for p in rows:
+            if not p.suggestions or p.suggestions[0]["folder"] != top:
+                continue
+            burst = photo.taken_at is not None and p.taken_at is not None and abs(p.taken_at - photo.taken_at) <= BURST
+            if burst or (mine and set(people.get(p.id, [])) == mine):
+                out.append(p)
+        return top, out[:MAX_GROUP]
+
+    def accept_all(self, photo_ids: list[int], folder: str, device: str | None = None) -> list[Decision]:
+        """File several photos in one folder ("file all 6 of this burst here"): one accept each, so
+        each can be undone alone. Stops at the first refusal (those filed stay filed)."""
+        return [self.accept(pid, folder, device=device) for pid in photo_ids[:MAX_GROUP]]
 
     # --- pushing fresh suggestions ---------------------------------------------------------------
     def refresh(self) -> int:

@@ -70,6 +70,24 @@ def skip(photo_id: int):
     return _act(photo_id, "skip")
 
 
+@bp.get("/review/<int:photo_id>/group")
+def group(photo_id: int):
+    folder, rows = runtime().review.group(photo_id)
+    return jsonify({"folder": folder, "items": [photo_json(p) for p in rows], "count": len(rows)})
+
+
+@bp.post("/review/accept-all")
+def accept_all():
+    body = json_body()
+    ids = body.get("photo_ids")
+    if not isinstance(ids, list) or not ids or len(ids) > 200 or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        raise BadRequest("'photo_ids' must be a list of 1-200 photo ids")
+    folder = field(body, "folder", str, required=True)
+    decisions = runtime().review.accept_all(ids, folder, device=g.device.name)
+    return jsonify({"decisions": [decision_json(d) for d in decisions], "count": len(decisions)})
+
+
 @bp.post("/review/undo")
 def undo_route():
     body = json_body(optional=True)
