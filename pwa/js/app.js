@@ -37,7 +37,10 @@ async function route() {
   const mod = await SCREENS[r.name]();
   if (seq !== navSeq) return; // a newer navigation won
   if (cleanup) { try { cleanup(); } catch (err) { console.error(err); } cleanup = null; }
-  const view = clear(document.getElementById("view"));
+  // Each navigation mounts into its own element: a screen still loading when the user moves on keeps
+  // appending to its own (detached) element, never into the next screen's.
+  const view = h("div.screen");
+  clear(document.getElementById("view")).append(view);
   // they were about the last screen; one shown for this navigation (data-across) survives it, once
   for (const t of document.querySelectorAll(".toast:not(.toast-error)")) {
     if (t.dataset.across) delete t.dataset.across; else t.remove();
@@ -47,7 +50,9 @@ async function route() {
   const tab = TAB_OF[r.name] || r.name;
   for (const a of document.querySelectorAll("#tabs a")) a.toggleAttribute("aria-current", a.dataset.tab === tab);
   try {
-    cleanup = (await mod.mount(view, r)) || null;
+    const done = (await mod.mount(view, r)) || null;
+    if (seq === navSeq) cleanup = done;
+    else if (done) done(); // left before it finished loading: undo what it set up
   } catch (err) {
     console.error(err);
     view.append(h("div.empty", h("p", `This screen could not load: ${describe(err)}`),

@@ -271,13 +271,10 @@ def test_small_defects_on_the_phone(live_server_factory, phone):
     page.locator(".toast", has_text="Saved “window”").wait_for()
     labels = sorted(r["label"] for r in server.get(f"/api/photos/{ids[1]}/regions").json()["items"])
     assert labels == ["tower", "window"]
-    msg = page.locator("#similar-list li.muted")
+    msg = page.locator("#similar-list li.muted", has_text="Similar regions unavailable")  # no CLIP here
     msg.wait_for()
     lines = msg.evaluate("e => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight))")
     assert lines <= 3, msg.inner_text()  # not one word a line
-    page.locator(".box-region", has_text="tower").tap(position={"x": 10, "y": 10})  # a tap still selects it
-    page.locator('.box-region[aria-pressed="true"]', has_text="tower").wait_for()
-    page.wait_for_function("document.querySelector('.region-detail input').value === 'tower'")
     assert not page.errors, page.errors
 
 
