@@ -58,3 +58,17 @@ def test_a_videos_embedding_looks_at_keyframes_across_the_clip(ml_settings, tmp_
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (64, 48), (10, 200, 30)).save(photo)
     assert np.array_equal(with_video_keyframes(encoder, [photo], poster)[0], poster[0])
+
+
+def test_the_ray_path_sends_a_video_s_poster_frame_not_the_video(ml_settings, tmp_path):
+    """Workers on another PC get the poster frame the in-process analysis sees, as a small PNG."""
+    import io
+
+    from jaicat.pipeline.cluster import photo_bytes
+
+    clip = make_video(tmp_path / "v.mp4", seconds=2, size=(320, 192))
+    photo = ingest_file(clip, ml_settings).photo
+    sent = photo_bytes(photo, ml_settings)
+    assert sent[:8] == b"\x89PNG\r\n\x1a\n"
+    poster = np.asarray(imaging.open_upright(clip, max_side=1600))
+    assert np.array_equal(np.asarray(imaging.open_upright(io.BytesIO(sent), max_side=1600)), poster)

@@ -22,6 +22,7 @@ reached, ClusterUnavailable says so.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import socket
@@ -34,8 +35,10 @@ from pathlib import Path
 from ..config import Settings
 from ..db import Photo
 from ..errors import ClusterUnavailable
+from ..photos import imaging
 from ..photos.library import photo_file
 from .analysis import Analyser, Computed
+from .clip import CLIP_INPUT_SIDE
 from .tagger import Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,18 @@ class _Batch:
     attempts: int = 0
     sent_at: float = 0.0
     nbytes: int = 0
+
+
+def photo_bytes(photo: Photo, settings: Settings) -> bytes:
+    """What a worker gets for a photo: its file's bytes; for a video, its poster frame as a PNG (the
+    picture in-process analysis uses), never the video's gigabytes."""
+    path = photo_file(photo, settings)
+    if not photo.is_video:
+        return path.read_bytes()
+    side = max(settings.face_max_side, CLIP_INPUT_SIDE)
+    out = io.BytesIO()
+    imaging.open_upright(path, max_side=side).save(out, "PNG")
+    return out.getvalue()
 
 
 def _ray():
@@ -231,13 +246,12 @@ class Cluster:
     def _payload(self, photos: list[Photo]) -> _Batch:
         data, unreadable = [], {}
         for p in photos:
-            if p.is_video:  # as the in-process decoder says, without sending a video's gigabytes over the LAN
-                unreadable[p.id] = "this is a video, not a photo"
-                continue
             try:
-                data.append((p.id, photo_file(p, self.settings).read_bytes()))
+                data.append((p.id, photo_bytes(p, self.settings)))
             except OSError as e:
                 unreadable[p.id] = f"cannot read the photo's file: {e.strerror or e}"
+            except Exception as e:  # noqa: BLE001 - a video whose poster frame cannot be decoded
+                unreadable[p.id] = f"cannot decode: {e}"
         return _Batch([p.id for p in photos], _ray().put(data), unreadable, nbytes=sum(len(b) for _, b in data))
 
     def run(self, analyser: Analyser, batch_size: int,
