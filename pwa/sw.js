@@ -4,11 +4,7 @@
 // VERSION carries a digest of the shell files: tests/e2e/test_pwa_shell.py fails, naming the new
 // value, until it is updated after a change (and checks SHELL lists every shell file).
 
-<<<<<<< HEAD
 const VERSION = "jaicat-shell-0837803405";
-=======
-const VERSION = "jaicat-shell-0837803405";
->>>>>>> bf5f459 (Each navigation mounts its screen into its own element: a screen still loading when the user moves on (a map marker, then another photo) no longer appends into the next one, and its cleanup runs; the similar-regions check waits for the failure message itself)
 const SHELL = [
   "./",
   "index.html",
