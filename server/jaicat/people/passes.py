@@ -27,6 +27,7 @@ import numpy as np
 from .. import events
 from ..db import Photo, database
 from ..errors import JaicatError, ModelUnavailable
+from ..pipeline.background import PhotoLoop
 from . import detect, faces as faces_ml
 
 log = logging.getLogger(__name__)
@@ -157,49 +158,19 @@ def run_thorough(settings, models: faces_ml.FaceModels | None = None, suggester=
     return {"photos": done, "faces_added": added}
 
 
-class FacePass:
-    """The background thread of the thorough pass, at idle CPU priority. Held by the Runtime."""
+class FacePass(PhotoLoop):
+    """The background thread of the thorough pass, at idle CPU priority. Held by the Runtime; each
+    photo ingested wakes it (it waits for the fast pass)."""
+
+    thread_name = "jaicat-faces"
 
     def __init__(self, settings, models: faces_ml.FaceModels | None = None, suggester=None,
                  idle_wait: float = 20.0):
         self.settings = settings
         self.models = models or faces_ml._models
         self.suggester = suggester
-        self.idle_wait = idle_wait
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.idle = threading.Event()  # set while there is nothing to do (tests wait on it)
+        super().__init__(idle_wait)
         self.niceness: int | None = None  # the thread's nice value once running (19: idle), where the OS has one
-
-    def start(self) -> FacePass:
-        """Start the thread (idempotent); each photo ingested wakes it (it waits for the fast pass)."""
-        from ..photos import ingest
-
-        ingest.photo_ready.connect(self._photo_ready)
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="jaicat-faces", daemon=True)
-            self._thread.start()
-        self.wake()
-        return self
-
-    def wake(self) -> None:
-        self.idle.clear()
-        self._wake.set()
-
-    def _photo_ready(self, photo) -> None:
-        self.wake()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the photo it is on (its faces are recorded in one transaction, or not at all)."""
-        from ..photos import ingest
-
-        ingest.photo_ready.disconnect(self._photo_ready)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _loop(self) -> None:
         try:

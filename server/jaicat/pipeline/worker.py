@@ -18,13 +18,13 @@ for analysis: a new photo's suggestion never waits for captions.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .. import events
 from .analysis import Analyser
+from .background import PhotoLoop
 from .models import ModelCache, pick_device
 from ..config import Settings
 from ..db import Job, Photo, database, utcnow
@@ -184,56 +184,21 @@ def mark_interrupted_jobs() -> int:
             .where(Job.kind.in_(["analyse", "caption"]), Job.status.in_(["running", "queued"])).execute())
 
 
-class Worker:
+class Worker(PhotoLoop):
     """The analysis thread of one data directory. `suggester` (or the given analyser's) stores folder
     suggestions for each photo analysed."""
+
+    thread_name = "jaicat-worker"
 
     def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0,
                  suggester=None, models: ModelCache | None = None):
         self.settings = settings
         self.analyser = analyser or Analyser(settings, suggester=suggester, models=models)
-        self.idle_wait = idle_wait
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(idle_wait)
         self.last_error: str | None = None
-        self.idle = threading.Event()  # set while there is nothing to do (tests wait on it)
         self._warmed = False
         self.cluster: Cluster | None = None  # set by the Runtime when `ray_address` is configured
         self._cluster_retry_at = 0.0
-
-    def start(self) -> Worker:
-        """Start the thread (idempotent); every photo ingest marks ready (`ingest.photo_ready`) wakes it."""
-        from ..photos import ingest
-
-        ingest.photo_ready.connect(self._photo_ready)
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="jaicat-worker", daemon=True)
-            self._thread.start()
-        self.wake()
-        return self
-
-    def wake(self) -> None:
-        self.idle.clear()
-        self._wake.set()
-
-    def _photo_ready(self, photo) -> None:
-        self.wake()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the thread after the photo it is on; a worker never started stops at once."""
-        from ..photos import ingest
-
-        ingest.photo_ready.disconnect(self._photo_ready)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
         try:
