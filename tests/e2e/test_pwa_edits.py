@@ -5,28 +5,14 @@ tags; the region label field offers the library's labels; search results load pa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
+from fixtures.browser import upload_file as upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-
-
-def upload(server, path: Path) -> int:
-    data = path.read_bytes()
-    up = server.post("/api/uploads", json={"filename": path.name, "size": len(data),
-                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
-    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
-                       headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    return r.json()["photo_id"]
 
 
 def tag_names(server, pid: int) -> list[str]:

@@ -10,19 +10,16 @@ filled when a shot is missing there, or refreshed with JAICAT_UPDATE_SCREENSHOTS
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+from fixtures.browser import shot, upload_file as upload_via_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "tests" / "media"  # the set in the repository; tests needing more take full_media_dir
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-DOC_SHOTS = ROOT / "docs" / "screenshots"
 
 # in the larger test media (full_media_dir)
 SEED = [f"exif_real/Landscape_{i}.jpg" for i in (1, 2)]  # filed in Family/Trip first
@@ -30,37 +27,10 @@ PHONE_PHOTOS = [f"exif_real/Landscape_{i}.jpg" for i in (3, 4, 5, 6, 7)]
 FOLDER = "Family/Trip"
 
 
-
-
 @pytest.fixture
 def server(live_server_factory, tiny_models):  # noqa: F811
     return live_server_factory(worker=True, clip_model=str(tiny_models["clip"]),
                                caption_model=str(tiny_models["caption"]))
-
-
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.wait_for_function("""[...document.images]
-        .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.width; })
-        .every((i) => i.complete)""")
-    page.screenshot(path=str(path), animations="disabled")
-    doc = DOC_SHOTS / f"{name}.png"
-    if os.environ.get("JAICAT_UPDATE_SCREENSHOTS") == "1" or not doc.exists():
-        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, doc)
-
-
-def upload_via_api(server, path: Path) -> int:
-    data = path.read_bytes()
-    up = server.post("/api/uploads", json={"filename": path.name, "size": len(data),
-                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
-    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
-                       headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    return r.json()["photo_id"]
 
 
 def seed_history(server, media: Path) -> list[int]:

@@ -10,13 +10,11 @@ to docs/screenshots/.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.browser import shot, upload_file as upload
 from e2e.conftest import PHONE  # the `phone` fixture's emulated phone (CSP bypassed: see e2e/conftest.py)
 
 
@@ -24,33 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "tests" / "media"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-DOC_SHOTS = ROOT / "docs" / "screenshots"
 PIXEL_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/126.0.0.0 Mobile Safari/537.36")
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.wait_for_function("""[...document.images]
-        .filter((i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.width; })
-        .every((i) => i.complete)""")
-    page.screenshot(path=str(path), animations="disabled")
-    doc = DOC_SHOTS / f"{name}.png"
-    if os.environ.get("JAICAT_UPDATE_SCREENSHOTS") == "1" or not doc.exists():
-        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, doc)
-
-
-def upload(server, path: Path) -> int:
-    data = path.read_bytes()
-    up = server.post("/api/uploads", json={"filename": path.name, "size": len(data),
-                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
-    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
-                       headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    return r.json()["photo_id"]
 
 
 def photo(server, pid: int) -> dict:
