@@ -27,6 +27,8 @@ bench: $(VENV)/.dev
 	$(PY) bench/suggest.py
 	$(PY) bench/review.py
 	$(PY) bench/upload.py
+	$(PY) bench/video.py
+	$(PY) bench/faces.py
 	$(PY) bench/ray_cluster.py --quick
 	$(PY) bench/hostile.py
 
