@@ -66,6 +66,20 @@ def top_card(page):
     return page.locator('.review-card[data-depth="0"]')
 
 
+def steady_top_card(page, quiet_ms: int = 600):
+    """The top card once the stack has stopped changing (a filed card animates out, and the server
+    pushes fresh suggestions for the waiting cards within about a second): (photo id, its box)."""
+    page.wait_for_function("""(quiet) => {
+        const c = document.querySelector('.review-card[data-depth="0"]');
+        if (!c || !c.isConnected) return false;
+        const now = performance.now();
+        if (window.__steadyCard !== c) { window.__steadyCard = c; window.__steadySince = now; return false; }
+        return now - window.__steadySince >= quiet;
+    }""", arg=quiet_ms, polling=100)
+    card = top_card(page)
+    return int(card.get_attribute("data-photo-id")), card.bounding_box()
+
+
 def test_phone_flow(server, phone, full_media_dir):
     seeded = seed_history(server, full_media_dir)
     phone_photos = [full_media_dir / p for p in PHONE_PHOTOS]
@@ -122,9 +136,7 @@ def test_phone_flow(server, phone, full_media_dir):
     assert "touch" in page.evaluate("window.__pointerTypes")
 
     # swipe left skips; Undo brings the card back
-    top_card(page).wait_for()
-    skipped_id = int(top_card(page).get_attribute("data-photo-id"))
-    box = top_card(page).bounding_box()
+    skipped_id, box = steady_top_card(page)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
     touch.drag(cx, cy, cx - box["width"] * 0.7, cy)
     page.locator(".toast", has_text="Skipped").wait_for()
