@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from .. import events
-from ..db import Photo, database
+from ..db import Photo
 from ..errors import JaicatError, ModelUnavailable
 from ..pipeline.background import PhotoLoop
 from . import detect, faces as faces_ml
@@ -163,6 +163,7 @@ class FacePass(PhotoLoop):
     photo ingested wakes it (it waits for the fast pass)."""
 
     thread_name = "jaicat-faces"
+    retry_seconds = 30.0
 
     def __init__(self, settings, models: faces_ml.FaceModels | None = None, suggester=None,
                  idle_wait: float = 20.0):
@@ -172,26 +173,16 @@ class FacePass(PhotoLoop):
         super().__init__(idle_wait)
         self.niceness: int | None = None  # the thread's nice value once running (19: idle), where the OS has one
 
-    def _loop(self) -> None:
+    def _begin(self) -> None:
         try:
             # Linux gives each thread its own nice value: the pass yields the CPU to uploads and the pipeline.
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
             self.niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         except (AttributeError, OSError):
             pass
-        try:
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    run_thorough(self.settings, self.models, self.suggester, should_stop=self._stop.is_set)
-                except Exception:  # noqa: BLE001 - the pass outlives any one failure
-                    log.exception("thorough face pass error; retrying shortly")
-                    self._stop.wait(30.0)
-                    continue
-                if self._wake.is_set():
-                    continue
-                self.idle.set()
-                self._wake.wait(self.idle_wait)
-        finally:
-            if not database.is_closed():
-                database.close()
+
+    def _step(self) -> None:
+        run_thorough(self.settings, self.models, self.suggester, should_stop=self._stop.is_set)
+
+    def _step_failed(self, error: Exception) -> None:
+        log.exception("thorough face pass error; retrying shortly")

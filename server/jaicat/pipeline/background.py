@@ -3,15 +3,21 @@ how they start, wake, go idle and stop; each brings its own `_loop`."""
 
 from __future__ import annotations
 
+import logging
 import threading
+
+from ..db import database
+
+log = logging.getLogger(__name__)
 
 
 class PhotoLoop:
-    """A thread that runs `_loop` and is woken each time ingest marks a photo ready
-    (`ingest.photo_ready`). `_loop` waits on `_wake`, checks `_stop`, and sets `idle` while it has
-    nothing to do (tests wait on it)."""
+    """A thread woken each time ingest marks a photo ready (`ingest.photo_ready`): it runs `_begin`
+    once, then `_step` whenever woken (or every `idle_wait` seconds), and sets `idle` while it has
+    nothing to do (tests wait on it). A failing step is logged and retried after `retry_seconds`."""
 
     thread_name = "jaicat-loop"
+    retry_seconds = 5.0
 
     def __init__(self, idle_wait: float):
         self.idle_wait = idle_wait
@@ -53,5 +59,30 @@ class PhotoLoop:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _loop(self) -> None:
+    def _begin(self) -> None:
+        """Run once in the thread before the first step."""
+
+    def _step(self) -> None:
         raise NotImplementedError
+
+    def _step_failed(self, error: Exception) -> None:
+        log.exception("%s: step failed; retrying shortly", self.thread_name)
+
+    def _loop(self) -> None:
+        try:
+            self._begin()
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    self._step()
+                except Exception as e:  # noqa: BLE001 - the loop outlives any one failure
+                    self._step_failed(e)
+                    self._stop.wait(self.retry_seconds)
+                    continue
+                if self._wake.is_set():
+                    continue
+                self.idle.set()
+                self._wake.wait(self.idle_wait)
+        finally:
+            if not database.is_closed():
+                database.close()

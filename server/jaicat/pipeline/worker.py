@@ -27,7 +27,7 @@ from .analysis import Analyser
 from .background import PhotoLoop
 from .models import ModelCache, pick_device
 from ..config import Settings
-from ..db import Job, Photo, database, utcnow
+from ..db import Job, Photo, utcnow
 from ..errors import ClusterUnavailable
 
 if TYPE_CHECKING:
@@ -200,26 +200,16 @@ class Worker(PhotoLoop):
         self.cluster: Cluster | None = None  # set by the Runtime when `ray_address` is configured
         self._cluster_retry_at = 0.0
 
-    def _loop(self) -> None:
-        try:
-            mark_interrupted_jobs()
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    self._run_pending()
-                    self._idle_chores()
-                except Exception as e:  # noqa: BLE001 - the worker outlives any one failure
-                    self.last_error = f"{type(e).__name__}: {e}"
-                    log.exception("worker loop error; retrying shortly")
-                    self._stop.wait(5.0)
-                    continue
-                if self._wake.is_set():
-                    continue
-                self.idle.set()
-                self._wake.wait(self.idle_wait)
-        finally:
-            if not database.is_closed():
-                database.close()
+    def _begin(self) -> None:
+        mark_interrupted_jobs()
+
+    def _step(self) -> None:
+        self._run_pending()
+        self._idle_chores()
+
+    def _step_failed(self, error: Exception) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.exception("worker loop error; retrying shortly")
 
     def _run_pending(self) -> None:
         """One run over the queue: on the Ray cluster when there is one and it answers, else here."""
