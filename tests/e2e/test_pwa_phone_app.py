@@ -199,6 +199,7 @@ def test_small_defects_on_the_phone(live_server_factory, phone):
     # --- the job line sits in the top bar: it covers nothing of the screen ----------------------------
     page.goto(f"{server.url}/#library?folder=Trips")
     page.locator("#jobs .job-line").wait_for()
+    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[2]}"]').wait_for()  # the screen has rendered
     jobs, top = page.locator("#jobs").bounding_box(), page.locator(".topbar").bounding_box()
     assert jobs["y"] + jobs["height"] <= top["y"] + top["height"] + 0.5, (jobs, top)
     first = page.locator("#view > *").first.bounding_box()
