@@ -53,7 +53,8 @@ def test_bound_methods_disconnect_like_the_functions_they_are():
 
 
 def test_published_events_reach_every_subscriber_and_unknown_names_fail_loudly():
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         sent = events.publish(events.PHOTO_CHANGED, photo_id=7)
         assert q.get_nowait() == sent and sent["type"] == "photo.changed" and sent["photo_id"] == 7
@@ -61,4 +62,27 @@ def test_published_events_reach_every_subscriber_and_unknown_names_fail_loudly()
             events.publish("photo.chnaged", photo_id=7)
         assert q.empty()
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
+
+
+def test_each_hub_has_its_own_subscribers_and_listens_only_while_it_has_one():
+    a, b = events.Hub(), events.Hub()
+    qa, qb = a.subscribe(), b.subscribe()
+    try:
+        sent = events.publish(events.JOB_PROGRESS, job_id=1)
+        assert qa.get_nowait() == sent and qb.get_nowait() == sent
+        b.unsubscribe(qb)
+        assert b._deliver not in events.published._receivers  # an idle hub is not connected
+        events.publish(events.JOB_PROGRESS, job_id=2)
+        assert qa.get_nowait()["job_id"] == 2 and qb.empty()
+    finally:
+        a.unsubscribe(qa)
+        b.unsubscribe(qb)
+    full = events.Hub()
+    q = full.subscribe(maxsize=2)
+    try:
+        for i in range(5):  # a stalled listener keeps the newest events, the sender never blocks
+            events.publish(events.JOB_PROGRESS, job_id=i)
+        assert [q.get_nowait()["job_id"] for _ in range(2)] == [3, 4]
+    finally:
+        full.unsubscribe(q)

@@ -5,8 +5,9 @@ declares a `Signal` (`ingest.photo_ready`, `library.decision_made`, ...) and oth
 to it. A receiver that fails is logged here, once, and never undoes what the sender already did.
 
 Published events go to the phones: `publish(UPLOAD_RECEIVED, photo_id=...)` puts a JSON-able dict
-{"type": name, "ts": seconds, ...fields} on every subscriber's bounded queue (web/ws.py fans them
-out), so a slow phone never blocks the worker. Their names are the constants below; docs/API.md
+{"type": name, "ts": seconds, ...fields} on the bounded queue of every subscriber of every `Hub` (the
+running app's Runtime holds one; web/ws.py gives each websocket a queue), so a slow phone never blocks
+the worker. Their names are the constants below; docs/API.md
 describes each one's fields.
 """
 
@@ -65,37 +66,57 @@ class Signal:
                 log.exception("%s receiver %r failed", self.name, receiver)
 
 
-_lock = threading.Lock()
-_subscribers: list[queue.Queue] = []
+published = Signal("published")  # every event `publish` sends; each Hub fans them out
 
 
 def publish(event_type: str, **data) -> dict:
-    """Send an event to every subscriber; `event_type` is one of EVENT_NAMES (a typo fails here)."""
+    """Send an event to every Hub's subscribers; `event_type` is one of EVENT_NAMES (a typo fails here)."""
     if event_type not in EVENT_NAMES:
         raise ValueError(f"unknown event type {event_type!r}: add it to jaicat.events and docs/API.md")
     event = {"type": event_type, "ts": time.time(), **data}
-    with _lock:
-        subs = list(_subscribers)
-    for q in subs:
-        try:
-            q.put_nowait(event)
-        except queue.Full:  # a stalled client drops its oldest event rather than blocking everyone
-            try:
-                q.get_nowait()
-                q.put_nowait(event)
-            except (queue.Empty, queue.Full):
-                pass
+    published.send(event)
     return event
 
 
-def subscribe(maxsize: int = 1000) -> queue.Queue:
-    q: queue.Queue = queue.Queue(maxsize=maxsize)
-    with _lock:
-        _subscribers.append(q)
-    return q
+class Hub:
+    """Fans published events out to bounded queues, one per listener (a phone's websocket, the review
+    refresher, the sidecar follower). The app's Runtime holds one; tests make their own:
 
+        hub = Hub()
+        q = hub.subscribe()
+        ...
+        hub.unsubscribe(q)
 
-def unsubscribe(q: queue.Queue) -> None:
-    with _lock:
-        if q in _subscribers:
-            _subscribers.remove(q)
+    It listens to `published` only while it has a queue. A stalled listener drops its oldest event
+    rather than blocking the sender."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queues: list[queue.Queue] = []
+
+    def subscribe(self, maxsize: int = 1000) -> queue.Queue:
+        q: queue.Queue = queue.Queue(maxsize=maxsize)
+        with self._lock:
+            self._queues.append(q)
+            published.connect(self._deliver)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._lock:
+            if q in self._queues:
+                self._queues.remove(q)
+            if not self._queues:
+                published.disconnect(self._deliver)
+
+    def _deliver(self, event: dict) -> None:
+        with self._lock:
+            queues = list(self._queues)
+        for q in queues:
+            try:
+                q.put_nowait(event)
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    q.put_nowait(event)
+                except (queue.Empty, queue.Full):
+                    pass

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 
+from . import events
 from .config import Settings
 from .errors import DataDirInUse
 from .db import open_db
@@ -107,10 +108,11 @@ class Runtime:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.hub = events.Hub()  # published events, fanned out to the phones' websockets and listeners
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
-        self.review = Review(settings, self.suggester)  # the review queue and its decisions
-        self.sidecars = SidecarWriter(settings)  # one per library: two would import each photo's XMP twice
+        self.review = Review(settings, self.suggester, self.hub)  # the review queue and its decisions
+        self.sidecars = SidecarWriter(settings, hub=self.hub)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.worker = Worker(settings, suggester=self.suggester, models=self.models)
         # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)

@@ -219,7 +219,8 @@ def test_changes_are_announced_with_the_photos_they_touch(known, photo, make_pho
     other = make_photo(media_dir / "faces_groups/obama_and_biden.jpg")
     people.record_faces(photo, [face_at(AMY)])
     stranger = people.record_faces(other, [face_at(CAT)])[0]
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         people.rename_person("Amy H", "Amy")
         seed_people(tmp_path / "cat", {"Cat": [CAT]})
@@ -227,7 +228,7 @@ def test_changes_are_announced_with_the_photos_they_touch(known, photo, make_pho
         people.forget_person("Amy")
         got = [q.get_nowait() for _ in range(q.qsize())]
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     assert [(e["type"], e["action"], e["photo_ids"]) for e in got] == [
         ("people.changed", "rename", [photo.id]),
         ("people.changed", "rematch", [other.id]),

@@ -20,7 +20,8 @@ def _drain(q):
 
 def test_analyse_stores_embedding_tags_then_the_caption_pass_captions(ml_settings, add_photos, no_faces):
     photos = add_photos(3)
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         analyser = Analyser(ml_settings)
         results = analyser.analyse(photos)
@@ -30,7 +31,7 @@ def test_analyse_stores_embedding_tags_then_the_caption_pass_captions(ml_setting
         assert analyser.caption(list(Photo.caption_pending())) == 3
         second = _drain(q)
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     assert [r.error for r in results] == [None] * 3
     for r in results:
         assert {"decode", "clip", "tags"} <= set(r.stages) and "caption" not in r.stages
@@ -89,11 +90,12 @@ def test_bad_photo_does_not_stop_the_batch(ml_settings, add_photos, no_faces):
 
     photo_file(photos[1], ml_settings).write_bytes(b"\xff\xd8\xff garbage, not a jpeg any more")
     photo_file(photos[2], ml_settings).unlink()
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         results = Analyser(ml_settings).analyse(photos)
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     assert results[0].error is None
     assert results[1].error and results[2].error
     good, bad, gone = (Photo.get_by_id(p.id) for p in photos)
@@ -173,14 +175,15 @@ def test_real_face_module_on_a_real_face(ml_settings, media_dir):
 
 def test_run_pending_job_progress_and_resume(ml_settings, add_photos, no_faces):
     add_photos(6)
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     calls = []
     try:
         stop_after = iter([False, True])  # one batch (batch_size 4), then "server stops"
         job = run_pending(ml_settings, progress=lambda d, t: calls.append((d, t)),
                           should_stop=lambda: next(stop_after, True))
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     assert calls == [(4, 6)] and job.status == "queued" and Photo.pending().count() == 2
     progress = [e for e in _drain(q) if e["type"] == "job.progress"]
     assert progress[-1]["job_id"] == job.id and progress[-1]["done"] == 4
@@ -280,12 +283,13 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
         return real_stop_when(check)
 
     monkeypatch.setattr(captioner_mod, "_stop_when", arrive_during_first_caption)
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         run_pending(ml_settings, analyser=analyser)
         seen = [(e["type"], e["photo_id"]) for e in _drain(q) if e["type"] in ("photo.analysed", "photo.captioned")]
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     (new,) = late
     assert seen.index(("photo.analysed", new.id)) < min(seen.index(("photo.captioned", p.id)) for p in early)
     assert {pid for t, pid in seen if t == "photo.captioned"} == {p.id for p in early} | {new.id}

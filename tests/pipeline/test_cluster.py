@@ -156,7 +156,8 @@ def test_a_killed_worker_loses_only_its_batch(ml_settings, media_dir):
     ml_settings.batch_size = 1
     ml_settings.face_max_side = 1024
     photos = [ingest_file(f, ml_settings).photo for f in sorted((media_dir / "faces").glob("*/*.jpg"))[:8]]
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     cluster = Cluster(ml_settings, "local", workers=2)
     killed = []
 

@@ -83,7 +83,8 @@ def test_after_analysis_stores_marks_and_announces(settings, photos, start):
     suggester = start()
     library.file_photo(tag(photos[0], beach=0.9), "Holidays", settings)
     p = tag(photos[1], beach=0.8)
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         sugg = suggester.suggest_after_analysis(p)
         ev = q.get(timeout=1)
@@ -92,7 +93,7 @@ def test_after_analysis_stores_marks_and_announces(settings, photos, start):
     except queue.Empty:
         pytest.fail("no suggestion.ready event")
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     p = Photo.get_by_id(p.id)
     assert p.status == "suggested" and p.suggestions == sugg and sugg[0]["folder"] == "Holidays"
     assert ev["photo_id"] == p.id and ev["suggestions"] == sugg

@@ -36,7 +36,8 @@ def test_patch_photo_tags_replaces_them_and_publishes_photo_changed(client, sett
     (p,) = _ingest(settings, full_media_dir, 1)
     tags.add_tag(p, "sky")
     tags.set_auto_tags(p, "clip", [("tree", 0.3)])
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         r = client.patch(f"/api/photos/{p.id}", json={"tags": ["sky", "Lighthouse"]})
         assert r.status_code == 200, r.json
@@ -48,7 +49,7 @@ def test_patch_photo_tags_replaces_them_and_publishes_photo_changed(client, sett
         assert changed and changed[-1]["photo_id"] == p.id
         assert sorted(changed[-1]["tags"]) == ["Lighthouse", "sky"]
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
     # the removed auto tag stays removed when the tagger runs again
     tags.set_auto_tags(Photo.get_by_id(p.id), "clip", [("tree", 0.4)])
     assert _names(client, p.id) == ["Lighthouse", "sky"]

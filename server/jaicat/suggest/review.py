@@ -42,9 +42,10 @@ REFRESH_EVENTS = (events.LIBRARY_CHANGED, events.PEOPLE_CHANGED, events.PHOTO_CH
 class Review:
     """The review queue and its decisions for one data directory (one per Runtime)."""
 
-    def __init__(self, settings: Settings, suggester: Suggester):
+    def __init__(self, settings: Settings, suggester: Suggester, hub: events.Hub | None = None):
         self.settings = settings
         self.suggester = suggester
+        self.hub = hub if hub is not None else events.Hub()  # the changes it refreshes after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refreshed = 0  # refresh passes done (tests and `jaicat doctor` read it)
@@ -159,7 +160,7 @@ class Review:
         """Refresh the waiting cards after every change, in a background thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            q = events.subscribe()
+            q = self.hub.subscribe()
             self._thread = threading.Thread(target=self._loop, args=(q,), name="review-refresh", daemon=True)
             self._thread.start()
         return self
@@ -190,4 +191,4 @@ class Review:
                 except Exception:  # noqa: BLE001 - the loop outlives one failed refresh
                     log.exception("review: could not refresh suggestions")
         finally:
-            events.unsubscribe(q)
+            self.hub.unsubscribe(q)

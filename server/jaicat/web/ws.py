@@ -1,6 +1,6 @@
 """`/ws`: pushes domain events to every connected phone and takes review decisions back.
 
-Each connection gets its own event queue (jaicat.events.subscribe); a sender thread drains it and
+Each connection gets its own event queue (from the runtime's events.Hub); a sender thread drains it and
 sends a keepalive ping every 25 s, while the request thread reads client messages. Sends from the
 two threads are serialised by a lock. Authentication happened in before_request (web/auth.py).
 """
@@ -157,7 +157,8 @@ def release_socket(_exc=None) -> None:
 
 @sock.route("/ws")
 def websocket(ws):
-    review = current_app.extensions["jaicat"].review
+    runtime = current_app.extensions["jaicat"]
+    review = runtime.review
     device = g.device
     open_sockets: OpenSockets = current_app.extensions["jaicat_sockets"]
     send_lock = threading.Lock()
@@ -179,7 +180,7 @@ def websocket(ws):
             except (ConnectionClosed, OSError):
                 pass  # already gone
 
-    q = events.subscribe()
+    q = runtime.hub.subscribe()
     key = g.socket_key
     open_sockets.remove(device.id, key)
     open_sockets.add(device.id, key, close_revoked)
@@ -227,7 +228,7 @@ def websocket(ws):
     finally:
         closed.set()
         open_sockets.remove(device.id, key)
-        events.unsubscribe(q)
+        runtime.hub.unsubscribe(q)
         try:
             q.put_nowait(None)  # wakes the sender to stop
         except queue.Full:

@@ -220,9 +220,10 @@ class SidecarWriter:
     Connect one writer per library at a time: two would import each photo's XMP twice.
     """
 
-    def __init__(self, settings, follow: bool = False):
+    def __init__(self, settings, follow: bool = False, hub=None):
         self.settings = settings
         self.follow = follow
+        self.hub = hub  # the events.Hub the follower listens on (its own one if None)
         self._follower = None
 
     def connect(self) -> SidecarWriter:
@@ -231,10 +232,12 @@ class SidecarWriter:
         ingest.photo_catalogued.connect(self.import_new_photo)
         library.decision_made.connect(self.update_after_decision)
         if self.follow and self._follower is None:
+            from .. import events
             from .follow import SidecarFollower
 
+            hub = self.hub if self.hub is not None else events.Hub()
             # late-bound, so the follower writes with whatever write_photo_sidecar is at the time
-            self._follower = SidecarFollower(self.settings, lambda p, s: write_photo_sidecar(p, s)).start()
+            self._follower = SidecarFollower(self.settings, lambda p, s: write_photo_sidecar(p, s), hub).start()
         return self
 
     def close(self) -> None:

@@ -40,10 +40,11 @@ def affected_photos(event: dict) -> set[int]:
 
 
 class SidecarFollower:
-    def __init__(self, settings, write):
+    def __init__(self, settings, write, hub: events.Hub):
         self.settings = settings
         self._write = write  # write_photo_sidecar, passed in to keep this module free of a cycle
-        self._queue = events.subscribe()
+        self._hub = hub
+        self._queue = hub.subscribe()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="xmp-sidecars", daemon=True)
 
@@ -54,7 +55,7 @@ class SidecarFollower:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-        events.unsubscribe(self._queue)
+        self._hub.unsubscribe(self._queue)
 
     def _run(self) -> None:
         while not self._stop.is_set():
