@@ -26,6 +26,7 @@ from .db import open_db
 from .people.faces import FaceModels
 from .people.passes import FacePass
 from .photos import trash
+from .photos.uploads import Receiver
 from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
@@ -109,6 +110,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.hub = events.Hub()  # published events, fanned out to the phones' websockets and listeners
+        self.uploads = Receiver(settings)  # the uploads this process is receiving
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
         self.review = Review(settings, self.suggester, self.hub)  # the review queue and its decisions

@@ -40,7 +40,7 @@ Runtime(settings).open()
 rnd = random.Random(seed)
 for up in Upload.select().where(Upload.photo.is_null() & Upload.error.is_null()):
     data = (blobs / up.filename).read_bytes()
-    uploads.write_chunk(settings, up.id, up.offset, io.BytesIO(data[up.offset:]), len(data) - up.offset)
+    uploads.Receiver(settings).write_chunk(up.id, up.offset, io.BytesIO(data[up.offset:]), len(data) - up.offset)
 print("ready", flush=True)
 if mode == "finish":
     sys.exit(0)
@@ -58,8 +58,8 @@ while True:
         print("start", name, flush=True)
         up = uploads.create_upload(settings, None, name, len(data), sha256=sha)
         cut = rnd.randrange(1, len(data))
-        uploads.write_chunk(settings, up.id, 0, io.BytesIO(data[:cut]), cut)
-        uploads.write_chunk(settings, up.id, cut, io.BytesIO(data[cut:]), len(data) - cut)
+        uploads.Receiver(settings).write_chunk(up.id, 0, io.BytesIO(data[:cut]), cut)
+        uploads.Receiver(settings).write_chunk(up.id, cut, io.BytesIO(data[cut:]), len(data) - cut)
 '''
 
 

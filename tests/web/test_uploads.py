@@ -66,7 +66,7 @@ def test_resume_after_a_partial_chunk(client, media_dir):
             return chunk
 
     try:
-        uploads.write_chunk(client_settings(client), up["id"], 0, Dropping(), device_id=client.device.id)
+        receiver(client).write_chunk(up["id"], 0, Dropping(), device_id=client.device.id)
     except ConnectionResetError:
         pass
     state = client.get(f"/api/uploads/{up['id']}").json
@@ -77,8 +77,9 @@ def test_resume_after_a_partial_chunk(client, media_dir):
     assert r.status_code == 200 and r.json["status"] == "done"
 
 
-def client_settings(client):
-    return client.raw.application.config["JAICAT_SETTINGS"]
+def receiver(client) -> uploads.Receiver:
+    """The app's upload receiver (its runtime's)."""
+    return client.raw.application.extensions["jaicat"].uploads
 
 
 def test_checksum_mismatch_resets_the_upload(client, media_dir):
@@ -139,10 +140,10 @@ def test_other_devices_uploads_are_invisible(client, app):
 def test_expired_uploads_are_removed(client, settings):
     up = client.post("/api/uploads", json={"filename": "a.jpg", "size": 3}).json
     assert (settings.uploads / up["id"] / "data").exists()
-    assert uploads.expire_uploads(settings, now=dt.datetime.now() + dt.timedelta(hours=1)) == 0
+    assert receiver(client).expire(now=dt.datetime.now() + dt.timedelta(hours=1)) == 0
     later = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(
         hours=settings.upload_expire_hours + 1)
-    assert uploads.expire_uploads(settings, now=later) == 1
+    assert receiver(client).expire(now=later) == 1
     assert not (settings.uploads / up["id"]).exists() and Upload.select().count() == 0
 
 
@@ -151,14 +152,14 @@ def test_resume_in_a_new_process_verifies_by_rereading(client, media_dir):
     data = (media_dir / "exif" / "orientation_4.jpg").read_bytes()
     up = _create(client, data).json
     assert _send(client, up["id"], 0, data[:5000]).json["offset"] == 5000
-    with uploads._lock:
-        uploads._drop_hasher(up["id"])  # what a restart does
+    with receiver(client)._lock:
+        receiver(client)._drop_hasher(up["id"])  # what a restart does
     r = _send(client, up["id"], 5000, data[5000:])
     assert r.status_code == 200 and r.json["status"] == "done"
     bad = client.post("/api/uploads", json={"filename": "b.jpg", "size": len(data), "sha256": "1" * 64}).json
     _send(client, bad["id"], 0, data[:100])
-    with uploads._lock:
-        uploads._drop_hasher(bad["id"])
+    with receiver(client)._lock:
+        receiver(client)._drop_hasher(bad["id"])
     assert _send(client, bad["id"], 100, data[100:]).json["error"] == "checksum_mismatch"
 
 
@@ -188,18 +189,18 @@ def test_a_second_writer_is_refused_while_a_chunk_arrives(client, settings):
 
     def first():
         with database.connection_context():
-            result["up"] = uploads.write_chunk(settings, up["id"], 0, Slow())[0]
+            result["up"] = receiver(client).write_chunk(up["id"], 0, Slow())[0]
 
     t = threading.Thread(target=first)
     t.start()
     started.wait(5)
     with pytest.raises(uploads.UploadBusy):
-        uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))
+        receiver(client).write_chunk(up["id"], 0, io.BytesIO(b"zzzzz"))
     release.set()
     t.join(5)
     assert result["up"].offset == 5
     with pytest.raises(uploads.OffsetMismatch):
-        uploads.write_chunk(settings, up["id"], 0, io.BytesIO(b"zzzzz"))
+        receiver(client).write_chunk(up["id"], 0, io.BytesIO(b"zzzzz"))
 
 
 def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, full_media_dir, monkeypatch):
@@ -242,12 +243,12 @@ def test_bytes_are_pushed_to_disk_while_they_arrive(client, settings, full_media
         up = _create(client, data, name=name).json
         if body is Spliced:  # the first chunk stops after 100_000 bytes: resume from there
             with pytest.raises(ConnectionResetError):
-                uploads.write_chunk(settings, up["id"], 0, Spliced(data[:half], drop_after=100_000))
-            assert uploads.get_upload(up["id"]).offset == 100_000 and up["id"] in uploads._hashers
-            uploads.write_chunk(settings, up["id"], 100_000, body(data[100_000:half]))
+                receiver(client).write_chunk(up["id"], 0, Spliced(data[:half], drop_after=100_000))
+            assert uploads.get_upload(up["id"]).offset == 100_000 and up["id"] in receiver(client)._hashers
+            receiver(client).write_chunk(up["id"], 100_000, body(data[100_000:half]))
         else:
-            uploads.write_chunk(settings, up["id"], 0, body(data[:half]))
-        done, result = uploads.write_chunk(settings, up["id"], half, body(data[half:]))
+            receiver(client).write_chunk(up["id"], 0, body(data[:half]))
+        done, result = receiver(client).write_chunk(up["id"], half, body(data[half:]))
         assert result is not None and not result.duplicate and done.photo_id == result.photo.id
         assert Photo.get_by_id(done.photo_id).sha256 == _sha(data)
         covered = 0

@@ -47,14 +47,13 @@ def _apply_flags(args, settings) -> None:
         raise InvalidInput(f"port {settings.port} is not a TCP port")
 
 
-def _sweep_uploads(settings, stop: threading.Event) -> None:
+def _sweep_uploads(receiver, stop: threading.Event) -> None:
     from ..db import database
-    from ..photos import uploads
 
     while True:  # one sweep at start-up, then every SWEEP_SECONDS
         try:
             with database.connection_context():
-                n = uploads.expire_uploads(settings)
+                n = receiver.expire()
             if n:
                 log.info("removed %d expired uploads", n)
         except Exception:
@@ -67,7 +66,7 @@ def _start_services(settings, runtime) -> list:
     """Worker-process side effects; returns callables that undo them at exit."""
     stops = []
     stop = threading.Event()
-    threading.Thread(target=_sweep_uploads, args=(settings, stop), name="upload-sweeper", daemon=True).start()
+    threading.Thread(target=_sweep_uploads, args=(runtime.uploads, stop), name="upload-sweeper", daemon=True).start()
     stops.append(stop.set)
     # Learning and sidecars hook into filing before the worker can produce the first suggestion.
     runtime.start()  # the suggester learns from filing and warms up; sidecars follow; the worker starts

@@ -58,13 +58,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 log = logging.getLogger(__name__)
 
 
-# In-process state: one writer per upload at a time, and a running sha256 while chunks arrive in
-# order (so finishing a big upload needs no second read of the file).
-_lock = threading.Lock()
-_busy: set[str] = set()
-_hashers: dict[str, tuple[int, RunningHash]] = {}  # upload id -> (offset hashed up to, hasher)
-
-
 def upload_status(upload: Upload) -> str:
     if upload.photo_id is not None:
         return "done"
@@ -212,134 +205,6 @@ def get_upload(upload_id: str, device_id: int | str | None = None) -> Upload:
     return upload
 
 
-def delete_upload(settings: Settings, upload_id: str, device_id: int | str | None = None) -> None:
-    upload = get_upload(upload_id, device_id)
-    with _lock:
-        if upload.id in _busy:
-            raise UploadBusy("a chunk of this upload is being received")
-        _drop_hasher(upload.id)
-    shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
-    upload.delete_instance()
-
-
-def write_chunk(settings: Settings, upload_id: str, offset: int, stream, length: int | None = None,
-                device_id: int | str | None = None, device_name: str | None = None) -> tuple[Upload, object]:
-    """Append bytes read from `stream` (anything with .read(n)) at `offset`.
-
-    `length` is the announced chunk size if known (Content-Length). Returns (upload, ingest result
-    or None). Bytes received before the stream broke are kept and the offset saved, then the
-    stream's error propagates. When the upload is complete it is finished (see `_finish`).
-    """
-    upload_id = str(upload_id)
-    with _lock:
-        if upload_id in _busy:
-            raise UploadBusy("another chunk of this upload is being received")
-        _busy.add(upload_id)
-    try:
-        upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
-        if upload_status(upload) != "pending":
-            raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidInput("offset must be a non-negative integer")
-        if offset != upload.offset:
-            raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
-        remaining = upload.size - offset
-        if length is not None and length > remaining:
-            raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
-        side = _receive(settings, upload, stream, remaining, length)
-        if upload.offset == upload.size:
-            return _finish(settings, upload, side, device_name)
-        return upload, None
-    finally:
-        with _lock:
-            _busy.discard(upload_id)
-
-
-def _receive(settings: Settings, upload: Upload, stream, remaining: int, length: int | None = None):
-    """Stream into the data file; save the new offset whatever happens. Returns the running hasher.
-    Disk space is allocated for this chunk only (its announced length), never for bytes a client
-    merely promised."""
-    path = _data(settings, upload.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock:
-        start, side = _hashers.pop(upload.id, (None, None))
-    if start != upload.offset:
-        if side is not None:
-            side.close()
-        # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
-        side = RunningHash(hashlib.sha256(), path) if upload.offset == 0 else None
-    received = pushed = 0
-    too_much = False
-    spliced = False
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-
-    def push() -> None:
-        """Hand what arrived since the last push to the disk, and (spliced bytes) to the hasher, in
-        steps of PUSH_STEP: 1 MB splices queued one by one would leave the hasher a few ms of work
-        when a request ends, and starve it through the next request's overhead."""
-        nonlocal pushed
-        if received > pushed:
-            start_writeback(fd, upload.offset + pushed, received - pushed)
-            if spliced and side is not None:
-                side.update_range(upload.offset + pushed, received - pushed)
-            pushed = received
-
-    try:
-        _reserve(fd, upload.offset + min(remaining, length if length is not None else UNKNOWN_LENGTH_ALLOCATION))
-        os.lseek(fd, upload.offset, os.SEEK_SET)  # bytes past the saved offset are overwritten
-        copy_to = getattr(stream, "copy_to", None)
-        spliced = copy_to is not None
-        while copy_to is not None and received < remaining:
-            # the source writes into the file itself (kernel splice); the hasher reads it back
-            n = copy_to(fd, upload.offset + received, min(PUSH_STEP, remaining - received))
-            if not n:
-                break
-            received += n
-            if received - pushed >= PUSH_STEP:
-                push()
-        while copy_to is None:
-            want = min(CHUNK_BUFFER, remaining - received + 1)  # +1 notices a body that is too long
-            buf = stream.read(want)
-            if not buf:
-                break
-            if received + len(buf) > remaining:
-                buf = buf[: remaining - received]
-                too_much = True
-            view = memoryview(buf)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            if side is not None:
-                side.update(buf)
-            received += len(buf)
-            if received - pushed >= PUSH_STEP:
-                push()
-            if too_much:
-                break
-    finally:
-        try:
-            push()  # whatever arrived before an error too: the hasher must stay at the offset
-        finally:
-            os.close(fd)
-            upload.offset += received
-            upload.updated_at = utcnow()
-            Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
-                Upload.id == upload.id).execute()
-            if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
-                with _lock:
-                    _hashers[upload.id] = (upload.offset, side)
-    if too_much:
-        raise FileTooLarge("the body goes past the announced size; the extra bytes were dropped")
-    return side
-
-
-def _drop_hasher(upload_id: str) -> None:
-    """Stop the upload's background hasher, if any (call with _lock held)."""
-    _, side = _hashers.pop(upload_id, (None, None))
-    if side is not None:
-        side.close()
-
-
 def _reserve(fd: int, size: int) -> None:
     """Allocate the file up to `size` before writing: a full disk fails at once rather than mid-chunk,
     and writes into allocated blocks run several times faster (ext4 measured 0.3 -> 2 GB/s)."""
@@ -354,72 +219,206 @@ def _reserve(fd: int, size: int) -> None:
             raise
 
 
-def _finish(settings: Settings, upload: Upload, side: RunningHash | None, device_name: str | None):
-    """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
-    with _lock:
-        _hashers.pop(upload.id, None)
-    path = _data(settings, upload.id)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    digest = side.hexdigest() if side is not None else None
-    if upload.sha256:
-        digest = digest or sha256_file(path)
-        if digest != upload.sha256:
-            upload.offset = 0
+class Receiver:
+    """The uploads this process is receiving, of one data directory: one writer per upload at a time,
+    and a running sha256 while chunks arrive in order (so finishing a big upload needs no second read
+    of the file). The Runtime holds one (`runtime.uploads`); tests make their own."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._hashers: dict[str, tuple[int, RunningHash]] = {}  # upload id -> (offset hashed to, hasher)
+
+    def delete(self, upload_id: str, device_id: int | str | None = None) -> None:
+        upload = get_upload(upload_id, device_id)
+        with self._lock:
+            if upload.id in self._busy:
+                raise UploadBusy("a chunk of this upload is being received")
+            self._drop_hasher(upload.id)
+        shutil.rmtree(_dir(self.settings, upload.id), ignore_errors=True)
+        upload.delete_instance()
+
+    def write_chunk(self, upload_id: str, offset: int, stream, length: int | None = None,
+                    device_id: int | str | None = None, device_name: str | None = None) -> tuple[Upload, object]:
+        """Append bytes read from `stream` (anything with .read(n)) at `offset`.
+
+        `length` is the announced chunk size if known (Content-Length). Returns (upload, ingest result
+        or None). Bytes received before the stream broke are kept and the offset saved, then the
+        stream's error propagates. When the upload is complete it is finished (see `_finish`).
+        """
+        upload_id = str(upload_id)
+        with self._lock:
+            if upload_id in self._busy:
+                raise UploadBusy("another chunk of this upload is being received")
+            self._busy.add(upload_id)
+        try:
+            upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
+            if upload_status(upload) != "pending":
+                raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise InvalidInput("offset must be a non-negative integer")
+            if offset != upload.offset:
+                raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
+            remaining = upload.size - offset
+            if length is not None and length > remaining:
+                raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
+            side = self._receive(upload, stream, remaining, length)
+            if upload.offset == upload.size:
+                return self._finish(upload, side, device_name)
+            return upload, None
+        finally:
+            with self._lock:
+                self._busy.discard(upload_id)
+
+    def _receive(self, upload: Upload, stream, remaining: int, length: int | None = None):
+        """Stream into the data file; save the new offset whatever happens. Returns the running hasher.
+        Disk space is allocated for this chunk only (its announced length), never for bytes a client
+        merely promised."""
+        path = _data(self.settings, upload.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            start, side = self._hashers.pop(upload.id, (None, None))
+        if start != upload.offset:
+            if side is not None:
+                side.close()
+            # a hash can only start at byte 0; a resumed upload that lost it is hashed when finished
+            side = RunningHash(hashlib.sha256(), path) if upload.offset == 0 else None
+        received = pushed = 0
+        too_much = False
+        spliced = False
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+
+        def push() -> None:
+            """Hand what arrived since the last push to the disk, and (spliced bytes) to the hasher, in
+            steps of PUSH_STEP: 1 MB splices queued one by one would leave the hasher a few ms of work
+            when a request ends, and starve it through the next request's overhead."""
+            nonlocal pushed
+            if received > pushed:
+                start_writeback(fd, upload.offset + pushed, received - pushed)
+                if spliced and side is not None:
+                    side.update_range(upload.offset + pushed, received - pushed)
+                pushed = received
+
+        try:
+            _reserve(fd, upload.offset + min(remaining, length if length is not None else UNKNOWN_LENGTH_ALLOCATION))
+            os.lseek(fd, upload.offset, os.SEEK_SET)  # bytes past the saved offset are overwritten
+            copy_to = getattr(stream, "copy_to", None)
+            spliced = copy_to is not None
+            while copy_to is not None and received < remaining:
+                # the source writes into the file itself (kernel splice); the hasher reads it back
+                n = copy_to(fd, upload.offset + received, min(PUSH_STEP, remaining - received))
+                if not n:
+                    break
+                received += n
+                if received - pushed >= PUSH_STEP:
+                    push()
+            while copy_to is None:
+                want = min(CHUNK_BUFFER, remaining - received + 1)  # +1 notices a body that is too long
+                buf = stream.read(want)
+                if not buf:
+                    break
+                if received + len(buf) > remaining:
+                    buf = buf[: remaining - received]
+                    too_much = True
+                view = memoryview(buf)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                if side is not None:
+                    side.update(buf)
+                received += len(buf)
+                if received - pushed >= PUSH_STEP:
+                    push()
+                if too_much:
+                    break
+        finally:
+            try:
+                push()  # whatever arrived before an error too: the hasher must stay at the offset
+            finally:
+                os.close(fd)
+                upload.offset += received
+                upload.updated_at = utcnow()
+                Upload.update(offset=upload.offset, updated_at=upload.updated_at).where(
+                    Upload.id == upload.id).execute()
+                if side is not None:  # hashing goes on behind the next chunk; _finish waits for it
+                    with self._lock:
+                        self._hashers[upload.id] = (upload.offset, side)
+        if too_much:
+            raise FileTooLarge("the body goes past the announced size; the extra bytes were dropped")
+        return side
+
+    def _drop_hasher(self, upload_id: str) -> None:
+        """Stop the upload's background hasher, if any (with the lock held)."""
+        _, side = self._hashers.pop(upload_id, (None, None))
+        if side is not None:
+            side.close()
+
+    def _finish(self, upload: Upload, side: RunningHash | None, device_name: str | None):
+        """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
+        with self._lock:
+            self._hashers.pop(upload.id, None)
+        path = _data(self.settings, upload.id)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        digest = side.hexdigest() if side is not None else None
+        if upload.sha256:
+            digest = digest or sha256_file(path)
+            if digest != upload.sha256:
+                upload.offset = 0
+                upload.updated_at = utcnow()
+                upload.save()
+                raise ChecksumMismatch(
+                    f"received file has sha256 {digest}, not {upload.sha256}; send it again from offset 0",
+                    offset=0)
+        named = path.with_name(upload.filename)
+        if named.name == "data":  # a file really called "data" must not clash with the part file
+            named = path.parent / "upload" / "data"
+            named.parent.mkdir(exist_ok=True)
+        os.replace(path, named)
+        try:
+            result = ingest.ingest_file(named, self.settings, source_device=device_name, move=True, sha256=digest)
+        except IngestError as e:
+            # the access log says only "PATCH ... 415": say which file was refused, and why, here
+            log.warning("refused upload %s %r from %s: %s (%s)", upload.id, upload.filename,
+                        device_name or "unknown device", e.message, e.code)
+            upload.error = f"{e.code}: {e.message}"
             upload.updated_at = utcnow()
             upload.save()
-            raise ChecksumMismatch(
-                f"received file has sha256 {digest}, not {upload.sha256}; send it again from offset 0",
-                offset=0)
-    named = path.with_name(upload.filename)
-    if named.name == "data":  # a file really called "data" must not clash with the part file
-        named = path.parent / "upload" / "data"
-        named.parent.mkdir(exist_ok=True)
-    os.replace(path, named)
-    try:
-        result = ingest.ingest_file(named, settings, source_device=device_name, move=True, sha256=digest)
-    except IngestError as e:
-        # the access log says only "PATCH ... 415": say which file was refused, and why, here
-        log.warning("refused upload %s %r from %s: %s (%s)", upload.id, upload.filename,
-                    device_name or "unknown device", e.message, e.code)
-        upload.error = f"{e.code}: {e.message}"
+            shutil.rmtree(_dir(self.settings, upload.id), ignore_errors=True)
+            raise
+        except Exception:
+            os.replace(named, path)  # keep the bytes so the client can retry finishing later
+            raise
+        upload.photo = result.photo
+        upload.error = "duplicate" if result.duplicate else None
         upload.updated_at = utcnow()
         upload.save()
-        shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
-        raise
-    except Exception:
-        os.replace(named, path)  # keep the bytes so the client can retry finishing later
-        raise
-    upload.photo = result.photo
-    upload.error = "duplicate" if result.duplicate else None
-    upload.updated_at = utcnow()
-    upload.save()
-    shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
-    return upload, result
+        shutil.rmtree(_dir(self.settings, upload.id), ignore_errors=True)
+        return upload, result
 
-
-def expire_uploads(settings: Settings, now: dt.datetime | None = None) -> int:
-    """Delete uploads untouched for `upload_expire_hours` (their bytes and rows); returns how many."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(hours=settings.upload_expire_hours)
-    n = 0
-    for upload in Upload.select().where(Upload.updated_at <= cutoff):
-        with _lock:
-            if upload.id in _busy:
-                continue
-            _drop_hasher(upload.id)
-        shutil.rmtree(_dir(settings, upload.id), ignore_errors=True)
-        upload.delete_instance()
-        n += 1
-    # directories left behind without a row (a crash between steps)
-    if settings.uploads.is_dir():
-        ids = {u.id for u in Upload.select(Upload.id)}
-        for d in settings.uploads.iterdir():
-            if d.is_dir() and d.name.startswith("u_") and d.name not in ids:
-                age = now.timestamp() - d.stat().st_mtime
-                if age > settings.upload_expire_hours * 3600:
-                    shutil.rmtree(d, ignore_errors=True)
-    return n
+    def expire(self, now: dt.datetime | None = None) -> int:
+        """Delete uploads untouched for `upload_expire_hours` (their bytes and rows); returns how many."""
+        now = now or utcnow()
+        cutoff = now - dt.timedelta(hours=self.settings.upload_expire_hours)
+        n = 0
+        for upload in Upload.select().where(Upload.updated_at <= cutoff):
+            with self._lock:
+                if upload.id in self._busy:
+                    continue
+                self._drop_hasher(upload.id)
+            shutil.rmtree(_dir(self.settings, upload.id), ignore_errors=True)
+            upload.delete_instance()
+            n += 1
+        # directories left behind without a row (a crash between steps)
+        if self.settings.uploads.is_dir():
+            ids = {u.id for u in Upload.select(Upload.id)}
+            for d in self.settings.uploads.iterdir():
+                if d.is_dir() and d.name.startswith("u_") and d.name not in ids:
+                    age = now.timestamp() - d.stat().st_mtime
+                    if age > self.settings.upload_expire_hours * 3600:
+                        shutil.rmtree(d, ignore_errors=True)
+        return n

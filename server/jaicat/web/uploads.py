@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from . import runtime
 from ..photos import uploads
 from ..errors import IngestError, JaicatError
 from .errors import error_response
@@ -65,9 +66,8 @@ def chunk(upload_id: str):
         sock.settimeout(READ_TIMEOUT)
     source = body_source(request.environ, request.stream, READ_TIMEOUT)
     try:
-        up, _result = uploads.write_chunk(settings, upload_id, int(raw), source,
-                                          length=request.content_length, device_id=g.device.id,
-                                          device_name=g.device.name)
+        up, _result = runtime().uploads.write_chunk(upload_id, int(raw), source, length=request.content_length,
+                                                    device_id=g.device.id, device_name=g.device.name)
     except (TimeoutError, ConnectionError, ClientDisconnected) as e:  # bytes that arrived are kept
         return error_response("client_gone", f"the chunk stopped arriving ({e.__class__.__name__}); "
                               "GET the upload and continue from its offset", 408)
@@ -101,5 +101,5 @@ def _discard_body(limit: int = DISCARD_LIMIT) -> None:
 
 @bp.delete("/<upload_id>")
 def delete(upload_id: str):
-    uploads.delete_upload(_settings(), upload_id, g.device.id)
+    runtime().uploads.delete(upload_id, g.device.id)
     return "", 204
