@@ -30,6 +30,7 @@ from .photos.uploads import Receiver
 from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
 from .pipeline.worker import Worker
+from .search.query import Indexes
 from .suggest.review import Review
 from .suggest.service import Suggester
 from .xmp import SidecarWriter
@@ -116,7 +117,8 @@ class Runtime:
         self.review = Review(settings, self.suggester, self.hub)  # the review queue and its decisions
         self.sidecars = SidecarWriter(settings, hub=self.hub)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
-        self.worker = Worker(settings, suggester=self.suggester, models=self.models)
+        self.indexes = Indexes(settings)  # the search indexes: photo and region embeddings
+        self.worker = Worker(settings, suggester=self.suggester, models=self.models, indexes=self.indexes)
         # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)
         self.faces = FaceModels(models_dir=settings.models, device=settings.device)
         self.face_pass = FacePass(settings, models=self.faces, suggester=self.suggester)
@@ -144,6 +146,7 @@ class Runtime:
             open_db(self.settings.db_path)
             trash.reconcile(self.settings)  # finish or roll back a trash move a crash interrupted
             self.sidecars.connect()
+            self.indexes.connect()  # photos analysed here are searchable at once
             self._open = True
         return self
 
@@ -189,6 +192,7 @@ class Runtime:
             self.cluster.close()
         self.suggester.close()
         self.sidecars.close()
+        self.indexes.close()
         self.lock.release()
         self._open = False
 

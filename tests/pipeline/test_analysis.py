@@ -200,7 +200,9 @@ def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_
     from fixtures.models import make_image
 
     add_photos(2)
-    w = Worker(ml_settings, idle_wait=60).start()
+    from jaicat.search.query import Indexes
+
+    w = Worker(ml_settings, idle_wait=60, indexes=Indexes(ml_settings)).start()
     try:
         assert w.idle.wait(60) and Photo.pending().count() == 0
         # new photo through ingest wakes it well before idle_wait
@@ -209,10 +211,8 @@ def test_worker_thread_wakes_on_ingest_and_survives_bad_photos(ml_settings, add_
         assert w.idle.wait(30)
         assert Photo.get_by_id(p.id).analysed_at is not None
         assert PhotoTag.select().where(PhotoTag.photo == p.id).count() > 0
-        from jaicat.search.query import photo_index
-
-        photo_index(ml_settings).rebuild(wait=True)  # the worker started it when idle
-        assert photo_index(ml_settings).builds >= 1 and photo_index(ml_settings).size == 3
+        w.indexes.photos.rebuild(wait=True)  # the worker started it when idle
+        assert w.indexes.photos.builds >= 1 and w.indexes.photos.size == 3
     finally:
         w.stop()
     assert not w.running

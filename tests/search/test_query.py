@@ -10,7 +10,7 @@ import pytest
 from jaicat.pipeline.analysis import Analyser
 from jaicat.db import Face, Person, Photo, vec_to_blob
 from jaicat.errors import InvalidInput
-from jaicat.search.query import Query, near_duplicate_groups, parse_query, photo_index, search, similar_photos
+from jaicat.search.query import Indexes, Query, near_duplicate_groups, parse_query, search, similar_photos
 from jaicat.photos.tags import add_tag, remove_tag
 
 
@@ -105,17 +105,24 @@ def test_similar_photos_excludes_itself(ml_settings, library):
 
 
 def test_photo_index_includes_photos_analysed_after_build(ml_settings, library, add_photos):
-    idx = photo_index(ml_settings)
-    idx.brute_force_below = 0
-    idx.rebuild(wait=True)
-    assert idx.uses_annoy
-    (new,) = add_photos(1, start=50)
-    Analyser(ml_settings).analyse([new])
-    emb = Photo.get_by_id(new.id).embedding
     from jaicat.db import blob_to_vec
+    from jaicat.pipeline.analysis import photo_embedded
 
-    top = idx.query(blob_to_vec(emb), 1)
-    assert top[0][0] == new.id
+    indexes = Indexes(ml_settings).connect()
+    try:
+        idx = indexes.photos
+        idx.brute_force_below = 0
+        idx.rebuild(wait=True)
+        assert idx.uses_annoy
+        (new,) = add_photos(1, start=50)
+        Analyser(ml_settings).analyse([new])
+        emb = blob_to_vec(Photo.get_by_id(new.id).embedding)
+        assert idx.query(emb, 1)[0][0] == new.id  # in the exact tail at once
+        hits = search(ml_settings, f"similar:{library[0]}", limit=50, indexes=indexes)
+        assert new.id in _ids(hits)
+    finally:
+        indexes.close()
+    assert indexes._photo_embedded not in photo_embedded._receivers  # a closed one follows nothing
 
 
 def test_text_search_without_weights_uses_captions_and_tags(settings, add_photos, no_faces):

@@ -10,6 +10,7 @@ from PIL import Image
 
 from jaicat.db import Photo, Region, blob_to_vec
 from jaicat.errors import InvalidInput, NotFound
+from jaicat.search.query import Indexes
 from jaicat.search.regions import (
     create_region,
     delete_region,
@@ -17,7 +18,6 @@ from jaicat.search.regions import (
     import_annotations,
     list_regions,
     region_crop,
-    region_index,
     similar_regions,
     update_region,
 )
@@ -68,29 +68,31 @@ def test_crop_is_taken_from_the_upright_image(ml_settings, media_dir):
 
 def test_similar_regions_complete_after_index_build(ml_settings, add_photos):
     photos = add_photos(4)
-    made = [create_region(ml_settings, p.id, x, 0.1, 0.3, 0.5, label=f"r{i}")
+    indexes = Indexes(ml_settings)
+    made = [create_region(ml_settings, p.id, x, 0.1, 0.3, 0.5, label=f"r{i}", indexes=indexes)
             for i, p in enumerate(photos) for x in (0.0, 0.4)]
-    idx = region_index(ml_settings)
+    idx = indexes.regions
     idx.brute_force_below = 0
     idx.rebuild(wait=True)
     assert idx.uses_annoy
     query = made[0]
-    before = similar_regions(ml_settings, query.id, k=20)
+    before = similar_regions(ml_settings, query.id, k=20, indexes=indexes)
     assert query.id not in [r.id for r, _ in before] and len(before) == len(made) - 1
     scores = [s for _, s in before]
     assert scores == sorted(scores, reverse=True)
     # a region added after the build, on the same crop as the query, is found first (score ~1)
-    twin = create_region(ml_settings, query.photo_id, query.x, query.y, query.w, query.h, label="twin")
-    after = similar_regions(ml_settings, query.id, k=3)
+    twin = create_region(ml_settings, query.photo_id, query.x, query.y, query.w, query.h, label="twin",
+                         indexes=indexes)
+    after = similar_regions(ml_settings, query.id, k=3, indexes=indexes)
     assert after[0][0].id == twin.id and after[0][1] > 0.999
     # exact agreement with brute force over all stored embeddings
     q = blob_to_vec(Region.get_by_id(query.id).embedding)
     others = [(r.id, float(blob_to_vec(r.embedding) @ q)) for r in Region.select() if r.id != query.id]
     expected = [i for i, _ in sorted(others, key=lambda t: (-t[1], t[0]))][:5]
-    assert [r.id for r, _ in similar_regions(ml_settings, query.id, k=5)] == expected
+    assert [r.id for r, _ in similar_regions(ml_settings, query.id, k=5, indexes=indexes)] == expected
     # deleted regions disappear at once
-    delete_region(ml_settings, twin.id)
-    assert twin.id not in [r.id for r, _ in similar_regions(ml_settings, query.id, k=20)]
+    delete_region(ml_settings, twin.id, indexes=indexes)
+    assert twin.id not in [r.id for r, _ in similar_regions(ml_settings, query.id, k=20, indexes=indexes)]
 
 
 def test_regions_without_weights_are_stored_then_embedded(settings, add_photos, tiny_models):

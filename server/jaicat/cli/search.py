@@ -38,7 +38,7 @@ def cmd_search(args, runtime) -> int:
 
     settings = runtime.settings
     runtime.open()
-    hits = search(settings, " ".join(args.query), limit=args.limit)
+    hits = search(settings, " ".join(args.query), limit=args.limit, models=runtime.models, indexes=runtime.indexes)
     if args.json:
         print(json.dumps([{"id": h.photo.id, "score": h.score, "path": f"{h.photo.root}/{h.photo.path}",
                            "caption": h.photo.caption} for h in hits], indent=2))
@@ -77,7 +77,7 @@ def cmd_regions_import(args, runtime) -> int:
 
     settings = runtime.settings
     runtime.open()
-    report = import_annotations(settings, args.file)
+    report = import_annotations(settings, args.file, models=runtime.models, indexes=runtime.indexes)
     for name in report.unmatched:
         print(f"not in the catalogue: {name}")
     for name, reason in report.rejected:
@@ -101,6 +101,7 @@ def cmd_regions_similar(args, runtime) -> int:
 
     settings = runtime.settings
     runtime.open()
-    for r, score in similar_regions(settings, args.region, k=args.limit):
+    for r, score in similar_regions(settings, args.region, k=args.limit, models=runtime.models,
+                                     indexes=runtime.indexes):
         print(f"region {r.id:6}  {score:6.3f}  photo {r.photo_id}  {r.label}")
     return 0

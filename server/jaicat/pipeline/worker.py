@@ -191,8 +191,9 @@ class Worker(PhotoLoop):
     thread_name = "jaicat-worker"
 
     def __init__(self, settings: Settings, analyser: Analyser | None = None, idle_wait: float = 30.0,
-                 suggester=None, models: ModelCache | None = None):
+                 suggester=None, models: ModelCache | None = None, indexes=None):
         self.settings = settings
+        self.indexes = indexes  # the runtime's search.query.Indexes: warmed when idle, kept complete
         self.analyser = analyser or Analyser(settings, suggester=suggester, models=models)
         super().__init__(idle_wait)
         self.last_error: str | None = None
@@ -227,16 +228,14 @@ class Worker(PhotoLoop):
 
     def _idle_chores(self) -> None:
         from ..db import Region
-        from ..search.regions import region_index
-        from ..search.query import photo_index
 
-        if not self._warmed:
+        if not self._warmed and self.indexes is not None:
             # Load the search indexes in the background now (the saved annoy index when it is
             # usable, else a build), so the first search is not the one that waits.
             self._warmed = True
-            for idx in (photo_index(self.settings), region_index(self.settings)):
+            for idx in (self.indexes.photos, self.indexes.regions):
                 idx.warm()
         if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
             from ..search.regions import embed_missing
 
-            embed_missing(self.settings, models=self.analyser.models)
+            embed_missing(self.settings, models=self.analyser.models, indexes=self.indexes)

@@ -30,7 +30,7 @@ import numpy as np
 from peewee import fn
 
 from ..config import Settings
-from ..db import Face, Person, Photo, PhotoTag, Tag, blob_to_vec, database
+from ..db import Face, Person, Photo, PhotoTag, Region, Tag, blob_to_vec, database
 from ..errors import InvalidInput, ModelUnavailable
 from ..pipeline.analysis import photo_embedded
 from ..pipeline.clip import embed_text
@@ -182,11 +182,7 @@ def filtered_photos(q: Query):
     return sel
 
 
-# --- the photo embedding index ---------------------------------------------------------------------
-_indexes: dict[tuple, VectorIndex] = {}
-_indexes_lock = threading.Lock()
-
-
+# --- the vector indexes ------------------------------------------------------------------------------
 def load_vectors(select) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors) from a query yielding (id, blob); vectors of another length than the most common
     one (left from an earlier model) are ignored. Closes the DB connection if it opened one (threads)."""
@@ -205,39 +201,59 @@ def load_vectors(select) -> tuple[np.ndarray, np.ndarray]:
     return ids, vecs.astype(np.float32)
 
 
-def index_for(settings: Settings, name: str, loader) -> VectorIndex:
-    """The process-wide index `name` of this catalogue (one per database file)."""
-    key = (name, str(settings.db_path))
-    with _indexes_lock:
-        idx = _indexes.get(key)
-        if idx is None:
-            # saved under the data dir so a restart reuses the built annoy index (search/index_store.py)
-            idx = _indexes[key] = VectorIndex(name, loader, store=IndexStore(settings.data_dir / "index", name))
-        return idx
+class Indexes:
+    """The catalogue's vector indexes: whole-photo CLIP embeddings (`photos`) and region crops
+    (`regions`), each built on first use and saved under the data dir, so a restart reuses the built
+    annoy index (search/index_store.py). The Runtime holds one (`runtime.indexes`) and connects it,
+    so a photo analysed in the process is searchable at once; a command or a test without one gets
+    a private one, loaded from the catalogue."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._built: dict[str, VectorIndex] = {}
+
+    def _index(self, name: str, loader) -> VectorIndex:
+        with self._lock:
+            idx = self._built.get(name)
+            if idx is None:
+                store = IndexStore(self.settings.data_dir / "index", name)
+                idx = self._built[name] = VectorIndex(name, loader, store=store)
+            return idx
+
+    @property
+    def photos(self) -> VectorIndex:
+        return self._index("photos", lambda: load_vectors(
+            Photo.select(Photo.id, Photo.embedding).where(Photo.embedding.is_null(False))))
+
+    @property
+    def regions(self) -> VectorIndex:
+        return self._index("regions", lambda: load_vectors(
+            Region.select(Region.id, Region.embedding).where(Region.embedding.is_null(False))))
+
+    def connect(self) -> Indexes:
+        """Follow `photo_embedded`: photos analysed in this process join `photos` at once."""
+        photo_embedded.connect(self._photo_embedded)
+        return self
+
+    def close(self) -> None:
+        photo_embedded.disconnect(self._photo_embedded)
+
+    def _photo_embedded(self, settings: Settings, photo_id: int, embedding) -> None:
+        if settings.db_path == self.settings.db_path:
+            self.photos.add(photo_id, embedding)
 
 
-def photo_index(settings: Settings) -> VectorIndex:
-    """Whole-photo CLIP embeddings (annoy + exact tail); the worker adds to it as photos are analysed."""
-    return index_for(settings, "photos", lambda: load_vectors(
-        Photo.select(Photo.id, Photo.embedding).where(Photo.embedding.is_null(False))))
-
-
-@photo_embedded.connect
-def _index_embedding(settings: Settings, photo_id: int, embedding) -> None:
-    """A photo analysed in this process is searchable at once (the index's exact tail)."""
-    photo_index(settings).add(photo_id, embedding)
-
-
-def _rank(settings: Settings, vec: np.ndarray, q: Query, limit: int, offset: int,
+def _rank(indexes: Indexes, vec: np.ndarray, q: Query, limit: int, offset: int,
           exclude: set[int]) -> list[tuple[int, float]]:
     if not q.has_filters:
         trashed = {i for (i,) in Photo.select(Photo.id).where(Photo.trashed_at.is_null(False)).tuples()}
-        return photo_index(settings).query(vec, offset + limit, exclude=exclude | trashed)[offset:]
+        return indexes.photos.query(vec, offset + limit, exclude=exclude | trashed)[offset:]
     ids = [i for (i,) in filtered_photos(q).select(Photo.id).where(Photo.embedding.is_null(False)).tuples()
            if i not in exclude]
     if len(ids) > BRUTE_FORCE_FILTERED:
         allowed = set(ids)
-        return photo_index(settings).query(vec, offset + limit, exclude=exclude, allow=allowed.__contains__)[offset:]
+        return indexes.photos.query(vec, offset + limit, exclude=exclude, allow=allowed.__contains__)[offset:]
     scored = []
     for start in range(0, len(ids), 5000):
         chunk_ids, mat = load_vectors(Photo.select(Photo.id, Photo.embedding).where(Photo.id.in_(ids[start:start + 5000])))
@@ -265,14 +281,15 @@ def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]
 
 
 def search(settings: Settings, query: str | Query, limit: int = 50, offset: int = 0,
-           models: ModelCache | None = None) -> list[SearchHit]:
+           models: ModelCache | None = None, indexes: Indexes | None = None) -> list[SearchHit]:
     """Photos matching `query` (string or Query): best match first when there is free text or
     `similar:`, otherwise newest first (taken_at, then import time).
-    `models`: the runtime's ModelCache (a private one, loading CLIP anew, if not given)."""
+    `models`, `indexes`: the runtime's ModelCache and Indexes (private ones, loading CLIP and the
+    embeddings anew, if not given)."""
     q = parse_query(query) if isinstance(query, str) else query
     limit, offset = max(0, int(limit)), max(0, int(offset))
     if q.similar is not None:
-        return similar_photos(settings, q.similar, k=limit, query=q, offset=offset)
+        return similar_photos(settings, q.similar, k=limit, query=q, offset=offset, indexes=indexes)
     if not q.text:
         when = fn.COALESCE(Photo.taken_at, Photo.created_at)
         rows = filtered_photos(q).order_by(when.desc(), Photo.id.desc()).offset(offset).limit(limit)
@@ -285,8 +302,8 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
     ranked: list[tuple[int, float]] | None = []
     if need:
         try:
-            ranked = _rank(settings, embed_text(settings, q.text, models or ModelCache()), q, need, rest_offset,
-                           exact_ids)
+            ranked = _rank(indexes or Indexes(settings), embed_text(settings, q.text, models or ModelCache()), q,
+                           need, rest_offset, exact_ids)
         except ModelUnavailable:
             ranked = None
         if not ranked and (rest_offset == 0 or ranked is None):  # no weights, or nothing embedded yet
@@ -303,14 +320,15 @@ def _hits(ranked: list[tuple[int, float]], kinds: dict[int, str] | None = None) 
 
 
 def similar_photos(settings: Settings, photo_id: int, k: int = 20, query: Query | None = None,
-                   offset: int = 0) -> list[SearchHit]:
+                   offset: int = 0, indexes: Indexes | None = None) -> list[SearchHit]:
     """Photos most like `photo_id` by CLIP embedding (itself excluded), optionally filtered."""
     photo = Photo.get_or_404(photo_id)
     if photo.embedding is None:
         raise ModelUnavailable(f"photo {photo_id} has no embedding yet (not analysed with CLIP)")
     vec = blob_to_vec(photo.embedding).astype(np.float32)
     q = query or Query()
-    return _hits(_rank(settings, vec / max(float(np.linalg.norm(vec)), 1e-12), q, k, offset, {photo.id}))
+    return _hits(_rank(indexes or Indexes(settings), vec / max(float(np.linalg.norm(vec)), 1e-12), q, k, offset,
+                       {photo.id}))
 
 
 # --- near duplicates ---------------------------------------------------------------------------------

@@ -43,15 +43,9 @@ from ..errors import InvalidInput, ModelUnavailable, NotFound
 from ..photos.library import photo_file
 from ..pipeline.clip import embed_image_crops
 from ..pipeline.models import ModelCache
-from .index import VectorIndex
-from .query import index_for, load_vectors
+from .query import Indexes
 
 log = logging.getLogger(__name__)
-
-
-def region_index(settings: Settings) -> VectorIndex:
-    return index_for(settings, "regions", lambda: load_vectors(
-        Region.select(Region.id, Region.embedding).where(Region.embedding.is_null(False))))
 
 
 def region_dict(r: Region) -> dict:
@@ -105,10 +99,11 @@ def _embed(settings: Settings, photo: Photo, box, models: ModelCache | None) -> 
 
 
 def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", source: str = "user",
-                  models: ModelCache | None = None) -> Region:
+                  models: ModelCache | None = None, indexes: Indexes | None = None) -> Region:
     """Add a region to a photo and embed its crop (stored without embedding if CLIP is unavailable).
 
-    `models`: the runtime's ModelCache, here and below (a private one, loading CLIP anew, if not given).
+    `models`, `indexes`: the runtime's ModelCache and Indexes, here and below (private ones, loading
+    CLIP and the embeddings anew, if not given).
     """
     photo = Photo.get_or_404(photo_id)
     box = _check_box(x, y, w, h)
@@ -116,12 +111,12 @@ def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", sou
     r = Region.create(photo=photo, x=box[0], y=box[1], w=box[2], h=box[3], label=str(label or "").strip()[:200],
                       source=source, embedding=vec_to_blob(emb) if emb is not None else None)
     if emb is not None:
-        region_index(settings).add(r.id, emb)
+        (indexes or Indexes(settings)).regions.add(r.id, emb)
     return r
 
 
 def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None, label=None,
-                  models: ModelCache | None = None) -> Region:
+                  models: ModelCache | None = None, indexes: Indexes | None = None) -> Region:
     """Change a region's box and/or label; a moved box is re-embedded."""
     r = get_region(region_id)
     old = (r.x, r.y, r.w, r.h)
@@ -135,18 +130,18 @@ def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None,
         r.embedding = vec_to_blob(emb) if emb is not None else None
         r.save()
         if emb is not None:
-            region_index(settings).add(r.id, emb)
+            (indexes or Indexes(settings)).regions.add(r.id, emb)
         else:
-            region_index(settings).remove(r.id)
+            (indexes or Indexes(settings)).regions.remove(r.id)
     else:
         r.save()
     return r
 
 
-def delete_region(settings: Settings, region_id) -> None:
+def delete_region(settings: Settings, region_id, indexes: Indexes | None = None) -> None:
     r = get_region(region_id)
     r.delete_instance()
-    region_index(settings).remove(r.id)
+    (indexes or Indexes(settings)).regions.remove(r.id)
 
 
 def list_regions(photo_id=None, label: str | None = None) -> list[Region]:
@@ -169,18 +164,19 @@ def label_counts() -> list[dict]:
     return [{"label": r.label, "count": r.n} for r in q]
 
 
-def similar_regions(settings: Settings, region_id, k: int = 20,
-                    models: ModelCache | None = None) -> list[tuple[Region, float]]:
+def similar_regions(settings: Settings, region_id, k: int = 20, models: ModelCache | None = None,
+                    indexes: Indexes | None = None) -> list[tuple[Region, float]]:
     """The `k` regions whose crops look most like this one's (cosine, best first; itself excluded)."""
     r = get_region(region_id)
+    index = (indexes or Indexes(settings)).regions
     if r.embedding is None:
         emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h), models)
         if emb is None:
             raise ModelUnavailable("similar regions need the CLIP model; run `jaicat models pull`")
         r.embedding = vec_to_blob(emb)
         r.save()
-        region_index(settings).add(r.id, emb)
-    hits = region_index(settings).query(blob_to_vec(r.embedding), k, exclude={r.id})
+        index.add(r.id, emb)
+    hits = index.query(blob_to_vec(r.embedding), k, exclude={r.id})
     rows = {x.id: x for x in Region.select().where(Region.id.in_([i for i, _ in hits]))}
     return [(rows[i], round(s, 4)) for i, s in hits if i in rows]
 
@@ -188,16 +184,17 @@ def similar_regions(settings: Settings, region_id, k: int = 20,
 similar = similar_regions  # the name the design notes use
 
 
-def embed_missing(settings: Settings, models: ModelCache | None = None) -> int:
+def embed_missing(settings: Settings, models: ModelCache | None = None, indexes: Indexes | None = None) -> int:
     """Embed regions stored without an embedding (e.g. created before the CLIP weights were pulled)."""
     models = models or ModelCache()
+    index = (indexes or Indexes(settings)).regions
     n = 0
     for r in Region.select().where(Region.embedding.is_null()):
         emb = _embed(settings, r.photo, (r.x, r.y, r.w, r.h), models)
         if emb is None:
             break
         Region.update(embedding=vec_to_blob(emb)).where(Region.id == r.id).execute()
-        region_index(settings).add(r.id, emb)
+        index.add(r.id, emb)
         n += 1
     return n
 
@@ -322,7 +319,7 @@ def _photo_matcher():
 
 
 def import_annotations(settings: Settings, file: str | Path, source: str = "import",
-                       models: ModelCache | None = None) -> ImportReport:
+                       models: ModelCache | None = None, indexes: Indexes | None = None) -> ImportReport:
     """Create regions from an annotation file (shapes in the module docstring). Re-importing the same
     file does not duplicate: an identical box+label on the same photo is skipped."""
     try:
@@ -331,6 +328,7 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
         raise InvalidInput(f"cannot read annotation file {file}: {e}") from None
     report = ImportReport()
     models = models or ModelCache()
+    indexes = indexes or Indexes(settings)
     match = _photo_matcher()
     for name, regs, opts in _records(doc):
         pid = match(str(name))
@@ -352,7 +350,7 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
             key = tuple(round(v, 4) for v in box) + (label.strip(),)
             if key in existing:
                 continue
-            create_region(settings, pid, *box, label=label, source=source, models=models)
+            create_region(settings, pid, *box, label=label, source=source, models=models, indexes=indexes)
             existing.add(key)
             made += 1
         report.created += made
@@ -374,5 +372,4 @@ def export_annotations(settings: Settings, file: str | Path | None = None) -> di
 
 
 __all__ = ["create_region", "update_region", "delete_region", "list_regions", "similar_regions",
-           "region_crop", "region_dict", "import_annotations", "export_annotations", "embed_missing",
-           "region_index"]
+           "region_crop", "region_dict", "import_annotations", "export_annotations", "embed_missing"]

@@ -65,7 +65,7 @@ def list_photos():
         # Ranked within the filters: the cursor is the rank to continue from.
         start = int_cursor(cursor)
         hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start,
-                             models=runtime().models)
+                             models=runtime().models, indexes=runtime().indexes)
         page = hits[:limit]
         return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in page],
                         "next_cursor": str(start + limit) if len(hits) > limit else None})

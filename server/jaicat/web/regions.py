@@ -50,7 +50,8 @@ def add(photo_id: int):
     box = _box(body, required=True)
     label = field(body, "label", str, default="")
     photo = Photo.get_or_404(photo_id)
-    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label, models=_models())
+    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label, models=_models(),
+                                     indexes=runtime().indexes)
     return jsonify(region_json(region)), 201
 
 
@@ -61,13 +62,14 @@ def edit(region_id: int):
     label = field(body, "label", str)
     if label is not None:
         changes["label"] = label
-    region = _domain().update_region(_settings(), region_id, **changes, models=_models())
+    region = _domain().update_region(_settings(), region_id, **changes, models=_models(),
+                                     indexes=runtime().indexes)
     return jsonify(region_json(region))
 
 
 @bp.delete("/regions/<int:region_id>")
 def delete(region_id: int):
-    _domain().delete_region(_settings(), region_id)
+    _domain().delete_region(_settings(), region_id, indexes=runtime().indexes)
     return "", 204
 
 
@@ -89,7 +91,8 @@ def crop(region_id: int):
 def similar(region_id: int):
     limit = limit_arg(20)
     items = [{"region": region_json(r), "photo": photo_json(r.photo), "score": float(score)}
-             for r, score in _domain().similar_regions(_settings(), region_id, k=limit, models=_models())]
+             for r, score in _domain().similar_regions(_settings(), region_id, k=limit, models=_models(),
+                                                               indexes=runtime().indexes)]
     return jsonify({"items": items})
 
 

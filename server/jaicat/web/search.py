@@ -26,6 +26,6 @@ def search_route():
     hints = resolve_names(q)  # person:Angelina Jolie -> person "Angelina Jolie", with a hint
     # one extra hit tells whether another page exists; the cursor is the rank to continue from
     hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start,
-                         models=runtime().models)
+                         models=runtime().models, indexes=runtime().indexes)
     return jsonify({"items": [dict(photo_json(h.photo), score=h.score, match=h.match) for h in hits[:limit]],
                     "next_cursor": str(start + limit) if len(hits) > limit else None, "hints": hints})
