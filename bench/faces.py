@@ -19,6 +19,7 @@ the fast pass's speed on 12 MP photos; recognition on group photos; matching 10k
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -30,7 +31,8 @@ import numpy as np
 
 from jaicat.config import Settings
 from jaicat.errors import ModelUnavailable
-from jaicat.people import detect, faces as faces_ml
+from jaicat.people import detect, faces as faces_ml, persons
+from jaicat.photos import imaging
 from jaicat.photos.imaging import open_upright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +75,20 @@ def _union(fast: list, thorough: list) -> list:
     return thorough + [f for f in fast if not any(detect._iou(f, t)[0] >= 0.5 for t in thorough)]
 
 
-def detection(settings: Settings, models, backends: list[str]) -> dict:
+def detection(settings: Settings, models, backends: list[str], baseline: bool = False) -> dict:
     truth = labelled_faces(ROOT / "tests" / "media")
     files = sorted(truth)
     results = {}
-    fast = {}
-    seconds = 0.0
-    for f in files:
-        _, fast[f], s = run_pass("fast", LABELLED / f, settings, models, "hog")
-        seconds += s
-    r, p, c = score(fast, truth)
-    results["fast/hog"] = {"recall": r, "precision": p, "photos_per_s": len(files) / seconds, **c}
+    run_pass("fast", LABELLED / files[0], settings, models, "hog")  # load the models outside the timing
+    for label in (["fast/hog before"] if baseline else []) + ["fast/hog"]:
+        fast = {}
+        seconds = 0.0
+        with fast_pass_as_before(settings) if label.endswith("before") else contextlib.nullcontext():
+            for f in files:
+                _, fast[f], s = run_pass("fast", LABELLED / f, settings, models, "hog")
+                seconds += s
+        r, p, c = score(fast, truth)
+        results[label] = {"recall": r, "precision": p, "photos_per_s": len(files) / seconds, **c}
     for backend in backends:
         try:
             models.detector(backend, settings.face_onnx_model)
@@ -109,30 +114,69 @@ def detection(settings: Settings, models, backends: list[str]) -> dict:
     return results
 
 
-def fast_speed(settings: Settings, files: list[Path], threads: int, rounds: int) -> dict:
-    """Fast pass photos/s on 12 MP photos: decode (draft) + HOG + encodings, 1 and `threads` threads."""
-    models = [faces_ml.FaceModels() for _ in range(threads)]  # one dlib set per thread: no shared lock
-    for m in models:
-        run_pass("fast", files[0], settings, m, "hog")
-    work = [f for _ in range(rounds) for f in files]
-    out = {}
-    for n in sorted({1, threads}):
-        t = time.perf_counter()
-        with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda i, n=n: run_pass("fast", work[i], settings, models[i % n], "hog"),
-                          range(len(work))))
-        out[n] = len(work) / (time.perf_counter() - t)
-    detect_only = []
-    for f in files:
-        image = np.asarray(open_upright(f, max_side=settings.face_max_side))
-        t = time.perf_counter()
-        faces_ml.detect_faces(image, model="hog", max_side=settings.face_max_side, models=models[0])
-        detect_only.append(time.perf_counter() - t)
-    print(f"fast pass on {len(files)} 12 MP photos x {rounds} (face_max_side {settings.face_max_side}):")
-    for n, rate in out.items():
-        print(f"  {n} thread{'s' if n > 1 else ''}: {rate:.2f} photos/s (decode + detect + encode; goal >= 6 on 2 cores)")
-    print(f"  detect + encode alone: {1000 * np.mean(detect_only):.0f} ms a photo")
-    return {"photos_per_s": out, "detect_ms": 1000 * float(np.mean(detect_only))}
+@contextlib.contextmanager
+def fast_pass_as_before(settings: Settings):
+    """The fast pass as it was before it was tuned, to compare in one run (`--baseline`): JPEGs
+    decoded with a square draft request (1/2 DCT scale for a 12 MP photo), HOG on RGB, 1024 px."""
+    saved = imaging.draft_size, detect.HogDetector.grey, settings.face_max_side
+    imaging.draft_size = lambda size, max_side: (max_side, max_side)
+    detect.HogDetector.grey = False
+    settings.face_max_side = 1024
+    try:
+        yield
+    finally:
+        imaging.draft_size, detect.HogDetector.grey, settings.face_max_side = saved
+
+
+def fast_pass(path: Path, settings: Settings, models) -> list:
+    """The pipeline's fast pass on one photo file: decode (as Analyser.decode) + detect + encode."""
+    return persons.detect_photo_faces(open_upright(path, max_side=settings.face_max_side), settings, models=models)
+
+
+def fast_speed(settings: Settings, files: list[Path], threads: int, rounds: int, baseline: bool) -> dict:
+    """Fast pass photos/s on 12 MP photos on 1 and `threads` threads (FaceModelPool, as the pipeline
+    runs it); with `baseline` the pass as before too, rounds interleaved so both see the same load."""
+    variants = (["before"] if baseline else []) + ["now"]
+    pools = {n: faces_ml.FaceModelPool(n) for n in sorted({1, threads})}
+    seconds = {(v, n): 0.0 for v in variants for n in pools}
+    photos = {(v, n): 0 for v in variants for n in pools}
+    for pool in pools.values():
+        pool.map(lambda f, m: fast_pass(f, settings, m), files * pool.size)  # load every thread's models
+    load = os.getloadavg()
+    for _ in range(rounds):
+        for n, pool in pools.items():
+            for v in variants:
+                with fast_pass_as_before(settings) if v == "before" else contextlib.nullcontext():
+                    t = time.perf_counter()
+                    pool.map(lambda f, m: fast_pass(f, settings, m), files * n)
+                    seconds[v, n] += time.perf_counter() - t
+                    photos[v, n] += len(files) * n
+    rates = {k: photos[k] / seconds[k] for k in seconds}
+    print(f"fast pass on {len(files)} 12 MP photos, {rounds} rounds (face_max_side {settings.face_max_side}; "
+          f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores):")
+    for n in pools:
+        line = "  ".join(f"{v} {rates[v, n]:.2f}" for v in variants)
+        ratio = f"  (x{rates['now', n] / rates['before', n]:.2f})" if baseline else ""
+        print(f"  {n} thread{'s' if n > 1 else ''}: photos/s {line}{ratio}  (decode + detect + encode; "
+              f"goal >= 6 on 2 cores)")
+    stages = {}
+    with pools[1].lease() as m:
+        for v in variants:
+            with fast_pass_as_before(settings) if v == "before" else contextlib.nullcontext():
+                decode = detect_ms = 0.0
+                for _ in range(rounds):
+                    for f in files:
+                        t = time.perf_counter()
+                        image = open_upright(f, max_side=settings.face_max_side)
+                        t2 = time.perf_counter()
+                        persons.detect_photo_faces(image, settings, models=m)
+                        decode, detect_ms = decode + t2 - t, detect_ms + time.perf_counter() - t2
+                n = rounds * len(files)
+                stages[v] = {"decode_ms": 1000 * decode / n, "detect_encode_ms": 1000 * detect_ms / n}
+                print(f"  {v}: decode {stages[v]['decode_ms']:.0f} ms, detect + encode "
+                      f"{stages[v]['detect_encode_ms']:.0f} ms a photo (1 thread)")
+    return {"photos_per_s": {f"{v}/{n}": r for (v, n), r in rates.items()}, "stages": stages,
+            "load_average": load}
 
 
 def recognition(media: Path, settings: Settings, models, backend: str) -> dict:
@@ -222,6 +266,8 @@ def main() -> None:
     ap.add_argument("--backends", default="hog,onnx", help="thorough-pass backends to measure (hog, cnn, onnx)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", action="store_true",
+                    help="also measure the fast pass as before it was tuned (recall, precision, photos/s), in this run")
     ap.add_argument("--models-dir", type=Path, default=None, help="where `jaicat models pull` put the onnx detector")
     ap.add_argument("--tolerance", type=float, default=faces_ml.DEFAULT_TOLERANCE)
     ap.add_argument("--known", type=int, default=10_000)
@@ -236,10 +282,10 @@ def main() -> None:
     skip = set(args.skip.split(","))
     out: dict = {}
     if "detection" not in skip:
-        out["detection"] = detection(settings, models, [b for b in args.backends.split(",") if b])
+        out["detection"] = detection(settings, models, [b for b in args.backends.split(",") if b], args.baseline)
     if "speed" not in skip:
         out["fast_12mp"] = fast_speed(settings, [LABELLED / "phone_2x.jpg", LABELLED / "phone_small.jpg"],
-                                      args.threads, args.rounds)
+                                      args.threads, args.rounds, args.baseline)
     if "recognition" not in skip:
         out["recognition"] = recognition(args.media, settings, models, "hog")
     if "match" not in skip:

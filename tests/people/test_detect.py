@@ -47,6 +47,22 @@ def test_fast_pass_misses_faces_that_small_on_a_phone_photo(media_dir, truth, ho
     assert recall < 0.2
 
 
+def test_hog_on_luminance_finds_the_faces_it_finds_on_rgb(media_dir, truth):
+    """The fast pass hands HOG one grey channel (a third faster); it finds the same labelled faces."""
+    names = ["2007_007763.jpg", "2008_001009.jpg", "kit_with_rose.jpg"]
+    grey, rgb = detect.HogDetector("dlib-hog", "."), detect.HogDetector("dlib-hog", ".")
+    rgb.grey = False
+    found = {}
+    for detector in (grey.load(), rgb.load()):
+        boxes = {}
+        for n in names:
+            image = _load(media_dir, n)
+            boxes[n] = [b[:4] for b in detect.find_boxes(detector, image, faces_ml.fast_scale(image.shape, 1000))]
+        found[detector.grey] = score(boxes, truth)
+    assert found[True][2]["tp"] >= 6
+    assert found[True] == found[False]
+
+
 def test_tiles_find_a_face_on_a_tile_border_once(media_dir, truth, hog):
     photo = Image.open(media_dir / "faces_labelled/2007_007763.jpg").convert("RGB")
     canvas = Image.new("RGB", (3400, 1700), (118, 124, 112))

@@ -183,3 +183,32 @@ def test_matching_one_face_against_10k_encodings_takes_under_a_millisecond():
         runs.append((time.perf_counter() - t) / 50)
     # the goal is < 1 ms; the assertion leaves room for a loaded shared CI machine
     assert min(runs) < 0.005, runs
+
+
+def test_a_face_model_pool_runs_photos_side_by_side_each_on_models_of_its_own(face_media):
+    """The pipeline's fast pass: photos of a batch are detected at once, never two on one FaceModels
+    (dlib's models are not thread-safe), and each finds what it finds alone."""
+    import threading
+
+    images = [np.asarray(load_face_image(f)) for f in [f for fs in face_media.values() for f in fs][:4]]
+    pool = faces_ml.FaceModelPool(2)
+    busy, overlap, guard = set(), [], threading.Lock()
+
+    def detect(image, models):
+        with guard:
+            assert id(models) not in busy
+            busy.add(id(models))
+            overlap.append(len(busy))
+        try:
+            time.sleep(0.05)
+            return faces_ml.detect_faces(image, max_side=TEST_FACE_MAX_SIDE, models=models)
+        finally:
+            with guard:
+                busy.discard(id(models))
+
+    together = pool.map(detect, images)
+    assert max(overlap) == 2
+    with pool.lease() as models:
+        alone = [faces_ml.detect_faces(image, max_side=TEST_FACE_MAX_SIDE, models=models) for image in images]
+    assert [[d.encoding.tolist() for d in found] for found in together] == \
+        [[d.encoding.tolist() for d in found] for found in alone]

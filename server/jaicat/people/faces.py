@@ -14,7 +14,10 @@ Pure ML: numpy arrays in, boxes and vectors out; no Flask, no peewee.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +104,40 @@ class FaceModels:
                 shape = self._shape(image, dlib.rectangle(int(left), int(top), int(right), int(bottom)))
                 out[i] = np.asarray(self._encoder.compute_face_descriptor(image, shape, num_jitters))
         return out
+
+
+class FaceModelPool:
+    """`size` FaceModels for the fast pass, so that many photos are detected and encoded at once:
+    dlib's detectors and encoder are not thread-safe (each FaceModels serialises its calls), but they
+    release the GIL, so one FaceModels a thread uses the cores. Each is loaded on first use (~30 MB)."""
+
+    def __init__(self, size: int, models_dir=None, device: str = "auto") -> None:
+        self.size = max(1, size)
+        self._free: queue.SimpleQueue[FaceModels] = queue.SimpleQueue()
+        for _ in range(self.size):
+            self._free.put(FaceModels(models_dir=models_dir, device=device))
+
+    @contextlib.contextmanager
+    def lease(self):
+        """One FaceModels no other thread uses until the block ends (waits for one if all are out)."""
+        models = self._free.get()
+        try:
+            yield models
+        finally:
+            self._free.put(models)
+
+    def map(self, fn, items: list) -> list:
+        """[fn(item, models) for item in items], `size` at a time, each call with a FaceModels of its own."""
+        if self.size == 1 or len(items) <= 1:
+            with self.lease() as models:
+                return [fn(item, models) for item in items]
+
+        def one(item):
+            with self.lease() as models:
+                return fn(item, models)
+
+        with ThreadPoolExecutor(max_workers=min(self.size, len(items)), thread_name_prefix="faces") as pool:
+            return list(pool.map(one, items))
 
 
 _models = FaceModels()

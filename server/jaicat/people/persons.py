@@ -124,11 +124,12 @@ def analyse_faces(photo: Photo, image, settings) -> list[Face]:
     return record_faces(photo, detect_photo_faces(image, settings), tolerance=settings.face_tolerance)
 
 
-def detect_photo_faces(image, settings) -> list[faces_ml.DetectedFace]:
+def detect_photo_faces(image, settings, models: faces_ml.FaceModels | None = None) -> list[faces_ml.DetectedFace]:
     """The fast pass: detect and encode the faces in an upright PIL image with HOG at `face_max_side`;
-    touches no catalogue (analysis workers on other machines run it), record_faces stores the result."""
+    touches no catalogue (analysis workers on other machines run it), record_faces stores the result.
+    `models`: the FaceModels to run on (one a thread; default the process's)."""
     arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
-    return faces_ml.detect_faces(arr, model="hog", max_side=settings.face_max_side)
+    return faces_ml.detect_faces(arr, model="hog", max_side=settings.face_max_side, models=models)
 
 
 def _iou(a, b) -> float:

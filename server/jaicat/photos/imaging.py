@@ -196,6 +196,19 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         return im
 
 
+def draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The size to ask a JPEG's `draft` for, so a photo `size` long decodes to at least `max_side` long.
+
+    draft picks the smallest DCT scale (1/2, 1/4, 1/8) still at least the requested width and height;
+    asking for the photo's own proportions lets a 4000x3000 photo wanted 1000 px long decode at 1/4
+    (a square request would hold it at 1/2 for its short side: twice the pixels, a third slower)."""
+    w, h = size
+    long_side = max(w, h, 1)
+    if long_side <= max_side:
+        return w, h
+    return max(1, -(-w * max_side // long_side)), max(1, -(-h * max_side // long_side))  # ceil, in integers
+
+
 def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
     """Fully decode `im` (optionally at reduced size) and return an upright sRGB image.
 
@@ -206,8 +219,7 @@ def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
         orientation = orientation_of(im)
         icc = im.info.get("icc_profile")
         if max_side and im.format in ("JPEG", "MPO"):
-            # draft picks the smallest DCT scale (1/2, 1/4, 1/8) still >= the requested size.
-            im.draft("RGB" if im.mode != "CMYK" else "CMYK", (max_side, max_side))
+            im.draft("RGB" if im.mode != "CMYK" else "CMYK", draft_size(im.size, max_side))
         im.load()
         im = _to_rgb(to_srgb(im, icc))
         if max_side and max(im.size) > max_side:

@@ -50,6 +50,7 @@ photo_embedded = events.Signal("photo_embedded")
 
 # What a model stage reads a photo from: its file, or its bytes (sent to an analysis worker).
 PhotoSource = Path | str | bytes
+FAST_FACE_THREADS = 4  # the fast face pass uses at most this many cores (each thread holds ~30 MB of dlib)
 VIDEO_KEYFRAMES = 3  # besides the poster: what a video's CLIP embedding (and so its tags) looks at
 
 
@@ -108,6 +109,7 @@ class Analyser:
         self._warned: set[str] = set()
         self._tagger: ZeroShotTagger | None = None
         self._people = None
+        self._face_models = None
         self._lock = threading.Lock()
 
     # models, each optional ---------------------------------------------------------------------
@@ -228,17 +230,29 @@ class Analyser:
                 tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
         people = self.people() if good else None
 
-        for i, (c, im) in enumerate(good):
+        for i, (c, _) in enumerate(good):
             if embeddings is not None:
                 c.stages += ["clip", "tags"]
                 c.embedding, c.clip_tags = embeddings[i], list(tags[i])
-            if people is not None:
-                try:
-                    c.faces = people.detect_photo_faces(im, s)
-                    c.stages.append("faces")
-                except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
-                    log.exception("face analysis of photo %s failed; continuing without faces", c.photo_id)
+        if people is not None:
+            self.face_models().map(lambda item, models: self._fast_faces(people, *item, models), good)
         return results
+
+    def face_models(self):
+        """The fast face pass's FaceModels, one per core (at most FAST_FACE_THREADS): dlib releases the
+        GIL, so the batch's photos are detected and encoded side by side."""
+        if self._face_models is None:
+            from ..people.faces import FaceModelPool
+
+            self._face_models = FaceModelPool(min(FAST_FACE_THREADS, os.cpu_count() or 1))
+        return self._face_models
+
+    def _fast_faces(self, people, c: Computed, im: Image.Image, models) -> None:
+        try:
+            c.faces = people.detect_photo_faces(im, self.settings, models=models)
+            c.stages.append("faces")
+        except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
+            log.exception("face analysis of photo %s failed; continuing without faces", c.photo_id)
 
     def _guard(self, stage: str, fn):
         """Run a model stage for the whole batch; a crash there skips the stage, not the photos."""
