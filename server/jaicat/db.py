@@ -313,6 +313,20 @@ class FolderRename(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class PersonChange(BaseModel):
+    """A person renamed, merged into another or forgotten: part of the learning log (like
+    FolderRename), so the suggester, whose lessons are keyed by person id, applies it exactly once in
+    every process and corrects a snapshot made before it."""
+
+    kind = CharField()  # "rename" | "merge" | "forget"
+    person = IntegerField()  # the person's id (not a foreign key: a merged or forgotten person is gone)
+    into = IntegerField(null=True)  # merge: the person they became part of
+    old_name = CharField(null=True)
+    new_name = CharField(null=True)
+    after_decision = IntegerField(default=0)  # the latest Decision id when it happened: log order
+    created_at = DateTimeField(default=utcnow)
+
+
 class Device(BaseModel):
     name = CharField()
     token_hash = CharField(unique=True)
@@ -354,7 +368,7 @@ class Meta(BaseModel):
 
 ALL_MODELS = [
     Photo, Folder, Tag, PhotoTag, Person, FaceEncoding, Face, FaceRejection, Region,
-    Decision, FolderRename, Device, Job, Upload, Meta,
+    Decision, FolderRename, PersonChange, Device, Job, Upload, Meta,
 ]
 
 

@@ -102,6 +102,14 @@ def _v8_caption_pass(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
                        "AND analysed_at IS NOT NULL")
 
 
+def _v9_person_changes(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v9: person renames, merges and forgets are logged (the suggester keys its lessons by person id)."""
+    from .db import PersonChange
+
+    if "personchange" not in db.get_tables():
+        db.create_tables([PersonChange])
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
@@ -110,6 +118,7 @@ STEPS = [
     (5, _v5_face_passes),
     (6, _v6_favourites_and_trash),
     (8, _v8_caption_pass),
+    (9, _v9_person_changes),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

@@ -162,7 +162,7 @@ def test_rename_moves_history(settings, photos, start):
     library.file_photo(tag(photos[0], cat=0.9), "Pets", settings)
     assert library.rename_folder(settings, "Pets", "Animals/Pets") == 1
     assert suggester.suggest_for_photo(tag(photos[1], cat=0.9))[0]["folder"] == "Animals/Pets"
-    assert suggester.serial == (1, 1)  # one decision, one rename: its place in the log
+    assert suggester.serial == (1, 1, 0)  # one decision, one rename, no person change: its place in the logs
 
 
 def test_an_older_snapshot_never_reverts_a_rename(settings, photos, start):
@@ -174,11 +174,11 @@ def test_an_older_snapshot_never_reverts_a_rename(settings, photos, start):
     library.file_photo(tag(photos[1], dog=0.9), "Dogs", settings)  # ...then the server goes on
     library.rename_folder(settings, "Pets", "Animals/Pets")
     server.save_now()
-    assert server.snapshot_serial() == (2, 1)
+    assert server.snapshot_serial() == (2, 1, 0)
 
     other._dirty = 1  # it learned something of its own meanwhile and saves at exit
     other.save_now()
-    assert server.snapshot_serial() == (2, 1)  # refused: the snapshot on disk is further along
+    assert server.snapshot_serial() == (2, 1, 0)  # refused: the snapshot on disk is further along
     cat = tag(photos[2], cat=0.9)
     assert other.suggest_for_photo(cat)[0]["folder"] == "Animals/Pets"  # it reloads and follows
     assert "Pets" not in {s["folder"] for s in server.suggest_for_photo(cat)}
@@ -297,3 +297,104 @@ def test_imported_logs_are_kept_and_older_log_folders_still_read(settings, photo
     fresh = start()
     assert fresh.suggest_for_photo(tag(photos[0], boat=0.9))[0]["folder"] == "Boats"
     assert fresh.suggest_for_photo(tag(photos[1], receipt=0.9))[0]["folder"] == "Receipts"
+
+
+# --- people: lessons are keyed by person id, so they follow a rename and a merge --------------------
+def with_face(photo, person):
+    """The photo shows `person` (a face as recognition stores it)."""
+    from jaicat.db import Face
+
+    Face.create(photo=photo, x=0.3, y=0.2, w=0.3, h=0.4, encoding=bytes(512), person=person, distance=0.3)
+    return Photo.get_by_id(photo.id)
+
+
+@pytest.fixture
+def two_people(settings, photos):
+    """Amy's photos were filed in Garden and Ben's in Beach (folders not named after them, and no
+    tags: only the people say where a photo goes). Returns (amy, ben)."""
+    from jaicat.db import Person
+
+    amy, ben = Person.create(name="Amy"), Person.create(name="Ben")
+    for p, person, folder in ((photos[0], amy, "Garden"), (photos[1], ben, "Beach"),
+                              (photos[2], amy, "Garden"), (photos[3], ben, "Beach")):
+        library.file_photo(with_face(p, person), folder, settings)
+    return amy, ben
+
+
+def test_a_renamed_person_keeps_their_folder(settings, photos, two_people, start):
+    from jaicat.people import persons
+
+    suggester = start()
+    amy, _ = two_people
+    persons.rename_person(amy.id, "Amelia")
+    top = suggester.suggest_for_photo(with_face(photos[4], amy))[0]
+    assert top["folder"] == "Garden" and "Amelia" in top["reason"]
+    assert suggester.serial == (4, 0, 1)  # the rename has its place in the logs
+
+
+def test_a_merged_person_brings_their_folder(settings, photos, two_people, start):
+    from jaicat.db import Person
+    from jaicat.people import persons
+
+    suggester = start()
+    _, ben = two_people
+    benjamin = Person.create(name="Benjamin")  # recognised as someone new, then merged
+    persons.merge_people(ben.id, benjamin.id)
+    assert suggester.suggest_for_photo(with_face(photos[4], benjamin))[0]["folder"] == "Beach"
+    library.undo(settings)  # an undo after the merge takes the lesson from the merged person
+    eng = suggester.engine()
+    assert eng.tables["people"].rows["#%d" % benjamin.id].raw_for(eng.index["Beach"]) == 1
+
+
+def test_a_snapshot_from_before_a_merge_is_corrected_and_never_saved_over_a_newer_one(
+        settings, photos, two_people, start):
+    from jaicat.db import Person
+    from jaicat.people import persons
+
+    server = start()
+    _, ben = two_people
+    server.engine()  # built from the catalogue, and saved
+    snapshot = settings.data_dir / "suggest" / "engine.pkl"
+    before = snapshot.read_bytes()  # a snapshot made before the merge (a crash, an old backup)
+    other = Suggester(settings)  # another process (a command) loads it...
+    other.engine()
+    benjamin = Person.create(name="Benjamin")
+    persons.merge_people(ben.id, benjamin.id)  # ...then the server merges (it follows live)
+    server._dirty = 1
+    server.save_now()
+    assert server.snapshot_serial() == (4, 0, 1)
+    other._dirty = 1  # the command learned something of its own and saves at exit
+    other.save_now()
+    assert server.snapshot_serial() == (4, 0, 1)  # refused: the snapshot on disk is further along
+    probe = with_face(photos[4], benjamin)
+    assert other.suggest_for_photo(probe)[0]["folder"] == "Beach"  # it reloads and follows
+
+    snapshot.write_bytes(before)  # the old snapshot comes back: the log brings it up to date
+    restarted = restart(server, start)
+    assert restarted.suggest_for_photo(probe)[0]["folder"] == "Beach"
+    assert restarted.serial == (4, 0, 1)
+
+
+def test_a_snapshot_that_knew_people_by_name_is_keyed_by_id_when_loaded(settings, photos, two_people, start):
+    """Snapshots written before lessons were keyed by person id hold people's names."""
+    import pickle
+
+    from jaicat.people import persons
+
+    suggester = start()
+    amy, ben = two_people
+    eng = suggester.engine()
+    for person in (amy, ben):  # what an older version learned: the name as the token
+        eng.tables["people"].merge_token("#%d" % person.id, person.name.lower())
+    for *_, rec, _step in eng.learned.values():
+        rec.person_ids = []
+    snapshot = settings.data_dir / "suggest" / "engine.pkl"
+    with snapshot.open("wb") as fh:
+        pickle.dump({"serial": [4, 0]}, fh)
+        pickle.dump({"engine": eng.to_bytes(), "last_decision": 4, "undone": [], "last_folder": 2,
+                     "last_rename": 0}, fh)
+    loaded = restart(suggester, start)
+    assert loaded.snapshot_serial() == (4, 0, 0)
+    persons.rename_person(amy.id, "Amelia")
+    assert loaded.suggest_for_photo(with_face(photos[4], amy))[0]["folder"] == "Garden"
+    assert "amy" not in loaded.engine().tables["people"].rows

@@ -5,7 +5,9 @@ Recognised people become photo tags (PhotoTag source "face", tag name = person n
 with every rename, merge, forget, confirm and reject here.
 
 Every change publishes a "people.changed" event {action, person, photo_ids, ...} (xmp sidecars and
-phones follow it).
+phones follow it). A rename, merge or forget is also logged (PersonChange, in its transaction) and
+sent on `person_changed` once committed: the suggester keys its lessons by person id and replays the
+log, so they follow the person in every process.
 
 Known encodings (FaceEncoding) come from enrolled photos and imported .npy files (people/known.py)
 and from confirmed faces (origin "face:<id>"). A catalogue-wide revision (Meta
@@ -23,7 +25,10 @@ import numpy as np
 from peewee import fn
 
 from .. import events
-from ..db import Face, FaceEncoding, FaceRejection, Person, Photo, PhotoTag, Tag, database, get_meta, set_meta
+from ..db import (
+    Decision, Face, FaceEncoding, FaceRejection, Person, PersonChange, Photo, PhotoTag, Tag, database, get_meta,
+    set_meta,
+)
 from ..errors import Conflict, FileMissing, InvalidInput, NotFound
 from ..photos.tags import put_tag, tag_key, tag_named
 from . import faces as faces_ml
@@ -32,6 +37,9 @@ MAX_NAME_LENGTH = 100
 _REV_KEY = "faces_rev"
 _matcher_lock = threading.Lock()
 _matcher_cache: tuple[str | None, faces_ml.FaceMatcher] | None = None
+
+# Sent with the PersonChange row once a rename, merge or forget is committed (the suggester follows it).
+person_changed = events.Signal("person_changed")
 
 
 # --- names and lookups ----------------------------------------------------------------------------
@@ -402,6 +410,14 @@ def _retag(old_name: str, new_name: str | None) -> None:
         old_tag.delete_instance()
 
 
+def _log_change(kind: str, person: Person, into: Person | None = None, old_name: str | None = None,
+                new_name: str | None = None) -> PersonChange:
+    """Log a rename, merge or forget in the caller's transaction, at its place among the decisions."""
+    last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
+    return PersonChange.create(kind=kind, person=person.id, into=into.id if into is not None else None,
+                               old_name=old_name, new_name=new_name, after_decision=last)
+
+
 def _photos_of(person_id: int) -> list[int]:
     return [pid for (pid,) in Face.select(Face.photo).where(Face.person == person_id).distinct().tuples()]
 
@@ -451,6 +467,8 @@ def rename_person(id_or_name, new_name: str) -> Person:
         person.name, person.hidden = new_name, False  # naming a hidden stranger shows them
         person.save()
         _retag(old_name, new_name)
+        change = _log_change("rename", person, old_name=old_name, new_name=new_name)
+    person_changed.send(change)
     events.publish(events.PEOPLE_CHANGED, action="rename", person=new_name, old=old_name,
                    photo_ids=_photos_of(person.id))
     return person
@@ -475,8 +493,10 @@ def merge_people(src, dst) -> Person:
                 rej.person = target
                 rej.save()
         _retag(source.name, target.name)
+        change = _log_change("merge", source, into=target, old_name=source.name, new_name=target.name)
         source.delete_instance()
         encodings_changed()
+    person_changed.send(change)
     events.publish(events.PEOPLE_CHANGED, action="merge", person=target.name, old=source.name,
                    photo_ids=_photos_of(target.id))
     return target
@@ -491,11 +511,13 @@ def forget_person(p) -> dict:
         Face.update(person=None, confirmed=False, distance=None).where(Face.person == person).execute()
         _retag(person.name, None)
         name = person.name
+        change = _log_change("forget", person, old_name=name)
         person.delete_instance()
         for face in faces:
             face.person, face.confirmed = None, False
         assign_clusters(faces)
         encodings_changed()
+    person_changed.send(change)
     events.publish(events.PEOPLE_CHANGED, action="forget", person=name, photo_ids=sorted({f.photo_id for f in faces}))
     return {"person": name, "encodings": encodings, "faces": len(faces)}
 

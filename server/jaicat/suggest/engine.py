@@ -44,6 +44,32 @@ class Suggestion:
         return {"folder": self.folder, "score": round(self.score, 4), "reason": self.reason}
 
 
+def person_token(person_id: int) -> str:
+    """The "people" token of a catalogued person: their id, so lessons survive a rename."""
+    return f"#{int(person_id)}"
+
+
+def person_tokens(rec: PhotoFeatures) -> dict[str, float]:
+    """A photo's "people" tokens: person ids where the catalogue knows them, else names (imported
+    learning logs, evaluation histories)."""
+    ids = getattr(rec, "person_ids", None)  # records pickled before the field have none
+    if ids:
+        return {person_token(i): 1.0 for i in ids}
+    return {p.lower(): 1.0 for p in rec.people}
+
+
+def _merged(rec: PhotoFeatures, src: int, dst: int) -> tuple[list, list]:
+    names, ids = [], []
+    dst_name = next((n for n, i in zip(rec.people, rec.person_ids, strict=True) if i == dst), None)
+    for name, i in zip(rec.people, rec.person_ids, strict=True):
+        if i == src:
+            i, name = dst, dst_name or name
+        if i not in ids:
+            names.append(name)
+            ids.append(i)
+    return names, ids
+
+
 class SuggestEngine:
     """Online folder suggester over PhotoFeatures. Not thread-safe: the Suggester (service.py) wraps it in a lock.
 
@@ -169,6 +195,40 @@ class SuggestEngine:
         self._cache = None
         return len(moved)
 
+    def merge_person(self, src: int, dst: int) -> None:
+        """Person `src` became part of `dst`: src's lessons are dst's from now on (and an undo of a
+        filing learned with src takes them from dst)."""
+        self.tables["people"].merge_token(person_token(src), person_token(dst))
+        for *_, rec, _step in self.learned.values():
+            if src in rec.person_ids:
+                rec.people, rec.person_ids = _merged(rec, src, dst)
+        self._cache = None
+
+    def forget_person(self, person_id: int) -> None:
+        """Person `person_id` was forgotten: their lessons go (so a person who later gets the same id
+        inherits nothing)."""
+        self.tables["people"].rows.pop(person_token(person_id), None)
+        for *_, rec, _step in self.learned.values():
+            if person_id in rec.person_ids:
+                keep = [i for i, p in enumerate(rec.person_ids) if p != person_id]
+                rec.people, rec.person_ids = [rec.people[i] for i in keep], [rec.person_ids[i] for i in keep]
+        self._cache = None
+
+    def key_people_by_id(self, ids_by_name: dict[str, int]) -> int:
+        """Re-key lessons learned under a person's name (snapshots from before lessons were keyed by
+        id) to that person's id token. Returns the names re-keyed."""
+        table, n = self.tables["people"], 0
+        for name, person_id in ids_by_name.items():
+            if name.lower() in table.rows:
+                table.merge_token(name.lower(), person_token(person_id))
+                n += 1
+        for *_, rec, _step in self.learned.values():
+            rec.person_ids = getattr(rec, "person_ids", None) or []  # records pickled before the field
+            if rec.people and not rec.person_ids and all(p.lower() in ids_by_name for p in rec.people):
+                rec.person_ids = [ids_by_name[p.lower()] for p in rec.people]
+        self._cache = None
+        return n
+
     def _merge(self, src: int, dst: int) -> None:
         for table in self.tables.values():
             table.merge_folder(src, dst)
@@ -205,7 +265,7 @@ class SuggestEngine:
             date = {f"y:{y}": 1.0, f"ym:{y}-{m:02d}": 1.0}
         return {
             "tags": dict(rec.tags),
-            "people": {p.lower(): 1.0 for p in rec.people},
+            "people": person_tokens(rec),
             "words": {w: 1.0 for w in rec.caption_words()},
             "meta": meta,
             "date": date,

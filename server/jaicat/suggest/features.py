@@ -90,7 +90,8 @@ class PhotoFeatures:
     ts: float | None = None
     local: tuple | None = None  # (year, month, day, hour, weekday) as written by the camera
     tags: dict = field(default_factory=dict)  # tag -> score in [0, 1]
-    people: list = field(default_factory=list)
+    people: list = field(default_factory=list)  # names (what reasons say, what folder names match)
+    person_ids: list = field(default_factory=list)  # catalogue ids, parallel to `people`; [] outside it
     caption: str | None = None
     camera: str | None = None
     gps: tuple | None = None  # (lat, lon) degrees
@@ -98,8 +99,9 @@ class PhotoFeatures:
 
     @classmethod
     def build(cls, id, taken_at=None, tags=None, people=None, caption=None, camera=None, gps=None,
-              embedding=None) -> PhotoFeatures:
-        """Make a record from Python values (datetime or ISO string, dict or list of tags, ...)."""
+              embedding=None, person_ids=None) -> PhotoFeatures:
+        """Make a record from Python values (datetime or ISO string, dict or list of tags, ...).
+        `person_ids`: the catalogue ids of `people` (same order), which the engine's lessons are keyed by."""
         when = _parse_time(taken_at)
         rec = cls(id=str(id))
         if when is not None:
@@ -109,6 +111,10 @@ class PhotoFeatures:
             rec.local = (naive.year, naive.month, naive.day, naive.hour, naive.weekday())
         rec.tags = _parse_tags(tags)
         rec.people = _parse_people(people)
+        if person_ids is not None:
+            if len(person_ids) != len(rec.people):
+                raise ValueError("one person id per person name")
+            rec.person_ids = [int(i) for i in person_ids]
         rec.caption = (str(caption).strip() or None) if caption is not None else None
         if isinstance(camera, dict):  # {"make": .., "model": ..}
             camera = camera_label(str(camera.get("make") or ""), str(camera.get("model") or ""))

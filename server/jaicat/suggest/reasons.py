@@ -80,7 +80,8 @@ def _tokens_text(engine, rec, f: int, group: str, toks: dict) -> str | None:
     shown = []
     for _, n, t in best[:2]:
         if group == "people":
-            label = next((p for p in rec.people if p.lower() == t), t)
+            label = next((p for p, i in zip(rec.people, rec.person_ids, strict=False) if f"#{i}" == t), None) \
+                or next((p for p in rec.people if p.lower() == t), t)
         elif group == "meta":
             label = _meta_label(t)
         elif group == "date":

@@ -1,13 +1,14 @@
 """The suggester inside Jaicat: one `Suggester` per data directory owns the engine, learns from every
 Decision, and keeps a snapshot so start-up stays fast however long the history.
 
-    suggester = Suggester(settings).connect()   # learn from filing and folder renames
+    suggester = Suggester(settings).connect()   # learn from filing, folder renames and people changes
     suggester.suggest_for_photo(photo)
     suggester.close()                           # disconnect and save the snapshot
 
 State on disk (all under `<data_dir>/suggest/`):
   engine.pkl      the engine after the last saved decision, with the id of that decision and the ids of
-                  decisions undone so far; written atomically every few decisions and on close
+                  decisions undone so far; a header first with its serial (its place in the decision,
+                  folder-rename and person-change logs); written atomically every few decisions and on close
   learning-logs/  the desktop scripts' `tag_learning_log.json` files imported with `jaicat suggest
                   import-log` (an older `seed-logs/` folder is read too)
 Catalogue Meta key `suggest.reset_at`: the last Decision id when learning was reset; a rebuild (no
@@ -37,7 +38,7 @@ from peewee import Case, fn
 
 from .. import events
 from ..config import Settings
-from ..db import Decision, Folder, FolderRename, Meta, Photo, get_meta, set_meta
+from ..db import Decision, Folder, FolderRename, Meta, Person, PersonChange, Photo, get_meta, set_meta
 from .catalogue import features_for_photo, record, tags_and_people
 from .engine import SuggestEngine
 from .features import PhotoFeatures, camera_label
@@ -65,6 +66,16 @@ def store_suggestions(photo_id: int, suggestions: list[dict], promote: bool = Fa
                 .where((Photo.id == photo_id) & Photo.status.in_(WAITING)).execute())
 
 
+def names_before_person_log() -> dict[str, int]:
+    """{lower-cased name: person id} as people were named before the first logged rename, merge or
+    forget: what a snapshot from before that log (lessons keyed by name) meant by each name."""
+    names = dict(Person.select(Person.id, Person.name).tuples())
+    for change in PersonChange.select().order_by(PersonChange.id.desc()):
+        if change.old_name:
+            names[change.person] = change.old_name
+    return {name.lower(): pid for pid, name in names.items()}
+
+
 class Suggester:
     """The folder suggester of one data directory. Thread-safe: every method holds the instance's lock.
     The engine loads lazily (snapshot, else a rebuild from the catalogue) on first use."""
@@ -76,6 +87,7 @@ class Suggester:
         self._engine: SuggestEngine | None = None
         self._last_decision = 0  # the latest Decision id the engine has seen
         self._last_rename = 0  # the latest FolderRename id the engine has applied
+        self._last_person = 0  # the latest PersonChange id the engine has applied
         self.read_only = False  # a guest beside the serving process: never writes the snapshot
         self._undone: set[int] = set()  # Decision ids seen undone
         self._last_folder = 0  # the latest Folder id registered with the engine
@@ -88,20 +100,25 @@ class Suggester:
 
     # --- lifetime ---------------------------------------------------------------------------------
     def connect(self) -> Suggester:
-        """Learn from every filing decision and follow folder renames (`library.decision_made`,
-        `library.folder_renamed`); idempotent. Returns self."""
+        """Learn from every filing decision and follow folder renames and person renames, merges and
+        forgets (`library.decision_made`, `library.folder_renamed`, `persons.person_changed`);
+        idempotent. Returns self."""
+        from ..people import persons
         from ..photos import library
 
         library.decision_made.connect(self.learn_decision)
         library.folder_renamed.connect(self.rename_folder)
+        persons.person_changed.connect(self.person_changed)
         return self
 
     def disconnect(self) -> None:
-        """Stop hearing about filing (what it misses, it catches up from the Decision log)."""
+        """Stop hearing about filing (what it misses, it catches up from the logs)."""
+        from ..people import persons
         from ..photos import library
 
         library.decision_made.disconnect(self.learn_decision)
         library.folder_renamed.disconnect(self.rename_folder)
+        persons.person_changed.disconnect(self.person_changed)
 
     def close(self) -> None:
         """Disconnect from filing and save the snapshot if anything was learned since the last one."""
@@ -153,6 +170,11 @@ class Suggester:
                 eng.predict(PhotoFeatures.build("probe", "2000-01-01T00:00:00", {"probe": 1.0}), 1)  # usable?
                 self._engine, self._last_decision, self._undone = eng, doc["last_decision"], set(doc["undone"])
                 self._last_rename = doc.get("last_rename", 0)
+                if "last_person_change" in doc:
+                    self._last_person = doc["last_person_change"]
+                else:  # lessons learned under people's names: key them by id, then replay the log
+                    eng.key_people_by_id(names_before_person_log())
+                    self._last_person = 0
                 if doc.get("last_folder"):
                     self._last_folder, self._folders_known = doc["last_folder"], True
                 self._stamp = stamp
@@ -173,17 +195,22 @@ class Suggester:
                     self._engine.forget(str(Decision.get_by_id(did).photo_id))
                     n += 1
             self._undone, self._undos_at = undone_now, time.monotonic()
-        renames = list(FolderRename.select().where(FolderRename.id > self._last_rename).order_by(FolderRename.id))
+        # folder renames and person changes, each in the order it happened among the decisions
+        changes = sorted(
+            [(r.after_decision, 0, r.id, r) for r in
+             FolderRename.select().where(FolderRename.id > self._last_rename)]
+            + [(c.after_decision, 1, c.id, c) for c in
+               PersonChange.select().where(PersonChange.id > self._last_person)], key=lambda x: x[:3])
         last = Decision.select(fn.MAX(Decision.id)).scalar() or 0
         if last > self._last_decision:
             for d in Decision.select().where(Decision.id > self._last_decision).order_by(Decision.id):
-                while renames and renames[0].after_decision < d.id:  # in log order
-                    self._apply_rename(renames.pop(0))
+                while changes and changes[0][0] < d.id:
+                    self._apply_change(changes.pop(0)[3])
                     n += 1
                 self._apply(d)
                 n += 1
-        for r in renames:
-            self._apply_rename(r)
+        for *_, change in changes:
+            self._apply_change(change)
             n += 1
         self._sync_folders()
         self._dirty += n
@@ -233,7 +260,7 @@ class Suggester:
             chunk = photos[i:i + 500]
             tags, people = tags_and_people([p.id for p in chunk])
             for p in chunk:
-                rec = record(p, tags.get(p.id, {}), people.get(p.id, []))
+                rec = record(p, tags.get(p.id, {}), people.get(p.id, {}))
                 # the combiner trains on the latest decisions only: a 50k rebuild stays fast
                 eng.learn(rec, p.folder, corrected=latest.get(p.id, (0, ""))[1] == "fix",
                           update_weights=n >= len(photos) - REBUILD_TRAIN)
@@ -242,6 +269,7 @@ class Suggester:
                     progress(n, len(photos))
         self._last_decision = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
         self._last_rename = FolderRename.select(fn.MAX(FolderRename.id)).scalar() or 0  # the tree is current
+        self._last_person = PersonChange.select(fn.MAX(PersonChange.id)).scalar() or 0  # so are the people
         self._undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
         self._undos_at = time.monotonic()
         self._sync_folders()
@@ -257,18 +285,22 @@ class Suggester:
         self._folders_known = True
 
     @property
-    def serial(self) -> tuple[int, int]:
-        """(latest Decision id, latest FolderRename id) the engine has learned: its place in the log."""
-        return (self._last_decision, self._last_rename)
+    def serial(self) -> tuple[int, int, int]:
+        """(latest Decision id, latest FolderRename id, latest PersonChange id) the engine has
+        learned: its place in the logs."""
+        return (self._last_decision, self._last_rename, self._last_person)
 
-    def snapshot_serial(self) -> tuple[int, int] | None:
-        """The serial of the snapshot on disk (None if there is none or it has no header)."""
+    def snapshot_serial(self) -> tuple[int, int, int] | None:
+        """The serial of the snapshot on disk (None if there is none or it has no header); one from
+        before person changes were logged has seen none of them."""
         try:
             with (self.dir / "engine.pkl").open("rb") as fh:
                 head = pickle.load(fh)
         except (OSError, pickle.UnpicklingError, EOFError):
             return None
-        return tuple(head["serial"]) if isinstance(head, dict) and "serial" in head else None
+        if not (isinstance(head, dict) and "serial" in head):
+            return None
+        return (tuple(head["serial"]) + (0, 0, 0))[:3]
 
     def _save(self, force: bool = False) -> bool:
         """Write the snapshot, unless the one on disk is further along the log (another process wrote
@@ -280,14 +312,13 @@ class Suggester:
         with open(self.dir / "engine.lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time, across processes
             on_disk = self.snapshot_serial()
-            if not force and on_disk is not None and (on_disk[0] > self._last_decision
-                                                      or on_disk[1] > self._last_rename):
+            if not force and on_disk is not None and any(a > b for a, b in zip(on_disk, self.serial, strict=True)):
                 self._stamp = None  # reload it at the next look
                 return False
             head = {"serial": list(self.serial), "saved_by": os.getpid()}
             doc = {"engine": self._engine.to_bytes(), "last_decision": self._last_decision,
                    "undone": sorted(self._undone), "last_folder": self._last_folder,
-                   "last_rename": self._last_rename}
+                   "last_rename": self._last_rename, "last_person_change": self._last_person}
             tmp = self.dir / f"engine.pkl.{os.getpid()}.{threading.get_ident()}.tmp"
             with tmp.open("wb") as fh:
                 pickle.dump(head, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -350,9 +381,25 @@ class Suggester:
             self.engine()
             return self._catch_up(undos=False)
 
-    def _apply_rename(self, r: FolderRename) -> None:
-        self._engine.rename_folder(r.old, r.new)
-        self._last_rename = max(self._last_rename, r.id)
+    def person_changed(self, change: PersonChange) -> int:
+        """A person was renamed, merged or forgotten (`persons.person_changed`): the lessons keyed by
+        their id follow, from the log (PersonChange), so every process and snapshot applies it exactly
+        once. Returns log entries applied."""
+        with self._lock:
+            self.engine()
+            return self._catch_up(undos=False)
+
+    def _apply_change(self, change: FolderRename | PersonChange) -> None:
+        if isinstance(change, FolderRename):
+            self._engine.rename_folder(change.old, change.new)
+            self._last_rename = max(self._last_rename, change.id)
+            return
+        if change.kind == "merge" and change.into is not None:
+            self._engine.merge_person(change.person, change.into)
+        elif change.kind == "forget":
+            self._engine.forget_person(change.person)
+        # a rename changes no lesson (they are keyed by id); reasons and folder names read the new name
+        self._last_person = max(self._last_person, change.id)
 
     # --- suggesting -------------------------------------------------------------------------------
     def suggest_for_photo(self, photo: Photo, k: int | None = None) -> list[dict]:
@@ -369,7 +416,7 @@ class Suggester:
         tags, people = tags_and_people([p.id for p in photos])
         with self._lock:
             eng = self._fresh()
-            return {p.id: [s.as_dict() for s in eng.predict(record(p, tags.get(p.id, {}), people.get(p.id, [])), k)]
+            return {p.id: [s.as_dict() for s in eng.predict(record(p, tags.get(p.id, {}), people.get(p.id, {})), k)]
                     for p in photos}
 
     def suggest_after_analysis(self, photo: Photo) -> list[dict]:

@@ -98,6 +98,18 @@ class TokenTable:
             row.cnt[: row.size] *= factor
             row.total *= factor
 
+    def merge_token(self, src: str, dst: str) -> None:
+        """Token `src` is `dst` from now on: its counts are added to dst's, and src is gone."""
+        row = self.rows.pop(src, None)
+        if row is None:
+            return
+        into = self.rows.get(dst)
+        if into is None:
+            self.rows[dst] = row
+            return
+        for slot in range(row.size):
+            into.add(int(row.idx[slot]), float(row.cnt[slot]), float(row.raw[slot]))
+
     def merge_folder(self, src: int, dst: int) -> None:
         """Fold folder `src` into `dst` (a rename onto an existing folder). src's index is retired."""
         for row in self.rows.values():
