@@ -124,3 +124,28 @@ def test_v5_adds_face_passes_and_people_marks_to_an_older_catalogue(tmp_path):
         assert amy.hidden is False and amy.cover_face is None
     finally:
         database.close()
+
+
+def test_v8_catalogue_gets_the_person_change_log(tmp_path):
+    """v9: person renames, merges and forgets are logged, so the suggester's lessons follow people."""
+    db = tmp_path / "v8.db"
+    open_db(db)
+    database.close()
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE personchange")
+    con.execute("UPDATE meta SET value='8' WHERE key='schema_version'")  # the version before v9
+    con.execute("INSERT INTO person (name, created_at, hidden) VALUES ('Amy', '2024-01-01', 0)")
+    con.commit()
+    con.close()
+    open_db(db)
+    try:
+        from jaicat.db import Person, PersonChange
+        from jaicat.people import persons
+
+        assert migrations.schema_version(database) == migrations.LATEST >= 9
+        amy = Person.get()
+        persons.rename_person(amy.id, "Amelia")
+        change = PersonChange.get()
+        assert (change.kind, change.person, change.old_name, change.new_name) == ("rename", amy.id, "Amy", "Amelia")
+    finally:
+        database.close()

@@ -252,3 +252,55 @@ def test_skipped_photos_stay_listed_and_undo_survives_a_reload(live_server_facto
     assert server.get(f"/api/photos/{ids[0]}").json()["status"] in ("suggested", "inbox")
     assert server.get("/api/review?status=skipped").json()["count"] == 0
     assert page.errors == []
+
+
+def test_a_person_renamed_or_merged_keeps_their_folder(live_server_factory):
+    """The suggester learns people by id: after a rename or a merge (in the app) the person's waiting
+    and new photos still go to the folder their earlier photos went to, before and after a restart.
+    Folders are not named after the people, so only what was learned about the person can say it."""
+    server = live_server_factory()
+    who = first_batch(server)
+    ids = list(who)
+    folders = {"Amy": "Garden", "Ben": "Beach", "Cleo": "Park", "Dan": "Office", "Eve": "School"}
+    for pid in ids[:10]:  # two photos of each person filed
+        r = server.post(f"/api/review/{pid}/fix", json={"folder": folders[who[pid]], "create": True})
+        assert r.status_code == 200, r.text
+    people = {p["name"]: p["id"] for p in server.get("/api/people").json()["items"]}
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:  # someone recognised as new
+        db.execute("INSERT INTO person (name, created_at, hidden) VALUES ('Benjamin', '2024-07-20 00:00:00', 0)")
+        benjamin = db.execute("SELECT id FROM person WHERE name = 'Benjamin'").fetchone()[0]
+
+    ws = Listener(server)
+    r = server.request("PATCH", f"/api/people/{people['Amy']}", json={"name": "Amelia"})
+    assert r.status_code == 200 and r.json()["name"] == "Amelia"
+    amy = [p for p in ids[10:] if who[p] == "Amy"]
+    deadline = time.monotonic() + 5  # the waiting cards are pushed again, their reasons naming Amelia
+    while "Amelia" not in json.dumps(ws.latest.get(amy[0], (0, []))[1]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ws.top(amy[0]) == "Garden" and "Amelia" in ws.latest[amy[0]][1][0]["reason"], ws.latest.get(amy[0])
+    r = server.post(f"/api/people/{people['Ben']}/merge", json={"into": benjamin})
+    assert r.status_code == 200 and r.json()["id"] == benjamin
+    ws.ws.close()
+
+    fresh = {}  # new photos of the renamed and the merged person
+    for k, (person, name) in enumerate(((people["Amy"], "Amelia"), (benjamin, "Benjamin"))):
+        pid = upload(server, jpeg(100 + k, dt.datetime(2024, 7, 30, 10 + k)), f"NEW_{k}.jpg")
+        with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+            db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, person_id, distance, confirmed) "
+                       "VALUES (?, 0.3, 0.2, 0.3, 0.4, ?, ?, 0.3, 0)", (pid, bytes(1024), person))
+            db.execute("UPDATE photo SET status = 'suggested', suggestions = '[]', analysed_at = ? WHERE id = ?",
+                       ("2024-07-31 00:00:00", pid))
+        fresh[pid] = name
+    expected = {**{p: "Garden" for p in amy}, **{p: "Beach" for p in ids[10:] if who[p] == "Ben"},
+                **{p: {"Amelia": "Garden", "Benjamin": "Beach"}[n] for p, n in fresh.items()}}
+
+    def tops():
+        items = server.get("/api/review?limit=50").json()["items"]
+        return {p["id"]: p["suggestions"][0]["folder"] if p["suggestions"] else None for p in items}
+
+    now = tops()
+    assert {p: now[p] for p in expected} == expected
+    server.stop()
+    server.start()  # from the snapshot the server saved at exit
+    now = tops()
+    assert {p: now[p] for p in expected} == expected

@@ -134,7 +134,7 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
 
     class FakePeople:
         @staticmethod
-        def detect_photo_faces(image, settings):
+        def detect_photo_faces(image, settings, models=None):
             return ["detected-a", "detected-b"]
 
         @staticmethod
@@ -152,7 +152,7 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
 def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, caplog):
     class BrokenPeople:
         @staticmethod
-        def detect_photo_faces(image, settings):
+        def detect_photo_faces(image, settings, models=None):
             raise RuntimeError("dlib exploded")
 
     monkeypatch.setattr(Analyser, "people", lambda self: BrokenPeople)
