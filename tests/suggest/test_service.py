@@ -348,8 +348,8 @@ def test_a_merged_person_brings_their_folder(settings, photos, two_people, start
     # undoing a filing learned before the merge takes its lesson from the person Amy became part of
     library.undo(settings, Decision.get(Decision.photo == photos[2].id).id)
     eng = suggester.engine()
-    assert eng.tables["people"].rows["#%d" % amelia.id].raw_for(eng.index["Garden"]) == 1
-    assert "#%d" % amy.id not in eng.tables["people"].rows
+    assert eng.tables["people"].rows[f"#{amelia.id}"].raw_for(eng.index["Garden"]) == 1
+    assert f"#{amy.id}" not in eng.tables["people"].rows
 
 
 def test_a_snapshot_from_before_a_merge_is_corrected_and_never_saved_over_a_newer_one(
@@ -391,7 +391,7 @@ def test_a_snapshot_that_knew_people_by_name_is_keyed_by_id_when_loaded(settings
     amy, ben = two_people
     eng = suggester.engine()
     for person in (amy, ben):  # what an older version learned: the name as the token
-        eng.tables["people"].merge_token("#%d" % person.id, person.name.lower())
+        eng.tables["people"].merge_token(f"#{person.id}", person.name.lower())
     for *_, rec, _step in eng.learned.values():
         rec.person_ids = []
     snapshot = settings.data_dir / "suggest" / "engine.pkl"
