@@ -68,7 +68,7 @@ class PhotoFacts:
     ext: str
     width: int  # upright
     height: int
-    orientation: int
+    orientation: int  # turns the stored image upright (stored_orientation); width/height are upright
     taken_at: dt.datetime | None
     camera_make: str | None
     camera_model: str | None
@@ -145,6 +145,47 @@ def orientation_of(im: Image.Image) -> int:
     except Exception:
         return 1
     return o if 1 <= o <= 8 else 1
+
+
+_PROBE = np.arange(6, dtype=np.uint8).reshape(2, 3)  # a tiny image with no symmetry
+
+
+def _heif_orientation(im: Image.Image) -> int:
+    """The EXIF orientation equivalent to the irot/imir transforms libheif applied while decoding.
+
+    irot turns anticlockwise by its angle; imir axis 0 flips top-bottom, axis 1 left-right (what
+    libavif, and so Pillow's AVIF plugin, reads the same files as). Without the transform list (an older
+    pillow-heif), the file's EXIF Orientation, which pillow-heif keeps as `original_orientation`, stands in:
+    phones write it equal to irot/imir."""
+    try:
+        transforms = im._heif_file[im.tell()]._c_image.transformations  # noqa: SLF001 - not public API
+    except (AttributeError, IndexError, TypeError):
+        o = im.info.get("original_orientation")
+        return o if isinstance(o, int) and 1 <= o <= 8 else 1
+    out = _PROBE
+    for kind, value in transforms:
+        if kind == "irot":
+            out = np.rot90(out, int(value) // 90)
+        elif kind == "imir":
+            out = out[::-1, :] if int(value) == 0 else out[:, ::-1]
+    for orientation in range(1, 9):  # the orientation whose transpose (decode_upright's) does the same
+        method = _TRANSPOSE.get(orientation)
+        arr = np.asarray(Image.fromarray(_PROBE).transpose(method)) if method is not None else _PROBE
+        if arr.shape == out.shape and (arr == out).all():
+            return orientation
+    return 1
+
+
+def stored_orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8) that turns the image as stored in the file into the upright one.
+
+    JPEG, TIFF, PNG, WebP: the EXIF Orientation tag; AVIF: Pillow reports irot/imir as that tag and
+    leaves the pixels as stored. HEIC/HEIF: libheif applies irot/imir while decoding (pillow-heif then
+    sets the EXIF tag to 1), so Pillow's pixels are upright already and this is the transform applied.
+    MWG regions are relative to the stored image, so sidecars turn boxes by this (docs/REGIONS.md)."""
+    if im.format == "HEIF":
+        return _heif_orientation(im)
+    return orientation_of(im)
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -287,14 +328,12 @@ def read_facts(im: Image.Image) -> PhotoFacts:
     when: metadata.CaptureTime | None = None
     description = content_id = None
     lat = lon = None
-    orientation = 1
     try:
         exif = im.getexif()
     except Exception:
         exif = None
+    orientation = stored_orientation(im)
     if exif:
-        o = exif.get(_TAG_ORIENTATION, 1)
-        orientation = int(o) if isinstance(o, int) and 1 <= o <= 8 else 1
         make = _clean_text(exif.get(_TAG_MAKE))
         model = _clean_text(exif.get(_TAG_MODEL))
         try:
@@ -319,7 +358,7 @@ def read_facts(im: Image.Image) -> PhotoFacts:
     if when is not None:
         taken = when.taken_at
     w, h = im.size
-    if orientation in (5, 6, 7, 8):
+    if orientation in (5, 6, 7, 8) and im.format != "HEIF":  # libheif has turned HEIF pixels already
         w, h = h, w
     return PhotoFacts(im.format, mime, ext, w, h, orientation, taken, make, model, lat, lon,
                       when.offset if when else None, when.source if when else None, description,

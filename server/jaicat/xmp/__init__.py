@@ -3,7 +3,8 @@
 Jaicat writes `<name>.<ext>.xmp` next to a filed photo (digiKam/darktable naming) and reads both that
 and Lightroom's `<name>.xmp`, plus XMP embedded in JPEG/HEIC files. It writes keywords (dc:subject,
 lr:hierarchicalSubject, digiKam:TagsList), the caption (dc:description) and people/regions as MWG
-regions and Microsoft MP regions, in stored-image coordinates. Everything else in a sidecar is kept.
+regions and Microsoft MP regions, in stored-image coordinates (before EXIF Orientation, or the
+irot/imir of a HEIC: docs/REGIONS.md). Everything else in a sidecar is kept.
 
 Entry points: `SidecarWriter(settings).connect()` (serve and the CLI hold one: new photos get their
 XMP imported, sidecars follow each filing decision), `write_sidecars(settings, ...)`
@@ -132,6 +133,35 @@ def apply_xmp_to_photo(photo, settings, source: str | os.PathLike | None = None)
     return totals
 
 
+_HEIF_MIMES = ("image/heic", "image/heif")
+
+
+def _settle_heif_orientation(photo, photo_file: Path) -> None:
+    """HEIC photos catalogued before Jaicat recorded the irot/imir libheif applies have orientation 1;
+    read it from the file (headers only) before their boxes are turned for a sidecar. Upright HEICs
+    are read again each time, which costs a header parse on a filing decision."""
+    if photo.mime not in _HEIF_MIMES or photo.orientation not in (None, 1):
+        return
+    from ..db import Photo
+    from ..photos.imaging import stored_orientation
+
+    try:
+        from PIL import Image
+
+        from ..photos.imaging import register_formats
+
+        register_formats()
+        with Image.open(photo_file) as im:
+            orientation = stored_orientation(im)
+    except (OSError, ValueError) as e:
+        log.warning("cannot read the orientation of %s: %s", photo_file, e)
+        return
+    if orientation != 1:
+        Photo.update(orientation=orientation).where(
+            (Photo.id == photo.id) & (Photo.orientation == photo.orientation)).execute()
+        photo.orientation = orientation
+
+
 def write_photo_sidecar(photo, settings) -> Path | None:
     """Write or update the sidecar of one photo from the catalogue; returns its path, or None when
     there is nothing to write and no sidecar exists. Unchanged sidecars are not rewritten.
@@ -141,6 +171,7 @@ def write_photo_sidecar(photo, settings) -> Path | None:
     if not photo_file.is_file():
         raise FileMissing(f"photo {photo.id}: {photo_file} is missing; no sidecar written")
     path = sidecar_path(photo_file)
+    _settle_heif_orientation(photo, photo_file)
     content = photo_content(photo)
     with _write_lock:
         old = path.read_bytes() if path.exists() else None

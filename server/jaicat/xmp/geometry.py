@@ -1,8 +1,9 @@
 """Boxes between the upright image (what Jaicat stores) and the stored pixels (what MWG/MP regions use).
 
 Jaicat keeps faces and regions as top-left x, y, w, h normalised on the upright (EXIF-applied) image.
-XMP regions describe the image as stored in the file, before the EXIF orientation is applied, so a
-sidecar written for an orientation-6 phone photo has its boxes on the sideways sensor image.
+XMP regions describe the image as stored in the file, before the EXIF orientation (or a HEIC's
+irot/imir) is applied, so a sidecar written for an orientation-6 phone photo has its boxes on the
+sideways sensor image (docs/REGIONS.md).
 """
 
 from __future__ import annotations
