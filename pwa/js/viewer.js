@@ -26,10 +26,15 @@ const q = (s) => `#search?q=${encodeURIComponent(s)}`;
 // download it); a Live Photo is its still, and "Live" plays its motion part over it.
 function picture(p) {
   if (p.media === "video") {
-    const v = h("video.viewer-img.viewer-video", { src: media(p.original_url), poster: media(p.preview_url), controls: true,
-      playsinline: true, preload: "metadata", "aria-label": `Video ${p.filename}, ${clock(p.duration)}` });
-    // e.g. an iPhone's HEVC on a browser without an HEVC decoder: say so rather than show a dead player
-    v.addEventListener("error", () => toast("This browser cannot play this video; the Original button downloads it", "error"), { once: true });
+    // a video browsers cannot play as it is (an iPhone's HEVC) plays its H.264 preview once the server has made it
+    const src = p.video_preview_url || p.original_url;
+    const v = h("video.viewer-img.viewer-video", { src: media(src), poster: media(p.preview_url), controls: true,
+      playsinline: true, preload: "metadata", "aria-label": `Video ${p.filename}, ${clock(p.duration)}`,
+      "data-playing": p.video_preview_url ? "preview" : "original" });
+    // no preview yet and no decoder here: say so rather than show a dead player
+    v.addEventListener("error", () => toast(p.video_preview_url
+      ? "This video cannot be played here; the Original button downloads it"
+      : "This browser cannot play this video; a playable preview is being made (open it again shortly), and the Original button downloads it", "error"), { once: true });
     return v;
   }
   const img = h("img.viewer-img", { src: media(p.preview_url), alt: p.caption || p.filename, draggable: false });

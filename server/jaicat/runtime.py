@@ -4,8 +4,8 @@ command, created once at start-up and closed at the end.
     runtime = Runtime(settings)          # builds the objects; nothing runs, nothing is connected
     runtime.open()                       # a CLI command: the catalogue open, sidecars kept in step
     runtime.connect()                    # ... and the suggester learning from each filing
-    runtime.start()                      # `jaicat serve`: connect, warm the suggester, start the worker
-                                         # and the thorough face pass
+    runtime.start()                      # `jaicat serve`: connect, warm the suggester, start the worker,
+                                         # the thorough face pass and the video preview maker
     runtime.close()                      # stop them, disconnect, save the suggester's snapshot
 
 The Flask app holds its runtime as `app.extensions["jaicat"]` (web/app.py); tests make as many as they
@@ -29,6 +29,7 @@ from .photos import trash
 from .photos.uploads import Receiver
 from .pipeline.cluster import Cluster
 from .pipeline.models import ModelCache
+from .pipeline.previews import PreviewMaker
 from .pipeline.worker import Worker
 from .search.query import Indexes
 from .suggest.review import Review
@@ -105,7 +106,7 @@ class DataDirLock:
 
 class Runtime:
     """Owns the model cache, the face models, the suggester and its review queue, the sidecar writer,
-    the analysis worker, the thorough face pass and the Ray cluster it may analyse on, of one data
+    the analysis worker, the thorough face pass, the video preview maker and the Ray cluster it may analyse on, of one data
     directory (`settings`)."""
 
     def __init__(self, settings: Settings):
@@ -122,6 +123,7 @@ class Runtime:
         # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)
         self.faces = FaceModels(models_dir=settings.models, device=settings.device)
         self.face_pass = FacePass(settings, models=self.faces, suggester=self.suggester)
+        self.previews = PreviewMaker(settings)  # browser-playable previews of videos (serve only)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)
         self.lock = DataDirLock(settings.data_dir)
@@ -167,6 +169,7 @@ class Runtime:
         self._reconcile()
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
+        self.previews.start()
         if self.settings.worker:
             self.worker.start()
             if self.settings.face_thorough:
@@ -186,6 +189,7 @@ class Runtime:
     def close(self) -> None:
         """Stop the worker and the face pass, disconnect, and save what the suggester learned."""
         self.worker.stop()
+        self.previews.stop()
         self.review.stop()
         self.face_pass.stop()
         if self.cluster is not None:

@@ -25,7 +25,7 @@ from .. import events
 from ..config import Settings
 from ..db import Meta, Photo, database, utcnow
 from ..errors import FileMissing, InvalidInput
-from . import ingest, live
+from . import ingest, live, preview
 from .hashing import sha256_file
 from .library import _move_lock, _relative, fsync_dir, photo_file, transfer
 
@@ -163,6 +163,7 @@ def empty_trash(settings: Settings, photo_ids: list[int] | None = None,
             shutil.rmtree(folder, ignore_errors=True)
             for size in settings.thumb_sizes:
                 ingest.thumb_path(settings, photo, size).unlink(missing_ok=True)
+            preview.remove_preview(settings, photo.sha256)
             gone += 1
     fsync_dir(settings.trash)
     if gone:

@@ -1,4 +1,4 @@
-"""Photos: filtered, cursor-paginated listing; detail; thumbnails and originals (ETag, Range)."""
+"""Photos: filtered, cursor-paginated listing; detail; thumbnails, originals and video previews (ETag, Range)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 
-from ..photos import favourites, ingest, library, tags, trash
+from ..photos import favourites, ingest, library, preview, tags, trash
 from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
@@ -160,6 +160,24 @@ def original(photo_id: int):
         raise NotFound(f"the file of photo {photo_id} is missing")
     resp = send_file(path, mimetype=photo.mime, conditional=True, etag=photo.sha256, max_age=86400,
                      download_name=photo.original_filename)
+    resp.cache_control.public = False
+    resp.cache_control.private = True
+    return resp
+
+
+@bp.get("/<int:photo_id>/video-preview")
+def video_preview(photo_id: int):
+    """The browser-playable H.264 preview of a video whose original browsers cannot play."""
+    settings = current_app.config["JAICAT_SETTINGS"]
+    photo = Photo.get_or_404(photo_id)
+    if not photo.is_video:
+        raise NotFound(f"photo {photo_id} is not a video")
+    path = preview.preview_path(settings, photo.sha256)
+    if not path.is_file():
+        raise NotFound(f"video {photo_id} has no preview: browsers play its original, or the preview "
+                       "is still being made")
+    resp = send_file(path, mimetype="video/mp4", conditional=True, etag=f"{photo.sha256}-preview",
+                     max_age=86400)
     resp.cache_control.public = False
     resp.cache_control.private = True
     return resp

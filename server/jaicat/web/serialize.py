@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask import current_app, has_app_context
 from peewee import JOIN
 
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region
-from ..photos import live
+from ..photos import live, preview
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -20,6 +21,16 @@ def photo_urls(photo_id: int) -> dict:
         "preview_url": f"/api/photos/{photo_id}/thumb?size=1280",
         "original_url": f"/api/photos/{photo_id}/original",
     }
+
+
+def video_preview_url(p: Photo) -> str | None:
+    """The browser-playable preview of a video once it is made (None for photos, for videos browsers
+    play as they are, and while it is being made)."""
+    if not p.is_video or not has_app_context():
+        return None
+    if not preview.preview_path(current_app.config["JAICAT_SETTINGS"], p.sha256).is_file():
+        return None
+    return f"/api/photos/{p.id}/video-preview"
 
 
 def photo_json(p: Photo, detail: bool = False) -> dict:
@@ -35,10 +46,12 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
         "trashed_at": iso(p.trashed_at), **photo_urls(p.id),
         "media": p.media, "duration": p.duration, "taken_offset": p.taken_offset,
         "date_source": p.date_source, "description": p.description, "live_of": p.live_of_id,
+        "video_preview_url": video_preview_url(p),
     }
     if not p.is_video and p.live_id:
         motion = live.motion_of(p)
-        out["live_video_url"] = f"/api/photos/{motion.id}/original" if motion is not None else None
+        out["live_video_url"] = ((video_preview_url(motion) or f"/api/photos/{motion.id}/original")
+                                 if motion is not None else None)
     if detail:
         tags = (PhotoTag.visible().where(PhotoTag.photo == p)
                 .order_by(PhotoTag.score.desc()))
