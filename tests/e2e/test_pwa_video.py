@@ -5,6 +5,7 @@ in the viewer (the browser streams it with Range requests); a Live Photo is one 
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
@@ -77,4 +78,26 @@ def test_a_video_and_a_live_photo_on_the_phone(live_server, phone, tmp_path):
     page.locator("#live-btn").click()
     page.wait_for_function("() => { const v = document.querySelector('video.viewer-live'); return v && !v.hidden && v.currentTime > 0.2; }",
                            timeout=20_000)
+    assert page.errors == []
+
+
+def test_an_iphone_hevc_clip_plays_its_preview(live_server, phone, tmp_path):
+    """Most browsers have no HEVC decoder: the server makes an H.264 preview in the background and the
+    viewer plays it, upright."""
+    server, page = live_server, phone
+    clip = make_video(tmp_path / "IMG_0042.MOV", codec="libx265", seconds=3, size=(96, 160), rotation=90,
+                      audio=True)
+    vid = upload_via_api(server, clip)
+    deadline = time.monotonic() + 60
+    while server.get(f"/api/photos/{vid}").json()["video_preview_url"] is None:
+        assert time.monotonic() < deadline, "the server made no preview within a minute"
+        time.sleep(0.2)
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#photo/{vid}")
+    page.locator('video.viewer-video[data-playing="preview"]').wait_for()
+    page.evaluate("() => { const v = document.querySelector('video.viewer-video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('video.viewer-video').currentTime > 0.5", timeout=20_000)
+    assert page.evaluate("() => [document.querySelector('video.viewer-video').videoWidth, "
+                         "document.querySelector('video.viewer-video').videoHeight]") == [96, 160]
     assert page.errors == []
