@@ -130,3 +130,48 @@ def test_camera_strings_end_at_the_first_nul(tmp_path):
 def test_the_photographers_description_is_kept(settings, tmp_path):
     f = _jpeg(tmp_path / "d.jpg", _exif({0x010E: "Grandma's 90th, in the garden"}))
     assert ingest_file(f, settings).photo.description == "Grandma's 90th, in the garden"
+
+
+def _pentax_note(header: bytes, order: str, date: tuple[int, int, int], time: tuple[int, int, int]) -> bytes:
+    """A Pentax maker note as the cameras write it: header, byte order, an IFD with Date (0x0006:
+    big-endian year, month, day) and Time (0x0007) stored in their entries, plus a tag they skip."""
+    bo = "big" if order == "MM" else "little"
+
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return (tag.to_bytes(2, bo) + kind.to_bytes(2, bo) + count.to_bytes(4, bo) + value.ljust(4, b"\0"))
+
+    ifd = (3).to_bytes(2, bo) + entry(0x0001, 3, 1, (2).to_bytes(2, bo)) \
+        + entry(0x0006, 7, 4, date[0].to_bytes(2, "big") + bytes(date[1:])) + entry(0x0007, 7, 3, bytes(time))
+    return header + order.encode() + ifd + b"\0\0\0\0"
+
+
+@pytest.mark.parametrize("header,order", [(b"AOC\x00", "MM"), (b"AOC\x00", "II"), (b"PENTAX \x00", "II")])
+def test_a_pentax_maker_note_dates_a_photo_without_exif_dates(tmp_path, header, order):
+    note = _pentax_note(header, order, (2011, 8, 27), (16, 4, 59))
+    # the camera's ModifyDate (firmware, not an editor) comes after the maker note in the precedence
+    exif = _exif({0x010F: "PENTAX", 0x0131: "K-5 Ver 1.00", 0x0132: "2011:09:01 10:00:00"}, {0x927C: note})
+    facts = imaging.read_facts(imaging.open_image(_jpeg(tmp_path / "imgp.jpg", exif)))
+    assert (facts.taken_at, facts.taken_offset, facts.date_source) == (
+        dt.datetime(2011, 8, 27, 16, 4, 59), None, "makernote:Pentax")
+    # XMP and IPTC dates come first
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreateDate="2011-08-27T16:05:00"/>'
+           b'</rdf:RDF></x:xmpmeta>')
+    facts = imaging.read_facts(imaging.open_image(_jpeg(tmp_path / "x.jpg", exif, xmp=xmp)))
+    assert facts.date_source == "xmp:xmp:CreateDate"
+
+
+def test_maker_notes_without_a_date_or_with_a_bad_one_are_passed_over():
+    from jaicat.photos.metadata import maker_note_time
+
+    assert maker_note_time(b"Apple iOS\x00\x00\x01MM\x00\x00") is None
+    assert maker_note_time(_pentax_note(b"AOC\x00", "MM", (2011, 13, 40), (0, 0, 0))) is None
+    assert maker_note_time(b"AOC\x00MM\xff\xff") is None  # a count running past the end
+    assert maker_note_time(None) is None
+
+
+def test_a_real_vision_pro_photo_keeps_its_gmt_offset(full_media_dir):
+    """visionOS writes no DateTimeOriginal and an XMP CreateDate with the zone as 'GMT+02:00'."""
+    facts = imaging.read_facts(imaging.open_image(full_media_dir / "heic_real/pillowheif_spatial_photo.heic"))
+    assert (facts.taken_at, facts.taken_offset, facts.date_source) == (
+        dt.datetime(2024, 4, 22, 14, 38, 9, 526000), "+02:00", "xmp:xmp:CreateDate")

@@ -3,7 +3,8 @@ sub-seconds, UTC offset and where the date came from) and the photographer's own
 
 exiftool's order, kept here: EXIF DateTimeOriginal, then EXIF CreateDate (DateTimeDigitized), then the
 XMP creation dates (photoshop:DateCreated, xmp:CreateDate, exif:DateTimeOriginal written as XMP), then
-IPTC DateCreated + TimeCreated, then IFD0 ModifyDate only when the Software tag is not an editor
+IPTC DateCreated + TimeCreated, then the maker note's own date where one is cheap and reliable to read
+(maker_note_time: Pentax and Ricoh-made Pentax cameras), then IFD0 ModifyDate only when the Software tag is not an editor
 (editors rewrite it on every save: a GIMP-resaved 2003 photo must not be dated by the resave), and the
 file's own time as the last resort (the caller adds that: only it knows the file).
 """
@@ -18,6 +19,7 @@ _TAG_IMAGE_DESCRIPTION = 0x010E
 _TAG_SOFTWARE = 0x0131
 _TAG_DATETIME = 0x0132
 _IFD_EXIF = 0x8769
+_TAG_MAKER_NOTE = 0x927C
 _EXIF_DATES = (  # (datetime tag, subsec tag, offset tag, source name)
     (0x9003, 0x9291, 0x9011, "exif:DateTimeOriginal"),
     (0x9004, 0x9292, 0x9012, "exif:CreateDate"),
@@ -77,8 +79,9 @@ def parse_datetime(v) -> tuple[dt.datetime, str | None] | None:
     s = clean_text(v)
     if not s:
         return None
-    m = re.match(r"(\d{4})[:-](\d{2})[:-](\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?",
-                 s)
+    # Apple's visionOS writes the zone as "GMT+02:00"
+    m = re.match(r"(\d{4})[:-](\d{2})[:-](\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(\.\d+)?)?\s*"
+                 r"(?:GMT|UTC)?(Z|[+-]\d{2}:?\d{2})?", s)
     if not m:
         return None
     try:
@@ -171,11 +174,53 @@ def capture_time(im, exif) -> CaptureTime | None:
         parsed = parse_datetime(text)
         if parsed:
             return CaptureTime(parsed[0], parsed[1], "iptc:DateCreated")
+    from_note = maker_note_time(sub.get(_TAG_MAKER_NOTE))
+    if from_note is not None:
+        return from_note
     if exif and not _is_editor(clean_text(exif.get(_TAG_SOFTWARE))):
         parsed = parse_datetime(exif.get(_TAG_DATETIME))
         if parsed:
             return CaptureTime(parsed[0], _offset(sub.get(0x9010)), "exif:ModifyDate")
     return None
+
+
+# Pentax maker notes: a header, the byte order, then an IFD. Date (0x0006) and Time (0x0007) are
+# 4 and 3 bytes, stored in the entry itself, so no offset (whose base differs between models) is
+# followed. The other common maker notes carry no capture date: Apple's (RunTime counts from boot),
+# Canon's and Nikon's (TimeInfo and WorldTime hold only the zone), Sony's (enciphered), Samsung's.
+_PENTAX_HEADERS = ((b"PENTAX \x00", 10), (b"AOC\x00", 6))
+
+
+def maker_note_time(note) -> CaptureTime | None:
+    """The capture time a Pentax (or Ricoh-made Pentax) maker note records, or None: the year as a
+    big-endian 16-bit number then month and day (whatever the note's byte order), and hour, minute,
+    second, as ExifTool reads them."""
+    if not isinstance(note, bytes):
+        return None
+    start = next((at for head, at in _PENTAX_HEADERS if note.startswith(head)), None)
+    if start is None or len(note) < start + 2:
+        return None
+    order = "little" if note[start - 2:start] == b"II" else "big"
+    count = int.from_bytes(note[start:start + 2], order)
+    values = {}
+    for i in range(min(count, 500)):
+        entry = note[start + 2 + 12 * i: start + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        tag, n = int.from_bytes(entry[0:2], order), int.from_bytes(entry[4:8], order)
+        if tag in (0x0006, 0x0007) and n in (3, 4):
+            values[tag] = entry[8:8 + n]
+    date, time = values.get(0x0006), values.get(0x0007)
+    if date is None or len(date) != 4:
+        return None
+    h, m, sec = time[:3] if time is not None and len(time) >= 3 else (0, 0, 0)
+    try:
+        t = dt.datetime(int.from_bytes(date[0:2], "big"), date[2], date[3], h, m, sec)
+    except ValueError:
+        return None
+    if not 1900 < t.year < 2200:
+        return None
+    return CaptureTime(t, None, "makernote:Pentax")
 
 
 def description(im, exif) -> str | None:
