@@ -28,6 +28,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/review.py
 	$(PY) bench/upload.py
 	$(PY) bench/video.py
+	$(PY) bench/preview.py
 	$(PY) bench/faces.py
 	$(PY) bench/ray_cluster.py --quick
 	$(PY) bench/hostile.py
