@@ -163,11 +163,13 @@ def _heif_orientation(im: Image.Image) -> int:
         o = im.info.get("original_orientation")
         return o if isinstance(o, int) and 1 <= o <= 8 else 1
     out = _PROBE
-    for kind, value in transforms:
-        if kind == "irot":
-            out = np.rot90(out, int(value) // 90)
-        elif kind == "imir":
-            out = out[::-1, :] if int(value) == 0 else out[:, ::-1]
+    for t in transforms:  # ("irot", degrees), ("imir", axis), ("clap", x, y, w, h): a crop turns nothing
+        if len(t) != 2 or t[0] not in ("irot", "imir"):
+            continue
+        if t[0] == "irot":
+            out = np.rot90(out, int(t[1]) // 90)
+        else:
+            out = out[::-1, :] if int(t[1]) == 0 else out[:, ::-1]
     for orientation in range(1, 9):  # the orientation whose transpose (decode_upright's) does the same
         method = _TRANSPOSE.get(orientation)
         arr = np.asarray(Image.fromarray(_PROBE).transpose(method)) if method is not None else _PROBE

@@ -134,6 +134,9 @@ def spec() -> dict:
         "/api/photos/{photo_id}/original": {"get": op(
             "The original file (Range supported)", [_id("photo_id")],
             content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})},
+        "/api/photos/{photo_id}/video-preview": {"get": op(
+            "Browser-playable H.264 preview of a video browsers cannot play (Range supported)", [_id("photo_id")],
+            content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}})},
         "/api/photos/{photo_id}/regions": {
             "get": op("Regions of a photo", [_id("photo_id")], resp=ITEMS),
             "post": op("Add a region", [_id("photo_id")], body=_obj(
