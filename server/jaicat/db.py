@@ -336,6 +336,9 @@ class Device(BaseModel):
 
 
 class Job(BaseModel):
+    """A background job (analysis, captions, learning the library); its progress goes to the phones
+    as `job.progress` events."""
+
     kind = CharField()
     status = CharField(default="queued")  # queued | running | done | failed
     total = IntegerField(default=0)
@@ -343,6 +346,21 @@ class Job(BaseModel):
     message = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+    def publish(self) -> None:
+        """Tell the phones where the job stands (`job.progress`)."""
+        from . import events
+
+        events.publish(events.JOB_PROGRESS, job_id=self.id, kind=self.kind, done=self.done, total=self.total,
+                       status=self.status, message=self.message)
+
+    def advance(self, **fields) -> None:
+        """Set `fields`, save, and publish the progress."""
+        for k, v in fields.items():
+            setattr(self, k, v)
+        self.updated_at = utcnow()
+        self.save()
+        self.publish()
 
 
 class Upload(BaseModel):

@@ -32,6 +32,7 @@ from .pipeline.models import ModelCache
 from .pipeline.previews import PreviewMaker
 from .pipeline.worker import Worker
 from .search.query import Indexes
+from .suggest.library_job import LibraryLearning
 from .suggest.review import Review
 from .suggest.service import Suggester
 from .xmp import SidecarWriter
@@ -116,6 +117,7 @@ class Runtime:
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
         self.review = Review(settings, self.suggester, self.hub)  # the review queue and its decisions
+        self.learning = LibraryLearning(settings, self.suggester, self.review)  # learning the library as a job
         self.sidecars = SidecarWriter(settings, hub=self.hub)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.indexes = Indexes(settings)  # the search indexes: photo and region embeddings
@@ -170,6 +172,7 @@ class Runtime:
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
         self.previews.start()
+        self.learning.start_if_first()  # a library that has photos but nothing learned: learn it now
         if self.settings.worker:
             self.worker.start()
             if self.settings.face_thorough:

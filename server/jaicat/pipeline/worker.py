@@ -37,19 +37,6 @@ log = logging.getLogger(__name__)
 CLUSTER_RETRY_S = 600.0  # an unreachable Ray cluster is tried again after this long
 
 
-def _publish(job: Job) -> None:
-    events.publish(events.JOB_PROGRESS, job_id=job.id, kind=job.kind, done=job.done, total=job.total,
-                   status=job.status, message=job.message)
-
-
-def _update(job: Job, **fields) -> None:
-    for k, v in fields.items():
-        setattr(job, k, v)
-    job.updated_at = utcnow()
-    job.save()
-    _publish(job)
-
-
 def _run_batch(analyser: Analyser, batch: list[Photo]) -> tuple[int, int]:
     """Analyse one batch; returns (analysed, failed). A crash of the whole batch marks its photos
     failed (with the reason) so the queue can never spin on them."""
@@ -122,7 +109,7 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
     if urgent():
         return None
     job = Job.create(kind="caption", status="running", total=Photo.caption_pending().count(), message="")
-    _publish(job)
+    job.publish()
     done = 0
     while not urgent():
         batch = list(Photo.caption_pending().limit(caption_batch_size(settings)))
@@ -133,9 +120,9 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
         if got is None or (got == 0 and urgent()):
             break
         done += len(batch)
-        _update(job, done=done, total=max(job.total, done + Photo.caption_pending().count()))
+        job.advance(done=done, total=max(job.total, done + Photo.caption_pending().count()))
     left = Photo.caption_pending().count()
-    _update(job, status="queued" if left else "done",
+    job.advance(status="queued" if left else "done",
             message="resumes after the photos waiting for analysis" if left else "")
     return job
 
@@ -149,7 +136,7 @@ def _run_analysis(settings: Settings, progress, analyser: Analyser, should_stop,
         cluster.connect()  # an unreachable cluster raises ClusterUnavailable before any job row exists
     job = Job.create(kind="analyse", status="running", total=total,
                      message="on the Ray cluster" if cluster is not None else "")
-    _publish(job)
+    job.publish()
     done = failed = 0
     batches = (cluster.run(analyser, settings.batch_size, should_stop) if cluster is not None
                else _in_process(settings, analyser, should_stop))
@@ -157,11 +144,11 @@ def _run_analysis(settings: Settings, progress, analyser: Analyser, should_stop,
         for ok, bad in batches:
             done, failed = done + ok + bad, failed + bad
             message = f"{failed} failed" if failed else ""
-            _update(job, done=done, total=max(job.total, done + Photo.pending().count()), message=message)
+            job.advance(done=done, total=max(job.total, done + Photo.pending().count()), message=message)
             if progress:
                 progress(job.done, job.total)
     except Exception as e:
-        _update(job, status="failed", message=f"{type(e).__name__}: {e}")
+        job.advance(status="failed", message=f"{type(e).__name__}: {e}")
         raise
     if settings.captions and cluster is None:
         analyser.captioner()  # so that the job says when the caption pass cannot run
@@ -173,7 +160,7 @@ def _run_analysis(settings: Settings, progress, analyser: Analyser, should_stop,
     skipped = sorted(analyser.skipped_stages | (cluster.skipped_stages if cluster is not None else set()))
     if skipped:
         parts.append(f"skipped {', '.join(skipped)}: unavailable (weights: `jaicat models pull`)")
-    _update(job, status=status, message="; ".join(parts))
+    job.advance(status=status, message="; ".join(parts))
     return job
 
 

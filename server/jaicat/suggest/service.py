@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SAVE_EVERY = 25  # decisions between snapshots (and at most SAVE_SECONDS apart while deciding)
 SAVE_SECONDS = 60.0
 RESET_KEY = "suggest.reset_at"
+LEARNED_KEY = "suggest.library_learned"  # set once the library was learned (photos learned)
 UNDO_CHECK_SECONDS = 30.0
 REBUILD_TRAIN = 3000  # latest decisions a rebuild also trains the signal weights on
 LOGS_DIR = "learning-logs"
@@ -232,12 +233,27 @@ class Suggester:
         return [f for name in (OLD_LOGS_DIR, LOGS_DIR) if (self.dir / name).is_dir()
                 for f in sorted((self.dir / name).glob("*.json"))]
 
-    def _rebuild(self, respect_reset: bool, progress: Callable[[int, int], None] | None = None,
-                 force: bool = False) -> int:
+    def _rebuild(self, respect_reset: bool, force: bool = False) -> int:
+        """Replace the engine by one learned afresh from the catalogue (under the lock) and save it."""
+        built = self._build(respect_reset)
+        self._install(built)
+        self._save(force=force)
+        return built.learned
+
+    def _build(self, respect_reset: bool, progress: Callable[[int, int], None] | None = None,
+               files: list[tuple[str, Path]] | None = None) -> _Built:
+        """A new engine learned from the learning logs, the folder tree, the catalogued filed photos
+        and the uncatalogued library `files` (from `_library_files`). Touches nothing of `self`: it can
+        run without the lock while suggestions are served from the current engine. `progress(done,
+        total)` after each photo or file."""
         from ..photos.library import list_folders
 
         eng = SuggestEngine()
-        self._engine, self._last_folder, self._folders_known = eng, 0, False
+        # where in the logs this engine stands: taken first, so what happens while it learns is caught up
+        last_decision = Decision.select(fn.MAX(Decision.id)).scalar() or 0
+        last_rename = FolderRename.select(fn.MAX(FolderRename.id)).scalar() or 0  # the tree is current
+        last_person = PersonChange.select(fn.MAX(PersonChange.id)).scalar() or 0  # so are the people
+        undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
         reset_at = int(get_meta(RESET_KEY, "0") or 0) if respect_reset else 0
         for log_file in self._log_files():
             for rec, folder, weight in load_learning_log(log_file, self.settings.library):
@@ -247,7 +263,7 @@ class Suggester:
         # filing order: photos never decided here (already in the library) first, then by decision
         latest: dict[int, tuple[int, str]] = {}
         q = (Decision.select(Decision.id, Decision.photo, Decision.action)
-             .where((Decision.undone == False) & (Decision.action != "skip"))  # noqa: E712
+             .where((Decision.undone == False) & (Decision.action != "skip") & (Decision.id <= last_decision))  # noqa: E712
              .order_by(Decision.id).tuples())
         for did, pid, action in q:
             latest[pid] = (did, action)
@@ -255,6 +271,8 @@ class Suggester:
         if reset_at:
             photos = [p for p in photos if latest.get(p.id, (0, ""))[0] > reset_at]
         photos.sort(key=lambda p: (latest.get(p.id, (0, ""))[0], p.taken_at is None, p.taken_at or 0, p.id))
+        files = files or []
+        total = len(photos) + len(files)
         n = 0
         for i in range(0, len(photos), 500):
             chunk = photos[i:i + 500]
@@ -266,15 +284,17 @@ class Suggester:
                           update_weights=n >= len(photos) - REBUILD_TRAIN)
                 n += 1
                 if progress:
-                    progress(n, len(photos))
-        self._last_decision = Decision.select(Decision.id).order_by(Decision.id.desc()).scalar() or 0
-        self._last_rename = FolderRename.select(fn.MAX(FolderRename.id)).scalar() or 0  # the tree is current
-        self._last_person = PersonChange.select(fn.MAX(PersonChange.id)).scalar() or 0  # so are the people
-        self._undone = {d for (d,) in Decision.select(Decision.id).where(Decision.undone == True).tuples()}  # noqa: E712
+                    progress(n, total)
+        n += self._learn_files(eng, files, lambda k: progress(len(photos) + k, total) if progress else None)
+        return _Built(eng, (last_decision, last_rename, last_person), undone, n)
+
+    def _install(self, built: _Built) -> None:
+        """Serve from a built engine from now on (under the lock)."""
+        self._engine, self._last_folder, self._folders_known = built.engine, 0, False
+        self._last_decision, self._last_rename, self._last_person = built.serial
+        self._undone = built.undone
         self._undos_at = time.monotonic()
         self._sync_folders()
-        self._save(force=force)
-        return n
 
     def _sync_folders(self) -> None:
         """Folders created since we last looked become suggestible at once (a new user's first folder
@@ -458,22 +478,26 @@ class Suggester:
 
     def learn_library(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Relearn from the whole library: every catalogued filed photo (a reset no longer applies) and
-        every folder of the tree, plus library files not yet catalogued, from their EXIF. Returns photos
-        learned."""
+        every folder of the tree, plus library files not yet catalogued, from their EXIF. The new
+        engine is built without holding the lock (suggestions keep coming from the current one), then
+        replaces it and catches up with decisions, renames and person changes made meanwhile. Running
+        it again learns afresh, never twice. Records LEARNED_KEY when done. Returns photos learned."""
+        Meta.delete().where(Meta.key == RESET_KEY).execute()
+        built = self._build(respect_reset=False, progress=progress, files=self._library_files())
         with self._lock:
-            Meta.delete().where(Meta.key == RESET_KEY).execute()
-            n = self._rebuild(respect_reset=False, progress=progress)
-            n += self._learn_uncatalogued()
+            self._install(built)
+            self._catch_up(undos=True)
             self._save(force=True)
-            return n
+        set_meta(LEARNED_KEY, str(built.learned))
+        return built.learned
 
-    def _learn_uncatalogued(self) -> int:
-        from ..photos import imaging
+    def _library_files(self) -> list[tuple[str, Path]]:
+        """(folder, path) of the photo files in library folders that are not catalogued, in tree order."""
         from ..photos.ingest import PHOTO_EXTENSIONS
 
         root = self.settings.library
         if not root.is_dir():
-            return 0
+            return []
         known = {p for (p,) in Photo.select(Photo.path).where(Photo.root == "library").tuples()}
         found = []
         for dirpath, dirs, files in os.walk(root):
@@ -482,18 +506,38 @@ class Suggester:
             if rel_dir == ".":
                 continue  # files at the library root are not filed anywhere
             for name in sorted(files):
-                rel = f"{rel_dir}/{name}"
-                if rel in known or Path(name).suffix.lower() not in PHOTO_EXTENSIONS:
-                    continue
-                try:
-                    with imaging.open_image(Path(dirpath) / name, self.settings.max_pixels) as im:
-                        facts = imaging.read_facts(im)
-                except Exception:
-                    continue  # not readable as a photo: not history
+                if f"{rel_dir}/{name}" not in known and Path(name).suffix.lower() in PHOTO_EXTENSIONS:
+                    found.append((rel_dir, Path(dirpath) / name))
+        return found
+
+    def _learn_files(self, eng: SuggestEngine, files: list[tuple[str, Path]],
+                     progress: Callable[[int], None]) -> int:
+        """Teach `eng` where each file is, from its EXIF (date, camera, GPS), oldest first; returns the
+        files learned (unreadable ones are not history). `progress(files read)` after each."""
+        from ..photos import imaging
+
+        root = self.settings.library
+        found = []
+        for k, (folder, path) in enumerate(files, 1):
+            try:
+                with imaging.open_image(path, self.settings.max_pixels) as im:
+                    facts = imaging.read_facts(im)
+            except Exception:
+                facts = None
+            if facts is not None:
                 camera = camera_label(facts.camera_make, facts.camera_model)
                 gps = (facts.gps_lat, facts.gps_lon) if facts.gps_lat is not None else None
-                found.append((facts.taken_at, rel, rel_dir, camera, gps))
+                found.append((facts.taken_at, path.relative_to(root).as_posix(), folder, camera, gps))
+            progress(k)
         found.sort(key=lambda x: (x[0] is None, x[0] or 0, x[1]))
         for taken, rel, folder, camera, gps in found:
-            self._engine.learn(PhotoFeatures.build("file:" + rel, taken, None, None, None, camera, gps), folder)
+            eng.learn(PhotoFeatures.build("file:" + rel, taken, None, None, None, camera, gps), folder)
         return len(found)
+
+
+class _Built:
+    """An engine learned by `Suggester._build` and where in the logs it stands: `serial` is (latest
+    Decision id, latest FolderRename id, latest PersonChange id)."""
+
+    def __init__(self, engine: SuggestEngine, serial: tuple[int, int, int], undone: set[int], learned: int):
+        self.engine, self.serial, self.undone, self.learned = engine, serial, undone, learned
