@@ -23,6 +23,7 @@ from . import events
 from .config import Settings
 from .errors import DataDirInUse
 from .db import open_db
+from .devices.local_api import LocalAccess
 from .people.faces import FaceModels
 from .people.passes import FacePass
 from .photos import trash
@@ -41,26 +42,50 @@ from .xmp import SidecarWriter
 log = logging.getLogger(__name__)
 LOCK_FILE = "jaicat.lock"
 SERVE_LOCK_WAIT = 10.0  # seconds `serve` waits for commands still running on the data directory
+WRITER_WAIT = 10.0  # seconds a writing command waits for another one to finish
+SERVE_HOLDER = "jaicat serve"  # how the serving process names itself in the lock file
 
 
 class DataDirLock:
     """`<data_dir>/jaicat.lock`: the serving process holds it exclusively, so it alone owns the
-    suggester's snapshot; a command holds it shared while it runs. A command that cannot (a server is
-    running) is a guest: it reads, files and learns through the catalogue, but never writes the
-    snapshot. The file names the holder (pid, role) for the error message."""
+    suggester's snapshot and the review state; a command that changes the data directory holds it
+    exclusively too while no server runs (`writer`), so two writers never overlap; a command that
+    only reads holds it shared. A reader that cannot (a server or a writer holds it) is a guest: it
+    reads and never writes the snapshot. The file names the exclusive holder ("jaicat serve, pid N")
+    for other processes: a writer that finds a server asks it over the local API instead."""
 
     def __init__(self, data_dir):
         self.path = data_dir / LOCK_FILE
         self._fh = None
-        self.role: str | None = None  # "serve", "command" or "guest"
+        self.role: str | None = None  # "serve", "writer", "command" or "guest"
 
     def serve(self, wait: float = SERVE_LOCK_WAIT) -> None:
         """Take the lock exclusively for `jaicat serve` (waiting up to `wait` seconds for commands)."""
-        self.exclusive("jaicat serve", wait)
+        self.exclusive(SERVE_HOLDER, wait)
+        self.role = "serve"
 
-    def exclusive(self, role: str, wait: float = 0.0) -> None:
-        """Take the lock exclusively (waiting up to `wait` seconds); DataDirInUse, naming the holder,
-        if another server or a command has it."""
+    def exclusive(self, holder: str, wait: float = 0.0) -> None:
+        """Take the lock exclusively as `holder` (waiting up to `wait` seconds); DataDirInUse, naming
+        the holder, if another server or a command has it."""
+        self._try_exclusive(holder, wait, give_way_to_server=False)
+
+    def writer(self, holder: str, wait: float = WRITER_WAIT) -> bool:
+        """Take the lock exclusively for a command that changes the data directory: True when taken
+        (no server runs; another writing command is waited for up to `wait` seconds, then
+        DataDirInUse names it); False when a server holds it - ask the server instead."""
+        if self._fh is not None:
+            return self.role in ("writer", "serve")
+        return self._try_exclusive(holder, wait, give_way_to_server=True)
+
+    def holder(self) -> str:
+        """Who holds the lock exclusively, as its file says ("" if nobody says)."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+
+    def _try_exclusive(self, holder: str, wait: float, give_way_to_server: bool) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a command may be the first to use it
         fh = self._fh or open(self.path, "a+")
         deadline = time.monotonic() + wait
         while True:
@@ -68,22 +93,26 @@ class DataDirLock:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "a jaicat command"
+                fh.seek(0)
+                other = fh.read().strip()
+                if (give_way_to_server and other.startswith(SERVE_HOLDER)) or time.monotonic() >= deadline:
                     if self._fh is None:
                         fh.close()
-                    raise DataDirInUse(f"the data directory {self.path.parent} is in use ({holder}); "
-                                       "stop that server or wait for the command to finish") from None
+                    if give_way_to_server and other.startswith(SERVE_HOLDER):
+                        return False
+                    raise DataDirInUse(f"the data directory {self.path.parent} is in use "
+                                       f"({other or 'a jaicat command'}); stop that server or wait for the "
+                                       "command to finish") from None
                 time.sleep(0.2)
-        self._fh, self.role = fh, "serve"
+        self._fh, self.role = fh, "writer"
         fh.seek(0)
         fh.truncate()
-        fh.write(f"{role}, pid {os.getpid()}")
+        fh.write(f"{holder}, pid {os.getpid()}")
         fh.flush()
+        return True
 
     def command(self) -> bool:
-        """Take the lock shared for a command; False (a guest) when a server holds it."""
+        """Take the lock shared for a command; False (a guest) when a server or a writer holds it."""
         if self._fh is not None:
             return self.role != "guest"
         fh = open(self.path, "a+")
@@ -97,7 +126,7 @@ class DataDirLock:
 
     def release(self) -> None:
         if self._fh is not None:
-            if self.role == "serve":
+            if self.role in ("serve", "writer"):
                 self._fh.seek(0)
                 self._fh.truncate()
             fcntl.flock(self._fh, fcntl.LOCK_UN)
@@ -129,6 +158,7 @@ class Runtime:
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)
         self.lock = DataDirLock(settings.data_dir)
+        self.local = LocalAccess(settings)  # the credential commands on this machine ask the server with
         self._open = False
 
     def use_cluster(self, address: str, workers: int = 0) -> Cluster:
@@ -191,6 +221,7 @@ class Runtime:
 
     def close(self) -> None:
         """Stop the worker and the face pass, disconnect, and save what the suggester learned."""
+        self.local.revoke()
         self.worker.stop()
         self.previews.stop()
         self.review.stop()

@@ -9,6 +9,7 @@ from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
 from ..runtime import Runtime
+from .remote import ask_server
 from . import backup, devices, people, photos, pipeline, search, suggest, trash, web, xmp
 
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime = None
     try:
         runtime = Runtime(load_settings(data_dir=args.data_dir, config_file=args.config))
+        # a command that changes things takes the data directory, or asks the server that has it
+        args.server = ask_server(runtime, f"jaicat {args.command}") if getattr(args, "writes", False) else None
         return int(args.func(args, runtime) or 0)
     except JaicatError as e:
         print(f"error: {e.message}", file=sys.stderr)

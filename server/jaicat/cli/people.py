@@ -14,12 +14,12 @@ def register(sub) -> None:
     p = fsub.add_parser("enroll", help="learn people from PICTURES_DIR (one subfolder of photos per person)")
     p.add_argument("pictures_dir", metavar="PICTURES_DIR")
     p.add_argument("--no-rematch", action="store_true", help="do not re-match catalogued faces afterwards")
-    p.set_defaults(func=cmd_enroll)
+    p.set_defaults(func=cmd_enroll, writes=True)
 
     p = fsub.add_parser("import", help="import known encodings from FACES_DIR (<Person_Name>_<id>.npy)")
     p.add_argument("faces_dir", metavar="FACES_DIR")
     p.add_argument("--no-rematch", action="store_true", help="do not re-match catalogued faces afterwards")
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=cmd_import, writes=True)
 
     p = fsub.add_parser("export", help="export all known encodings to FACES_DIR as .npy files")
     p.add_argument("faces_dir", metavar="FACES_DIR")
@@ -32,25 +32,25 @@ def register(sub) -> None:
     p = fsub.add_parser("rename", help="rename a person (and their face tags)")
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
-    p.set_defaults(func=cmd_rename)
+    p.set_defaults(func=cmd_rename, writes=True)
 
     p = fsub.add_parser("merge", help="merge person SRC into DST")
     p.add_argument("src", metavar="SRC")
     p.add_argument("dst", metavar="DST")
-    p.set_defaults(func=cmd_merge)
+    p.set_defaults(func=cmd_merge, writes=True)
 
     p = fsub.add_parser("forget", help="forget a person: encodings, face links and face tags")
     p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=cmd_forget)
+    p.set_defaults(func=cmd_forget, writes=True)
 
     p = fsub.add_parser("confirm", help="say whose face FACE_ID is (a new name creates the person)")
     p.add_argument("face_id", metavar="FACE_ID", type=int)
     p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=cmd_confirm)
+    p.set_defaults(func=cmd_confirm, writes=True)
 
     p = fsub.add_parser("reject", help="say FACE_ID is not the person it was matched to")
     p.add_argument("face_id", metavar="FACE_ID", type=int)
-    p.set_defaults(func=cmd_reject)
+    p.set_defaults(func=cmd_reject, writes=True)
 
     p = fsub.add_parser("clusters", help="list groups of unknown faces")
     p.add_argument("--min-size", type=int, default=2, help="smallest group to list (default 2)")
@@ -60,13 +60,13 @@ def register(sub) -> None:
     p = fsub.add_parser("name-cluster", help="give every face of an unknown group to NAME")
     p.add_argument("cluster", metavar="CLUSTER", type=int)
     p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=cmd_name_cluster)
+    p.set_defaults(func=cmd_name_cluster, writes=True)
 
     p = fsub.add_parser("recluster", help="regroup all unknown faces (chinese whispers)")
-    p.set_defaults(func=cmd_recluster)
+    p.set_defaults(func=cmd_recluster, writes=True)
 
     p = fsub.add_parser("rematch", help="match all unconfirmed faces again against the known encodings")
-    p.set_defaults(func=cmd_rematch)
+    p.set_defaults(func=cmd_rematch, writes=True)
 
 
 def _progress(desc: str, unit: str):
@@ -158,9 +158,13 @@ def cmd_rename(args, runtime) -> int:
     from ..people.persons import get_person, rename_person
 
     runtime.open()
-    old = get_person(args.old).name
-    person = rename_person(args.old, args.new)
-    print(f"renamed {old!r} to {person.name!r}")
+    person = get_person(args.old)
+    old = person.name
+    if args.server is not None:
+        name = args.server.call("PATCH", f"/api/people/{person.id}", {"name": args.new})["name"]
+    else:
+        name = rename_person(args.old, args.new).name
+    print(f"renamed {old!r} to {name!r}")
     return 0
 
 
@@ -168,16 +172,25 @@ def cmd_merge(args, runtime) -> int:
     from ..people.persons import get_person, merge_people
 
     runtime.open()
-    src = get_person(args.src).name
-    person = merge_people(args.src, args.dst)
-    print(f"merged {src!r} into {person.name!r}")
+    src = get_person(args.src)
+    if args.server is not None:
+        dst = get_person(args.dst)
+        name = args.server.call("POST", f"/api/people/{src.id}/merge", {"into": dst.id})["name"]
+    else:
+        name = merge_people(args.src, args.dst).name
+    print(f"merged {src.name!r} into {name!r}")
     return 0
 
 
 def cmd_forget(args, runtime) -> int:
-    from ..people.persons import forget_person
+    from ..people.persons import forget_person, get_person
 
     runtime.open()
+    if args.server is not None:
+        person = get_person(args.name)
+        args.server.call("DELETE", f"/api/people/{person.id}")
+        print(f"forgot {person.name!r}")
+        return 0
     r = forget_person(args.name)
     print(f"forgot {r['person']!r}: {r['encodings']} encodings removed, {r['faces']} faces now unknown")
     return 0
@@ -187,6 +200,10 @@ def cmd_confirm(args, runtime) -> int:
     from ..people.persons import confirm_face
 
     runtime.open()
+    if args.server is not None:
+        face = args.server.call("POST", f"/api/faces/{args.face_id}/confirm", {"name": args.name})
+        print(f"face {face['id']} is {face['person']['name']}")
+        return 0
     face = confirm_face(args.face_id, args.name)
     print(f"face {face.id} is {face.person.name}")
     return 0
@@ -197,6 +214,10 @@ def cmd_reject(args, runtime) -> int:
 
     settings = runtime.settings
     runtime.open()
+    if args.server is not None:
+        face = args.server.call("POST", f"/api/faces/{args.face_id}/reject")
+        print(f"face {face['id']} rejected; now {face['person']['name'] if face['person'] else 'unknown'}")
+        return 0
     face = reject_face(args.face_id, settings)
     now = face.person.name if face.person_id else "unknown"
     print(f"face {face.id} rejected; now {now}")

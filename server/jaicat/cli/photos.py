@@ -12,21 +12,21 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--device", help="record this source device name on the photos")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=cmd_import, writes=True)
 
     p = sub.add_parser("file", help="file a photo into a library folder")
     p.add_argument("photo", help="photo id or sha256 (prefix of at least 8 characters)")
     p.add_argument("folder", help="library-relative folder, e.g. 'Family/Holidays 2024'")
-    p.set_defaults(func=cmd_file)
+    p.set_defaults(func=cmd_file, writes=True)
 
     p = sub.add_parser("rename-folder", help="rename or move a library folder with its photos")
     p.add_argument("old", help="library-relative folder, e.g. 'Holidays 2024'")
     p.add_argument("new", help="its new name, e.g. 'Family/Holidays 2024'")
-    p.set_defaults(func=cmd_rename_folder)
+    p.set_defaults(func=cmd_rename_folder, writes=True)
 
     p = sub.add_parser("undo", help="undo the last filing decision (or --decision ID)")
     p.add_argument("--decision", type=int)
-    p.set_defaults(func=cmd_undo)
+    p.set_defaults(func=cmd_undo, writes=True)
 
     p = sub.add_parser("tree", help="print the library folder tree with photo counts")
     p.add_argument("--json", action="store_true")
@@ -38,7 +38,7 @@ def register(sub) -> None:
         p = tsub.add_parser(name, help=help_)
         p.add_argument("photo", help="photo id or sha256 prefix")
         p.add_argument("tags", nargs="+", metavar="TAG")
-        p.set_defaults(func=cmd_tag)
+        p.set_defaults(func=cmd_tag, writes=True)
     p = tsub.add_parser("list", help="a photo's tags with source and score")
     p.add_argument("photo")
     p.add_argument("--all", action="store_true", help="include removed tags")
@@ -80,6 +80,11 @@ def cmd_file(args, runtime) -> int:
     settings = runtime.settings
     runtime.open()
     photo = Photo.lookup(args.photo)
+    if args.server is not None:
+        args.server.call("POST", "/api/photos/move", {"ids": [photo.id], "folder": args.folder, "create": True})
+        photo = Photo.get_by_id(photo.id)
+        print(f"filed photo {photo.id} -> {photo.path}")
+        return 0
     d = file_photo(photo, args.folder, settings, action="file", device="cli")
     print(f"filed photo {photo.id} -> {d.to_path}")
     return 0
@@ -89,22 +94,29 @@ def cmd_rename_folder(args, runtime) -> int:
     from ..photos.library import rename_folder
 
     settings = runtime.settings
-    runtime.connect()  # the suggester's history follows the new name
-    n = rename_folder(settings, args.old, args.new)
+    if args.server is not None:  # the server's suggester follows the new name at once
+        n = args.server.call("POST", "/api/folders/rename", {"from": args.old, "to": args.new})["moved"]
+    else:
+        runtime.connect()  # the suggester's history follows the new name
+        n = rename_folder(settings, args.old, args.new)
     print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
     return 0
 
 
 def cmd_undo(args, runtime) -> int:
+    from ..db import Photo
     from ..photos.library import undo
 
     settings = runtime.settings
     runtime.open()
-    d = undo(settings, args.decision)
-    from ..db import Photo
-
-    p = Photo.get_by_id(d.photo_id)
-    print(f"undid decision {d.id} ({d.action}): photo {p.id} is back at {p.root}/{p.path}")
+    if args.server is not None:
+        d = args.server.call("POST", "/api/review/undo", {"decision_id": args.decision})["decision"]
+        d_id, action, photo_id = d["id"], d["action"], d["photo_id"]
+    else:
+        d = undo(settings, args.decision)
+        d_id, action, photo_id = d.id, d.action, d.photo_id
+    p = Photo.get_by_id(photo_id)
+    print(f"undid decision {d_id} ({action}): photo {p.id} is back at {p.root}/{p.path}")
     return 0
 
 
@@ -125,13 +137,17 @@ def cmd_tree(args, runtime) -> int:
 
 def cmd_tag(args, runtime) -> int:
     from ..db import Photo
-    from ..photos.tags import add_tag, photo_tags, remove_tag
+    from ..photos.tags import change_tags
 
     runtime.open()
     photo = Photo.lookup(args.photo)
-    for t in args.tags:
-        (add_tag if args.tag_command == "add" else remove_tag)(photo, t)
-    print(f"photo {photo.id}: " + (", ".join(t["name"] for t in photo_tags(photo)) or "(no tags)"))
+    change = {"add" if args.tag_command == "add" else "remove": args.tags}
+    if args.server is not None:
+        now = args.server.call("POST", f"/api/photos/{photo.id}/tags", change)["tags"]
+    else:
+        now = change_tags(photo, **change)
+    names = [t["name"] for t in now]
+    print(f"photo {photo.id}: " + (", ".join(names) or "(no tags)"))
     return 0
 
 

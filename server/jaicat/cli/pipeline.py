@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folder trees (none: only analyse)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _ray_arguments(p)
-    p.set_defaults(func=cmd_scan)
+    p.set_defaults(func=cmd_scan, writes=True)
 
     p = sub.add_parser("analyse", help="analyse pending photos; --retry-failed / --missing / --all requeue first")
     p.add_argument("--retry-failed", action="store_true", help="photos whose analysis failed")
@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="every photo (e.g. after changing models)")
     p.add_argument("--quiet", action="store_true")
     _ray_arguments(p)
-    p.set_defaults(func=cmd_analyse)
+    p.set_defaults(func=cmd_analyse, writes=True)
 
     models = sub.add_parser("models", help="model weights: pull (download or copy) and list")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

@@ -23,7 +23,7 @@ def register(sub) -> None:
     rsub = reg.add_subparsers(dest="regions_command", metavar="ACTION", required=True)
     p = rsub.add_parser("import", help="create regions from an annotation JSON (shapes: see jaicat.search.regions)")
     p.add_argument("file")
-    p.set_defaults(func=cmd_regions_import)
+    p.set_defaults(func=cmd_regions_import, writes=True)
     p = rsub.add_parser("export", help="write all regions as annotation JSON")
     p.add_argument("file")
     p.set_defaults(func=cmd_regions_export)

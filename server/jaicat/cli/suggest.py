@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import JaicatError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("suggest", help="folder suggestions: eval, learn-library, reset, import-log, show")
@@ -19,14 +21,14 @@ def register(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
     ll = sub.add_parser("learn-library", help="learn from the photos already filed in the library")
-    ll.set_defaults(func=cmd_learn_library)
+    ll.set_defaults(func=cmd_learn_library, writes=True)
 
     r = sub.add_parser("reset", help="forget everything learned (the desktop scripts' 'delete tag_learning_log.json')")
-    r.set_defaults(func=cmd_reset)
+    r.set_defaults(func=cmd_reset, writes=True)
 
     i = sub.add_parser("import-log", help="import the desktop scripts' tag_learning_log.json")
     i.add_argument("file")
-    i.set_defaults(func=cmd_import_log)
+    i.set_defaults(func=cmd_import_log, writes=True)
 
     s = sub.add_parser("show", help="print the suggestions for one photo")
     s.add_argument("photo_id", type=int)
@@ -65,19 +67,38 @@ def cmd_eval(args, runtime) -> int:
 
 
 def cmd_learn_library(args, runtime) -> int:
-    def progress(done: int, total: int) -> None:
-        if done % 1000 == 0 or done == total:
-            print(f"learn-library: {done}/{total} photos", file=sys.stderr, flush=True)
+    """Learn the library with a progress bar: here, or as the running server's job, followed."""
+    from tqdm import tqdm
 
+    bar = tqdm(total=0, unit="photo", desc="learning the library")
+
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    if args.server is not None:
+        job = args.server.follow_job(args.server.call("POST", "/api/suggest/learn-library"),
+                                     lambda j: progress(j["done"], j["total"]))
+        bar.close()
+        if job["status"] != "done":
+            raise JaicatError(f"learning the library failed on the server: {job['message']}")
+        print(job["message"])
+        return 0
     runtime.connect()
     n = runtime.suggester.learn_library(progress=progress)
-    print(f"learned {n} filed photos; {len(runtime.suggester.engine().known_folders())} folders known")
+    bar.close()
+    print(f"learned {n} photos in {len(runtime.suggester.engine().known_folders())} folders")
     return 0
 
 
 def cmd_reset(args, runtime) -> int:
-    runtime.connect()
-    runtime.suggester.reset_learning()
+    if args.server is not None:
+        args.server.call("POST", "/api/suggest/reset")
+    else:
+        runtime.connect()
+        runtime.suggester.reset_learning()
     print("suggestion learning reset: nothing learned is kept (learn-library or filing teaches it again)")
     return 0
 

@@ -11,16 +11,16 @@ def register(sub) -> None:
     tsub = trash.add_subparsers(dest="trash_command", metavar="ACTION", required=True)
     p = tsub.add_parser("put", help="move photos to the trash (restorable until it is emptied)")
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo id or sha256 prefix")
-    p.set_defaults(func=cmd_put)
+    p.set_defaults(func=cmd_put, writes=True)
     p = tsub.add_parser("list", help="what is in the trash, most recently trashed first")
     p.set_defaults(func=cmd_list)
     p = tsub.add_parser("restore", help="put photos back where they were")
     p.add_argument("photos", nargs="+", metavar="PHOTO")
-    p.set_defaults(func=cmd_restore)
+    p.set_defaults(func=cmd_restore, writes=True)
     p = tsub.add_parser("empty", help="delete what is in the trash for good")
     p.add_argument("--older-than", type=int, metavar="DAYS", help="only photos trashed at least DAYS ago")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_empty)
+    p.set_defaults(func=cmd_empty, writes=True)
 
 
 def cmd_put(args, runtime) -> int:
@@ -29,8 +29,11 @@ def cmd_put(args, runtime) -> int:
 
     runtime.open()
     photos = [Photo.lookup(ref) for ref in args.photos]  # every reference checked before anything moves
+    if args.server is not None:
+        args.server.call("POST", "/api/photos/trash", {"ids": [p.id for p in photos]})
     for p in photos:
-        trash_photo(p, runtime.settings)
+        if args.server is None:
+            trash_photo(p, runtime.settings)
         print(f"trashed photo {p.id} ({p.original_filename})")
     return 0
 
@@ -55,8 +58,10 @@ def cmd_restore(args, runtime) -> int:
 
     runtime.open()
     photos = [Photo.lookup(ref) for ref in args.photos]
+    if args.server is not None:
+        args.server.call("POST", "/api/photos/restore", {"ids": [p.id for p in photos]})
     for p in photos:
-        p = restore_photo(p, runtime.settings)
+        p = Photo.get_by_id(p.id) if args.server is not None else restore_photo(p, runtime.settings)
         print(f"restored photo {p.id} to {p.root}/{p.path}")
     return 0
 
@@ -77,5 +82,10 @@ def cmd_empty(args, runtime) -> int:
         if input(f"Delete {n} photo(s) in the trash for good? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    print(f"deleted {empty_trash(runtime.settings, older_than=older)} photo(s) for good")
+    if args.server is not None:
+        deleted = args.server.call("POST", "/api/trash/empty", {"older_than_days": args.older_than}
+                                   if args.older_than is not None else {})["deleted"]
+    else:
+        deleted = empty_trash(runtime.settings, older_than=older)
+    print(f"deleted {deleted} photo(s) for good")
     return 0

@@ -70,7 +70,8 @@ def _start_services(settings, runtime) -> list:
     stops.append(stop.set)
     # Learning and sidecars hook into filing before the worker can produce the first suggestion.
     runtime.start()  # the suggester learns from filing and warms up; sidecars follow; the worker starts
-    stops.append(runtime.close)  # stops the worker, saves what the suggester learned
+    stops.append(runtime.close)  # stops the worker, saves what the suggester learned, revokes the credential
+    runtime.local.issue()  # commands on this machine ask this server from now on (local-api.json)
     if settings.zeroconf:
         from ..db import database
         from ..devices.discovery import announce, server_id

@@ -12,7 +12,7 @@ def register(sub) -> None:
     w = xsub.add_parser("write", help="write sidecars for library photos that have none (--all: update every one)")
     w.add_argument("photo_ids", nargs="*", type=int, help="only these photos")
     w.add_argument("--all", action="store_true", help="also update sidecars that already exist")
-    w.set_defaults(func=cmd_xmp_write)
+    w.set_defaults(func=cmd_xmp_write, writes=True)
     r = xsub.add_parser("read", help="print what Jaicat reads from a sidecar or a photo's embedded XMP (JSON)")
     r.add_argument("file")
     r.set_defaults(func=cmd_xmp_read)

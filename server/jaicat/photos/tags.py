@@ -131,6 +131,20 @@ def edit_photo_tags(photo_or_id, wanted: Iterable[str]) -> list[dict]:
     return now
 
 
+def change_tags(photo_or_id, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[dict]:
+    """The user adds and removes some tags (`jaicat tag add/remove`): add_tag / remove_tag each
+    (names checked first), then announced as "photo.changed". Returns the photo's tags now."""
+    photo = _photo(photo_or_id)
+    add, remove = [clean_tag(t) for t in add], [clean_tag(t) for t in remove]
+    for t in add:
+        add_tag(photo, t)
+    for t in remove:
+        remove_tag(photo, t)
+    now = photo_tags(photo)
+    events.publish(events.PHOTO_CHANGED, photo_id=photo.id, change="tags", tags=[t["name"] for t in now])
+    return now
+
+
 def set_auto_tags(photo: Photo, source: str, tags: Iterable[tuple[str, float]]) -> list[str]:
     """Replace `photo`'s tags from auto-tagger `source` with `tags`; returns the names now stored.
 

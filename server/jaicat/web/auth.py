@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import __version__
-from ..devices import addresses, discovery, pairing
+from ..devices import addresses, discovery, local_api, pairing
 from ..errors import Forbidden, Unauthorized
 from .params import field, json_body
 from .serialize import device_json, iso
@@ -28,10 +28,29 @@ def request_token() -> str | None:
     return None
 
 
+class LocalCaller:
+    """Who calls with the local credential (a `jaicat` command on this machine): stands in for a
+    paired device (`g.device`); its decisions are recorded as made by "cli"."""
+
+    id = 0
+    name = "cli"
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
+
+
 def require_token():
-    """before_request hook: refuse protected paths without a valid, unrevoked device token."""
+    """before_request hook: refuse protected paths without a valid, unrevoked device token, or the
+    local credential (devices/local_api.py) in the Authorization header from a loopback peer."""
     path = request.path
     if not (path.startswith("/api/") or path == "/api" or path == "/ws") or path in PUBLIC_API_PATHS:
+        return None
+    if current_app.extensions["jaicat"].local.accepts(_bearer()):
+        if not local_api.is_loopback(request.remote_addr):
+            raise Forbidden("the local credential is accepted only from this machine")
+        g.device = LocalCaller()
         return None
     device = pairing.device_for_token(request_token())
     if device is None:

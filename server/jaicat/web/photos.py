@@ -100,6 +100,16 @@ def edit(photo_id: int):
     return jsonify(photo_json(Photo.get_or_404(photo_id), detail=True))
 
 
+@bp.post("/<int:photo_id>/tags")
+def change_tags(photo_id: int):
+    """Add and remove some of a photo's tags (what `jaicat tag add/remove` asks the server)."""
+    body = json_body()
+    add, remove = str_list(body, "add") or [], str_list(body, "remove") or []
+    if not add and not remove:
+        raise BadRequest("nothing to change: send 'add' or 'remove' (lists of tag names)")
+    return jsonify({"photo_id": photo_id, "tags": tags.change_tags(Photo.get_or_404(photo_id), add, remove)})
+
+
 def _photos(ids: list[int]) -> list[Photo]:
     """The photos with these ids, in the order given; NotFound names the first id that has none."""
     return [Photo.get_or_404(i) for i in ids]

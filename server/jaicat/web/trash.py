@@ -3,10 +3,12 @@ photo actions (web/photos.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..photos import trash
-from .params import id_list, int_cursor, json_body, limit_arg
+from .params import BadRequest, field, id_list, int_cursor, json_body, limit_arg
 from .serialize import iso, photo_json
 
 bp = Blueprint("trash", __name__, url_prefix="/api/trash")
@@ -22,8 +24,13 @@ def listing():
 
 @bp.post("/empty")
 def empty():
-    """Delete photos in the trash for good: every one, or those in `ids`."""
+    """Delete photos in the trash for good: every one, those in `ids`, or those trashed at least
+    `older_than_days` days ago."""
     body = json_body(optional=True)
     ids = id_list(body) if "ids" in body else None
-    deleted = trash.empty_trash(current_app.config["JAICAT_SETTINGS"], photo_ids=ids)
+    days = field(body, "older_than_days", int)
+    if days is not None and not 0 <= days <= 100_000:
+        raise BadRequest("'older_than_days' must be 0 to 100000")
+    older = dt.timedelta(days=days) if days is not None else None
+    deleted = trash.empty_trash(current_app.config["JAICAT_SETTINGS"], photo_ids=ids, older_than=older)
     return jsonify({"deleted": deleted})

@@ -1,0 +1,136 @@
+"""Commands that change the data directory, and the running server that owns it.
+
+A command that changes the catalogue, the library or the suggester (its parser says `writes=True`)
+first asks for the data directory's lock exclusively (runtime.DataDirLock.writer):
+- no server runs: it gets the lock and works itself; a second writing command waits up to
+  WRITER_WAIT seconds for it, then stops with a message naming it;
+- `jaicat serve` holds it: the command asks the server over loopback with the local credential the
+  server wrote into the data directory (devices/local_api.py), so the server's objects (the
+  suggester, the review queue) do the change and know it at once. `args.server` is then a
+  `ServerClient`; commands that have no server route yet still work beside the server as guests
+  (they change the catalogue themselves and never write the suggester's snapshot).
+
+    server = args.server                              # None: work locally
+    if server is not None:
+        doc = server.call("POST", "/api/folders/rename", {"from": old, "to": new})
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from ..devices.local_api import read_credential
+from ..errors import Conflict, DataDirInUse, InvalidInput, JaicatError, NotFound
+
+MAX_RESPONSE = 16 * 1024 * 1024  # bytes read of one answer
+CREDENTIAL_WAIT = 10.0  # seconds to wait for a starting server to write its credential
+POLL_SECONDS = 0.3  # how often a followed job is looked at
+
+
+class ServerError(JaicatError):
+    """The running server refused or failed a request (its status and message are kept)."""
+
+
+class ServerUnreachable(JaicatError):
+    code = "server_unreachable"
+
+
+_ERRORS = {400: InvalidInput, 404: NotFound, 409: Conflict}
+
+
+class ServerClient:
+    """Requests to the running server of a data directory, with its local credential."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.url: str | None = None
+        self.token: str | None = None  # read at the first call: a command without a server route needs none
+
+    def _load(self, wait: float, stale: str | None) -> None:
+        """Read the credential file, waiting up to `wait` seconds for one (other than `stale`)."""
+        deadline = time.monotonic() + wait
+        while True:
+            cred = read_credential(self.settings)
+            if cred is not None and cred["token"] != stale:
+                break
+            if time.monotonic() >= deadline:
+                raise DataDirInUse(f"a server runs on the data directory {self.settings.data_dir} but has not "
+                                   "written its local credential (local-api.json); try again once it is up")
+            time.sleep(0.2)
+        if not cred.get("url"):
+            raise DataDirInUse(f"a server runs on the data directory {self.settings.data_dir} and listens on "
+                               f"{self.settings.host} only, not on loopback: stop it to run this command, or "
+                               "serve on 0.0.0.0 or 127.0.0.1")
+        self.url, self.token = cred["url"], cred["token"]
+
+    def _context(self) -> ssl.SSLContext | None:
+        if not self.url.startswith("https:"):
+            return None
+        return ssl.create_default_context(cafile=str(self.settings.data_dir / "certs" / "ca.crt"))
+
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = 120.0) -> dict:
+        """Send one request; the JSON answer ({} for 204). A refusal raises the matching JaicatError
+        with the server's message; a server that does not answer raises ServerUnreachable."""
+        if self.token is None:
+            self._load(wait=CREDENTIAL_WAIT, stale=None)
+        for attempt in range(2):
+            try:
+                return self._send(method, path, body, timeout)
+            except ServerError as e:
+                if e.details.get("status") == 401 and attempt == 0:
+                    self._load(wait=CREDENTIAL_WAIT, stale=self.token)  # a restarted server: its new one
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, body: dict | None, timeout: float) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Accept": "application/json",
+            **({"Content-Type": "application/json"} if data is not None else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self._context()) as resp:
+                raw = resp.read(MAX_RESPONSE + 1)
+        except urllib.error.HTTPError as e:
+            raw = e.read(MAX_RESPONSE)
+            try:
+                doc = json.loads(raw)
+                message = doc.get("message") or doc.get("error") or e.reason
+            except ValueError:
+                message = str(e.reason)
+            raise _ERRORS.get(e.code, ServerError)(f"the server refused: {message}", status=e.code) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ServerUnreachable(f"the server holding the data directory does not answer at {self.url} "
+                                    f"({reason})") from None
+        if len(raw) > MAX_RESPONSE:
+            raise ServerError("the server's answer is too large")
+        return json.loads(raw) if raw else {}
+
+    def follow_job(self, job: dict, progress) -> dict:
+        """Poll a job (GET /api/jobs/ID) until it is done or failed, calling `progress(job)` on each
+        look; returns its last state."""
+        while job["status"] in ("queued", "running"):
+            progress(job)
+            time.sleep(POLL_SECONDS)
+            job = self.call("GET", f"/api/jobs/{job['id']}")
+        progress(job)
+        return job
+
+
+def ask_server(runtime, holder: str) -> ServerClient | None:
+    """For a command that changes the data directory: None when it may write itself (it now holds
+    the lock exclusively), else a client of the running server to ask."""
+    if runtime.lock.writer(holder):
+        return None
+    return ServerClient(runtime.settings)
+
+
+def say(message: str) -> None:
+    """A line about where the work happens, on stderr (stdout stays the command's answer)."""
+    print(message, file=sys.stderr, flush=True)
