@@ -157,6 +157,13 @@ class RateLimited(JaicatError):
     status = 429
 
 
+class LocalOnly(JaicatError):
+    """The local credential (devices/local_api.py) sent from a peer that is not this machine."""
+
+    code = "local_only"
+    status = 403
+
+
 class Forbidden(JaicatError):
     """A request from another site (its Origin is not this server), or one that rides on the cookie
     without saying where it comes from."""

@@ -8,7 +8,7 @@ import sys
 from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
-from ..runtime import Runtime
+from ..runtime import WRITER_WAIT, Runtime
 from .remote import ask_server
 from . import backup, devices, people, photos, pipeline, search, suggest, trash, web, xmp
 
@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jaicat {__version__}")
     parser.add_argument("--data-dir", help="data directory (default: $JAICAT_DATA_DIR or ./jaicat-data)")
     parser.add_argument("--config", help="TOML config file (default: <data-dir>/jaicat.toml)")
+    parser.add_argument("--lock-wait", type=float, default=WRITER_WAIT, metavar="SECONDS",
+                        help="how long a command that changes things waits for another one to finish "
+                             f"(default {WRITER_WAIT:g})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (web, devices, photos, trash, pipeline, search, people, suggest, xmp, backup):
         module.register(sub)
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runtime = Runtime(load_settings(data_dir=args.data_dir, config_file=args.config))
         # a command that changes things takes the data directory, or asks the server that has it
-        args.server = ask_server(runtime, f"jaicat {args.command}") if getattr(args, "writes", False) else None
+        writes = getattr(args, "writes", False)
+        args.server = ask_server(runtime, f"jaicat {args.command}", args.lock_wait) if writes else None
         return int(args.func(args, runtime) or 0)
     except JaicatError as e:
         print(f"error: {e.message}", file=sys.stderr)

@@ -123,10 +123,13 @@ class ServerClient:
         return job
 
 
-def ask_server(runtime, holder: str) -> ServerClient | None:
+def ask_server(runtime, holder: str, wait: float) -> ServerClient | None:
     """For a command that changes the data directory: None when it may write itself (it now holds
-    the lock exclusively), else a client of the running server to ask."""
-    if runtime.lock.writer(holder):
+    the lock exclusively, after waiting up to `wait` seconds for another command), else a client of
+    the running server to ask."""
+    if wait < 0:
+        raise InvalidInput("--lock-wait must be 0 or more seconds")
+    if runtime.lock.writer(holder, wait):
         return None
     return ServerClient(runtime.settings)
 

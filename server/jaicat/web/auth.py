@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import __version__
 from ..devices import addresses, discovery, local_api, pairing
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, LocalOnly, Unauthorized
 from .params import field, json_body
 from .serialize import device_json, iso
 
@@ -49,7 +49,7 @@ def require_token():
         return None
     if current_app.extensions["jaicat"].local.accepts(_bearer()):
         if not local_api.is_loopback(request.remote_addr):
-            raise Forbidden("the local credential is accepted only from this machine")
+            raise LocalOnly("the local credential is accepted only from this machine")
         g.device = LocalCaller()
         return None
     device = pairing.device_for_token(request_token())
