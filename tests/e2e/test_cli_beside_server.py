@@ -1,0 +1,204 @@
+"""One owner for the data directory, on the real server.
+
+- A first start with a library that already has folders of photos learns them as a background job
+  (progress over the websocket as `job.progress`), once; afterwards waiting photos are suggested
+  into those folders.
+- A `jaicat` command that changes things while the server runs asks the server over loopback with
+  the local credential: the server does the change itself, so its websocket announces it and its
+  suggester knows it at once.
+- Without a server, a writing command holds the data directory: a second one waits or is told.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+import websocket
+from fixtures.library import dated_jpeg, fill_library
+
+pytestmark = [pytest.mark.timeout(300)]
+
+PER_FOLDER = 60
+
+
+def upload(server, data: bytes, name: str) -> int:
+    up = server.post("/api/uploads", json={"filename": name, "size": len(data),
+                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
+    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.json()["status"] == "done", r.text
+    return r.json()["photo_id"]
+
+
+def learn_jobs(server) -> list[dict]:
+    return [j for j in server.get("/api/jobs").json()["items"] if j["kind"] == "learn-library"]
+
+
+def wait_learned(server, count: int = 1, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [j for j in learn_jobs(server) if j["status"] == "done"]
+        if len(done) >= count:
+            return done[0]
+        time.sleep(0.1)
+    pytest.fail(f"the library was not learned: {learn_jobs(server)}\n{server.log()[-3000:]}")
+
+
+class Events:
+    """Everything a phone's websocket receives."""
+
+    def __init__(self, server):
+        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
+        self.items: list[dict] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                msg = json.loads(self.ws.recv())
+                with self.lock:
+                    self.items.append(msg)
+        except Exception:  # noqa: BLE001 - the socket closed at the end of the test
+            pass
+
+    def wait(self, pred, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for m in self.items:
+                    if pred(m):
+                        return m
+            time.sleep(0.05)
+        pytest.fail(f"no such event; got {[m.get('type') for m in self.items]}")
+
+    def of(self, pred) -> list[dict]:
+        with self.lock:
+            return [m for m in self.items if pred(m)]
+
+
+@pytest.fixture
+def server(live_server_factory, tmp_path):
+    """A first start on a library with two folders of photos (Rome, May 2023; Beach, July 2024)."""
+    library = tmp_path / "existing-library"
+    fill_library(library, PER_FOLDER)
+    return live_server_factory(library_dir=str(library))
+
+
+def test_first_start_learns_the_library_with_progress_once(server):
+    n = 2 * PER_FOLDER
+    job = wait_learned(server)
+    assert (job["done"], job["total"]) == (n, n) and job["message"].startswith(f"learned {n} photos")
+    # waiting photos are suggested into the folders the library already had
+    rome = upload(server, dated_jpeg(1, dt.datetime(2023, 5, 11, 12)), "IMG_9001.jpg")
+    beach = upload(server, dated_jpeg(2, dt.datetime(2024, 7, 2, 12)), "IMG_9002.jpg")
+    cards = {p["id"]: p for p in server.get("/api/review?limit=50").json()["items"]}
+    assert cards[rome]["suggestions"][0]["folder"] == "Rome"
+    assert cards[beach]["suggestions"][0]["folder"] == "Beach"
+    # learning again on demand: the phones see its progress over the websocket
+    ws = Events(server)
+    try:
+        r = server.post("/api/suggest/learn-library")
+        assert r.status_code == 202 and r.json()["kind"] == "learn-library", r.text
+        jid = r.json()["id"]
+        done = ws.wait(lambda m: m.get("type") == "job.progress" and m.get("job_id") == jid
+                       and m["status"] == "done")
+        steps = ws.of(lambda m: m.get("type") == "job.progress" and m.get("job_id") == jid)
+    finally:
+        ws.ws.close()
+    assert done["done"] == done["total"] == n and len(steps) >= 3
+    assert [m["done"] for m in steps] == sorted(m["done"] for m in steps)
+    # a restart does not learn it again: learning the library on first start happens once
+    server.stop()
+    server.start()
+    assert len(learn_jobs(server)) == 2 and all(j["status"] == "done" for j in learn_jobs(server))
+    cards = {p["id"]: p for p in server.get("/api/review?limit=50").json()["items"]}
+    assert cards[rome]["suggestions"][0]["folder"] == "Rome"
+
+
+def test_cli_commands_ask_the_running_server(server):
+    wait_learned(server)
+    cred_path = server.data_dir / "local-api.json"
+    assert stat.S_IMODE(cred_path.stat().st_mode) == 0o600
+    cred = json.loads(cred_path.read_text())
+    assert cred["url"] == server.url
+    rome = upload(server, dated_jpeg(3, dt.datetime(2023, 5, 12, 10)), "IMG_9003.jpg")
+    ws = Events(server)
+    try:
+        # a folder rename: the server renames, announces it, and its suggester follows at once
+        r = server.cli("rename-folder", "Rome", "Italy/Rome 2023")
+        assert r.returncode == 0, r.stderr
+        ws.wait(lambda m: m.get("type") == "library.changed" and m.get("change") == "folder_renamed")
+        top = server.get(f"/api/review?limit=50").json()["items"]
+        assert {p["id"]: p for p in top}[rome]["suggestions"][0]["folder"] == "Italy/Rome 2023"
+        # tags and filing through the server: its websocket tells the phones
+        r = server.cli("tag", "add", str(rome), "gelato")
+        assert r.returncode == 0 and "gelato" in r.stdout, r.stderr
+        ws.wait(lambda m: m.get("type") == "photo.changed" and m.get("photo_id") == rome)
+        r = server.cli("file", str(rome), "Italy/Rome 2023")
+        assert r.returncode == 0, r.stderr
+        ws.wait(lambda m: m.get("type") == "library.changed" and m.get("photo_id") == rome)
+        photo = server.get(f"/api/photos/{rome}").json()
+        assert photo["status"] == "filed" and photo["path"].startswith("Italy/Rome 2023/")
+        assert photo["decisions"][0]["device"] == "cli"
+        r = server.cli("undo")
+        assert r.returncode == 0, r.stderr
+        assert server.get(f"/api/photos/{rome}").json()["root"] == "inbox"
+        # learning the library through the server: its job, a progress bar here
+        r = server.cli("suggest", "learn-library")
+        assert r.returncode == 0 and r.stdout.startswith("learned "), r.stderr
+        assert "learning the library" in r.stderr
+        assert len(learn_jobs(server)) == 2
+        # a refusal comes back as the server's message and a non-zero exit
+        r = server.cli("rename-folder", "Nowhere", "Elsewhere", check=False)
+        assert r.returncode == 2 and "the server refused" in r.stderr
+    finally:
+        ws.ws.close()
+    # the credential is refused when wrong, and rotated by a restart
+    bad = requests.get(f"{server.url}/api/folders", headers={"Authorization": "Bearer " + "x" * 43}, timeout=10)
+    assert bad.status_code == 401
+    ok = requests.get(f"{server.url}/api/folders", headers={"Authorization": f"Bearer {cred['token']}"}, timeout=10)
+    assert ok.status_code == 200
+    server.stop()
+    assert not cred_path.exists()  # removed when the server stops
+    server.start()
+    fresh = json.loads(cred_path.read_text())["token"]
+    assert fresh != cred["token"]
+    old = requests.get(f"{server.url}/api/folders", headers={"Authorization": f"Bearer {cred['token']}"}, timeout=10)
+    assert old.status_code == 401
+
+
+def _jaicat(data_dir, *args, timeout=60):
+    env = {k: v for k, v in os.environ.items() if k not in ("JAICAT_DATA_DIR", "JAICAT_CONFIG")}
+    return subprocess.run([sys.executable, "-m", "jaicat", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_without_a_server_a_writer_holds_the_data_directory(settings):
+    from jaicat.photos import library
+    from jaicat.runtime import Runtime
+
+    library.create_folder(settings, "Rome")
+    other = Runtime(settings)
+    assert other.lock.writer("jaicat rename-folder", wait=0)  # another command is changing things
+    try:
+        r = _jaicat(settings.data_dir, "--lock-wait", "0.5", "rename-folder", "Rome", "Italy")
+        assert r.returncode == 2 and "in use (jaicat rename-folder, pid" in r.stderr, r.stderr
+        assert (settings.library / "Rome").is_dir()
+        assert _jaicat(settings.data_dir, "tree").returncode == 0  # reading goes on
+        threading.Timer(1.0, other.lock.release).start()  # ... and a writer that waits gets its turn
+        r = _jaicat(settings.data_dir, "rename-folder", "Rome", "Italy")
+        assert r.returncode == 0, r.stderr
+    finally:
+        other.lock.release()
+    assert (settings.library / "Italy").is_dir() and not (settings.library / "Rome").exists()
