@@ -157,6 +157,19 @@ class RateLimited(JaicatError):
     status = 429
 
 
+class ServerRefused(JaicatError):
+    """A command asked the running server (cli/remote.py) and it answered with an error the CLI has no
+    closer class for; `details["status"]` is the HTTP status."""
+
+    code = "server_refused"
+
+
+class ServerUnreachable(JaicatError):
+    """A command must ask the running server (it holds the data directory) and cannot reach it."""
+
+    code = "server_unreachable"
+
+
 class LocalOnly(JaicatError):
     """The local credential (devices/local_api.py) sent from a peer that is not this machine."""
 

@@ -139,7 +139,7 @@ def test_cli_commands_ask_the_running_server(server):
         r = server.cli("rename-folder", "Rome", "Italy/Rome 2023")
         assert r.returncode == 0, r.stderr
         ws.wait(lambda m: m.get("type") == "library.changed" and m.get("change") == "folder_renamed")
-        top = server.get(f"/api/review?limit=50").json()["items"]
+        top = server.get("/api/review?limit=50").json()["items"]
         assert {p["id"]: p for p in top}[rome]["suggestions"][0]["folder"] == "Italy/Rome 2023"
         # tags and filing through the server: its websocket tells the phones
         r = server.cli("tag", "add", str(rome), "gelato")
@@ -202,3 +202,16 @@ def test_without_a_server_a_writer_holds_the_data_directory(settings):
     finally:
         other.lock.release()
     assert (settings.library / "Italy").is_dir() and not (settings.library / "Rome").exists()
+
+
+def test_the_app_shows_the_learning_job_in_its_top_bar(server, phone):
+    wait_learned(server)
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#review")
+    page.wait_for_function("document.getElementById('net-status')?.textContent === 'Live'")
+    assert server.post("/api/suggest/learn-library").status_code == 202
+    line = page.locator("#jobs .job-line", has_text="learn-library")
+    line.wait_for()  # shown while it runs and for two seconds after it is done
+    assert f"/{2 * PER_FOLDER}" in line.inner_text()

@@ -75,3 +75,35 @@ def test_loopback_helpers(settings):
     assert loopback_url(settings) is None  # listening on a LAN address only: not reachable locally
     settings.host, settings.https = "::", True
     assert loopback_url(settings) == f"https://[::1]:{settings.port}"
+
+
+def test_tags_route_adds_and_removes_some_tags(client, photo):
+    r = client.post(f"/api/photos/{photo.id}/tags", json={"add": ["gelato", "rome"]})
+    assert r.status_code == 200 and {t["name"] for t in r.get_json()["tags"]} >= {"gelato", "rome"}
+    r = client.post(f"/api/photos/{photo.id}/tags", json={"remove": ["rome"]})
+    names = {t["name"] for t in r.get_json()["tags"]}
+    assert "gelato" in names and "rome" not in names
+    assert client.post(f"/api/photos/{photo.id}/tags", json={}).status_code == 400
+    assert client.post(f"/api/photos/{photo.id}/tags", json={"add": "x"}).status_code == 400
+    assert client.post("/api/photos/999999/tags", json={"add": ["x"]}).status_code == 404
+
+
+def test_trash_empty_older_than_days(client, photo):
+    assert client.post("/api/photos/trash", json={"ids": [photo.id]}).status_code == 200
+    assert client.post("/api/trash/empty", json={"older_than_days": 1}).get_json()["deleted"] == 0
+    assert client.post("/api/trash/empty", json={"older_than_days": -1}).status_code == 400
+    assert client.post("/api/trash/empty", json={"older_than_days": 0}).get_json()["deleted"] == 1
+
+
+def test_suggest_routes(app, client, settings):
+    from fixtures.library import fill_library
+
+    n = fill_library(settings.library, 3)
+    r = client.post("/api/suggest/learn-library")
+    assert r.status_code == 202 and r.get_json()["kind"] == "learn-library"
+    assert app.extensions["jaicat"].learning.wait(30)
+    job = client.get(f"/api/jobs/{r.get_json()['id']}").get_json()
+    assert (job["status"], job["done"], job["total"]) == ("done", n, n)
+    r = client.post("/api/suggest/reset")
+    assert r.status_code == 200 and r.get_json() == {"reset": True, "folders": 2}
+    assert app.extensions["jaicat"].suggester.engine().history_size == 0

@@ -25,19 +25,11 @@ import urllib.error
 import urllib.request
 
 from ..devices.local_api import read_credential
-from ..errors import Conflict, DataDirInUse, InvalidInput, JaicatError, NotFound
+from ..errors import Conflict, DataDirInUse, InvalidInput, NotFound, ServerRefused, ServerUnreachable
 
 MAX_RESPONSE = 16 * 1024 * 1024  # bytes read of one answer
 CREDENTIAL_WAIT = 10.0  # seconds to wait for a starting server to write its credential
 POLL_SECONDS = 0.3  # how often a followed job is looked at
-
-
-class ServerError(JaicatError):
-    """The running server refused or failed a request (its status and message are kept)."""
-
-
-class ServerUnreachable(JaicatError):
-    code = "server_unreachable"
 
 
 _ERRORS = {400: InvalidInput, 404: NotFound, 409: Conflict}
@@ -81,7 +73,7 @@ class ServerClient:
         for attempt in range(2):
             try:
                 return self._send(method, path, body, timeout)
-            except ServerError as e:
+            except ServerRefused as e:
                 if e.details.get("status") == 401 and attempt == 0:
                     self._load(wait=CREDENTIAL_WAIT, stale=self.token)  # a restarted server: its new one
                     continue
@@ -103,13 +95,13 @@ class ServerClient:
                 message = doc.get("message") or doc.get("error") or e.reason
             except ValueError:
                 message = str(e.reason)
-            raise _ERRORS.get(e.code, ServerError)(f"the server refused: {message}", status=e.code) from None
+            raise _ERRORS.get(e.code, ServerRefused)(f"the server refused: {message}", status=e.code) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise ServerUnreachable(f"the server holding the data directory does not answer at {self.url} "
                                     f"({reason})") from None
         if len(raw) > MAX_RESPONSE:
-            raise ServerError("the server's answer is too large")
+            raise ServerRefused("the server's answer is too large")
         return json.loads(raw) if raw else {}
 
     def follow_job(self, job: dict, progress) -> dict:
