@@ -57,8 +57,12 @@ def wait_learned(server, count: int = 1, timeout: float = 60) -> dict:
 class Events:
     """Everything a phone's websocket receives."""
 
-    def __init__(self, server):
-        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
+    def __init__(self, server, local_token: str | None = None):
+        if local_token:  # a command on this machine: the local credential, in the header only
+            self.ws = websocket.create_connection(server.ws_url, header=[f"Authorization: Bearer {local_token}"],
+                                                  timeout=30)
+        else:
+            self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
         self.items: list[dict] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
@@ -134,6 +138,8 @@ def test_cli_commands_ask_the_running_server(server):
     assert cred["url"] == server.url
     rome = upload(server, dated_jpeg(3, dt.datetime(2023, 5, 12, 10)), "IMG_9003.jpg")
     ws = Events(server)
+    local_ws = Events(server, local_token=cred["token"])  # stays open: no device row to find revoked
+    opened = time.monotonic()
     try:
         # a folder rename: the server renames, announces it, and its suggester follows at once
         r = server.cli("rename-folder", "Rome", "Italy/Rome 2023")
@@ -162,8 +168,14 @@ def test_cli_commands_ask_the_running_server(server):
         # a refusal comes back as the server's message and a non-zero exit
         r = server.cli("rename-folder", "Nowhere", "Elsewhere", check=False)
         assert r.returncode == 2 and "the server refused" in r.stderr
+        while time.monotonic() - opened < 6:  # past the server's revocation recheck (5 s)
+            time.sleep(0.2)
+        server.cli("tag", "add", str(rome), "espresso")
+        local_ws.wait(lambda m: m.get("type") == "photo.changed" and "espresso" in m.get("tags", []))
+        assert local_ws.ws.connected
     finally:
         ws.ws.close()
+        local_ws.ws.close()
     # the credential is refused when wrong, and rotated by a restart
     bad = requests.get(f"{server.url}/api/folders", headers={"Authorization": "Bearer " + "x" * 43}, timeout=10)
     assert bad.status_code == 401

@@ -34,6 +34,7 @@ class LocalCaller:
 
     id = 0
     name = "cli"
+    local = True  # lives as long as the server process: never revoked like a device
 
 
 def _bearer() -> str | None:

@@ -160,6 +160,7 @@ def websocket(ws):
     runtime = current_app.extensions["jaicat"]
     review = runtime.review
     device = g.device
+    local = getattr(device, "local", False)  # a command with the local credential: no device row to recheck
     open_sockets: OpenSockets = current_app.extensions["jaicat_sockets"]
     send_lock = threading.Lock()
     closed = threading.Event()
@@ -215,12 +216,12 @@ def websocket(ws):
             raw = ws.receive(timeout=RECHECK_SECONDS)
             if time.monotonic() >= recheck:
                 recheck = time.monotonic() + RECHECK_SECONDS
-                if pairing.is_revoked(device.id):
+                if not local and pairing.is_revoked(device.id):
                     close_revoked()
                     break
             if raw is None:
                 continue
-            reply = handle_message(review, device.name, raw, device.id)
+            reply = handle_message(review, device.name, raw, None if local else device.id)
             if reply is not None:
                 send(reply)
     except ConnectionClosed:
