@@ -32,14 +32,15 @@ def test_first_start_learns_the_library_once_with_progress(settings, tmp_path):
     (tmp_path / "new.jpg").write_bytes(dated_jpeg(1, dt.datetime(2023, 5, 11, 12)))
     waiting = ingest_file(tmp_path / "new.jpg", settings).photo
     rt = Runtime(settings).connect()
-    q = events.subscribe()
+    hub = events.Hub()
+    q = hub.subscribe()
     try:
         assert rt.learning.needed()
         job = rt.learning.start_if_first()
         assert rt.learning.wait(30)
         evs = _progress_events(q)
     finally:
-        events.unsubscribe(q)
+        hub.unsubscribe(q)
         rt.close()
     job = Job.get_by_id(job.id)
     assert (job.kind, job.status, job.done, job.total) == (KIND, "done", n, n), job.message
