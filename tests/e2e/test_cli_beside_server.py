@@ -165,6 +165,15 @@ def test_cli_commands_ask_the_running_server(server):
         assert r.returncode == 0 and r.stdout.startswith("learned "), r.stderr
         assert "learning the library" in r.stderr
         assert len(learn_jobs(server)) == 2
+        # analysis is the server's worker's: `analyse` requeues there (this server runs without it)
+        import sqlite3
+
+        with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+            db.execute("UPDATE photo SET analysis_error = 'decoder crashed' WHERE id = ?", (rome,))
+        r = server.cli("analyse", "--retry-failed", check=False)
+        assert r.returncode == 1 and "requeued 1 photos" in r.stdout and "worker is off" in r.stdout, r.stderr
+        with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+            assert db.execute("SELECT analysis_error FROM photo WHERE id = ?", (rome,)).fetchone() == (None,)
         # a refusal comes back as the server's message and a non-zero exit
         r = server.cli("rename-folder", "Nowhere", "Elsewhere", check=False)
         assert r.returncode == 2 and "the server refused" in r.stderr

@@ -107,3 +107,13 @@ def test_suggest_routes(app, client, settings):
     r = client.post("/api/suggest/reset")
     assert r.status_code == 200 and r.get_json() == {"reset": True, "folders": 2}
     assert app.extensions["jaicat"].suggester.engine().history_size == 0
+
+
+def test_analysis_requeue_route(client, photo):
+    from jaicat.db import Photo
+
+    Photo.update(analysis_error="decoder crashed").where(Photo.id == photo.id).execute()
+    r = client.post("/api/analysis/requeue", json={"retry_failed": True})
+    assert r.status_code == 202 and r.get_json() == {"requeued": 1, "pending": 1, "worker": False}
+    assert Photo.get_by_id(photo.id).analysis_error is None
+    assert client.post("/api/analysis/requeue", json={"all": "yes"}).status_code == 400

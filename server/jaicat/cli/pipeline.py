@@ -141,9 +141,23 @@ def cmd_scan(args, runtime) -> int:
 
 
 def cmd_analyse(args, runtime) -> int:
+    from ..errors import InvalidInput
     from ..pipeline.analysis import requeue
 
     runtime.open()
+    if args.server is not None:  # the server's worker analyses; it owns the models and the queue
+        if args.ray is not None or args.ray_workers is not None:
+            raise InvalidInput("--ray and --ray-workers apply when no server runs; the running server "
+                               "analyses with its own ray_address setting")
+        r = args.server.call("POST", "/api/analysis/requeue", {"missing": args.missing,
+                                                               "retry_failed": args.retry_failed, "all": args.all})
+        if r["requeued"]:
+            print(f"requeued {r['requeued']} photos")
+        if not r["worker"]:
+            print(f"the running server's worker is off (--no-worker): {r['pending']} photos wait for analysis")
+            return 1 if r["pending"] else 0
+        print(f"the running server analyses the {r['pending']} pending photos (progress in the app: job analyse)")
+        return 0
     n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
     if n:
         print(f"requeued {n} photos")

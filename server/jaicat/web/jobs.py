@@ -1,19 +1,21 @@
-"""Background jobs and their progress (rows written by the worker)."""
+"""Background jobs and their progress (rows written by the worker), and asking for analysis again."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from ..db import Job
+from ..db import Job, Photo
 from ..errors import NotFound
-from .params import BadRequest
+from ..pipeline.analysis import requeue
+from . import runtime
+from .params import BadRequest, field, json_body
 from .serialize import job_json
 
-bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+bp = Blueprint("jobs", __name__, url_prefix="/api")
 STATUSES = ("queued", "running", "done", "failed")
 
 
-@bp.get("")
+@bp.get("/jobs")
 def list_jobs():
     q = Job.select().order_by(Job.id.desc()).limit(100)
     status = request.args.get("status")
@@ -24,9 +26,23 @@ def list_jobs():
     return jsonify({"items": [job_json(j) for j in q]})
 
 
-@bp.get("/<int:job_id>")
+@bp.get("/jobs/<int:job_id>")
 def job(job_id: int):
     row = Job.get_or_none(Job.id == job_id)
     if row is None:
         raise NotFound(f"no job {job_id}")
     return jsonify(job_json(row))
+
+
+@bp.post("/analysis/requeue")
+def analyse_again():
+    """Put photos back in the analysis queue (what `jaicat analyse --missing/--retry-failed/--all`
+    asks the running server) and wake its worker."""
+    body = json_body(optional=True)
+    n = requeue(missing_embeddings=field(body, "missing", bool, default=False),
+                failed=field(body, "retry_failed", bool, default=False),
+                everything=field(body, "all", bool, default=False))
+    worker = runtime().worker
+    if worker.running:
+        worker.wake()
+    return jsonify({"requeued": n, "pending": Photo.pending().count(), "worker": worker.running}), 202
