@@ -4,7 +4,10 @@ A household grown to --history decisions (512-d embeddings, bench/histories.py) 
 engine; the catalogue holds --waiting photos waiting for review, with their tags, people and CLIP
 embeddings. Measured through the product's own path (suggest.review.Review):
   page   GET /api/review's work for --page cards: the page query, their tags and people, and the
-         engine's top-3 with reasons for each;
+         engine's top-3 with reasons for the whole page at once (SuggestEngine.predict_many);
+  engine the engine alone on the same pages, one card at a time (predict, the per-card path and the
+         baseline) and batched (predict_many), interleaved so both see the same machine load; the
+         answers must be identical;
   refresh what the server does after each decision: re-suggest the first 100 waiting cards and store
          the changed ones.
 
@@ -29,6 +32,7 @@ from histories import household  # noqa: E402
 
 from jaicat.config import load_settings  # noqa: E402
 from jaicat.db import Face, Person, Photo, PhotoTag, Tag, database, open_db, vec_to_blob  # noqa: E402
+from jaicat.suggest.catalogue import record, tags_and_people  # noqa: E402
 from jaicat.suggest.engine import SuggestEngine  # noqa: E402
 from jaicat.suggest.features import parse_record  # noqa: E402
 from jaicat.suggest.review import Review  # noqa: E402
@@ -94,6 +98,7 @@ def main(argv=None) -> int:
 
         truth = {i + 1: obj["folder"] for i, obj in enumerate(objs[args.history:])}  # photo ids from 1
         pages, cpu, cursor, shown, right = [], [], None, 0, 0
+        one_cpu, many_cpu, differ = [], [], 0
         for _ in range(args.rounds):
             t0, c0 = time.perf_counter(), time.process_time()
             rows, cursor, count = review.queue(args.page, cursor)
@@ -101,6 +106,17 @@ def main(argv=None) -> int:
             cpu.append((time.process_time() - c0) * 1000)
             shown += sum(1 for p in rows if p.suggestions)
             right += sum(1 for p in rows if p.suggestions and p.suggestions[0]["folder"] == truth[p.id])
+            tags, people = tags_and_people([p.id for p in rows])
+            recs = [record(p, tags.get(p.id, {}), people.get(p.id, [])) for p in rows]
+            engine.drop_caches()  # both start from a cold page cache, as after a decision
+            c0 = time.process_time()
+            one = [engine.predict(r, 3) for r in recs]
+            one_cpu.append((time.process_time() - c0) * 1000 / len(recs))
+            engine.drop_caches()
+            c0 = time.process_time()
+            many = engine.predict_many(recs, 3)
+            many_cpu.append((time.process_time() - c0) * 1000 / len(recs))
+            differ += sum(a != b for a, b in zip(one, many))
         refresh, refresh_cpu = [], []
         for _ in range(max(5, args.rounds // 4)):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -116,6 +132,10 @@ def main(argv=None) -> int:
           f"p99 {pct(pages, 99):.1f} ms, per card {statistics.median(pages) / args.page:.2f} ms (CPU p50 "
           f"{statistics.median(cpu):.1f} ms, p99 {pct(cpu, 99):.1f} ms); "
           f"{shown}/{args.page * args.rounds} cards with a suggestion, top-1 right on {right}")
+    print(f"  engine alone, CPU per card: one at a time (baseline) p50 {statistics.median(one_cpu):.3f} ms, "
+          f"p99 {pct(one_cpu, 99):.3f} ms; batched page p50 {statistics.median(many_cpu):.3f} ms, "
+          f"p99 {pct(many_cpu, 99):.3f} ms ({statistics.median(one_cpu) / statistics.median(many_cpu):.1f}x); "
+          f"{differ} cards answered differently")
     print(f"  refresh after a decision (first 100 waiting, store changed): p50 {statistics.median(refresh):.1f} ms, "
           f"max {max(refresh):.1f} ms (CPU p50 {statistics.median(refresh_cpu):.1f} ms)")
     print(f"  (machine load average {__import__('os').getloadavg()[0]:.1f}: wall times include waiting for a CPU)")

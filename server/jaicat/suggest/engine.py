@@ -32,6 +32,7 @@ SNAPSHOT_VERSION = 4  # bump when the engine's attributes change: older snapshot
 _TIME_SCALES = ((600.0, 3 * 3600.0), (3 * 3600.0, 36 * 3600.0), (2 * 86400.0, 10 * 86400.0))
 _KNN = 16
 _RECENT = 30
+_PAGE = 64  # photos whose embedding neighbours come from one matrix product
 
 
 @dataclass
@@ -76,6 +77,8 @@ class SuggestEngine:
     `signals` restricts the engine to some signal groups (the single-signal baselines of the bench).
     """
 
+    _base = None  # (folders, _page_base()) shared by every photo until the engine changes
+
     def __init__(self, signals=None, half_life: float = 4000.0, correction_weight: float = 2.0,
                  vector_capacity: int | None = None, learning_rate: float = 0.3):
         self.signals = tuple(signals) if signals else SIGNALS
@@ -117,10 +120,14 @@ class SuggestEngine:
         self.calibrator = Calibrator()
         self.learned: OrderedDict = OrderedDict()  # id -> what forget() needs, for the latest decisions
         self.serial = 0
-        self._cache = None
+        self.drop_caches()
+
+    def drop_caches(self) -> None:
+        """Drop what was computed from the engine's state (it just learned or forgot something)."""
+        self._cache = self._base = None
 
     def to_bytes(self) -> bytes:
-        self._cache = None
+        self.drop_caches()
         return pickle.dumps((SNAPSHOT_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
@@ -173,7 +180,7 @@ class SuggestEngine:
         if created and not known:
             self.recent.append((self.step, f))
             del self.recent[:-_RECENT]
-        self._cache = None
+        self.drop_caches()
 
     def rename_folder(self, old: str, new: str) -> int:
         """Move the history of `old` (and of its subfolders) to `new`; merges into an existing folder.
@@ -192,7 +199,7 @@ class SuggestEngine:
                 self._set_name(f, target)
             else:
                 self._merge(f, dst)
-        self._cache = None
+        self.drop_caches()
         return len(moved)
 
     def merge_person(self, src: int, dst: int) -> None:
@@ -314,52 +321,86 @@ class SuggestEngine:
         key = (self.step, len(self.folders), self.serial)
         if self._cache is not None and self._cache[0] is rec and self._cache[1] == key:
             return self._cache[2]
-        n = len(self.folders)
-        on = set(self.signals)
-        X = np.zeros((n, len(FEATURES)))
-        detail: dict = {}
+        out = self.evidence_many([rec])[0]
+        self._cache = (rec, key, out)  # holding rec keeps its identity unique while cached
+        return out
+
+    def _page_base(self, n: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(prior, recent column, token lifts per group): what every photo shares, kept until the
+        engine changes."""
+        if self._base is not None and self._base[0] == n:
+            return self._base[1]
         total = float(self.count[:n].sum())
         prior = (self.count[:n] + 0.5 * self.inc) / (total + 0.5 * self.inc * max(n, 1))
-        X[:, 0] = np.log(prior)
+        recent = np.zeros(n)
         for s, f in self.recent:
-            X[f, 1] += 0.7 ** (self.step - s)
-        X[:, 1] = np.log1p(X[:, 1])
-        toks = self.tokens(rec)
+            recent[f] += 0.7 ** (self.step - s)
+        self._base = (n, (prior, np.log1p(recent), {g: {} for g in TOKEN_GROUPS}))
+        return self._base[1]
+
+    def evidence_many(self, recs: list[PhotoFeatures]) -> list[Evidence]:
+        """evidence() for a page of photos at once: the columns they share are computed once, the
+        token tables are read in one pass and the embedding neighbours come from one matrix product.
+        Each photo's evidence is exactly what it would be alone (tests/suggest/test_page.py)."""
+        out: list[Evidence] = []
+        for i in range(0, len(recs), _PAGE):
+            out.extend(self._evidence_page(recs[i:i + _PAGE]))
+        return out
+
+    def _evidence_page(self, recs: list[PhotoFeatures]) -> list[Evidence]:
+        n, B = len(self.folders), len(recs)
+        on = set(self.signals)
+        prior, recent, lifts = self._page_base(n)
+        F = np.zeros((len(FEATURES), B, n))  # feature-major: each column of the page is contiguous
+        F[0] = np.log(prior)
+        F[1] = recent
+        toks = [self.tokens(rec) for rec in recs]
+        details: list[dict] = [{"tokens": t} for t in toks]
         for col, group in enumerate(TOKEN_GROUPS, start=2):
-            if group in on and toks[group]:
-                self.tables[group].score(toks[group], prior, X[:, col])
-        detail["tokens"] = toks
-        if "time" in on and rec.ts is not None and self.times.ts.size:
-            dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
-            detail["time"] = (dts, fs)
-            for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
-                near = dts <= span
-                if near.any():
-                    X[:, col] = np.log1p(np.bincount(fs[near], np.exp(-dts[near] / tau), minlength=n))
-        if "embedding" in on and self.vectors.accepts(rec.embedding) and self.vectors.n:
-            sims, fs = self.vectors.neighbours(rec.embedding, _KNN)
-            detail["embedding"] = (sims, fs)
-            if sims.size:
-                X[:, 10] = np.log1p(np.bincount(fs, np.exp((sims - 1.0) / 0.05), minlength=n))
-                X[:, 11] = np.log1p(np.bincount(fs, np.exp((sims - sims[0]) / 0.02), minlength=n))
-            X[:, 12] = self.vectors.centroid_sims(rec.embedding, n)
-        if "gps" in on and rec.gps is not None and self.geo.n:
-            d, fs = self.geo.near(rec.gps, 100.0)
-            detail["gps"] = (d, fs)
-            if d.size:
-                near = d <= 5.0
-                X[:, 13] = np.log1p(np.bincount(fs[near], np.exp(-d[near] / 0.5), minlength=n))
-                X[:, 14] = np.log1p(np.bincount(fs, np.exp(-d / 20.0), minlength=n))
-        if "name" in on:
-            X[:, 15] = self._name_scores(rec, toks, n)
-            X[:, 16], X[:, 17] = self._date_scores(rec, n)
+            if group in on:
+                self.tables[group].score_many([t[group] for t in toks], prior, F[col], lifts[group])
+        if "time" in on and self.times.ts.size:
+            for b, rec in enumerate(recs):
+                if rec.ts is None:
+                    continue
+                dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
+                details[b]["time"] = (dts, fs)
+                for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
+                    near = dts <= span
+                    if near.any():
+                        F[col, b] = np.log1p(np.bincount(fs[near], np.exp(-dts[near] / tau), minlength=n))
+        if "embedding" in on and self.vectors.n:
+            rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
+            if rows:
+                found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
+                for b, (sims, fs) in zip(rows, found):
+                    details[b]["embedding"] = (sims, fs)
+                    if sims.size:
+                        F[10, b] = np.log1p(np.bincount(fs, np.exp((sims - 1.0) / 0.05), minlength=n))
+                        F[11, b] = np.log1p(np.bincount(fs, np.exp((sims - sims[0]) / 0.02), minlength=n))
+                    F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
+        if "gps" in on and self.geo.n:
+            for b, rec in enumerate(recs):
+                if rec.gps is None:
+                    continue
+                d, fs = self.geo.near(rec.gps, 100.0)
+                details[b]["gps"] = (d, fs)
+                if d.size:
+                    near = d <= 5.0
+                    F[13, b] = np.log1p(np.bincount(fs[near], np.exp(-d[near] / 0.5), minlength=n))
+                    F[14, b] = np.log1p(np.bincount(fs, np.exp(-d / 20.0), minlength=n))
         # Candidates: real folders with history, or named/dated like this photo, or just created.
-        cand = self.alive[:n] & ((self.raw[:n] > 0) | (X[:, 15] > 0) | (X[:, 16] > 0))
+        base = self.alive[:n] & (self.raw[:n] > 0)
         for _, f in self.recent:
-            cand[f] = cand[f] or self.alive[f]
-        idx = np.nonzero(cand)[0]
-        out = Evidence(idx, X[idx] * self.mask, detail)
-        self._cache = (rec, key, out)  # holding rec keeps its identity unique while cached
+            base[f] = self.alive[f]
+        out = []
+        for b, rec in enumerate(recs):
+            if "name" in on:
+                F[15, b] = self._name_scores(rec, toks[b], n)
+                F[16, b], F[17, b] = self._date_scores(rec, n)
+            cand = base | (self.alive[:n] & ((F[15, b] > 0) | (F[16, b] > 0)))
+            idx = np.nonzero(cand)[0]
+            out.append(Evidence(idx, np.ascontiguousarray(F[:, b, idx].T) * self.mask, details[b]))
         return out
 
     def p_new(self) -> float:
@@ -382,17 +423,28 @@ class SuggestEngine:
 
     def predict(self, rec: PhotoFeatures, k: int = 3, explain: bool = True) -> list[Suggestion]:
         """The top-k folders for a photo, best first; [] when nothing real can be suggested."""
-        idx, p, conf = self.scores(rec)
-        if idx.size == 0 or k <= 0:
-            return []
-        k = min(k, idx.size)
-        order = np.argpartition(-p, k - 1)[:k] if idx.size > k else np.arange(idx.size)
-        order = order[np.argsort(-p[order], kind="stable")]
+        return self.predict_many([rec], k, explain, [self.evidence(rec)])[0]
+
+    def predict_many(self, recs: list[PhotoFeatures], k: int = 3, explain: bool = True,
+                     evidence: list[Evidence] | None = None) -> list[list[Suggestion]]:
+        """predict() for a page of photos: the same answers, computed together (evidence_many)."""
+        evidence = self.evidence_many(recs) if evidence is None else evidence
+        p_new = self.p_new()
         out = []
-        for j in order:
-            f = int(idx[j])
-            text = reasons.explain(self, rec, self.evidence(rec), f, j) if explain else ""
-            out.append(Suggestion(self.folders[f], float(conf[j]), text))
+        for rec, ev in zip(recs, evidence):
+            idx, X, _ = ev
+            if idx.size == 0 or k <= 0:
+                out.append([])
+                continue
+            p = self._softmax(X) * (1.0 - p_new)
+            conf = self.calibrator(p)
+            kk = min(k, idx.size)
+            order = np.argpartition(-p, kk - 1)[:kk] if idx.size > kk else np.arange(idx.size)
+            order = order[np.argsort(-p[order], kind="stable")]
+            shares = reasons.Shares(self.weights, ev) if explain else None
+            out.append([Suggestion(self.folders[int(idx[j])], float(conf[j]),
+                                   reasons.explain(self, rec, ev, int(idx[j]), int(j), shares) if explain else "")
+                        for j in order])
         return out
 
     def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0,
@@ -437,7 +489,7 @@ class SuggestEngine:
         self.inc *= 2.0 ** (1.0 / self.half_life)
         if self.inc > 1e12:
             self._rescale()
-        self._cache = None
+        self.drop_caches()
 
     def _add(self, rec: PhotoFeatures, f: int, inc: float, serial: int, sign: float = 1.0) -> None:
         self.count[f] = max(0.0, self.count[f] + sign * inc)
@@ -476,7 +528,7 @@ class SuggestEngine:
         serial, f, inc, rec, step = item
         self._add(rec, f, inc, serial, sign=-1.0)
         self.recent = [r for r in self.recent if r != (step, f)]
-        self._cache = None
+        self.drop_caches()
         return True
 
     def _rescale(self) -> None:

@@ -30,25 +30,39 @@ def _gap(seconds: float) -> str:
     return f"{round(s / 86400)} days"
 
 
+class Shares:
+    """Each signal's share for every candidate of one photo's evidence, computed once for its
+    suggestions: [(share, group)] per candidate position, largest first."""
+
+    _GROUPS = np.array([[1.0 if FEATURES[c][1] == g else 0.0 for g in GROUP_COLS] for c in range(len(FEATURES))])
+    _FACTORS = np.array([0.5 if g in ("prior", "recent") else 1.0 for g in GROUP_COLS])
+
+    def __init__(self, weights: np.ndarray, evidence: Evidence):
+        idx, X, _ = evidence
+        self.weighted = X * weights
+        self.total = self.weighted.sum(axis=0)
+        self.n = idx.size
+
+    def __call__(self, j: int) -> list[tuple[float, str]]:
+        if self.n > 1:
+            others = (self.total - self.weighted[j]) / (self.n - 1)
+        else:
+            others = np.zeros(self.weighted.shape[1])
+        # folder size and recency are the reasons of last resort: they say little about this photo
+        shares = ((self.weighted[j] - others) @ self._GROUPS) * self._FACTORS
+        return sorted(zip(shares.tolist(), GROUP_COLS), reverse=True)
+
+
 def contributions(weights: np.ndarray, evidence: Evidence, j: int) -> list[tuple[float, str]]:
     """[(share, group)] for candidate position j, largest first."""
-    idx, X, _ = evidence
-    weighted = X * weights
-    if idx.size > 1:
-        others = (weighted.sum(axis=0) - weighted[j]) / (idx.size - 1)
-    else:
-        others = np.zeros(weighted.shape[1])
-    diff = weighted[j] - others
-    # folder size and recency are the reasons of last resort: they say little about this photo
-    out = [(float(diff[cols].sum()) * (0.5 if group in ("prior", "recent") else 1.0), group)
-           for group, cols in GROUP_COLS.items()]
-    return sorted(out, reverse=True)
+    return Shares(weights, evidence)(j)
 
 
-def explain(engine, rec: PhotoFeatures, evidence: Evidence, f: int, j: int) -> str:
-    """Why folder `f` (candidate position `j` of `evidence`) suits the photo, in one line."""
+def explain(engine, rec: PhotoFeatures, evidence: Evidence, f: int, j: int, shares: Shares | None = None) -> str:
+    """Why folder `f` (candidate position `j` of `evidence`) suits the photo, in one line. `shares`:
+    the evidence's Shares when several of its folders are explained."""
     parts = []
-    shares = contributions(engine.weights, evidence, j)
+    shares = (shares or Shares(engine.weights, evidence))(j)
     for rank, (share, group) in enumerate(shares):
         if share <= 0 or (rank > 0 and share < 0.5 * shares[0][0]):
             break

@@ -431,13 +431,14 @@ class Suggester:
 
     def suggest_for_photos(self, photos: list[Photo], k: int | None = None) -> dict[int, list[dict]]:
         """{photo id: top-k suggestions} for many photos: their tags and people in two queries, then
-        the engine under one lock (a page of 50 cards costs well under 50 ms)."""
+        the whole page through the engine at once, under one lock (predict_many: the same answers as
+        one photo at a time, in well under a millisecond a card)."""
         k = self.settings.suggest_top_k if k is None else k
         tags, people = tags_and_people([p.id for p in photos])
+        recs = [record(p, tags.get(p.id, {}), people.get(p.id, {})) for p in photos]
         with self._lock:
-            eng = self._fresh()
-            return {p.id: [s.as_dict() for s in eng.predict(record(p, tags.get(p.id, {}), people.get(p.id, {})), k)]
-                    for p in photos}
+            answers = self._fresh().predict_many(recs, k)
+        return {p.id: [s.as_dict() for s in sugg] for p, sugg in zip(photos, answers)}
 
     def suggest_after_analysis(self, photo: Photo) -> list[dict]:
         """Once a photo is analysed: store its suggestions, mark an inbox photo "suggested" and tell

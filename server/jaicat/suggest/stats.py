@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 
+_SLACK = 1e-3  # far above the rounding of a float32 dot product of unit vectors (~1e-5)
+_PAGE_MIN = 4  # photos from which a matrix product over the ring pays
+
 
 def _grow(a: np.ndarray, n: int, fill=0) -> np.ndarray:
     if n <= a.shape[0]:
@@ -75,22 +78,39 @@ class TokenTable:
 
     def score(self, tokens: dict, prior: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Add the evidence of `tokens` ({token: weight}) for every folder into `out`; returns out."""
-        idx, cnt, wts = [], [], []
-        total_w = 0.0
-        for t, w in tokens.items():
-            row = self.rows.get(t)
-            if row is None or row.size == 0:
-                continue
-            idx.append(row.idx[: row.size])
-            cnt.append(row.cnt[: row.size])
-            wts.append(np.full(row.size, w))
-            total_w += w
+        self.score_many([tokens], prior, out[None, :])
+        return out
+
+    def score_many(self, token_dicts: list[dict], prior: np.ndarray, out: np.ndarray,
+                   lifts: dict | None = None) -> np.ndarray:
+        """score() for several photos in one pass: row b of `out` (photos x folders) gets the evidence
+        of token_dicts[b], exactly what score() would add for it alone. `lifts` keeps each token's
+        per-folder lift for the next page while the counts and `prior` stay the same. Returns out."""
+        n = out.shape[1]
+        lifts = {} if lifts is None else lifts
+        idx, ev, base = [], [], []
+        norm = np.ones(len(token_dicts))
+        for b, tokens in enumerate(token_dicts):
+            total_w = 0.0
+            for t, w in tokens.items():
+                row = self.rows.get(t)
+                if row is None or row.size == 0:
+                    continue
+                i = row.idx[: row.size]
+                lift = lifts.get(t)
+                if lift is None:
+                    lift = lifts[t] = np.log1p(row.cnt[: row.size] / (self.beta * prior[i]))
+                idx.append(i)
+                ev.append(w * lift)
+                base.append(np.full(row.size, b * n, np.int64))
+                total_w += w
+            # correlated tags would otherwise count many times over
+            norm[b] = max(1.0, math.sqrt(total_w))
         if not idx:
             return out
-        i = np.concatenate(idx)
-        ev = np.concatenate(wts) * np.log1p(np.concatenate(cnt) / (self.beta * prior[i]))
-        # correlated tags would otherwise count many times over
-        out += np.bincount(i, ev, minlength=out.shape[0]) / max(1.0, math.sqrt(total_w))
+        flat = np.concatenate(base) + np.concatenate(idx)
+        sums = np.bincount(flat, np.concatenate(ev), minlength=out.shape[0] * n).reshape(out.shape[0], n)
+        out += sums / norm[:, None]
         return out
 
     def scale(self, factor: float) -> None:
@@ -209,24 +229,47 @@ class VectorIndex:
 
     def neighbours(self, v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(similarity, folder) of the k most similar stored photos, best first."""
+        return self.neighbours_many(v[None, :], k)[0]
+
+    def neighbours_many(self, vs: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """neighbours() for each row of `vs`; a page of photos reads the ring once.
+
+        Similarities are einsum's own single-threaded dot products (a threaded gemv is faster on an
+        idle machine but stalls for tens of ms when the home PC is busy, and p99 is what shows). For a
+        page, one matrix product (BLAS) first picks each photo's candidates: its rounding depends on
+        the page, so it only keeps every stored photo within _SLACK of the k-th best, whose
+        similarities are then computed exactly as for a single photo. A photo's neighbours are the
+        same alone or in a page; ties are broken by position in the ring."""
         if self.n == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int32)
-        # einsum's own single-threaded loop, not BLAS: a threaded gemv is faster on an idle machine
-        # but stalls for tens of ms when the home PC is busy (the ML worker), and p99 is what shows
-        sims = np.einsum("ij,j->i", self.mat[: self.n], v)
-        sims[self.folder[: self.n] < 0] = -2.0
-        k = min(k, self.n)
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top])]
-        keep = sims[top] > -2.0
-        return sims[top][keep], self.folder[top][keep]
+            return [(np.zeros(0, np.float32), np.zeros(0, np.int32)) for _ in range(len(vs))]
+        mat = self.mat[: self.n]
+        live = np.nonzero(self.folder[: self.n] >= 0)[0]
+        rough = None
+        if len(vs) >= _PAGE_MIN and live.size > k:
+            rough = mat @ vs.T
+            if live.size < self.n:
+                rough = rough[live]
+        out = []
+        for b, v in enumerate(vs):
+            if live.size <= k:
+                cand = live
+            elif rough is None:  # one photo: exact over the whole ring
+                sims = np.einsum("ij,j->i", mat, v)[live]
+                cand = live[sims >= np.partition(sims, live.size - k)[live.size - k]]
+            else:
+                r = rough[:, b]
+                cand = live[r >= np.partition(r, live.size - k)[live.size - k] - _SLACK]
+            sims = np.einsum("ij,j->i", mat[cand], v)
+            top = np.lexsort((cand, -sims))[:k]
+            out.append((sims[top], self.folder[cand[top]]))
+        return out
 
     def centroid_sims(self, v: np.ndarray, nfolders: int) -> np.ndarray:
         """Cosine of v to each folder's mean direction (0 for folders without embeddings)."""
         out = np.zeros(nfolders, np.float64)
         m = min(nfolders, self.units.shape[0])
         if m:
-            out[:m] = np.einsum("ij,j->i", self.units[:m], v)
+            out[:m] = self.units[:m] @ v
         return out
 
     def scale(self, factor: float) -> None:

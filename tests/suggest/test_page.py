@@ -1,0 +1,104 @@
+"""A page of cards is suggested in one pass (SuggestEngine.predict_many): the answers must be exactly
+those of one card at a time, on a realistic household history with CLIP-sized embeddings."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaicat.suggest.engine import SuggestEngine
+from jaicat.suggest.features import PhotoFeatures, parse_record
+from jaicat.suggest.stats import TokenTable, VectorIndex
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from histories import household  # noqa: E402
+
+
+def learned(seed: int, n: int, waiting: int, dim: int = 128, **kw):
+    objs = household(seed, n + waiting, dim=dim)
+    eng = SuggestEngine(**kw)
+    for i, obj in enumerate(objs[:n]):
+        rec, folder = parse_record(obj, f"record {i}")
+        eng.learn(rec, folder, update_weights=i >= n - 400)
+    return eng, [parse_record(o)[0] for o in objs[n:]]
+
+
+def as_dicts(answers):
+    return [[s.as_dict() for s in sugg] for sugg in answers]
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])  # the three folder schemes of bench/histories.py
+def test_a_page_is_answered_exactly_as_one_card_at_a_time(seed):
+    # a small ring so the page's matrix product picks among evicted and live neighbours
+    eng, waiting = learned(seed, 1500, 130, vector_capacity=800)
+    eng.forget(f"h{seed}-{1400:06d}")  # an undone decision leaves a dead row in the ring
+    one = [eng.predict(r, 5) for r in waiting]
+    eng.drop_caches()
+    page = eng.predict_many(waiting, 5)  # two pages of 64 and a short one
+    assert as_dicts(page) == as_dicts(one)
+    assert [[s.score for s in a] for a in page] == [[s.score for s in a] for a in one]  # not only rounded
+    assert sum(1 for a in page if a) == len(waiting)
+
+
+def test_a_mixed_page_keeps_each_cards_own_evidence():
+    eng, waiting = learned(6, 800, 20, dim=64)
+    bare = PhotoFeatures.build("bare")  # no date, tags, people, place or embedding
+    odd = PhotoFeatures.build("odd", "2030-01-01T00:00:00", {"receipt": 0.9},
+                              embedding=np.ones(32, np.float32))  # another embedding size: ignored
+    recs = [waiting[0], bare, waiting[1], odd, waiting[2]]
+    one = [eng.predict(r, 3) for r in recs]
+    many = eng.predict_many(recs, 3)
+    assert as_dicts(many) == as_dicts(one)
+    for rec, ev in zip(recs, eng.evidence_many(recs)):
+        alone = eng.evidence_many([rec])[0]
+        assert np.array_equal(ev.candidates, alone.candidates) and np.array_equal(ev.X, alone.X)
+        assert ("embedding" in ev.detail) == (rec is not bare and rec is not odd)
+    assert eng.predict_many([], 3) == []
+    assert eng.predict_many(recs, 0) == [[]] * len(recs)
+
+
+def test_a_page_follows_each_decision():
+    # the page cache (prior, recency, token lifts) must not outlive a decision, an undo or a rename
+    eng, waiting = learned(7, 600, 10, dim=64)
+    before = as_dicts(eng.predict_many(waiting, 3))
+    top = before[0][0]["folder"]
+    eng.rename_folder(top, top + " (renamed)")
+    after = as_dicts(eng.predict_many(waiting, 3))
+    assert after[0][0]["folder"] == top + " (renamed)"
+    assert after == as_dicts([eng.predict(r, 3) for r in waiting])
+    eng.learn(waiting[1], "Brand new", corrected=True)
+    assert as_dicts(eng.predict_many(waiting, 3)) == as_dicts([eng.predict(r, 3) for r in waiting])
+    eng.forget(waiting[1].id)
+    assert as_dicts(eng.predict_many(waiting, 3)) == as_dicts([eng.predict(r, 3) for r in waiting])
+
+
+def test_index_batches_match_single_queries():
+    rng = np.random.default_rng(1)
+    vi = VectorIndex(capacity=300)
+    vecs = rng.standard_normal((400, 48)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for i, v in enumerate(vecs[:350]):  # wraps the ring
+        vi.add(v, i % 7, i, 1.0)
+    vi.add(vecs[0], 3, 9999, 1.0)
+    vi.add(vecs[0], 4, 10000, 1.0)  # an exact tie: broken by ring position, alone or in a page
+    vi.remove(200, vecs[200], 200 % 7, 1.0)
+    queries = np.vstack([vecs[0], vecs[350:]])
+    many = vi.neighbours_many(queries, 16)
+    for q, (sims, fs) in zip(queries, many):
+        s1, f1 = vi.neighbours(q, 16)
+        assert np.array_equal(sims, s1) and np.array_equal(fs, f1)
+        exact = np.sort(vi.mat[: vi.n][vi.folder[: vi.n] >= 0] @ q)[::-1][:16]
+        assert np.allclose(sims, exact, atol=1e-5)  # really the 16 nearest
+    assert list(many[0][1][:2]) == [3, 4]
+
+    table = TokenTable()
+    for i in range(200):
+        table.add({f"t{i % 13}": 1.0, f"u{i % 5}": 0.5}, i % 9, 1.0 + i / 100)
+    prior = np.full(9, 1 / 9)
+    docs = [{"t1": 0.9, "u2": 0.3}, {}, {"nope": 1.0}, {"t12": 0.2, "t3": 1.0, "u4": 0.7}]
+    out = np.zeros((len(docs), 9))
+    table.score_many(docs, prior, out, {})
+    for doc, row in zip(docs, out):
+        assert np.array_equal(row, table.score(doc, prior, np.zeros(9)))
+
