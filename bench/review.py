@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             c0 = time.process_time()
             many = engine.predict_many(recs, 3)
             many_cpu.append((time.process_time() - c0) * 1000 / len(recs))
-            differ += sum(a != b for a, b in zip(one, many))
+            differ += sum(a != b for a, b in zip(one, many, strict=True))
         refresh, refresh_cpu = [], []
         for _ in range(max(5, args.rounds // 4)):
             t0, c0 = time.perf_counter(), time.process_time()

@@ -50,7 +50,7 @@ def test_a_mixed_page_keeps_each_cards_own_evidence():
     one = [eng.predict(r, 3) for r in recs]
     many = eng.predict_many(recs, 3)
     assert as_dicts(many) == as_dicts(one)
-    for rec, ev in zip(recs, eng.evidence_many(recs)):
+    for rec, ev in zip(recs, eng.evidence_many(recs), strict=True):
         alone = eng.evidence_many([rec])[0]
         assert np.array_equal(ev.candidates, alone.candidates) and np.array_equal(ev.X, alone.X)
         assert ("embedding" in ev.detail) == (rec is not bare and rec is not odd)
@@ -85,7 +85,7 @@ def test_index_batches_match_single_queries():
     vi.remove(200, vecs[200], 200 % 7, 1.0)
     queries = np.vstack([vecs[0], vecs[350:]])
     many = vi.neighbours_many(queries, 16)
-    for q, (sims, fs) in zip(queries, many):
+    for q, (sims, fs) in zip(queries, many, strict=True):
         s1, f1 = vi.neighbours(q, 16)
         assert np.array_equal(sims, s1) and np.array_equal(fs, f1)
         exact = np.sort(vi.mat[: vi.n][vi.folder[: vi.n] >= 0] @ q)[::-1][:16]
@@ -99,6 +99,6 @@ def test_index_batches_match_single_queries():
     docs = [{"t1": 0.9, "u2": 0.3}, {}, {"nope": 1.0}, {"t12": 0.2, "t3": 1.0, "u4": 0.7}]
     out = np.zeros((len(docs), 9))
     table.score_many(docs, prior, out, {})
-    for doc, row in zip(docs, out):
+    for doc, row in zip(docs, out, strict=True):
         assert np.array_equal(row, table.score(doc, prior, np.zeros(9)))
 

@@ -119,5 +119,6 @@ def cmd_show(args, runtime) -> int:
     if not sugg:
         print("no suggestion yet (nothing learned that fits this photo)")
     for s in sugg:
-        print(f"{s['score']:.2f}  {s['folder']}  ({s['reason']})")
+        new = " [new folder]" if s.get("new") else ""
+        print(f"{s['score']:.2f}  {s['folder']}{new}  ({s['reason']})")
     return 0

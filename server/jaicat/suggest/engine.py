@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reasons
+from . import names, reasons
 from .calibrate import Calibrator
 from .features import (FEATURES, SIGNALS, TOKEN_GROUPS, Evidence, PhotoFeatures, folder_date, folder_name_tokens,
                        normalise_folder, singular)
@@ -78,6 +78,7 @@ class SuggestEngine:
     """
 
     _base = None  # (folders, _page_base()) shared by every photo until the engine changes
+    _pattern = None  # (folder names, name_pattern())
 
     def __init__(self, signals=None, half_life: float = 4000.0, correction_weight: float = 2.0,
                  vector_capacity: int | None = None, learning_rate: float = 0.3):
@@ -128,6 +129,7 @@ class SuggestEngine:
 
     def to_bytes(self) -> bytes:
         self.drop_caches()
+        self._pattern = None
         return pickle.dumps((SNAPSHOT_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
@@ -249,6 +251,14 @@ class SuggestEngine:
         self.recent = [(s, dst if f == src else f) for s, f in self.recent]
         self._set_name(src, "")
         self.folders[src] = ""
+
+    def name_pattern(self):
+        """The household's pattern for naming a new event's folder (names.pattern_of), or None; kept
+        until a folder is added or renamed."""
+        key = tuple(self.folders)
+        if self._pattern is None or self._pattern[0] != key:
+            self._pattern = (key, names.pattern_of([p if self.alive[f] else "" for f, p in enumerate(self.folders)]))
+        return self._pattern[1]
 
     def known_folders(self) -> list[str]:
         return [p for f, p in enumerate(self.folders) if self.alive[f]]
@@ -373,7 +383,7 @@ class SuggestEngine:
             rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
             if rows:
                 found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
-                for b, (sims, fs) in zip(rows, found):
+                for b, (sims, fs) in zip(rows, found, strict=True):
                     details[b]["embedding"] = (sims, fs)
                     if sims.size:
                         F[10, b] = np.log1p(np.bincount(fs, np.exp((sims - 1.0) / 0.05), minlength=n))
@@ -431,7 +441,7 @@ class SuggestEngine:
         evidence = self.evidence_many(recs) if evidence is None else evidence
         p_new = self.p_new()
         out = []
-        for rec, ev in zip(recs, evidence):
+        for rec, ev in zip(recs, evidence, strict=True):
             idx, X, _ = ev
             if idx.size == 0 or k <= 0:
                 out.append([])

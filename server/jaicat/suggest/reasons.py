@@ -50,7 +50,7 @@ class Shares:
             others = np.zeros(self.weighted.shape[1])
         # folder size and recency are the reasons of last resort: they say little about this photo
         shares = ((self.weighted[j] - others) @ self._GROUPS) * self._FACTORS
-        return sorted(zip(shares.tolist(), GROUP_COLS), reverse=True)
+        return sorted(zip(shares.tolist(), GROUP_COLS, strict=True), reverse=True)
 
 
 def contributions(weights: np.ndarray, evidence: Evidence, j: int) -> list[tuple[float, str]]:

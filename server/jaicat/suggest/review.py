@@ -74,7 +74,8 @@ class Review:
     def accept(self, photo_id: int, folder: str | None = None, tag_names: list[str] | None = None,
                people: list[str] | None = None, device: str | None = None) -> Decision:
         """File a photo where the suggester puts it first (or in `folder`, which must be one of the
-        choices or exist: accepting never makes a folder the user did not see)."""
+        choices or exist: accepting never makes a folder the user did not see). A proposed new folder
+        (a choice with "new": true) is created."""
         photo = self.photo(photo_id)
         suggested = photo.suggestions or []
         if folder is None:
@@ -85,6 +86,9 @@ class Review:
                 not library.resolve_in_library(self.settings, folder).is_dir():
             # a card shown before a rename must not re-create the old folder
             raise NotFound(f"folder {folder!r} does not exist; use fix with create: true to make it")
+        if any(s.get("new") and s["folder"] == folder for s in suggested) and \
+                not library.resolve_in_library(self.settings, folder).is_dir():
+            library.create_folder(self.settings, folder)  # the proposed new folder, shown on the card
         return self._file(photo, folder, "accept", suggested, tag_names, people, device)
 
     def fix(self, photo_id: int, folder: str, create: bool = False, tag_names: list[str] | None = None,

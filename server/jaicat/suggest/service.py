@@ -39,6 +39,7 @@ from peewee import Case, fn
 from .. import events
 from ..config import Settings
 from ..db import Decision, Folder, FolderRename, Meta, Person, PersonChange, Photo, get_meta, set_meta
+from . import names
 from .catalogue import features_for_photo, record, tags_and_people
 from .engine import SuggestEngine
 from .features import PhotoFeatures, camera_label
@@ -423,22 +424,27 @@ class Suggester:
 
     # --- suggesting -------------------------------------------------------------------------------
     def suggest_for_photo(self, photo: Photo, k: int | None = None) -> list[dict]:
-        """Top-k folders for a photo as [{"folder", "score" (calibrated 0-1), "reason"}], best first."""
-        k = self.settings.suggest_top_k if k is None else k
-        rec = features_for_photo(photo)
-        with self._lock:
-            return [s.as_dict() for s in self._fresh().predict(rec, k)]
+        """Top-k folders for a photo as [{"folder", "score" (calibrated 0-1), "reason"}], best first,
+        and, when it starts a new event, a proposed new folder last ({..., "new": true})."""
+        return self.suggest_for_photos([photo], k)[photo.id]
 
     def suggest_for_photos(self, photos: list[Photo], k: int | None = None) -> dict[int, list[dict]]:
-        """{photo id: top-k suggestions} for many photos: their tags and people in two queries, then
-        the whole page through the engine at once, under one lock (predict_many: the same answers as
-        one photo at a time, in well under a millisecond a card)."""
+        """{photo id: suggestions (as suggest_for_photo)} for many photos: their tags and people in two
+        queries, then the whole page through the engine at once, under one lock (predict_many: the
+        same answers as one photo at a time, in well under a millisecond a card). The photos are each
+        other's context for a proposed folder's date (names.event_start)."""
         k = self.settings.suggest_top_k if k is None else k
         tags, people = tags_and_people([p.id for p in photos])
         recs = [record(p, tags.get(p.id, {}), people.get(p.id, {})) for p in photos]
         with self._lock:
-            answers = self._fresh().predict_many(recs, k)
-        return {p.id: [s.as_dict() for s in sugg] for p, sugg in zip(photos, answers)}
+            eng = self._fresh()
+            evidence = eng.evidence_many(recs)
+            answers = eng.predict_many(recs, k, evidence=evidence)
+            proposed = names.proposals(eng, eng.name_pattern(), recs, evidence, answers)
+        out = {}
+        for p, sugg, prop in zip(photos, answers, proposed, strict=True):
+            out[p.id] = [s.as_dict() for s in sugg] + ([prop] if prop else [])
+        return out
 
     def suggest_after_analysis(self, photo: Photo) -> list[dict]:
         """Once a photo is analysed: store its suggestions, mark an inbox photo "suggested" and tell

@@ -9,6 +9,7 @@ from peewee import JOIN
 
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region
 from ..photos import live, preview
+from ..suggest import names
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -88,6 +89,7 @@ def decision_json(d: Decision) -> dict:
         "suggested": d.suggested, "tags": d.tags, "people": d.people,
         "from": {"root": d.from_root, "path": d.from_path}, "to": {"root": d.to_root, "path": d.to_path},
         "device": d.device, "created_at": iso(d.created_at), "undone": bool(d.undone),
+        "proposal": names.outcome(d.suggested, d.chosen_folder) if d.action in ("accept", "fix", "file") else None,
     }
 
 

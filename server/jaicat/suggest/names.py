@@ -1,0 +1,320 @@
+"""New-folder names in the household's own style: when a waiting photo starts a new event, propose the
+folder it would get if the household named it, e.g. `Events/2024-07-02 Beach` when the event folders
+look like `Events/2023-08-14 Camping`, `Events/2024-05-10 Paris`.
+
+The pattern is learned from the folder names the engine knows (pattern_of): each folder's last part is
+split into a date (YYYY-MM-DD, YYYY_MM_DD, YYYYMMDD, YYYY-MM, month names, a bare year...) and the
+text around it; the parent path keeps its fixed parts and its year (`2024/2024-07 Paris` ->
+`{year}/{date} {text}`). The most common shape shared by at least MIN_FOLDERS folders with different
+texts (or, without text, naming at least the month) is the household's pattern.
+
+A proposal (proposals) is made for a dated photo when no folder of the pattern has photos taken within
+EVENT_GAP of it and the photo looks like an event: the engine's best folder is an older event (its date
+is far from this one), or no folder scores LOW or more. Its text is, in order: the text of an earlier
+event at the same place (within NEAR_KM), else of an earlier event it resembles (people, tags, look) when
+it was not taken somewhere new, else its most telling tag, else a caption word, else the people in it.
+Its date is the first day of its event among the photos waiting with it (event_start).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .features import STOPWORDS, FEATURES, Evidence, PhotoFeatures
+
+MIN_FOLDERS = 2
+LOW = 0.35  # below this, no existing folder fits
+ALIKE = 0.3  # CLIP cosine from which two photos taken close together are of one event
+NEAR_KM = 25.0  # an earlier event within this distance lends its name (a place)
+EVENT_GAP = 1.5 * 86400.0  # a photo this close in time to an event folder's photos belongs to it
+SIMILAR = 0.5  # share of the evidence an earlier event needs to lend its name
+GENERIC_TAGS = frozenset("""person people man woman child boy girl baby face smile hand indoor outdoor sky tree
+    table chair window light wall floor grass water text room building street car road day night photo
+    selfie portrait group crowd""".split())
+# words that name an event by themselves: a tag holding one names the folder ("christmas tree" -> Christmas)
+EVENT_WORDS = ("wedding", "birthday", "christmas", "concert", "graduation", "halloween", "easter", "party",
+               "hike", "camping", "festival", "carnival", "picnic", "funeral", "baptism", "ski", "marathon",
+               "match", "game", "recital", "parade", "fireworks", "barbecue", "play")
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"]
+_M = "(?P<mon>" + "|".join(m for name in _MONTHS for m in (name, name[:3])) + ")"
+_Y = r"(?P<y>(?:19|20)\d\d)"
+# (regex, format): the most specific first; %B/%b are month names, cased as the folders write them
+_DATES = [
+    (re.compile(rf"(?<!\d){_Y}-(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"), "%Y-%m-%d"),
+    (re.compile(rf"(?<!\d){_Y}_(?P<m>0[1-9]|1[0-2])_(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"), "%Y_%m_%d"),
+    (re.compile(rf"(?<!\d){_Y}\.(?P<m>0[1-9]|1[0-2])\.(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"), "%Y.%m.%d"),
+    (re.compile(rf"(?<!\d){_Y}(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?!\d)"), "%Y%m%d"),
+    (re.compile(rf"(?<!\d){_Y}-(?P<m>0[1-9]|1[0-2])(?![\d-])"), "%Y-%m"),
+    (re.compile(rf"(?<!\d){_Y}_(?P<m>0[1-9]|1[0-2])(?![\d_])"), "%Y_%m"),
+    (re.compile(rf"(?<!\d){_Y}\.(?P<m>0[1-9]|1[0-2])(?![\d.])"), "%Y.%m"),
+    (re.compile(rf"(?<![a-z]){_M}[a-z]*\.? {_Y}(?!\d)", re.I), "%B %Y"),
+    (re.compile(rf"(?<!\d){_Y} {_M}[a-z]*(?![a-z])", re.I), "%Y %B"),
+    (re.compile(rf"(?<!\d){_Y}(?!\d)"), "%Y"),
+]
+_SEP = " -_.,"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one folder is named: `parent` with "{year}" for a year segment, the leaf's date format,
+    where its text goes ("before", "after" or "" for none) and the separator between them."""
+
+    parent: str
+    fmt: str
+    text_at: str
+    sep: str
+    month_case: str = ""  # "title", "lower", "upper" or "short-title"... for %B formats
+
+
+@dataclass
+class Pattern:
+    shape: Shape
+    folders: dict  # folder index -> (text, date) of the folders named this way
+    title_case: bool  # texts start with a capital
+
+    def name(self, day: dt.date, text: str) -> str:
+        s = self.shape
+        date = _format_date(day, s.fmt, s.month_case)
+        if s.text_at == "after":
+            leaf = f"{date}{s.sep}{text}"
+        elif s.text_at == "before":
+            leaf = f"{text}{s.sep}{date}"
+        else:
+            leaf = date
+        parent = s.parent.replace("{year}", str(day.year))
+        return f"{parent}/{leaf}" if parent else leaf
+
+    def texts(self) -> set:
+        return {t for t, _ in self.folders.values()}
+
+
+def _format_date(day: dt.date, fmt: str, month_case: str) -> str:
+    if "%B" not in fmt:
+        return day.strftime(fmt)
+    month = _MONTHS[day.month - 1]
+    if month_case.startswith("short"):
+        month = month[:3]
+    case = month_case.removeprefix("short-")
+    month = month.lower() if case == "lower" else month.upper() if case == "upper" else month
+    return fmt.replace("%B", month).replace("%Y", str(day.year))
+
+
+def shape_of(path: str) -> tuple[Shape, str, tuple] | None:
+    """(shape, text, (year, month|None, day|None)) of one folder path, or None without a date in its
+    last part."""
+    parts = path.split("/")
+    leaf, parents = parts[-1], parts[:-1]
+    for rx, fmt in _DATES:
+        m = rx.search(leaf)
+        if not m:
+            continue
+        g = m.groupdict()
+        month = int(g["m"]) if g.get("m") else None
+        case = ""
+        if g.get("mon"):
+            word = g["mon"]
+            month = next(i for i, name in enumerate(_MONTHS, 1) if name.lower().startswith(word.lower()[:3]))
+            full = m.group(0).split()[0 if fmt == "%B %Y" else 1].rstrip(".")
+            if full.lower() != "may":  # May is its own short form: the other folders tell
+                case = ("short-" if len(full) <= 4 and full.lower() != _MONTHS[month - 1].lower() else "") + \
+                    ("lower" if full.islower() else "upper" if full.isupper() else "title")
+        date = (int(g["y"]), month, int(g["d"]) if g.get("d") else None)
+        before, after = leaf[: m.start()], leaf[m.end():]
+        text_b, text_a = before.strip(_SEP), after.strip(_SEP)
+        if text_b and text_a:
+            return None  # text on both sides: not a shape we can fill in
+        if text_a:
+            at, text, sep = "after", text_a, after[: len(after) - len(after.lstrip(_SEP))]
+        elif text_b:
+            at, text, sep = "before", text_b, before[len(before.rstrip(_SEP)):]
+        else:
+            at, text, sep = "", "", ""
+        year = str(date[0])
+        parent = "/".join("{year}" if p == year else p for p in parents)
+        if any(re.search(r"(?<!\d)(19|20)\d\d(?!\d)", p) for p in parent.split("/") if p != "{year}"):
+            return None  # another date in the parents: not a shape we can fill in
+        return Shape(parent, fmt, at, sep, case), text, date
+    return None
+
+
+def pattern_of(folders: list[str | None]) -> Pattern | None:
+    """The household's event-folder pattern from its folder paths (index = engine folder index; None
+    or "" for retired folders), or None when no shape is shared by MIN_FOLDERS folders."""
+    by_shape: dict[Shape, dict] = {}
+    for f, path in enumerate(folders):
+        if not path:
+            continue
+        got = shape_of(path)
+        if got is not None:
+            shape, text, date = got
+            by_shape.setdefault(replace(shape, month_case=""), {})[f] = (text, date, shape.month_case)
+    best, best_n = None, 0
+    for shape, members in by_shape.items():
+        texts = Counter(t for t, _, _ in members.values())
+        if shape.text_at:
+            if len(texts) < MIN_FOLDERS:
+                continue  # the same text every year (Receipts 2023, Receipts 2024): a topic, not events
+        elif shape.fmt == "%Y" or len(members) < MIN_FOLDERS:
+            continue  # a bare year without text sorts topics by year, it does not name events
+        n = len(members)
+        if n >= MIN_FOLDERS and n > best_n:
+            best, best_n = shape, n
+    if best is None:
+        return None
+    members = by_shape[best]
+    cases = Counter(c for _, _, c in members.values() if c)
+    if cases:
+        best = replace(best, month_case=cases.most_common(1)[0][0])
+    capitals = sum(1 for t, _, _ in members.values() if t[:1].isupper())
+    return Pattern(best, {f: (t, d) for f, (t, d, _) in members.items()}, title_case=capitals * 2 >= len(members))
+
+
+# --- proposing ------------------------------------------------------------------------------------
+_NON_DATE = np.array([group in ("tags", "people", "words", "embedding", "gps") for _, group, _ in FEATURES])
+
+
+def _alike(a: PhotoFeatures, b: PhotoFeatures) -> bool:
+    """Two photos of one event: they look alike (CLIP), or, without embeddings, were taken at one place."""
+    if a.embedding is not None and b.embedding is not None and a.embedding.shape == b.embedding.shape:
+        return float(a.embedding @ b.embedding) >= ALIKE
+    if a.gps is not None and b.gps is not None:
+        dy = (a.gps[0] - b.gps[0]) * 110.57
+        dx = (a.gps[1] - b.gps[1]) * 111.32 * math.cos(math.radians(a.gps[0]))
+        return dx * dx + dy * dy <= 4.0
+    return False
+
+
+def event_start(rec: PhotoFeatures, context: list[PhotoFeatures], gap: float = 86400.0) -> dt.date | None:
+    """The first day of the photo's event among the photos waiting with it: the photos that look like
+    it, taken less than `gap` seconds apart, one after the other, up to it. None without a date."""
+    if rec.ts is None or rec.local is None:
+        return None
+    chain = sorted((r for r in context if r is not rec and r.ts is not None and r.local is not None
+                    and r.ts <= rec.ts and _alike(rec, r)), key=lambda r: r.ts, reverse=True)
+    first = rec
+    for r in chain:
+        if first.ts - r.ts > gap:
+            break
+        first = r
+    return dt.date(*first.local[:3])
+
+
+def proposals(engine, pattern: Pattern | None, recs: list[PhotoFeatures], evidence: list[Evidence],
+              answers: list[list], context: list[PhotoFeatures] | None = None) -> list[dict | None]:
+    """For each photo, {"folder", "score", "reason", "new": True} when it starts a new event, else None.
+    `answers`: the engine's suggestions for each photo; `context`: the photos waiting with them (their
+    event's first day is the date), default `recs`."""
+    if pattern is None:
+        return [None] * len(recs)
+    context = recs if context is None else context
+    known = set(engine.known_folders())
+    return [_propose(engine, pattern, rec, ev, ans, context, known) for rec, ev, ans in zip(recs, evidence, answers, strict=True)]
+
+
+def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer: list, context: list,
+             known: set):
+    if rec.local is None or rec.ts is None:
+        return None
+    members = pattern.folders
+    if engine.times.ts.size:
+        _dts, fs = engine.times.window(rec.ts, EVENT_GAP)
+        if any(int(f) in members for f in fs):
+            return None  # an event folder already has photos from these days
+    best = answer[0].score if answer else 0.0
+    top_is_event = bool(answer) and engine.index.get(answer[0].folder) in members
+    if not top_is_event and best >= LOW:
+        return None  # an everyday photo that fits a topic folder well enough
+    text, why = _text(engine, pattern, rec, ev)
+    if pattern.shape.text_at and not text:
+        return None
+    folder = pattern.name(event_start(rec, context), text)
+    if folder in known:
+        return None  # it exists: the engine suggests it by its name and date
+    example = next(iter(sorted((engine.folders[f] for f in members), reverse=True)), "")
+    reason = f"a new event: no folder has photos from these days; named like {example}"
+    if why:
+        reason += f", {why}"
+    return {"folder": folder, "score": round(float(engine.p_new()), 4), "reason": reason, "new": True}
+
+
+def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence) -> tuple[str, str]:
+    """(text, why) for the new folder's name."""
+    members = pattern.folders
+    idx, X, detail = ev
+    if pattern.shape.text_at and idx.size:
+        mine = np.array([int(f) in members for f in idx])
+        near: set = set()
+        somewhere_new = False
+        if "gps" in detail:
+            d, fs = detail["gps"]
+            near = {members[int(f)][0] for f, km in zip(fs, d, strict=True) if km <= NEAR_KM and int(f) in members}
+            somewhere_new = not near and not (d <= NEAR_KM).any()  # far from every photo learned
+        elif rec.gps is not None:
+            somewhere_new = True
+        if mine.any() and not somewhere_new:
+            z = X[mine][:, _NON_DATE] @ engine.weights[_NON_DATE]
+            # the same text may name several earlier events (Christmas 2022, 2023): they add up
+            by_text: dict[str, float] = {}
+            p = np.exp(z - z.max())
+            for f, w in zip(idx[mine], p, strict=True):
+                t = members[int(f)][0]
+                if not near or t in near:
+                    by_text[t] = by_text.get(t, 0.0) + float(w)
+            if by_text:
+                text, w = max(by_text.items(), key=lambda kv: kv[1])
+                if near:
+                    return text, f"taken where '{text}' was"
+                if w / sum(by_text.values()) >= SIMILAR and z.max() > 0:
+                    return text, f"like your earlier '{text}'"
+    word = _tag_word(engine, rec) or _caption_word(rec)
+    if word:
+        return (word.title() if pattern.title_case else word), f"'{word}' from what is in the photo"
+    if rec.people:
+        names = [p.split()[0] for p in rec.people[:2]]
+        return " & ".join(names), "with " + " and ".join(names)
+    return "", ""
+
+
+def _tag_word(engine, rec: PhotoFeatures) -> str | None:
+    """The photo's most telling tag: an event word first (EVENT_WORDS, best scored), else the tag
+    least common in the history, weighed by its score."""
+    events = [(score, w) for tag, score in rec.tags.items() for w in tag.split() if w in EVENT_WORDS]
+    if events:
+        return max(events)[1]
+    total = max(1.0, float(engine.history_size))
+    best, best_s = None, 0.0
+    for tag, score in rec.tags.items():
+        if tag in GENERIC_TAGS or tag in STOPWORDS:
+            continue
+        row = engine.tables["tags"].rows.get(tag)
+        share = (row.raw_total / total) if row is not None else 0.0
+        s = score * (1.0 - min(share * 3, 0.9))  # a tag on a third of all photos says little
+        if s > best_s:
+            best, best_s = tag, s
+    return best
+
+
+def _caption_word(rec: PhotoFeatures) -> str | None:
+    words = [w for w in rec.caption_words() if w not in GENERIC_TAGS]
+    return words[0] if words else None
+
+
+def outcome(suggested: list | None, chosen: str | None) -> str | None:
+    """What the user did with a proposed new folder: "unchanged" (filed under the proposed name),
+    "edited" (the proposed date with another text), "other" (somewhere else); None without one."""
+    prop = next((s for s in suggested or [] if isinstance(s, dict) and s.get("new")), None)
+    if prop is None or chosen is None:
+        return None
+    if chosen == prop["folder"]:
+        return "unchanged"
+    mine, theirs = shape_of(prop["folder"]), shape_of(chosen)
+    if mine is not None and theirs is not None and mine[2] == theirs[2] and mine[1] != theirs[1]:
+        return "edited"  # the proposed date, another text
+    return "other"
