@@ -304,3 +304,50 @@ def test_a_person_renamed_or_merged_keeps_their_folder(live_server_factory):
     server.start()  # from the snapshot the server saved at exit
     now = tops()
     assert {p: now[p] for p in expected} == expected
+
+
+def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_factory):
+    """Event folders named `Events/YYYY-MM-DD <text>`: photos of a new beach day are offered
+    `Events/2024-07-02 Beach` as a marked new choice (GET /api/review and the websocket), accepting it
+    creates the folder, and the decision says the proposal was taken unchanged."""
+    server = live_server_factory()
+    for path in ("Events/2023-08-14 Camping", "Events/2024-05-10 Paris", "Family/Amy"):
+        assert server.post("/api/folders", json={"path": path}).status_code == 201
+    shots = {"beach1": (dt.datetime(2024, 7, 2, 16, 0), "beach"), "beach2": (dt.datetime(2024, 7, 3, 10, 30), "beach"),
+             "cake": (dt.datetime(2024, 9, 21, 15, 0), "birthday cake")}
+    ids = {name: upload(server, jpeg(50 + k, when), f"{name}.jpg") for k, (name, (when, _)) in enumerate(shots.items())}
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:  # as analysis leaves them (worker off)
+        for name, pid in ids.items():
+            db.execute("INSERT OR IGNORE INTO tag (name) VALUES (?)", (shots[name][1],))
+            (tag,) = db.execute("SELECT id FROM tag WHERE name = ?", (shots[name][1],)).fetchone()
+            db.execute("INSERT INTO phototag (photo_id, tag_id, source, score, removed) VALUES (?, ?, 'clip', 0.8, 0)",
+                       (pid, tag))
+            db.execute("UPDATE photo SET status = 'suggested', suggestions = '[]', analysed_at = ? WHERE id = ?",
+                       ("2024-09-30 00:00:00", pid))
+    served = {p["id"]: p["suggestions"] for p in server.get("/api/review?limit=10").json()["items"]}
+    for name in ("beach1", "beach2"):  # the second day belongs to the event that started the day before
+        new = [s for s in served[ids[name]] if s.get("new")]
+        assert [s["folder"] for s in new] == ["Events/2024-07-02 Beach"], served[ids[name]]
+        assert new[0]["reason"] and 0 <= new[0]["score"] <= 1
+    assert [s["folder"] for s in served[ids["cake"]] if s.get("new")] == ["Events/2024-09-21 Birthday"]
+
+    ws = Listener(server)
+    r = server.post(f"/api/review/{ids['beach1']}/accept", json={"folder": "Events/2024-07-02 Beach"})
+    assert r.status_code == 200, r.text
+    assert r.json()["photo"]["folder"] == "Events/2024-07-02 Beach"
+    assert r.json()["decision"]["proposal"] == "unchanged"
+    assert (server.settings.library / "Events/2024-07-02 Beach").is_dir()
+    # the other beach photo now goes to the folder that exists; the cake keeps its proposal (pushed)
+    deadline = time.monotonic() + 5
+    while ws.top(ids["beach2"]) != "Events/2024-07-02 Beach" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with ws.lock:
+        pushed = ws.latest[ids["beach2"]][1]
+    assert pushed[0]["folder"] == "Events/2024-07-02 Beach" and not any(s.get("new") for s in pushed)
+    r = server.post(f"/api/review/{ids['cake']}/fix", json={"folder": "Events/2024-09-21 Ella turns 5", "create": True})
+    assert r.status_code == 200 and r.json()["decision"]["proposal"] == "edited"
+    log = server.get("/api/decisions?limit=5").json()["items"]
+    assert [d["proposal"] for d in log] == ["edited", "unchanged"]
+    # a proposal that was never shown is not a choice: accepting an unknown folder still refuses
+    r = server.post(f"/api/review/{ids['beach2']}/accept", json={"folder": "Events/2024-07-03 Elsewhere"})
+    assert r.status_code == 404

@@ -181,14 +181,15 @@ _NON_DATE = np.array([group in ("tags", "people", "words", "embedding", "gps") f
 
 
 def _alike(a: PhotoFeatures, b: PhotoFeatures) -> bool:
-    """Two photos of one event: they look alike (CLIP), or, without embeddings, were taken at one place."""
+    """Two photos of one event: they look alike (CLIP), or, without embeddings, were taken at one place,
+    or, without either, share a telling tag."""
     if a.embedding is not None and b.embedding is not None and a.embedding.shape == b.embedding.shape:
         return float(a.embedding @ b.embedding) >= ALIKE
     if a.gps is not None and b.gps is not None:
         dy = (a.gps[0] - b.gps[0]) * 110.57
         dx = (a.gps[1] - b.gps[1]) * 111.32 * math.cos(math.radians(a.gps[0]))
         return dx * dx + dy * dy <= 4.0
-    return False
+    return bool((set(a.tags) & set(b.tags)) - GENERIC_TAGS)  # neither: the same telling tag
 
 
 def event_start(rec: PhotoFeatures, context: list[PhotoFeatures], gap: float = 86400.0) -> dt.date | None:
