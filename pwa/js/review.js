@@ -55,13 +55,15 @@ export async function mount(view) {
       h("div.card-body",
         best
           ? h("div.suggestion",
-            h("span.label", "Suggested folder"),
+            h("span.label", best.new ? "Suggested new folder" : "Suggested folder"),
             h("strong.suggested-folder", best.folder),
-            h("span.reason", `${Math.round((best.score || 0) * 100)}%${best.reason ? ` · ${best.reason}` : ""}`))
+            h("span.reason", best.new ? best.reason : `${Math.round((best.score || 0) * 100)}%${best.reason ? ` · ${best.reason}` : ""}`))
           : h("div.suggestion.none", h("span.label", p.analysed_at ? "No suggestion — choose a folder" : "Analysing… (you can choose a folder now)")),
-        sug.length > 1 ? h("div.alternatives", sug.slice(1).map((s) => h("button.chip.chip-btn", {
-          type: "button", dataset: { folder: s.folder }, onclick: () => decide("accept", s.folder),
-        }, s.folder))) : null,
+        // a proposed new folder (named like the household's event folders) is created when accepted
+        sug.length > 1 ? h("div.alternatives", sug.slice(1).map((s) => h(s.new ? "button.chip.chip-btn.chip-new" : "button.chip.chip-btn", {
+          type: "button", dataset: s.new ? { folder: s.folder, new: "true" } : { folder: s.folder }, title: s.new ? s.reason : undefined,
+          onclick: () => decide("accept", s.folder),
+        }, s.new ? `＋ New: ${s.folder}` : s.folder))) : null,
         h("p.card-meta", [p.filename, p.taken_at ? p.taken_at.slice(0, 10) : null, p.caption].filter(Boolean).join(" · "))));
     return el;
   }

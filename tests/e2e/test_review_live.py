@@ -306,11 +306,9 @@ def test_a_person_renamed_or_merged_keeps_their_folder(live_server_factory):
     assert {p: now[p] for p in expected} == expected
 
 
-def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_factory):
-    """Event folders named `Events/YYYY-MM-DD <text>`: photos of a new beach day are offered
-    `Events/2024-07-02 Beach` as a marked new choice (GET /api/review and the websocket), accepting it
-    creates the folder, and the decision says the proposal was taken unchanged."""
-    server = live_server_factory()
+def new_event(server) -> dict[str, int]:
+    """Event folders named `Events/YYYY-MM-DD <text>`, and three waiting photos as analysis leaves
+    them (the worker is off): two of a beach day (2 and 3 July 2024) and a birthday cake."""
     for path in ("Events/2023-08-14 Camping", "Events/2024-05-10 Paris", "Family/Amy"):
         assert server.post("/api/folders", json={"path": path}).status_code == 201
     shots = {"beach1": (dt.datetime(2024, 7, 2, 16, 0), "beach"), "beach2": (dt.datetime(2024, 7, 3, 10, 30), "beach"),
@@ -324,12 +322,22 @@ def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_
                        (pid, tag))
             db.execute("UPDATE photo SET status = 'suggested', suggestions = '[]', analysed_at = ? WHERE id = ?",
                        ("2024-09-30 00:00:00", pid))
+    return ids
+
+
+def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_factory):
+    """Photos of a new beach day are offered `Events/2024-07-02 Beach` as a marked new choice (GET
+    /api/review, the websocket, `jaicat suggest show`), accepting it creates the folder, and the
+    decision says the proposal was taken unchanged."""
+    server = live_server_factory()
+    ids = new_event(server)
     served = {p["id"]: p["suggestions"] for p in server.get("/api/review?limit=10").json()["items"]}
     for name in ("beach1", "beach2"):  # the second day belongs to the event that started the day before
         new = [s for s in served[ids[name]] if s.get("new")]
         assert [s["folder"] for s in new] == ["Events/2024-07-02 Beach"], served[ids[name]]
         assert new[0]["reason"] and 0 <= new[0]["score"] <= 1
     assert [s["folder"] for s in served[ids["cake"]] if s.get("new")] == ["Events/2024-09-21 Birthday"]
+    assert "Events/2024-09-21 Birthday [new folder]" in server.cli("suggest", "show", str(ids["cake"])).stdout
 
     ws = Listener(server)
     r = server.post(f"/api/review/{ids['beach1']}/accept", json={"folder": "Events/2024-07-02 Beach"})
@@ -351,3 +359,23 @@ def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_
     # a proposal that was never shown is not a choice: accepting an unknown folder still refuses
     r = server.post(f"/api/review/{ids['beach2']}/accept", json={"folder": "Events/2024-07-03 Elsewhere"})
     assert r.status_code == 404
+
+
+@pytest.mark.browser
+def test_a_proposed_folder_is_a_choice_on_the_card(live_server_factory, phone):
+    server = live_server_factory()
+    ids = new_event(server)
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#review")
+    card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids["beach1"]}"]')
+    chip = card.locator('.chip-new[data-folder="Events/2024-07-02 Beach"]')
+    chip.wait_for()
+    assert "New" in chip.inner_text()
+    chip.click()
+    page.locator(".toast", has_text="Filed in Events/2024-07-02 Beach").wait_for()
+    card.wait_for(state="detached")
+    assert server.get(f"/api/photos/{ids['beach1']}").json()["folder"] == "Events/2024-07-02 Beach"
+    assert server.get("/api/decisions?limit=1").json()["items"][0]["proposal"] == "unchanged"
+    assert page.errors == []
