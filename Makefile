@@ -26,6 +26,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/ml.py
 	$(PY) bench/suggest.py
 	$(PY) bench/review.py
+	$(PY) bench/folder_names.py
 	$(PY) bench/upload.py
 	$(PY) bench/video.py
 	$(PY) bench/preview.py
