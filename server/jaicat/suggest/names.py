@@ -10,10 +10,13 @@ texts (or, without text, naming at least the month) is the household's pattern.
 
 A proposal (proposals) is made for a dated photo when no folder of the pattern has photos taken within
 EVENT_GAP of it and the photo looks like an event: the engine's best folder is an older event (its date
-is far from this one), or no folder scores LOW or more. Its text is, in order: the text of an earlier
-event at the same place (within NEAR_KM), else of an earlier event it resembles (people, tags, look) when
-it was not taken somewhere new, else its most telling tag, else a caption word, else the people in it.
-Its date is the first day of its event among the photos waiting with it (event_start).
+is far from this one), or no folder scores LOW or more, or it was taken away from home (AWAY_KM) or has
+an event word among its tags. Its text is, in order: for a photo taken away from home, the place name
+of an earlier event there (within NEAR_KM; a text is a place name when its events were all away from
+home at one place); else the text of an earlier event it clearly resembles (SIMILAR, EVIDENCE: people,
+tags, look), place names aside; else its most telling tag (an event word first); else a caption word;
+else the people in it. Its date is the first day of its event among the photos waiting with it
+(event_start). bench/folder_names.py measures how often the name is taken unchanged.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from .features import STOPWORDS, FEATURES, Evidence, PhotoFeatures
 
 MIN_FOLDERS = 2
 LOW = 0.35  # below this, no existing folder fits
-ALIKE = 0.3  # CLIP cosine from which two photos taken close together are of one event
+ALIKE = 0.6  # CLIP cosine from which two photos taken close together are of one event
 NEAR_KM = 25.0  # an earlier event within this distance lends its name (a place)
+AWAY_KM = 30.0  # a photo this far from home is an outing: an event, whatever folder it resembles
 EVENT_GAP = 1.5 * 86400.0  # a photo this close in time to an event folder's photos belongs to it
-SIMILAR = 0.5  # share of the evidence an earlier event needs to lend its name
+SIMILAR = 0.7  # share of the evidence an earlier event needs to lend its name
+EVIDENCE = 1.0  # and the least evidence (the engine's weighted tags, people, look, place) it needs
 GENERIC_TAGS = frozenset("""person people man woman child boy girl baby face smile hand indoor outdoor sky tree
     table chair window light wall floor grass water text room building street car road day night photo
     selfie portrait group crowd""".split())
@@ -215,12 +220,46 @@ def proposals(engine, pattern: Pattern | None, recs: list[PhotoFeatures], eviden
     if pattern is None:
         return [None] * len(recs)
     context = recs if context is None else context
+    where = _Where(engine, pattern)
     known = set(engine.known_folders())
-    return [_propose(engine, pattern, rec, ev, ans, context, known) for rec, ev, ans in zip(recs, evidence, answers, strict=True)]
+    return [_propose(engine, pattern, rec, ev, ans, context, known, where)
+            for rec, ev, ans in zip(recs, evidence, answers, strict=True)]
+
+
+def _km(a: tuple, b: tuple) -> float:
+    dy = (a[0] - b[0]) * 110.57
+    dx = (a[1] - b[1]) * 111.32 * math.cos(math.radians(a[0]))
+    return math.hypot(dx, dy)
+
+
+class _Where:
+    """Home (where most photos with GPS were taken) and the event texts that are place names: texts of
+    events away from home, always at one place (`Paris`, not `Concert` held in three cities)."""
+
+    def __init__(self, engine, pattern: Pattern):
+        geo = engine.geo
+        live = geo.folder[: geo.n] >= 0
+        self.home = None
+        self.places: set = set()
+        if live.sum() < 20:
+            return
+        lat, lon, fs = geo.lat[: geo.n][live], geo.lon[: geo.n][live], geo.folder[: geo.n][live]
+        self.home = (float(np.median(lat)), float(np.median(lon)))
+        spots: dict[str, list] = {}
+        for f, (text, _date) in pattern.folders.items():
+            mine = fs == f
+            if mine.any():
+                spots.setdefault(text, []).append((float(np.median(lat[mine])), float(np.median(lon[mine]))))
+        for text, at in spots.items():
+            if all(_km(a, self.home) > AWAY_KM for a in at) and all(_km(a, at[0]) <= NEAR_KM for a in at):
+                self.places.add(text)
+
+    def away(self, rec: PhotoFeatures) -> bool:
+        return rec.gps is not None and self.home is not None and _km(rec.gps, self.home) > AWAY_KM
 
 
 def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer: list, context: list,
-             known: set):
+             known: set, where: _Where):
     if rec.local is None or rec.ts is None:
         return None
     members = pattern.folders
@@ -230,9 +269,10 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
             return None  # an event folder already has photos from these days
     best = answer[0].score if answer else 0.0
     top_is_event = bool(answer) and engine.index.get(answer[0].folder) in members
-    if not top_is_event and best >= LOW:
+    eventful = where.away(rec) or any(w in EVENT_WORDS for tag in rec.tags for w in tag.split())
+    if not top_is_event and best >= LOW and not eventful:
         return None  # an everyday photo that fits a topic folder well enough
-    text, why = _text(engine, pattern, rec, ev)
+    text, why = _text(engine, pattern, rec, ev, where)
     if pattern.shape.text_at and not text:
         return None
     folder = pattern.name(event_start(rec, context), text)
@@ -245,35 +285,33 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
     return {"folder": folder, "score": round(float(engine.p_new()), 4), "reason": reason, "new": True}
 
 
-def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence) -> tuple[str, str]:
+def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Where) -> tuple[str, str]:
     """(text, why) for the new folder's name."""
     members = pattern.folders
     idx, X, detail = ev
     if pattern.shape.text_at and idx.size:
-        mine = np.array([int(f) in members for f in idx])
+        away = where.away(rec)
         near: set = set()
-        somewhere_new = False
-        if "gps" in detail:
+        if away and "gps" in detail:  # a place name only names photos taken away from home
             d, fs = detail["gps"]
-            near = {members[int(f)][0] for f, km in zip(fs, d, strict=True) if km <= NEAR_KM and int(f) in members}
-            somewhere_new = not near and not (d <= NEAR_KM).any()  # far from every photo learned
-        elif rec.gps is not None:
-            somewhere_new = True
-        if mine.any() and not somewhere_new:
+            near = {members[int(f)][0] for f, km in zip(fs, d, strict=True)
+                    if km <= NEAR_KM and int(f) in members and members[int(f)][0] in where.places}
+        # at home or somewhere new, an earlier event lends its text only if it is not a place's name
+        mine = np.array([int(f) in members and (members[int(f)][0] in near if near else
+                                                members[int(f)][0] not in where.places) for f in idx])
+        if mine.any():
             z = X[mine][:, _NON_DATE] @ engine.weights[_NON_DATE]
             # the same text may name several earlier events (Christmas 2022, 2023): they add up
             by_text: dict[str, float] = {}
             p = np.exp(z - z.max())
             for f, w in zip(idx[mine], p, strict=True):
                 t = members[int(f)][0]
-                if not near or t in near:
-                    by_text[t] = by_text.get(t, 0.0) + float(w)
-            if by_text:
-                text, w = max(by_text.items(), key=lambda kv: kv[1])
-                if near:
-                    return text, f"taken where '{text}' was"
-                if w / sum(by_text.values()) >= SIMILAR and z.max() > 0:
-                    return text, f"like your earlier '{text}'"
+                by_text[t] = by_text.get(t, 0.0) + float(w)
+            text, w = max(by_text.items(), key=lambda kv: kv[1])
+            if near:
+                return text, f"taken where '{text}' was"
+            if w / sum(by_text.values()) >= SIMILAR and z.max() > EVIDENCE:
+                return text, f"like your earlier '{text}'"
     word = _tag_word(engine, rec) or _caption_word(rec)
     if word:
         return (word.title() if pattern.title_case else word), f"'{word}' from what is in the photo"
