@@ -79,6 +79,7 @@ class SuggestEngine:
 
     _base = None  # (folders, _page_base()) shared by every photo until the engine changes
     _pattern = None  # (folder names, name_pattern())
+    _lasting = None  # lasting_cache()
 
     def __init__(self, signals=None, half_life: float = 4000.0, correction_weight: float = 2.0,
                  vector_capacity: int | None = None, learning_rate: float = 0.3):
@@ -129,7 +130,7 @@ class SuggestEngine:
 
     def to_bytes(self) -> bytes:
         self.drop_caches()
-        self._pattern = None
+        self._pattern = self._lasting = None
         return pickle.dumps((SNAPSHOT_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
@@ -335,9 +336,9 @@ class SuggestEngine:
         self._cache = (rec, key, out)  # holding rec keeps its identity unique while cached
         return out
 
-    def _page_base(self, n: int) -> tuple[np.ndarray, np.ndarray, dict]:
-        """(prior, recent column, token lifts per group): what every photo shares, kept until the
-        engine changes."""
+    def _page_base(self, n: int) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+        """(prior, recent column, token lifts per group, page_cache()): what every photo shares, kept
+        until the engine changes."""
         if self._base is not None and self._base[0] == n:
             return self._base[1]
         total = float(self.count[:n].sum())
@@ -345,8 +346,20 @@ class SuggestEngine:
         recent = np.zeros(n)
         for s, f in self.recent:
             recent[f] += 0.7 ** (self.step - s)
-        self._base = (n, (prior, np.log1p(recent), {g: {} for g in TOKEN_GROUPS}))
+        self._base = (n, (prior, np.log1p(recent), {g: {} for g in TOKEN_GROUPS}, {}))
         return self._base[1]
+
+    def lasting_cache(self) -> dict:
+        """A dict for what other modules derive from slow-moving state and check themselves (names.py):
+        kept across decisions, not saved in snapshots."""
+        if self._lasting is None:
+            self._lasting = {}
+        return self._lasting
+
+    def page_cache(self) -> dict:
+        """A dict for what other modules derive from the engine's state (names.py): emptied whenever
+        the engine learns, forgets or renames."""
+        return self._page_base(len(self.folders))[3]
 
     def evidence_many(self, recs: list[PhotoFeatures]) -> list[Evidence]:
         """evidence() for a page of photos at once: the columns they share are computed once, the
@@ -360,7 +373,7 @@ class SuggestEngine:
     def _evidence_page(self, recs: list[PhotoFeatures]) -> list[Evidence]:
         n, B = len(self.folders), len(recs)
         on = set(self.signals)
-        prior, recent, lifts = self._page_base(n)
+        prior, recent, lifts, _ = self._page_base(n)
         F = np.zeros((len(FEATURES), B, n))  # feature-major: each column of the page is contiguous
         F[0] = np.log(prior)
         F[1] = recent

@@ -35,6 +35,7 @@ MIN_FOLDERS = 2
 LOW = 0.35  # below this, no existing folder fits
 ALIKE = 0.6  # CLIP cosine from which two photos taken close together are of one event
 NEAR_KM = 25.0  # an earlier event within this distance lends its name (a place)
+WHERE_EVERY = 200  # photos with GPS learned between two looks for home and place names
 AWAY_KM = 30.0  # a photo this far from home is an outing: an event, whatever folder it resembles
 EVENT_GAP = 1.5 * 86400.0  # a photo this close in time to an event folder's photos belongs to it
 SIMILAR = 0.7  # share of the evidence an earlier event needs to lend its name
@@ -220,8 +221,14 @@ def proposals(engine, pattern: Pattern | None, recs: list[PhotoFeatures], eviden
     if pattern is None:
         return [None] * len(recs)
     context = recs if context is None else context
-    where = _Where(engine, pattern)
-    known = set(engine.known_folders())
+    lasting, page = engine.lasting_cache(), engine.page_cache()
+    key = (pattern, len(engine.folders), engine.geo.n // WHERE_EVERY, engine.geo.next // WHERE_EVERY)
+    if lasting.get("where", (None,))[0] != key:
+        lasting["where"] = (key, _Where(engine, pattern))
+    where = lasting["where"][1]
+    if "known" not in page:
+        page["known"] = set(engine.known_folders())
+    known = page["known"]
     return [_propose(engine, pattern, rec, ev, ans, context, known, where)
             for rec, ev, ans in zip(recs, evidence, answers, strict=True)]
 
@@ -234,25 +241,39 @@ def _km(a: tuple, b: tuple) -> float:
 
 class _Where:
     """Home (where most photos with GPS were taken) and the event texts that are place names: texts of
-    events away from home, always at one place (`Paris`, not `Concert` held in three cities)."""
+    events away from home, always at one place (`Paris`, not `Concert` held in three cities). With,
+    per engine folder: is it one of the pattern's (`member`), is its text a place name (`place`)."""
 
     def __init__(self, engine, pattern: Pattern):
+        n = len(engine.folders)
+        self.member = np.zeros(n, bool)
+        self.member[list(pattern.folders)] = True
+        self.place = np.zeros(n, bool)
+        texts = sorted(pattern.texts())
+        self.text_id = np.full(n, -1)  # the folder's text, as an index in `texts`
+        for f, (text, _date) in pattern.folders.items():
+            self.text_id[f] = texts.index(text)
+        self.home = None
         geo = engine.geo
         live = geo.folder[: geo.n] >= 0
-        self.home = None
-        self.places: set = set()
         if live.sum() < 20:
             return
         lat, lon, fs = geo.lat[: geo.n][live], geo.lon[: geo.n][live], geo.folder[: geo.n][live]
         self.home = (float(np.median(lat)), float(np.median(lon)))
+        inside = self.member[fs]
+        order = np.argsort(fs[inside], kind="stable")
+        f_sorted, lat_s, lon_s = fs[inside][order], lat[inside][order], lon[inside][order]
+        bounds = np.flatnonzero(np.diff(f_sorted)) + 1
         spots: dict[str, list] = {}
+        for la, lo, ff in zip(np.split(lat_s, bounds), np.split(lon_s, bounds), np.split(f_sorted, bounds),
+                              strict=True):
+            if ff.size:
+                spots.setdefault(pattern.folders[int(ff[0])][0], []).append((float(np.median(la)),
+                                                                             float(np.median(lo))))
+        places = {text for text, at in spots.items()
+                  if all(_km(a, self.home) > AWAY_KM for a in at) and all(_km(a, at[0]) <= NEAR_KM for a in at)}
         for f, (text, _date) in pattern.folders.items():
-            mine = fs == f
-            if mine.any():
-                spots.setdefault(text, []).append((float(np.median(lat[mine])), float(np.median(lon[mine]))))
-        for text, at in spots.items():
-            if all(_km(a, self.home) > AWAY_KM for a in at) and all(_km(a, at[0]) <= NEAR_KM for a in at):
-                self.places.add(text)
+            self.place[f] = text in places
 
     def away(self, rec: PhotoFeatures) -> bool:
         return rec.gps is not None and self.home is not None and _km(rec.gps, self.home) > AWAY_KM
@@ -291,14 +312,15 @@ def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Wh
     idx, X, detail = ev
     if pattern.shape.text_at and idx.size:
         away = where.away(rec)
-        near: set = set()
+        near = np.zeros(0, int)
         if away and "gps" in detail:  # a place name only names photos taken away from home
             d, fs = detail["gps"]
-            near = {members[int(f)][0] for f, km in zip(fs, d, strict=True)
-                    if km <= NEAR_KM and int(f) in members and members[int(f)][0] in where.places}
+            near = np.unique(where.text_id[fs[(d <= NEAR_KM) & where.place[fs]]])
         # at home or somewhere new, an earlier event lends its text only if it is not a place's name
-        mine = np.array([int(f) in members and (members[int(f)][0] in near if near else
-                                                members[int(f)][0] not in where.places) for f in idx])
+        if len(near):
+            mine = where.place[idx] & np.isin(where.text_id[idx], near)
+        else:
+            mine = where.member[idx] & ~where.place[idx]
         if mine.any():
             z = X[mine][:, _NON_DATE] @ engine.weights[_NON_DATE]
             # the same text may name several earlier events (Christmas 2022, 2023): they add up
@@ -308,7 +330,7 @@ def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Wh
                 t = members[int(f)][0]
                 by_text[t] = by_text.get(t, 0.0) + float(w)
             text, w = max(by_text.items(), key=lambda kv: kv[1])
-            if near:
+            if len(near):
                 return text, f"taken where '{text}' was"
             if w / sum(by_text.values()) >= SIMILAR and z.max() > EVIDENCE:
                 return text, f"like your earlier '{text}'"
