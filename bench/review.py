@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             shown += sum(1 for p in rows if p.suggestions)
             right += sum(1 for p in rows if p.suggestions and p.suggestions[0]["folder"] == truth[p.id])
             tags, people = tags_and_people([p.id for p in rows])
-            recs = [record(p, tags.get(p.id, {}), people.get(p.id, [])) for p in rows]
+            recs = [record(p, tags.get(p.id, {}), people.get(p.id, {})) for p in rows]
             engine.drop_caches()  # both start from a cold page cache, as after a decision
             c0 = time.process_time()
             one = [engine.predict(r, 3) for r in recs]

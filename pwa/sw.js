@@ -4,7 +4,7 @@
 // VERSION carries a digest of the shell files: tests/e2e/test_pwa_shell.py fails, naming the new
 // value, until it is updated after a change (and checks SHELL lists every shell file).
 
-const VERSION = "jaicat-shell-0000000000";
+const VERSION = "jaicat-shell-d4cd859dff";
 const SHELL = [
   "./",
   "index.html",

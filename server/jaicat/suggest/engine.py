@@ -212,7 +212,7 @@ class SuggestEngine:
         for *_, rec, _step in self.learned.values():
             if src in rec.person_ids:
                 rec.people, rec.person_ids = _merged(rec, src, dst)
-        self._cache = None
+        self.drop_caches()
 
     def forget_person(self, person_id: int) -> None:
         """Person `person_id` was forgotten: their lessons go (so a person who later gets the same id
@@ -222,7 +222,7 @@ class SuggestEngine:
             if person_id in rec.person_ids:
                 keep = [i for i, p in enumerate(rec.person_ids) if p != person_id]
                 rec.people, rec.person_ids = [rec.people[i] for i in keep], [rec.person_ids[i] for i in keep]
-        self._cache = None
+        self.drop_caches()
 
     def key_people_by_id(self, ids_by_name: dict[str, int]) -> int:
         """Re-key lessons learned under a person's name (snapshots from before lessons were keyed by
@@ -236,7 +236,7 @@ class SuggestEngine:
             rec.person_ids = getattr(rec, "person_ids", None) or []  # records pickled before the field
             if rec.people and not rec.person_ids and all(p.lower() in ids_by_name for p in rec.people):
                 rec.person_ids = [ids_by_name[p.lower()] for p in rec.people]
-        self._cache = None
+        self.drop_caches()
         return n
 
     def _merge(self, src: int, dst: int) -> None:
