@@ -183,10 +183,10 @@ def test_rejected_files_say_why(live_server, phone):
     good, bad = MEDIA / "exif" / "orientation_8.jpg", MEDIA / "bad" / "not_an_image.jpg"
     bomb = MEDIA / "bad" / "decompression_bomb.png"
     phone.set_input_files("#file-input", [str(good), str(bad), str(bomb)])
-    phone.wait_for_selector('.upload-item[data-state="failed"]', timeout=30_000)
-    phone.wait_for_selector('.upload-item[data-state="done"]', timeout=30_000)
-    row = phone.locator(".upload-item", has_text=bad.name)
-    assert row.get_attribute("data-state") == "failed"
+    # each row settles in its own time: wait for the one looked at, not for any failed row
+    phone.locator('.upload-item[data-state="done"]', has_text=good.name).wait_for(timeout=30_000)
+    row = phone.locator('.upload-item[data-state="failed"]', has_text=bad.name)
+    row.wait_for(timeout=30_000)
     assert re.search(r"Failed: .*(image|unsupported|corrupt)", row.inner_text(), re.I), row.inner_text()
     colour = """(e, name) => { const d = document.createElement("div"); d.style.color = `var(${name})`;
         document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }"""
