@@ -199,3 +199,36 @@ def test_gpu_batches_are_sized_to_free_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (10**13, 10**13))
     model.predict([0] * 4)
     assert model.batch_size == MAX_GPU_BATCH
+
+
+def test_captioner_int8_decoder_picks_the_float_decoders_words(tiny_models, tmp_path):
+    """On onnx-int8 the text decoder's Linear layers are int8 (torch dynamic quantisation). Stated
+    tolerance, teacher-forced on the float decoder's own greedy captions: every logit within 20% of the
+    logits' spread, and the same next word wherever the float decoder's choice is not a near-tie (its
+    two best words further apart than twice the largest logit error)."""
+    import torch
+
+    ref = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    linears = [type(m).__module__ for m in cap.model.text_decoder.modules() if type(m).__name__ == "Linear"]
+    assert linears and all("quantized" in m for m in linears)
+    assert all(type(m).__module__ == "torch.nn.modules.linear"
+               for m in ref.model.text_decoder.modules() if type(m).__name__ == "Linear")
+    text = ref.model.config.text_config
+    # Image features as varied as real photos give (the tiny vision tower maps every photo nearly alike)
+    torch.manual_seed(3)
+    states = torch.randn(8, 17, text.encoder_hidden_size) * 10
+    with torch.inference_mode():
+        words = ref.model.text_decoder.generate(
+            input_ids=torch.full((8, 1), text.bos_token_id), encoder_hidden_states=states,
+            encoder_attention_mask=torch.ones(states.shape[:2], dtype=torch.long), eos_token_id=text.sep_token_id,
+            pad_token_id=text.pad_token_id, max_new_tokens=20, min_new_tokens=20, num_beams=1, do_sample=False)
+        want = ref.model.text_decoder(input_ids=words, encoder_hidden_states=states).logits
+        got = cap.model.text_decoder(input_ids=words, encoder_hidden_states=states).logits
+    assert len({tuple(row) for row in words.tolist()}) > 1  # the inputs lead to different captions
+    error = (got - want).abs().max()
+    assert error <= 0.2 * want.std()
+    best = want.topk(2, dim=-1).values
+    clear = best[..., 0] - best[..., 1] > 2 * error
+    assert clear.float().mean() > 0.5
+    assert torch.equal(got.argmax(-1)[clear], want.argmax(-1)[clear])

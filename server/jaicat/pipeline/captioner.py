@@ -1,8 +1,8 @@
 """Image captioning (BLIP by default; any transformers image-to-text model that can `generate`).
 
 On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
-(setting model_runtime, pipeline/exported.py); the text decoder stays in torch and decodes greedily
-with its key/value cache: the image's cross-attention keys and values are computed once per caption,
+(setting model_runtime, pipeline/exported.py); the text decoder stays in torch (its Linear layers
+int8 on onnx-int8) and decodes greedily with its key/value cache: the image's cross-attention keys and values are computed once per caption,
 not once per word. Captions are batched across photos; a batch stops as soon as every caption has
 ended, and `caption(images, should_stop)` abandons a batch between words when something more urgent
 arrives (the worker's caption pass: a new photo's suggestion must never wait for captions).
@@ -112,6 +112,10 @@ class Captioner(InferenceModel):
             tower = self._accelerate(_vision_tower(self.model.vision_model), torch.zeros(1, 3, side, side))
             if tower is not None:
                 self.model.vision_model = _onnx_vision(tower)
+            if self.runtime == "onnx-int8":
+                from .exported import int8_linears
+
+                self.model.text_decoder = int8_linears(self.model.text_decoder)
 
     def caption(self, images: list[Image.Image], should_stop: Callable[[], bool] | None = None) -> list[str]:
         """One caption per image, in batches of batch_size; raises CaptionsInterrupted as soon as
