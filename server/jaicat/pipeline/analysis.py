@@ -215,28 +215,39 @@ class Analyser:
                 c.stages.append("decode")
                 good.append((c, im))
         small = [shrink(im) for _, im in good]
+        people = self.people() if good else None
+        # The fast face pass (dlib, on its own threads) runs while CLIP embeds the batch here (dlib,
+        # ONNX Runtime and torch release the GIL): the two stages overlap instead of adding up.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces-batch") as side:
+            faces = (side.submit(self.face_models().map,
+                                 lambda item, models: self._fast_faces(people, *item, models), good)
+                     if people is not None else None)
+            embeddings, tags = self._embed_and_tag(sources, good, small)
+            for i, (c, _) in enumerate(good):
+                if embeddings is not None:
+                    c.stages += ["clip", "tags"]
+                    c.embedding, c.clip_tags = embeddings[i], list(tags[i])
+            if faces is not None:
+                faces.result()
+        return results
 
-        embeddings = None
+    def _embed_and_tag(self, sources, good, small):
+        """CLIP embeddings (videos: with their keyframes) and zero-shot tags of the decoded photos;
+        (None, empty tags) when CLIP is unavailable or its stage fails."""
+        s = self.settings
         tags: list[list[tuple[str, float]]] = [[] for _ in good]
         clip = self.clip() if good else None
-        if clip is not None:
-            embeddings = self._guard("clip", lambda: clip.embed_images(small))
-            if embeddings is not None:
-                src_of = dict(sources)
-                mixed = self._guard("clip", lambda: with_video_keyframes(
-                    clip, [src_of[c.photo_id] for c, _ in good], embeddings))
-                embeddings = embeddings if mixed is None else mixed
-                tagger = self.tagger()
-                tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
-        people = self.people() if good else None
-
-        for i, (c, _) in enumerate(good):
-            if embeddings is not None:
-                c.stages += ["clip", "tags"]
-                c.embedding, c.clip_tags = embeddings[i], list(tags[i])
-        if people is not None:
-            self.face_models().map(lambda item, models: self._fast_faces(people, *item, models), good)
-        return results
+        if clip is None:
+            return None, tags
+        embeddings = self._guard("clip", lambda: clip.embed_images(small))
+        if embeddings is not None:
+            src_of = dict(sources)
+            mixed = self._guard("clip", lambda: with_video_keyframes(
+                clip, [src_of[c.photo_id] for c, _ in good], embeddings))
+            embeddings = embeddings if mixed is None else mixed
+            tagger = self.tagger()
+            tags = self._guard("tags", lambda: tagger.tag(embeddings, s.tag_top_k, s.tag_threshold)) or tags
+        return embeddings, tags
 
     def face_models(self):
         """The fast face pass's FaceModels, one per core (at most FAST_FACE_THREADS): dlib releases the
