@@ -149,6 +149,39 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
     assert seen == [(p.id, ["detected-a", "detected-b"]) for p in photos]
 
 
+def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos, monkeypatch):
+    """Faces and CLIP overlap: CLIP waits here until the face pass of the batch has begun, which
+    happens only when the face pass runs beside CLIP (not after it)."""
+    import threading
+
+    from jaicat.pipeline.clip import ClipEncoder
+
+    faces_started = threading.Event()
+    overlapped = []
+
+    class NotingPeople:
+        @staticmethod
+        def detect_photo_faces(image, settings):
+            faces_started.set()
+            return []
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance):
+            return []
+
+    embed = ClipEncoder.embed_images
+
+    def embed_once_faces_started(self, images):
+        overlapped.append(faces_started.wait(timeout=10))
+        return embed(self, images)
+
+    monkeypatch.setattr(Analyser, "people", lambda self: NotingPeople)
+    monkeypatch.setattr(ClipEncoder, "embed_images", embed_once_faces_started)
+    results = Analyser(ml_settings).analyse(add_photos(2))
+    assert overlapped == [True]
+    assert all({"clip", "faces"} <= set(r.stages) for r in results)
+
+
 def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, caplog):
     class BrokenPeople:
         @staticmethod
