@@ -376,9 +376,12 @@ def main() -> int:
         runs.append(("current", a.runtime, False))
         lines = []
         for name, runtime, old in runs:
+            t_run = time.perf_counter()
             tp = throughput(name, files[:a.photos], models, models_dir, runtime, a.device, old, work)
             lat = latency(name, files[a.photos:], models, models_dir, runtime, a.device, old, work)
             lines.append((name, report(name, tp, lat)))
+            print(f"  {name} configuration measured in {time.perf_counter() - t_run:.0f} s, load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s, load average at the end {os.getloadavg()[0]:.1f}")
     for name, line in lines[:-1]:
         print(f"{name}: {line}")
