@@ -337,7 +337,7 @@ def main() -> int:
     ap.add_argument("--latency", type=int, default=6, help="uploads for the latency run (the first is warm-up)")
     ap.add_argument("--quick", action="store_true",
                     help="8 photos (all captioned), 4 uploads of which 3 are timed: the same measurements on "
-                         "fewer photos, under 2 minutes on 2 quiet cores")
+                         "fewer photos")
     ap.add_argument("--baseline", action="store_true", help="also run the old configuration, in the same run")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--runtime", default="auto", help="model_runtime of the current configuration")
