@@ -205,7 +205,6 @@ class Analyser:
             return self._compute(sources)
 
     def _compute(self, sources: list[tuple[int, PhotoSource]]) -> list[Computed]:
-        s = self.settings
         results = [Computed(pid) for pid, _ in sources]
         good: list[tuple[Computed, Image.Image]] = []
         for c, im in zip(results, self.decode([src for _, src in sources]), strict=True):
