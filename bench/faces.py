@@ -14,6 +14,9 @@ the fast pass's speed on 12 MP photos; recognition on group photos; matching 10k
   faces_groups/ photos whose people are known from the file name: precision of the names given,
   recall of the people present.
 - Matching one face against 10k known encodings (goal < 1 ms).
+- Encoder: ms a face, dlib's compute_face_descriptor vs dlib's ResNet on onnxruntime (people.resnet,
+  a photo's faces as one batch), in one run on the labelled photos' faces, and the largest
+  difference between the two encodings of a face.
 """
 
 from __future__ import annotations
@@ -259,6 +262,48 @@ def match_speed(real: np.ndarray, known: int, queries: int) -> None:
     print(f"  batched (match_many): {batch_ms:.3f} ms per face; matcher build from blobs {build_ms:.1f} ms")
 
 
+def encoder_speed(rounds: int) -> dict:
+    """ms a face of dlib's encoder and of the onnxruntime port, on the same faces in one run."""
+    import dlib
+
+    from jaicat.people import resnet
+
+    frm = detect.dlib_models_dir()
+    det = dlib.get_frontal_face_detector()
+    shape_predictor = dlib.shape_predictor(str(frm / "shape_predictor_5_face_landmarks.dat"))
+    reference = dlib.face_recognition_model_v1(str(frm / "dlib_face_recognition_resnet_model_v1.dat"))
+    port = resnet.ResNetEncoder(frm / "dlib_face_recognition_resnet_model_v1.dat")
+    photos = []
+    for f in sorted(LABELLED.glob("*.jpg")):
+        image = np.ascontiguousarray(np.asarray(open_upright(f, max_side=1600).convert("RGB")))
+        shapes = [shape_predictor(image, r) for r in det(image, 0)]
+        if shapes:
+            photos.append((image, shapes))
+    faces = sum(len(s) for _, s in photos)
+    t_dlib = t_port = 0.0
+    worst_distance = worst_component = 0.0
+    for _ in range(rounds):
+        for image, shapes in photos:
+            t = time.perf_counter()
+            ref = np.array([reference.compute_face_descriptor(image, s, 1) for s in shapes], dtype=np.float32)
+            t_dlib += time.perf_counter() - t
+            t = time.perf_counter()
+            chips = dlib.get_face_chips(image, dlib.full_object_detections(shapes), resnet.CHIP_SIZE,
+                                        resnet.CHIP_PADDING)
+            got = port.encode_chips(np.stack(chips))
+            t_port += time.perf_counter() - t
+            worst_component = max(worst_component, float(np.abs(got - ref).max()))
+            worst_distance = max(worst_distance, float(np.linalg.norm(got - ref, axis=1).max()))
+    out = {"faces": faces, "photos": len(photos), "dlib_ms": 1000 * t_dlib / faces / rounds,
+           "onnxruntime_ms": 1000 * t_port / faces / rounds,
+           "max_component_diff": worst_component, "max_distance": worst_distance}
+    print(f"encoder, {faces} faces on {len(photos)} photos, {rounds} rounds (1 thread): dlib "
+          f"{out['dlib_ms']:.0f} ms a face, onnxruntime {out['onnxruntime_ms']:.1f} ms a face (chip "
+          f"included, x{out['dlib_ms'] / out['onnxruntime_ms']:.1f}); largest difference {worst_component:.1e} "
+          f"a component, {worst_distance:.1e} euclidean")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
@@ -271,7 +316,7 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=faces_ml.DEFAULT_TOLERANCE)
     ap.add_argument("--known", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: detection,speed,recognition,match")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: detection,speed,recognition,match,encoder")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
 
@@ -293,6 +338,8 @@ def main() -> None:
         quality(people, dict(zip([f for fs in people.values() for f in fs], found, strict=True)), args.tolerance)
         real = np.array([d.encoding for ds in found for d in ds])
         match_speed(real, args.known, args.queries)
+    if "encoder" not in skip:
+        out["encoder"] = encoder_speed(max(1, args.rounds // 3))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
 

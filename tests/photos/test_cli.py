@@ -55,4 +55,6 @@ def test_doctor(tmp_path):
     assert detectors["thorough"] in ("hog", "cnn", "onnx") and detectors["backends"]["hog"]["available"]
     assert "models pull" in detectors["backends"]["onnx"]["error"]  # no detector pulled in a fresh data dir
     assert "torch" in report["versions"]
-    assert jaicat(tmp_path / "data", "doctor").returncode == 0
+    assert report["face_encoder"] == {"runtime": "onnxruntime", "error": None}
+    r = jaicat(tmp_path / "data", "doctor")
+    assert r.returncode == 0 and "face encoder: dlib's ResNet on onnxruntime" in r.stdout

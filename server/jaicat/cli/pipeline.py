@@ -258,7 +258,18 @@ def doctor_report(settings) -> dict:
     except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
         report["face_models"] = {"ok": False, "error": str(e)}
     report["face_detectors"] = face_detector_report(settings)
+    report["face_encoder"] = face_encoder_report(settings)
     return report
+
+
+def face_encoder_report(settings) -> dict:
+    """Which face encoder the passes use: dlib's ResNet on onnxruntime, or dlib's own (and why)."""
+    from ..people.faces import FaceModels
+
+    try:
+        return FaceModels(models_dir=settings.models, device=settings.device).encoder()
+    except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
+        return {"runtime": None, "error": f"{type(e).__name__}: {e}"}
 
 
 def face_detector_report(settings) -> dict:
@@ -307,6 +318,13 @@ def cmd_doctor(args, runtime) -> int:
         print(f"  {k}: {v}")
     fm = report["face_models"]
     print(f"  face models: {'ok ' + fm.get('path', '') if fm['ok'] else 'MISSING: ' + fm['error']}")
+    fe = report["face_encoder"]
+    if fe["runtime"] == "onnxruntime":
+        print("  face encoder: dlib's ResNet on onnxruntime (weights from dlib's model file)")
+    elif fe["runtime"] == "dlib":
+        print(f"  face encoder: dlib's own, ~10x slower (the onnxruntime port did not load: {fe['error']})")
+    else:
+        print(f"  face encoder: ERROR {fe['error']}")
     fd = report["face_detectors"]
     if "error" in fd:
         print(f"  face detectors: ERROR {fd['error']}")
