@@ -322,7 +322,7 @@ def cmd_doctor(args, runtime) -> int:
     if fe["runtime"] == "onnxruntime":
         print("  face encoder: dlib's ResNet on onnxruntime (weights from dlib's model file)")
     elif fe["runtime"] == "dlib":
-        print(f"  face encoder: dlib's own, ~10x slower (the onnxruntime port did not load: {fe['error']})")
+        print(f"  face encoder: dlib's own, about 15x slower (the onnxruntime port did not load: {fe['error']})")
     else:
         print(f"  face encoder: ERROR {fe['error']}")
     fd = report["face_detectors"]

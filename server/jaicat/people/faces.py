@@ -158,7 +158,7 @@ def _warn_fallback_once(error: str) -> None:
     if not _fallback_warned.is_set():
         _fallback_warned.set()
         log.warning("face encoder: dlib's ResNet on onnxruntime did not load (%s); using dlib's own, "
-                    "~10x slower on a CPU", error)
+                    "about 15x slower on a CPU", error)
 
 
 class FaceModelPool:

@@ -18,7 +18,6 @@ Pure ML: numpy in, numpy out; no Flask.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
