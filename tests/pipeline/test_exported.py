@@ -101,8 +101,16 @@ def test_int8_embeddings_of_real_photos_stay_within_cosine_0_99_on_a_real_archit
     got = _encoder(path, tmp_path / "models", "onnx-int8").embed_images(photos)
     cos = _cosines(got, want)
     assert cos.min() >= INT8_COSINE, cos
-    # and the neighbours the search index would return are the same photos
-    assert (np.argsort(-(got @ got.T), axis=1)[:, :3] == np.argsort(-(want @ want.T), axis=1)[:, :3]).mean() >= 0.9
+    # and the search index ranks neighbours alike: int8 moves no photo-to-photo similarity by more
+    # than 0.005 (an untrained small CLIP puts these photos 0.0001-0.01 apart, so near-ties may swap;
+    # trained weights spread them far wider), and every neighbour ahead by more than that stays ahead
+    sim_want, sim_got = want @ want.T, got @ got.T
+    assert np.abs(sim_got - sim_want).max() <= 0.005, np.abs(sim_got - sim_want).max()
+    for i in range(len(photos)):
+        for j in range(len(photos)):
+            for k in range(len(photos)):
+                if sim_want[i, j] - sim_want[i, k] > 0.005:
+                    assert sim_got[i, j] > sim_got[i, k], (i, j, k)
 
 
 def test_export_is_cached_and_a_damaged_one_rebuilt(tiny_models, tmp_path):
