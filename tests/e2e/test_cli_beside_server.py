@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import stat
@@ -24,20 +23,12 @@ import time
 import pytest
 import requests
 import websocket
+from fixtures.browser import upload_bytes as upload
 from fixtures.library import dated_jpeg, fill_library
 
 pytestmark = [pytest.mark.timeout(300)]
 
 PER_FOLDER = 60
-
-
-def upload(server, data: bytes, name: str) -> int:
-    up = server.post("/api/uploads", json={"filename": name, "size": len(data),
-                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
-    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
-                       headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    return r.json()["photo_id"]
 
 
 def learn_jobs(server) -> list[dict]:

@@ -9,7 +9,6 @@ cards show that folder first.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import random
@@ -20,6 +19,8 @@ import time
 import pytest
 import websocket
 from PIL import Image
+
+from fixtures.browser import upload_bytes as upload
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -36,15 +37,6 @@ def jpeg(seed: int, taken: dt.datetime) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80, exif=exif)
     return buf.getvalue()
-
-
-def upload(server, data: bytes, name: str) -> int:
-    up = server.post("/api/uploads", json={"filename": name, "size": len(data),
-                                          "sha256": hashlib.sha256(data).hexdigest()}).json()
-    r = server.request("PATCH", f"/api/uploads/{up['id']}", params={"offset": 0}, data=data,
-                       headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 200 and r.json()["status"] == "done", r.text
-    return r.json()["photo_id"]
 
 
 def first_batch(server) -> dict[int, str]:
