@@ -410,8 +410,10 @@ class SuggestEngine:
                 details[b]["gps"] = (d, fs)
                 if d.size:
                     near = d <= 5.0
-                    F[13, b] = np.log1p(np.bincount(fs[near], np.exp(-d[near] / 0.5), minlength=n))
-                    F[14, b] = np.log1p(np.bincount(fs, np.exp(-d / 20.0), minlength=n))
+                    w = np.exp(np.divide(d[near], -0.5))  # exactly exp(-d / 0.5), one pass fewer
+                    np.log1p(np.bincount(fs[near], w, minlength=n), out=F[13, b])
+                    w = np.divide(d, -20.0)
+                    np.log1p(np.bincount(fs, np.exp(w, out=w), minlength=n), out=F[14, b])
         # Candidates: real folders with history, or named/dated like this photo, or just created.
         base = self.alive[:n] & (self.raw[:n] > 0)
         for _, f in self.recent:

@@ -287,7 +287,12 @@ class VectorIndex:
 
 class GeoIndex:
     """GPS positions of the latest `capacity` learned photos with GPS (a ring), searched with an
-    equirectangular distance; places older than the ring still speak through tags and embeddings."""
+    equirectangular distance; places older than the ring still speak through tags and embeddings.
+
+    Searches read a view of the live points kept until the ring changes: their positions in ring
+    order, and the same sorted by latitude, so a photo far from most of the household's places only
+    measures the points in its band of latitude. Either way the distances and their order are those
+    of a scan of the whole ring."""
 
     def __init__(self, capacity: int = 16384):
         self.capacity = capacity
@@ -297,6 +302,12 @@ class GeoIndex:
         self.rid = np.full(capacity, -1, np.int64)
         self.n = 0
         self.next = 0
+        self._view = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_view"] = None  # derived: not saved in snapshots
+        return state
 
     def add(self, gps: tuple, f: int, rid: int) -> None:
         self.lat[self.next], self.lon[self.next] = gps
@@ -304,22 +315,48 @@ class GeoIndex:
         self.rid[self.next] = rid
         self.next = (self.next + 1) % self.capacity
         self.n = min(self.n + 1, self.capacity)
+        self._view = None
 
     def remove(self, rid: int) -> None:
         self.folder[: self.n][self.rid[: self.n] == rid] = -1
+        self._view = None
+
+    def _live(self) -> tuple:
+        """(lat, lon, folder) of the live points in ring order, their ring order sorted by latitude,
+        the sorted latitudes, and the smallest and largest longitude."""
+        view = getattr(self, "_view", None)  # snapshots from before the view have none
+        if view is None:
+            keep = np.nonzero(self.folder[: self.n] >= 0)[0]
+            lat, lon, folder = self.lat[keep], self.lon[keep], self.folder[keep]
+            by_lat = np.argsort(lat, kind="stable")
+            bounds = (float(lon.min()), float(lon.max())) if keep.size else (0.0, 0.0)
+            view = self._view = (lat, lon, folder, by_lat, lat[by_lat], bounds)
+        return view
 
     def near(self, gps: tuple, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
-        """(distance km, folder) of stored points within radius_km."""
+        """(distance km, folder) of stored points within radius_km, in ring order."""
         if self.n == 0:
             return np.zeros(0), np.zeros(0, np.int32)
+        lat, lon, folder, by_lat, sorted_lat, (lon_min, lon_max) = self._live()
         lat0, lon0 = gps
-        dy = (self.lat[: self.n] - lat0) * 110.57
-        dlon = np.abs(self.lon[: self.n] - lon0)
-        dlon = np.minimum(dlon, 360.0 - dlon)
-        dx = dlon * (111.32 * math.cos(math.radians(lat0)))
-        d2 = dx * dx + dy * dy
-        hit = (d2 <= radius_km * radius_km) & (self.folder[: self.n] >= 0)
-        return np.sqrt(d2[hit]), self.folder[: self.n][hit]
+        band = radius_km / 110.57 * (1.0 + 1e-9) + 1e-9  # a point outside it is further than radius_km
+        lo, hi = np.searchsorted(sorted_lat, (lat0 - band, lat0 + band))
+        if hi - lo < lat.size // 4:  # few points in the band: measure only those, in ring order
+            pick = np.sort(by_lat[lo:hi])
+            lat, lon, folder = lat[pick], lon[pick], folder[pick]
+        dy = lat - lat0
+        dy *= 110.57
+        dlon = lon - lon0
+        np.abs(dlon, out=dlon)
+        if lon_max - lon0 > 180.0 or lon0 - lon_min > 180.0:  # some points are nearer the other way round
+            np.minimum(dlon, 360.0 - dlon, out=dlon)
+        dlon *= 111.32 * math.cos(math.radians(lat0))
+        dlon *= dlon
+        dy *= dy
+        dlon += dy
+        hit = dlon <= radius_km * radius_km
+        return np.sqrt(dlon[hit]), folder[hit]
 
     def merge_folder(self, src: int, dst: int) -> None:
         self.folder[self.folder == src] = dst
+        self._view = None
