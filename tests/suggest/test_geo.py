@@ -1,0 +1,53 @@
+"""GeoIndex.near reads a cached view of the live points (a band of latitude, no wrap-around pass when
+none is needed): its distances and their order must be those of a plain scan of the whole ring."""
+
+import math
+
+import numpy as np
+
+from jaicat.suggest.stats import GeoIndex
+
+
+def scan(geo: GeoIndex, gps: tuple, radius_km: float):
+    lat0, lon0 = gps
+    dy = (geo.lat[: geo.n] - lat0) * 110.57
+    dlon = np.abs(geo.lon[: geo.n] - lon0)
+    dlon = np.minimum(dlon, 360.0 - dlon)
+    dx = dlon * (111.32 * math.cos(math.radians(lat0)))
+    d2 = dx * dx + dy * dy
+    hit = (d2 <= radius_km * radius_km) & (geo.folder[: geo.n] >= 0)
+    return np.sqrt(d2[hit]), geo.folder[: geo.n][hit]
+
+
+def test_near_equals_a_scan_of_the_ring():
+    rng = np.random.default_rng(5)
+    geo = GeoIndex(capacity=3000)
+    homes = [(48.85, 2.35), (-33.9, 151.2), (64.1, -179.6), (63.9, 179.7)]  # two across the antimeridian
+    for rid in range(4000):  # the ring wraps: the first 1000 are overwritten
+        lat, lon = homes[rid % 4] if rid % 7 else (rng.uniform(-80, 80), rng.uniform(-180, 180))
+        lon = (lon + rng.normal(0, 0.3) + 180.0) % 360.0 - 180.0
+        geo.add((lat + rng.normal(0, 0.3), lon), rid % 13, rid)
+    for rid in range(1500, 1600):
+        geo.remove(rid)  # dead points are never returned
+    queries = [homes[0], homes[2], homes[3], (0.0, 0.0), (10.0, -60.0), (48.9, 2.3), (-33.0, 150.0)]
+    found_far, found_wrap = False, False
+    for gps in queries:
+        for radius in (5.0, 100.0, 400.0):
+            d, fs = geo.near(gps, radius)
+            want_d, want_fs = scan(geo, gps, radius)
+            assert np.array_equal(d, want_d) and np.array_equal(fs, want_fs)
+            found_far |= gps == (0.0, 0.0) and d.size == 0
+            found_wrap |= gps == homes[2] and bool((fs == 3).any())  # the other side's folder is near
+    assert found_far and found_wrap
+    geo.merge_folder(3, 2)
+    d, fs = geo.near(homes[3], 100.0)
+    assert fs.size and not (fs == 3).any() and np.array_equal(fs, scan(geo, homes[3], 100.0)[1])
+
+
+def test_an_empty_or_all_removed_ring_finds_nothing():
+    geo = GeoIndex(capacity=8)
+    assert geo.near((1.0, 2.0), 100.0)[0].size == 0
+    geo.add((1.0, 2.0), 0, 7)
+    assert geo.near((1.0, 2.0), 100.0)[1].tolist() == [0]
+    geo.remove(7)
+    assert geo.near((1.0, 2.0), 100.0)[0].size == 0
