@@ -308,22 +308,26 @@ class SuggestEngine:
                 out[f] += s
         return np.minimum(out, 3.0)
 
-    def _date_scores(self, rec: PhotoFeatures, n: int) -> tuple[np.ndarray, np.ndarray]:
-        match, conflict = np.zeros(n), np.zeros(n)
-        if rec.local is None:
+    def _date_scores(self, recs: list[PhotoFeatures], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(match, conflict) of each photo's capture date with each folder's named date, photos x
+        folders; every cell is what the photo alone would get (small sums of 1, 0.5 and -0.5)."""
+        match, conflict = np.zeros((len(recs), n)), np.zeros((len(recs), n))
+        rows = [b for b, rec in enumerate(recs) if rec.local is not None]
+        if not rows:
             return match, conflict
-        y, m, d = rec.local[:3]
+        ymd = np.array([recs[b].local[:3] for b in rows], np.int64)
+        y, m, d = ymd[:, 0:1], ymd[:, 1:2], ymd[:, 2:3]
         fy, fm, fd = (self.date_arr[:n, i] for i in range(3))
         dated = (fy >= 0) & self.alive[:n]
         same_year = dated & (fy == y)
-        conflict[dated & (fy != y)] = 1.0
-        match[same_year] = 1.0
+        c = np.where(dated & (fy != y), 1.0, 0.0)
         has_month = same_year & (fm >= 0)
-        conflict[has_month & (fm != m)] = 0.5
+        c[has_month & (fm != m)] = 0.5
         same_month = has_month & (fm == m)
-        match[same_month] += 1.0
         has_day = same_month & (fd >= 0)
-        match[has_day] += np.where(np.abs(fd[has_day] - d) <= 1, 1.0, -0.5)
+        day = np.where(np.abs(fd - d) <= 1, 1.0, -0.5)
+        match[rows] = same_year.astype(np.float64) + same_month + np.where(has_day, day, 0.0)
+        conflict[rows] = c
         return match, conflict
 
     def evidence(self, rec: PhotoFeatures) -> Evidence:
@@ -418,13 +422,14 @@ class SuggestEngine:
         base = self.alive[:n] & (self.raw[:n] > 0)
         for _, f in self.recent:
             base[f] = self.alive[f]
-        out = []
-        for b, rec in enumerate(recs):
-            if "name" in on:
+        if "name" in on:
+            for b, rec in enumerate(recs):
                 F[15, b] = self._name_scores(rec, toks[b], n)
-                F[16, b], F[17, b] = self._date_scores(rec, n)
-            cand = base | (self.alive[:n] & ((F[15, b] > 0) | (F[16, b] > 0)))
-            idx = np.nonzero(cand)[0]
+            F[16], F[17] = self._date_scores(recs, n)
+        cand = base | (self.alive[:n] & ((F[15] > 0) | (F[16] > 0)))  # photos x folders
+        out = []
+        for b in range(B):
+            idx = np.nonzero(cand[b])[0]
             out.append(Evidence(idx, np.ascontiguousarray(F[:, b, idx].T) * self.mask, details[b]))
         return out
 

@@ -9,6 +9,7 @@ missing optional keys mean null, a tag list means score 1.0) and strict where a 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ class PhotoFeatures:
         return seen
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def singular(word: str) -> str:
     """Crude English singular so 'Receipts' matches 'receipt' and 'dogs' matches 'dog'."""
     if len(word) > 4 and word.endswith("ies"):

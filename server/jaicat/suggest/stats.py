@@ -88,7 +88,7 @@ class TokenTable:
         per-folder lift for the next page while the counts and `prior` stay the same. Returns out."""
         n = out.shape[1]
         lifts = {} if lifts is None else lifts
-        idx, ev, base = [], [], []
+        idx, ev, ws, sizes, owner = [], [], [], [], []
         norm = np.ones(len(token_dicts))
         for b, tokens in enumerate(token_dicts):
             total_w = 0.0
@@ -96,20 +96,23 @@ class TokenTable:
                 row = self.rows.get(t)
                 if row is None or row.size == 0:
                     continue
-                i = row.idx[: row.size]
                 lift = lifts.get(t)
                 if lift is None:
-                    lift = lifts[t] = np.log1p(row.cnt[: row.size] / (self.beta * prior[i]))
-                idx.append(i)
-                ev.append(w * lift)
-                base.append(np.full(row.size, b * n, np.int64))
+                    i = row.idx[: row.size]
+                    lift = lifts[t] = (i, np.log1p(row.cnt[: row.size] / (self.beta * prior[i])))
+                idx.append(lift[0])
+                ev.append(lift[1])
+                ws.append(w)
+                sizes.append(row.size)
+                owner.append(b * n)
                 total_w += w
             # correlated tags would otherwise count many times over
             norm[b] = max(1.0, math.sqrt(total_w))
         if not idx:
             return out
-        flat = np.concatenate(base) + np.concatenate(idx)
-        sums = np.bincount(flat, np.concatenate(ev), minlength=out.shape[0] * n).reshape(out.shape[0], n)
+        flat = np.repeat(np.array(owner, np.int64), sizes) + np.concatenate(idx)
+        weighted = np.repeat(np.array(ws, np.float64), sizes) * np.concatenate(ev)  # w * lift, as one photo
+        sums = np.bincount(flat, weighted, minlength=out.shape[0] * n).reshape(out.shape[0], n)
         out += sums / norm[:, None]
         return out
 
