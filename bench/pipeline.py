@@ -172,7 +172,7 @@ def throughput(name: str, photos: list[Path], models: dict[str, Path], models_di
     clock = StageClock()
     n_of = lambda args: len(args[1]) if len(args) > 1 else 1  # noqa: E731 - (self, batch) -> batch size
     clock.wrap(ingest, "ingest_file", "ingest (hash, decode, EXIF, thumbnails)")
-    clock.wrap(analysis.Analyser, "decode", "decode for the models", n_of)
+    clock.wrap(analysis.Analyser, "decode_one", "decode for the models")
     clock.wrap(clip.ClipEncoder, "embed_images", "CLIP image embedding", n_of)
     clock.wrap(tagger.ZeroShotTagger, "tag", "zero-shot tags", n_of)
     clock.wrap(persons, "detect_photo_faces", "faces (fast pass)")

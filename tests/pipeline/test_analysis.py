@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from jaicat import events
+from jaicat.photos.library import photo_file
 from jaicat.pipeline.analysis import Analyser, requeue
+from jaicat.pipeline.clip import shrink
 from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
 from jaicat.photos.tags import add_tag, photo_tags, remove_tag
 from jaicat.pipeline.worker import Worker, run_pending
@@ -151,7 +153,8 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
 
 def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos, monkeypatch):
     """Faces and CLIP overlap: CLIP waits here until the face pass of the batch has begun, which
-    happens only when the face pass runs beside CLIP (not after it)."""
+    happens only when the face pass runs beside CLIP (not after it). (The int8 tower embeds each
+    photo as it is decoded: one call a photo.)"""
     import threading
 
     from jaicat.pipeline.clip import ClipEncoder
@@ -178,8 +181,56 @@ def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos,
     monkeypatch.setattr(Analyser, "people", lambda self: NotingPeople)
     monkeypatch.setattr(ClipEncoder, "embed_images", embed_once_faces_started)
     results = Analyser(ml_settings).analyse(add_photos(2))
-    assert overlapped == [True]
+    assert overlapped and all(overlapped)
     assert all({"clip", "faces"} <= set(r.stages) for r in results)
+
+
+def test_the_models_start_on_the_first_photo_while_the_last_is_still_decoding(ml_settings, add_photos,
+                                                                             monkeypatch):
+    """Decoding overlaps inference: the last photo's decode waits here until CLIP and the face pass have
+    begun on the first photo, which happens only when the models do not wait for the whole batch to
+    decode. The results are those of the batch decoded first (same embeddings, every stage ran)."""
+    import threading
+
+    from jaicat.pipeline.clip import ClipEncoder
+
+    clip_started, faces_started = threading.Event(), threading.Event()
+    waited = []
+    photos = add_photos(3)
+    last = photo_file(photos[-1], ml_settings)
+
+    class NotingPeople:
+        @staticmethod
+        def detect_photo_faces(image, settings, models=None):
+            faces_started.set()
+            return []
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance):
+            return []
+
+    decode_one, embed = Analyser.decode_one, ClipEncoder.embed_images
+
+    def decode_last_once_models_started(self, src, side):
+        if src == last:
+            waited.append(clip_started.wait(timeout=10) and faces_started.wait(timeout=10))
+        return decode_one(self, src, side)
+
+    def embed_noting(self, images):
+        clip_started.set()
+        return embed(self, images)
+
+    monkeypatch.setattr(Analyser, "people", lambda self: NotingPeople)
+    monkeypatch.setattr(Analyser, "decode_one", decode_last_once_models_started)
+    monkeypatch.setattr(ClipEncoder, "embed_images", embed_noting)
+    analyser = Analyser(ml_settings)
+    streamed = analyser.compute([(p.id, photo_file(p, ml_settings)) for p in photos])
+    assert waited == [True]
+    assert all({"decode", "clip", "tags", "faces"} <= set(c.stages) for c in streamed)
+    monkeypatch.setattr(ClipEncoder, "embed_images", embed)
+    batch = analyser.clip().embed_images([shrink(im) for im in analyser.decode([photo_file(p, ml_settings)
+                                                                               for p in photos])])
+    np.testing.assert_allclose(np.stack([c.embedding for c in streamed]), batch, atol=1e-6)
 
 
 def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, caplog):

@@ -171,24 +171,31 @@ class Analyser:
         """Decode each source (a file path, or the photo's bytes) upright, at most `side` px long
         (default: what the models need; JPEGs at a reduced DCT scale), in threads: the decoders
         release the GIL, so decoding overlaps on the cores the models leave."""
+        return list(self.decode_ahead(sources, side))
+
+    def decode_ahead(self, sources: list[PhotoSource], side: int | None = None):
+        """`decode`, one image (or the Exception that stopped it) at a time in the sources' order, each
+        as soon as it is ready while the next ones are still decoding: a caller that runs the models
+        on each image as it comes overlaps the next photos' decoding with this one's inference."""
         if side is None:
             side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
-
-        def one(src: PhotoSource):
-            try:
-                return imaging.open_upright(io.BytesIO(src) if isinstance(src, bytes) else src, max_side=side,
-                                             max_pixels=self.settings.max_pixels)
-            except JaicatError as e:
-                return e
-            except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem
-                return RuntimeError(f"cannot decode: {e}")
-
         # On a GPU every core decodes, to keep the card fed; on a CPU the models need the cores.
         gpu = pick_device(self.settings.device) == "cuda"
         feeders = (os.cpu_count() or 2) if gpu else min(4, os.cpu_count() or 2)
         workers = min(feeders, max(1, len(sources)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-            return list(pool.map(one, sources))
+            for future in [pool.submit(self.decode_one, src, side) for src in sources]:
+                yield future.result()
+
+    def decode_one(self, src: PhotoSource, side: int) -> Image.Image | Exception:
+        """One source decoded upright at most `side` px long, or the Exception that says why not."""
+        try:
+            return imaging.open_upright(io.BytesIO(src) if isinstance(src, bytes) else src, max_side=side,
+                                         max_pixels=self.settings.max_pixels)
+        except JaicatError as e:
+            return e
+        except Exception as e:  # noqa: BLE001 - any decoder failure is this photo's problem
+            return RuntimeError(f"cannot decode: {e}")
 
     def analyse(self, photos: list[Photo]) -> list[PhotoResult]:
         """Analyse and store a batch; never raises for one bad photo (it gets analysis_error)."""
@@ -207,38 +214,53 @@ class Analyser:
     def _compute(self, sources: list[tuple[int, PhotoSource]]) -> list[Computed]:
         results = [Computed(pid) for pid, _ in sources]
         good: list[tuple[Computed, Image.Image]] = []
-        for c, im in zip(results, self.decode([src for _, src in sources]), strict=True):
-            if isinstance(im, Exception):
-                c.error = getattr(im, "message", None) or str(im)
-            else:
+        small: list[Image.Image] = []
+        people = self.people()
+        clip = self.clip() if sources else None
+        # An int8 tower embeds one photo a call anyway (exported.OnnxTower): each photo is embedded as
+        # soon as it is decoded, while the next ones decode. Other runtimes embed the batch at once.
+        one_by_one = clip is not None and getattr(getattr(clip, "tower", None), "per_image", False)
+        early: list[np.ndarray] | None = [] if one_by_one else None
+        # The fast face pass (dlib, on its own threads) starts on each photo as soon as it is decoded
+        # and runs while CLIP embeds here (dlib, ONNX Runtime and torch release the GIL): decoding,
+        # faces and CLIP overlap instead of adding up.
+        face_pool = self.face_models() if people is not None else None
+        face_threads = face_pool.size if face_pool is not None else 1
+        with ThreadPoolExecutor(max_workers=face_threads, thread_name_prefix="faces-batch") as side:
+            faces = []
+            for c, im in zip(results, self.decode_ahead([src for _, src in sources]), strict=True):
+                if isinstance(im, Exception):
+                    c.error = getattr(im, "message", None) or str(im)
+                    continue
                 c.stages.append("decode")
                 good.append((c, im))
-        small = [shrink(im) for _, im in good]
-        people = self.people() if good else None
-        # The fast face pass (dlib, on its own threads) runs while CLIP embeds the batch here (dlib,
-        # ONNX Runtime and torch release the GIL): the two stages overlap instead of adding up.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces-batch") as side:
-            faces = (side.submit(self.face_models().map,
-                                 lambda item, models: self._fast_faces(people, *item, models), good)
-                     if people is not None else None)
-            embeddings, tags = self._embed_and_tag(sources, good, small)
+                small.append(shrink(im))
+                if face_pool is not None:
+                    faces.append(side.submit(self._fast_faces_leased, people, face_pool, c, im))
+                if early is not None:
+                    one = self._guard("clip", lambda: clip.embed_images(small[-1:]))
+                    early = None if one is None else early + [one]
+            precomputed = np.concatenate(early) if early else None
+            embeddings, tags = self._embed_and_tag(sources, good, small, precomputed)
             for i, (c, _) in enumerate(good):
                 if embeddings is not None:
                     c.stages += ["clip", "tags"]
                     c.embedding, c.clip_tags = embeddings[i], list(tags[i])
-            if faces is not None:
-                faces.result()
+            for f in faces:
+                f.result()
         return results
 
-    def _embed_and_tag(self, sources, good, small):
+    def _embed_and_tag(self, sources, good, small, embeddings: np.ndarray | None = None):
         """CLIP embeddings (videos: with their keyframes) and zero-shot tags of the decoded photos;
-        (None, empty tags) when CLIP is unavailable or its stage fails."""
+        (None, empty tags) when CLIP is unavailable or its stage fails. `embeddings`: the photos'
+        own, already computed (else they are computed here, the batch at once)."""
         s = self.settings
         tags: list[list[tuple[str, float]]] = [[] for _ in good]
         clip = self.clip() if good else None
         if clip is None:
             return None, tags
-        embeddings = self._guard("clip", lambda: clip.embed_images(small))
+        if embeddings is None or len(embeddings) != len(good):
+            embeddings = self._guard("clip", lambda: clip.embed_images(small))
         if embeddings is not None:
             src_of = dict(sources)
             mixed = self._guard("clip", lambda: with_video_keyframes(
@@ -256,6 +278,10 @@ class Analyser:
 
             self._face_models = FaceModelPool(min(FAST_FACE_THREADS, os.cpu_count() or 1))
         return self._face_models
+
+    def _fast_faces_leased(self, people, pool, c: Computed, im: Image.Image) -> None:
+        with pool.lease() as models:
+            self._fast_faces(people, c, im, models)
 
     def _fast_faces(self, people, c: Computed, im: Image.Image, models) -> None:
         try:
