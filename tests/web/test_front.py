@@ -57,3 +57,36 @@ def test_websocket_upgrades_and_expect_continue():
     ask = HEAD + b"Expect: 100-continue\r\nContent-Length: 10\r\n\r\n"
     assert judge(ask) == Verdict.CONTINUE
     assert judge(ask + b"{\"a\"") == Verdict.MORE
+
+
+def test_a_descriptor_closed_while_watched_does_not_stop_the_worker():
+    """A websocket's reader thread closes its socket while the loop still watches it; the kernel
+    gives the number to the next connection. Registering that one replaces the stale key (a plain
+    register raised KeyError there and the worker process died, resetting every connection)."""
+    import selectors
+    import socket
+
+    poller = selectors.DefaultSelector()
+    old, peer = socket.socketpair()
+    try:
+        number = old.fileno()
+        front.watch(poller, old, "linger")
+        old.close()  # closed elsewhere, never unregistered
+        fresh, fresh_peer = socket.socketpair()
+        try:
+            if number not in (fresh.fileno(), fresh_peer.fileno()):
+                pytest.skip("the kernel gave the new socket another descriptor number")
+            reused = fresh if fresh.fileno() == number else fresh_peer
+            with pytest.raises(KeyError):
+                poller.register(reused, selectors.EVENT_READ, "plain register")
+            front.watch(poller, reused, "next request")
+            assert poller.get_key(reused).data == "next request"
+            other = fresh_peer if reused is fresh else fresh
+            other.send(b"x")
+            assert [key.data for key, _ in poller.select(timeout=5)] == ["next request"]
+        finally:
+            fresh.close()
+            fresh_peer.close()
+    finally:
+        peer.close()
+        poller.close()

@@ -150,6 +150,18 @@ def judge(buf: bytes | bytearray, conn=None) -> tuple[int, str, str] | str:
     return Verdict.WEBSOCKET if upgrade else Verdict.READY
 
 
+def watch(poller: selectors.BaseSelector, sock, data) -> None:
+    """Register `sock` for reading. A key already held for its descriptor number is stale: a socket
+    closed by another thread while registered (a websocket's reader thread closes its socket when
+    the connection ends) leaves its key behind, and the kernel hands the number to the next
+    connection. Replace it rather than let `register` fail, which would stop the whole worker."""
+    try:
+        poller.register(sock, selectors.EVENT_READ, data)
+    except KeyError:
+        poller.unregister(sock.fileno())
+        poller.register(sock, selectors.EVENT_READ, data)
+
+
 class FrontConn(gthread.TConn):
     """A connection whose request bytes the event loop collects in `buf` before a thread parses it."""
 
@@ -235,7 +247,7 @@ class FrontWorker(gthread.ThreadWorker):
         conn.deadline = time.monotonic() + HEAD_SECONDS
         conn.sock.setblocking(False)
         self.reading[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
+        watch(self.poller, conn.sock, partial(self.on_readable, conn))
         if conn.buf:  # bytes already held (pipelined behind the last request) may be a whole request
             self._advance(conn)
 
@@ -319,7 +331,7 @@ class FrontWorker(gthread.ThreadWorker):
                 sock.close()
                 return
             sock.shutdown(socket.SHUT_WR)
-            self.poller.register(sock, selectors.EVENT_READ, self._on_linger_readable)
+            watch(self.poller, sock, self._on_linger_readable)
             self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
         except (OSError, ValueError, KeyError):
             sock.close()
@@ -383,7 +395,7 @@ class FrontWorker(gthread.ThreadWorker):
             conn.sock.setblocking(False)
             conn.set_timeout()
             self.keepalived_conns.append(conn)
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+            watch(self.poller, conn.sock, partial(self.on_client_socket_readable, conn))
             return
         self.nr_conns -= 1
         try:
