@@ -151,6 +151,22 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
     assert seen == [(p.id, ["detected-a", "detected-b"]) for p in photos]
 
 
+def noting_people(started):
+    """A face pass that finds nobody and sets `started` when it begins on a photo."""
+
+    class NotingPeople:
+        @staticmethod
+        def detect_photo_faces(image, settings, models=None):
+            started.set()
+            return []
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance):
+            return []
+
+    return NotingPeople
+
+
 def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos, monkeypatch):
     """Faces and CLIP overlap: CLIP waits here until the face pass of the batch has begun, which
     happens only when the face pass runs beside CLIP (not after it). (The int8 tower embeds each
@@ -162,15 +178,7 @@ def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos,
     faces_started = threading.Event()
     overlapped = []
 
-    class NotingPeople:
-        @staticmethod
-        def detect_photo_faces(image, settings, models=None):
-            faces_started.set()
-            return []
-
-        @staticmethod
-        def record_faces(photo, detected, tolerance):
-            return []
+    NotingPeople = noting_people(faces_started)
 
     embed = ClipEncoder.embed_images
 
@@ -199,15 +207,7 @@ def test_the_models_start_on_the_first_photo_while_the_last_is_still_decoding(ml
     photos = add_photos(3)
     last = photo_file(photos[-1], ml_settings)
 
-    class NotingPeople:
-        @staticmethod
-        def detect_photo_faces(image, settings, models=None):
-            faces_started.set()
-            return []
-
-        @staticmethod
-        def record_faces(photo, detected, tolerance):
-            return []
+    NotingPeople = noting_people(faces_started)
 
     decode_one, embed = Analyser.decode_one, ClipEncoder.embed_images
 
