@@ -20,6 +20,7 @@ import os
 import time
 
 from . import events
+from .commands import Commands
 from .config import Settings
 from .errors import DataDirInUse
 from .db import open_db
@@ -136,8 +137,8 @@ class DataDirLock:
 
 class Runtime:
     """Owns the model cache, the face models, the suggester and its review queue, the sidecar writer,
-    the analysis worker, the thorough face pass, the video preview maker and the Ray cluster it may analyse on, of one data
-    directory (`settings`)."""
+    the analysis worker, the thorough face pass, the video preview maker, the Ray cluster it may analyse on
+    and the jobs commands on this machine ask a serving process for, of one data directory (`settings`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -159,6 +160,7 @@ class Runtime:
             self.use_cluster(settings.ray_address, settings.ray_workers)
         self.lock = DataDirLock(settings.data_dir)
         self.local = LocalAccess(settings)  # the credential commands on this machine ask the server with
+        self.commands = Commands(self)  # what those commands ask the server to do, as jobs (commands.py)
         self._open = False
 
     def use_cluster(self, address: str, workers: int = 0) -> Cluster:
@@ -203,6 +205,7 @@ class Runtime:
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
         self.previews.start()
         self.learning.start_if_first()  # a library that has photos but nothing learned: learn it now
+        self.commands.close_interrupted()
         if self.settings.worker:
             self.worker.start()
             if self.settings.face_thorough:

@@ -30,6 +30,8 @@ def test_import_reports_rejects_and_second_run_is_a_noop(tmp_path, media_dir):
 def test_file_tree_undo_dupes(tmp_path, media_dir):
     d = tmp_path / "data"
     jaicat(d, "import", str(media_dir / "exif"))
+    # files are imported in parallel: which one got which id, by name
+    ids = {m["filename"]: str(m["id"]) for g in json.loads(jaicat(d, "dupes", "--json").stdout) for m in g}
     r = jaicat(d, "file", "1", "Paris/Eiffel")
     assert "Paris/Eiffel/" in r.stdout
     assert "Eiffel/  (1)" in jaicat(d, "tree").stdout
@@ -41,7 +43,7 @@ def test_file_tree_undo_dupes(tmp_path, media_dir):
     # the 8 orientation files are the same upright scene, so one near-duplicate group holds them all
     assert any(len(g) >= 8 for g in groups)
     # the listing names photos as the user knows them: file name and where it is, not inbox names
-    jaicat(d, "file", "3", "Paris")
+    jaicat(d, "file", ids["orientation_3.jpg"], "Paris")
     text = jaicat(d, "dupes").stdout
     assert "orientation_2.jpg  in the inbox" in text and "orientation_3.jpg  in Paris" in text
     assert not re.search(r"[0-9a-f]{16}\.jpg", text)

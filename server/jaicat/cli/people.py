@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tqdm import tqdm
 
@@ -83,46 +84,33 @@ def _progress(desc: str, unit: str):
     return bar, progress
 
 
-def _rematch(settings) -> None:
-    from ..people.persons import rematch_faces
-
-    bar, progress = _progress("re-matching faces", "face")
-    result = rematch_faces(settings, progress=progress)
-    bar.close()
-    if result["faces"]:
+def _print_rematch(result: dict | None) -> None:
+    if result and result["faces"]:
         print(f"re-matched {result['faces']} faces, {result['changed']} changed")
 
 
 def cmd_enroll(args, runtime) -> int:
-    from ..people.known import enroll_folder
+    from .remote import perform
 
-    settings = runtime.settings
-    runtime.open()
-    bar, progress = _progress("enrolling", "photo")
-    summary = enroll_folder(args.pictures_dir, settings, progress=progress)
-    bar.close()
-    for path, reason in summary.rejected:
+    result = perform(args, runtime, "faces-enroll", {"dir": os.path.abspath(args.pictures_dir),
+                                                     "rematch": not args.no_rematch}, unit="photo")
+    for path, reason in result["rejected"]:
         print(f"skipped {path}: {reason}")
-    print(summary.line())
-    if summary.added and not args.no_rematch:
-        _rematch(settings)
+    print(result["line"])
+    _print_rematch(result["rematch"])
     return 0
 
 
 def cmd_import(args, runtime) -> int:
-    from ..people.known import import_npy_dir
+    from .remote import perform
 
-    settings = runtime.settings
-    runtime.open()
-    bar, progress = _progress("importing", "file")
-    summary = import_npy_dir(args.faces_dir, progress=progress)
-    bar.close()
-    for name, reason in summary.rejected:
+    result = perform(args, runtime, "faces-import", {"dir": os.path.abspath(args.faces_dir),
+                                                     "rematch": not args.no_rematch}, unit="file")
+    for name, reason in result["rejected"]:
         print(f"skipped {name}: {reason}")
-    print(summary.line())
-    if summary.imported and not args.no_rematch:
-        _rematch(settings)
-    return 1 if summary.rejected and not summary.imported and not summary.duplicates else 0
+    print(result["line"])
+    _print_rematch(result["rematch"])
+    return 1 if result["rejected"] and not result["imported"] and not result["duplicates"] else 0
 
 
 def cmd_export(args, runtime) -> int:
@@ -244,22 +232,24 @@ def cmd_name_cluster(args, runtime) -> int:
     from ..people.persons import name_cluster
 
     runtime.open()
+    if args.server is not None:
+        person = args.server.call("POST", f"/api/people/unknown/{args.cluster}/name", {"name": args.name})
+        print(f"{person['named']} faces are now {person['name']}")
+        return 0
     r = name_cluster(args.cluster, args.name)
     print(f"{r['faces']} faces are now {r['person']}")
     return 0
 
 
 def cmd_recluster(args, runtime) -> int:
-    from ..people.persons import recluster_unknown_faces
+    from .remote import perform
 
-    runtime.open()
-    n = recluster_unknown_faces()
-    print(f"{n} groups of unknown faces")
+    print(perform(args, runtime, "faces-recluster", {}, unit="group")["line"])
     return 0
 
 
 def cmd_rematch(args, runtime) -> int:
-    settings = runtime.settings
-    runtime.open()
-    _rematch(settings)
+    from .remote import perform
+
+    _print_rematch(perform(args, runtime, "faces-rematch", {}, unit="face"))
     return 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
-from tqdm import tqdm
+from .remote import perform
 
 
 def register(sub) -> None:
@@ -45,32 +46,25 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_tag_list)
 
 
-def cmd_import(args, runtime) -> int:
-    from ..photos.ingest import ingest_paths
+def import_params(paths: list[str], device: str | None = None) -> dict:
+    """`import`/`scan` PATHs as the import job takes them: absolute (the server has its own folder)."""
+    return {"paths": [os.path.abspath(p) for p in paths], "device": device}
 
-    settings = runtime.settings
-    runtime.open()
-    bar = tqdm(total=0, unit="file", desc="importing", disable=args.json)
 
-    def progress(done, total, path, outcome):
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(1)
-
-    summary = ingest_paths(args.paths, settings, progress=progress, source_device=args.device)
-    bar.close()
-    if args.json:
-        print(json.dumps({
-            "imported": summary.imported, "duplicates": [list(d) for d in summary.duplicates],
-            "rejected": [{"path": p, "reason": r} for p, r in summary.rejected],
-            "skipped": summary.skipped,
-        }, indent=2))
+def print_import(result: dict, as_json: bool = False) -> int:
+    """An import's result as `jaicat import` prints it; its exit code."""
+    if as_json:
+        print(json.dumps({k: result[k] for k in ("imported", "duplicates", "rejected", "skipped")}, indent=2))
     else:
-        for path, reason in summary.rejected:
-            print(f"rejected: {path}: {reason}")
-        print(summary.line())
-    return 1 if summary.rejected and not (summary.imported or summary.duplicates) else 0
+        for r in result["rejected"]:
+            print(f"rejected: {r['path']}: {r['reason']}")
+        print(result["line"])
+    return 1 if result["rejected"] and not (result["imported"] or result["duplicates"]) else 0
+
+
+def cmd_import(args, runtime) -> int:
+    result = perform(args, runtime, "import", import_params(args.paths, args.device), unit="file", quiet=args.json)
+    return print_import(result, args.json)
 
 
 def cmd_file(args, runtime) -> int:

@@ -121,43 +121,46 @@ def _thorough_faces(runtime, quiet: bool) -> int:
 
 
 def cmd_scan(args, runtime) -> int:
-    from ..photos.ingest import ingest_paths
+    from .photos import import_params, print_import
+    from .remote import perform
 
-    settings = runtime.settings
-    runtime.open()
+    if args.server is not None:
+        _no_ray_beside(args)
     if args.paths:
-        bar = tqdm(total=0, unit="file", desc="importing", disable=args.quiet)
-
-        def progress(done, total, path, outcome):
-            bar.total = total
-            bar.update(1)
-
-        summary = ingest_paths(args.paths, settings, progress=progress)
-        bar.close()
-        for path, reason in summary.rejected:
-            print(f"rejected: {path}: {reason}")
-        print(summary.line())
+        print_import(perform(args, runtime, "import", import_params(args.paths), unit="file", quiet=args.quiet))
+    if args.server is not None:  # the server's worker analyses what came in
+        return _server_analyses(args.server.call("POST", "/api/analysis/requeue", {}))
+    runtime.open()
     return _analyse_pending(runtime, args.quiet, args.ray, args.ray_workers)
 
 
-def cmd_analyse(args, runtime) -> int:
+def _no_ray_beside(args) -> None:
     from ..errors import InvalidInput
+
+    if args.ray is not None or args.ray_workers is not None:
+        raise InvalidInput("--ray and --ray-workers apply when no server runs; the running server "
+                           "analyses with its own ray_address setting")
+
+
+def _server_analyses(r: dict) -> int:
+    """What the running server said to POST /api/analysis/requeue, printed."""
+    if r["requeued"]:
+        print(f"requeued {r['requeued']} photos")
+    if not r["worker"]:
+        print(f"the running server's worker is off (--no-worker): {r['pending']} photos wait for analysis")
+        return 1 if r["pending"] else 0
+    print(f"the running server analyses the {r['pending']} pending photos (progress in the app: job analyse)")
+    return 0
+
+
+def cmd_analyse(args, runtime) -> int:
     from ..pipeline.analysis import requeue
 
     runtime.open()
     if args.server is not None:  # the server's worker analyses; it owns the models and the queue
-        if args.ray is not None or args.ray_workers is not None:
-            raise InvalidInput("--ray and --ray-workers apply when no server runs; the running server "
-                               "analyses with its own ray_address setting")
-        r = args.server.call("POST", "/api/analysis/requeue", {"missing": args.missing,
-                                                               "retry_failed": args.retry_failed, "all": args.all})
-        if r["requeued"]:
-            print(f"requeued {r['requeued']} photos")
-        if not r["worker"]:
-            print(f"the running server's worker is off (--no-worker): {r['pending']} photos wait for analysis")
-            return 1 if r["pending"] else 0
-        print(f"the running server analyses the {r['pending']} pending photos (progress in the app: job analyse)")
-        return 0
+        _no_ray_beside(args)
+        return _server_analyses(args.server.call("POST", "/api/analysis/requeue", {
+            "missing": args.missing, "retry_failed": args.retry_failed, "all": args.all}))
     n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
     if n:
         print(f"requeued {n} photos")

@@ -6,13 +6,18 @@ first asks for the data directory's lock exclusively (runtime.DataDirLock.writer
   WRITER_WAIT seconds for it, then stops with a message naming it;
 - `jaicat serve` holds it: the command asks the server over loopback with the local credential the
   server wrote into the data directory (devices/local_api.py), so the server's objects (the
-  suggester, the review queue) do the change and know it at once. `args.server` is then a
-  `ServerClient`; commands that have no server route yet still work beside the server as guests
-  (they change the catalogue themselves and never write the suggester's snapshot).
+  suggester, the review queue, the search indexes, the worker) do the change and know it at once,
+  and its websocket tells the phones. `args.server` is then a `ServerClient`. A command never
+  changes the data directory itself beside a running server.
 
     server = args.server                              # None: work locally
     if server is not None:
         doc = server.call("POST", "/api/folders/rename", {"from": old, "to": new})
+
+Longer work (imports, enrolling people, sidecars, re-matching faces: commands.py) is one call that
+runs it here, or as the server's job followed with a progress bar; the result is printed the same:
+
+    result = perform(args, runtime, "import", {"paths": [...], "device": None}, unit="file")
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ import time
 import urllib.error
 import urllib.request
 
+from tqdm import tqdm
+
+from .. import commands
 from ..devices.local_api import read_credential
-from ..errors import Conflict, DataDirInUse, InvalidInput, NotFound, ServerRefused, ServerUnreachable
+from ..errors import Conflict, DataDirInUse, InvalidInput, JaicatError, NotFound, ServerRefused, ServerUnreachable
 
 MAX_RESPONSE = 16 * 1024 * 1024  # bytes read of one answer
 CREDENTIAL_WAIT = 10.0  # seconds to wait for a starting server to write its credential
@@ -124,6 +132,53 @@ def ask_server(runtime, holder: str, wait: float) -> ServerClient | None:
     if runtime.lock.writer(holder, wait):
         return None
     return ServerClient(runtime.settings)
+
+
+class Bars:
+    """`progress(done, total, stage)` shown as tqdm bars on stderr: a new bar for each stage."""
+
+    def __init__(self, unit: str, quiet: bool = False):
+        self.unit, self.quiet = unit, quiet
+        self.bar = None
+        self.stage: str | None = None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, unit=self.unit, disable=self.quiet or None)
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def perform(args, runtime, kind: str, params: dict, unit: str = "item", quiet: bool = False) -> dict:
+    """Do the command work `kind` (commands.py) with `params`: here, holding the data directory, or as
+    the running server's job, followed with a progress bar. Returns its result; a failure raises the
+    error with the same message either way."""
+    params = commands.check(kind, params)  # a bad input stops here, before the server is asked
+    bars = Bars(unit, quiet)
+    try:
+        if args.server is None:
+            runtime.connect()
+            return commands.run(kind, runtime, params, bars)
+        job = args.server.call("POST", commands.route(kind), params)
+        job = args.server.follow_job(job, lambda j: bars(j["done"], j["total"], j["message"])
+                                     if j["status"] == "running" and j["message"] else None)
+    finally:
+        bars.close()
+    result = job.get("result")
+    if job["status"] != "done":
+        raise JaicatError((result or {}).get("message") or job["message"] or f"job {job['id']} failed")
+    if result is None:
+        raise JaicatError(f"the server no longer holds the result of job {job['id']} (see GET /api/jobs)")
+    return result
 
 
 def say(message: str) -> None:

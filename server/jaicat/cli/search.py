@@ -73,16 +73,16 @@ def cmd_dupes(args, runtime) -> int:
 
 
 def cmd_regions_import(args, runtime) -> int:
-    from ..search.regions import import_annotations
+    import os
 
-    settings = runtime.settings
-    runtime.open()
-    report = import_annotations(settings, args.file, models=runtime.models, indexes=runtime.indexes)
-    for name in report.unmatched:
+    from .remote import perform
+
+    report = perform(args, runtime, "regions-import", {"file": os.path.abspath(args.file)}, unit="image")
+    for name in report["unmatched"]:
         print(f"not in the catalogue: {name}")
-    for name, reason in report.rejected:
+    for name, reason in report["rejected"]:
         print(f"rejected region on {name}: {reason}")
-    print(report.line())
+    print(report["line"])
     return 0
 
 

@@ -104,9 +104,12 @@ def cmd_reset(args, runtime) -> int:
 
 
 def cmd_import_log(args, runtime) -> int:
-    runtime.connect()
-    n = runtime.suggester.import_learning_log(args.file)
-    print(f"imported {n} decisions from {args.file}")
+    import os
+
+    from .remote import perform
+
+    result = perform(args, runtime, "suggest-import-log", {"file": os.path.abspath(args.file)}, unit="log")
+    print(f"imported {result['decisions']} decisions from {args.file}")
     return 0
 
 

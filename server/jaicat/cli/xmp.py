@@ -19,12 +19,10 @@ def register(sub) -> None:
 
 
 def cmd_xmp_write(args, runtime) -> int:
-    from .. import xmp
+    from .remote import perform
 
-    settings = runtime.settings
-    runtime.open()
-    result = xmp.write_sidecars(settings, photo_ids=args.photo_ids or None, all=args.all)
-    print(f"{result['written']} written, {result['unchanged']} unchanged, {len(result['failed'])} failed")
+    result = perform(args, runtime, "xmp-write", {"photo_ids": args.photo_ids, "all": args.all}, unit="photo")
+    print(result["line"])
     for photo_id, reason in result["failed"]:
         print(f"  photo {photo_id}: {reason}", file=sys.stderr)
     return 1 if result["failed"] else 0

@@ -31,6 +31,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from peewee import fn
@@ -319,9 +320,11 @@ def _photo_matcher():
 
 
 def import_annotations(settings: Settings, file: str | Path, source: str = "import",
-                       models: ModelCache | None = None, indexes: Indexes | None = None) -> ImportReport:
+                       models: ModelCache | None = None, indexes: Indexes | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Create regions from an annotation file (shapes in the module docstring). Re-importing the same
-    file does not duplicate: an identical box+label on the same photo is skipped."""
+    file does not duplicate: an identical box+label on the same photo is skipped. `progress(done,
+    total)` after each image."""
     try:
         doc = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -330,7 +333,10 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
     models = models or ModelCache()
     indexes = indexes or Indexes(settings)
     match = _photo_matcher()
-    for name, regs, opts in _records(doc):
+    records = list(_records(doc))
+    for done, (name, regs, opts) in enumerate(records, 1):
+        if progress:
+            progress(done - 1, len(records))
         pid = match(str(name))
         if pid is None:
             report.unmatched.append(name)
@@ -355,6 +361,8 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
             made += 1
         report.created += made
         report.images += 1 if made else 0
+    if progress:
+        progress(len(records), len(records))
     return report
 
 

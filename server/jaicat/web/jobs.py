@@ -31,7 +31,8 @@ def job(job_id: int):
     row = Job.get_or_none(Job.id == job_id)
     if row is None:
         raise NotFound(f"no job {job_id}")
-    return jsonify(job_json(row))
+    # a command job's result (what the command prints), while the server keeps it
+    return jsonify({**job_json(row), "result": runtime().commands.result(row.id)})
 
 
 @bp.post("/analysis/requeue")

@@ -63,6 +63,27 @@ def op(summary: str, params=(), body: dict | None = None, ok: int = 200, resp: d
     return o
 
 
+def local_paths() -> dict:
+    """The jobs a command on the server's machine asks for (the local credential only; web/local.py)."""
+    path = {"type": "string", "description": "absolute path on the server's machine"}
+    folder = _obj({"dir": path, "rematch": BOOL}, ("dir",))
+    bodies = {
+        "import": ("Import files and folder trees into the inbox",
+                   _obj({"paths": {"type": "array", "items": path, "minItems": 1, "maxItems": 10000},
+                         "device": STR}, ("paths",))),
+        "suggest/import-log": ("Learn the desktop scripts' tag_learning_log.json", _obj({"file": path}, ("file",))),
+        "xmp/write": ("Write XMP sidecars", _obj({"photo_ids": {"type": "array", "items": INT}, "all": BOOL})),
+        "regions/import": ("Create regions from an annotation file", _obj({"file": path}, ("file",))),
+        "faces/enroll": ("Learn people from one folder of photos per person", folder),
+        "faces/import": ("Import known face encodings (.npy files)", folder),
+        "faces/rematch": ("Match unconfirmed faces again", None),
+        "faces/recluster": ("Regroup unknown faces", None),
+    }
+    return {f"/api/local/{p}": {"post": op(f"{summary} (a job; the local credential only)", body=body,
+                                           body_required=body is not None and "required" in body, ok=202)}
+            for p, (summary, body) in bodies.items()}
+
+
 def spec() -> dict:
     decision_body = _obj({"folder": STR, "create": BOOL, "tags": STRLIST, "people": STRLIST})
     paths = {
@@ -223,6 +244,7 @@ def spec() -> dict:
                                              body_required=False, ok=202)},
         "/api/suggest/learn-library": {"post": op("Learn the library again, as a background job", ok=202)},
         "/api/suggest/reset": {"post": op("Forget everything the suggester learned")},
+        **local_paths(),
         "/ws": {"get": op("WebSocket upgrade: events out, decisions in (see docs/API.md)",
                           [_q("token", STR)], ok=101)},
         "/ca.crt": {"get": op("Local CA certificate (no token)", public=True,

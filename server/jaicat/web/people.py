@@ -93,7 +93,7 @@ def unknown():
 def name_cluster(cluster: int):
     name = field(json_body(), "name", str, required=True)
     result = people.name_cluster(cluster, name)
-    return jsonify(_person_by_id(result["person_id"]))
+    return jsonify({**_person_by_id(result["person_id"]), "named": result["faces"]})
 
 
 @bp.post("/people/unknown/<int:cluster>/hide")

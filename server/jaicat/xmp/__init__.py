@@ -186,27 +186,28 @@ def write_photo_sidecar(photo, settings) -> Path | None:
 
 def write_sidecars(settings, photo_ids=None, all: bool = False, progress=None) -> dict:  # noqa: A002
     """Write sidecars for library photos: those given by id, else every library photo without one
-    (or every library photo with `all`). Returns {"written", "unchanged", "failed": [(id, reason)]}."""
+    (or every library photo with `all`). Returns {"written", "unchanged", "failed": [(id, reason)]}.
+    `progress(done, total)` after each photo."""
     from ..db import Photo
 
     query = Photo.select().order_by(Photo.id)
     query = query.where(Photo.id.in_(list(photo_ids))) if photo_ids else query.where(Photo.root == "library")
     result = {"written": 0, "unchanged": 0, "failed": []}
-    for photo in query:
+    total = query.count()
+    for done, photo in enumerate(query, 1):
         target = sidecar_path(_photo_file(photo, settings))
         if not (all or photo_ids) and target.exists():
             result["unchanged"] += 1
-            continue
-        before = target.read_bytes() if target.exists() else None
-        try:
-            written = write_photo_sidecar(photo, settings)
-        except (OSError, XMPError, FileMissing) as e:
-            result["failed"].append((photo.id, getattr(e, "message", None) or str(e)))
-            continue
-        changed = written is not None and written.read_bytes() != before
-        result["written" if changed else "unchanged"] += 1
+        else:
+            before = target.read_bytes() if target.exists() else None
+            try:
+                written = write_photo_sidecar(photo, settings)
+                changed = written is not None and written.read_bytes() != before
+                result["written" if changed else "unchanged"] += 1
+            except (OSError, XMPError, FileMissing) as e:
+                result["failed"].append((photo.id, getattr(e, "message", None) or str(e)))
         if progress:
-            progress(photo)
+            progress(done, total)
     return result
 
 
