@@ -227,3 +227,62 @@ def test_the_app_shows_the_learning_job_in_its_top_bar(server, phone):
     line = page.locator("#jobs .job-line", has_text="learn-library")
     line.wait_for()  # shown while it runs and for two seconds after it is done
     assert f"/{2 * PER_FOLDER}" in line.inner_text()
+
+
+def test_importing_and_teaching_beside_the_server_are_its_jobs(live_server_factory, media_dir, tmp_path):
+    """`import`, `suggest import-log`, `xmp write` and the face passes beside a running server: the
+    server's job does the work, so its worker analyses what came in, its websocket announces it and
+    its suggester knows a learning log at once; the command prints what it prints alone."""
+    server = live_server_factory(worker=True)
+    ws = Events(server)
+    try:
+        missing = str(tmp_path / "no-such.jpg")
+        r = server.cli("import", "--json", str(media_dir / "exif"), missing)
+        doc = json.loads(r.stdout)
+        assert len(doc["imported"]) == 8 and len(doc["duplicates"]) == 1, doc
+        assert doc["rejected"] == [{"path": missing, "reason": "no such file or folder"}]
+        for pid in doc["imported"]:  # announced to the phones, then analysed by the server's worker
+            ws.wait(lambda m, pid=pid: m.get("type") == "upload.received" and m.get("photo_id") == pid)
+            ws.wait(lambda m, pid=pid: m.get("type") == "photo.analysed" and m.get("photo_id") == pid, timeout=120)
+        jobs = [j for j in server.get("/api/jobs").json()["items"] if j["kind"] == "import"]
+        assert [j["status"] for j in jobs] == ["done"] and jobs[0]["done"] == 9
+        r = server.cli("import", str(media_dir / "exif"))  # the same files again: the text summary
+        assert r.stdout.strip() == "imported 0, duplicates 9, rejected 0, skipped 0 (not photos)"
+
+        # a learning log: the waiting card's suggestion changes at once, no restart
+        pid = doc["imported"][0]
+        assert server.post(f"/api/photos/{pid}/tags", json={"add": ["receipt"]}).status_code == 200
+
+        def top() -> str | None:
+            card = {p["id"]: p for p in server.get("/api/review?limit=50").json()["items"]}[pid]
+            return card["suggestions"][0]["folder"] if card["suggestions"] else None
+
+        assert top() != "Receipts"
+        log = tmp_path / "tag_learning_log.json"
+        log.write_text(json.dumps([{"image": f"{i}.jpg", "tags": ["receipt"], "folder": "Receipts"} for i in range(3)]))
+        r = server.cli("suggest", "import-log", str(log))
+        assert r.stdout.strip() == f"imported 3 decisions from {log}"
+        assert top() == "Receipts"
+        # filed (the server writes its sidecar), the sidecar lost, and written again by the server's job
+        assert server.post("/api/photos/move", json={"ids": [pid], "folder": "Receipts", "create": True}).ok
+        [sidecar] = (server.data_dir / "library" / "Receipts").glob("*.xmp")
+        sidecar.unlink()
+        r = server.cli("xmp", "write")
+        assert sidecar.is_file()
+        assert r.stdout.strip() == "1 written, 0 unchanged, 0 failed", r.stderr
+        r = server.cli("faces", "recluster")
+        assert r.stdout.strip() == "0 groups of unknown faces"
+        kinds = {j["kind"] for j in server.get("/api/jobs").json()["items"]}
+        assert {"import", "suggest-import-log", "xmp-write", "faces-recluster"} <= kinds
+    finally:
+        ws.ws.close()
+    # bad input: the command's message and a non-zero exit; the server was not asked
+    r = server.cli("suggest", "import-log", str(tmp_path / "nope.json"), check=False)
+    assert r.returncode == 2 and f"error: no such file: {tmp_path / 'nope.json'}" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("not a log")  # found bad by the server's job: its reason, the same as alone
+    r = server.cli("suggest", "import-log", str(bad), check=False)
+    assert r.returncode == 2 and "not a JSON learning log" in r.stderr, r.stderr
+    # a paired phone may not ask for them: they name paths on this machine
+    r = server.post("/api/local/import", json={"paths": [str(media_dir)]})
+    assert r.status_code == 403 and r.json()["error"] == "local_only"

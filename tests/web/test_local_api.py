@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from jaicat.commands import KINDS, route
 from jaicat.devices.local_api import is_loopback, loopback_url, read_credential
 
 
@@ -117,3 +118,118 @@ def test_analysis_requeue_route(client, photo):
     assert r.status_code == 202 and r.get_json() == {"requeued": 1, "pending": 1, "worker": False}
     assert Photo.get_by_id(photo.id).analysis_error is None
     assert client.post("/api/analysis/requeue", json={"all": "yes"}).status_code == 400
+
+
+# --- jobs a command on this machine asks for (commands.py, web/local.py) ---------------------------
+LOCAL_ROUTES = [route(kind) for kind in KINDS]
+
+
+def _local(app, token, path, body=None, remote="127.0.0.1"):
+    return app.test_client().open(path, method="POST" if body is not None else "GET", json=body,
+                                  headers={"Authorization": f"Bearer {token}"}, environ_base={"REMOTE_ADDR": remote})
+
+
+def _finished(app, token, job_id) -> dict:
+    assert app.extensions["jaicat"].commands.wait(60)
+    return _local(app, token, f"/api/jobs/{job_id}").get_json()
+
+
+@pytest.mark.parametrize("path", LOCAL_ROUTES)
+def test_a_paired_device_may_not_ask_for_command_jobs(client, path, tmp_path):
+    """They name paths on the server's machine: a phone's token is refused, whatever it sends."""
+    for body in ({}, {"paths": [str(tmp_path)]}, {"file": "/etc/passwd"}, {"dir": str(tmp_path)}):
+        r = client.post(path, json=body)
+        assert r.status_code == 403 and r.get_json()["error"] == "local_only", r.get_json()
+    from jaicat.db import Job
+
+    assert not Job.select().exists()
+
+
+def test_the_local_credential_asks_for_them_from_this_machine_only(app, local, tmp_path):
+    r = _local(app, local, "/api/local/faces/recluster", {}, remote="192.168.1.20")
+    assert r.status_code == 403 and r.get_json()["error"] == "local_only"
+    r = _local(app, local, "/api/local/faces/recluster", {})
+    assert r.status_code == 202 and r.get_json()["kind"] == "faces-recluster"
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "done" and job["result"] == {"groups": 0, "line": "0 groups of unknown faces"}
+
+
+def test_an_import_job_lands_photos_announces_them_and_keeps_its_result(app, settings, local, media_dir):
+    from jaicat.db import Photo
+
+    hub = app.extensions["jaicat"].hub
+    q = hub.subscribe()
+    missing = str(media_dir / "exif" / "no-such.jpg")
+    r = _local(app, local, "/api/local/import", {"paths": [str(media_dir / "exif"), missing], "device": "laptop"})
+    assert r.status_code == 202 and r.get_json()["kind"] == "import", r.get_json()
+    job = _finished(app, local, r.get_json()["id"])
+    hub.unsubscribe(q)
+    result = job["result"]
+    assert job["status"] == "done" and job["done"] == job["total"] == 9 and job["message"] == result["line"]
+    # jpeg_named.png holds the same bytes as orientation_1.jpg: stored once
+    assert len(result["imported"]) == 8 and len(result["duplicates"]) == 1
+    assert result["rejected"] == [{"path": missing, "reason": "no such file or folder"}]
+    assert {p.source_device for p in Photo.select()} == {"laptop"} and Photo.select().count() == 8
+    events = []
+    while not q.empty():
+        events.append(q.get_nowait())
+    assert sorted(e["photo_id"] for e in events if e["type"] == "upload.received") == sorted(result["imported"])
+    steps = [e for e in events if e["type"] == "job.progress" and e["job_id"] == job["id"]]
+    assert [s["status"] for s in steps[:2]] == ["queued", "running"] and steps[-1]["status"] == "done"
+    assert {s["message"] for s in steps[2:-1]} == {"importing"} and steps[-2]["done"] == 9
+
+
+@pytest.mark.parametrize("path, body, says", [
+    ("import", {}, "'paths' must be a list"),
+    ("import", {"paths": []}, "'paths' must be a list"),
+    ("import", {"paths": "/tmp"}, "'paths' must be a list"),
+    ("import", {"paths": ["photos/a.jpg"]}, "must be absolute"),
+    ("import", {"paths": ["/tmp"], "device": 5}, "'device' must be a name"),
+    ("import", {"paths": ["/tmp"], "folder": "x"}, "unknown parameter 'folder'"),
+    ("suggest/import-log", {"file": "tag_learning_log.json"}, "must be an absolute path"),
+    ("suggest/import-log", {"file": "/no/such/log.json"}, "no such file: /no/such/log.json"),
+    ("suggest/import-log", {}, "'file' must be the path of a file"),
+    ("regions/import", {"file": "TMP"}, "no such file"),
+    ("faces/enroll", {"dir": "/no/such/folder"}, "not a folder: /no/such/folder"),
+    ("faces/import", {"dir": "TMP", "rematch": "yes"}, "'rematch' must be true or false"),
+    ("xmp/write", {"photo_ids": [0]}, "'photo_ids' must be a list"),
+    ("xmp/write", {"photo_ids": ["1"]}, "'photo_ids' must be a list"),
+    ("xmp/write", {"all": 1}, "'all' must be true or false"),
+    ("faces/rematch", {"faces": [1]}, "unknown parameter 'faces'"),
+])
+def test_bad_input_is_refused_before_any_job_starts(app, local, tmp_path, path, body, says):
+    from jaicat.db import Job
+
+    body = {k: str(tmp_path) if v == "TMP" else v for k, v in body.items()}
+    r = _local(app, local, f"/api/local/{path}", body)
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_input", r.get_json()
+    assert says in r.get_json()["message"]
+    assert not Job.select().exists()
+
+
+def test_a_job_whose_file_turns_out_bad_fails_with_the_reason(app, local, tmp_path):
+    log = tmp_path / "tag_learning_log.json"
+    log.write_text("not a log")
+    r = _local(app, local, "/api/local/suggest/import-log", {"file": str(log)})
+    assert r.status_code == 202
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "failed" and "not a JSON learning log" in job["message"]
+    assert job["result"] == {"error": "invalid_input", "message": job["message"]}
+
+
+def test_a_learning_log_job_teaches_the_servers_suggester_at_once(app, settings, local, photo, tmp_path):
+    from jaicat.photos.tags import change_tags
+
+    change_tags(photo, add=["receipt"])
+    log = tmp_path / "tag_learning_log.json"
+    log.write_text(json.dumps([{"image": f"{i}.jpg", "tags": ["receipt"], "folder": "Receipts"} for i in range(3)]))
+
+    def top() -> str | None:
+        card = _local(app, local, "/api/review").get_json()["items"][0]
+        return card["suggestions"][0]["folder"] if card["suggestions"] else None
+
+    assert top() != "Receipts"
+    r = _local(app, local, "/api/local/suggest/import-log", {"file": str(log)})
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "done" and job["result"] == {"decisions": 3, "line": "imported 3 decisions"}
+    assert top() == "Receipts"

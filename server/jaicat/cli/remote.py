@@ -146,7 +146,7 @@ class Bars:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=total, desc=stage, unit=self.unit, disable=self.quiet or None)
+            self.bar = tqdm(total=total, desc=stage, unit=self.unit, disable=self.quiet)
         if self.bar.total != total:
             self.bar.total = total
         self.bar.n = done
