@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import requests
 import websocket
@@ -246,8 +247,10 @@ def test_importing_and_teaching_beside_the_server_are_its_jobs(live_server_facto
             ws.wait(lambda m, pid=pid: m.get("type") == "photo.analysed" and m.get("photo_id") == pid, timeout=120)
         jobs = [j for j in server.get("/api/jobs").json()["items"] if j["kind"] == "import"]
         assert [j["status"] for j in jobs] == ["done"] and jobs[0]["done"] == 9
-        r = server.cli("import", str(media_dir / "exif"))  # the same files again: the text summary
-        assert r.stdout.strip() == "imported 0, duplicates 9, rejected 0, skipped 0 (not photos)"
+        r = server.cli("scan", str(media_dir / "exif"))  # the same files again; the server's worker analyses
+        assert r.stdout.splitlines() == ["imported 0, duplicates 9, rejected 0, skipped 0 (not photos)",
+                                         "the running server analyses the 0 pending photos (progress in the app: "
+                                         "job analyse)"], r.stderr
 
         # a learning log: the waiting card's suggestion changes at once, no restart
         pid = doc["imported"][0]
@@ -272,8 +275,16 @@ def test_importing_and_teaching_beside_the_server_are_its_jobs(live_server_facto
         assert r.stdout.strip() == "1 written, 0 unchanged, 0 failed", r.stderr
         r = server.cli("faces", "recluster")
         assert r.stdout.strip() == "0 groups of unknown faces"
+        npy = tmp_path / "faces"
+        npy.mkdir()
+        np.save(npy / "Amy_H_6414490178700226302.npy", np.full(128, 0.05))
+        np.save(npy / "Broken_3.npy", np.zeros(5))
+        r = server.cli("faces", "import", str(npy))
+        assert r.stdout.splitlines() == ["skipped Broken_3.npy: shape (5,) is not (128,)",
+                                         "imported 1, duplicates 0, new people 1, rejected 1"]
+        assert [p["name"] for p in server.get("/api/people").json()["items"]] == ["Amy H"]
         kinds = {j["kind"] for j in server.get("/api/jobs").json()["items"]}
-        assert {"import", "suggest-import-log", "xmp-write", "faces-recluster"} <= kinds
+        assert {"import", "suggest-import-log", "xmp-write", "faces-recluster", "faces-import"} <= kinds
     finally:
         ws.ws.close()
     # bad input: the command's message and a non-zero exit; the server was not asked

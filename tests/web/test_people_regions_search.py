@@ -50,7 +50,7 @@ def test_faces_confirm_reject_crop_and_clusters(client, photo):
     mine = [c for c in clusters if c["cluster"] == 7][0]
     assert mine["count"] == 2 and {x["id"] for x in mine["faces"]} == {u1.id, u2.id}
     r = client.post("/api/people/unknown/7/name", json={"name": "Carl"})
-    assert r.status_code == 200 and r.json["name"] == "Carl" and r.json["face_count"] == 2
+    assert r.status_code == 200 and r.json["name"] == "Carl" and r.json["face_count"] == r.json["named"] == 2
     assert client.post("/api/people/unknown/7/name", json={"name": "Carl"}).status_code == 404
 
 
