@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 import pytest
 
@@ -233,3 +234,47 @@ def test_a_learning_log_job_teaches_the_servers_suggester_at_once(app, settings,
     job = _finished(app, local, r.get_json()["id"])
     assert job["status"] == "done" and job["result"] == {"decisions": 3, "line": "imported 3 decisions"}
     assert top() == "Receipts"
+
+
+def test_enrolling_and_region_jobs_report_what_the_command_prints(app, local, media_dir, tmp_path):
+    import shutil
+
+    person = tmp_path / "Pictures" / "Amy_H"
+    person.mkdir(parents=True)
+    shutil.copy(media_dir / "exif" / "orientation_1.jpg", person / "beach.jpg")  # a landscape: no face
+    r = _local(app, local, "/api/local/faces/enroll", {"dir": str(tmp_path / "Pictures")})
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "done" and job["result"] == {
+        "people": ["Amy H"], "added": 0, "already": 0, "rejected": [[str(person / "beach.jpg"), "no face found"]],
+        "line": "1 people: added 0 encodings, already known 0, rejected 1", "rematch": None}
+    notes = tmp_path / "region_annotations.json"
+    notes.write_text(json.dumps({"elsewhere.jpg": [{"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2, "label": "boat"}]}))
+    r = _local(app, local, "/api/local/regions/import", {"file": str(notes)})
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "done" and job["result"]["unmatched"] == ["elsewhere.jpg"]
+    assert job["result"]["line"] == "0 regions on 0 photos; 1 images not in the catalogue; 0 regions rejected"
+
+
+def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch):
+    import threading
+
+    from jaicat import commands
+
+    release, order = threading.Event(), []
+
+    def slow(kind, rt, params, progress=None):
+        release.wait(30)
+        order.append(kind)
+        return {"groups": 0, "line": ""}
+
+    monkeypatch.setattr(commands, "run", slow)
+    ids = [_local(app, local, "/api/local/faces/recluster", {}).get_json()["id"]]
+    while _local(app, local, f"/api/jobs/{ids[0]}").get_json()["status"] != "running":
+        time.sleep(0.01)
+    ids += [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(commands.MAX_WAITING)]
+    r = _local(app, local, "/api/local/faces/recluster", {})
+    assert r.status_code == 409 and r.get_json()["error"] == "conflict" and "wait already" in r.get_json()["message"]
+    release.set()
+    assert app.extensions["jaicat"].commands.wait(30)
+    assert order == ["faces-recluster"] + ["faces-rematch"] * commands.MAX_WAITING
+    assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
