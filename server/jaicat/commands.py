@@ -161,7 +161,7 @@ def enroll_people(rt, p: dict, progress: Progress) -> dict:
     """People from a folder of one subfolder of photos per person, then re-match the faces."""
     from .people.known import enroll_folder
 
-    s = enroll_folder(p["dir"], rt.settings, progress=lambda d, t, *_: progress(d, t, "enrolling"))
+    s = enroll_folder(p["dir"], rt.settings, progress=lambda d, t, *_: progress(d, t, "enrolling"), models=rt.faces)
     return {"people": s.people, "added": s.added, "already": s.already,
             "rejected": [list(x) for x in s.rejected], "line": s.line(),
             "rematch": _rematch(rt, progress) if s.added and p["rematch"] else None}

@@ -209,12 +209,13 @@ def _image_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS and not p.name.startswith("."))
 
 
-def _enrol_encoding(image_path: Path, settings) -> np.ndarray:
+def _enrol_encoding(image_path: Path, settings, models=None) -> np.ndarray:
     """The encoding of the one face (or one clearly largest face) in a photo; ValueError otherwise."""
     from ..photos.imaging import open_upright
 
     image = open_upright(image_path, max_side=faces_ml.ENCODE_MAX_SIDE, max_pixels=settings.max_pixels)
-    found = faces_ml.detect_faces(np.asarray(image), model=settings.face_model, max_side=settings.face_max_side)
+    found = faces_ml.detect_faces(np.asarray(image), model=settings.face_model, max_side=settings.face_max_side,
+                                  models=models)
     if not found:
         raise ValueError("no face found")
     found.sort(key=lambda d: d.w * d.h, reverse=True)
@@ -223,12 +224,13 @@ def _enrol_encoding(image_path: Path, settings) -> np.ndarray:
     return found[0].encoding
 
 
-def enroll_folder(path, settings, progress=None) -> EnrollSummary:
+def enroll_folder(path, settings, progress=None, models=None) -> EnrollSummary:
     """Learn people from a folder with one subfolder of photos per person (`Amy_H/` -> "Amy H").
 
     Each photo should show that person alone (or clearly largest). Origins are
     "enroll:<subfolder>/<file>", so enrolling the same tree again adds only new photos.
-    `progress(done, total, path, outcome)` after each photo.
+    `progress(done, total, path, outcome)` after each photo. `models`: the process's FaceModels
+    (the runtime's), else the module's own.
     """
     from .persons import encodings_changed, person_named
 
@@ -255,7 +257,7 @@ def enroll_folder(path, settings, progress=None) -> EnrollSummary:
             outcome = "already"
         else:
             try:
-                encoding = _enrol_encoding(f, settings)
+                encoding = _enrol_encoding(f, settings, models)
                 with database.atomic():
                     FaceEncoding.create(person=person_named(name), encoding=encoding.astype("<f4").tobytes(),
                                         origin=origin)
