@@ -278,3 +278,26 @@ def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch
     assert app.extensions["jaicat"].commands.wait(30)
     assert order == ["faces-recluster"] + ["faces-rematch"] * commands.MAX_WAITING
     assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
+
+
+def test_every_writing_command_asks_the_running_server():
+    """No command changes the data directory behind a running server's back: each one whose parser
+    says `writes=True` asks it (args.server) or does its work through `perform` (here or there)."""
+    import argparse
+    import inspect
+
+    from jaicat.cli.main import build_parser
+
+    def writers(parser, prefix="jaicat"):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    if sub.get_default("writes"):
+                        yield f"{prefix} {name}", sub.get_default("func")
+                    yield from writers(sub, f"{prefix} {name}")
+
+    found = dict(writers(build_parser()))
+    assert len(found) >= 25 and "jaicat import" in found and "jaicat faces enroll" in found
+    blind = [cmd for cmd, func in found.items()
+             if "args.server" not in inspect.getsource(func) and "perform(" not in inspect.getsource(func)]
+    assert not blind, f"writing commands that would work beside a running server: {blind}"

@@ -169,8 +169,13 @@ def perform(args, runtime, kind: str, params: dict, unit: str = "item", quiet: b
             runtime.connect()
             return commands.run(kind, runtime, params, bars)
         job = args.server.call("POST", commands.route(kind), params)
-        job = args.server.follow_job(job, lambda j: bars(j["done"], j["total"], j["message"])
-                                     if j["status"] == "running" and j["message"] else None)
+        try:
+            job = args.server.follow_job(job, lambda j: bars(j["done"], j["total"], j["message"])
+                                         if j["status"] == "running" and j["message"] else None)
+        except KeyboardInterrupt:
+            bars.close()
+            say(f"the server goes on with job {job['id']} ({kind}): see `GET /api/jobs/{job['id']}` or the app")
+            raise
     finally:
         bars.close()
     result = job.get("result")
