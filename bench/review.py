@@ -11,6 +11,12 @@ embeddings. Measured through the product's own path (suggest.review.Review):
   refresh what the server does after each decision: re-suggest the first 100 waiting cards and store
          the changed ones.
 
+Page, batched engine and refresh run both ways, interleaved, on the same pages: "before" with numpy's
+BLAS threads as numpy starts them, "now" on the calling thread as every jaicat process runs
+(runtime.one_blas_thread); their answers must be identical. CPU is the whole process's over the call
+and the SETTLE after it, so a BLAS thread left spinning by a call is charged to that call. The same
+switch is timed on torch's and ONNX Runtime's own thread pools, which it must not slow.
+
     .venv/bin/python bench/review.py                    # 50k decisions, 5k waiting, pages of 50
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 import sys
 import tempfile
@@ -25,12 +32,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from histories import household  # noqa: E402
 
 from jaicat.config import load_settings  # noqa: E402
+from jaicat.runtime import one_blas_thread  # noqa: E402
 from jaicat.db import Face, Person, Photo, PhotoTag, Tag, database, open_db, vec_to_blob  # noqa: E402
 from jaicat.suggest.catalogue import record, tags_and_people  # noqa: E402
 from jaicat.suggest.engine import SuggestEngine  # noqa: E402
@@ -68,6 +77,65 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
 
 
+SETTLE = 0.15  # seconds after a call whose CPU is still charged to it (OpenBLAS spins ~0.1 s)
+
+
+def measured(fn, *args):
+    """(fn(*args), wall ms, CPU ms of the whole process over the call and the SETTLE after it)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    wall = (time.perf_counter() - t0) * 1000
+    time.sleep(SETTLE)
+    return out, wall, (time.process_time() - c0) * 1000
+
+
+def blas_threads() -> int:
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def use(way: str, default: int) -> None:
+    """Switch numpy's BLAS: "before" as numpy starts it, "now" as jaicat runs it (main thread)."""
+    if way == "now":
+        one_blas_thread()
+    else:
+        threadpool_limits(limits=default, user_api="blas")
+
+
+def other_pools(default: int, rounds: int = 30) -> dict:
+    """Wall ms of torch's and ONNX Runtime's own thread pools (a 4-layer 512-wide MLP over 64 rows,
+    a 768x768 matmul) with numpy's BLAS as numpy starts it and on one thread, interleaved."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, inits, prev = [], [], "x"
+    for i in range(4):
+        inits.append(numpy_helper.from_array(rng.standard_normal((512, 512)).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"h{i}"]))
+        prev = f"h{i}"
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 512])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [64, 512])], inits)
+    sess = ort.InferenceSession(helper.make_model(graph).SerializeToString(), providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((64, 512)).astype(np.float32)
+    a = torch.randn(768, 768)
+    out = {("ort", w): [] for w in ("before", "now")} | {("torch", w): [] for w in ("before", "now")}
+    onnx.checker.check_model(helper.make_model(graph))
+    for r in range(rounds):
+        for way in (("before", "now") if r % 2 else ("now", "before")):
+            use(way, default)
+            t0 = time.perf_counter()
+            for _ in range(10):
+                sess.run(None, {"x": x})
+            out[("ort", way)].append((time.perf_counter() - t0) * 100)
+            t0 = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, a)
+            out[("torch", way)].append((time.perf_counter() - t0) * 100)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--history", type=int, default=50000)
@@ -75,7 +143,9 @@ def main(argv=None) -> int:
     ap.add_argument("--page", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-pools", action="store_true", help="skip timing torch's and ONNX Runtime's pools")
     args = ap.parse_args(argv)
+    default = blas_threads()  # as numpy starts (before one_blas_thread)
 
     objs = household(args.seed, args.history + args.waiting, dim=512)
     engine = SuggestEngine()
@@ -97,48 +167,76 @@ def main(argv=None) -> int:
         review = Review(settings, suggester)
 
         truth = {i + 1: obj["folder"] for i, obj in enumerate(objs[args.history:])}  # photo ids from 1
-        pages, cpu, cursor, shown, right = [], [], None, 0, 0
-        one_cpu, many_cpu, differ = [], [], 0
-        for _ in range(args.rounds):
-            t0, c0 = time.perf_counter(), time.process_time()
-            rows, cursor, count = review.queue(args.page, cursor)
-            pages.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.process_time() - c0) * 1000)
+        ways = ("before", "now")
+        pages = {w: [] for w in ways}
+        cpu = {w: [] for w in ways}
+        many_cpu = {w: [] for w in ways}
+        refresh = {w: [] for w in ways}
+        refresh_cpu = {w: [] for w in ways}
+        one_cpu, cursor, shown, right, differ, page_differ = [], None, 0, 0, 0, 0
+        for r in range(args.rounds):
+            order = ways if r % 2 else ways[::-1]  # neither way always runs first
+            answers = {}
+            for way in order:
+                use(way, default)
+                engine.drop_caches()  # each starts from a cold page cache, as after a decision
+                (rows, nxt, _count), wall, c = measured(review.queue, args.page, cursor)
+                pages[way].append(wall)
+                cpu[way].append(c)
+                answers[way] = [(p.id, p.suggestions) for p in rows]
+            cursor = nxt
+            page_differ += sum(a != b for a, b in zip(answers["before"], answers["now"], strict=True))
             shown += sum(1 for p in rows if p.suggestions)
             right += sum(1 for p in rows if p.suggestions and p.suggestions[0]["folder"] == truth[p.id])
             tags, people = tags_and_people([p.id for p in rows])
             recs = [record(p, tags.get(p.id, {}), people.get(p.id, {})) for p in rows]
-            engine.drop_caches()  # both start from a cold page cache, as after a decision
-            c0 = time.process_time()
-            one = [engine.predict(r, 3) for r in recs]
-            one_cpu.append((time.process_time() - c0) * 1000 / len(recs))
+            use("now", default)
             engine.drop_caches()
-            c0 = time.process_time()
-            many = engine.predict_many(recs, 3)
-            many_cpu.append((time.process_time() - c0) * 1000 / len(recs))
-            differ += sum(a != b for a, b in zip(one, many, strict=True))
-        refresh, refresh_cpu = [], []
-        for _ in range(max(5, args.rounds // 4)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            review.refresh()
-            refresh.append((time.perf_counter() - t0) * 1000)
-            refresh_cpu.append((time.process_time() - c0) * 1000)
+            one, _wall, c = measured(lambda page: [engine.predict(rec, 3) for rec in page], recs)
+            one_cpu.append(c / len(recs))
+            for way in order:
+                use(way, default)
+                engine.drop_caches()
+                many, _wall, c = measured(engine.predict_many, recs, 3)
+                many_cpu[way].append(c / len(recs))
+                differ += sum(a != b for a, b in zip(one, many, strict=True))
+        for r in range(max(5, args.rounds // 4)):
+            for way in (ways if r % 2 else ways[::-1]):
+                use(way, default)
+                _n, wall, c = measured(review.refresh)
+                refresh[way].append(wall)
+                refresh_cpu[way].append(c)
         database.close()
 
     print(f"review page latency: {args.history} decisions learned ({len(engine.known_folders())} folders, "
           f"512-d embeddings, learn {learn_s / args.history * 1000:.2f} ms each), {args.waiting} waiting photos "
           f"catalogued in {cat_s:.1f} s")
-    print(f"  page of {args.page} cards (query + tags/people + top-3 with reasons): p50 {statistics.median(pages):.1f} ms, "
-          f"p99 {pct(pages, 99):.1f} ms, per card {statistics.median(pages) / args.page:.2f} ms (CPU p50 "
-          f"{statistics.median(cpu):.1f} ms, p99 {pct(cpu, 99):.1f} ms); "
-          f"{shown}/{args.page * args.rounds} cards with a suggestion, top-1 right on {right}")
-    print(f"  engine alone, CPU per card: one at a time (baseline) p50 {statistics.median(one_cpu):.3f} ms, "
-          f"p99 {pct(one_cpu, 99):.3f} ms; batched page p50 {statistics.median(many_cpu):.3f} ms, "
-          f"p99 {pct(many_cpu, 99):.3f} ms ({statistics.median(one_cpu) / statistics.median(many_cpu):.1f}x); "
-          f"{differ} cards answered differently")
-    print(f"  refresh after a decision (first 100 waiting, store changed): p50 {statistics.median(refresh):.1f} ms, "
-          f"max {max(refresh):.1f} ms (CPU p50 {statistics.median(refresh_cpu):.1f} ms)")
-    print(f"  (machine load average {__import__('os').getloadavg()[0]:.1f}: wall times include waiting for a CPU)")
+
+    def per_card(xs):
+        return f"p50 {statistics.median(xs) / args.page:.2f} ms, p99 {pct(xs, 99) / args.page:.2f} ms"
+
+    print(f"  page of {args.page} cards (query + tags/people + top-3 with reasons + proposal), CPU per card: "
+          f"before {per_card(cpu['before'])}; now {per_card(cpu['now'])} "
+          f"({statistics.median(cpu['before']) / statistics.median(cpu['now']):.1f}x); wall a page p50 "
+          f"{statistics.median(pages['before']):.1f} -> {statistics.median(pages['now']):.1f} ms; "
+          f"{page_differ} cards answered differently; {shown}/{args.page * args.rounds} cards with a "
+          f"suggestion, top-1 right on {right}")
+    print(f"  engine alone, CPU per card: one at a time p50 {statistics.median(one_cpu):.3f} ms, "
+          f"p99 {pct(one_cpu, 99):.3f} ms; batched page before p50 {statistics.median(many_cpu['before']):.3f} ms, "
+          f"p99 {pct(many_cpu['before'], 99):.3f} ms; now p50 {statistics.median(many_cpu['now']):.3f} ms, "
+          f"p99 {pct(many_cpu['now'], 99):.3f} ms "
+          f"({statistics.median(many_cpu['before']) / statistics.median(many_cpu['now']):.1f}x); "
+          f"{differ} cards answered differently from one at a time")
+    print(f"  refresh after a decision (first 100 waiting, store changed), CPU p50: before "
+          f"{statistics.median(refresh_cpu['before']):.1f} ms, now {statistics.median(refresh_cpu['now']):.1f} ms "
+          f"(wall p50 {statistics.median(refresh['before']):.1f} -> {statistics.median(refresh['now']):.1f} ms)")
+    if not args.no_pools:
+        pools = other_pools(default)
+        print(f"  other thread pools, wall ms (numpy's BLAS as numpy starts it -> on one thread): ONNX Runtime "
+              f"4x MatMul 64x512x512 {pools[('ort', 'before')]:.2f} -> {pools[('ort', 'now')]:.2f}; torch "
+              f"mm 768x768 {pools[('torch', 'before')]:.2f} -> {pools[('torch', 'now')]:.2f}")
+    print(f"  (numpy's BLAS starts with {default} threads; machine load average {os.getloadavg()[0]:.1f}, "
+          f"{os.getloadavg()[1]:.1f} over 5 min: wall times include waiting for a CPU)")
     return 0
 
 

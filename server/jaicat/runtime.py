@@ -19,6 +19,8 @@ import logging
 import os
 import time
 
+from threadpoolctl import threadpool_limits
+
 from . import events
 from .commands import Commands
 from .config import Settings
@@ -45,6 +47,18 @@ LOCK_FILE = "jaicat.lock"
 SERVE_LOCK_WAIT = 10.0  # seconds `serve` waits for commands still running on the data directory
 WRITER_WAIT = 10.0  # seconds a writing command waits for another one to finish
 SERVE_HOLDER = "jaicat serve"  # how the serving process names itself in the lock file
+
+
+def one_blas_thread() -> None:
+    """Run numpy's matrix products (its OpenBLAS) on the calling thread, for the rest of the process.
+
+    Decided once per process, in its main thread, before anything runs (cli.main; a forked gunicorn
+    worker inherits it): OpenBLAS ignores the setting when another thread changes it after the main
+    thread did. A threaded product wakes a second thread that then spins about 0.1 s for more work,
+    so the suggestion page's few milliseconds of products cost a whole core for that long, and on a
+    busy 2-core box the threaded product is not even faster. Only numpy's BLAS is limited: ONNX
+    Runtime's and torch's thread pools are their own (bench/review.py measures both ways)."""
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class DataDirLock:

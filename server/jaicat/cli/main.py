@@ -8,7 +8,7 @@ import sys
 from .. import __version__
 from ..config import load_settings
 from ..errors import JaicatError
-from ..runtime import WRITER_WAIT, Runtime
+from ..runtime import WRITER_WAIT, Runtime, one_blas_thread
 from .remote import ask_server
 from . import backup, devices, people, photos, pipeline, search, suggest, trash, web, xmp
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_blas_thread()  # a process-wide setting, taken in the main thread before anything runs
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
