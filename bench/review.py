@@ -2,7 +2,7 @@
 
 A household grown to --history decisions (512-d embeddings, bench/histories.py) is learned by the
 engine; the catalogue holds --waiting photos waiting for review, with their tags, people and CLIP
-embeddings. Measured through the product's own path (suggest.review.Review):
+embeddings, and the history's photos as filed rows. Measured through the product's own path (suggest.review.Review):
   page   GET /api/review's work for --page cards: the page query, their tags and people, and the
          engine's top-3 with reasons for the whole page at once (SuggestEngine.predict_many);
   engine the engine alone on the same pages, one card at a time (predict, the per-card path and the
@@ -12,7 +12,8 @@ embeddings. Measured through the product's own path (suggest.review.Review):
          the changed ones.
 
 Page, batched engine and refresh run both ways, interleaved, on the same pages: "before" with numpy's
-BLAS threads as numpy starts them, "now" on the calling thread as every jaicat process runs
+BLAS threads as numpy starts them (and, for the page, the queue's query as it was: one statement that
+read every photo of the catalogue), "now" on the calling thread as every jaicat process runs
 (runtime.one_blas_thread); their answers must be identical. CPU is the whole process's over the call
 and the SETTLE after it, so a BLAS thread left spinning by a call is charged to that call. The same
 switch is timed on torch's and ONNX Runtime's own thread pools, which it must not slow.
@@ -70,6 +71,40 @@ def catalogue_waiting(objs: list[dict]) -> None:
                 if who not in people:
                     people[who] = Person.create(name=who).id
                 Face.create(photo=p.id, x=0.1, y=0.1, w=0.2, h=0.2, encoding=b"\0" * 1024, person=people[who])
+
+
+def catalogue_filed(objs: list[dict]) -> None:
+    """The history's photos as filed rows (with their embeddings): a real catalogue holds them too."""
+    rows = [{"sha256": f"f{i:063x}", "phash": "0" * 16, "original_filename": f"OLD_{i}.jpg", "size": 1000,
+             "mime": "image/jpeg", "width": 4000, "height": 3000, "orientation": 1, "status": "filed",
+             "root": "library", "path": f"{obj['folder']}/OLD_{i}.jpg",
+             "embedding": vec_to_blob(np.asarray(obj["embedding"], dtype=np.float32)) if obj.get("embedding") else None}
+            for i, obj in enumerate(objs)]
+    with database.atomic():
+        for i in range(0, len(rows), 500):
+            Photo.insert_many(rows[i:i + 500]).execute()
+
+
+def review_queue_before(limit: int, cursor: str | None = None):
+    """The review page's query as it was: one statement ordered by a computed rank, which SQLite
+    answered through the Live Photo index, reading every photo of the catalogue."""
+    rank = (Photo.status != "suggested").cast("INTEGER")
+    waiting = Photo.status.in_(("suggested", "inbox")) & Photo.trashed_at.is_null() & Photo.live_of.is_null()
+    q = Photo.select(Photo, rank.alias("rank")).where(waiting)
+    if cursor is not None:
+        r, last = (int(x) for x in cursor.split(":"))
+        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
+    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = Photo.select().where(waiting).count()
+    return rows, (f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None), count
+
+
+def page_before(review: Review, limit: int, cursor: str | None):
+    """Review.queue as it was: the query above, then the same suggestions."""
+    rows, nxt, count = review_queue_before(limit, cursor)
+    return review.with_suggestions(rows), nxt, count
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -160,6 +195,7 @@ def main(argv=None) -> int:
         open_db(settings.db_path)
         t0 = time.perf_counter()
         catalogue_waiting(objs[args.history:])
+        catalogue_filed(objs[:args.history])
         cat_s = time.perf_counter() - t0
         suggester = Suggester(settings)
         suggester._engine = engine  # what a snapshot load gives: the engine after --history decisions
@@ -180,7 +216,10 @@ def main(argv=None) -> int:
             for way in order:
                 use(way, default)
                 engine.drop_caches()  # each starts from a cold page cache, as after a decision
-                (rows, nxt, _count), wall, c = measured(review.queue, args.page, cursor)
+                if way == "now":
+                    (rows, nxt, _count), wall, c = measured(review.queue, args.page, cursor)
+                else:
+                    (rows, nxt, _count), wall, c = measured(page_before, review, args.page, cursor)
                 pages[way].append(wall)
                 cpu[way].append(c)
                 answers[way] = [(p.id, p.suggestions) for p in rows]

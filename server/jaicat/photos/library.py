@@ -21,7 +21,7 @@ import threading
 import uuid
 from pathlib import Path, PurePosixPath
 
-from peewee import fn
+from peewee import SQL, NodeList, fn
 
 from .. import events
 from ..config import Settings
@@ -474,31 +474,50 @@ REVIEW_STATUSES = ("suggested", "inbox")
 WAITING_STATUSES = ("suggested", "inbox", "skipped")  # not filed yet: Library > Inbox lists them all
 
 
+def _unindexed(column):
+    """`+column`: a term SQLite will not search this column's index for."""
+    return NodeList((SQL("+"), column), glue="")
+
+
 def review_queue(limit: int, cursor: str | None = None,
                  status: str | None = None) -> tuple[list[Photo], str | None, int]:
     """Photos waiting for a decision: suggested ones first, oldest first within each; with
     `status="skipped"` the skipped ones (Review's Skipped section), with `status="waiting"` every
     photo not filed yet.
 
-    Returns (photos, next cursor or None, total of that list). The cursor is "<rank>:<id>".
+    Returns (photos, next cursor or None, total of that list). The cursor is "<rank>:<id>" (rank 0:
+    suggested, 1: the others). Each status is read through its index in id order, so a page and the
+    total cost the waiting photos read, not the whole catalogue (the trash and Live Photo terms are
+    kept off their own indexes, which match nearly every photo).
     """
     statuses = {None: REVIEW_STATUSES, "skipped": ("skipped",), "waiting": WAITING_STATUSES}.get(status)
     if statuses is None:
         raise InvalidInput("status must be skipped or waiting")
-    rank = (Photo.status != "suggested").cast("INTEGER")
-    # a Live Photo is its still: the motion part waits, and is filed, with it
-    waiting = Photo.status.in_(statuses) & Photo.trashed_at.is_null() & Photo.live_of.is_null()
-    q = Photo.select(Photo, rank.alias("rank")).where(waiting)
+    start, last = None, None
     if cursor is not None:
         try:
-            r, last = (int(x) for x in cursor.split(":"))
+            start, last = (int(x) for x in cursor.split(":"))
         except ValueError:
             raise InvalidInput("invalid cursor") from None
-        q = q.where((rank > r) | ((rank == r) & (Photo.id > last)))
-    rows = list(q.order_by(rank, Photo.id).limit(limit + 1))
+    # a Live Photo is its still: the motion part waits, and is filed, with it
+    waiting = _unindexed(Photo.trashed_at).is_null() & _unindexed(Photo.live_of).is_null()
+    ranks = ((0, [s for s in statuses if s == "suggested"]), (1, [s for s in statuses if s != "suggested"]))
+    rows: list[Photo] = []
+    for rank, group in ranks:
+        if len(rows) > limit or (start is not None and rank < start):
+            continue
+        found: list[Photo] = []
+        for s in group:
+            q = Photo.select().where((Photo.status == s) & waiting)
+            if rank == start:
+                q = q.where(Photo.id > last)
+            found.extend(q.order_by(Photo.id).limit(limit + 1 - len(rows)))
+        for p in sorted(found, key=lambda p: p.id)[: limit + 1 - len(rows)]:
+            p.rank = rank
+            rows.append(p)
     more = len(rows) > limit
     rows = rows[:limit]
-    count = Photo.select().where(waiting).count()
+    count = sum(Photo.select().where((Photo.status == s) & waiting).count() for s in statuses)
     return rows, (f"{rows[-1].rank}:{rows[-1].id}" if more and rows else None), count
 
 
