@@ -229,7 +229,8 @@ def proposals(engine, pattern: Pattern | None, recs: list[PhotoFeatures], eviden
     if "known" not in page:
         page["known"] = set(engine.known_folders())
     known = page["known"]
-    return [_propose(engine, pattern, rec, ev, ans, context, known, where)
+    example = max((engine.folders[f] for f in pattern.folders), default="")  # the latest-named event folder
+    return [_propose(engine, pattern, rec, ev, ans, context, known, where, example)
             for rec, ev, ans in zip(recs, evidence, answers, strict=True)]
 
 
@@ -280,13 +281,13 @@ class _Where:
 
 
 def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer: list, context: list,
-             known: set, where: _Where):
+             known: set, where: _Where, example: str):
     if rec.local is None or rec.ts is None:
         return None
     members = pattern.folders
     if engine.times.ts.size:
         _dts, fs = engine.times.window(rec.ts, EVENT_GAP)
-        if any(int(f) in members for f in fs):
+        if where.member[fs].any():
             return None  # an event folder already has photos from these days
     best = answer[0].score if answer else 0.0
     top_is_event = bool(answer) and engine.index.get(answer[0].folder) in members
@@ -299,7 +300,6 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
     folder = pattern.name(event_start(rec, context), text)
     if folder in known:
         return None  # it exists: the engine suggests it by its name and date
-    example = next(iter(sorted((engine.folders[f] for f in members), reverse=True)), "")
     reason = f"a new event: no folder has photos from these days; named like {example}"
     if why:
         reason += f", {why}"
