@@ -413,9 +413,12 @@ class SuggestEngine:
                 d, fs = self.geo.near(rec.gps, 100.0)
                 details[b]["gps"] = (d, fs)
                 if d.size:
-                    near = d <= 5.0
-                    w = np.exp(np.divide(d[near], -0.5))  # exactly exp(-d / 0.5), one pass fewer
-                    np.log1p(np.bincount(fs[near], w, minlength=n), out=F[13, b])
+                    # exp(-d / 0.5) within 5 km, 0 beyond: adding those zeros leaves each folder's sum
+                    # exactly as it is without them, and saves picking the near points out
+                    w = np.divide(d, -0.5)
+                    np.exp(w, out=w, where=d <= 5.0)
+                    w[d > 5.0] = 0.0
+                    np.log1p(np.bincount(fs, w, minlength=n), out=F[13, b])
                     w = np.divide(d, -20.0)
                     np.log1p(np.bincount(fs, np.exp(w, out=w), minlength=n), out=F[14, b])
         # Candidates: real folders with history, or named/dated like this photo, or just created.
@@ -467,14 +470,14 @@ class SuggestEngine:
                 out.append([])
                 continue
             p = self._softmax(X) * (1.0 - p_new)
-            conf = self.calibrator(p)
             kk = min(k, idx.size)
             order = np.argpartition(-p, kk - 1)[:kk] if idx.size > kk else np.arange(idx.size)
             order = order[np.argsort(-p[order], kind="stable")]
+            conf = self.calibrator(p[order])  # elementwise: only the folders shown
             shares = reasons.Shares(self.weights, ev) if explain else None
-            out.append([Suggestion(self.folders[int(idx[j])], float(conf[j]),
+            out.append([Suggestion(self.folders[int(idx[j])], float(c),
                                    reasons.explain(self, rec, ev, int(idx[j]), int(j), shares) if explain else "")
-                        for j in order])
+                        for j, c in zip(order, conf, strict=True)])
         return out
 
     def learn(self, rec: PhotoFeatures, folder: str, corrected: bool | None = None, weight: float = 1.0,
