@@ -102,3 +102,30 @@ def test_index_batches_match_single_queries():
     for doc, row in zip(docs, out, strict=True):
         assert np.array_equal(row, table.score(doc, prior, np.zeros(9)))
 
+
+
+def test_a_page_mixes_cards_with_every_folder_and_with_some():
+    # a folder with no photos and out of the recent ones is a candidate only for photos named like it:
+    # in one page, those take their block of every folder whole and the others gather their rows
+    objs = household(8, 900, dim=64)
+    eng = SuggestEngine()
+    for i, obj in enumerate(objs[:800]):
+        eng.learn(*parse_record(obj, f"record {i}"))
+        if i == 50:
+            eng.add_folder("Paperwork/Receipts")
+    waiting = [parse_record(o)[0] for o in objs[800:806]]
+    receipt = PhotoFeatures.build("receipt", "2021-03-04T10:00:00", {"receipt": 0.9})
+    recs = waiting[:3] + [receipt] + waiting[3:]
+    n = len(eng.folders)
+    page = eng.evidence_many(recs)
+    assert page[3].candidates.size == n and all(ev.candidates.size < n for i, ev in enumerate(page) if i != 3)
+    for rec, ev in zip(recs, page, strict=True):
+        eng.drop_caches()
+        alone = eng.evidence(rec)
+        assert np.array_equal(ev.candidates, alone.candidates) and np.array_equal(ev.X, alone.X)
+        assert ev.X.flags.c_contiguous
+        prior, recent = eng._page_base(n)[:2]  # each row is its own folder's: the size and recency columns
+        assert np.array_equal(ev.X[:, 0], np.log(prior)[ev.candidates])
+        assert np.array_equal(ev.X[:, 1], recent[ev.candidates] * eng.mask[1])
+    eng.drop_caches()
+    assert as_dicts(eng.predict_many(recs, 3)) == as_dicts([eng.predict(r, 3) for r in recs])

@@ -430,10 +430,13 @@ class SuggestEngine:
                 F[15, b] = self._name_scores(rec, toks[b], n)
             F[16], F[17] = self._date_scores(recs, n)
         cand = base | (self.alive[:n] & ((F[15] > 0) | (F[16] > 0)))  # photos x folders
+        # photo-major and masked in one pass; a photo whose candidates are all the folders (the usual case
+        # once a household has history) takes its block as it is, the others gather their rows
+        X = np.multiply(F.transpose(1, 2, 0), self.mask, out=np.empty((B, n, len(FEATURES))))
         out = []
         for b in range(B):
             idx = np.nonzero(cand[b])[0]
-            out.append(Evidence(idx, np.ascontiguousarray(F[:, b, idx].T) * self.mask, details[b]))
+            out.append(Evidence(idx, X[b] if idx.size == n else X[b].take(idx, axis=0), details[b]))
         return out
 
     def p_new(self) -> float:

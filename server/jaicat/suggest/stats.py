@@ -247,21 +247,25 @@ class VectorIndex:
             return [(np.zeros(0, np.float32), np.zeros(0, np.int32)) for _ in range(len(vs))]
         mat = self.mat[: self.n]
         live = np.nonzero(self.folder[: self.n] >= 0)[0]
-        rough = None
+        keep = None
         if len(vs) >= _PAGE_MIN and live.size > k:
             rough = mat @ vs.T
             if live.size < self.n:
                 rough = rough[live]
+            # photo-major, then each photo's k-th best rough similarity from one partition over the page
+            # (the same order statistic as the photo's own partition)
+            rough = np.ascontiguousarray(rough.T)
+            kth = np.partition(rough, live.size - k, axis=1)[:, live.size - k]
+            keep = rough >= (kth - _SLACK)[:, None]
         out = []
         for b, v in enumerate(vs):
             if live.size <= k:
                 cand = live
-            elif rough is None:  # one photo: exact over the whole ring
+            elif keep is None:  # one photo: exact over the whole ring
                 sims = np.einsum("ij,j->i", mat, v)[live]
                 cand = live[sims >= np.partition(sims, live.size - k)[live.size - k]]
             else:
-                r = rough[:, b]
-                cand = live[r >= np.partition(r, live.size - k)[live.size - k] - _SLACK]
+                cand = live[keep[b]]
             sims = np.einsum("ij,j->i", mat[cand], v)
             top = np.lexsort((cand, -sims))[:k]
             out.append((sims[top], self.folder[cand[top]]))
