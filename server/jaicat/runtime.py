@@ -168,7 +168,7 @@ class Runtime:
         self.worker = Worker(settings, suggester=self.suggester, models=self.models, indexes=self.indexes)
         # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)
         self.faces = FaceModels(models_dir=settings.models, device=settings.device)
-        self.face_pass = FacePass(settings, models=self.faces, suggester=self.suggester)
+        self.face_pass = FacePass(settings, suggester=self.suggester)
         self.previews = PreviewMaker(settings)  # browser-playable previews of videos (serve only)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)

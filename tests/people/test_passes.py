@@ -88,7 +88,7 @@ def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make
     Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
     face_settings.face_model = "hog"
     face_settings.face_min_px = 60
-    face_pass = passes.FacePass(face_settings, models=faces_ml.FaceModels(), idle_wait=0.2).start()
+    face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
     try:
         assert face_pass.idle.wait(120)
     finally:
@@ -98,3 +98,101 @@ def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make
         assert face_pass.niceness == 19
     assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
     assert Face.select().where(Face.photo == photo).count() == 2
+
+
+def _heartbeat_gaps(until, beat: float = 0.02, limit: float = 180.0) -> list[float]:
+    """Seconds each heartbeat of this thread came late (it needs the GIL to wake), until `until()`."""
+    import time
+
+    gaps, t0 = [], time.monotonic()
+    while not until() and time.monotonic() - t0 < limit:
+        t = time.perf_counter()
+        time.sleep(beat)
+        gaps.append(time.perf_counter() - t - beat)
+    return gaps
+
+
+def test_the_background_pass_never_stops_the_servers_own_threads(face_settings, make_photo, media_dir):
+    """dlib's CNN detector keeps Python's GIL for its whole call: run inside the server's process, the
+    thorough pass froze every other thread of the server (uploads, HTTP answers, the pipeline) for the
+    length of each call (about a second on this photo), whatever its nice value. It runs in a process
+    of its own at idle priority: the server's threads keep their pace while it works."""
+    import shutil
+
+    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
+    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    face_settings.face_model = "cnn"
+    face_settings.face_min_px = 60
+    face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
+    try:
+        gaps = _heartbeat_gaps(lambda: face_pass.idle.is_set())
+    finally:
+        face_pass.stop()
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+    assert face_pass.worker_pid not in (None, os.getpid())
+    assert len(gaps) >= 10, "the pass ended before it could be watched"
+    # in the server's process: heartbeats a second late on each CNN call; in its own, a few ms
+    assert max(gaps) < 0.3, sorted(gaps)[-5:]
+
+
+def test_stopping_the_pass_ends_its_process_mid_photo_and_keeps_the_photo_queued(face_settings, make_photo,
+                                                                                media_dir):
+    import shutil
+    import time
+
+    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
+    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    face_settings.face_model = "cnn"
+    face_settings.face_min_px = 12  # a long pass: minutes of CNN
+    face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
+    deadline = time.monotonic() + 120
+    while face_pass.worker_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = face_pass.worker_pid
+    assert pid is not None
+    time.sleep(0.5)  # it is on the photo now
+    t0 = time.monotonic()
+    face_pass.stop()
+    assert time.monotonic() - t0 < 10
+    assert not face_pass._thread.is_alive()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert Photo.get_by_id(photo.id).faces_pass == passes.FAST  # still queued for the next start
+
+
+def test_a_photo_that_kills_the_detectors_process_is_passed_over(face_settings, make_photo, media_dir,
+                                                                 monkeypatch):
+    """A crash of dlib in the pass's process (or the kernel ending it for memory) costs that photo its
+    thorough pass, never the server; the next photo gets a new process."""
+    import shutil
+
+    for name in ("crash.jpg", "kr.jpg"):
+        shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / name)
+        photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel=name)
+        Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    face_settings.face_model = "hog"
+    face_settings.face_min_px = 60
+    worker = passes.ThoroughWorker(face_settings.models)
+    real = worker.faces
+    pids = []
+
+    def faces(path, width, settings):
+        if str(path).endswith("crash.jpg"):
+            real(path, width, settings)  # starts the process
+            pids.append(worker.pid)
+            os.kill(worker.pid, 9)
+            return real(path, width, settings)
+        found = real(path, width, settings)
+        pids.append(worker.pid)
+        return found
+
+    try:
+        result = passes.run_thorough(face_settings, compute=faces)
+    finally:
+        worker.close()
+    assert result == {"photos": 2, "faces_added": 2}  # the two faces of kr.jpg; crash.jpg has none
+    assert list(passes.pending_thorough()) == []
+    assert Face.select().join(Photo).where(Photo.path == "kr.jpg").count() == 2
+    assert pids[0] != pids[1]

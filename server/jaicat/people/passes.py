@@ -98,29 +98,187 @@ def choose_backend(settings, models: faces_ml.FaceModels) -> str:
     return "hog"
 
 
-def thorough_pass(photo: Photo, settings, models: faces_ml.FaceModels | None = None) -> list:
-    """Run the thorough detector on the full-resolution photo and add the faces it finds beyond the
-    ones already recorded; returns the photo's faces. Raises JaicatError when the file cannot be read."""
+def thorough_faces(path, width: int, settings, models: faces_ml.FaceModels | None = None) -> list:
+    """The thorough detector's faces on the full-resolution photo file at `path` (its catalogue width
+    `width`); touches no catalogue (the pass's own process runs it). Raises JaicatError when the file
+    cannot be read."""
     from ..photos.imaging import open_upright
+
+    models = models or faces_ml._models
+    image = open_upright(path, max_side=THOROUGH_DECODE_SIDE)
+    arr = np.asarray(image.convert("RGB"))
+    return faces_ml.detect_faces(arr, model=choose_backend(settings, models), models=models,
+                                 min_face=settings.face_min_px * arr.shape[1] / max(width, 1),
+                                 max_pixels=settings.face_thorough_mpx * 1e6,
+                                 onnx_model=settings.face_onnx_model)
+
+
+def thorough_pass(photo: Photo, settings, models: faces_ml.FaceModels | None = None,
+                  compute: Callable | None = None) -> list:
+    """Run the thorough detector on the full-resolution photo and add the faces it finds beyond the
+    ones already recorded; returns the photo's faces. `compute`: where the detector runs (default here;
+    `ThoroughWorker.faces` runs it in the pass's own process). Raises JaicatError when the file cannot
+    be read."""
     from ..photos.library import photo_file
     from .persons import record_faces
 
-    models = models or faces_ml._models
-    image = open_upright(photo_file(photo, settings), max_side=THOROUGH_DECODE_SIDE)
-    arr = np.asarray(image.convert("RGB"))
-    detected = faces_ml.detect_faces(arr, model=choose_backend(settings, models), models=models,
-                                     min_face=settings.face_min_px * arr.shape[1] / max(photo.width, 1),
-                                     max_pixels=settings.face_thorough_mpx * 1e6,
-                                     onnx_model=settings.face_onnx_model)
-    return record_faces(photo, detected, tolerance=settings.face_tolerance, keep_unmatched=True,
+    found = (compute or thorough_faces)(photo_file(photo, settings), photo.width, settings,
+                                        **({} if compute else {"models": models}))
+    return record_faces(photo, found, tolerance=settings.face_tolerance, keep_unmatched=True,
                         faces_pass=THOROUGH)
 
 
-def _thorough_one(photo: Photo, settings, models, suggester) -> int:
+class PassStopped(Exception):
+    """The pass was stopped while its process worked on a photo (the photo stays queued)."""
+
+
+class WorkerDied(Exception):
+    """The pass's process ended while it worked on a photo (dlib crashed, or it ran out of memory)."""
+
+
+def _idle_priority() -> tuple[int | None, str]:
+    """Put this whole process at idle CPU priority: the SCHED_IDLE class where Linux has it (it runs
+    only on a core nothing else wants), and nice 19 everywhere. Returns (nice value, class)."""
+    policy = "normal"
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        policy = "idle"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19 - os.nice(0))
+        return os.getpriority(os.PRIO_PROCESS, 0), policy
+    except (AttributeError, OSError):
+        return None, policy
+
+
+def _worker_main(conn, models_dir: str, device: str) -> None:
+    """The pass's process: answers (path, width, settings) with ("ok", faces), ("unreadable", why) or
+    ("error", why), one photo at a time, until its pipe closes or it reads None."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it stops us
+    niceness, policy = _idle_priority()
+    models = faces_ml.FaceModels(models_dir=models_dir, device=device)
+    conn.send(("ready", os.getpid(), niceness, policy))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        path, width, settings = msg
+        try:
+            conn.send(("ok", thorough_faces(path, width, settings, models)))
+        except JaicatError as e:
+            conn.send(("unreadable", e.message))
+        except Exception as e:  # noqa: BLE001 - reported to the server, which logs it with the photo
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class ThoroughWorker:
+    """The thorough pass's detector in a process of its own, at idle CPU priority.
+
+    dlib's CNN detector keeps Python's GIL for its whole call (seconds on a CPU): in the server's
+    process it would stall every other thread (uploads, HTTP answers, the pipeline) whatever its nice
+    value. Its own process computes the faces (`thorough_faces`); the server's thread stores them. The
+    process starts on first use and lives until `close`; one that dies on a photo is replaced for the
+    next one, and `close` ends it at once even mid-photo (nothing it does is stored by it)."""
+
+    START_TIMEOUT = 120.0  # seconds for a new process to import and load its models
+
+    def __init__(self, models_dir, device: str = "auto"):
+        self.models_dir = str(models_dir)
+        self.device = device
+        self.pid: int | None = None
+        self.niceness: int | None = None
+        self.policy: str | None = None
+        self._proc = None
+        self._conn = None
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(child, self.models_dir, self.device),
+                           name="jaicat-faces-worker", daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        reply = self._answer(timeout=self.START_TIMEOUT)
+        _, self.pid, self.niceness, self.policy = reply
+
+    def _answer(self, timeout: float | None = None):
+        """The process's next message, watching for `close`, for the process's death and for `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                self._end()
+                raise WorkerDied(f"the face pass's process did not start within {timeout:.0f} s")
+            if self._closed.is_set():
+                raise PassStopped("the face pass was stopped")
+            try:
+                if self._conn.poll(0.2):
+                    return self._conn.recv()
+            except (EOFError, OSError):
+                pass
+            else:
+                if self._proc.is_alive():
+                    continue
+            code = self._proc.exitcode
+            self._end()
+            raise WorkerDied(f"the face pass's process ended (exit code {code})")
+
+    def faces(self, path, width: int, settings) -> list:
+        """The thorough detector's faces on one photo file, computed in the pass's process."""
+        with self._lock:
+            if self._closed.is_set():
+                raise PassStopped("the face pass was stopped")
+            if self._proc is None:
+                self._start()
+            try:
+                self._conn.send((str(path), width, settings))
+            except (OSError, ValueError):
+                self._end()
+                raise WorkerDied("the face pass's process is gone") from None
+            kind, value = self._answer()
+        if kind == "ok":
+            return value
+        if kind == "unreadable":
+            raise JaicatError(value)
+        raise RuntimeError(value)
+
+    def _end(self) -> None:
+        proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()  # mid-photo: nothing of it is stored, the photo stays queued
+            proc.join(10)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """End the process now, mid-photo included; `faces` then raises PassStopped."""
+        self._closed.set()
+        with self._lock:
+            self._end()
+
+
+def _thorough_one(photo: Photo, settings, models, suggester, compute=None) -> int:
     """One photo through the thorough pass; returns how many faces it added (0 on an unreadable file)."""
     before = photo.faces.count()
     try:
-        faces = thorough_pass(photo, settings, models)
+        faces = thorough_pass(photo, settings, models, compute=compute)
+    except PassStopped:
+        raise
     except JaicatError as e:  # the file went missing or broke since analysis: nothing more to find
         log.warning("thorough face pass skipped photo %s: %s", photo.id, e.message)
         Photo.update(faces_pass=THOROUGH).where(Photo.id == photo.id).execute()
@@ -142,8 +300,9 @@ def _thorough_one(photo: Photo, settings, models, suggester) -> int:
 
 def run_thorough(settings, models: faces_ml.FaceModels | None = None, suggester=None,
                  progress: Callable[[int, int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> dict:
-    """Put every pending photo through the thorough pass now; {"photos", "faces_added"}."""
+                 should_stop: Callable[[], bool] | None = None, compute: Callable | None = None) -> dict:
+    """Put every pending photo through the thorough pass now; {"photos", "faces_added"}. `compute`:
+    where the detector runs (default in this process; FacePass gives its ThoroughWorker's)."""
     models = models or faces_ml._models
     total = pending_thorough().count()
     done = added = 0
@@ -151,7 +310,7 @@ def run_thorough(settings, models: faces_ml.FaceModels | None = None, suggester=
         photo = pending_thorough().first()
         if photo is None:
             break
-        added += _thorough_one(photo, settings, models, suggester)
+        added += _thorough_one(photo, settings, models, suggester, compute)
         done += 1
         if progress:
             progress(done, max(total, done))
@@ -159,30 +318,45 @@ def run_thorough(settings, models: faces_ml.FaceModels | None = None, suggester=
 
 
 class FacePass(PhotoLoop):
-    """The background thread of the thorough pass, at idle CPU priority. Held by the Runtime; each
-    photo ingested wakes it (it waits for the fast pass)."""
+    """The background thread of the thorough pass. Held by the Runtime; each photo ingested wakes it
+    (it waits for the fast pass). The detector runs in a ThoroughWorker process at idle CPU priority;
+    this thread stores what it finds."""
 
     thread_name = "jaicat-faces"
     retry_seconds = 30.0
 
-    def __init__(self, settings, models: faces_ml.FaceModels | None = None, suggester=None,
-                 idle_wait: float = 20.0):
+    def __init__(self, settings, suggester=None, idle_wait: float = 20.0):
         self.settings = settings
-        self.models = models or faces_ml._models
         self.suggester = suggester
+        self.worker = ThoroughWorker(settings.models, settings.device)
         super().__init__(idle_wait)
-        self.niceness: int | None = None  # the thread's nice value once running (19: idle), where the OS has one
 
-    def _begin(self) -> None:
-        try:
-            # Linux gives each thread its own nice value: the pass yields the CPU to uploads and the pipeline.
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-            self.niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        except (AttributeError, OSError):
-            pass
+    @property
+    def niceness(self) -> int | None:
+        """The detector process's nice value once it runs (19: idle), where the OS has one."""
+        return self.worker.niceness
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self.worker.pid
+
+    def start(self):
+        if self.worker.closed:
+            self.worker = ThoroughWorker(self.settings.models, self.settings.device)
+        return super().start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread; the detector process ends at once, mid-photo included (that photo stays queued)."""
+        self._stop.set()
+        self.worker.close()
+        super().stop(timeout)
 
     def _step(self) -> None:
-        run_thorough(self.settings, self.models, self.suggester, should_stop=self._stop.is_set)
+        try:
+            run_thorough(self.settings, None, self.suggester, should_stop=self._stop.is_set,
+                         compute=self.worker.faces)
+        except PassStopped:
+            pass
 
     def _step_failed(self, error: Exception) -> None:
         log.exception("thorough face pass error; retrying shortly")
