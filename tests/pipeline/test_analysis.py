@@ -6,7 +6,7 @@ import numpy as np
 
 from jaicat import events
 from jaicat.photos.library import photo_file
-from jaicat.pipeline.analysis import Analyser, requeue
+from jaicat.pipeline.analysis import Analyser, analysis_source, requeue
 from jaicat.pipeline.clip import shrink
 from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
 from jaicat.photos.tags import add_tag, photo_tags, remove_tag
@@ -90,7 +90,8 @@ def test_bad_photo_does_not_stop_the_batch(ml_settings, add_photos, no_faces):
     photos = add_photos(3)
     from jaicat.photos.library import photo_file
 
-    photo_file(photos[1], ml_settings).write_bytes(b"\xff\xd8\xff garbage, not a jpeg any more")
+    # what the models read of it (its thumbnail) is damaged; the other's original is gone
+    analysis_source(photos[1], ml_settings).write_bytes(b"\xff\xd8\xff garbage, not a jpeg any more")
     photo_file(photos[2], ml_settings).unlink()
     hub = events.Hub()
     q = hub.subscribe()

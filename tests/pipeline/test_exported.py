@@ -240,3 +240,29 @@ def test_captioner_int8_decoder_picks_the_float_decoders_words(tiny_models, tmp_
     clear = best[..., 0] - best[..., 1] > 2 * error
     assert clear.float().mean() > 0.5
     assert torch.equal(got.argmax(-1)[clear], want.argmax(-1)[clear])
+
+
+def test_the_models_read_the_ingest_thumbnail_and_embed_as_from_the_original(tmp_path, settings):
+    """The pipeline decodes a photo's 1280 px thumbnail (made once by ingest) instead of the original
+    again; on real photos and a real CLIP architecture the embeddings stay within the int8 tolerance."""
+    from jaicat.photos.imaging import open_upright
+    from jaicat.photos.ingest import ingest_file, thumb_path
+    from jaicat.pipeline.analysis import analysis_source, model_side
+    from jaicat.pipeline.clip import shrink
+
+    files = sorted((MEDIA / "faces").rglob("*.jpg"))[:6] + [MEDIA / "faces/Joe_Biden/1.jpg"]
+    photos = [ingest_file(f, settings).photo for f in files]
+    sources = [analysis_source(p, settings) for p in photos]
+    assert sources == [thumb_path(settings, p, max(settings.thumb_sizes)) for p in photos]
+    encoder = _encoder(_small_real_clip(tmp_path / "small-clip"), tmp_path / "models", "torch")
+    side = model_side(settings)
+    want = encoder.embed_images([shrink(open_upright(f, max_side=side)) for f in files])
+    got = encoder.embed_images([shrink(open_upright(s, max_side=side)) for s in sources])
+    assert _cosines(got, want).min() >= INT8_COSINE
+
+    # the original where the thumbnail is too small for the models, missing, or the original is gone
+    settings.thumb_sizes = (256,)
+    assert analysis_source(photos[-1], settings).name == photos[-1].path.split("/")[-1]
+    settings.thumb_sizes = (256, 1280)
+    thumb_path(settings, photos[0], 1280).unlink()
+    assert analysis_source(photos[0], settings) != thumb_path(settings, photos[0], 1280)

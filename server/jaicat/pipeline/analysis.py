@@ -54,6 +54,31 @@ FAST_FACE_THREADS = 4  # the fast face pass uses at most this many cores (each t
 VIDEO_KEYFRAMES = 3  # besides the poster: what a video's CLIP embedding (and so its tags) looks at
 
 
+def model_side(settings: Settings, faces: bool = True) -> int:
+    """The long side (px) the analysis models look at: the fast face pass's, or CLIP's pre-shrink."""
+    return max(settings.face_max_side, CLIP_INPUT_SIDE) if faces else 1024
+
+
+def analysis_source(photo: Photo, settings: Settings, side: int | None = None) -> Path:
+    """The file the models read a photo from: its largest thumbnail (made by ingest: upright, sRGB,
+    already decoded once) when that holds the `side` pixels the models look at (default
+    `model_side`), else the original. A 12 MP JPEG then costs the pipeline one decode instead of two
+    (a 1280 px JPEG decodes ~5x faster than the original at reduced DCT size). Videos give their
+    original: their keyframes are read from it."""
+    from ..photos.ingest import thumb_path
+
+    original = photo_file(photo, settings)
+    if photo.is_video or not settings.thumb_sizes or not original.is_file():
+        return original  # a missing original is this photo's error, whatever its thumbnails
+    largest = max(settings.thumb_sizes)
+    need = model_side(settings) if side is None else side
+    full = max(photo.width or 0, photo.height or 0)
+    if largest < need and largest < full:
+        return original  # the thumbnail holds fewer pixels than the models want
+    thumb = thumb_path(settings, photo, largest)
+    return thumb if thumb.is_file() else original
+
+
 def with_video_keyframes(clip: ClipEncoder, sources: list[PhotoSource], embeddings: np.ndarray) -> np.ndarray:
     """Embeddings in which each video's row is the normalised mean of its poster's and
     VIDEO_KEYFRAMES keyframes' (spread over the clip): a video is tagged and found for what it shows
@@ -178,7 +203,7 @@ class Analyser:
         as soon as it is ready while the next ones are still decoding: a caller that runs the models
         on each image as it comes overlaps the next photos' decoding with this one's inference."""
         if side is None:
-            side = max(self.settings.face_max_side, CLIP_INPUT_SIDE) if self.people() else 1024
+            side = model_side(self.settings, faces=self.people() is not None)
         # On a GPU every core decodes, to keep the card fed; on a CPU the models need the cores.
         gpu = pick_device(self.settings.device) == "cuda"
         feeders = (os.cpu_count() or 2) if gpu else min(4, os.cpu_count() or 2)
@@ -200,7 +225,7 @@ class Analyser:
     def analyse(self, photos: list[Photo]) -> list[PhotoResult]:
         """Analyse and store a batch; never raises for one bad photo (it gets analysis_error)."""
         with self._lock:
-            computed = self._compute([(p.id, photo_file(p, self.settings)) for p in photos])
+            computed = self._compute([(p.id, analysis_source(p, self.settings)) for p in photos])
         return self.store(photos, computed)
 
     def compute(self, sources: list[tuple[int, PhotoSource]]) -> list[Computed]:
@@ -367,7 +392,8 @@ class Analyser:
         if not photos or self.captioner() is None:
             return None
         try:
-            texts = self.caption_texts([(p.id, photo_file(p, self.settings)) for p in photos], should_stop)
+            texts = self.caption_texts([(p.id, analysis_source(p, self.settings, CLIP_INPUT_SIDE))
+                                        for p in photos], should_stop)
         except CaptionsInterrupted:
             return 0
         return self.store_captions(photos, texts)

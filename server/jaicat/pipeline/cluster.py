@@ -36,8 +36,7 @@ from ..config import Settings
 from ..db import Photo
 from ..errors import ClusterUnavailable
 from ..photos import imaging
-from ..photos.library import photo_file
-from .analysis import Analyser, Computed
+from .analysis import Analyser, Computed, analysis_source
 from .clip import CLIP_INPUT_SIDE
 from .tagger import Vocabulary, load_vocabulary
 
@@ -100,9 +99,10 @@ class _Batch:
 
 
 def photo_bytes(photo: Photo, settings: Settings) -> bytes:
-    """What a worker gets for a photo: its file's bytes; for a video, its poster frame as a PNG (the
-    picture in-process analysis uses), never the video's gigabytes."""
-    path = photo_file(photo, settings)
+    """What a worker gets for a photo: the bytes of the file in-process analysis reads
+    (analysis.analysis_source: its largest thumbnail, ~0.3 MB instead of a 12 MP original); for a
+    video, its poster frame as a PNG, never the video's gigabytes."""
+    path = analysis_source(photo, settings)
     if not photo.is_video:
         return path.read_bytes()
     side = max(settings.face_max_side, CLIP_INPUT_SIDE)
