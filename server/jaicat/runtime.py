@@ -166,9 +166,10 @@ class Runtime:
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
         self.indexes = Indexes(settings)  # the search indexes: photo and region embeddings
         self.worker = Worker(settings, suggester=self.suggester, models=self.models, indexes=self.indexes)
-        # the thorough pass's detectors and encoder (the fast pass runs wherever analysis runs)
+        # face models for the commands' thorough pass and enrolment (the server's thorough pass runs in
+        # a process of its own, held while the worker has photos or captions to do)
         self.faces = FaceModels(models_dir=settings.models, device=settings.device)
-        self.face_pass = FacePass(settings, suggester=self.suggester)
+        self.face_pass = FacePass(settings, suggester=self.suggester, busy=lambda: not self.worker.idle.is_set())
         self.previews = PreviewMaker(settings)  # browser-playable previews of videos (serve only)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)

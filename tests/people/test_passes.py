@@ -196,3 +196,41 @@ def test_a_photo_that_kills_the_detectors_process_is_passed_over(face_settings, 
     assert list(passes.pending_thorough()) == []
     assert Face.select().join(Photo).where(Photo.path == "kr.jpg").count() == 2
     assert pids[0] != pids[1]
+
+
+def test_the_pass_is_held_while_more_urgent_work_runs_and_goes_on_after(face_settings, make_photo, media_dir):
+    """On a CPU the pass's process is stopped while the worker has photos or captions (busy), and
+    continues where it was once the worker is idle: nothing it did is lost."""
+    import shutil
+    import threading
+    import time
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("reads the process state from /proc")
+    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
+    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    face_settings.face_model = "cnn"
+    face_settings.face_min_px = 50
+    busy = threading.Event()
+    face_pass = passes.FacePass(face_settings, idle_wait=0.2, busy=busy.is_set).start()
+    try:
+        deadline = time.monotonic() + 120
+        while face_pass.worker_pid is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        busy.set()
+        states = []
+        for _ in range(40):
+            time.sleep(0.1)
+            with open(f"/proc/{face_pass.worker_pid}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+            if states[-1] == "T" and len(states) > 5:
+                break
+        assert states[-1] == "T", states  # stopped
+        assert Photo.get_by_id(photo.id).faces_pass == passes.FAST
+        busy.clear()
+        assert face_pass.idle.wait(120)
+    finally:
+        face_pass.stop()
+    assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
+    assert Face.select().where(Face.photo == photo).count() >= 2

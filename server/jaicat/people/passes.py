@@ -188,9 +188,13 @@ class ThoroughWorker:
 
     START_TIMEOUT = 120.0  # seconds for a new process to import and load its models
 
-    def __init__(self, models_dir, device: str = "auto"):
+    def __init__(self, models_dir, device: str = "auto", pause_when: Callable[[], bool] | None = None):
+        """`pause_when()` true: the process is held (SIGSTOP) until it turns false (SIGCONT), mid-photo
+        included, so more urgent work gets every core at once and nothing done is lost."""
         self.models_dir = str(models_dir)
         self.device = device
+        self.pause_when = pause_when
+        self.paused = False
         self.pid: int | None = None
         self.niceness: int | None = None
         self.policy: str | None = None
@@ -232,6 +236,7 @@ class ThoroughWorker:
                 pass
             else:
                 if self._proc.is_alive():
+                    self._hold(bool(self.pause_when and self.pause_when()))
                     continue
             code = self._proc.exitcode
             self._end()
@@ -256,7 +261,20 @@ class ThoroughWorker:
             raise JaicatError(value)
         raise RuntimeError(value)
 
+    def _hold(self, pause: bool) -> None:
+        """Stop or continue the process (where the OS has the signals)."""
+        import signal
+
+        if pause == self.paused or not hasattr(signal, "SIGSTOP"):
+            return
+        try:
+            os.kill(self._proc.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+            self.paused = pause
+        except OSError:
+            pass
+
     def _end(self) -> None:
+        self.paused = False
         proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
         if proc is not None:
             if proc.is_alive():
@@ -325,11 +343,22 @@ class FacePass(PhotoLoop):
     thread_name = "jaicat-faces"
     retry_seconds = 30.0
 
-    def __init__(self, settings, suggester=None, idle_wait: float = 20.0):
+    def __init__(self, settings, suggester=None, idle_wait: float = 20.0, busy: Callable[[], bool] | None = None):
+        """`busy()` true while more urgent work runs (the analysis worker's photos and captions): on a
+        CPU the pass's process is held meanwhile (ThoroughWorker pause_when). A GPU detector is never
+        held: it keeps up with the pipeline."""
         self.settings = settings
         self.suggester = suggester
-        self.worker = ThoroughWorker(settings.models, settings.device)
+        self.busy = busy
         super().__init__(idle_wait)
+        self.worker = self._new_worker()
+
+    def _new_worker(self) -> ThoroughWorker:
+        from ..pipeline.models import pick_device
+
+        cpu = pick_device(self.settings.device) != "cuda"
+        return ThoroughWorker(self.settings.models, self.settings.device,
+                              pause_when=self.busy if cpu else None)
 
     @property
     def niceness(self) -> int | None:
@@ -342,7 +371,7 @@ class FacePass(PhotoLoop):
 
     def start(self):
         if self.worker.closed:
-            self.worker = ThoroughWorker(self.settings.models, self.settings.device)
+            self.worker = self._new_worker()
         return super().start()
 
     def stop(self, timeout: float = 30.0) -> None:
