@@ -168,6 +168,7 @@ def throughput(name: str, photos: list[Path], models: dict[str, Path], models_di
     t0 = time.perf_counter()
     loaded = [a.clip(), a.tagger(), a.captioner(), a.people()]
     loaded[1].text_matrix()
+    rt.worker.ready.wait(600)  # a server that is up: the worker has loaded what analysis needs
     load_s = time.perf_counter() - t0
     clock = StageClock()
     n_of = lambda args: len(args[1]) if len(args) > 1 else 1  # noqa: E731 - (self, batch) -> batch size

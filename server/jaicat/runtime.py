@@ -149,6 +149,11 @@ class DataDirLock:
             self._fh, self.role = None, None
 
 
+# The thorough face pass (on a CPU) waits until the worker has had nothing to do for this long:
+# a phone's upload brings one photo at a time, with the worker idle a moment between them.
+WORKER_QUIET_S = 3.0
+
+
 class Runtime:
     """Owns the model cache, the face models, the suggester and its review queue, the sidecar writer,
     the analysis worker, the thorough face pass, the video preview maker, the Ray cluster it may analyse on
@@ -169,7 +174,8 @@ class Runtime:
         # face models for the commands' thorough pass and enrolment (the server's thorough pass runs in
         # a process of its own, held while the worker has photos or captions to do)
         self.faces = FaceModels(models_dir=settings.models, device=settings.device)
-        self.face_pass = FacePass(settings, suggester=self.suggester, busy=lambda: not self.worker.idle.is_set())
+        self.face_pass = FacePass(settings, suggester=self.suggester,
+                                  busy=lambda: not self.worker.quiet_for(WORKER_QUIET_S))
         self.previews = PreviewMaker(settings)  # browser-playable previews of videos (serve only)
         if settings.ray_address:
             self.use_cluster(settings.ray_address, settings.ray_workers)

@@ -136,18 +136,18 @@ class WorkerDied(Exception):
     """The pass's process ended while it worked on a photo (dlib crashed, or it ran out of memory)."""
 
 
-def _idle_priority() -> tuple[int | None, str]:
-    """Put this whole process at idle CPU priority: the SCHED_IDLE class where Linux has it (it runs
-    only on a core nothing else wants), and nice 19 everywhere. Returns (nice value, class)."""
+def _idle_priority(pid: int = 0) -> tuple[int | None, str]:
+    """Put process `pid` (0: this one) at idle CPU priority: the SCHED_IDLE class where Linux has it
+    (it runs only on a core nothing else wants), and nice 19 everywhere. Returns (nice value, class)."""
     policy = "normal"
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
         policy = "idle"
     except (AttributeError, OSError):
         pass
     try:
-        os.nice(19 - os.nice(0))
-        return os.getpriority(os.PRIO_PROCESS, 0), policy
+        os.setpriority(os.PRIO_PROCESS, pid, 19)
+        return os.getpriority(os.PRIO_PROCESS, pid), policy
     except (AttributeError, OSError):
         return None, policy
 
@@ -215,6 +215,7 @@ class ThoroughWorker:
         proc = ctx.Process(target=_worker_main, args=(child, self.models_dir, self.device),
                            name="jaicat-faces-worker", daemon=True)
         proc.start()
+        _idle_priority(proc.pid)  # at once: its start-up (imports, model loading) is idle work too
         child.close()
         self._proc, self._conn = proc, parent
         reply = self._answer(timeout=self.START_TIMEOUT)
@@ -344,9 +345,9 @@ class FacePass(PhotoLoop):
     retry_seconds = 30.0
 
     def __init__(self, settings, suggester=None, idle_wait: float = 20.0, busy: Callable[[], bool] | None = None):
-        """`busy()` true while more urgent work runs (the analysis worker's photos and captions): on a
-        CPU the pass's process is held meanwhile (ThoroughWorker pause_when). A GPU detector is never
-        held: it keeps up with the pipeline."""
+        """`busy()` true while more urgent work runs (the analysis worker's photos and captions, and a
+        moment after: uploads come a photo at a time): on a CPU the pass's process is held meanwhile
+        (ThoroughWorker pause_when). A GPU detector is never held: it keeps up with the pipeline."""
         self.settings = settings
         self.suggester = suggester
         self.busy = busy

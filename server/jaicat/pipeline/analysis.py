@@ -191,6 +191,19 @@ class Analyser:
                 self._people = False
         return self._people or None
 
+    def warm(self) -> None:
+        """Load what analysing a photo needs (CLIP and its tag vectors, the fast face pass's models)
+        and run each once on a blank image: the worker does it as it starts, so the first photo after
+        a start is not the one that waits seconds for loading. The captioner loads when captions run."""
+        with self._lock:
+            clip = self.clip()
+            if clip is not None:
+                self._guard("clip", lambda: clip.embed_images([Image.new("RGB", (CLIP_INPUT_SIDE,) * 2)]))
+                tagger = self.tagger()
+                self._guard("tags", tagger.text_matrix)
+            if self.people() is not None:
+                self._guard("faces", self.face_models().warm)
+
     # the pipeline ------------------------------------------------------------------------------
     def decode(self, sources: list[PhotoSource], side: int | None = None) -> list[Image.Image | Exception]:
         """Decode each source (a file path, or the photo's bytes) upright, at most `side` px long

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ..db import database
 
@@ -25,6 +26,11 @@ class PhotoLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
+        self._idle_since = 0.0  # time.monotonic() when `idle` was last set
+
+    def quiet_for(self, seconds: float) -> bool:
+        """Whether the loop has had nothing to do for at least `seconds` (it wakes on each photo)."""
+        return self.idle.is_set() and time.monotonic() - self._idle_since >= seconds
 
     def start(self):
         """Start the thread (idempotent) and wake it; returns self."""
@@ -81,6 +87,7 @@ class PhotoLoop:
                     continue
                 if self._wake.is_set():
                     continue
+                self._idle_since = time.monotonic()
                 self.idle.set()
                 self._wake.wait(self.idle_wait)
         finally:

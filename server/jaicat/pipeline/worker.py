@@ -18,6 +18,7 @@ for analysis: a new photo's suggestion never waits for captions.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -185,11 +186,19 @@ class Worker(PhotoLoop):
         super().__init__(idle_wait)
         self.last_error: str | None = None
         self._warmed = False
+        self.ready = threading.Event()  # set once the models analysis needs are loaded (or failed to)
         self.cluster: Cluster | None = None  # set by the Runtime when `ray_address` is configured
         self._cluster_retry_at = 0.0
 
     def _begin(self) -> None:
         mark_interrupted_jobs()
+        try:
+            if self.cluster is None:
+                self.analyser.warm()
+        except Exception:  # noqa: BLE001 - a model that cannot load is reported when a photo needs it
+            log.exception("loading the analysis models at start failed; they load with the first photo")
+        finally:
+            self.ready.set()
 
     def _step(self) -> None:
         self._run_pending()
