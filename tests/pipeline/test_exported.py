@@ -266,3 +266,22 @@ def test_the_models_read_the_ingest_thumbnail_and_embed_as_from_the_original(tmp
     settings.thumb_sizes = (256, 1280)
     thumb_path(settings, photos[0], 1280).unlink()
     assert analysis_source(photos[0], settings) != thumb_path(settings, photos[0], 1280)
+
+
+def test_a_caption_batch_is_abandoned_between_images_of_the_vision_tower(tiny_models, tmp_path, monkeypatch):
+    """On a CPU the vision tower takes ~0.5 s an image: a new photo must not wait for a whole batch's."""
+    from jaicat.pipeline.exported import OnnxTower
+
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    tower_calls = []
+    run = OnnxTower.__call__
+
+    def counting(self, pixels):
+        tower_calls.append(len(pixels))
+        return run(self, pixels)
+
+    monkeypatch.setattr(OnnxTower, "__call__", counting)
+    with pytest.raises(CaptionsInterrupted):  # the new photo arrives while the second image is in the tower
+        cap.caption(_photos(4), should_stop=lambda: len(tower_calls) >= 2)
+    assert tower_calls == [1, 1]  # the third and fourth images never went through the tower
+    assert len(cap.caption(_photos(2))) == 2

@@ -2,10 +2,11 @@
 
 On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
 (setting model_runtime, pipeline/exported.py); the text decoder stays in torch (its Linear layers
-int8 on onnx-int8) and decodes greedily with its key/value cache: the image's cross-attention keys and values are computed once per caption,
-not once per word. Captions are batched across photos; a batch stops as soon as every caption has
-ended, and `caption(images, should_stop)` abandons a batch between words when something more urgent
-arrives (the worker's caption pass: a new photo's suggestion must never wait for captions).
+int8 on onnx-int8) and decodes greedily with its key/value cache: the image's cross-attention keys
+and values are computed once per caption, not once per word. Captions are batched across photos; a
+batch stops as soon as every caption has ended, and `caption(images, should_stop)` abandons a batch
+between images of the vision tower and between words when something more urgent arrives (the
+worker's caption pass: a new photo's suggestion must never wait for captions).
 """
 
 from __future__ import annotations
@@ -34,14 +35,26 @@ def tidy_caption(text: str) -> str:
     return text[:1].upper() + text[1:] if text else ""
 
 
-def _onnx_vision(tower):
+def _onnx_vision(tower, should_stop: Callable[[], Callable[[], bool] | None]):
     """A torch module standing in for BLIP's vision model: the exported tower behind BLIP's own call
-    (`vision_model(pixel_values=...)[0]`), so `generate` and the decoder are unchanged."""
+    (`vision_model(pixel_values=...)[0]`), so `generate` and the decoder are unchanged. An int8 tower
+    runs one image at a time, and `should_stop()` (the batch's check, when it has one) is asked
+    before each: a new photo waits for at most one image's vision tower, not the whole batch's."""
+    import numpy as np
     import torch
 
     class OnnxVision(torch.nn.Module):
         def forward(self, pixel_values, **_):
-            return (torch.from_numpy(tower(pixel_values.float().cpu().numpy())),)
+            pixels = pixel_values.float().cpu().numpy()
+            if not tower.per_image:
+                return (torch.from_numpy(tower(pixels)),)
+            out = []
+            for i in range(len(pixels)):
+                stop = should_stop()
+                if stop is not None and stop():
+                    raise CaptionsInterrupted()
+                out.append(tower(pixels[i:i + 1]))
+            return (torch.from_numpy(np.concatenate(out)),)
 
     return OnnxVision()
 
@@ -128,7 +141,7 @@ class Captioner(InferenceModel):
             side = int(model.config.vision_config.image_size)
             tower = self._accelerate(_vision_tower(self.model.vision_model), torch.zeros(1, 3, side, side))
             if tower is not None:
-                self.model.vision_model = _onnx_vision(tower)
+                self.model.vision_model = _onnx_vision(tower, lambda: self._should_stop)
             if self.runtime == "onnx-int8":
                 from .exported import int8_linears
 
@@ -136,7 +149,8 @@ class Captioner(InferenceModel):
 
     def caption(self, images: list[Image.Image], should_stop: Callable[[], bool] | None = None) -> list[str]:
         """One caption per image, in batches of batch_size; raises CaptionsInterrupted as soon as
-        `should_stop()` is true (checked between batches and between words)."""
+        `should_stop()` is true (checked between batches, between the vision tower's images and between
+        words)."""
         self._should_stop = should_stop
         try:
             return self.predict(images)
