@@ -152,12 +152,26 @@ def _idle_priority(pid: int = 0) -> tuple[int | None, str]:
         return None, policy
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel ends this process when the server's dies (even by kill -9), mid-photo
+    included; elsewhere it ends at its next photo, when its pipe is closed."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(conn, models_dir: str, device: str) -> None:
     """The pass's process: answers (path, width, settings) with ("ok", faces), ("unreadable", why) or
     ("error", why), one photo at a time, until its pipe closes or it reads None."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it stops us
+    _die_with_parent()
     niceness, policy = _idle_priority()
     models = faces_ml.FaceModels(models_dir=models_dir, device=device)
     conn.send(("ready", os.getpid(), niceness, policy))
