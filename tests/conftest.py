@@ -49,3 +49,6 @@ def settings(tmp_path):
 # The thorough face pass re-detects every analysed photo at full resolution (seconds a photo on a
 # CPU): the suite runs it only where a test asks for it (tests/people/test_passes.py, test_detect.py).
 os.environ.setdefault("JAICAT_FACE_THOROUGH", "0")
+# Loading every model as each test's worker starts costs seconds a server; the models load with the
+# first photo instead (tests/pipeline/test_worker.py checks the warm start itself).
+os.environ.setdefault("JAICAT_WARM_MODELS", "0")

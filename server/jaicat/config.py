@@ -64,6 +64,7 @@ class Settings:
     face_thorough_mpx: float = 140.0  # thorough pass: most detector work per photo, megapixels
     face_thorough: bool = True  # run the thorough pass in the background
     worker: bool = True
+    warm_models: bool = True  # the worker loads and runs its models once as it starts
     ray_address: str = ""  # "" analyses in this process; "local", "auto", "HOST:6379" or "ray://HOST:10001"
     ray_workers: int = 0  # analysis actors on the Ray cluster (0: one per GPU, else one per two CPUs)
     suggest_top_k: int = 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from jaicat import events
@@ -380,3 +382,36 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
     assert {pid for t, pid in seen if t == "photo.captioned"} == {p.id for p in early} | {new.id}
     assert Photo.caption_pending().count() == 0 and Photo.pending().count() == 0
     assert Job.select().where(Job.kind == "caption").count() >= 2  # the abandoned pass, then the rest
+
+
+def test_the_worker_loads_its_models_as_it_starts_so_the_first_photo_does_not_wait(ml_settings, add_photos,
+                                                                                  monkeypatch):
+    from jaicat.pipeline.clip import ClipEncoder
+
+    ml_settings.warm_models = True
+    w = Worker(ml_settings, idle_wait=60).start()
+    try:
+        assert w.ready.wait(120)
+        assert w.idle.wait(60)
+        clip = w.analyser.models.get(ClipEncoder, ml_settings.clip_model, ml_settings)
+        assert clip.loaded and w.analyser.tagger() is not None
+        assert w.analyser.face_models().warmed
+        # the first photo loads nothing more
+        loads = []
+        monkeypatch.setattr(ClipEncoder, "_load", lambda self, path: loads.append(path))
+        (photo,) = add_photos(1)
+        w.wake()
+        deadline = time.monotonic() + 60
+        while Photo.get_by_id(photo.id).analysed_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Photo.get_by_id(photo.id).embedding is not None and loads == []
+    finally:
+        w.stop()
+
+    ml_settings.warm_models = False  # the setting off: nothing loads before a photo needs it
+    cold = Worker(ml_settings, idle_wait=60).start()
+    try:
+        assert cold.ready.wait(60) and cold.idle.wait(60)
+        assert not cold.analyser.models.get(ClipEncoder, ml_settings.clip_model, ml_settings).loaded
+    finally:
+        cold.stop()

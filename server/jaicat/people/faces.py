@@ -168,6 +168,7 @@ class FaceModelPool:
 
     def __init__(self, size: int, models_dir=None, device: str = "auto") -> None:
         self.size = max(1, size)
+        self.warmed = False
         self._free: queue.SimpleQueue[FaceModels] = queue.SimpleQueue()
         for _ in range(self.size):
             self._free.put(FaceModels(models_dir=models_dir, device=device))
@@ -190,6 +191,7 @@ class FaceModelPool:
             for models in members:
                 models.detector("hog").predict([blank[:, :, 0]])
                 models.encode(blank, [(40, 40, 120, 120)])
+            self.warmed = True
         finally:
             for models in members:
                 self._free.put(models)

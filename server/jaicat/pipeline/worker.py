@@ -193,7 +193,7 @@ class Worker(PhotoLoop):
     def _begin(self) -> None:
         mark_interrupted_jobs()
         try:
-            if self.cluster is None:
+            if self.cluster is None and self.settings.warm_models:
                 self.analyser.warm()
         except Exception:  # noqa: BLE001 - a model that cannot load is reported when a photo needs it
             log.exception("loading the analysis models at start failed; they load with the first photo")
