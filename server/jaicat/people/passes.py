@@ -365,15 +365,22 @@ class FacePass(PhotoLoop):
         self.settings = settings
         self.suggester = suggester
         self.busy = busy
+        self._on_cpu: bool | None = None
         super().__init__(idle_wait)
         self.worker = self._new_worker()
 
     def _new_worker(self) -> ThoroughWorker:
-        from ..pipeline.models import pick_device
+        return ThoroughWorker(self.settings.models, self.settings.device, pause_when=self._held)
 
-        cpu = pick_device(self.settings.device) != "cuda"
-        return ThoroughWorker(self.settings.models, self.settings.device,
-                              pause_when=self.busy if cpu else None)
+    def _held(self) -> bool:
+        """Whether the pass's process should wait now: on a CPU, while `busy()`."""
+        if self.busy is None:
+            return False
+        if self._on_cpu is None:  # asked in this thread once it runs: finding the GPU imports torch
+            from ..pipeline.models import pick_device
+
+            self._on_cpu = pick_device(self.settings.device) != "cuda"
+        return self._on_cpu and self.busy()
 
     @property
     def niceness(self) -> int | None:
