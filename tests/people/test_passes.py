@@ -80,12 +80,19 @@ def test_an_unreadable_photo_is_passed_over_not_retried_forever(face_settings, m
     assert list(passes.pending_thorough()) == []  # a video is not searched for faces here
 
 
-def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make_photo, media_dir):
+def _after_fast_pass(face_settings, make_photo, media_dir, name: str = "kr.jpg"):
+    """A real two-face photo in the inbox, analysed with the fast pass, waiting for the thorough one."""
     import shutil
 
-    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
-    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
+    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / name)
+    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel=name)
     Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    return photo
+
+
+def test_the_background_pass_runs_at_idle_priority_and_stops(face_settings, make_photo, media_dir):
+
+    photo = _after_fast_pass(face_settings, make_photo, media_dir, "kr.jpg")
     face_settings.face_model = "hog"
     face_settings.face_min_px = 60
     face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
@@ -117,11 +124,8 @@ def test_the_background_pass_never_stops_the_servers_own_threads(face_settings, 
     thorough pass froze every other thread of the server (uploads, HTTP answers, the pipeline) for the
     length of each call (about a second on this photo), whatever its nice value. It runs in a process
     of its own at idle priority: the server's threads keep their pace while it works."""
-    import shutil
 
-    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
-    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
-    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    photo = _after_fast_pass(face_settings, make_photo, media_dir, "kr.jpg")
     face_settings.face_model = "cnn"
     face_settings.face_min_px = 60
     face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
@@ -138,12 +142,9 @@ def test_the_background_pass_never_stops_the_servers_own_threads(face_settings, 
 
 def test_stopping_the_pass_ends_its_process_mid_photo_and_keeps_the_photo_queued(face_settings, make_photo,
                                                                                 media_dir):
-    import shutil
     import time
 
-    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
-    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
-    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    photo = _after_fast_pass(face_settings, make_photo, media_dir, "kr.jpg")
     face_settings.face_model = "cnn"
     face_settings.face_min_px = 12  # a long pass: minutes of CNN
     face_pass = passes.FacePass(face_settings, idle_wait=0.2).start()
@@ -166,12 +167,9 @@ def test_a_photo_that_kills_the_detectors_process_is_passed_over(face_settings, 
                                                                  monkeypatch):
     """A crash of dlib in the pass's process (or the kernel ending it for memory) costs that photo its
     thorough pass, never the server; the next photo gets a new process."""
-    import shutil
 
     for name in ("crash.jpg", "kr.jpg"):
-        shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / name)
-        photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel=name)
-        Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+        _after_fast_pass(face_settings, make_photo, media_dir, name)
     face_settings.face_model = "hog"
     face_settings.face_min_px = 60
     worker = passes.ThoroughWorker(face_settings.models)
@@ -201,15 +199,12 @@ def test_a_photo_that_kills_the_detectors_process_is_passed_over(face_settings, 
 def test_the_pass_is_held_while_more_urgent_work_runs_and_goes_on_after(face_settings, make_photo, media_dir):
     """On a CPU the pass's process is stopped while the worker has photos or captions (busy), and
     continues where it was once the worker is idle: nothing it did is lost."""
-    import shutil
     import threading
     import time
 
     if not os.path.isdir("/proc/self"):
         pytest.skip("reads the process state from /proc")
-    shutil.copy(media_dir / "faces_groups/kit_with_rose.jpg", face_settings.root_path("inbox") / "kr.jpg")
-    photo = make_photo(media_dir / "faces_groups/kit_with_rose.jpg", rel="kr.jpg")
-    Photo.update(analysed_at=utcnow(), faces_pass=passes.FAST).where(Photo.id == photo.id).execute()
+    photo = _after_fast_pass(face_settings, make_photo, media_dir, "kr.jpg")
     face_settings.face_model = "cnn"
     face_settings.face_min_px = 50
     busy = threading.Event()
