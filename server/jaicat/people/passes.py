@@ -16,6 +16,7 @@ so a restart resumes where it stopped, and a photo is never half-recorded (recor
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -122,8 +123,8 @@ def thorough_pass(photo: Photo, settings, models: faces_ml.FaceModels | None = N
     from ..photos.library import photo_file
     from .persons import record_faces
 
-    found = (compute or thorough_faces)(photo_file(photo, settings), photo.width, settings,
-                                        **({} if compute else {"models": models}))
+    compute = compute or functools.partial(thorough_faces, models=models)
+    found = compute(photo_file(photo, settings), photo.width, settings)
     return record_faces(photo, found, tolerance=settings.face_tolerance, keep_unmatched=True,
                         faces_pass=THOROUGH)
 
