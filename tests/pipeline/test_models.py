@@ -37,6 +37,23 @@ def test_clip_round_trip_from_local_path(tiny_models, tmp_path):
     assert enc.path == tiny_models["clip"] and enc.device == "cpu"
 
 
+def test_clip_loads_where_auto_image_processor_needs_torchvision(tiny_models, tmp_path, monkeypatch):
+    # Some transformers 5 releases make AutoImageProcessor a placeholder that raises without torchvision,
+    # even when the PIL processor is asked for. The loader must not depend on it.
+    import transformers
+
+    class NeedsTorchvision:
+        @classmethod
+        def from_pretrained(cls, *a, **kw):
+            raise ImportError("AutoImageProcessor requires the Torchvision library")
+
+    monkeypatch.setattr(transformers, "AutoImageProcessor", NeedsTorchvision)
+    enc = ClipEncoder(str(tiny_models["clip"]), tmp_path / "models", device="cpu")
+    emb = enc.predict(_images(2))
+    assert emb.shape == (2, 16) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert type(enc.processor).__name__.startswith("CLIPImageProcessor")
+
+
 def test_caption_round_trip(tiny_models, tmp_path):
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu")
     out = cap.predict(_images(3))

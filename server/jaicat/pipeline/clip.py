@@ -88,14 +88,16 @@ class ClipEncoder(InferenceModel):
     family = "clip"
 
     def _load(self, path: Path) -> None:
-        from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoProcessor, AutoTokenizer
 
         config = AutoConfig.from_pretrained(path)
         model = AutoModel.from_pretrained(path, dtype=self.dtype)
         if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):
             raise ValueError(f"{config.model_type} is not an image-text dual encoder")
-        self._attach(model, AutoImageProcessor.from_pretrained(path, **image_processor_kwargs()),
-                     AutoTokenizer.from_pretrained(path))
+        # AutoProcessor, not AutoImageProcessor: some transformers 5 releases mark AutoImageProcessor as
+        # needing torchvision even when the PIL processor is asked for; AutoProcessor does not.
+        processor = AutoProcessor.from_pretrained(path, **image_processor_kwargs())
+        self._attach(model, getattr(processor, "image_processor", processor), AutoTokenizer.from_pretrained(path))
 
     @classmethod
     def from_model(cls, model, image_processor, tokenizer=None, device: str = "cpu",
