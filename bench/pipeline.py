@@ -247,7 +247,8 @@ def latency(name: str, photos: list[Path], models: dict[str, Path], models_dir: 
     url = f"http://127.0.0.1:{port}"
     log = open(work / f"{name}-server.log", "wb")
     proc = subprocess.Popen([sys.executable, str(script), "--data-dir", str(data), "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--no-zeroconf"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                             "--port", str(port), "--no-zeroconf"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)  # its own process group: see the end of the run
     times: list[float] = []
     try:
         deadline = time.monotonic() + 120
@@ -309,12 +310,28 @@ def latency(name: str, photos: list[Path], models: dict[str, Path], models_dir: 
             wait_for("photo.captioned", pid)  # idle again before the next upload
         ws.close()
     finally:
+        t_stop = time.perf_counter()
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            print("  server did not stop within 20 s of SIGTERM; killed", flush=True)
             proc.kill()
+            proc.wait()
+        stop_s = time.perf_counter() - t_stop
+        # anything the server started that outlived it (the thorough face pass's process must not); a
+        # zombie whose parent is gone only waits to be reaped
+        try:
+            left = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(proc.pid)], capture_output=True,
+                                  text=True, timeout=10).stdout.splitlines()
+        except (OSError, subprocess.SubprocessError):
+            left = []
+        left = [row.strip() for row in left if not row.split()[1].startswith("Z")]
+        if left:
+            print(f"  {len(left)} processes of the server still ran after it stopped; killed: {left}", flush=True)
+            os.killpg(proc.pid, 9)
         log.close()
+    print(f"  server stopped {stop_s:.1f} s after SIGTERM", flush=True)
     return {"p50_ms": statistics.median(times), "max_ms": max(times), "n": len(times)}
 
 
@@ -356,7 +373,7 @@ def main() -> int:
           flush=True)
     t_all = time.perf_counter()
     cache = Path(a.cache).expanduser()
-    with tempfile.TemporaryDirectory(prefix="jaicat-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="jaicat-bench-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         files = []

@@ -36,6 +36,22 @@ def test_annoy_equals_brute_force_on_a_small_set():
         assert all(a[1] >= b[1] for a, b in zip(got, got[1:], strict=False))  # best first
 
 
+def test_a_collection_below_the_annoy_threshold_never_needs_annoy(monkeypatch, caplog):
+    # annoy is only for large collections: a household without it (or whose annoy fails to import) must
+    # search its first photos exactly, with no failed rebuild in the log.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "annoy", None)  # `import annoy` raises ImportError
+    ids, vecs = _data(50)
+    idx = VectorIndex("t", lambda: (ids, vecs), brute_force_below=1000)
+    with caplog.at_level("INFO", logger="jaicat.search.index"):
+        idx.rebuild(wait=True)
+    assert not idx.uses_annoy
+    assert "rebuild failed" not in caplog.text and "rebuilt: 50 items" in caplog.text
+    q = vecs[3]
+    assert [i for i, _ in idx.query(q, 5)] == _brute(ids, vecs, q, 5)
+
+
 def test_tail_makes_results_complete_after_build():
     ids, vecs = _data(200)
     store = {"ids": ids, "vecs": vecs}

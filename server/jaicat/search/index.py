@@ -181,10 +181,10 @@ class VectorIndex:
 
     def _build_annoy(self, snap: _Snapshot) -> _Snapshot:
         """A new snapshot with the annoy index (the given one may be serving queries meanwhile)."""
-        from annoy import AnnoyIndex
-
         if len(snap.ids) == 0 or len(snap.ids) < self.brute_force_below:
             return snap
+        from annoy import AnnoyIndex  # only large collections need it
+
         ann = AnnoyIndex(snap.dim, "angular")
         for r, v in enumerate(snap.vectors):
             ann.add_item(r, v)
