@@ -147,9 +147,10 @@ def bench_faces(n: int) -> None:
 
     files = photos("faces", n)
     arrays = [np.asarray(open_upright(f, max_side=1600)) for f in files]
-    faces.detect_faces(arrays[0])  # load dlib models
+    models = faces.FaceModels()
+    faces.detect_faces(arrays[0], models=models)  # load dlib models
     t0 = time.perf_counter()
-    found = sum(len(faces.detect_faces(a, model="hog", max_side=1600)) for a in arrays)
+    found = sum(len(faces.detect_faces(a, model="hog", max_side=1600, models=models)) for a in arrays)
     dt = time.perf_counter() - t0
     row("faces", f"{len(arrays) / dt:.1f} photos/s", f"HOG detect + 128-d encode, {len(arrays)} real photos, "
         f"{found} faces ({found / dt:.1f} faces/s)")

@@ -11,7 +11,7 @@ from PIL import Image
 from jaicat.people import faces as faces_ml
 from jaicat.people.persons import _iou
 
-from fixtures.faces import TEST_FACE_MAX_SIDE, load_face_image
+from fixtures.faces import FACE_MODELS, TEST_FACE_MAX_SIDE, load_face_image
 
 
 def _one(media_faces, media_dir, rel):
@@ -48,7 +48,7 @@ def test_same_person_is_within_tolerance_and_different_people_are_not(media_face
 def test_boxes_from_a_downscaled_copy_map_back_to_the_full_image(media_faces, full_media_dir):
     f = full_media_dir / "faces/deepface_person_03/5.jpg"  # decoded at 3200x2135: detection at 400 is 1/8
     full = media_faces[f][0]
-    small = faces_ml.detect_faces(np.asarray(load_face_image(f)), max_side=400)
+    small = faces_ml.detect_faces(np.asarray(load_face_image(f)), max_side=400, models=FACE_MODELS)
     assert len(small) == 1
     box = (small[0].x, small[0].y, small[0].w, small[0].h)
     assert _iou(box, (full.x, full.y, full.w, full.h)) > 0.6
@@ -60,7 +60,7 @@ def test_small_photos_are_upsampled_so_small_faces_are_found(media_faces, media_
     f = media_dir / "faces/Kit_Harington/1.jpg"
     image = load_face_image(f)
     tiny = image.resize((240, round(240 * image.height / image.width)), Image.Resampling.LANCZOS)
-    found = faces_ml.detect_faces(np.asarray(tiny), max_side=TEST_FACE_MAX_SIDE)
+    found = faces_ml.detect_faces(np.asarray(tiny), max_side=TEST_FACE_MAX_SIDE, models=FACE_MODELS)
     assert len(found) == 1
     assert found[0].w * tiny.width < 80  # smaller than HOG's 80 px window: only found by upsampling
     assert np.linalg.norm(found[0].encoding - media_faces[f][0].encoding) < faces_ml.DEFAULT_TOLERANCE
@@ -68,7 +68,7 @@ def test_small_photos_are_upsampled_so_small_faces_are_found(media_faces, media_
 
 def test_a_photo_without_faces_gives_none(media_dir):
     image = load_face_image(media_dir / "exif/orientation_1.jpg")
-    assert faces_ml.detect_faces(np.asarray(image), max_side=TEST_FACE_MAX_SIDE) == []
+    assert faces_ml.detect_faces(np.asarray(image), max_side=TEST_FACE_MAX_SIDE, models=FACE_MODELS) == []
 
 
 def test_cnn_detector_finds_the_face_hog_finds(media_faces, media_dir):
@@ -79,7 +79,7 @@ def test_cnn_detector_finds_the_face_hog_finds(media_faces, media_dir):
     crop_box = (round((hog.x - hog.w * 0.6) * w), round((hog.y - hog.h * 0.6) * h),
                 round((hog.x + hog.w * 1.6) * w), round((hog.y + hog.h * 1.6) * h))
     crop = np.asarray(image.crop(crop_box))
-    cnn = faces_ml.detect_faces(crop, model="cnn", max_side=400)
+    cnn = faces_ml.detect_faces(crop, model="cnn", max_side=400, models=FACE_MODELS)
     assert len(cnn) == 1
     ch, cw = crop.shape[:2]
     hog_in_crop = ((hog.x * w - crop_box[0]) / cw, (hog.y * h - crop_box[1]) / ch, hog.w * w / cw, hog.h * h / ch)

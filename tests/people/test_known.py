@@ -12,6 +12,7 @@ from jaicat.people import persons as people
 from jaicat.db import FaceEncoding, Person, database, open_db
 from jaicat.errors import InvalidInput
 from jaicat.people.known import parse_npy_name
+from fixtures.faces import FACE_MODELS
 
 RNG = np.random.default_rng(11)
 
@@ -144,10 +145,10 @@ def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
     obama, biden = load_face_image(face_media["Barack_Obama"][1]), load_face_image(face_media["Joe_Biden"][0])
     biden.thumbnail((obama.width // 2, obama.height // 2))
     obama.paste(biden, (0, obama.height - biden.height))
-    assert len(people.faces_ml.detect_faces(np.asarray(obama), max_side=face_settings.face_max_side)) == 2
+    assert len(people.faces_ml.detect_faces(np.asarray(obama), max_side=face_settings.face_max_side, models=FACE_MODELS)) == 2
     obama.save(root / "Barack Obama" / "with_bystander.png")
     seen = []
-    summary = known.enroll_folder(root, face_settings, progress=lambda *a: seen.append(a))
+    summary = known.enroll_folder(root, face_settings, progress=lambda *a: seen.append(a), models=FACE_MODELS)
     assert summary.people == ["Barack Obama", "Kit Harington"]
     assert summary.added == 4
     reasons = {os.path.basename(p): r for p, r in summary.rejected}
@@ -157,13 +158,13 @@ def test_enroll_learns_one_person_per_folder_and_skips_photos_it_cannot_use(
     assert {p["name"]: p["encoding_count"] for p in people.list_people()} == {"Barack Obama": 2, "Kit Harington": 2}
     pasted = FaceEncoding.get(FaceEncoding.origin == "enroll:Barack Obama/with_bystander.png")
     assert np.linalg.norm(np.frombuffer(pasted.encoding, "<f4") - people.faces_ml.detect_faces(
-        np.asarray(load_face_image(face_media["Barack_Obama"][1])), max_side=1024)[0].encoding) < 0.3
+        np.asarray(load_face_image(face_media["Barack_Obama"][1])), max_side=1024, models=FACE_MODELS)[0].encoding) < 0.3
     # an enrolled person is recognised on another photo
     kit = media_dir / "faces/Kit_Harington/3.jpg"
     assert people.current_matcher().match(
-        people.faces_ml.detect_faces(np.asarray(load_face_image(kit)), max_side=face_settings.face_max_side)[0].encoding
+        people.faces_ml.detect_faces(np.asarray(load_face_image(kit)), max_side=face_settings.face_max_side, models=FACE_MODELS)[0].encoding
     ).person_id == Person.get(Person.name == "Kit Harington").id
-    again = known.enroll_folder(root, face_settings)
+    again = known.enroll_folder(root, face_settings, models=FACE_MODELS)
     assert again.added == 0 and again.already == 4 and FaceEncoding.select().count() == 4
 
 
@@ -171,9 +172,9 @@ def test_enroll_needs_person_subfolders_with_photos(face_settings, tmp_path, med
     (tmp_path / "flat").mkdir()
     os.symlink(media_dir / "faces/Kit_Harington/1.jpg", tmp_path / "flat" / "kit.jpg")
     with pytest.raises(InvalidInput, match="person subfolders"):
-        known.enroll_folder(tmp_path / "flat", face_settings)
+        known.enroll_folder(tmp_path / "flat", face_settings, models=FACE_MODELS)
     with pytest.raises(InvalidInput, match="not a folder"):
-        known.enroll_folder(tmp_path / "missing", face_settings)
+        known.enroll_folder(tmp_path / "missing", face_settings, models=FACE_MODELS)
 
 
 def test_ids_are_per_person_and_renamed_people_are_not_imported_twice(face_settings, tmp_path):

@@ -14,6 +14,7 @@ from jaicat.people import faces as faces_ml, passes, persons as people
 from jaicat.photos.imaging import open_upright
 
 from fixtures.labelled_faces import labelled_faces, score
+from fixtures.faces import FACE_MODELS
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def _boxes(photo):
 def test_thorough_pass_adds_the_faces_the_fast_pass_cannot_see(group_photo, face_settings):
     photo, truth = group_photo
     image = open_upright(face_settings.root_path("inbox") / "group.jpg", max_side=face_settings.face_max_side)
-    people.analyse_faces(photo, image, face_settings)  # the pipeline's fast pass: 1024 px, faces ~20 px
+    people.analyse_faces(photo, image, face_settings, FACE_MODELS)  # the pipeline's fast pass: 1024 px, faces ~20 px
     Photo.update(analysed_at=utcnow()).where(Photo.id == photo.id).execute()
     assert Photo.get_by_id(photo.id).faces_pass == passes.FAST
     fast_recall, _, _ = score({"g": _boxes(photo)}, {"g": truth})

@@ -16,6 +16,7 @@ from jaicat.db import Face, FaceEncoding, FaceRejection, Person, PhotoTag, Tag
 from jaicat.errors import Conflict, InvalidInput, NotFound
 from jaicat.people.known import import_npy_dir, npy_filename
 from jaicat.people.faces import DetectedFace
+from fixtures.faces import FACE_MODELS
 
 RNG = np.random.default_rng(7)
 AMY, BEN, CAT = (RNG.normal(0, 0.09, 128).astype(np.float32) for _ in range(3))
@@ -271,13 +272,13 @@ def test_face_crop_is_a_square_jpeg_of_that_face(face_settings, media_dir, cache
     from fixtures.faces import load_face_image
 
     photo = ingest_file(media_dir / "faces_groups/kit_with_rose.jpg", face_settings).photo
-    faces = people.analyse_faces(photo, load_face_image(photo_file(photo, face_settings)), face_settings)
+    faces = people.analyse_faces(photo, load_face_image(photo_file(photo, face_settings)), face_settings, FACE_MODELS)
     assert len(faces) == 2
     for face in faces:
         data = people.face_crop(face.id, face_settings, size=160)
         crop = Image.open(io.BytesIO(data))
         assert crop.format == "JPEG" and crop.size == (160, 160)
-        found = faces_ml.detect_faces(np.asarray(crop.convert("RGB")), max_side=1024)
+        found = faces_ml.detect_faces(np.asarray(crop.convert("RGB")), max_side=1024, models=FACE_MODELS)
         assert len(found) == 1  # the crop shows one face, the one asked for
         assert np.linalg.norm(found[0].encoding - np.frombuffer(face.encoding, dtype="<f4")) < 0.6
     photo_file(photo, face_settings).unlink()

@@ -7,7 +7,7 @@ from jaicat.people import persons as people
 from jaicat.db import PhotoTag, Tag
 from jaicat.people.known import name_from_file
 
-from fixtures.faces import load_face_image
+from fixtures.faces import FACE_MODELS, load_face_image
 
 
 def _enroll_first_half(face_media, root):
@@ -30,7 +30,7 @@ def _face_tags(photo):
 def test_recognises_people_enrolled_from_half_their_photos(
         tmp_path, face_settings, full_face_media, make_photo, cached_detection, capsys):
     held_out = _enroll_first_half(full_face_media, tmp_path / "Pictures")
-    summary = known.enroll_folder(tmp_path / "Pictures", face_settings)
+    summary = known.enroll_folder(tmp_path / "Pictures", face_settings, models=FACE_MODELS)
     assert len(summary.people) == len(full_face_media) == 16
     enrolled = sum(max(1, len(fs) // 2) for fs in full_face_media.values())
     assert enrolled == 32 and summary.added == enrolled and not summary.rejected, summary.rejected
@@ -39,7 +39,7 @@ def test_recognises_people_enrolled_from_half_their_photos(
     misses = []
     for name, f in held_out:
         photo = make_photo(f)
-        faces = people.analyse_faces(photo, load_face_image(f), face_settings)
+        faces = people.analyse_faces(photo, load_face_image(f), face_settings, FACE_MODELS)
         names = [face.person.name for face in faces if face.person_id]
         correct += names.count(name)
         wrong += len(names) - names.count(name)
@@ -60,7 +60,7 @@ def test_recognises_people_enrolled_from_half_their_photos(
 def test_group_photos_get_every_enrolled_person_as_a_tag(
         tmp_path, face_settings, face_media, media_dir, make_photo, cached_detection):
     _enroll_first_half(face_media, tmp_path / "Pictures")
-    known.enroll_folder(tmp_path / "Pictures", face_settings)
+    known.enroll_folder(tmp_path / "Pictures", face_settings, models=FACE_MODELS)
     expected = {
         "kit_with_rose.jpg": {"Kit Harington", "Rose Leslie"},
         "obama_and_biden.jpg": {"Barack Obama", "Joe Biden"},
@@ -69,7 +69,7 @@ def test_group_photos_get_every_enrolled_person_as_a_tag(
     for fname, names in expected.items():
         f = media_dir / "faces_groups" / fname
         photo = make_photo(f)
-        faces = people.analyse_faces(photo, load_face_image(f), face_settings)
+        faces = people.analyse_faces(photo, load_face_image(f), face_settings, FACE_MODELS)
         assert len(faces) >= len(names)
         assert names <= _face_tags(photo), fname
         for face in faces:

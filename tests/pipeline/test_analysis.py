@@ -415,3 +415,32 @@ def test_the_worker_loads_its_models_as_it_starts_so_the_first_photo_does_not_wa
         assert not cold.analyser.models.get(ClipEncoder, ml_settings.clip_model, ml_settings).loaded
     finally:
         cold.stop()
+
+
+def test_a_worker_stopped_while_its_models_load_stops_before_loading_the_rest(ml_settings, monkeypatch):
+    # A server stopped during its first seconds must not first load every remaining model.
+    import threading
+
+    from jaicat.pipeline.clip import ClipEncoder
+
+    ml_settings.warm_models = True
+    loading, release = threading.Event(), threading.Event()
+    real_load = ClipEncoder._load
+
+    def slow_load(self, path):
+        loading.set()
+        release.wait(30)
+        return real_load(self, path)
+
+    monkeypatch.setattr(ClipEncoder, "_load", slow_load)
+    w = Worker(ml_settings, idle_wait=60).start()
+    assert loading.wait(60)
+    stopper = threading.Thread(target=w.stop)
+    stopper.start()
+    deadline = time.monotonic() + 30
+    while not w._stop.is_set() and time.monotonic() < deadline:  # the stop is asked for while CLIP loads
+        time.sleep(0.01)
+    release.set()
+    stopper.join(60)
+    assert not stopper.is_alive() and not w.running
+    assert w.analyser._face_models is None or not w.analyser._face_models.warmed  # the faces never loaded

@@ -210,8 +210,6 @@ class FaceModelPool:
             return list(pool.map(one, items))
 
 
-_models = FaceModels()
-
 
 def resolve_model(name: str) -> str:
     """"hog" | "cnn" | "onnx" | "auto" -> a backend; auto without a measurement takes dlib's CNN only
@@ -253,7 +251,8 @@ def detect_faces(
     model: str = "hog",
     max_side: int = 1600,
     num_jitters: int = 1,
-    models: FaceModels | None = None,
+    *,
+    models: FaceModels,
     min_face: float | None = None,
     max_pixels: float = THOROUGH_MAX_PIXELS,
     onnx_model: str = DEFAULT_ONNX_DETECTOR,
@@ -267,7 +266,6 @@ def detect_faces(
     Boxes come back normalised (0-1) on the full image; encodings are taken on the full image (at most
     ENCODE_MAX_SIDE) from 5-point landmarks inside each box.
     """
-    models = models or _models
     image = _as_rgb(image)
     height, width = image.shape[:2]
     detector = models.detector(resolve_model(model), onnx_model)

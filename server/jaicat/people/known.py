@@ -209,7 +209,7 @@ def _image_files(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS and not p.name.startswith("."))
 
 
-def _enrol_encoding(image_path: Path, settings, models=None) -> np.ndarray:
+def _enrol_encoding(image_path: Path, settings, models: faces_ml.FaceModels) -> np.ndarray:
     """The encoding of the one face (or one clearly largest face) in a photo; ValueError otherwise."""
     from ..photos.imaging import open_upright
 
@@ -224,13 +224,13 @@ def _enrol_encoding(image_path: Path, settings, models=None) -> np.ndarray:
     return found[0].encoding
 
 
-def enroll_folder(path, settings, progress=None, models=None) -> EnrollSummary:
+def enroll_folder(path, settings, progress=None, *, models: faces_ml.FaceModels) -> EnrollSummary:
     """Learn people from a folder with one subfolder of photos per person (`Amy_H/` -> "Amy H").
 
     Each photo should show that person alone (or clearly largest). Origins are
     "enroll:<subfolder>/<file>", so enrolling the same tree again adds only new photos.
-    `progress(done, total, path, outcome)` after each photo. `models`: the process's FaceModels
-    (the runtime's), else the module's own.
+    `progress(done, total, path, outcome)` after each photo. `models`: the FaceModels to run on
+    (the runtime's, or the CLI's own when no server runs).
     """
     from .persons import encodings_changed, person_named
 

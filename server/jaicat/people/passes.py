@@ -99,13 +99,12 @@ def choose_backend(settings, models: faces_ml.FaceModels) -> str:
     return "hog"
 
 
-def thorough_faces(path, width: int, settings, models: faces_ml.FaceModels | None = None) -> list:
+def thorough_faces(path, width: int, settings, models: faces_ml.FaceModels) -> list:
     """The thorough detector's faces on the full-resolution photo file at `path` (its catalogue width
     `width`); touches no catalogue (the pass's own process runs it). Raises JaicatError when the file
     cannot be read."""
     from ..photos.imaging import open_upright
 
-    models = models or faces_ml._models
     image = open_upright(path, max_side=THOROUGH_DECODE_SIDE)
     arr = np.asarray(image.convert("RGB"))
     return faces_ml.detect_faces(arr, model=choose_backend(settings, models), models=models,
@@ -336,8 +335,9 @@ def run_thorough(settings, models: faces_ml.FaceModels | None = None, suggester=
                  progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, compute: Callable | None = None) -> dict:
     """Put every pending photo through the thorough pass now; {"photos", "faces_added"}. `compute`:
-    where the detector runs (default in this process; FacePass gives its ThoroughWorker's)."""
-    models = models or faces_ml._models
+    where the detector runs (default in this process, on `models`; FacePass gives its ThoroughWorker's)."""
+    if models is None and compute is None:
+        raise ValueError("run_thorough needs the FaceModels to run on, or where to compute")
     total = pending_thorough().count()
     done = added = 0
     while not (should_stop and should_stop()):

@@ -1,6 +1,6 @@
 """People and their faces: recognition results in the catalogue, naming, merging, forgetting.
 
-The worker calls `analyse_faces` for each new photo; the CLI and the web layer call the rest.
+The worker calls `detect_photo_faces` and `record_faces` for each new photo; the CLI and the web layer call the rest.
 Recognised people become photo tags (PhotoTag source "face", tag name = person name), kept in step
 with every rename, merge, forget, confirm and reject here.
 
@@ -124,18 +124,18 @@ def _rejections(face_ids: Iterable[int]) -> dict[int, set[int]]:
 
 
 # --- analysing a photo ------------------------------------------------------------------------------
-def analyse_faces(photo: Photo, image, settings) -> list[Face]:
-    """The pipeline's (fast) face pass for `photo` (image: upright PIL RGB); see people/passes.
+def analyse_faces(photo: Photo, image, settings, models: faces_ml.FaceModels) -> list[Face]:
+    """The pipeline's (fast) face pass for `photo` (image: upright PIL RGB) in one call; see people/passes.
 
     Returns every face of the photo afterwards (confirmed ones kept, the rest replaced).
     """
-    return record_faces(photo, detect_photo_faces(image, settings), tolerance=settings.face_tolerance)
+    return record_faces(photo, detect_photo_faces(image, settings, models), tolerance=settings.face_tolerance)
 
 
-def detect_photo_faces(image, settings, models: faces_ml.FaceModels | None = None) -> list[faces_ml.DetectedFace]:
+def detect_photo_faces(image, settings, models: faces_ml.FaceModels) -> list[faces_ml.DetectedFace]:
     """The fast pass: detect and encode the faces in an upright PIL image with HOG at `face_max_side`;
     touches no catalogue (analysis workers on other machines run it), record_faces stores the result.
-    `models`: the FaceModels to run on (one a thread; default the process's)."""
+    `models`: the FaceModels to run on (one a thread: the worker's pool leases them)."""
     arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
     return faces_ml.detect_faces(arr, model="hog", max_side=settings.face_max_side, models=models)
 

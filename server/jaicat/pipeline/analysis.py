@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,17 +192,18 @@ class Analyser:
                 self._people = False
         return self._people or None
 
-    def warm(self) -> None:
+    def warm(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Load what analysing a photo needs (CLIP and its tag vectors, the fast face pass's models)
         and run each once on a blank image: the worker does it as it starts, so the first photo after
-        a start is not the one that waits seconds for loading. The captioner loads when captions run."""
+        a start is not the one that waits seconds for loading. The captioner loads when captions run.
+        `should_stop()` is asked between models: a server stopped meanwhile waits for one, not all."""
         with self._lock:
-            clip = self.clip()
+            clip = self.clip() if not should_stop() else None
             if clip is not None:
                 self._guard("clip", lambda: clip.embed_images([Image.new("RGB", (CLIP_INPUT_SIDE,) * 2)]))
-                tagger = self.tagger()
-                self._guard("tags", tagger.text_matrix)
-            if self.people() is not None:
+                if not should_stop():
+                    self._guard("tags", self.tagger().text_matrix)
+            if not should_stop() and self.people() is not None:
                 self._guard("faces", self.face_models().warm)
 
     # the pipeline ------------------------------------------------------------------------------

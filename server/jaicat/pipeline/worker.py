@@ -194,7 +194,7 @@ class Worker(PhotoLoop):
         mark_interrupted_jobs()
         try:
             if self.cluster is None and self.settings.warm_models:
-                self.analyser.warm()
+                self.analyser.warm(self._stop.is_set)
         except Exception:  # noqa: BLE001 - a model that cannot load is reported when a photo needs it
             log.exception("loading the analysis models at start failed; they load with the first photo")
         finally:
