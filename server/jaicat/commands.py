@@ -110,6 +110,9 @@ def _check_nothing(p: dict) -> dict:
 
 
 # --- work ---------------------------------------------------------------------------------------
+LISTED = 1000  # entries of each list an import's answer names (its counts hold them all)
+
+
 def import_photos(rt, p: dict, progress: Progress) -> dict:
     """Import files and folder trees into the inbox (photos.ingest): each new photo is announced and
     wakes the analysis worker of the process that imports it."""
@@ -117,9 +120,13 @@ def import_photos(rt, p: dict, progress: Progress) -> dict:
 
     s = ingest_paths(p["paths"], rt.settings, progress=lambda d, t, *_: progress(d, t, "importing"),
                      source_device=p["device"])
-    return {"imported": s.imported, "duplicates": [list(d) for d in s.duplicates],
-            "rejected": [{"path": path, "reason": reason} for path, reason in s.rejected],
-            "skipped": s.skipped, "line": s.line()}
+    # Re-importing a large folder makes a duplicate of every file: the answer lists at most LISTED of each
+    # kind (a 200k-file folder would otherwise answer tens of MB), and `counts` holds every one.
+    return {"imported": s.imported, "duplicates": [list(d) for d in s.duplicates[:LISTED]],
+            "rejected": [{"path": path, "reason": reason} for path, reason in s.rejected[:LISTED]],
+            "skipped": s.skipped[:LISTED], "line": s.line(),
+            "counts": {"imported": len(s.imported), "duplicates": len(s.duplicates), "rejected": len(s.rejected),
+                       "skipped": len(s.skipped)}}
 
 
 def import_learning_log(rt, p: dict, progress: Progress) -> dict:

@@ -180,6 +180,25 @@ def test_an_import_job_lands_photos_announces_them_and_keeps_its_result(app, set
     assert {s["message"] for s in steps[2:-1]} == {"importing"} and steps[-2]["done"] == 9
 
 
+def test_an_import_answer_stays_small_however_many_files_it_names(app, local, tmp_path, monkeypatch):
+    # Re-importing a large folder beside the server names every file as a duplicate; the CLI reads at
+    # most 16 MiB of an answer. The lists are cut at commands.LISTED, the counts keep every one.
+    from jaicat import commands
+
+    monkeypatch.setattr(commands, "LISTED", 5)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"note{i}.txt").write_text("not a photo")
+    missing = [str(tmp_path / f"gone{i}.jpg") for i in range(7)]
+    r = _local(app, local, "/api/local/import", {"paths": [str(folder)] + missing, "device": None})
+    assert r.status_code == 202, r.get_json()
+    result = _finished(app, local, r.get_json()["id"])["result"]
+    assert result["counts"] == {"imported": 0, "duplicates": 0, "rejected": 7, "skipped": 12}
+    assert len(result["skipped"]) == 5 and len(result["rejected"]) == 5
+    assert result["line"] == "imported 0, duplicates 0, rejected 7, skipped 12 (not photos)"
+
+
 @pytest.mark.parametrize("path, body, says", [
     ("import", {}, "'paths' must be a list"),
     ("import", {"paths": []}, "'paths' must be a list"),

@@ -54,10 +54,14 @@ def import_params(paths: list[str], device: str | None = None) -> dict:
 def print_import(result: dict, as_json: bool = False) -> int:
     """An import's result as `jaicat import` prints it; its exit code."""
     if as_json:
-        print(json.dumps({k: result[k] for k in ("imported", "duplicates", "rejected", "skipped")}, indent=2))
+        print(json.dumps({k: result[k] for k in ("imported", "duplicates", "rejected", "skipped", "counts")},
+                         indent=2))
     else:
         for r in result["rejected"]:
             print(f"rejected: {r['path']}: {r['reason']}")
+        more = result["counts"]["rejected"] - len(result["rejected"])
+        if more > 0:
+            print(f"... and {more} more rejected")
         print(result["line"])
     return 1 if result["rejected"] and not (result["imported"] or result["duplicates"]) else 0
 
