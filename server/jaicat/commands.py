@@ -28,7 +28,7 @@ from collections import OrderedDict, deque
 from typing import Callable
 
 from .db import Job, database, utcnow
-from .errors import Conflict, InvalidInput, JaicatError
+from .errors import Conflict, InvalidInput, JaicatError, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,10 @@ def import_photos(rt, p: dict, progress: Progress) -> dict:
     from .photos.ingest import ingest_paths
 
     s = ingest_paths(p["paths"], rt.settings, progress=lambda d, t, *_: progress(d, t, "importing"),
-                     source_device=p["device"])
+                     source_device=p["device"], should_stop=rt.commands.stopping)
+    if s.stopped:
+        raise Stopped(f"stopped: the server stopped after {s.line()}; run the command again for the "
+                             "rest (what was imported is kept, the rest are found as new)")
     # Re-importing a large folder makes a duplicate of every file: the answer lists at most LISTED of each
     # kind (a 200k-file folder would otherwise answer tens of MB), and `counts` holds every one.
     return {"imported": s.imported, "duplicates": [list(d) for d in s.duplicates[:LISTED]],
@@ -230,6 +233,10 @@ def run(kind: str, rt, params: dict, progress: Progress | None = None) -> dict:
 
 
 # --- the server's queue of command jobs ------------------------------------------------------------
+STOPPED = "stopped: the server stopped before the job began; run the command again"
+STOP_WAIT_SECONDS = 30  # a stopping server waits this long for the running job
+
+
 class Commands:
     """The command jobs of one serving process (held by the Runtime as `runtime.commands`): worked one
     at a time, in the order asked, in a background thread, each a Job row of its kind."""
@@ -242,11 +249,14 @@ class Commands:
         self._results: OrderedDict[int, dict] = OrderedDict()
         self._idle = threading.Event()
         self._idle.set()
+        self._closed = threading.Event()
 
     def start(self, kind: str, params: dict | None) -> Job:
         """Check `params` (InvalidInput) and queue the job; Conflict when MAX_WAITING wait already."""
         params = check(kind, params)
         with self._lock:
+            if self._closed.is_set():
+                raise Conflict("the server is stopping; run the command again")
             if len(self._waiting) >= MAX_WAITING:
                 raise Conflict(f"{MAX_WAITING} command jobs wait already; try again when they are done")
             busy = self._thread is not None and self._thread.is_alive()
@@ -267,6 +277,27 @@ class Commands:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no command job waits or runs (tests, shutdown); True if so."""
         return self._idle.wait(timeout)
+
+    def stopping(self) -> bool:
+        """True once the server stops: a long job (an import, sidecars) ends before its next file."""
+        return self._closed.is_set()
+
+    def close(self, timeout: float = STOP_WAIT_SECONDS) -> None:
+        """The server stops: jobs still waiting fail at once; the running one is waited for up to
+        `timeout` seconds (imports and sidecar writes end before their next file)."""
+        with self._lock:
+            self._closed.set()
+            dropped = list(self._waiting)
+            self._waiting.clear()
+            thread = self._thread
+        for job, _kind, _params in dropped:
+            with self._lock:
+                self._results[job.id] = {"error": Stopped.code, "message": STOPPED}
+            job.advance(status="failed", message=STOPPED)
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("a command job did not reach its next item within %.0f s of the stop", timeout)
 
     def close_interrupted(self) -> int:
         """Jobs a stopped server left queued or running: failed, with why (serve, at start)."""

@@ -133,6 +133,13 @@ class DataDirInUse(Conflict):
     code = "data_dir_in_use"
 
 
+class Stopped(Conflict):
+    """A command job the running server worked ended early because the server stopped; what it did
+    is kept (each file commits on its own)."""
+
+    code = "stopped"
+
+
 # --- models -------------------------------------------------------------------------------------
 class ModelUnavailable(JaicatError):
     code = "model_unavailable"

@@ -244,8 +244,10 @@ class Runtime:
                 log.warning("start-up check: %s", line)
 
     def close(self) -> None:
-        """Stop the worker and the face pass, disconnect, and save what the suggester learned."""
+        """Stop the command jobs, the worker and the face pass, disconnect, and save what the suggester
+        learned."""
         self.local.revoke()
+        self.commands.close()
         self.worker.stop()
         self.previews.stop()
         self.review.stop()

@@ -299,6 +299,64 @@ def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch
     assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
 
 
+def test_a_stopping_server_fails_waiting_command_jobs_and_lets_the_running_one_finish(app, local, monkeypatch):
+    import threading
+
+    from jaicat import commands
+
+    release, order = threading.Event(), []
+
+    def slow(kind, rt, params, progress=None):
+        release.wait(30)
+        order.append(kind)
+        return {"groups": 0, "line": "0 groups of unknown faces"}
+
+    monkeypatch.setattr(commands, "run", slow)
+    first = _local(app, local, "/api/local/faces/recluster", {}).get_json()["id"]
+    while _local(app, local, f"/api/jobs/{first}").get_json()["status"] != "running":
+        time.sleep(0.01)
+    waiting = [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(2)]
+    rt = app.extensions["jaicat"]
+    closing = threading.Thread(target=rt.commands.close, kwargs={"timeout": 30})
+    closing.start()
+    while not all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "failed" for i in waiting):
+        time.sleep(0.01)  # the waiting jobs fail while the running one still runs
+    assert closing.is_alive() and order == []
+    assert {_local(app, local, f"/api/jobs/{i}").get_json()["message"] for i in waiting} == {commands.STOPPED}
+    assert rt.commands.result(waiting[0])["error"] == "stopped"
+    r = _local(app, local, "/api/local/faces/recluster", {})
+    assert r.status_code == 409 and "stopping" in r.get_json()["message"]  # nothing new once stopping
+    release.set()
+    closing.join(30)
+    assert not closing.is_alive() and order == ["faces-recluster"]
+    assert _local(app, local, f"/api/jobs/{first}").get_json()["status"] == "done"
+
+
+def test_an_import_job_ends_before_its_next_file_when_the_server_stops(app, local, media_dir, monkeypatch):
+    from jaicat.photos import ingest
+
+    rt = app.extensions["jaicat"]
+    real, seen = ingest.ingest_file, []
+
+    def ingest_then_stop(f, settings, **kw):
+        r = real(f, settings, **kw)
+        seen.append(f)
+        if len(seen) == 3:
+            rt.commands._closed.set()  # the server begins to stop after the third file
+        return r
+
+    monkeypatch.setattr(ingest, "ingest_file", ingest_then_stop)
+    monkeypatch.setattr(ingest.os, "cpu_count", lambda: 1)  # one file at a time: the count is exact
+    r = _local(app, local, "/api/local/import", {"paths": [str(media_dir / "exif")], "device": None})
+    job = _finished(app, local, r.get_json()["id"])
+    assert job["status"] == "failed" and job["result"]["error"] == "stopped", job
+    # exif/ in name order: jpeg_named.png, then orientation_1.jpg (the same bytes: a duplicate), ...
+    assert "after imported 2, duplicates 1," in job["message"] and "run the command again" in job["message"]
+    from jaicat.db import Photo
+
+    assert Photo.select().count() == 2 and len(seen) == 3
+
+
 def test_every_writing_command_asks_the_running_server():
     """No command changes the data directory behind a running server's back: each one whose parser
     says `writes=True` asks it (args.server) or does its work through `perform` (here or there)."""

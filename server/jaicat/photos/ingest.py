@@ -58,6 +58,7 @@ class ImportSummary:
     duplicates: list = field(default_factory=list)  # (path, existing photo id)
     rejected: list = field(default_factory=list)  # (path, reason)
     skipped: list = field(default_factory=list)  # paths that are not photo files (walked folders only)
+    stopped: bool = False  # should_stop() ended the import before every file was tried
 
     def line(self) -> str:
         return (
@@ -304,9 +305,11 @@ def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list
 
 def ingest_paths(
     paths: Iterable[str | Path], settings: Settings, progress: Callable | None = None,
-    source_device: str | None = None, workers: int | None = None,
+    source_device: str | None = None, workers: int | None = None, should_stop: Callable[[], bool] | None = None,
 ) -> ImportSummary:
-    """Import files and folder trees; `progress(done, total, path, outcome)` after each file."""
+    """Import files and folder trees; `progress(done, total, path, outcome)` after each file. Once
+    `should_stop()` is true no further file is begun (each file is imported whole or not at all) and
+    the summary says `stopped`."""
     summary = ImportSummary()
     files = iter_candidates(paths, summary)
     total = len(files)
@@ -315,6 +318,9 @@ def ingest_paths(
 
     def one(f: Path):
         nonlocal done
+        if should_stop is not None and should_stop():
+            summary.stopped = True
+            return
         try:
             r = ingest_file(f, settings, source_device=source_device)
             outcome = ("duplicate", r.photo.id) if r.duplicate else ("imported", r.photo.id)
@@ -333,16 +339,21 @@ def ingest_paths(
             done += 1
             if progress:
                 progress(done, total, f, kind)
-        if not database.is_closed() and threading.current_thread() is not threading.main_thread():
-            database.close()
+
+    def pooled(f: Path):
+        try:
+            one(f)
+        finally:  # the pool's threads end with the import: their connections with them
+            if not database.is_closed():
+                database.close()
 
     n = workers or min(4, (os.cpu_count() or 2))
     if n <= 1 or total <= 1:
-        for f in files:
+        for f in files:  # in the caller's thread, on the caller's connection (kept open)
             one(f)
     else:
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ingest") as pool:
-            list(pool.map(one, files))
+            list(pool.map(pooled, files))
     return summary
 
 
