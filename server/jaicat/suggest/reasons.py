@@ -31,26 +31,32 @@ def _gap(seconds: float) -> str:
 
 
 class Shares:
-    """Each signal's share for every candidate of one photo's evidence, computed once for its
-    suggestions: [(share, group)] per candidate position, largest first."""
+    """Each signal's share for the candidates of one photo's evidence, for its suggestions:
+    [(share, group)] per candidate position, largest first."""
 
     _GROUPS = np.array([[1.0 if FEATURES[c][1] == g else 0.0 for g in GROUP_COLS] for c in range(len(FEATURES))])
     _FACTORS = np.array([0.5 if g in ("prior", "recent") else 1.0 for g in GROUP_COLS])
 
     def __init__(self, weights: np.ndarray, evidence: Evidence):
-        idx, X, _ = evidence
-        self.weighted = X * weights
-        self.total = self.weighted.sum(axis=0)
+        idx, X, detail = evidence
+        self.X, self.weights = X, weights
+        totals = detail.get("totals")  # the candidates' column sums, when the engine made them
+        self.total = (X.sum(axis=0) if totals is None else totals) * weights
         self.n = idx.size
 
-    def __call__(self, j: int) -> list[tuple[float, str]]:
+    def rows(self, js: list[int]) -> list[list[tuple[float, str]]]:
+        """[(share, group)] for each candidate position in `js`, largest first."""
+        weighted = self.X[js] * self.weights
         if self.n > 1:
-            others = (self.total - self.weighted[j]) / (self.n - 1)
+            others = (self.total - weighted) / (self.n - 1)
         else:
-            others = np.zeros(self.weighted.shape[1])
+            others = np.zeros_like(weighted)
         # folder size and recency are the reasons of last resort: they say little about this photo
-        shares = ((self.weighted[j] - others) @ self._GROUPS) * self._FACTORS
-        return sorted(zip(shares.tolist(), GROUP_COLS, strict=True), reverse=True)
+        shares = ((weighted - others) @ self._GROUPS) * self._FACTORS
+        return [sorted(zip(s, GROUP_COLS, strict=True), reverse=True) for s in shares.tolist()]
+
+    def __call__(self, j: int) -> list[tuple[float, str]]:
+        return self.rows([j])[0]
 
 
 def contributions(weights: np.ndarray, evidence: Evidence, j: int) -> list[tuple[float, str]]:
@@ -58,11 +64,12 @@ def contributions(weights: np.ndarray, evidence: Evidence, j: int) -> list[tuple
     return Shares(weights, evidence)(j)
 
 
-def explain(engine, rec: PhotoFeatures, evidence: Evidence, f: int, j: int, shares: Shares | None = None) -> str:
+def explain(engine, rec: PhotoFeatures, evidence: Evidence, f: int, j: int, shares: Shares | None = None,
+            ranked: list | None = None) -> str:
     """Why folder `f` (candidate position `j` of `evidence`) suits the photo, in one line. `shares`:
-    the evidence's Shares when several of its folders are explained."""
+    the evidence's Shares when several of its folders are explained; `ranked`: what it says for j."""
     parts = []
-    shares = (shares or Shares(engine.weights, evidence))(j)
+    shares = ranked if ranked is not None else (shares or Shares(engine.weights, evidence))(j)
     for rank, (share, group) in enumerate(shares):
         if share <= 0 or (rank > 0 and share < 0.5 * shares[0][0]):
             break
