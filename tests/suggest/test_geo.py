@@ -1,5 +1,6 @@
-"""GeoIndex.near reads a cached view of the live points (a band of latitude, no wrap-around pass when
-none is needed): its distances and their order must be those of a plain scan of the whole ring."""
+"""GeoIndex.near reads a cached view of the live points (float32 offsets, a band of latitude, no
+wrap-around pass when none is needed): its points and their order must be those of a plain float64 scan
+of the whole ring, their distances the same within a few metres."""
 
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 from jaicat.suggest.stats import GeoIndex
 
 
-def scan(geo: GeoIndex, gps: tuple, radius_km: float):
+def scan(geo: GeoIndex, gps: tuple, radius_km: float, everything: bool = False):
     lat0, lon0 = gps
     dy = (geo.lat[: geo.n] - lat0) * 110.57
     dlon = np.abs(geo.lon[: geo.n] - lon0)
@@ -16,6 +17,8 @@ def scan(geo: GeoIndex, gps: tuple, radius_km: float):
     dx = dlon * (111.32 * math.cos(math.radians(lat0)))
     d2 = dx * dx + dy * dy
     hit = (d2 <= radius_km * radius_km) & (geo.folder[: geo.n] >= 0)
+    if everything:
+        return np.sqrt(d2)
     return np.sqrt(d2[hit]), geo.folder[: geo.n][hit]
 
 
@@ -35,7 +38,10 @@ def test_near_equals_a_scan_of_the_ring():
         for radius in (5.0, 100.0, 400.0):
             d, fs = geo.near(gps, radius)
             want_d, want_fs = scan(geo, gps, radius)
-            assert np.array_equal(d, want_d) and np.array_equal(fs, want_fs)
+            # (no point of this seeded ring lies within the float32 rounding of a radius)
+            assert not (np.abs(scan(geo, gps, radius, everything=True) - radius) < 0.005).any()
+            assert np.array_equal(fs, want_fs) and d.dtype == np.float32
+            assert np.allclose(d, want_d, rtol=0, atol=0.005)  # metres, across the globe
             found_far |= gps == (0.0, 0.0) and d.size == 0
             found_wrap |= gps == homes[2] and bool((fs == 3).any())  # the other side's folder is near
     assert found_far and found_wrap

@@ -46,8 +46,7 @@ def _log_sums(fs: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
 def _kernel(d: np.ndarray, tau: float) -> np.ndarray:
     """exp(-d / tau) in float32: thousands of places a photo (a float32 exponential is several
     times faster than a float64 one; its 1e-7 relative error is far below what a feature can tell)."""
-    w = d.astype(np.float32)
-    w *= np.float32(-1.0 / tau)
+    w = np.multiply(d, np.float32(-1.0 / tau), dtype=np.float32)
     return np.exp(w, out=w)
 
 
@@ -403,36 +402,11 @@ class SuggestEngine:
             if group in on:
                 self.tables[group].score_many([t[group] for t in toks], prior, F[col], lifts[group])
         if "time" in on and self.times.ts.size:
-            for b, rec in enumerate(recs):
-                if rec.ts is None:
-                    continue
-                dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
-                details[b]["time"] = (dts, fs)
-                for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
-                    near = dts <= span
-                    if near.any():
-                        _log_sums(fs[near], np.exp(-dts[near] / tau), F[col, b])
+            self._time_columns(recs, F, details)
         if "embedding" in on and self.vectors.n:
-            rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
-            if rows:
-                found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
-                for b, (sims, fs) in zip(rows, found, strict=True):
-                    details[b]["embedding"] = (sims, fs)
-                    if sims.size:
-                        _log_sums(fs, np.exp((sims - 1.0) / 0.05), F[10, b])
-                        _log_sums(fs, np.exp((sims - sims[0]) / 0.02), F[11, b])
-                    F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
+            self._embedding_columns(recs, F, details)
         if "gps" in on and self.geo.n:
-            for b, rec in enumerate(recs):
-                if rec.gps is None:
-                    continue
-                d, fs = self.geo.near(rec.gps, 100.0)
-                details[b]["gps"] = (d, fs)
-                if d.size:
-                    _log_sums(fs, _kernel(d, 20.0), F[14, b])
-                    close = np.flatnonzero(d <= 5.0)  # exp(-d / 0.5) counts within 5 km only
-                    if close.size:
-                        _log_sums(fs[close], _kernel(d[close], 0.5), F[13, b])
+            self._gps_columns(recs, F, details)
         # Candidates: real folders with history, or named/dated like this photo, or just created.
         base = self.alive[:n] & (self.raw[:n] > 0)
         for _, f in self.recent:
@@ -457,6 +431,45 @@ class SuggestEngine:
                 details[b]["totals"] = Xb.sum(axis=0)
                 out.append(Evidence(idx, Xb, details[b]))
         return out
+
+    def _time_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
+        """Capture-time neighbours at three time scales (F[7:10])."""
+        for b, rec in enumerate(recs):
+            if rec.ts is None:
+                continue
+            dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
+            details[b]["time"] = (dts, fs)
+            for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
+                near = dts <= span
+                if near.any():
+                    _log_sums(fs[near], np.exp(-dts[near] / tau), F[col, b])
+
+    def _embedding_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
+        """Nearest embeddings and folder centroids (F[10:13]): the page's neighbours from one product."""
+        n = F.shape[2]
+        rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
+        if not rows:
+            return
+        found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
+        for b, (sims, fs) in zip(rows, found, strict=True):
+            details[b]["embedding"] = (sims, fs)
+            if sims.size:
+                _log_sums(fs, np.exp((sims - 1.0) / 0.05), F[10, b])
+                _log_sums(fs, np.exp((sims - sims[0]) / 0.02), F[11, b])
+            F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
+
+    def _gps_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
+        """GPS proximity (F[13:15]): exp(-d / 0.5 km) within 5 km and exp(-d / 20 km) within 100 km."""
+        for b, rec in enumerate(recs):
+            if rec.gps is None:
+                continue
+            d, fs = self.geo.near(rec.gps, 100.0)
+            details[b]["gps"] = (d, fs)
+            if d.size:
+                _log_sums(fs, _kernel(d, 20.0), F[14, b])
+                close = np.flatnonzero(d <= 5.0)
+                if close.size:
+                    _log_sums(fs[close], _kernel(d[close], 0.5), F[13, b])
 
     def p_new(self) -> float:
         return self.new_mass / self.all_mass
