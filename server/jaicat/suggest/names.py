@@ -186,6 +186,11 @@ def pattern_of(folders: list[str | None]) -> Pattern | None:
 _NON_DATE = np.array([group in ("tags", "people", "words", "embedding", "gps") for _, group, _ in FEATURES])
 
 
+def _non_date(weights: np.ndarray) -> np.ndarray:
+    """The weights of what a photo shows (tags, people, words, look, place): the others zeroed."""
+    return np.where(_NON_DATE, weights, 0.0)
+
+
 def _alike(a: PhotoFeatures, b: PhotoFeatures) -> bool:
     """Two photos of one event: they look alike (CLIP), or, without embeddings, were taken at one place,
     or, without either, share a telling tag."""
@@ -203,13 +208,14 @@ def event_start(rec: PhotoFeatures, context: list[PhotoFeatures], gap: float = 8
     it, taken less than `gap` seconds apart, one after the other, up to it. None without a date."""
     if rec.ts is None or rec.local is None:
         return None
-    chain = sorted((r for r in context if r is not rec and r.ts is not None and r.local is not None
-                    and r.ts <= rec.ts and _alike(rec, r)), key=lambda r: r.ts, reverse=True)
+    earlier = sorted((r for r in context if r is not rec and r.ts is not None and r.local is not None
+                      and r.ts <= rec.ts), key=lambda r: r.ts, reverse=True)
     first = rec
-    for r in chain:
+    for r in earlier:  # newest first: the first one too far back ends the chain (and the older ones)
         if first.ts - r.ts > gap:
             break
-        first = r
+        if _alike(rec, r):
+            first = r
     return dt.date(*first.local[:3])
 
 
@@ -250,7 +256,7 @@ class _Where:
         self.member = np.zeros(n, bool)
         self.member[list(pattern.folders)] = True
         self.place = np.zeros(n, bool)
-        texts = sorted(pattern.texts())
+        texts = self.texts = sorted(pattern.texts())
         self.text_id = np.full(n, -1)  # the folder's text, as an index in `texts`
         for f, (text, _date) in pattern.folders.items():
             self.text_id[f] = texts.index(text)
@@ -308,7 +314,6 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
 
 def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Where) -> tuple[str, str]:
     """(text, why) for the new folder's name."""
-    members = pattern.folders
     idx, X, detail = ev
     if pattern.shape.text_at and idx.size:
         away = where.away(rec)
@@ -321,18 +326,19 @@ def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Wh
             mine = where.place[idx] & np.isin(where.text_id[idx], near)
         else:
             mine = where.member[idx] & ~where.place[idx]
-        if mine.any():
-            z = X[mine][:, _NON_DATE] @ engine.weights[_NON_DATE]
+        rows = np.flatnonzero(mine)
+        if rows.size:
+            z = X[rows] @ _non_date(engine.weights)
             # the same text may name several earlier events (Christmas 2022, 2023): they add up
-            by_text: dict[str, float] = {}
-            p = np.exp(z - z.max())
-            for f, w in zip(idx[mine], p, strict=True):
-                t = members[int(f)][0]
-                by_text[t] = by_text.get(t, 0.0) + float(w)
-            text, w = max(by_text.items(), key=lambda kv: kv[1])
+            tid = where.text_id[idx[rows]]
+            by_text = np.bincount(tid, np.exp(z - z.max()))
+            best = np.flatnonzero(by_text == by_text.max())
+            # of texts as strong, the one of the first candidate
+            t = best[0] if best.size == 1 else min(best, key=lambda i: int(np.argmax(tid == i)))
+            text = where.texts[int(t)]
             if len(near):
                 return text, f"taken where '{text}' was"
-            if w / sum(by_text.values()) >= SIMILAR and z.max() > EVIDENCE:
+            if by_text[t] / by_text.sum() >= SIMILAR and z.max() > EVIDENCE:
                 return text, f"like your earlier '{text}'"
     word = _tag_word(engine, rec) or _caption_word(rec)
     if word:
