@@ -84,12 +84,14 @@ class TokenTable:
 
     def score_many(self, token_dicts: list[dict], prior: np.ndarray, out: np.ndarray,
                    lifts: dict | None = None) -> np.ndarray:
-        """score() for several photos in one pass: row b of `out` (photos x folders) gets the evidence
-        of token_dicts[b], exactly what score() would add for it alone. `lifts` keeps each token's
-        per-folder lift for the next page while the counts and `prior` stay the same. Returns out."""
+        """score() for several photos at once: row b of `out` (photos x folders) gets the evidence of
+        token_dicts[b], as score() would add for it alone up to rounding, from one matrix product of
+        the photos' token weights by the tokens' lifts over the folders. `lifts` keeps each token's lift
+        for the next page while the counts and `prior` stay the same. Returns out."""
         n = out.shape[1]
         lifts = {} if lifts is None else lifts
-        idx, ev, ws, sizes, owner = [], [], [], [], []
+        cols: dict[str, int] = {}
+        at_b, at_c, at_w = [], [], []
         norm = np.ones(len(token_dicts))
         for b, tokens in enumerate(token_dicts):
             total_w = 0.0
@@ -97,24 +99,27 @@ class TokenTable:
                 row = self.rows.get(t)
                 if row is None or row.size == 0:
                     continue
-                lift = lifts.get(t)
-                if lift is None:
-                    i = row.idx[: row.size]
-                    lift = lifts[t] = (i, np.log1p(row.cnt[: row.size] / (self.beta * prior[i])))
-                idx.append(lift[0])
-                ev.append(lift[1])
-                ws.append(w)
-                sizes.append(row.size)
-                owner.append(b * n)
+                at_b.append(b)
+                at_c.append(cols.setdefault(t, len(cols)))
+                at_w.append(w)
                 total_w += w
             # correlated tags would otherwise count many times over
             norm[b] = max(1.0, math.sqrt(total_w))
-        if not idx:
+        if not cols:
             return out
-        flat = np.repeat(np.array(owner, np.int64), sizes) + np.concatenate(idx)
-        weighted = np.repeat(np.array(ws, np.float64), sizes) * np.concatenate(ev)  # w * lift, as one photo
-        sums = np.bincount(flat, weighted, minlength=out.shape[0] * n).reshape(out.shape[0], n)
-        out += sums / norm[:, None]
+        weights = np.zeros((len(token_dicts), len(cols)))
+        weights[at_b, at_c] = at_w
+        weights /= norm[:, None]
+        L = np.empty((len(cols), n))
+        for t, c in cols.items():
+            lift = lifts.get(t)
+            if lift is None:
+                row = self.rows[t]
+                i = row.idx[: row.size]
+                lift = lifts[t] = np.zeros(n)
+                lift[i] = np.log1p(row.cnt[: row.size] / (self.beta * prior[i]))
+            L[c] = lift
+        out += weights @ L
         return out
 
     def scale(self, factor: float) -> None:
