@@ -318,10 +318,15 @@ class SuggestEngine:
                 words[w] = 1.0
         for w in toks["words"]:
             words[w] = max(words.get(w, 0.0), 0.5)
+        fs, ss = [], []
         for w, s in words.items():
-            for f in self.name_index.get(w, ()):
-                out[f] += s
-        return np.minimum(out, 3.0)
+            hit = self.name_index.get(w)
+            if hit:
+                fs.extend(hit)
+                ss.extend([s] * len(hit))
+        if not fs:
+            return out
+        return np.minimum(np.bincount(fs, ss, minlength=n), 3.0)
 
     def _date_scores(self, recs: list[PhotoFeatures], n: int) -> tuple[np.ndarray, np.ndarray]:
         """(match, conflict) of each photo's capture date with each folder's named date, photos x
@@ -395,7 +400,8 @@ class SuggestEngine:
         prior, recent, lifts, _ = self._page_base(n)
         F = np.zeros((len(FEATURES), B, n))  # feature-major: each column of the page is contiguous
         F[0] = np.log(prior)
-        F[1] = recent
+        if "recent" in on:
+            F[1] = recent
         toks = [self.tokens(rec) for rec in recs]
         details: list[dict] = [{"tokens": t} for t in toks]
         for col, group in enumerate(TOKEN_GROUPS, start=2):
@@ -416,10 +422,11 @@ class SuggestEngine:
                 F[15, b] = self._name_scores(rec, toks[b], n)
             F[16], F[17] = self._date_scores(recs, n)
         cand = base | (self.alive[:n] & ((F[15] > 0) | (F[16] > 0)))  # photos x folders
-        # photo-major and masked in one pass; a photo whose candidates are all the folders (the usual case
-        # once a household has history) takes its block as it is, the others gather their rows
-        X = np.multiply(F.transpose(1, 2, 0), self.mask, out=np.empty((B, n, len(FEATURES))))
-        totals = F.sum(axis=2).T * self.mask  # each photo's column sums over every folder (its reasons)
+        # photo-major in one pass (a signal that is off left its columns at 0); a photo whose candidates
+        # are all the folders (the usual case once a household has history) takes its block as it is,
+        # the others gather their rows
+        X = np.ascontiguousarray(F.transpose(1, 2, 0))
+        totals = F.sum(axis=2).T  # each photo's column sums over every folder (its reasons)
         out = []
         for b in range(B):
             idx = np.nonzero(cand[b])[0]
