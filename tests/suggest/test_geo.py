@@ -57,3 +57,30 @@ def test_an_empty_or_all_removed_ring_finds_nothing():
     assert geo.near((1.0, 2.0), 100.0)[1].tolist() == [0]
     geo.remove(7)
     assert geo.near((1.0, 2.0), 100.0)[0].size == 0
+
+
+def test_the_grid_groups_each_folders_points_per_cell():
+    rng = np.random.default_rng(9)
+    geo = GeoIndex(capacity=5000)
+    homes = [(48.85, 2.35), (-33.9, 151.2), (64.1, -179.99), (86.0, 10.0)]  # across the antimeridian, near a pole
+    for rid in range(6000):  # the ring wraps
+        lat, lon = homes[rid % 4]
+        geo.add((lat + rng.normal(0, 0.01), (lon + rng.normal(0, 0.015) + 180.0) % 360.0 - 180.0), rid % 11, rid)
+    for rid in range(5200, 5300):
+        geo.remove(rid)  # dead points are in no group
+    live = geo.folder[: geo.n][geo.folder[: geo.n] >= 0]
+    d, fs, count = geo.groups(homes[0], 1e5)  # every group, from anywhere
+    assert count.sum() == live.size and count.size < live.size / 3
+    assert np.array_equal(np.bincount(fs, count, minlength=11), np.bincount(live, minlength=11))
+    for home in homes:
+        d, fs, count = geo.groups(home, 100.0)
+        near_d, near_fs = geo.near(home, 100.0)
+        assert d.max() <= 100.0 and abs(count.sum() - near_d.size) <= 0.01 * near_d.size  # where its mean is
+        # the wide kernel per folder, from the groups and from the points: within 1%
+        want = np.bincount(near_fs, np.exp(-near_d.astype(np.float64) / 20.0), minlength=11)
+        got = np.bincount(fs, count * np.exp(-d.astype(np.float64) / 20.0), minlength=11)
+        assert np.allclose(got, want, rtol=0.01, atol=0.01 * want.max())
+    geo.merge_folder(3, 2)  # the groups follow the ring
+    assert 3 not in geo.groups(homes[0], 1e5)[1]
+    assert np.array_equal(np.bincount(geo.groups(homes[0], 1e5)[1], geo.groups(homes[0], 1e5)[2], minlength=11),
+                          np.bincount(geo.folder[: geo.n][geo.folder[: geo.n] >= 0], minlength=11))

@@ -43,6 +43,21 @@ def _log_sums(fs: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
     out[nz] = np.log1p(sums[nz])
 
 
+class _Near:
+    """(distance km, folder) of the places within `radius_km` of a photo (GeoIndex.near), measured the
+    first time they are read: `d, fs = detail["gps"]`."""
+
+    __slots__ = ("geo", "gps", "radius_km", "found")
+
+    def __init__(self, geo: GeoIndex, gps: tuple, radius_km: float):
+        self.geo, self.gps, self.radius_km, self.found = geo, gps, radius_km, None
+
+    def __iter__(self):
+        if self.found is None:
+            self.found = self.geo.near(self.gps, self.radius_km)
+        return iter(self.found)
+
+
 def _kernel(d: np.ndarray, tau: float) -> np.ndarray:
     """exp(-d / tau) in float32: thousands of places a photo (a float32 exponential is several
     times faster than a float64 one; its 1e-7 relative error is far below what a feature can tell)."""
@@ -466,17 +481,19 @@ class SuggestEngine:
             F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
 
     def _gps_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
-        """GPS proximity (F[13:15]): exp(-d / 0.5 km) within 5 km and exp(-d / 20 km) within 100 km."""
+        """GPS proximity (F[13:15]): exp(-d / 0.5 km) over the places within 5 km, and exp(-d / 20 km)
+        within 100 km over the grid's groups (GeoIndex.groups). The places within 100 km that the
+        reasons quote are measured only if asked for (detail "gps")."""
         for b, rec in enumerate(recs):
             if rec.gps is None:
                 continue
-            d, fs = self.geo.near(rec.gps, 100.0)
-            details[b]["gps"] = (d, fs)
+            details[b]["gps"] = _Near(self.geo, rec.gps, 100.0)
+            d, fs = self.geo.near(rec.gps, 5.0)
             if d.size:
-                _log_sums(fs, _kernel(d, 20.0), F[14, b])
-                close = np.flatnonzero(d <= 5.0)
-                if close.size:
-                    _log_sums(fs[close], _kernel(d[close], 0.5), F[13, b])
+                _log_sums(fs, _kernel(d, 0.5), F[13, b])
+            d, fs, count = self.geo.groups(rec.gps, 100.0)
+            if d.size:
+                _log_sums(fs, count * _kernel(d, 20.0), F[14, b])
 
     def p_new(self) -> float:
         return self.new_mass / self.all_mass
