@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaicat.suggest import reasons
 from jaicat.suggest.engine import SuggestEngine
-from jaicat.suggest.features import PhotoFeatures, parse_record
+from jaicat.suggest.features import FEATURES, PhotoFeatures, parse_record
 from jaicat.suggest.stats import TokenTable, VectorIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -156,3 +157,23 @@ def test_a_page_mixes_cards_with_every_folder_and_with_some():
         assert np.array_equal(ev.X[:, 1], recent[ev.candidates] * eng.mask[1])
     eng.drop_caches()
     assert_same(eng.predict_many(recs, 3), [eng.predict(r, 3) for r in recs])
+
+
+def test_each_signals_share_sums_its_own_columns():
+    eng, waiting = learned(9, 500, 6, dim=64)
+    evidence = eng.evidence_many(waiting)
+    for ev in evidence:  # a signal's columns are adjacent (the shares sum them in one pass)
+        assert ev.X.shape[1] == len(FEATURES)
+    for cols in reasons.GROUP_COLS.values():
+        assert cols == list(range(cols[0], cols[-1] + 1))
+    ev = evidence[0]
+    n = ev.candidates.size
+    js = [0, 3, n - 1]
+    got = reasons.Shares(eng.weights, ev).rows(js)
+    weighted = ev.X * eng.weights
+    for j, shares in zip(js, got, strict=True):
+        others = (weighted.sum(axis=0) - weighted[j]) / (n - 1)
+        want = {g: sum(weighted[j][c] - others[c] for c in cols) * (0.5 if g in ("prior", "recent") else 1.0)
+                for g, cols in reasons.GROUP_COLS.items()}
+        assert [g for _, g in shares] == sorted(want, key=lambda g: (want[g], g), reverse=True)
+        assert all(abs(s - want[g]) < 1e-9 for s, g in shares)

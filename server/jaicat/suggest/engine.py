@@ -550,14 +550,16 @@ class SuggestEngine:
             by = np.argsort(-top, axis=1, kind="stable")
             order, top = np.take_along_axis(order, by, axis=1), np.take_along_axis(top, by, axis=1)
             conf = self.calibrator(top).tolist()  # elementwise: only the folders shown
+            if explain:
+                shares = reasons.ranked_shares(
+                    self.weights, np.stack([evidence[b].X[order[i]] for i, b in enumerate(rows)]),
+                    np.stack([reasons.column_totals(evidence[b]) for b in rows]), size)
             for i, b in enumerate(rows):
-                idx = evidence[b].candidates
                 js = order[i].tolist()
-                fs = idx[js].tolist()
+                fs = evidence[b].candidates[js].tolist()
                 if explain:
-                    ranked = reasons.Shares(self.weights, evidence[b]).rows(js)
                     why = [reasons.explain(self, recs[b], evidence[b], f, j, ranked=r)
-                           for f, j, r in zip(fs, js, ranked, strict=True)]
+                           for f, j, r in zip(fs, js, shares[i], strict=True)]
                 else:
                     why = [""] * len(js)
                 out[b] = [Suggestion(self.folders[f], c, w) for f, c, w in zip(fs, conf[i], why, strict=True)]

@@ -30,30 +30,42 @@ def _gap(seconds: float) -> str:
     return f"{round(s / 86400)} days"
 
 
+_STARTS = [cols[0] for cols in GROUP_COLS.values()]  # a signal's columns are adjacent in FEATURES
+_FACTORS = np.array([0.5 if g in ("prior", "recent") else 1.0 for g in GROUP_COLS])
+
+
+def column_totals(evidence: Evidence) -> np.ndarray:
+    """The sums of each feature column over the evidence's candidates (the engine hands them over)."""
+    totals = evidence.detail.get("totals")
+    return evidence.X.sum(axis=0) if totals is None else totals
+
+
+def ranked_shares(weights: np.ndarray, rows: np.ndarray, totals: np.ndarray, n: int) -> list[list[list]]:
+    """Each signal's share for some candidates of several photos with n candidates each: `rows`
+    (photos x positions x features) are the candidates' feature rows, `totals` (photos x features) the
+    column sums over all n. Returns [(share, group)] per photo per position, largest first. Each
+    photo's shares are computed as they would be alone."""
+    weighted = rows * weights
+    if n > 1:
+        others = (totals * weights)[:, None, :] - weighted
+        others /= n - 1
+    else:
+        others = np.zeros_like(weighted)
+    # folder size and recency are the reasons of last resort: they say little about this photo
+    shares = np.add.reduceat(weighted - others, _STARTS, axis=2) * _FACTORS
+    return [[sorted(zip(s, GROUP_COLS, strict=True), reverse=True) for s in photo] for photo in shares.tolist()]
+
+
 class Shares:
     """Each signal's share for the candidates of one photo's evidence, for its suggestions:
     [(share, group)] per candidate position, largest first."""
 
-    _GROUPS = np.array([[1.0 if FEATURES[c][1] == g else 0.0 for g in GROUP_COLS] for c in range(len(FEATURES))])
-    _FACTORS = np.array([0.5 if g in ("prior", "recent") else 1.0 for g in GROUP_COLS])
-
     def __init__(self, weights: np.ndarray, evidence: Evidence):
-        idx, X, detail = evidence
-        self.X, self.weights = X, weights
-        totals = detail.get("totals")  # the candidates' column sums, when the engine made them
-        self.total = (X.sum(axis=0) if totals is None else totals) * weights
-        self.n = idx.size
+        self.weights, self.X, self.totals, self.n = weights, evidence.X, column_totals(evidence), evidence.candidates.size
 
     def rows(self, js: list[int]) -> list[list[tuple[float, str]]]:
         """[(share, group)] for each candidate position in `js`, largest first."""
-        weighted = self.X[js] * self.weights
-        if self.n > 1:
-            others = (self.total - weighted) / (self.n - 1)
-        else:
-            others = np.zeros_like(weighted)
-        # folder size and recency are the reasons of last resort: they say little about this photo
-        shares = ((weighted - others) @ self._GROUPS) * self._FACTORS
-        return [sorted(zip(s, GROUP_COLS, strict=True), reverse=True) for s in shares.tolist()]
+        return ranked_shares(self.weights, self.X[js][None], self.totals[None], self.n)[0]
 
     def __call__(self, j: int) -> list[tuple[float, str]]:
         return self.rows([j])[0]

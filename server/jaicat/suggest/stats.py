@@ -255,12 +255,11 @@ class VectorIndex:
         live = np.nonzero(self.folder[: self.n] >= 0)[0]
         keep = None
         if len(vs) >= _PAGE_MIN and live.size > k:
-            rough = mat @ vs.T
+            rough = vs @ mat.T  # photo-major
             if live.size < self.n:
-                rough = rough[live]
-            # photo-major, then each photo's k-th best rough similarity from one partition over the page
-            # (the same order statistic as the photo's own partition)
-            rough = np.ascontiguousarray(rough.T)
+                rough = rough[:, live]
+            # each photo's k-th best rough similarity from one partition over the page (the same order
+            # statistic as the photo's own partition)
             kth = np.partition(rough, live.size - k, axis=1)[:, live.size - k]
             keep = rough >= (kth - _SLACK)[:, None]
         out = []
