@@ -35,6 +35,30 @@ _RECENT = 30
 _PAGE = 64  # photos whose embedding neighbours come from one matrix product
 
 
+class _PageSums:
+    """Per-folder sums of small weights (a few neighbours a photo) for each photo of a page, turned into
+    a log(1 + sum) column (photos x folders) at once; each photo's sums add its own weights in its own
+    order, as alone."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.keys: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+
+    def add(self, b: int, fs: np.ndarray, w: np.ndarray) -> None:
+        """Photo b gives weight w[i] to folder fs[i]."""
+        self.keys.append(fs + b * self.n)
+        self.weights.append(w)
+
+    def into(self, out: np.ndarray) -> None:
+        """out[b, f] = log(1 + photo b's sum for folder f) where it has one (out is zero elsewhere)."""
+        if self.keys:
+            keys = np.concatenate(self.keys)
+            sums = np.bincount(keys, np.concatenate(self.weights), minlength=out.size)
+            nz = np.flatnonzero(sums)
+            out.reshape(-1)[nz] = np.log1p(sums[nz])
+
+
 def _log_sums(fs: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
     """out[f] = log(1 + sum of the weights `w` of folder f) for the folders in `fs`; out is zero
     elsewhere (log1p(0)), so only the folders named are computed."""
@@ -456,15 +480,18 @@ class SuggestEngine:
 
     def _time_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
         """Capture-time neighbours at three time scales (F[7:10])."""
+        sums = [_PageSums(F.shape[2]) for _ in _TIME_SCALES]
         for b, rec in enumerate(recs):
             if rec.ts is None:
                 continue
             dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
             details[b]["time"] = (dts, fs)
-            for col, (tau, span) in enumerate(_TIME_SCALES, start=7):
+            for acc, (tau, span) in zip(sums, _TIME_SCALES, strict=True):
                 near = dts <= span
                 if near.any():
-                    _log_sums(fs[near], np.exp(-dts[near] / tau), F[col, b])
+                    acc.add(b, fs[near], np.exp(-dts[near] / tau))
+        for col, acc in enumerate(sums, start=7):
+            acc.into(F[col])
 
     def _embedding_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
         """Nearest embeddings and folder centroids (F[10:13]): the page's neighbours from one product."""
@@ -472,13 +499,16 @@ class SuggestEngine:
         rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
         if not rows:
             return
+        knn, rel = _PageSums(n), _PageSums(n)
         found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
         for b, (sims, fs) in zip(rows, found, strict=True):
             details[b]["embedding"] = (sims, fs)
             if sims.size:
-                _log_sums(fs, np.exp((sims - 1.0) / 0.05), F[10, b])
-                _log_sums(fs, np.exp((sims - sims[0]) / 0.02), F[11, b])
+                knn.add(b, fs, np.exp((sims - 1.0) / 0.05))
+                rel.add(b, fs, np.exp((sims - sims[0]) / 0.02))
             F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
+        knn.into(F[10])
+        rel.into(F[11])
 
     def _gps_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
         """GPS proximity (F[13:15]): exp(-d / 0.5 km) over the places within 5 km, and exp(-d / 20 km)
