@@ -427,7 +427,8 @@ class SuggestEngine:
     def evidence_many(self, recs: list[PhotoFeatures]) -> list[Evidence]:
         """evidence() for a page of photos at once: the columns they share are computed once, the
         token tables are read in one pass and the embedding neighbours come from one matrix product.
-        Each photo's evidence is exactly what it would be alone (tests/suggest/test_page.py)."""
+        Each photo's evidence is what it would be alone, up to the rounding of the token product
+        (tests/suggest/test_page.py)."""
         out: list[Evidence] = []
         for i in range(0, len(recs), _PAGE):
             out.extend(self._evidence_page(recs[i:i + _PAGE]))

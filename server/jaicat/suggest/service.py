@@ -431,8 +431,8 @@ class Suggester:
     def suggest_for_photos(self, photos: list[Photo], k: int | None = None) -> dict[int, list[dict]]:
         """{photo id: suggestions (as suggest_for_photo)} for many photos: their tags and people in two
         queries, then the whole page through the engine at once, under one lock (predict_many: the
-        same answers as one photo at a time, in well under a millisecond a card). The photos are each
-        other's context for a proposed folder's date (names.event_start)."""
+        same answers as one photo at a time, up to rounding, in well under a millisecond a card). The
+        photos are each other's context for a proposed folder's date (names.event_start)."""
         k = self.settings.suggest_top_k if k is None else k
         tags, people = tags_and_people([p.id for p in photos])
         recs = [record(p, tags.get(p.id, {}), people.get(p.id, {})) for p in photos]
