@@ -301,10 +301,8 @@ class GeoIndex:
     """GPS positions of the latest `capacity` learned photos with GPS (a ring), searched with an
     equirectangular distance; places older than the ring still speak through tags and embeddings.
 
-    Searches read a view of the live points kept until the ring changes: their positions in ring
-    order, and the same sorted by latitude, so a photo far from most of the household's places only
-    measures the points in its band of latitude. Either way the distances and their order are those
-    of a scan of the whole ring.
+    Searches read a view of the live points kept until the ring changes, sorted by latitude, so a
+    photo measures only the points in its band of latitude.
 
     The engine's wide proximity kernel (exp(-d / 20 km)) reads `groups`, also kept until the ring
     changes: the points of one folder in one cell of GRID degrees as one point, weighted by their
@@ -344,37 +342,34 @@ class GeoIndex:
         self._changed()
 
     def _live(self) -> tuple:
-        """The live points in ring order: km north of the first live point and degrees east of it
-        (float32), and folder; their ring order sorted by latitude, the sorted latitudes, the smallest and
-        largest longitude and the first point (lat, lon)."""
+        """The live points sorted by latitude: km north of the first live point and degrees east of it
+        (float32), folder, latitude and longitude; the smallest and largest longitude and the first
+        point (lat, lon)."""
         view = getattr(self, "_view", None)  # snapshots from before the view have none
         if view is None:
             keep = np.nonzero(self.folder[: self.n] >= 0)[0]
+            keep = keep[np.argsort(self.lat[keep], kind="stable")]
             lat, lon, folder = self.lat[keep], self.lon[keep], self.folder[keep]
             ref = (float(lat[0]), float(lon[0])) if keep.size else (0.0, 0.0)
             north = ((lat - ref[0]) * _KM_PER_LAT).astype(np.float32)
             east = (lon - ref[1]).astype(np.float32)
-            by_lat = np.argsort(lat, kind="stable")
             bounds = (float(lon.min()), float(lon.max())) if keep.size else (0.0, 0.0)
-            view = self._view = (north, east, folder, by_lat, lat[by_lat], bounds, ref)
+            view = self._view = (north, east, folder, lat, lon, bounds, ref)
         return view
 
     def near(self, gps: tuple, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
-        """(distance km as float32, folder) of stored points within radius_km, in ring order.
+        """(distance km as float32, folder) of stored points within radius_km, in order of latitude.
 
-        Offsets are float32 from one of the points (millimetres near it, under a metre across the
-        globe): half the memory traffic of float64 over thousands of points."""
+        Only the points in the photo's band of latitude are measured. Offsets are float32 from one of
+        the points (millimetres near it, under a metre across the globe): half the memory traffic of
+        float64 over thousands of points."""
         if self.n == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int32)
-        north, east, folder, by_lat, sorted_lat, (lon_min, lon_max), ref = self._live()
-        lat0, lon0 = gps
+        north, east, folder, lat, _lon, _bounds, _ref = self._live()
         band = radius_km / _KM_PER_LAT * (1.0 + 1e-6) + 1e-6  # a point outside it is further than radius_km
-        lo, hi = np.searchsorted(sorted_lat, (lat0 - band, lat0 + band))
-        if hi - lo < north.size // 4:  # few points in the band: measure only those, in ring order
-            pick = np.sort(by_lat[lo:hi])
-            north, east, folder = north[pick], east[pick], folder[pick]
-        d, hit = self._measure(north, east, gps, radius_km)
-        return d, folder[hit]
+        lo, hi = np.searchsorted(lat, (gps[0] - band, gps[0] + band))
+        d, hit = self._measure(north[lo:hi], east[lo:hi], gps, radius_km)
+        return d, folder[lo:hi][hit]
 
     def merge_folder(self, src: int, dst: int) -> None:
         self.folder[self.folder == src] = dst
@@ -385,10 +380,9 @@ class GeoIndex:
         folder and count of points."""
         grid = getattr(self, "_grid", None)  # snapshots from before the grid have none
         if grid is None:
-            north, east, folder, _by_lat, _sorted_lat, _bounds, _ref = self._live()
-            live = self.folder[: self.n] >= 0
-            row = np.floor(self.lat[: self.n][live] / self.GRID).astype(np.int64)
-            col = np.floor(self.lon[: self.n][live] / self.GRID).astype(np.int64)
+            north, east, folder, lat, lon, _bounds, _ref = self._live()
+            row = np.floor(lat / self.GRID).astype(np.int64)
+            col = np.floor(lon / self.GRID).astype(np.int64)
             order = np.lexsort((folder, col, row))
             row, col, folder = row[order], col[order], folder[order]
             new = np.ones(folder.size, bool)
@@ -402,7 +396,7 @@ class GeoIndex:
 
     def _measure(self, north: np.ndarray, east: np.ndarray, gps: tuple, radius_km: float) -> tuple:
         """(distance km, which) of the given offsets within radius_km of gps (equirectangular, float32)."""
-        _n, _e, _f, _b, _s, (lon_min, lon_max), ref = self._live()
+        *_, (lon_min, lon_max), ref = self._live()
         lat0, lon0 = gps
         d2 = np.subtract(north, np.float32((lat0 - ref[0]) * _KM_PER_LAT))
         np.square(d2, out=d2)
