@@ -85,3 +85,32 @@ def test_the_grid_groups_each_folders_points_per_cell():
     assert 3 not in geo.groups(homes[0], 1e5)[1]
     assert np.array_equal(np.bincount(geo.groups(homes[0], 1e5)[1], geo.groups(homes[0], 1e5)[2], minlength=11),
                           np.bincount(geo.folder[: geo.n][geo.folder[: geo.n] >= 0], minlength=11))
+
+
+def test_the_groups_follow_each_point_added_or_taken_out():
+    rng = np.random.default_rng(11)
+    geo = GeoIndex(capacity=2000)
+
+    def place():
+        return (48.85 + rng.normal(0, 0.02), 2.35 + rng.normal(0, 0.03))
+
+    for rid in range(2000):  # a full ring
+        geo.add(place(), rid % 7, rid)
+    geo.groups((48.85, 2.35), 100.0)  # the grid is made
+    for rid in range(2000, 2100):  # each pushes the oldest point out
+        geo.add(place(), rid % 5, rid)
+    for rid in (2050, 1500, 7):  # undone decisions (7 already left the ring)
+        geo.remove(rid)
+    assert geo._grid is not None and len(geo._delta) == 2 * 100 + 2  # patched, not made afresh
+    live = geo.folder[: geo.n][geo.folder[: geo.n] >= 0]
+    d, fs, count = geo.groups((48.85, 2.35), 1e5)
+    assert np.array_equal(np.bincount(fs, count, minlength=7), np.bincount(live, minlength=7))
+    patched = np.bincount(fs, count * np.exp(-d.astype(np.float64) / 20.0), minlength=7)
+    geo._changed()  # for the comparison: a grid made afresh
+    geo._grid = None
+    d, fs, count = geo.groups((48.85, 2.35), 1e5)
+    fresh = np.bincount(fs, count * np.exp(-d.astype(np.float64) / 20.0), minlength=7)
+    assert np.allclose(patched, fresh, rtol=1e-3)
+    for rid in range(2100, 2100 + GeoIndex.DELTAS):
+        geo.add(place(), 0, rid)
+    assert geo._grid is None  # too many to patch: made afresh on the next read

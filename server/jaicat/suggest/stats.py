@@ -307,9 +307,12 @@ class GeoIndex:
     The engine's wide proximity kernel (exp(-d / 20 km)) reads `groups`, also kept until the ring
     changes: the points of one folder in one cell of GRID degrees as one point, weighted by their
     count, at their mean position (a few times fewer than the points around a home; the kernel of a
-    group moves by well under 1% from its points')."""
+    group moves by well under 1% from its points'). A decision does not make them afresh: the point
+    it adds (and the one it pushes out of the ring, or an undo takes out) joins them as a group of +1
+    (or -1) of its own, up to DELTAS of them."""
 
     GRID = 0.02  # degrees: 2.2 km north-south
+    DELTAS = 256  # points added or taken out that the groups patch before they are made afresh
 
     def __init__(self, capacity: int = 16384):
         self.capacity = capacity
@@ -319,27 +322,40 @@ class GeoIndex:
         self.rid = np.full(capacity, -1, np.int64)
         self.n = 0
         self.next = 0
-        self._view = self._grid = None
+        self._view = self._grid = self._delta = self._groups_view = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_view"] = state["_grid"] = None  # derived: not saved in snapshots
+        for derived in ("_view", "_grid", "_delta", "_groups_view"):  # not saved in snapshots
+            state[derived] = None
         return state
 
-    def _changed(self) -> None:
-        self._view = self._grid = None
+    def _changed(self, *points: tuple) -> None:
+        """The ring changed: the views go; the groups take each (lat, lon, folder, +1 or -1) point
+        added or taken out as a group of its own, until DELTAS of them ask for a fresh grid."""
+        self._view = self._groups_view = None
+        delta = getattr(self, "_delta", None)
+        if getattr(self, "_grid", None) is not None and delta is not None and len(delta) + len(points) <= self.DELTAS:
+            delta.extend(points)
+        else:
+            self._grid = self._delta = None
 
     def add(self, gps: tuple, f: int, rid: int) -> None:
+        out = []
+        if self.n == self.capacity and self.folder[self.next] >= 0:  # the oldest point leaves the ring
+            out.append((float(self.lat[self.next]), float(self.lon[self.next]), int(self.folder[self.next]), -1.0))
         self.lat[self.next], self.lon[self.next] = gps
         self.folder[self.next] = f
         self.rid[self.next] = rid
         self.next = (self.next + 1) % self.capacity
         self.n = min(self.n + 1, self.capacity)
-        self._changed()
+        self._changed(*out, (float(gps[0]), float(gps[1]), int(f), 1.0))
 
     def remove(self, rid: int) -> None:
-        self.folder[: self.n][self.rid[: self.n] == rid] = -1
-        self._changed()
+        hit = np.flatnonzero((self.rid[: self.n] == rid) & (self.folder[: self.n] >= 0))
+        out = [(float(self.lat[i]), float(self.lon[i]), int(self.folder[i]), -1.0) for i in hit]
+        self.folder[hit] = -1
+        self._changed(*out)
 
     def _live(self) -> tuple:
         """The live points sorted by latitude: km north of the first live point and degrees east of it
@@ -373,14 +389,16 @@ class GeoIndex:
 
     def merge_folder(self, src: int, dst: int) -> None:
         self.folder[self.folder == src] = dst
+        self._grid = None
         self._changed()
 
     def _groups(self) -> tuple:
-        """One group per folder per cell of the grid: its offsets (the mean of its points', float32),
-        folder and count of points."""
-        grid = getattr(self, "_grid", None)  # snapshots from before the grid have none
-        if grid is None:
-            north, east, folder, lat, lon, _bounds, _ref = self._live()
+        """One group per folder per cell of the grid, at the mean position of its points, with their
+        count (and each point added or taken out since, as a group of +1 or -1): as offsets from the
+        view's reference point (float32), folder and count."""
+        if getattr(self, "_grid", None) is None:
+            live = np.flatnonzero(self.folder[: self.n] >= 0)
+            lat, lon, folder = self.lat[live], self.lon[live], self.folder[live]
             row = np.floor(lat / self.GRID).astype(np.int64)
             col = np.floor(lon / self.GRID).astype(np.int64)
             order = np.lexsort((folder, col, row))
@@ -389,10 +407,20 @@ class GeoIndex:
             new[1:] = (np.diff(row) != 0) | (np.diff(col) != 0) | (np.diff(folder) != 0)
             first = np.flatnonzero(new)
             count = np.diff(np.append(first, folder.size)).astype(np.float64)
-            mean = [(np.add.reduceat(x[order].astype(np.float64), first) / count).astype(np.float32)
-                    if first.size else np.zeros(0, np.float32) for x in (north, east)]
-            grid = self._grid = (mean[0], mean[1], folder[first], count)
-        return grid
+            means = [np.add.reduceat(x[order], first) / count if first.size else np.zeros(0) for x in (lat, lon)]
+            self._grid, self._delta, self._groups_view = (means[0], means[1], folder[first], count), [], None
+        view = getattr(self, "_groups_view", None)
+        if view is None:
+            lat, lon, folder, count = self._grid
+            if self._delta:
+                extra = np.array([(la, lo) for la, lo, _f, _c in self._delta])
+                lat, lon = np.concatenate([lat, extra[:, 0]]), np.concatenate([lon, extra[:, 1]])
+                folder = np.concatenate([folder, np.array([f for *_, f, _c in self._delta], np.int32)])
+                count = np.concatenate([count, np.array([c for *_, c in self._delta])])
+            ref = self._live()[-1]
+            north = ((lat - ref[0]) * _KM_PER_LAT).astype(np.float32)
+            view = self._groups_view = (north, (lon - ref[1]).astype(np.float32), folder, count)
+        return view
 
     def _measure(self, north: np.ndarray, east: np.ndarray, gps: tuple, radius_km: float) -> tuple:
         """(distance km, which) of the given offsets within radius_km of gps (equirectangular, float32)."""
