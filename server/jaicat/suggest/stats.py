@@ -413,10 +413,10 @@ class GeoIndex:
         if view is None:
             lat, lon, folder, count = self._grid
             if self._delta:
-                extra = np.array([(la, lo) for la, lo, _f, _c in self._delta])
+                extra = np.array(self._delta)  # lat, lon, folder, +1/-1 (folder ids are exact in float64)
                 lat, lon = np.concatenate([lat, extra[:, 0]]), np.concatenate([lon, extra[:, 1]])
-                folder = np.concatenate([folder, np.array([f for *_, f, _c in self._delta], np.int32)])
-                count = np.concatenate([count, np.array([c for *_, c in self._delta])])
+                folder = np.concatenate([folder, extra[:, 2].astype(np.int32)])
+                count = np.concatenate([count, extra[:, 3]])
             ref = self._live()[-1]
             north = ((lat - ref[0]) * _KM_PER_LAT).astype(np.float32)
             view = self._groups_view = (north, (lon - ref[1]).astype(np.float32), folder, count)
