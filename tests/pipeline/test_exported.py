@@ -285,3 +285,42 @@ def test_a_caption_batch_is_abandoned_between_images_of_the_vision_tower(tiny_mo
         cap.caption(_photos(4), should_stop=lambda: len(tower_calls) >= 2)
     assert tower_calls == [1, 1]  # the third and fourth images never went through the tower
     assert len(cap.caption(_photos(2))) == 2
+
+
+def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(tiny_models, tmp_path):
+    """On ONNX Runtime the decoder's projections of the image features (its cross-attention keys and
+    values, once per caption) are part of the exported vision graph: within the int8 tolerance of the
+    float projections, never computed again by the decoder, and the same greedy words as the decoder
+    that projects the image features itself."""
+    import torch
+
+    from jaicat.pipeline.captioner import _cross_attentions
+
+    photos = _photos(4)
+    ref = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    attentions = _cross_attentions(cap.model.text_decoder)
+    assert len(attentions) == ref.model.config.text_config.num_hidden_layers
+    pixels = cap.processor(images=photos, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        states = cap.model.vision_model(pixel_values=pixels)[0]
+        for got, want in zip(attentions, _cross_attentions(ref.model.text_decoder), strict=True):
+            for projection, float_linear in ((got.key, want.key), (got.value, want.value)):
+                assert projection.ready[0] is states
+                computed, expected = projection.ready[1].flatten(1).numpy(), float_linear(states).flatten(1).numpy()
+                assert _cosines(computed, expected).min() >= INT8_COSINE
+
+    own = []  # the decoder's own projections are not run while captioning photos
+    hooks = [p.linear.register_forward_hook(lambda *_: own.append(1)) for m in attentions for p in (m.key, m.value)]
+    try:
+        captions = cap.caption(photos)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert own == [] and all(p.ready is None for m in attentions for p in (m.key, m.value))
+
+    before = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    for m in _cross_attentions(before.model.text_decoder):  # as before: the decoder projects the features
+        m.key, m.value = m.key.linear, m.value.linear
+    assert captions == before.caption(photos)
+    assert len(captions) == 4 and all(captions)

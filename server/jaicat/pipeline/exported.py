@@ -36,7 +36,7 @@ from ..errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the exported graph changes, so old caches are not loaded
+EXPORT_FORMAT = 2  # bump when the exported graph changes, so old caches are not loaded
 _export_lock = threading.Lock()  # exports are memory-heavy: one at a time per process
 
 
