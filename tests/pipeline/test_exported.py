@@ -268,23 +268,73 @@ def test_the_models_read_the_ingest_thumbnail_and_embed_as_from_the_original(tmp
     assert analysis_source(photos[0], settings) != thumb_path(settings, photos[0], 1280)
 
 
-def test_a_caption_batch_is_abandoned_between_images_of_the_vision_tower(tiny_models, tmp_path, monkeypatch):
-    """On a CPU the vision tower takes ~0.5 s an image: a new photo must not wait for a whole batch's."""
+def _tower_stalled_at(call: int, monkeypatch):
+    """OnnxTower runs counted (images per run); run number `call` sets the returned event (a new photo
+    arrives while it is in the tower) and holds on until the captioner ends it (run_options.terminate,
+    recorded in the returned list) before going on as ONNX Runtime does with an ended run."""
+    import threading
+    import time
+
     from jaicat.pipeline.exported import OnnxTower
 
-    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
-    tower_calls = []
+    calls, terminated, arrived = [], [], threading.Event()
     run = OnnxTower.__call__
 
-    def counting(self, pixels):
-        tower_calls.append(len(pixels))
-        return run(self, pixels)
+    def counting(self, pixels, run_options=None):
+        calls.append(len(pixels))
+        if len(calls) == call:
+            arrived.set()
+            deadline = time.monotonic() + 30
+            while not run_options.terminate and time.monotonic() < deadline:
+                time.sleep(0.005)
+            terminated.append(run_options.terminate)
+        return run(self, pixels, run_options)
 
     monkeypatch.setattr(OnnxTower, "__call__", counting)
+    return calls, terminated, arrived
+
+
+def test_a_caption_batch_is_abandoned_within_an_image_of_the_vision_tower(tiny_models, tmp_path, monkeypatch):
+    """On a CPU the vision tower takes ~0.5 s an image: a new photo waits neither for a whole batch's
+    nor for the rest of the image in the tower (its run is ended)."""
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    calls, terminated, arrived = _tower_stalled_at(2, monkeypatch)
     with pytest.raises(CaptionsInterrupted):  # the new photo arrives while the second image is in the tower
-        cap.caption(_photos(4), should_stop=lambda: len(tower_calls) >= 2)
-    assert tower_calls == [1, 1]  # the third and fourth images never went through the tower
+        cap.caption(_photos(4), should_stop=arrived.is_set)
+    assert calls == [1, 1] and terminated == [True]  # the third and fourth images never went through it
+    monkeypatch.undo()
     assert len(cap.caption(_photos(2))) == 2
+
+
+def test_captions_are_decoded_while_the_next_batch_is_in_the_vision_tower(tiny_models, tmp_path):
+    """On ONNX Runtime the vision tower runs a batch ahead of the decoder, on its own thread: the same
+    words as one batch after the other, handed over batch by batch as they are decoded."""
+    from jaicat.pipeline.captioner import DECODER_BATCH
+
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    images = _photos(5) * 2
+    handed: list[tuple[int, list[str]]] = []
+    captions = cap.caption(images, on_captions=lambda i, texts: handed.append((i, texts)))
+    assert [i for i, _ in handed] == list(range(0, len(images), DECODER_BATCH))
+    assert [t for _, texts in handed for t in texts] == captions and len(captions) == len(images)
+    one_after_the_other = [t for i in range(0, len(images), DECODER_BATCH)
+                           for t in cap.predict(images[i:i + DECODER_BATCH])]
+    assert captions == one_after_the_other
+
+
+def test_a_caption_batch_abandoned_between_words_ends_the_vision_tower_run_ahead(tiny_models, tmp_path,
+                                                                                 monkeypatch):
+    """A new photo arriving while the decoder is at work and the tower at the next batch stops both."""
+    from jaicat.pipeline.captioner import DECODER_BATCH
+
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    first_of_next_batch = DECODER_BATCH + 1
+    calls, terminated, arrived = _tower_stalled_at(first_of_next_batch, monkeypatch)
+    handed = []
+    with pytest.raises(CaptionsInterrupted):
+        cap.caption(_photos(5) * 2, should_stop=arrived.is_set, on_captions=lambda i, texts: handed.append(i))
+    assert calls == [1] * first_of_next_batch and terminated == [True]
+    assert handed in ([], [0])  # the first batch's captions, if they were done before the photo came
 
 
 def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(tiny_models, tmp_path):

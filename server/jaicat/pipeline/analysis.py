@@ -26,6 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -400,30 +401,51 @@ class Analyser:
 
     # the caption pass ----------------------------------------------------------------------------
     def caption(self, photos: list[Photo], should_stop=None) -> int | None:
-        """Caption analysed photos and store each caption with its tags (`photo.captioned`); returns
-        how many were captioned, or None when captions are off or the model is unavailable (the photos
-        stay queued for when it is). `should_stop()` true abandons the batch (they stay queued).
-        A photo that cannot be captioned is marked done without one, so the queue never spins."""
+        """Caption analysed photos and store each caption with its tags (`photo.captioned`) as soon as
+        its batch is decoded; returns how many were captioned, or None when captions are off or the
+        model is unavailable (the photos stay queued for when it is). `should_stop()` true abandons
+        what is not decoded yet (those photos stay queued). A photo that cannot be captioned is marked
+        done without one, so the queue never spins."""
         if not photos or self.captioner() is None:
             return None
+        stored: set[int] = set()
+        done = 0
+
+        def store(indices: list[int], texts: list[str | None]) -> None:
+            nonlocal done
+            done += self.store_captions([photos[i] for i in indices], texts)
+            stored.update(indices)
+
         try:
             texts = self.caption_texts([(p.id, analysis_source(p, self.settings, CLIP_INPUT_SIDE))
-                                        for p in photos], should_stop)
+                                        for p in photos], should_stop, on_texts=store)
         except CaptionsInterrupted:
-            return 0
-        return self.store_captions(photos, texts)
+            return done
+        rest = [i for i in range(len(photos)) if i not in stored]
+        if rest:
+            store(rest, [texts[i] for i in rest])
+        return done
 
-    def caption_texts(self, sources: list[tuple[int, PhotoSource]], should_stop=None) -> list[str | None]:
+    def caption_texts(self, sources: list[tuple[int, PhotoSource]], should_stop=None,
+                      on_texts: Callable[[list[int], list[str]], None] | None = None) -> list[str | None]:
         """The caption of each (photo id, file path or bytes), None where there is none; touches no
-        catalogue (Ray workers run it). Raises CaptionsInterrupted when `should_stop()` turns true."""
+        catalogue (Ray workers run it). Raises CaptionsInterrupted when `should_stop()` turns true.
+        `on_texts(indices, texts)` is given the captions of sources[i] for i in indices as soon as
+        their batch is decoded."""
         captioner = self.captioner()
         if captioner is None:
             return [None] * len(sources)
         with self._lock:
             decoded = self.decode([src for _, src in sources], side=CLIP_INPUT_SIDE)
             good = [i for i, im in enumerate(decoded) if not isinstance(im, Exception)]
+
+            def decoded_batch(first: int, texts: list[str]) -> None:
+                if on_texts is not None:
+                    on_texts(good[first:first + len(texts)], texts)
+
             try:
-                texts = captioner.caption([decoded[i] for i in good], should_stop=should_stop) if good else []
+                texts = captioner.caption([decoded[i] for i in good], should_stop=should_stop,
+                                          on_captions=decoded_batch) if good else []
             except CaptionsInterrupted:
                 raise
             except Exception:  # noqa: BLE001 - a broken batch must not be retried forever

@@ -129,12 +129,14 @@ class OnnxTower:
         self._name = self.session.get_inputs()[0].name
         self.per_image = self.path.stem.endswith("int8")
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def __call__(self, pixels: np.ndarray, run_options=None) -> np.ndarray:
+        """The tower's output for `pixels`; `run_options` (an onnxruntime.RunOptions) lets another
+        thread end the run early (`run_options.terminate = True`: the call raises)."""
         pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         if self.per_image and len(pixels) > 1:
-            return np.concatenate([self.session.run(None, {self._name: pixels[i:i + 1]})[0]
+            return np.concatenate([self.session.run(None, {self._name: pixels[i:i + 1]}, run_options)[0]
                                    for i in range(len(pixels))])
-        return self.session.run(None, {self._name: pixels})[0]
+        return self.session.run(None, {self._name: pixels}, run_options)[0]
 
 
 def load_tower(module, example, cache_dir: Path, family: str, fingerprint: str, runtime: str) -> OnnxTower:

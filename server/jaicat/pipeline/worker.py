@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from .. import events
 from .analysis import Analyser
 from .background import PhotoLoop
-from .models import ModelCache, pick_device
+from .models import ModelCache
 from ..config import Settings
 from ..db import Job, Photo, utcnow
 from ..errors import ClusterUnavailable
@@ -85,10 +85,10 @@ def run_pending(settings: Settings, progress: Callable[[int, int], None] | None 
 
 
 def caption_batch_size(settings: Settings) -> int:
-    """Photos per caption batch: big enough to amortise the decoder, small enough that a batch
-    abandoned for a new photo wastes little (on a GPU, the configured batch size)."""
-    gpu = pick_device(settings.device) == "cuda"
-    return max(1, settings.batch_size if gpu else min(4, settings.batch_size))
+    """Photos per caption call: the configured batch size. On a CPU the captioner decodes them
+    DECODER_BATCH at a time, the vision tower a batch ahead, and each batch's captions are stored as
+    soon as they are decoded: a call abandoned for a new photo loses at most the batch in the decoder."""
+    return max(1, settings.batch_size)
 
 
 def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[], bool] | None = None,
@@ -118,9 +118,9 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
             break
         got = (cluster.caption(analyser, batch, should_stop=urgent) if cluster is not None
                else analyser.caption(batch, should_stop=urgent))
-        if got is None or (got == 0 and urgent()):
+        if got is None:
             break
-        done += len(batch)
+        done += len(batch) - Photo.caption_pending().where(Photo.id.in_([p.id for p in batch])).count()
         job.advance(done=done, total=max(job.total, done + Photo.caption_pending().count()))
     left = Photo.caption_pending().count()
     job.advance(status="queued" if left else "done",
