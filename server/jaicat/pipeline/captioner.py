@@ -1,12 +1,14 @@
 """Image captioning (BLIP by default; any transformers image-to-text model that can `generate`).
 
 On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
-(setting model_runtime, pipeline/exported.py); the text decoder stays in torch (its Linear layers
-int8 on onnx-int8) and decodes greedily with its key/value cache: the image's cross-attention keys
-and values are computed once per caption, not once per word. Captions are batched across photos; a
-batch stops as soon as every caption has ended, and `caption(images, should_stop)` abandons a batch
-between images of the vision tower and between words when something more urgent arrives (the
-worker's caption pass: a new photo's suggestion must never wait for captions).
+(setting model_runtime, pipeline/exported.py), together with the decoder's projections of the image
+features (the cross-attention keys and values of every layer, once per caption); the text decoder
+stays in torch (its Linear layers int8 on onnx-int8), on one thread, and decodes greedily with its
+key/value cache. Captions are batched across photos (DECODER_BATCH at a time on a CPU); the vision
+tower runs a batch ahead on a thread of its own, on the core the decoder leaves. A batch stops as
+soon as every caption has ended, and `caption(images, should_stop)` abandons the rest when something
+more urgent arrives (the worker's caption pass: a new photo's suggestion must never wait for
+captions): the decoder between words, the tower's run where it is.
 """
 
 from __future__ import annotations
