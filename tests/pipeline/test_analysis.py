@@ -384,6 +384,40 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
     assert Job.select().where(Job.kind == "caption").count() >= 2  # the abandoned pass, then the rest
 
 
+def test_captions_decoded_before_a_new_photo_arrives_are_kept(ml_settings, add_photos, no_faces, monkeypatch):
+    """An abandoned caption call keeps the batches it decoded (stored at once, photo.captioned sent);
+    only the rest waits for the next pass."""
+    import threading
+
+    from jaicat.pipeline.captioner import DECODER_BATCH
+
+    photos = add_photos(DECODER_BATCH + 2)
+    analyser = Analyser(ml_settings)
+    analyser.analyse(photos)
+    captioner = analyser.captioner()
+    arrived, batches = threading.Event(), []
+    decode = captioner._decode
+
+    def second_batch_meets_a_new_photo(pixels, stop):
+        batches.append(len(pixels))
+        if len(batches) == 2:
+            arrived.set()
+        return decode(pixels, stop)
+
+    monkeypatch.setattr(captioner, "_decode", second_batch_meets_a_new_photo)
+    hub = events.Hub()
+    q = hub.subscribe()
+    try:
+        assert analyser.caption(list(Photo.caption_pending()), should_stop=arrived.is_set) == DECODER_BATCH
+        captioned = [e["photo_id"] for e in _drain(q) if e["type"] == "photo.captioned"]
+    finally:
+        hub.unsubscribe(q)
+    assert batches == [DECODER_BATCH, 2]
+    assert captioned == [p.id for p in photos[:DECODER_BATCH]]
+    assert [p.id for p in Photo.caption_pending()] == [p.id for p in photos[DECODER_BATCH:]]
+    assert analyser.caption(list(Photo.caption_pending())) == 2
+
+
 def test_the_worker_loads_its_models_as_it_starts_so_the_first_photo_does_not_wait(ml_settings, add_photos,
                                                                                   monkeypatch):
     from jaicat.pipeline.clip import ClipEncoder
