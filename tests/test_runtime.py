@@ -43,3 +43,23 @@ def test_a_runtime_learns_from_filing_while_open_only(settings, media_dir):
     assert (settings.data_dir / "suggest" / "engine.pkl").is_file()  # saved on close
     library.file_photo(b, "Trips", settings)
     assert runtime.suggester.engine().history_size == 1  # closed: no longer connected
+
+
+def test_a_runtime_stops_everything_even_when_one_step_fails(settings, media_dir, monkeypatch):
+    # A failing step must not leave the face pass's process running, the suggester unsaved or the data
+    # directory locked.
+    a, = _photos(settings, media_dir, 1)
+    runtime = Runtime(settings).connect()
+    library.file_photo(a, "Trips", settings)
+    stopped = []
+    monkeypatch.setattr(runtime.face_pass, "stop", lambda *a, **kw: stopped.append("faces"))
+
+    def broken(*a, **kw):
+        raise RuntimeError("the worker would not stop")
+
+    monkeypatch.setattr(runtime.worker, "stop", broken)
+    runtime.close()
+    assert stopped == ["faces"]
+    assert (settings.data_dir / "suggest" / "engine.pkl").is_file()  # saved after the failed step
+    with Runtime(settings) as again:  # the lock was let go
+        assert again.suggester.engine().history_size == 1

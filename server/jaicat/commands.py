@@ -234,7 +234,7 @@ def run(kind: str, rt, params: dict, progress: Progress | None = None) -> dict:
 
 # --- the server's queue of command jobs ------------------------------------------------------------
 STOPPED = "stopped: the server stopped before the job began; run the command again"
-STOP_WAIT_SECONDS = 30  # a stopping server waits this long for the running job
+STOP_WAIT_SECONDS = 10  # a stopping server waits this long for the running job (within gunicorn's 20 s)
 
 
 class Commands:

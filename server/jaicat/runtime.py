@@ -244,20 +244,18 @@ class Runtime:
                 log.warning("start-up check: %s", line)
 
     def close(self) -> None:
-        """Stop the command jobs, the worker and the face pass, disconnect, and save what the suggester
-        learned."""
-        self.local.revoke()
-        self.commands.close()
-        self.worker.stop()
-        self.previews.stop()
-        self.review.stop()
-        self.face_pass.stop()
+        """Stop the face pass (its process first), the command jobs and the worker, disconnect, and save
+        what the suggester learned. Every step runs even if one before it fails."""
+        steps = [self.local.revoke, self.face_pass.stop, self.commands.close, self.worker.stop, self.previews.stop,
+                 self.review.stop]
         if self.cluster is not None:
-            self.cluster.close()
-        self.suggester.close()
-        self.sidecars.close()
-        self.indexes.close()
-        self.lock.release()
+            steps.append(self.cluster.close)
+        steps += [self.suggester.close, self.sidecars.close, self.indexes.close, self.lock.release]
+        for step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - the rest must still stop, save and let go of the lock
+                log.exception("stopping: %s failed", getattr(step, "__qualname__", step))
         self._open = False
 
     def __enter__(self) -> Runtime:

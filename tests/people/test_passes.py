@@ -164,6 +164,35 @@ def test_stopping_the_pass_ends_its_process_mid_photo_and_keeps_the_photo_queued
     assert Photo.get_by_id(photo.id).faces_pass == passes.FAST  # still queued for the next start
 
 
+def test_a_pass_stopped_while_its_process_starts_keeps_the_photo_queued(face_settings, make_photo, media_dir):
+    # close() kills the process at once; the thread waiting for it must read that as a stop (the photo
+    # stays queued), never as a crash of the photo (which would pass it over for good).
+    import threading
+    import time
+
+    photo = _after_fast_pass(face_settings, make_photo, media_dir, "kr.jpg")
+    face_settings.face_model = "hog"
+    worker = passes.ThoroughWorker(face_settings.models)
+    raised = []
+
+    def one():
+        try:
+            passes.run_thorough(face_settings, compute=worker.faces)
+        except Exception as e:  # noqa: BLE001 - what the pass's thread would see
+            raised.append(e)
+
+    t = threading.Thread(target=one)
+    t.start()
+    deadline = time.monotonic() + 60
+    while worker._proc is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert worker.pid is None  # still starting: it has not answered yet
+    worker.close()
+    t.join(30)
+    assert [type(e) for e in raised] == [passes.PassStopped]
+    assert Photo.get_by_id(photo.id).faces_pass == passes.FAST  # still queued
+
+
 def test_a_photo_that_kills_the_detectors_process_is_passed_over(face_settings, make_photo, media_dir,
                                                                  monkeypatch):
     """A crash of dlib in the pass's process (or the kernel ending it for memory) costs that photo its

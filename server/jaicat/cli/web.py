@@ -113,7 +113,10 @@ def make_server(settings, threads: int = 32):
         "worker_connections": 4000,
         "threads": max(4, int(threads)),
         "timeout": 120,
-        "graceful_timeout": 5,
+        # after SIGTERM the worker drains its requests and then runs Runtime.close (the face pass's
+        # process, a command job's next file, the suggester's snapshot): gunicorn's master SIGKILLs a
+        # worker still busy at this limit, which once left the face pass's process behind
+        "graceful_timeout": 20,
         "keepalive": 5,
         "accesslog": "-" if settings.log_requests else None,
         # the path without the query string: a websocket's ?token= must never reach a log file

@@ -154,7 +154,9 @@ def _idle_priority(pid: int = 0) -> tuple[int | None, str]:
 
 def _die_with_parent() -> None:
     """Linux: the kernel ends this process when the server's dies (even by kill -9), mid-photo
-    included; elsewhere it ends at its next photo, when its pipe is closed."""
+    included. Where it does not (other systems, sandboxed kernels), a watch thread ends it within a
+    second of the server's death once it holds the GIL (dlib's detector keeps it for one call), and
+    otherwise it ends at its next photo, when its pipe is closed."""
     try:
         import ctypes
         import signal
@@ -163,6 +165,14 @@ def _die_with_parent() -> None:
         libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)  # orphaned: nothing of ours is worth finishing (the server stores what we find)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_main(conn, models_dir: str, device: str) -> None:
@@ -255,6 +265,8 @@ class ThoroughWorker:
                     continue
             code = self._proc.exitcode
             self._end()
+            if self._closed.is_set():  # killed by close(): the photo stays queued, it did not fail
+                raise PassStopped("the face pass was stopped")
             raise WorkerDied(f"the face pass's process ended (exit code {code})")
 
     def faces(self, path, width: int, settings) -> list:
@@ -268,6 +280,8 @@ class ThoroughWorker:
                 self._conn.send((str(path), width, settings))
             except (OSError, ValueError):
                 self._end()
+                if self._closed.is_set():
+                    raise PassStopped("the face pass was stopped") from None
                 raise WorkerDied("the face pass's process is gone") from None
             kind, value = self._answer()
         if kind == "ok":
@@ -299,8 +313,13 @@ class ThoroughWorker:
             conn.close()
 
     def close(self) -> None:
-        """End the process now, mid-photo included; `faces` then raises PassStopped."""
+        """End the process now, mid-photo included; `faces` then raises PassStopped. The process is
+        killed before the lock is taken: `faces` may hold it for a moment longer, and a stopping
+        server must not leave the process behind whatever happens after."""
         self._closed.set()
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
         with self._lock:
             self._end()
 
