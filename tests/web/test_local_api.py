@@ -274,32 +274,9 @@ def test_enrolling_and_region_jobs_report_what_the_command_prints(app, local, me
     assert job["result"]["line"] == "0 regions on 0 photos; 1 images not in the catalogue; 0 regions rejected"
 
 
-def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch):
-    import threading
-
-    from jaicat import commands
-
-    release, order = threading.Event(), []
-
-    def slow(kind, rt, params, progress=None):
-        release.wait(30)
-        order.append(kind)
-        return {"groups": 0, "line": ""}
-
-    monkeypatch.setattr(commands, "run", slow)
-    ids = [_local(app, local, "/api/local/faces/recluster", {}).get_json()["id"]]
-    while _local(app, local, f"/api/jobs/{ids[0]}").get_json()["status"] != "running":
-        time.sleep(0.01)
-    ids += [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(commands.MAX_WAITING)]
-    r = _local(app, local, "/api/local/faces/recluster", {})
-    assert r.status_code == 409 and r.get_json()["error"] == "conflict" and "wait already" in r.get_json()["message"]
-    release.set()
-    assert app.extensions["jaicat"].commands.wait(30)
-    assert order == ["faces-recluster"] + ["faces-rematch"] * commands.MAX_WAITING
-    assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
-
-
-def test_a_stopping_server_fails_waiting_command_jobs_and_lets_the_running_one_finish(app, local, monkeypatch):
+def _held_job(app, local, monkeypatch):
+    """A faces-recluster job running until `release` is set (every job's work waits for it and appends
+    its kind to `order`); (release, order, that job's id)."""
     import threading
 
     from jaicat import commands
@@ -315,6 +292,29 @@ def test_a_stopping_server_fails_waiting_command_jobs_and_lets_the_running_one_f
     first = _local(app, local, "/api/local/faces/recluster", {}).get_json()["id"]
     while _local(app, local, f"/api/jobs/{first}").get_json()["status"] != "running":
         time.sleep(0.01)
+    return release, order, first
+
+
+def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch):
+    from jaicat import commands
+
+    release, order, first = _held_job(app, local, monkeypatch)
+    ids = [first]
+    ids += [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(commands.MAX_WAITING)]
+    r = _local(app, local, "/api/local/faces/recluster", {})
+    assert r.status_code == 409 and r.get_json()["error"] == "conflict" and "wait already" in r.get_json()["message"]
+    release.set()
+    assert app.extensions["jaicat"].commands.wait(30)
+    assert order == ["faces-recluster"] + ["faces-rematch"] * commands.MAX_WAITING
+    assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
+
+
+def test_a_stopping_server_fails_waiting_command_jobs_and_lets_the_running_one_finish(app, local, monkeypatch):
+    import threading
+
+    from jaicat import commands
+
+    release, order, first = _held_job(app, local, monkeypatch)
     waiting = [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(2)]
     rt = app.extensions["jaicat"]
     closing = threading.Thread(target=rt.commands.close, kwargs={"timeout": 30})
