@@ -36,8 +36,7 @@ from ..config import Settings
 from ..db import Photo
 from ..errors import ClusterUnavailable
 from ..photos import imaging
-from .analysis import Analyser, Computed, analysis_source
-from .clip import CLIP_INPUT_SIDE
+from .analysis import Analyser, Computed, analysis_source, model_side
 from .tagger import Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ def photo_bytes(photo: Photo, settings: Settings) -> bytes:
     path = analysis_source(photo, settings)
     if not photo.is_video:
         return path.read_bytes()
-    side = max(settings.face_max_side, CLIP_INPUT_SIDE)
+    side = model_side(settings)
     out = io.BytesIO()
     imaging.open_upright(path, max_side=side).save(out, "PNG")
     return out.getvalue()
