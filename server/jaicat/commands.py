@@ -122,7 +122,7 @@ def import_photos(rt, p: dict, progress: Progress) -> dict:
                      source_device=p["device"], should_stop=rt.commands.stopping)
     if s.stopped:
         raise Stopped(f"stopped: the server stopped after {s.line()}; run the command again for the "
-                             "rest (what was imported is kept, the rest are found as new)")
+                      "rest (what was imported is kept, the rest are found as new)")
     # Re-importing a large folder makes a duplicate of every file: the answer lists at most LISTED of each
     # kind (a 200k-file folder would otherwise answer tens of MB), and `counts` holds every one.
     return {"imported": s.imported, "duplicates": [list(d) for d in s.duplicates[:LISTED]],
@@ -279,20 +279,20 @@ class Commands:
         return self._idle.wait(timeout)
 
     def stopping(self) -> bool:
-        """True once the server stops: a long job (an import, sidecars) ends before its next file."""
+        """True once the server stops: a running import ends before its next file."""
         return self._closed.is_set()
 
     def close(self, timeout: float = STOP_WAIT_SECONDS) -> None:
         """The server stops: jobs still waiting fail at once; the running one is waited for up to
-        `timeout` seconds (imports and sidecar writes end before their next file)."""
+        `timeout` seconds (an import ends before its next file, other jobs run to their end)."""
         with self._lock:
             self._closed.set()
-            dropped = list(self._waiting)
+            dropped = [job for job, _kind, _params in self._waiting]
             self._waiting.clear()
-            thread = self._thread
-        for job, _kind, _params in dropped:
-            with self._lock:
+            for job in dropped:  # kept before the status says failed, as _work does
                 self._results[job.id] = {"error": Stopped.code, "message": STOPPED}
+            thread = self._thread
+        for job in dropped:
             job.advance(status="failed", message=STOPPED)
         if thread is not None:
             thread.join(timeout)
