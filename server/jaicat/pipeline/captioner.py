@@ -13,6 +13,7 @@ captions): the decoder between words, the tower's run where it is.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -49,12 +50,11 @@ def _onnx_vision(tower, projections: list):
     """A torch module standing in for BLIP's vision model: the exported tower behind BLIP's own call
     (`vision_model(pixel_values=...)[0]`), so `generate` and the decoder are unchanged.
 
-    `see(pixel_values, should_stop, run_options)` runs the tower ahead of `generate` (on the
-    captioner's vision thread); the next call of the module (from `generate`) takes that output
-    instead of running the tower again. An int8 tower runs one image at a time, `should_stop()`
-    asked before each: a new photo waits for at most one image's vision tower, not a whole batch's.
-    The output also holds the decoder's cross-attention keys and values of the image features (see
-    `_vision_tower`); they are handed to `projections` (the decoder's CrossProjections, in order)."""
+    The captioner runs the tower ahead of `generate` (on its vision threads, an image a run) and
+    puts the batch's output in `seen`; the next call of the module (from `generate`) takes that
+    output instead of running the tower again. The output also holds the decoder's cross-attention
+    keys and values of the image features (see `_vision_tower`); they are handed to `projections`
+    (the decoder's CrossProjections, in order)."""
     import numpy as np
     import torch
 
@@ -63,22 +63,11 @@ def _onnx_vision(tower, projections: list):
             super().__init__()
             self.seen: np.ndarray | None = None
 
-        @staticmethod
-        def see(pixel_values, should_stop: Callable[[], bool] | None = None, run_options=None) -> np.ndarray:
-            pixels = pixel_values.float().cpu().numpy()
-            if not tower.per_image:
-                return tower(pixels, run_options)
-            out = []
-            for i in range(len(pixels)):
-                if should_stop is not None and should_stop():
-                    raise CaptionsInterrupted()
-                out.append(tower(pixels[i:i + 1], run_options))
-            return np.concatenate(out)
-
         def forward(self, pixel_values, **_):
             seen, self.seen = self.seen, None
             if seen is None or len(seen) != len(pixel_values):
-                seen = self.see(pixel_values)
+                pixels = pixel_values.float().cpu().numpy()
+                seen = np.concatenate([tower(pixels[i:i + 1]) for i in range(len(pixels))])
             out = torch.from_numpy(seen)
             if not projections:
                 return (out,)
@@ -206,13 +195,18 @@ class Captioner(InferenceModel):
         self._torch = torch
         self._should_stop: Callable[[], bool] | None = None
         self._vision = None  # BLIP's vision tower on ONNX Runtime (_onnx_vision), when it runs there
+        self._tower = None  # ... and the exported.OnnxTower behind it
         self._projections: list = []  # the decoder's cross-attention projections the vision tower computes
+        cores = os.cpu_count() or 1
+        self._vision_threads = max(1, min(DECODER_BATCH, cores))  # images in the vision tower at once
         if getattr(model.config, "model_type", "") == "blip" and hasattr(self.model, "vision_model"):
             side = int(model.config.vision_config.image_size)
             cross = [p for m in _cross_attentions(self.model.text_decoder) for p in (m.key, m.value)]
-            tower = self._accelerate(_vision_tower(self.model.vision_model, cross), torch.zeros(1, 3, side, side))
+            tower = self._accelerate(_vision_tower(self.model.vision_model, cross), torch.zeros(1, 3, side, side),
+                                     threads=max(1, cores // self._vision_threads))
             if tower is None:
                 return
+            self._tower = tower
             if self.runtime == "onnx-int8":
                 from .exported import int8_linears
 
@@ -251,45 +245,55 @@ class Captioner(InferenceModel):
         return texts
 
     def _caption_overlapped(self, images: list[Image.Image], should_stop, on_captions) -> list[str]:
+        import numpy as np
         import onnxruntime as ort
+        import torch
 
         size = min(DECODER_BATCH, self.batch_size)
         batches = [images[i:i + size] for i in range(0, len(images), size)]
         if not batches:
             return []
-        run = ort.RunOptions()  # `terminate` ends the vision thread's tower run where it is
+        tower = self._tower
+        run = ort.RunOptions()  # `terminate` ends the vision threads' tower runs where they are
         abandoned = threading.Event()
 
-        def see(batch):
-            pixels = self._pixels(batch)
-            return pixels, self._vision.see(pixels, abandoned.is_set, run)
+        def see(image: Image.Image):
+            # on a vision thread: one image's pixels and tower output. The vision threads ask nothing
+            # of the catalogue: the decoding thread asks `should_stop()` while it waits for them.
+            if abandoned.is_set():
+                raise CaptionsInterrupted()
+            pixels = self._pixels([image])
+            return pixels, tower(pixels.float().cpu().numpy(), run)
 
-        def seen(future):
-            # The vision thread asks nothing of the catalogue: this thread asks `should_stop()` while
-            # it waits, as the decoder does between words.
-            while True:
-                try:
-                    return future.result(timeout=VISION_POLL_S)
-                except FutureTimeout:
-                    if should_stop is not None and should_stop():
-                        raise CaptionsInterrupted() from None
+        def seen(futures) -> tuple:
+            done = []
+            for future in futures:
+                while True:
+                    try:
+                        done.append(future.result(timeout=VISION_POLL_S))
+                        break
+                    except FutureTimeout:
+                        if should_stop is not None and should_stop():
+                            raise CaptionsInterrupted() from None
+            return torch.cat([p for p, _ in done]), np.concatenate([out for _, out in done])
 
         texts: list[str] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caption-vision") as vision:
-            try:
-                ahead = vision.submit(see, batches[0])
-                for k in range(len(batches)):
-                    pixels, self._vision.seen = seen(ahead)
-                    if k + 1 < len(batches):
-                        ahead = vision.submit(see, batches[k + 1])
-                    words = self._decode(pixels, should_stop)
-                    if on_captions is not None:
-                        on_captions(len(texts), words)
-                    texts += words
-            finally:
-                # abandoned (or failed): the vision thread's run ends now, not after its batch
-                abandoned.set()
-                run.terminate = True
+        vision = ThreadPoolExecutor(max_workers=self._vision_threads, thread_name_prefix="caption-vision")
+        try:
+            ahead = [vision.submit(see, im) for im in batches[0]]
+            for k in range(len(batches)):
+                pixels, self._vision.seen = seen(ahead)
+                if k + 1 < len(batches):
+                    ahead = [vision.submit(see, im) for im in batches[k + 1]]
+                words = self._decode(pixels, should_stop)
+                if on_captions is not None:
+                    on_captions(len(texts), words)
+                texts += words
+        finally:
+            # abandoned (or failed): the runs under way end now, the waiting images never start
+            abandoned.set()
+            run.terminate = True
+            vision.shutdown(wait=True, cancel_futures=True)
         return texts
 
     def _pixels(self, images: list[Image.Image]):
@@ -300,10 +304,9 @@ class Captioner(InferenceModel):
         stop = self._should_stop
         if stop is not None and stop():
             raise CaptionsInterrupted()
-        pixels = self._pixels(images)
         if self._vision is not None:
-            self._vision.seen = self._vision.see(pixels, stop)
-        return self._decode(pixels, stop)
+            return self._caption_overlapped(images, stop, None)
+        return self._decode(self._pixels(images), stop)
 
     def _decode(self, pixels, stop: Callable[[], bool] | None) -> list[str]:
         """The captions of a batch (its vision tower already run into self._vision.seen, or not)."""

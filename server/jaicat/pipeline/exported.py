@@ -140,18 +140,19 @@ class OnnxTower:
         return self.session.run(None, {self._name: pixels}, run_options)[0]
 
 
-def load_tower(module, example, cache_dir: Path, family: str, fingerprint: str, runtime: str) -> OnnxTower:
+def load_tower(module, example, cache_dir: Path, family: str, fingerprint: str, runtime: str,
+               threads: int | None = None) -> OnnxTower:
     """The ONNX Runtime tower of `module` for `runtime` ("onnx" or "onnx-int8"): the cached export when
-    there is a sound one, else a fresh export."""
+    there is a sound one, else a fresh export. Each run uses `threads` threads (None: one per core)."""
     dest = export_path(cache_dir, family, fingerprint, runtime)
     if dest.is_file():
         try:
-            return OnnxTower(dest)
+            return OnnxTower(dest, threads)
         except Exception as e:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
             log.warning("cached export %s cannot be loaded (%s); exporting again", dest, e)
             dest.unlink(missing_ok=True)
     export_tower(module, example, dest, quantise=runtime == "onnx-int8")
-    return OnnxTower(dest)
+    return OnnxTower(dest, threads)
 
 
 def int8_linears(module):

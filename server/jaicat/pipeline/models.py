@@ -173,9 +173,10 @@ class InferenceModel:
         stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
         return hashlib.sha256(cfg + stamp.encode() + self.name.encode()).hexdigest()[:16]
 
-    def _accelerate(self, module, example) -> object | None:
-        """`module` (an image tower) on the chosen runtime: an exported.OnnxTower, or None for torch.
-        An export that fails falls back to torch with one warning: slower, never broken."""
+    def _accelerate(self, module, example, threads: int | None = None) -> object | None:
+        """`module` (an image tower) on the chosen runtime: an exported.OnnxTower (running each call on
+        `threads` threads; default: ONNX Runtime's, one per core), or None for torch. An export that
+        fails falls back to torch with one warning: slower, never broken."""
         from .exported import choose_runtime, load_tower
 
         self.runtime = choose_runtime(self.runtime_preference, self.device)
@@ -184,7 +185,7 @@ class InferenceModel:
             return None
         try:
             fingerprint = InferenceModel.fingerprint(self)  # not an override that would load() again
-            return load_tower(module, example, self.cache_dir, self.family, fingerprint, self.runtime)
+            return load_tower(module, example, self.cache_dir, self.family, fingerprint, self.runtime, threads)
         except Exception as e:  # noqa: BLE001 - exporter/runtime gaps for an unusual architecture
             log.warning("%s %s: %s export failed (%s: %s); running it on torch", self.family, self.name,
                         self.runtime, type(e).__name__, e)
