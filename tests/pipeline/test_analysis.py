@@ -478,3 +478,32 @@ def test_a_worker_stopped_while_its_models_load_stops_before_loading_the_rest(ml
     stopper.join(60)
     assert not stopper.is_alive() and not w.running
     assert w.analyser._face_models is None or not w.analyser._face_models.warmed  # the faces never loaded
+
+
+def test_the_server_caption_pass_waits_for_uploads_to_pause(ml_settings, add_photos, no_faces, tmp_path):
+    """While a phone uploads photo after photo, the caption pass does not start between two of them
+    (it would be abandoned for the next, its vision tower's work lost): it waits for a quiet moment,
+    gives up as soon as a photo arrives, and runs once none has for that long."""
+    import threading
+
+    from jaicat.photos.ingest import ingest_file
+    from jaicat.pipeline.worker import run_captions
+
+    from fixtures.models import make_image
+
+    analyser = Analyser(ml_settings)
+    analyser.analyse(add_photos(2))
+    arrival = threading.Timer(0.2, lambda: ingest_file(make_image(tmp_path / "next.jpg", seed=7), ml_settings))
+    t0 = time.monotonic()
+    arrival.start()
+    try:
+        assert run_captions(ml_settings, analyser, quiet=30.0) is None  # the photo came 0.2 s into the wait
+    finally:
+        arrival.join()
+    assert time.monotonic() - t0 < 10
+    assert Photo.caption_pending().count() == 2 and not Job.select().where(Job.kind == "caption").exists()
+    run_pending(ml_settings, analyser=analyser, captions=False)  # the new photo analysed: its caption waits too
+    t0 = time.monotonic()
+    job = run_captions(ml_settings, analyser, quiet=0.3)
+    assert time.monotonic() - t0 >= 0.3 and job.status == "done"
+    assert Photo.caption_pending().count() == 0 and Photo.select().where(Photo.caption.is_null()).count() == 0

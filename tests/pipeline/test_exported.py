@@ -295,13 +295,17 @@ def _tower_stalled_at(call: int, monkeypatch):
 
 
 def test_a_caption_batch_is_abandoned_within_an_image_of_the_vision_tower(tiny_models, tmp_path, monkeypatch):
-    """On a CPU the vision tower takes ~0.5 s an image: a new photo waits neither for a whole batch's
-    nor for the rest of the image in the tower (its run is ended)."""
+    """On a CPU the vision tower takes about a second an image: a new photo waits neither for a whole
+    batch's nor for the rest of the images in the tower (their runs are ended), and the next batch's
+    images never start."""
+    from jaicat.pipeline.captioner import DECODER_BATCH
+
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     calls, terminated, arrived = _tower_stalled_at(2, monkeypatch)
     with pytest.raises(CaptionsInterrupted):  # the new photo arrives while the second image is in the tower
-        cap.caption(_photos(4), should_stop=arrived.is_set)
-    assert calls == [1, 1] and terminated == [True]  # the third and fourth images never went through it
+        cap.caption(_photos(4) * 2, should_stop=arrived.is_set)
+    assert terminated == [True]
+    assert 2 <= len(calls) <= DECODER_BATCH and set(calls) == {1}  # an image a run; none of the next batch
     monkeypatch.undo()
     assert len(cap.caption(_photos(2))) == 2
 
@@ -333,7 +337,8 @@ def test_a_caption_batch_abandoned_between_words_ends_the_vision_tower_run_ahead
     handed = []
     with pytest.raises(CaptionsInterrupted):
         cap.caption(_photos(5) * 2, should_stop=arrived.is_set, on_captions=lambda i, texts: handed.append(i))
-    assert calls == [1] * first_of_next_batch and terminated == [True]
+    assert terminated == [True]
+    assert first_of_next_batch <= len(calls) <= 2 * DECODER_BATCH and set(calls) == {1}  # not the third batch
     assert handed in ([], [0])  # the first batch's captions, if they were done before the photo came
 
 

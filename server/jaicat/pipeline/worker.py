@@ -6,7 +6,7 @@ polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") 
 published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
 
 Captions are a second queue (Photo.caption_pending, Job kind "caption") worked in this process only
-while the first is empty, in small batches that are abandoned between words as soon as a photo waits
+while the first is empty (in the server, once it has been empty for CAPTION_QUIET_S), in small batches that are abandoned between words as soon as a photo waits
 for analysis: a new photo's suggestion never waits for captions.
 
     worker = Worker(settings, suggester=suggester)   # held by the Runtime (jaicat/runtime.py)
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CLUSTER_RETRY_S = 600.0  # an unreachable Ray cluster is tried again after this long
+# The server's caption pass waits for uploads to pause this long (run_captions), asking every QUIET_POLL_S.
+CAPTION_QUIET_S = 1.0
+QUIET_POLL_S = 0.05
 
 
 def _run_batch(analyser: Analyser, batch: list[Photo]) -> tuple[int, int]:
@@ -67,17 +70,18 @@ def _in_process(settings: Settings, analyser: Analyser,
 
 def run_pending(settings: Settings, progress: Callable[[int, int], None] | None = None,
                 analyser: Analyser | None = None, should_stop: Callable[[], bool] | None = None,
-                cluster: Cluster | None = None, captions: bool = True) -> Job | None:
+                cluster: Cluster | None = None, captions: bool = True, caption_quiet: float = 0.0) -> Job | None:
     """Analyse everything pending now (and anything arriving meanwhile), then caption what is analysed
     (unless `captions` is false), going back to analysis whenever a photo arrives; returns the
     analysis Job, or None if there was nothing to analyse. `progress(done, total)` after each batch.
     With a `cluster` (pipeline/cluster.py) the models, captions included, run on its Ray workers and
-    `analyser` only stores the results."""
+    `analyser` only stores the results. The caption pass starts once no photo has arrived for
+    `caption_quiet` seconds (see run_captions)."""
     analyser = analyser or Analyser(settings)
     job = _run_analysis(settings, progress, analyser, should_stop, cluster)
     if captions:
         while not (should_stop and should_stop()):
-            run_captions(settings, analyser, should_stop, cluster)
+            run_captions(settings, analyser, should_stop, cluster, quiet=caption_quiet)
             if not Photo.pending().exists():
                 break
             job = _run_analysis(settings, progress, analyser, should_stop, cluster) or job
@@ -91,11 +95,24 @@ def caption_batch_size(settings: Settings) -> int:
     return max(1, settings.batch_size)
 
 
+def _no_photo_for(seconds: float, should_stop: Callable[[], bool]) -> bool:
+    """Wait until no photo has waited for analysis for `seconds`; False as soon as one does, or on a stop."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if should_stop() or Photo.pending().exists():
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(QUIET_POLL_S)
+
+
 def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[], bool] | None = None,
-                 cluster: Cluster | None = None) -> Job | None:
+                 cluster: Cluster | None = None, quiet: float = 0.0) -> Job | None:
     """The caption pass over analysed photos (on the `cluster`'s workers if given); returns as soon as a
     photo waits for analysis or `should_stop()`. Returns the Job, or None when there is nothing to
-    caption or no captioner."""
+    caption or no captioner, or when a photo arrived in the `quiet` seconds it first waits: while a
+    phone uploads photo after photo, a caption pass started between two of them would be abandoned
+    for the next one, its vision tower's work thrown away."""
     if not settings.captions or not Photo.caption_pending().exists():
         return None
     if cluster is not None:
@@ -107,7 +124,7 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
     def urgent() -> bool:
         return bool(should_stop and should_stop()) or Photo.pending().exists()
 
-    if urgent():
+    if urgent() or (quiet > 0 and not _no_photo_for(quiet, urgent)):
         return None
     job = Job.create(kind="caption", status="running", total=Photo.caption_pending().count(), message="")
     job.publish()
@@ -213,14 +230,15 @@ class Worker(PhotoLoop):
         if self.cluster is not None and time.monotonic() >= self._cluster_retry_at:
             try:
                 run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set,
-                            cluster=self.cluster)
+                            cluster=self.cluster, caption_quiet=CAPTION_QUIET_S)
                 return
             except ClusterUnavailable as e:
                 # The PC with the GPU may be switched off: the household's photos are analysed here meanwhile.
                 self._cluster_retry_at = time.monotonic() + CLUSTER_RETRY_S
                 log.warning("%s; analysing in this process, trying the cluster again in %.0f min",
                             e.message, CLUSTER_RETRY_S / 60)
-        run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set)
+        run_pending(self.settings, analyser=self.analyser, should_stop=self._stop.is_set,
+                    caption_quiet=CAPTION_QUIET_S)
 
     def _idle_chores(self) -> None:
         from ..db import Region
