@@ -507,3 +507,4 @@ def test_the_server_caption_pass_waits_for_uploads_to_pause(ml_settings, add_pho
     job = run_captions(ml_settings, analyser, quiet=0.3)
     assert time.monotonic() - t0 >= 0.3 and job.status == "done"
     assert Photo.caption_pending().count() == 0 and Photo.select().where(Photo.caption.is_null()).count() == 0
+    assert analyser.captioner()._buffers is None  # nothing left to caption: its batch memory is let go

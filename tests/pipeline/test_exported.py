@@ -269,18 +269,19 @@ def test_the_models_read_the_ingest_thumbnail_and_embed_as_from_the_original(tmp
 
 
 def _tower_stalled_at(call: int, monkeypatch):
-    """OnnxTower runs counted (images per run); run number `call` sets the returned event (a new photo
-    arrives while it is in the tower) and holds on until the captioner ends it (run_options.terminate,
-    recorded in the returned list) before going on as ONNX Runtime does with an ended run."""
+    """The captioner's tower runs counted (images per run); run number `call` sets the returned event (a
+    new photo arrives while it is in the tower) and holds on until the captioner ends it
+    (run_options.terminate, recorded in the returned list) before going on as ONNX Runtime does with an
+    ended run."""
     import threading
     import time
 
     from jaicat.pipeline.exported import OnnxTower
 
     calls, terminated, arrived = [], [], threading.Event()
-    run = OnnxTower.__call__
+    run = OnnxTower.run_into
 
-    def counting(self, pixels, run_options=None):
+    def counting(self, pixels, out, run_options=None):
         calls.append(len(pixels))
         if len(calls) == call:
             arrived.set()
@@ -288,9 +289,9 @@ def _tower_stalled_at(call: int, monkeypatch):
             while not run_options.terminate and time.monotonic() < deadline:
                 time.sleep(0.005)
             terminated.append(run_options.terminate)
-        return run(self, pixels, run_options)
+        return run(self, pixels, out, run_options)
 
-    monkeypatch.setattr(OnnxTower, "__call__", counting)
+    monkeypatch.setattr(OnnxTower, "run_into", counting)
     return calls, terminated, arrived
 
 
@@ -379,3 +380,25 @@ def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(
         m.key, m.value = m.key.linear, m.value.linear
     assert captions == before.caption(photos)
     assert len(captions) == 4 and all(captions)
+
+
+def test_a_tower_output_written_into_a_given_array_is_the_one_it_returns(tiny_models, tmp_path):
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    pixels = cap._pixels(_photos(1)).numpy()
+    out = np.full((1, *cap._seen_shape), np.nan, np.float32)
+    cap._tower.run_into(pixels, out)
+    np.testing.assert_allclose(out, cap._tower(pixels), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError):
+        cap._tower.run_into(pixels, np.zeros((1, *cap._seen_shape), np.float64))
+
+
+def test_the_captioner_keeps_its_batch_memory_between_calls_until_released(tiny_models, tmp_path):
+    """The vision tower writes each batch's output into one of two arrays the decoder reads in turn:
+    the same two from one call to the next (nothing paged in again), freed by release()."""
+    cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
+    photos = _photos(5) * 2
+    first = cap.caption(photos)
+    kept = [id(b) for b in cap._buffers]
+    assert cap.caption(photos) == first and [id(b) for b in cap._buffers] == kept and len(kept) == 2
+    cap.release()
+    assert cap._buffers is None and cap.caption(photos[:3]) == first[:3]

@@ -196,6 +196,7 @@ class Captioner(InferenceModel):
         self._should_stop: Callable[[], bool] | None = None
         self._vision = None  # BLIP's vision tower on ONNX Runtime (_onnx_vision), when it runs there
         self._tower = None  # ... and the exported.OnnxTower behind it
+        self._buffers: list | None = None  # the vision tower's outputs, a batch each (_batch_buffers)
         self._projections: list = []  # the decoder's cross-attention projections the vision tower computes
         cores = os.cpu_count() or 1
         self._vision_threads = max(1, min(DECODER_BATCH, cores))  # images in the vision tower at once
@@ -207,6 +208,9 @@ class Captioner(InferenceModel):
             if tower is None:
                 return
             self._tower = tower
+            vision = model.config.vision_config
+            tokens = (int(vision.image_size) // int(vision.patch_size)) ** 2 + 1  # the patches and [CLS]
+            self._seen_shape = (tokens, int(vision.hidden_size) + sum(p.out_features for p in cross))
             if self.runtime == "onnx-int8":
                 from .exported import int8_linears
 
@@ -245,7 +249,6 @@ class Captioner(InferenceModel):
         return texts
 
     def _caption_overlapped(self, images: list[Image.Image], should_stop, on_captions) -> list[str]:
-        import numpy as np
         import onnxruntime as ort
         import torch
 
@@ -254,37 +257,45 @@ class Captioner(InferenceModel):
         if not batches:
             return []
         tower = self._tower
+        buffers = self._batch_buffers(size)
         run = ort.RunOptions()  # `terminate` ends the vision threads' tower runs where they are
         abandoned = threading.Event()
 
-        def see(image: Image.Image):
-            # on a vision thread: one image's pixels and tower output. The vision threads ask nothing
-            # of the catalogue: the decoding thread asks `should_stop()` while it waits for them.
+        def see(image: Image.Image, out):
+            # on a vision thread: one image's pixels, its tower output written into its batch's buffer.
+            # The vision threads ask nothing of the catalogue: the decoding thread asks `should_stop()`
+            # while it waits for them.
             if abandoned.is_set():
                 raise CaptionsInterrupted()
             pixels = self._pixels([image])
-            return pixels, tower(pixels.float().cpu().numpy(), run)
+            tower.run_into(pixels.float().cpu().numpy(), out, run)
+            return pixels
 
-        def seen(futures) -> tuple:
-            done = []
+        def submit(k: int) -> list:
+            out = buffers[k % 2]  # batch k-2 is decoded by the time batch k is submitted
+            return [vision.submit(see, image, out[i:i + 1]) for i, image in enumerate(batches[k])]
+
+        def seen(futures: list):
+            pixels = []
             for future in futures:
                 while True:
                     try:
-                        done.append(future.result(timeout=VISION_POLL_S))
+                        pixels.append(future.result(timeout=VISION_POLL_S))
                         break
                     except FutureTimeout:
                         if should_stop is not None and should_stop():
                             raise CaptionsInterrupted() from None
-            return torch.cat([p for p, _ in done]), np.concatenate([out for _, out in done])
+            return torch.cat(pixels)
 
         texts: list[str] = []
         vision = ThreadPoolExecutor(max_workers=self._vision_threads, thread_name_prefix="caption-vision")
         try:
-            ahead = [vision.submit(see, im) for im in batches[0]]
+            ahead = submit(0)
             for k in range(len(batches)):
-                pixels, self._vision.seen = seen(ahead)
+                pixels = seen(ahead)
+                self._vision.seen = buffers[k % 2][:len(pixels)]
                 if k + 1 < len(batches):
-                    ahead = [vision.submit(see, im) for im in batches[k + 1]]
+                    ahead = submit(k + 1)
                 words = self._decode(pixels, should_stop)
                 if on_captions is not None:
                     on_captions(len(texts), words)
@@ -295,6 +306,21 @@ class Captioner(InferenceModel):
             run.terminate = True
             vision.shutdown(wait=True, cancel_futures=True)
         return texts
+
+    def _batch_buffers(self, size: int) -> list:
+        """Two arrays, each for the vision tower's output of a batch of `size` images, written by the
+        vision threads and read by the decoder in turn. They are kept from one caption call to the
+        next (paging in a fresh 180 MB costs more than the copy it saves) until `release()`."""
+        import numpy as np
+
+        shape = (size, *self._seen_shape)
+        if self._buffers is None or self._buffers[0].shape != shape:
+            self._buffers = [np.empty(shape, np.float32) for _ in range(2)]
+        return self._buffers
+
+    def release(self) -> None:
+        """Free the memory kept between caption calls (the caption pass has nothing left to do)."""
+        self._buffers = None
 
     def _pixels(self, images: list[Image.Image]):
         inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")

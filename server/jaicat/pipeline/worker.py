@@ -140,6 +140,8 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
         done += len(batch) - Photo.caption_pending().where(Photo.id.in_([p.id for p in batch])).count()
         job.advance(done=done, total=max(job.total, done + Photo.caption_pending().count()))
     left = Photo.caption_pending().count()
+    if not left and cluster is None:
+        analyser.captioner().release()  # the memory it keeps between caption calls
     job.advance(status="queued" if left else "done",
             message="resumes after the photos waiting for analysis" if left else "")
     return job
