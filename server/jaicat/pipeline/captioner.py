@@ -13,6 +13,7 @@ captions): the decoder between words, the tower's run where it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -26,6 +27,8 @@ from PIL import Image
 
 from .clip import image_processor_kwargs
 from .models import InferenceModel
+
+log = logging.getLogger(__name__)
 
 # BLIP trained on web alt-text sometimes opens with these non-words.
 _JUNK_PREFIX = re.compile(r"^(?:arafed|araffe|arafe|araf)\s+", re.I)
@@ -198,6 +201,7 @@ class Captioner(InferenceModel):
         self._tower = None  # ... and the exported.OnnxTower behind it
         self._buffers: list | None = None  # the vision tower's outputs, a batch each (_batch_buffers)
         self._projections: list = []  # the decoder's cross-attention projections the vision tower computes
+        self._decoder = None  # BLIP's text decoder on ONNX Runtime (caption_decoder.OnnxDecoder), when it runs there
         cores = os.cpu_count() or 1
         self._vision_threads = max(1, min(DECODER_BATCH, cores))  # images in the vision tower at once
         if getattr(model.config, "model_type", "") == "blip" and hasattr(self.model, "vision_model"):
@@ -211,6 +215,7 @@ class Captioner(InferenceModel):
             vision = model.config.vision_config
             tokens = (int(vision.image_size) // int(vision.patch_size)) ** 2 + 1  # the patches and [CLS]
             self._seen_shape = (tokens, int(vision.hidden_size) + sum(p.out_features for p in cross))
+            self._decoder = self._onnx_decoder()  # from the float weights, before they are made int8
             if self.runtime == "onnx-int8":
                 from .exported import int8_linears
 
@@ -219,6 +224,38 @@ class Captioner(InferenceModel):
                 m.key, m.value = _cross_projection(m.key), _cross_projection(m.value)
                 self._projections += [m.key, m.value]
             self.model.vision_model = self._vision = _onnx_vision(tower, self._projections)
+
+    def _onnx_decoder(self):
+        """BLIP's text decoder exported for ONNX Runtime (pipeline/caption_decoder.py), from the cache
+        when it holds a sound export; None (transformers' generate decodes) where the generation config
+        asks for more than greedy decoding, or the export fails."""
+        from .caption_decoder import OnnxDecoder, export_step, plain_greedy
+        from .exported import export_path
+
+        decoder = self.model.text_decoder
+        if not (plain_greedy(self.model.generation_config) and plain_greedy(decoder.generation_config)):
+            return None
+        cfg = decoder.config
+        dest = export_path(self.cache_dir, "caption-decoder", InferenceModel.fingerprint(self), self.runtime)
+
+        def load():
+            return OnnxDecoder(dest, cfg.num_hidden_layers, cfg.num_attention_heads,
+                               cfg.hidden_size // cfg.num_attention_heads, bos=self.model.config.text_config.bos_token_id,
+                               eos=self.model.config.text_config.sep_token_id, pad=self.model.config.text_config.pad_token_id)
+
+        try:
+            if dest.is_file():
+                try:
+                    return load()
+                except Exception as e:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
+                    log.warning("cached export %s cannot be loaded (%s); exporting again", dest, e)
+                    dest.unlink(missing_ok=True)
+            export_step(decoder, dest, quantise=self.runtime == "onnx-int8")
+            return load()
+        except Exception as e:  # noqa: BLE001 - exporter/runtime gaps: transformers' generate decodes
+            log.warning("caption decoder: %s export failed (%s: %s); decoding with torch", self.runtime,
+                        type(e).__name__, e)
+            return None
 
     def caption(self, images: list[Image.Image], should_stop: Callable[[], bool] | None = None,
                 on_captions: Callable[[int, list[str]], None] | None = None) -> list[str]:
@@ -322,6 +359,21 @@ class Captioner(InferenceModel):
         """Free the memory kept between caption calls (the caption pass has nothing left to do)."""
         self._buffers = None
 
+    def _cross_keys_values(self, seen) -> list:
+        """The cross-attention keys of every layer, then the values, of a batch's vision tower output
+        (the image features, then each layer's key and value projections: `_vision_tower`), each
+        [batch, heads, tokens, head size] and contiguous: the decoder reads them at every word."""
+        import numpy as np
+
+        cfg = self.model.text_decoder.config
+        heads = cfg.num_attention_heads
+        width = self._projections[0].linear.out_features
+        first = seen.shape[-1] - width * len(self._projections)
+        parts = [seen[..., first + i * width:first + (i + 1) * width] for i in range(len(self._projections))]
+        heads_first = [np.ascontiguousarray(p.reshape(*p.shape[:2], heads, width // heads).transpose(0, 2, 1, 3))
+                       for p in parts]
+        return heads_first[0::2] + heads_first[1::2]
+
     def _pixels(self, images: list[Image.Image]):
         inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
         return inputs["pixel_values"].to(self.device, self.dtype)
@@ -336,6 +388,12 @@ class Captioner(InferenceModel):
 
     def _decode(self, pixels, stop: Callable[[], bool] | None) -> list[str]:
         """The captions of a batch (its vision tower already run into self._vision.seen, or not)."""
+        if self._decoder is not None and self._vision.seen is not None:
+            seen, self._vision.seen = self._vision.seen, None
+            ids = self._decoder.generate(self._cross_keys_values(seen), self.min_new_tokens, self.max_new_tokens, stop)
+            if ids is None:
+                raise CaptionsInterrupted()
+            return [tidy_caption(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
         torch = self._torch
         extra = {}
         criteria = None

@@ -73,6 +73,15 @@ def export_path(cache_dir: Path, family: str, fingerprint: str, runtime: str) ->
 def export_tower(module, example, dest: Path, quantise: bool) -> Path:
     """Export `module` (one tensor in, one tensor out, batch axis 0 dynamic) to `dest` as ONNX,
     int8-quantised when `quantise`; returns `dest`. Atomic: a temporary file renamed into place."""
+    return export_graph(module, (example,), dest, quantise, ["pixel_values"], ["output"],
+                        {"pixel_values": {0: "batch"}, "output": {0: "batch"}})
+
+
+def export_graph(module, args: tuple, dest: Path, quantise: bool, input_names: list[str],
+                 output_names: list[str], dynamic_axes: dict) -> Path:
+    """Export `module` called on `args` to `dest` as ONNX (named inputs and outputs, with the given
+    dynamic axes), int8-quantised when `quantise`; returns `dest`. Atomic: a temporary file renamed
+    into place."""
     import torch
 
     dest = Path(dest)
@@ -83,9 +92,9 @@ def export_tower(module, example, dest: Path, quantise: bool) -> Path:
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".export-") as tmp:
             fp32 = Path(tmp) / "model.onnx"
             with torch.inference_mode(False), torch.no_grad():
-                torch.onnx.export(module.eval(), (example,), str(fp32), input_names=["pixel_values"],
-                                  output_names=["output"], opset_version=17, dynamo=False,
-                                  dynamic_axes={"pixel_values": {0: "batch"}, "output": {0: "batch"}})
+                torch.onnx.export(module.eval(), args, str(fp32), input_names=input_names,
+                                  output_names=output_names, opset_version=17, dynamo=False,
+                                  dynamic_axes=dynamic_axes)
             out = fp32
             if quantise:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
