@@ -3,12 +3,16 @@
 On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
 (setting model_runtime, pipeline/exported.py), together with the decoder's projections of the image
 features (the cross-attention keys and values of every layer, once per caption); the text decoder
-stays in torch (its Linear layers int8 on onnx-int8), on one thread, and decodes greedily with its
-key/value cache. Captions are batched across photos (DECODER_BATCH at a time on a CPU); the vision
-tower runs a batch ahead on a thread of its own, on the core the decoder leaves. A batch stops as
-soon as every caption has ended, and `caption(images, should_stop)` abandons the rest when something
-more urgent arrives (the worker's caption pass: a new photo's suggestion must never wait for
-captions): the decoder between words, the tower's run where it is.
+runs on ONNX Runtime too, one exported graph per word on one thread, greedy with its key/value cache
+(pipeline/caption_decoder.py; transformers' `generate` in torch, int8 Linear layers on onnx-int8,
+where the model's generation config asks for more than greedy decoding). Captions are batched across
+photos (DECODER_BATCH at a time on a CPU). Each image goes through the vision tower in a run of its
+own, as many at once as there are cores (up to a batch), a batch ahead of the decoder: independent
+one-thread runs share the cores with the decoder without waiting on each other, where one run split
+over every core waits at each step for the thread that shares its core with the decoder. A batch
+stops as soon as every caption has ended, and `caption(images, should_stop)` abandons the rest when
+something more urgent arrives (the worker's caption pass: a new photo's suggestion must never wait for
+captions): the decoder between words, the tower's runs where they are.
 """
 
 from __future__ import annotations
