@@ -352,7 +352,7 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
     """The swipe comes first: a photo arriving while captions are being written is analysed (and
     suggested) before the caption pass goes on; the abandoned captions are written afterwards."""
     from jaicat.photos.ingest import ingest_file
-    from jaicat.pipeline import captioner as captioner_mod
+    from jaicat.pipeline.captioner import Captioner
 
     from fixtures.models import make_image
 
@@ -360,16 +360,16 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
     analyser = Analyser(ml_settings)
     analyser.analyse(early)  # analysed, captions still to do
     late: list = []
-    real_stop_when = captioner_mod._stop_when
+    real_decode = Captioner._decode
 
-    def arrive_during_first_caption(should_stop):
+    def arrive_during_first_caption(self, pixels, should_stop):
         def check():
             if not late:  # the phone uploads a photo while the first caption is being decoded
                 late.append(ingest_file(make_image(tmp_path / "late.jpg", seed=91), ml_settings).photo)
             return should_stop()
-        return real_stop_when(check)
+        return real_decode(self, pixels, check)
 
-    monkeypatch.setattr(captioner_mod, "_stop_when", arrive_during_first_caption)
+    monkeypatch.setattr(Captioner, "_decode", arrive_during_first_caption)
     hub = events.Hub()
     q = hub.subscribe()
     try:
