@@ -209,13 +209,15 @@ def test_gpu_batches_are_sized_to_free_memory(monkeypatch):
     assert model.batch_size == MAX_GPU_BATCH
 
 
-def test_captioner_int8_decoder_picks_the_float_decoders_words(tiny_models, tmp_path):
-    """On onnx-int8 the text decoder's Linear layers are int8 (torch dynamic quantisation). Stated
+def test_captioner_int8_decoder_picks_the_float_decoders_words(tiny_models, tmp_path, monkeypatch):
+    """On onnx-int8, where the text decoder stays in torch, its Linear layers are int8 (torch dynamic
+    quantisation). Stated
     tolerance, teacher-forced on the float decoder's own greedy captions: every logit within 20% of the
     logits' spread, and the same next word wherever the float decoder's choice is not a near-tie (its
     two best words further apart than twice the largest logit error)."""
     import torch
 
+    monkeypatch.setattr(Captioner, "onnx_decoder", False)  # the ONNX decoder: test_caption_decoder.py
     ref = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     linears = [type(m).__module__ for m in cap.model.text_decoder.modules() if type(m).__name__ == "Linear"]
@@ -343,7 +345,7 @@ def test_a_caption_batch_abandoned_between_words_ends_the_vision_tower_run_ahead
     assert handed in ([], [0])  # the first batch's captions, if they were done before the photo came
 
 
-def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(tiny_models, tmp_path):
+def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(tiny_models, tmp_path, monkeypatch):
     """On ONNX Runtime the decoder's projections of the image features (its cross-attention keys and
     values, once per caption) are part of the exported vision graph: within the int8 tolerance of the
     float projections, never computed again by a torch decoder, and the same greedy words as the
@@ -353,6 +355,7 @@ def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(
     from jaicat.pipeline.captioner import _cross_attentions
 
     photos = _photos(4)
+    monkeypatch.setattr(Captioner, "onnx_decoder", False)  # transformers' generate in torch (ONNX: test_caption_decoder.py)
     ref = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="torch").load()
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     attentions = _cross_attentions(cap.model.text_decoder)
@@ -366,7 +369,6 @@ def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(
                 computed, expected = projection.ready[1].flatten(1).numpy(), float_linear(states).flatten(1).numpy()
                 assert _cosines(computed, expected).min() >= INT8_COSINE
 
-    cap._decoder = None  # transformers' generate in torch (the ONNX decoder: test_caption_decoder.py)
     own = []  # the decoder's own projections are not run while captioning photos
     hooks = [p.linear.register_forward_hook(lambda *_: own.append(1)) for m in attentions for p in (m.key, m.value)]
     try:
@@ -377,7 +379,6 @@ def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(
     assert own == [] and all(p.ready is None for m in attentions for p in (m.key, m.value))
 
     before = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
-    before._decoder = None
     for m in _cross_attentions(before.model.text_decoder):  # as before: the decoder projects the features
         m.key, m.value = m.key.linear, m.value.linear
     assert captions == before.caption(photos)

@@ -53,7 +53,7 @@ def tidy_caption(text: str) -> str:
     return text[:1].upper() + text[1:] if text else ""
 
 
-def _onnx_vision(tower, projections: list):
+def _onnx_vision(tower, projections: list, hidden: int):
     """A torch module standing in for BLIP's vision model: the exported tower behind BLIP's own call
     (`vision_model(pixel_values=...)[0]`), so `generate` and the decoder are unchanged.
 
@@ -76,8 +76,8 @@ def _onnx_vision(tower, projections: list):
                 pixels = pixel_values.float().cpu().numpy()
                 seen = np.concatenate([tower(pixels[i:i + 1]) for i in range(len(pixels))])
             out = torch.from_numpy(seen)
-            if not projections:
-                return (out,)
+            if not projections:  # nothing to hand them to: the image features alone
+                return (out[..., :hidden],)
             width = projections[0].linear.out_features
             states, *computed = out.split([out.shape[-1] - width * len(projections)] + [width] * len(projections), -1)
             for projection, value in zip(projections, computed, strict=True):
@@ -171,6 +171,7 @@ class Captioner(InferenceModel):
     """`predict(images)` -> one caption string per image (greedy decoding, short)."""
 
     family = "caption"
+    onnx_decoder = True  # BLIP's text decoder on ONNX Runtime where its vision tower runs there (tests turn it off)
     max_new_tokens = 30
     min_new_tokens = 0  # benchmarks force a fixed length (random weights may stop at once)
 
@@ -219,7 +220,13 @@ class Captioner(InferenceModel):
             vision = model.config.vision_config
             tokens = (int(vision.image_size) // int(vision.patch_size)) ** 2 + 1  # the patches and [CLS]
             self._seen_shape = (tokens, int(vision.hidden_size) + sum(p.out_features for p in cross))
-            self._decoder = self._onnx_decoder()  # from the float weights, before they are made int8
+            self._cross_width = cross[0].out_features
+            self._decoder = self._onnx_decoder() if self.onnx_decoder else None  # from the float weights
+            if self._decoder is not None:
+                # transformers' decoder is not used: its memory is let go (the tower projects the features)
+                self.model.text_decoder = None
+                self.model.vision_model = self._vision = _onnx_vision(tower, [], int(vision.hidden_size))
+                return
             if self.runtime == "onnx-int8":
                 from .exported import int8_linears
 
@@ -227,7 +234,7 @@ class Captioner(InferenceModel):
             for m in _cross_attentions(self.model.text_decoder):
                 m.key, m.value = _cross_projection(m.key), _cross_projection(m.value)
                 self._projections += [m.key, m.value]
-            self.model.vision_model = self._vision = _onnx_vision(tower, self._projections)
+            self.model.vision_model = self._vision = _onnx_vision(tower, self._projections, int(vision.hidden_size))
 
     def _onnx_decoder(self):
         """BLIP's text decoder exported for ONNX Runtime (pipeline/caption_decoder.py), from the cache
@@ -369,11 +376,10 @@ class Captioner(InferenceModel):
         [batch, heads, tokens, head size] and contiguous: the decoder reads them at every word."""
         import numpy as np
 
-        cfg = self.model.text_decoder.config
-        heads = cfg.num_attention_heads
-        width = self._projections[0].linear.out_features
-        first = seen.shape[-1] - width * len(self._projections)
-        parts = [seen[..., first + i * width:first + (i + 1) * width] for i in range(len(self._projections))]
+        text = self.model.config.text_config
+        heads, width, count = text.num_attention_heads, self._cross_width, 2 * text.num_hidden_layers
+        first = seen.shape[-1] - width * count
+        parts = [seen[..., first + i * width:first + (i + 1) * width] for i in range(count)]
         heads_first = [np.ascontiguousarray(p.reshape(*p.shape[:2], heads, width // heads).transpose(0, 2, 1, 3))
                        for p in parts]
         return heads_first[0::2] + heads_first[1::2]
@@ -392,8 +398,13 @@ class Captioner(InferenceModel):
 
     def _decode(self, pixels, stop: Callable[[], bool] | None) -> list[str]:
         """The captions of a batch (its vision tower already run into self._vision.seen, or not)."""
-        if self._decoder is not None and self._vision.seen is not None:
+        if self._decoder is not None:
             seen, self._vision.seen = self._vision.seen, None
+            if seen is None:  # the tower was not run ahead: run it here
+                import numpy as np
+
+                images = pixels.float().cpu().numpy()
+                seen = np.concatenate([self._tower(images[i:i + 1]) for i in range(len(images))])
             ids = self._decoder.generate(self._cross_keys_values(seen), self.min_new_tokens, self.max_new_tokens, stop)
             if ids is None:
                 raise CaptionsInterrupted()
