@@ -440,6 +440,20 @@ def test_server_follows_face_confirmations_and_renames(settings, add_photo, medi
         writer.close()
 
 
+def test_server_writes_the_caption_pass_into_the_sidecar(settings, add_photo, media_dir):
+    """A photo filed before its caption was written gets the caption in its sidecar when the caption
+    pass announces it, not only at the photo's next change."""
+    photo = add_photo(settings, media_dir / "exif" / "orientation_1.jpg", rel="Party/p.jpg")
+    sidecar = xmp.sidecar_path(settings.library / photo.path)
+    writer = xmp.SidecarWriter(settings, follow=True).connect()
+    try:
+        Photo.update(caption="A cake on a table").where(Photo.id == photo.id).execute()
+        events.publish("photo.captioned", photo_id=photo.id, caption="A cake on a table", tags=[])
+        assert wait_for(lambda: sidecar.exists() and xmp.read_sidecar(sidecar)["description"] == "A cake on a table")
+    finally:
+        writer.close()
+
+
 def wait_for(condition, timeout: float = 10.0) -> bool:
     import time
 

@@ -18,7 +18,8 @@ from ..db import Face, Person, Photo, database
 log = logging.getLogger(__name__)
 # events that name one photo whose tags, caption or regions changed. PHOTO_CHANGED is for edits
 # (tags, regions) made through the API: publishing it keeps that photo's sidecar current.
-PHOTO_EVENTS = (events.PHOTO_ANALYSED, events.PHOTO_CHANGED)
+# PHOTO_CAPTIONED comes after PHOTO_ANALYSED, from the caption pass (the caption and its tags).
+PHOTO_EVENTS = (events.PHOTO_ANALYSED, events.PHOTO_CAPTIONED, events.PHOTO_CHANGED)
 
 
 def affected_photos(event: dict) -> set[int]:
