@@ -37,7 +37,7 @@ def plain_greedy(generation_config) -> bool:
     held back until min_new_tokens): what OnnxDecoder does."""
     for key, plain in _PLAIN.items():
         value = getattr(generation_config, key, plain)
-        if value is not None and value != plain and not (plain == 1.0 and value == 1):
+        if value is not None and value != plain:
             return False
     return True
 
@@ -125,13 +125,9 @@ class OnnxDecoder:
     """The exported step graph and greedy decoding with it (see the module's docstring)."""
 
     def __init__(self, path: Path, layers: int, heads: int, size: int, bos: int, eos: int, pad: int):
-        import onnxruntime as ort
+        from .exported import cpu_session
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = 1  # a word is small: one core, the other for the vision tower
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads=1)  # a word is small: one core, the rest for the vision tower
         self.layers, self.heads, self.size = layers, heads, size
         self.bos, self.eos, self.pad = bos, eos, pad
         self.inputs, self.outputs = step_names(layers)

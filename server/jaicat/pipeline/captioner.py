@@ -241,7 +241,7 @@ class Captioner(InferenceModel):
         when it holds a sound export; None (transformers' generate decodes) where the generation config
         asks for more than greedy decoding, or the export fails."""
         from .caption_decoder import OnnxDecoder, export_step, plain_greedy
-        from .exported import export_path
+        from .exported import export_path, load_or_export
 
         decoder = self.model.text_decoder
         if not (plain_greedy(self.model.generation_config) and plain_greedy(decoder.generation_config)):
@@ -255,14 +255,7 @@ class Captioner(InferenceModel):
                                eos=self.model.config.text_config.sep_token_id, pad=self.model.config.text_config.pad_token_id)
 
         try:
-            if dest.is_file():
-                try:
-                    return load()
-                except Exception as e:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
-                    log.warning("cached export %s cannot be loaded (%s); exporting again", dest, e)
-                    dest.unlink(missing_ok=True)
-            export_step(decoder, dest, quantise=self.runtime == "onnx-int8")
-            return load()
+            return load_or_export(dest, load, lambda: export_step(decoder, dest, quantise=self.runtime == "onnx-int8"))
         except Exception as e:  # noqa: BLE001 - exporter/runtime gaps: transformers' generate decodes
             log.warning("caption decoder: %s export failed (%s: %s); decoding with torch", self.runtime,
                         type(e).__name__, e)
@@ -277,8 +270,8 @@ class Captioner(InferenceModel):
         (in batches sized to its memory); a CPU DECODER_BATCH at a time.
 
         With the vision tower on ONNX Runtime, captions are decoded in batches of DECODER_BATCH in two
-        stages that overlap: a vision thread runs the tower on the next batch while this thread decodes
-        the words of the current one (the decoder runs on one core; the tower takes what it leaves)."""
+        stages that overlap: the vision threads run the tower on the next batch's images, one each,
+        while this thread decodes the words of the current one."""
         self.load()
         if self._vision is not None:
             return self._caption_overlapped(images, should_stop, on_captions)
@@ -398,13 +391,8 @@ class Captioner(InferenceModel):
 
     def _decode(self, pixels, stop: Callable[[], bool] | None) -> list[str]:
         """The captions of a batch (its vision tower already run into self._vision.seen, or not)."""
-        if self._decoder is not None:
+        if self._decoder is not None:  # _caption_overlapped has run the batch's vision tower
             seen, self._vision.seen = self._vision.seen, None
-            if seen is None:  # the tower was not run ahead: run it here
-                import numpy as np
-
-                images = pixels.float().cpu().numpy()
-                seen = np.concatenate([self._tower(images[i:i + 1]) for i in range(len(images))])
             ids = self._decoder.generate(self._cross_keys_values(seen), self.min_new_tokens, self.max_new_tokens, stop)
             if ids is None:
                 raise CaptionsInterrupted()

@@ -116,6 +116,21 @@ def export_graph(module, args: tuple, dest: Path, quantise: bool, input_names: l
     return dest
 
 
+def cpu_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime session of the export at `path` on the CPU, fully optimised, each run on
+    `threads` threads (None: one per core)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    # Idle pool threads sleep instead of spinning: the models share the cores with each other, decode
+    # threads, the face pass and, on a household PC, everything else.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxTower:
     """An exported tower: `tower(pixels)` -> numpy output, batch in, batch out.
 
@@ -125,17 +140,8 @@ class OnnxTower:
     already, so batching buys little on a CPU."""
 
     def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
-        # Idle pool threads sleep instead of spinning: the towers share the cores with decode threads,
-        # the face pass, the captioner's torch decoder and, on a household PC, everything else.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self._name = self.session.get_inputs()[0].name
         self._output = self.session.get_outputs()[0].name
         self.per_image = self.path.stem.endswith("int8")
@@ -167,14 +173,21 @@ def load_tower(module, example, cache_dir: Path, family: str, fingerprint: str, 
     """The ONNX Runtime tower of `module` for `runtime` ("onnx" or "onnx-int8"): the cached export when
     there is a sound one, else a fresh export. Each run uses `threads` threads (None: one per core)."""
     dest = export_path(cache_dir, family, fingerprint, runtime)
+    return load_or_export(dest, lambda: OnnxTower(dest, threads),
+                          lambda: export_tower(module, example, dest, quantise=runtime == "onnx-int8"))
+
+
+def load_or_export(dest: Path, load, export):
+    """`load()` of the cached export at `dest` when it is sound; else (none, or a damaged one, which is
+    removed) `export()` to `dest`, then `load()`."""
     if dest.is_file():
         try:
-            return OnnxTower(dest, threads)
+            return load()
         except Exception as e:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
             log.warning("cached export %s cannot be loaded (%s); exporting again", dest, e)
             dest.unlink(missing_ok=True)
-    export_tower(module, example, dest, quantise=runtime == "onnx-int8")
-    return OnnxTower(dest, threads)
+    export()
+    return load()
 
 
 def int8_linears(module):

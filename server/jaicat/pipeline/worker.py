@@ -6,8 +6,9 @@ polls every `idle_wait` seconds. Each run of work is a Job row (kind "analyse") 
 published as `job.progress`; each photo publishes `photo.analysed` or `photo.failed` (analysis.py).
 
 Captions are a second queue (Photo.caption_pending, Job kind "caption") worked in this process only
-while the first is empty (in the server, once it has been empty for CAPTION_QUIET_S), in small batches that are abandoned between words as soon as a photo waits
-for analysis: a new photo's suggestion never waits for captions.
+while the first is empty (in the server, once it has been empty for CAPTION_QUIET_S), in small
+batches that are abandoned between words as soon as a photo waits for analysis: a new photo's
+suggestion never waits for captions.
 
     worker = Worker(settings, suggester=suggester)   # held by the Runtime (jaicat/runtime.py)
     worker.start()   # in the `serve` entry point, never in create_app
@@ -95,11 +96,11 @@ def caption_batch_size(settings: Settings) -> int:
     return max(1, settings.batch_size)
 
 
-def _no_photo_for(seconds: float, should_stop: Callable[[], bool]) -> bool:
-    """Wait until no photo has waited for analysis for `seconds`; False as soon as one does, or on a stop."""
+def _quiet_for(seconds: float, busy: Callable[[], bool]) -> bool:
+    """Wait until `busy()` has stayed false for `seconds`; False as soon as it is true."""
     deadline = time.monotonic() + seconds
     while True:
-        if should_stop() or Photo.pending().exists():
+        if busy():
             return False
         if time.monotonic() >= deadline:
             return True
@@ -124,7 +125,7 @@ def run_captions(settings: Settings, analyser: Analyser, should_stop: Callable[[
     def urgent() -> bool:
         return bool(should_stop and should_stop()) or Photo.pending().exists()
 
-    if urgent() or (quiet > 0 and not _no_photo_for(quiet, urgent)):
+    if urgent() or (quiet > 0 and not _quiet_for(quiet, urgent)):
         return None
     job = Job.create(kind="caption", status="running", total=Photo.caption_pending().count(), message="")
     job.publish()
