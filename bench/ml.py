@@ -91,7 +91,7 @@ def bench_clip(images: list, n: int) -> None:
     except ImportError:
         from transformers import CLIPImageProcessor as Proc
     from jaicat.pipeline.analysis import CLIP_INPUT_SIDE, _shrink
-    from jaicat.pipeline.clip import ClipEncoder
+    from jaicat.models.clip import ClipEncoder
 
     torch.manual_seed(0)
     model = CLIPModel(CLIPConfig())  # ViT-B/32 shapes, 151 M parameters
@@ -123,7 +123,7 @@ def bench_caption(images: list, n: int, tmp: Path) -> None:
     from transformers import BlipConfig, BlipForConditionalGeneration
 
     from jaicat.pipeline.analysis import CLIP_INPUT_SIDE, _shrink
-    from jaicat.pipeline.captioner import Captioner
+    from jaicat.models.captioner import Captioner
 
     torch.manual_seed(0)
     model = BlipForConditionalGeneration(BlipConfig())  # BLIP-base shapes (ViT-B/16 at 384 px + BERT-base)

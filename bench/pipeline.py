@@ -97,7 +97,7 @@ def configure(data_dir: Path, models: dict[str, Path], models_dir: Path, runtime
 def patch_process(baseline: bool) -> None:
     """Force caption length (random weights); for the baseline, caption inside analysis, before storing."""
     from jaicat.pipeline.analysis import Analyser
-    from jaicat.pipeline.captioner import Captioner
+    from jaicat.models.captioner import Captioner
 
     Captioner.min_new_tokens = Captioner.max_new_tokens = CAPTION_WORDS
     if baseline and "_bench_original" not in Analyser.__dict__:
@@ -156,7 +156,8 @@ def throughput(name: str, photos: list[Path], models: dict[str, Path], models_di
     from jaicat.db import Photo, database
     from jaicat.people import persons
     from jaicat.photos import ingest
-    from jaicat.pipeline import analysis, captioner, clip, tagger
+    from jaicat.pipeline import analysis
+    from jaicat.models import captioner, clip, tagger
     from jaicat.runtime import Runtime
 
     data = work / f"{name}-inproc"

@@ -1,5 +1,6 @@
 """The layout rules newcomers rely on (docs/ARCHITECTURE.md): no import circles but db <-> migrations,
-no Flask outside the web layer, and few modules loose at the top of the package."""
+rooms on floors that import only downwards, no Flask outside the web layer, and few modules loose at
+the top of the package."""
 
 from __future__ import annotations
 
@@ -8,6 +9,21 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "jaicat"
 NATURAL_CIRCLES = [{"jaicat.db", "jaicat.migrations"}]
+# The house, floor by floor: a room imports only rooms on floors below it (or its own room). The ground
+# floor is the package's loose modules but the two that assemble the running server.
+FLOORS = [
+    {"ground"},
+    {"models", "photos", "devices"},
+    {"people", "search", "xmp", "posts"},
+    {"suggest", "backup"},
+    {"pipeline"},
+    {"commands"},
+    {"runtime"},
+    {"web"},
+    {"cli"},
+    {"__main__"},
+]
+TOP_MODULES = {"jaicat.runtime": "runtime", "jaicat.commands": "commands", "jaicat.__main__": "__main__"}
 
 
 def _modules() -> dict[str, Path]:
@@ -37,6 +53,24 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             edges[m].update(t for t in targets if t in mods and t != m)
     return edges
+
+
+def room_of(module: str) -> str:
+    """The room a module lives in: its sub-package, or "ground" for the loose modules at the top."""
+    if module in TOP_MODULES:
+        return TOP_MODULES[module]
+    parts = module.split(".")
+    if len(parts) > 2 or (PACKAGE / parts[-1]).is_dir():
+        return parts[1]
+    return "ground"
+
+
+def room_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Room -> the other rooms its modules import."""
+    rooms: dict[str, set[str]] = {}
+    for m, targets in edges.items():
+        rooms.setdefault(room_of(m), set()).update(room_of(t) for t in targets)
+    return {r: {t for t in ts if t != r} for r, ts in rooms.items()}
 
 
 def circles(edges: dict[str, set[str]]) -> list[set[str]]:
@@ -93,6 +127,21 @@ def test_no_import_circles_but_db_and_migrations():
     found = circles(import_graph())
     unexpected = [sorted(c) for c in found if c not in NATURAL_CIRCLES]
     assert not unexpected, f"import circles: {unexpected}"
+
+
+def test_no_circles_between_rooms():
+    found = circles(room_graph(import_graph()))
+    assert not found, f"rooms import each other in a circle: {[sorted(c) for c in found]}"
+
+
+def test_every_room_has_a_floor_and_imports_only_downwards():
+    floor = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
+    graph = room_graph(import_graph())
+    assert not set(graph) - set(floor), f"rooms with no floor in FLOORS: {sorted(set(graph) - set(floor))}"
+    edges = import_graph()
+    upward = sorted(f"{m} -> {t}" for m, ts in edges.items() for t in ts
+                    if floor[room_of(t)] >= floor[room_of(m)] and room_of(t) != room_of(m))
+    assert not upward, f"imports that point up or across a floor: {upward}"
 
 
 def test_domain_never_imports_flask():

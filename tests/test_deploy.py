@@ -23,7 +23,7 @@ import yaml
 
 from jaicat.cli.main import build_parser
 from jaicat.config import CONFIG_KEYS, Settings, load_settings
-from jaicat.pipeline.sysinfo import gpu_report
+from jaicat.models.sysinfo import gpu_report
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

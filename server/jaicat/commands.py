@@ -29,6 +29,13 @@ from typing import Callable
 
 from .db import Job, database, utcnow
 from .errors import Conflict, InvalidInput, JaicatError, Stopped
+from .photos.ingest import ingest_paths
+from . import xmp
+from .search.regions import import_annotations
+from .people.persons import rematch_faces
+from .people.known import enroll_folder
+from .people.known import import_npy_dir
+from .people.persons import recluster_unknown_faces
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +123,6 @@ LISTED = 1000  # entries of each list an import's answer names (its counts hold 
 def import_photos(rt, p: dict, progress: Progress) -> dict:
     """Import files and folder trees into the inbox (photos.ingest): each new photo is announced and
     wakes the analysis worker of the process that imports it."""
-    from .photos.ingest import ingest_paths
 
     s = ingest_paths(p["paths"], rt.settings, progress=lambda d, t, *_: progress(d, t, "importing"),
                      source_device=p["device"], should_stop=rt.commands.stopping)
@@ -143,7 +149,6 @@ def import_learning_log(rt, p: dict, progress: Progress) -> dict:
 
 def write_sidecars(rt, p: dict, progress: Progress) -> dict:
     """XMP sidecars for library photos (xmp.write_sidecars)."""
-    from . import xmp
 
     r = xmp.write_sidecars(rt.settings, photo_ids=p["photo_ids"] or None, all=p["all"],
                            progress=lambda d, t: progress(d, t, "writing sidecars"))
@@ -153,7 +158,6 @@ def write_sidecars(rt, p: dict, progress: Progress) -> dict:
 
 def import_regions(rt, p: dict, progress: Progress) -> dict:
     """Regions from an annotation file, embedded with the process's models into its search indexes."""
-    from .search.regions import import_annotations
 
     r = import_annotations(rt.settings, p["file"], models=rt.models, indexes=rt.indexes,
                            progress=lambda d, t: progress(d, t, "importing regions"))
@@ -162,14 +166,12 @@ def import_regions(rt, p: dict, progress: Progress) -> dict:
 
 
 def _rematch(rt, progress: Progress) -> dict:
-    from .people.persons import rematch_faces
 
     return rematch_faces(rt.settings, progress=lambda d, t, *_: progress(d, t, "re-matching faces"))
 
 
 def enroll_people(rt, p: dict, progress: Progress) -> dict:
     """People from a folder of one subfolder of photos per person, then re-match the faces."""
-    from .people.known import enroll_folder
 
     s = enroll_folder(p["dir"], rt.settings, progress=lambda d, t, *_: progress(d, t, "enrolling"), models=rt.faces)
     return {"people": s.people, "added": s.added, "already": s.already,
@@ -179,7 +181,6 @@ def enroll_people(rt, p: dict, progress: Progress) -> dict:
 
 def import_encodings(rt, p: dict, progress: Progress) -> dict:
     """Known face encodings from a folder of `<Person_Name>_<id>.npy`, then re-match the faces."""
-    from .people.known import import_npy_dir
 
     s = import_npy_dir(p["dir"], progress=lambda d, t, *_: progress(d, t, "importing"))
     return {"imported": s.imported, "duplicates": s.duplicates, "new_people": s.new_people,
@@ -194,7 +195,6 @@ def rematch(rt, p: dict, progress: Progress) -> dict:
 
 def recluster(rt, p: dict, progress: Progress) -> dict:
     """Regroup the unknown faces."""
-    from .people.persons import recluster_unknown_faces
 
     progress(0, 1, "regrouping unknown faces")
     n = recluster_unknown_faces()

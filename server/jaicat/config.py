@@ -21,7 +21,7 @@ from .errors import InvalidInput
 DEFAULT_DATA_DIR = "./jaicat-data"
 
 
-MODEL_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")  # setting model_runtime (pipeline/exported.py)
+MODEL_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")  # setting model_runtime (models/exported.py)
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Settings:
     language: str = "en"  # the household's language for post ideas: en, de, fr, es
     # machine learning
     device: str = "auto"  # auto | cpu | cuda
-    model_runtime: str = "auto"  # auto | torch | onnx | onnx-int8 (image towers; pipeline/exported.py)
+    model_runtime: str = "auto"  # auto | torch | onnx | onnx-int8 (image towers; models/exported.py)
     clip_model: str = "openai/clip-vit-base-patch32"
     caption_model: str = "Salesforce/blip-image-captioning-base"
     models_dir: Path | None = None  # default: <data_dir>/models

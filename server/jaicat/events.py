@@ -120,3 +120,11 @@ class Hub:
                     q.put_nowait(event)
                 except (queue.Empty, queue.Full):
                     pass
+
+
+# --- signals that cross rooms (declared on the ground floor so that neither side imports the other) -----
+# (photo): ingest catalogued a photo completely, ready for analysis; loops.PhotoLoop wakes on it.
+photo_ready = Signal("photo_ready")
+# (settings, photo_id, embedding): analysis stored a photo's CLIP embedding; the search indexes of this
+# process follow it (search/query.py), the pipeline does not know them.
+photo_embedded = Signal("photo_embedded")

@@ -32,7 +32,7 @@ from .people.passes import FacePass
 from .photos import trash
 from .photos.uploads import Receiver
 from .pipeline.cluster import Cluster
-from .pipeline.models import ModelCache
+from .models.base import ModelCache
 from .pipeline.previews import PreviewMaker
 from .pipeline.worker import Worker
 from .search.query import Indexes
@@ -40,6 +40,7 @@ from .suggest.library_job import LibraryLearning
 from .suggest.review import Review
 from .suggest.service import Suggester
 from .xmp import SidecarWriter
+from .backup.check import check
 
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,6 @@ class Runtime:
     def _reconcile(self) -> None:
         """Start-up repair (backup/check.py): settle interrupted filings and uploads, relink moved
         photos, catalogue inbox orphans, sweep temp files. Alone on the data dir: nothing runs yet."""
-        from .backup.check import check
 
         report = check(self.settings, repair=True)
         if not report.clean:

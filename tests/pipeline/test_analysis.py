@@ -9,7 +9,7 @@ import numpy as np
 from jaicat import events
 from jaicat.photos.library import photo_file
 from jaicat.pipeline.analysis import Analyser, analysis_source, requeue
-from jaicat.pipeline.clip import shrink
+from jaicat.models.clip import shrink
 from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
 from jaicat.photos.tags import add_tag, photo_tags, remove_tag
 from jaicat.pipeline.worker import Worker, run_pending
@@ -176,7 +176,7 @@ def test_the_face_pass_runs_while_clip_embeds_the_batch(ml_settings, add_photos,
     photo as it is decoded: one call a photo.)"""
     import threading
 
-    from jaicat.pipeline.clip import ClipEncoder
+    from jaicat.models.clip import ClipEncoder
 
     faces_started = threading.Event()
     overlapped = []
@@ -203,7 +203,7 @@ def test_the_models_start_on_the_first_photo_while_the_last_is_still_decoding(ml
     decode. The results are those of the batch decoded first (same embeddings, every stage ran)."""
     import threading
 
-    from jaicat.pipeline.clip import ClipEncoder
+    from jaicat.models.clip import ClipEncoder
 
     clip_started, faces_started = threading.Event(), threading.Event()
     waited = []
@@ -330,8 +330,8 @@ def test_worker_marks_a_crashing_batch_failed_and_goes_on(ml_settings, add_photo
 
 
 def test_analysers_given_one_model_cache_share_the_loaded_weights(ml_settings, add_photos, no_faces):
-    from jaicat.pipeline.analysis import photo_embedded
-    from jaicat.pipeline.models import ModelCache
+    from jaicat.events import photo_embedded
+    from jaicat.models.base import ModelCache
 
     (photo,) = add_photos(1)
     models = ModelCache()
@@ -352,7 +352,7 @@ def test_a_new_photo_is_analysed_before_waiting_captions_even_mid_caption(ml_set
     """The swipe comes first: a photo arriving while captions are being written is analysed (and
     suggested) before the caption pass goes on; the abandoned captions are written afterwards."""
     from jaicat.photos.ingest import ingest_file
-    from jaicat.pipeline.captioner import Captioner
+    from jaicat.models.captioner import Captioner
 
     from fixtures.models import make_image
 
@@ -389,7 +389,7 @@ def test_captions_decoded_before_a_new_photo_arrives_are_kept(ml_settings, add_p
     only the rest waits for the next pass."""
     import threading
 
-    from jaicat.pipeline.captioner import DECODER_BATCH
+    from jaicat.models.captioner import DECODER_BATCH
 
     photos = add_photos(DECODER_BATCH + 2)
     analyser = Analyser(ml_settings)
@@ -420,7 +420,7 @@ def test_captions_decoded_before_a_new_photo_arrives_are_kept(ml_settings, add_p
 
 def test_the_worker_loads_its_models_as_it_starts_so_the_first_photo_does_not_wait(ml_settings, add_photos,
                                                                                   monkeypatch):
-    from jaicat.pipeline.clip import ClipEncoder
+    from jaicat.models.clip import ClipEncoder
 
     ml_settings.warm_models = True
     w = Worker(ml_settings, idle_wait=60).start()
@@ -455,7 +455,7 @@ def test_a_worker_stopped_while_its_models_load_stops_before_loading_the_rest(ml
     # A server stopped during its first seconds must not first load every remaining model.
     import threading
 
-    from jaicat.pipeline.clip import ClipEncoder
+    from jaicat.models.clip import ClipEncoder
 
     ml_settings.warm_models = True
     loading, release = threading.Event(), threading.Event()

@@ -1,4 +1,4 @@
-"""BLIP's text decoder on ONNX Runtime (pipeline/caption_decoder.py), exported from tiny models through
+"""BLIP's text decoder on ONNX Runtime (models/caption_decoder.py), exported from tiny models through
 the real loader: the float graph decodes the torch decoder's greedy words, the int8 one stays within
 the stated tolerance of the float logits, a model asking for more than greedy decoding keeps
 transformers' generate, and a damaged export is rebuilt."""
@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from jaicat.pipeline.caption_decoder import plain_greedy
-from jaicat.pipeline.captioner import Captioner, CaptionsInterrupted
+from jaicat.models.caption_decoder import plain_greedy
+from jaicat.models.captioner import Captioner, CaptionsInterrupted
 
 pytest.importorskip("onnxruntime")
 
@@ -31,7 +31,7 @@ def _cross(ref: Captioner, states) -> list[np.ndarray]:
     """The float decoder's cross-attention keys of every layer, then values, as the ONNX decoder takes them."""
     import torch
 
-    from jaicat.pipeline.captioner import _cross_attentions
+    from jaicat.models.captioner import _cross_attentions
 
     text = ref.model.config.text_config
     heads, size = text.num_attention_heads, text.hidden_size // text.num_attention_heads

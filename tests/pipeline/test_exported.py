@@ -12,10 +12,10 @@ from PIL import Image
 
 from jaicat.config import load_settings
 from jaicat.errors import InvalidInput
-from jaicat.pipeline.captioner import Captioner, CaptionsInterrupted
-from jaicat.pipeline.clip import ClipEncoder
-from jaicat.pipeline.exported import choose_runtime, export_path
-from jaicat.pipeline.models import ModelCache
+from jaicat.models.captioner import Captioner, CaptionsInterrupted
+from jaicat.models.clip import ClipEncoder
+from jaicat.models.exported import choose_runtime, export_path
+from jaicat.models.base import ModelCache
 
 pytest.importorskip("onnxruntime")
 
@@ -182,7 +182,7 @@ def test_gpu_batches_are_sized_to_free_memory(monkeypatch):
     (no GPU in CI: torch.cuda's memory counters are played by a fake card)."""
     import torch
 
-    from jaicat.pipeline.models import MAX_GPU_BATCH, InferenceModel
+    from jaicat.models.base import MAX_GPU_BATCH, InferenceModel
 
     card = {"allocated": 1000, "peak": 1000}
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
@@ -250,7 +250,7 @@ def test_the_models_read_the_ingest_thumbnail_and_embed_as_from_the_original(tmp
     from jaicat.photos.imaging import open_upright
     from jaicat.photos.ingest import ingest_file, thumb_path
     from jaicat.pipeline.analysis import analysis_source, model_side
-    from jaicat.pipeline.clip import shrink
+    from jaicat.models.clip import shrink
 
     files = sorted((MEDIA / "faces").rglob("*.jpg"))[:6] + [MEDIA / "faces/Joe_Biden/1.jpg"]
     photos = [ingest_file(f, settings).photo for f in files]
@@ -278,7 +278,7 @@ def _tower_stalled_at(call: int, monkeypatch):
     import threading
     import time
 
-    from jaicat.pipeline.exported import OnnxTower
+    from jaicat.models.exported import OnnxTower
 
     calls, terminated, arrived = [], [], threading.Event()
     run = OnnxTower.run_into
@@ -301,7 +301,7 @@ def test_a_caption_batch_is_abandoned_within_an_image_of_the_vision_tower(tiny_m
     """On a CPU the vision tower takes about a second an image: a new photo waits neither for a whole
     batch's nor for the rest of the images in the tower (their runs are ended), and the next batch's
     images never start."""
-    from jaicat.pipeline.captioner import DECODER_BATCH
+    from jaicat.models.captioner import DECODER_BATCH
 
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     calls, terminated, arrived = _tower_stalled_at(2, monkeypatch)
@@ -316,7 +316,7 @@ def test_a_caption_batch_is_abandoned_within_an_image_of_the_vision_tower(tiny_m
 def test_captions_are_decoded_while_the_next_batch_is_in_the_vision_tower(tiny_models, tmp_path):
     """On ONNX Runtime the vision tower runs a batch ahead of the decoder, on its own thread: the same
     words as one batch after the other, handed over batch by batch as they are decoded."""
-    from jaicat.pipeline.captioner import DECODER_BATCH
+    from jaicat.models.captioner import DECODER_BATCH
 
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     images = _photos(5) * 2
@@ -332,7 +332,7 @@ def test_captions_are_decoded_while_the_next_batch_is_in_the_vision_tower(tiny_m
 def test_a_caption_batch_abandoned_between_words_ends_the_vision_tower_run_ahead(tiny_models, tmp_path,
                                                                                  monkeypatch):
     """A new photo arriving while the decoder is at work and the tower at the next batch stops both."""
-    from jaicat.pipeline.captioner import DECODER_BATCH
+    from jaicat.models.captioner import DECODER_BATCH
 
     cap = Captioner(str(tiny_models["caption"]), tmp_path / "models", device="cpu", runtime="onnx-int8").load()
     first_of_next_batch = DECODER_BATCH + 1
@@ -352,7 +352,7 @@ def test_the_vision_tower_gives_the_decoder_its_cross_attention_keys_and_values(
     decoder that projects the image features itself."""
     import torch
 
-    from jaicat.pipeline.captioner import _cross_attentions
+    from jaicat.models.captioner import _cross_attentions
 
     photos = _photos(4)
     monkeypatch.setattr(Captioner, "onnx_decoder", False)  # transformers' generate in torch (ONNX: test_caption_decoder.py)

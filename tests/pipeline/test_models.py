@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from jaicat.errors import ModelUnavailable
-from jaicat.pipeline.captioner import Captioner, tidy_caption
-from jaicat.pipeline.clip import ClipEncoder
-from jaicat.pipeline.models import (
+from jaicat.models.captioner import Captioner, tidy_caption
+from jaicat.models.clip import ClipEncoder
+from jaicat.models.base import (
     ModelCache,
     list_local_models,
     local_dir_name,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaicat.pipeline.clip import ClipEncoder
-from jaicat.pipeline.tagger import PACKAGED_VOCABULARY, ZeroShotTagger, caption_tags, load_vocabulary
+from jaicat.models.clip import ClipEncoder
+from jaicat.models.tagger import PACKAGED_VOCABULARY, ZeroShotTagger, caption_tags, load_vocabulary
 
 
 def test_packaged_vocabulary_covers_everyday_photos():

@@ -43,7 +43,7 @@ def test_a_videos_embedding_looks_at_keyframes_across_the_clip(ml_settings, tmp_
     """Tags and search see the whole clip: the embedding is the mean of the poster's and the keyframes'."""
     from jaicat.photos import video
     from jaicat.pipeline.analysis import VIDEO_KEYFRAMES, with_video_keyframes
-    from jaicat.pipeline.clip import shrink
+    from jaicat.models.clip import shrink
 
     clip_file = make_video(tmp_path / "walk.mp4", seconds=4)  # its grey level changes over time
     analyser = Analyser(ml_settings)

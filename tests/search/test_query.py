@@ -78,8 +78,8 @@ def test_filters_combine(ml_settings, library):
 
 
 def test_text_search_ranks_by_clip_similarity(ml_settings, library):
-    from jaicat.pipeline.clip import embed_text
-    from jaicat.pipeline.models import ModelCache
+    from jaicat.models.clip import embed_text
+    from jaicat.models.base import ModelCache
 
     hits = search(ml_settings, "a dog on the beach", limit=4)
     assert len(hits) == 4
@@ -106,7 +106,7 @@ def test_similar_photos_excludes_itself(ml_settings, library):
 
 def test_photo_index_includes_photos_analysed_after_build(ml_settings, library, add_photos):
     from jaicat.db import blob_to_vec
-    from jaicat.pipeline.analysis import photo_embedded
+    from jaicat.events import photo_embedded
 
     indexes = Indexes(ml_settings).connect()
     try:

@@ -390,14 +390,14 @@ def test_xmp_is_imported_before_the_photo_is_ready_for_analysis(settings, media_
     def ready(photo):
         seen[photo.id] = {pt.tag.name for pt in Photo.get_by_id(photo.id).tags}
 
-    ingest.photo_ready.connect(ready)
+    events.photo_ready.connect(ready)
     try:
         src = tmp_path / "a.jpg"
         shutil.copyfile(media_dir / "exif" / "orientation_1.jpg", src)
         (tmp_path / "a.jpg.xmp").write_text(DIGIKAM_SIDECAR, encoding="utf-8")
         photo = ingest.ingest_file(src, settings).photo
     finally:
-        ingest.photo_ready.disconnect(ready)
+        events.photo_ready.disconnect(ready)
     assert seen == {photo.id: {"Holiday", "Bob"}}
 
 

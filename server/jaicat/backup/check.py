@@ -25,6 +25,8 @@ from ..config import Settings
 from ..db import Photo, Upload
 from ..photos import journal
 from ..photos.hashing import sha256_file
+from ..photos.ingest import PHOTO_EXTENSIONS, ingest_file
+from ..photos.uploads import _data
 
 log = logging.getLogger(__name__)
 TEMP_PREFIX = ".jaicat-"
@@ -118,7 +120,6 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
                 log.warning("photo %s: file found at %s/%s; catalogue updated", p.id, root, rel)
 
     # 3. inbox orphans
-    from ..photos.ingest import PHOTO_EXTENSIONS, ingest_file
 
     for f in list(_walk_files(settings.inbox)):
         rel = f.relative_to(settings.inbox).as_posix()
@@ -135,7 +136,6 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
                 log.warning("orphan %s could not be catalogued: %s", rel, e)
 
     # 4. unfinished uploads: the bytes back where the upload expects them, the offset what is on disk
-    from ..photos.uploads import _data
 
     spare = sorted(settings.tmp.glob("ingest-*.part")) if settings.tmp.is_dir() else []
     for up in Upload.select().where(Upload.photo.is_null() & Upload.error.is_null()):

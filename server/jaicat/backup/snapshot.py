@@ -37,6 +37,9 @@ from pathlib import Path
 from .. import __version__
 from ..errors import Conflict, InvalidInput
 from ..photos.library import fsync_dir
+from ..xmp import sidecar_path
+from ..photos.ingest import thumb_path
+from ..db import database, open_db
 
 FORMAT, FORMAT_VERSION = "jaicat-backup", 1
 CATALOGUE, MANIFEST = "jaicat.db", "manifest.json"
@@ -147,7 +150,6 @@ def _locate(settings, live: sqlite3.Connection, sha: str, expected: Path) -> Pat
 
 def _copy_photos(settings, snap, live, out: _Writer, root: str, problems: list[str], progress) -> int:
     """Copy the photos the snapshot files under `root`, each checked against its sha256."""
-    from ..xmp import sidecar_path
 
     copied = 0
     rows = snap.execute("SELECT id, sha256, path FROM photo WHERE root = ? ORDER BY id", (root,)).fetchall()
@@ -179,7 +181,6 @@ def _copy_photos(settings, snap, live, out: _Writer, root: str, problems: list[s
 
 
 def _copy_thumbs(settings, snap, out: _Writer) -> int:
-    from ..photos.ingest import thumb_path
 
     n = 0
     for (sha,) in snap.execute("SELECT sha256 FROM photo ORDER BY id"):
@@ -194,7 +195,6 @@ def _copy_thumbs(settings, snap, out: _Writer) -> int:
 def _export_faces(settings, dest: Path, problems: list[str]) -> int:
     """Known encodings in the desktop scripts' .npy format. Read from the live catalogue just after the
     snapshot: a portable extra, since the snapshot holds the same encodings."""
-    from ..db import database, open_db
 
     try:
         from ..people.known import export_npy_dir

@@ -175,7 +175,7 @@ def _configured(settings) -> dict[str, str]:
 
 
 def cmd_models_pull(args, runtime) -> int:
-    from ..pipeline.models import pull_model
+    from ..models.base import pull_model
 
     from ..errors import ModelUnavailable
     from ..people.detect import pull_onnx_detector
@@ -199,7 +199,7 @@ def cmd_models_pull(args, runtime) -> int:
 
 
 def cmd_models_list(args, runtime) -> int:
-    from ..pipeline.models import list_local_models
+    from ..models.base import list_local_models
 
     settings = runtime.settings
     rows = list_local_models(settings.models, _configured(settings))
@@ -229,8 +229,8 @@ def doctor_report(settings) -> dict:
     """Everything `jaicat doctor` checks, as a dict (also used by tests and the health page)."""
     import importlib.metadata as md
 
-    from ..pipeline.models import list_local_models
-    from ..pipeline.sysinfo import gpu_report
+    from ..models.base import list_local_models
+    from ..models.sysinfo import gpu_report
 
     report: dict = {"jaicat": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     report["config"] = settings_dict(settings)

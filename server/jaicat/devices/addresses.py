@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 from ..config import Settings
+from .tls import lan_addresses
 
 RUNNING_FILE = "server.json"
 _WILDCARDS = ("0.0.0.0", "", "::")
@@ -20,7 +21,6 @@ def server_urls(settings: Settings) -> list[str]:
     mDNS host name when it listens on every interface, else the one address it listens on."""
     scheme = "https" if settings.https else "http"
     if settings.host in _WILDCARDS:
-        from .tls import lan_addresses
 
         hosts = lan_addresses() + [f"{socket.gethostname().split('.')[0]}.local"]
     else:

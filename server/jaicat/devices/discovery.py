@@ -14,6 +14,7 @@ import uuid
 
 from .. import __version__
 from ..db import get_meta, set_meta
+from .tls import lan_addresses
 
 SERVICE_TYPE = "_jaicat._tcp.local."
 _id_lock = threading.Lock()
@@ -40,7 +41,6 @@ def _interfaces(host: str):
 def _addresses(host: str) -> list[str]:
     if host not in ("0.0.0.0", "", "::"):
         return [host]
-    from .tls import lan_addresses
 
     return lan_addresses() or ["127.0.0.1"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailable
-from ..pipeline.models import InferenceModel, local_dir_name
+from ..models.base import InferenceModel, local_dir_name
 
 Box = tuple[float, float, float, float, float]  # left, top, right, bottom, score (pixels)
 

@@ -22,6 +22,9 @@ import numpy as np
 from ..db import FaceEncoding, Person, database
 from ..errors import InvalidInput, JaicatError
 from . import faces as faces_ml
+from .persons import encodings_changed, find_person, person_named
+from ..photos.ingest import PHOTO_EXTENSIONS
+from ..photos.imaging import open_upright
 
 NPY_NAME = re.compile(r"^(?P<name>.+)_(?P<id>\d{1,20})\.npy$")
 # enrolment: of several faces in a person's photo the largest is taken only if it is this much larger
@@ -115,7 +118,6 @@ def import_npy_dir(path, progress=None) -> NpyImportSummary:
     counts as a duplicate (ids are only unique per person: two exports may both hold `..._2.npy`).
     `progress(done, total, path, outcome)` after each file.
     """
-    from .persons import encodings_changed, find_person, person_named
 
     folder = Path(path)
     if not folder.is_dir():
@@ -203,7 +205,6 @@ def export_npy_dir(path, progress=None) -> int:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    from ..photos.ingest import PHOTO_EXTENSIONS
 
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS and not p.name.startswith("."))
@@ -211,7 +212,6 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _enrol_encoding(image_path: Path, settings, models: faces_ml.FaceModels) -> np.ndarray:
     """The encoding of the one face (or one clearly largest face) in a photo; ValueError otherwise."""
-    from ..photos.imaging import open_upright
 
     image = open_upright(image_path, max_side=faces_ml.ENCODE_MAX_SIDE, max_pixels=settings.max_pixels)
     found = faces_ml.detect_faces(np.asarray(image), model=settings.face_model, max_side=settings.face_max_side,

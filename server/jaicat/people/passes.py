@@ -28,8 +28,12 @@ import numpy as np
 from .. import events
 from ..db import Photo
 from ..errors import JaicatError, ModelUnavailable
-from ..pipeline.background import PhotoLoop
+from ..loops import PhotoLoop
 from . import detect, faces as faces_ml
+from ..photos.imaging import open_upright
+from ..photos.library import photo_file
+from .persons import record_faces
+from ..models.base import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,6 @@ def thorough_faces(path, width: int, settings, models: faces_ml.FaceModels) -> l
     """The thorough detector's faces on the full-resolution photo file at `path` (its catalogue width
     `width`); touches no catalogue (the pass's own process runs it). Raises JaicatError when the file
     cannot be read."""
-    from ..photos.imaging import open_upright
 
     image = open_upright(path, max_side=THOROUGH_DECODE_SIDE)
     arr = np.asarray(image.convert("RGB"))
@@ -119,8 +122,6 @@ def thorough_pass(photo: Photo, settings, models: faces_ml.FaceModels | None = N
     ones already recorded; returns the photo's faces. `compute`: where the detector runs (default here;
     `ThoroughWorker.faces` runs it in the pass's own process). Raises JaicatError when the file cannot
     be read."""
-    from ..photos.library import photo_file
-    from .persons import record_faces
 
     compute = compute or functools.partial(thorough_faces, models=models)
     found = compute(photo_file(photo, settings), photo.width, settings)
@@ -397,7 +398,6 @@ class FacePass(PhotoLoop):
         if self.busy is None:
             return False
         if self._on_cpu is None:  # asked in this thread once it runs: finding the GPU imports torch
-            from ..pipeline.models import pick_device
 
             self._on_cpu = pick_device(self.settings.device) != "cuda"
         return self._on_cpu and self.busy()

@@ -32,6 +32,8 @@ from ..db import (
 from ..errors import Conflict, FileMissing, InvalidInput, NotFound
 from ..photos.tags import put_tag, tag_key, tag_named
 from . import faces as faces_ml
+from ..photos.imaging import open_upright
+from ..photos.library import photo_file
 
 MAX_NAME_LENGTH = 100
 _REV_KEY = "faces_rev"
@@ -526,8 +528,6 @@ def face_crop(face_id, settings, size: int = 160) -> bytes:
     """A square JPEG of the face with some margin, `size` pixels wide, for the people page."""
     from PIL import Image
 
-    from ..photos.imaging import open_upright
-    from ..photos.library import photo_file
 
     face = get_face(face_id)
     photo = face.photo

@@ -41,7 +41,6 @@ PHOTO_EXTENSIONS = {
 }
 # (photo, settings, source: the file it came from, or None for a stream); before analysis
 photo_catalogued = events.Signal("photo_catalogued")
-photo_ready = events.Signal("photo_ready")  # (photo): complete, ready for analysis
 # (photo, settings): bytes already catalogued came in again; the trash gives such a photo back
 known_again = events.Signal("known_again")
 
@@ -220,7 +219,7 @@ def _announce(result: IngestResult, filename: str, settings: Settings, source: P
                    thumb_url=f"/api/photos/{p.id}/thumb?size=256")
     # a receiver that fails is logged by the signal: it never loses the photo just stored
     photo_catalogued.send(p, settings, source)
-    photo_ready.send(p)
+    events.photo_ready.send(p)
 
 
 def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, int]:
@@ -366,5 +365,5 @@ def remove_thumbs(settings: Settings, sha: str) -> None:
 
 __all__ = [
     "IngestResult", "ImportSummary", "ingest_stream", "ingest_file", "ingest_paths", "thumb_path",
-    "photo_catalogued", "photo_ready", "remove_thumbs",
+    "photo_catalogued", "remove_thumbs",
 ]

@@ -39,6 +39,7 @@ from ..errors import (
 )
 from . import journal, live
 from .hashing import sha256_file
+from ..db import Face, Person, PhotoTag
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,6 @@ def format_tree(tree: dict, indent: str = "") -> list[str]:
 
 # --- filing --------------------------------------------------------------------------------------
 def _facts_for_log(photo: Photo) -> tuple[list, list]:
-    from ..db import Face, Person, PhotoTag
 
     tags = [t.tag.name for t in PhotoTag.visible().where(PhotoTag.photo == photo)]
     people = sorted({

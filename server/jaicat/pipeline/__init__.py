@@ -1,5 +1,3 @@
-"""Machine-learning models behind one small interface (see models.py).
-
-Nothing here imports Flask or peewee: the domain modules (analysis, regions, search, worker, people)
-read and write the catalogue and hand plain images, strings and numpy arrays to these models.
-"""
+"""Orchestration of the analysis: `analysis` (a batch of photos through every task), `worker` (the
+server's background loop), `cluster` (the same on Ray workers) and `previews`. The models themselves
+live one floor down, in jaicat.models."""

@@ -9,7 +9,7 @@ Stages degrade independently: without CLIP/BLIP weights those stages are skipped
 model, naming `jaicat models pull`) and the photo is still marked analysed so faces and suggestions
 happen; a photo that cannot be decoded gets `analysis_error` and the batch goes on.
 `Analyser` takes its models from a ModelCache (the runtime's, which search shares); the worker and
-`jaicat scan` each make one. A stored embedding is announced on `photo_embedded` (search follows it).
+`jaicat scan` each make one. A stored embedding is announced on `events.photo_embedded` (search follows it).
 
 Computing and storing are separate: `Analyser.compute` runs the models on photo files or bytes and
 touches no catalogue (pipeline/cluster.py runs it on Ray workers), `Analyser.store` writes the results
@@ -36,17 +36,19 @@ from ..config import Settings
 from ..db import Face, Photo, database, utcnow, vec_to_blob
 from ..errors import JaicatError, ModelUnavailable
 from ..photos.library import photo_file
-from .captioner import Captioner, CaptionsInterrupted
-from .clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
-from .models import ModelCache, pick_device
-from .tagger import Vocabulary, ZeroShotTagger, caption_tags, load_vocabulary
+from ..models.captioner import Captioner, CaptionsInterrupted
+from ..models.clip import CLIP_INPUT_SIDE, ClipEncoder, shrink
+from ..models import registry
+from ..models.base import ModelCache, pick_device
+from ..models.tagger import Vocabulary, ZeroShotTagger, caption_tags, load_vocabulary
 from ..photos.tags import photo_tags, set_auto_tags
+from ..photos.ingest import thumb_path
+from ..photos import video
+from ..people import persons as people
+from ..people.faces import FaceModelPool
 
 log = logging.getLogger(__name__)
 
-# Sent with (settings, photo_id, embedding) once a photo's CLIP embedding is stored: the search
-# indexes of this process follow it (search/query.py), the pipeline does not know them.
-photo_embedded = events.Signal("photo_embedded")
 
 
 # What a model stage reads a photo from: its file, or its bytes (sent to an analysis worker).
@@ -66,7 +68,6 @@ def analysis_source(photo: Photo, settings: Settings, side: int | None = None) -
     `model_side`), else the original. A 12 MP JPEG then costs the pipeline one decode instead of two
     (a 1280 px JPEG decodes ~5x faster than the original at reduced DCT size). Videos give their
     original: their keyframes are read from it."""
-    from ..photos.ingest import thumb_path
 
     original = photo_file(photo, settings)
     if photo.is_video or not settings.thumb_sizes or not original.is_file():
@@ -84,7 +85,6 @@ def with_video_keyframes(clip: ClipEncoder, sources: list[PhotoSource], embeddin
     """Embeddings in which each video's row is the normalised mean of its poster's and
     VIDEO_KEYFRAMES keyframes' (spread over the clip): a video is tagged and found for what it shows
     throughout, not only in its first second. Photos' rows are returned unchanged."""
-    from ..photos import video
 
     out = np.array(embeddings, dtype=np.float32, copy=True)
     for i, src in enumerate(sources):
@@ -142,7 +142,7 @@ class Analyser:
     @property
     def skipped_stages(self) -> set[str]:
         """Stages skipped so far because their model (clip, caption) or module (faces) is unavailable."""
-        return self._warned & {"clip", "caption", "faces"}
+        return self._warned & (set(registry.TASKS) | {"faces"})
 
     def _once(self, key: str, msg: str, *args, level=logging.WARNING) -> None:
         if key not in self._warned:
@@ -150,7 +150,15 @@ class Analyser:
             log.log(level, msg, *args)
 
     def clip(self) -> ClipEncoder | None:
-        return self._load(ClipEncoder, self.settings.clip_model, "clip", "embeddings and tags")
+        return self.model("clip")
+
+    def model(self, task_name: str):
+        """The loaded model of a registered task (models/registry.py), or None when the settings turn
+        it off or its model is unavailable (logged once; the stage is skipped, the photos go on)."""
+        task = registry.task(task_name)
+        if not task.enabled(self.settings):
+            return None
+        return self._load(task.model, task.model_name(self.settings), task.name, task.gives)
 
     def _load(self, cls, name: str, key: str, what: str):
         model = self.models.get(cls, name, self.settings)
@@ -168,9 +176,7 @@ class Analyser:
         return None
 
     def captioner(self) -> Captioner | None:
-        if not self.settings.captions:
-            return None
-        return self._load(Captioner, self.settings.caption_model, "caption", "captions")
+        return self.model("caption")
 
     def tagger(self) -> ZeroShotTagger | None:
         clip = self.clip()
@@ -182,13 +188,15 @@ class Analyser:
         return self._tagger
 
     def people(self):
+        """The faces room (people.persons), or None when dlib cannot be loaded: faces are then
+        skipped (one log line) and the rest of the pipeline goes on."""
         if self._people is None:
             try:
-                from ..people import persons as people
+                import dlib  # noqa: F401 - checked here, used by people.faces
 
                 self._people = people
-            except Exception as e:  # dlib missing or broken: faces are skipped, the rest goes on
-                self._once("faces", "face analysis skipped: jaicat.people.persons unavailable (%s)", e)
+            except Exception as e:  # dlib missing or broken
+                self._once("faces", "face analysis skipped: dlib unavailable (%s)", e)
                 self._people = False
         return self._people or None
 
@@ -314,8 +322,6 @@ class Analyser:
         """The fast face pass's FaceModels, one per core (at most FAST_FACE_THREADS): dlib releases the
         GIL, so the batch's photos are detected and encoded side by side."""
         if self._face_models is None:
-            from ..people.faces import FaceModelPool
-
             self._face_models = FaceModelPool(min(FAST_FACE_THREADS, os.cpu_count() or 1))
         return self._face_models
 
@@ -386,7 +392,7 @@ class Analyser:
         r.caption = caption if caption is not None else p.caption
         r.tags = [t["name"] for t in photo_tags(p.id)]
         if emb is not None:
-            photo_embedded.send(self.settings, p.id, emb)
+            events.photo_embedded.send(self.settings, p.id, emb)
 
     def _after(self, p: Photo, r: PhotoResult) -> None:
         events.publish(events.PHOTO_ANALYSED, photo_id=p.id, tags=r.tags, caption=r.caption, faces=r.faces,

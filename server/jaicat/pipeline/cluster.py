@@ -37,7 +37,7 @@ from ..db import Photo
 from ..errors import ClusterUnavailable
 from ..photos import imaging
 from .analysis import Analyser, Computed, analysis_source, model_side
-from .tagger import Vocabulary, load_vocabulary
+from ..models.tagger import Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
 

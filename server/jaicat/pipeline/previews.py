@@ -13,7 +13,7 @@ import logging
 from ..db import Photo
 from ..errors import JaicatError
 from ..photos import library, preview
-from .background import PhotoLoop
+from ..loops import PhotoLoop
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from .analysis import Analyser
-from .background import PhotoLoop
-from .models import ModelCache
+from ..loops import PhotoLoop
+from ..models.base import ModelCache
 from ..config import Settings
 from ..db import Job, Photo, utcnow
 from ..errors import ClusterUnavailable
+from ..db import Region
+from ..search.regions import embed_missing
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -244,7 +246,6 @@ class Worker(PhotoLoop):
                     caption_quiet=CAPTION_QUIET_S)
 
     def _idle_chores(self) -> None:
-        from ..db import Region
 
         if not self._warmed and self.indexes is not None:
             # Load the search indexes in the background now (the saved annoy index when it is
@@ -253,6 +254,5 @@ class Worker(PhotoLoop):
             for idx in (self.indexes.photos, self.indexes.regions):
                 idx.warm()
         if Region.select().where(Region.embedding.is_null()).exists() and self.analyser.clip() is not None:
-            from ..search.regions import embed_missing
 
             embed_missing(self.settings, models=self.analyser.models, indexes=self.indexes)

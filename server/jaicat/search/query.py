@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from peewee import fn
 
+from .. import events
 from ..config import Settings
 from ..db import Face, Person, Photo, PhotoTag, Region, Tag, blob_to_vec, database
 from ..errors import InvalidInput, ModelUnavailable
-from ..pipeline.analysis import photo_embedded
-from ..pipeline.clip import embed_text
-from ..pipeline.models import ModelCache
+from ..models.clip import embed_text
+from ..models.base import ModelCache
 from .exact import exact_matches
 from .index import VectorIndex
 from .index_store import IndexStore
@@ -233,11 +233,11 @@ class Indexes:
 
     def connect(self) -> Indexes:
         """Follow `photo_embedded`: photos analysed in this process join `photos` at once."""
-        photo_embedded.connect(self._photo_embedded)
+        events.photo_embedded.connect(self._photo_embedded)
         return self
 
     def close(self) -> None:
-        photo_embedded.disconnect(self._photo_embedded)
+        events.photo_embedded.disconnect(self._photo_embedded)
 
     def _photo_embedded(self, settings: Settings, photo_id: int, embedding) -> None:
         if settings.db_path == self.settings.db_path:

@@ -42,8 +42,8 @@ from ..config import Settings
 from ..db import Photo, Region, blob_to_vec, vec_to_blob
 from ..errors import InvalidInput, ModelUnavailable, NotFound
 from ..photos.library import photo_file
-from ..pipeline.clip import embed_image_crops
-from ..pipeline.models import ModelCache
+from ..models.clip import embed_image_crops
+from ..models.base import ModelCache
 from .query import Indexes
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from ..config import Settings
 from ..db import Decision, Job, Meta, Photo, database, get_meta, set_meta, utcnow
 from .review import Review
 from .service import LEARNED_KEY, Suggester
+from ..photos.ingest import PHOTO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ class LibraryLearning:
         return filed or any(True for _ in self._first_library_file())
 
     def _first_library_file(self):
-        from ..photos.ingest import PHOTO_EXTENSIONS
 
         root = self.settings.library
         if root.is_dir():

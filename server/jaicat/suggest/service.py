@@ -44,6 +44,12 @@ from .catalogue import features_for_photo, record, tags_and_people
 from .engine import SuggestEngine
 from .features import PhotoFeatures, camera_label
 from .learning_log import load_learning_log
+from ..people import persons
+from ..photos import library
+from ..db import database
+from ..photos.library import list_folders
+from ..photos.ingest import PHOTO_EXTENSIONS
+from ..photos import imaging
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +111,6 @@ class Suggester:
         """Learn from every filing decision and follow folder renames and person renames, merges and
         forgets (`library.decision_made`, `library.folder_renamed`, `persons.person_changed`);
         idempotent. Returns self."""
-        from ..people import persons
-        from ..photos import library
 
         library.decision_made.connect(self.learn_decision)
         library.folder_renamed.connect(self.rename_folder)
@@ -115,8 +119,6 @@ class Suggester:
 
     def disconnect(self) -> None:
         """Stop hearing about filing (what it misses, it catches up from the logs)."""
-        from ..people import persons
-        from ..photos import library
 
         library.decision_made.disconnect(self.learn_decision)
         library.folder_renamed.disconnect(self.rename_folder)
@@ -134,7 +136,6 @@ class Suggester:
         return t
 
     def _warm(self) -> None:
-        from ..db import database
 
         try:
             with database.connection_context():
@@ -247,7 +248,6 @@ class Suggester:
         and the uncatalogued library `files` (from `_library_files`). Touches nothing of `self`: it can
         run without the lock while suggestions are served from the current engine. `progress(done,
         total)` after each photo or file."""
-        from ..photos.library import list_folders
 
         eng = SuggestEngine()
         # where in the logs this engine stands: taken first, so what happens while it learns is caught up
@@ -500,7 +500,6 @@ class Suggester:
 
     def _library_files(self) -> list[tuple[str, Path]]:
         """(folder, path) of the photo files in library folders that are not catalogued, in tree order."""
-        from ..photos.ingest import PHOTO_EXTENSIONS
 
         root = self.settings.library
         if not root.is_dir():
@@ -521,7 +520,6 @@ class Suggester:
                      progress: Callable[[int], None]) -> int:
         """Teach `eng` where each file is, from its EXIF (date, camera, GPS), oldest first; returns the
         files learned (unreadable ones are not history). `progress(files read)` after each."""
-        from ..photos import imaging
 
         root = self.settings.library
         found = []

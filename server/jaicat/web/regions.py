@@ -8,13 +8,13 @@ from ..db import Photo
 from . import runtime
 from .params import BadRequest, field, json_body, limit_arg
 from .serialize import photo_json, region_json
+from ..search import regions  # imports the ML stack: loaded on first use, not with the app
 
 bp = Blueprint("regions", __name__, url_prefix="/api")
 BOX = ("x", "y", "w", "h")
 
 
 def _domain():
-    from ..search import regions  # imports the ML stack: loaded on first use, not with the app
 
     return regions
 

@@ -10,6 +10,7 @@ from peewee import JOIN
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region
 from ..photos import live, preview
 from ..suggest import names
+from ..photos import uploads
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -108,7 +109,6 @@ def device_json(d, current_id: int | None = None) -> dict:
 
 
 def upload_json(u, settings) -> dict:
-    from ..photos import uploads
 
     return {
         "id": u.id, "filename": u.filename, "size": u.size, "offset": u.offset, "sha256": u.sha256,

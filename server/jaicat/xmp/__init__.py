@@ -23,6 +23,12 @@ from ..errors import FileMissing
 from .catalogue import apply_content, has_content, photo_content
 from .packet import Packet, XMPError, write_atomic
 from .sidecar import read_packet, update_packet
+from ..photos.imaging import register_formats
+from ..db import Photo
+from ..photos.imaging import stored_orientation
+from ..photos import ingest, library
+from .. import events
+from .follow import SidecarFollower
 
 __all__ = [
     "XMPError", "read_sidecar", "read_xmp_bytes", "read_embedded", "sidecar_path", "find_sidecar",
@@ -78,7 +84,6 @@ def read_embedded(photo_file: str | os.PathLike) -> dict | None:
                 return None
     from PIL import Image
 
-    from ..photos.imaging import register_formats
 
     register_formats()  # HEIC, and Jaicat's own pixel limit instead of Pillow's
     try:
@@ -142,13 +147,10 @@ def _settle_heif_orientation(photo, photo_file: Path) -> None:
     are read again each time, which costs a header parse on a filing decision."""
     if photo.mime not in _HEIF_MIMES or photo.orientation not in (None, 1):
         return
-    from ..db import Photo
-    from ..photos.imaging import stored_orientation
 
     try:
         from PIL import Image
 
-        from ..photos.imaging import register_formats
 
         register_formats()
         with Image.open(photo_file) as im:
@@ -188,7 +190,6 @@ def write_sidecars(settings, photo_ids=None, all: bool = False, progress=None) -
     """Write sidecars for library photos: those given by id, else every library photo without one
     (or every library photo with `all`). Returns {"written", "unchanged", "failed": [(id, reason)]}.
     `progress(done, total)` after each photo."""
-    from ..db import Photo
 
     query = Photo.select().order_by(Photo.id)
     query = query.where(Photo.id.in_(list(photo_ids))) if photo_ids else query.where(Photo.root == "library")
@@ -227,7 +228,6 @@ def _move_sidecar(old_file: Path, new_file: Path) -> None:
 def follow_decision(decision, settings) -> Path | None:
     """After a filing decision (or its undo): move the photo's sidecar to where the photo now is, then,
     if the photo is in the library, write the catalogue's keywords/people/regions into it."""
-    from ..db import Photo
 
     photo = Photo.get_by_id(decision.photo_id)
     here = _photo_file(photo, settings)
@@ -259,13 +259,10 @@ class SidecarWriter:
         self._follower = None
 
     def connect(self) -> SidecarWriter:
-        from ..photos import ingest, library
 
         ingest.photo_catalogued.connect(self.import_new_photo)
         library.decision_made.connect(self.update_after_decision)
         if self.follow and self._follower is None:
-            from .. import events
-            from .follow import SidecarFollower
 
             hub = self.hub if self.hub is not None else events.Hub()
             # late-bound, so the follower writes with whatever write_photo_sidecar is at the time
@@ -273,7 +270,6 @@ class SidecarWriter:
         return self
 
     def close(self) -> None:
-        from ..photos import ingest, library
 
         ingest.photo_catalogued.disconnect(self.import_new_photo)
         library.decision_made.disconnect(self.update_after_decision)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InvalidInput, ModelUnavailable
+from .exported import choose_runtime, load_tower
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,6 @@ class InferenceModel:
         """`module` (an image tower) on the chosen runtime: an exported.OnnxTower (running each call on
         `threads` threads; default: ONNX Runtime's, one per core), or None for torch. An export that
         fails falls back to torch with one warning: slower, never broken."""
-        from .exported import choose_runtime, load_tower
 
         self.runtime = choose_runtime(self.runtime_preference, self.device)
         if self.runtime == "torch" or self.path is None:

@@ -2,7 +2,7 @@
 
 Image preprocessing uses the PIL/numpy image processor, so torchvision is not needed. On CUDA the
 weights run in fp16; on a CPU the image tower runs on ONNX Runtime (int8 by default, setting
-model_runtime; pipeline/exported.py) while the text tower, used for search and the tag vocabulary,
+model_runtime; models/exported.py) while the text tower, used for search and the tag vocabulary,
 stays in torch. Embeddings always come back as float32 numpy arrays.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .models import InferenceModel, ModelCache
+from .base import InferenceModel, ModelCache
 
 CLIP_INPUT_SIDE = 448  # pre-shrink before the processor (224 px for ViT-B/32, 384 for BLIP)
 

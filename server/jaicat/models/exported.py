@@ -12,11 +12,11 @@ The runtime of a model is the setting `model_runtime`:
   torch      the float torch model, as trained
   onnx       ONNX Runtime, float weights (bit-for-bit close to torch, ~1.5x faster on a CPU)
   onnx-int8  ONNX Runtime, int8 weights
-BLIP's text decoder is exported as one graph per word (pipeline/caption_decoder.py): in torch its
+BLIP's text decoder is exported as one graph per word (models/caption_decoder.py): in torch its
 few hundred small operations per word cost about as much to dispatch as to compute. Where it stays in
 torch (a generation config that asks for more than greedy decoding), its Linear layers become torch's
 dynamic int8 ones on onnx-int8 (`int8_linears`). Its one large product, the keys and values of the
-image features, is exported with the vision tower (pipeline/captioner.py).
+image features, is exported with the vision tower (models/captioner.py).
 Exports live in `<models_dir>/.cache/onnx/<family>-<fingerprint>-<runtime>.onnx`, keyed by the
 weights' fingerprint, written to a temporary name and renamed into place, so a crash mid-export
 leaves nothing that is later loaded; a damaged export is rebuilt.

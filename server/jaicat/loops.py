@@ -7,13 +7,14 @@ import logging
 import threading
 import time
 
-from ..db import database
+from . import events
+from .db import database
 
 log = logging.getLogger(__name__)
 
 
 class PhotoLoop:
-    """A thread woken each time ingest marks a photo ready (`ingest.photo_ready`): it runs `_begin`
+    """A thread woken each time ingest marks a photo ready (`events.photo_ready`): it runs `_begin`
     once, then `_step` whenever woken (or every `idle_wait` seconds), and sets `idle` while it has
     nothing to do (tests wait on it). A failing step is logged and retried after `retry_seconds`."""
 
@@ -34,9 +35,7 @@ class PhotoLoop:
 
     def start(self):
         """Start the thread (idempotent) and wake it; returns self."""
-        from ..photos import ingest
-
-        ingest.photo_ready.connect(self._photo_ready)
+        events.photo_ready.connect(self._photo_ready)
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
@@ -53,9 +52,7 @@ class PhotoLoop:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the thread after the photo it is on; a loop never started stops at once."""
-        from ..photos import ingest
-
-        ingest.photo_ready.disconnect(self._photo_ready)
+        events.photo_ready.disconnect(self._photo_ready)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

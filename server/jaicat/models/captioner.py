@@ -1,10 +1,10 @@
 """Image captioning (BLIP by default; any transformers image-to-text model that can `generate`).
 
 On a CPU, BLIP's vision transformer (most of a caption's cost) runs on ONNX Runtime, int8 by default
-(setting model_runtime, pipeline/exported.py), together with the decoder's projections of the image
+(setting model_runtime, models/exported.py), together with the decoder's projections of the image
 features (the cross-attention keys and values of every layer, once per caption); the text decoder
 runs on ONNX Runtime too, one exported graph per word on one thread, greedy with its key/value cache
-(pipeline/caption_decoder.py; transformers' `generate` in torch, int8 Linear layers on onnx-int8,
+(models/caption_decoder.py; transformers' `generate` in torch, int8 Linear layers on onnx-int8,
 where the model's generation config asks for more than greedy decoding). Captions are batched across
 photos (DECODER_BATCH at a time on a CPU). Each image goes through the vision tower in a run of its
 own, as many at once as there are cores (up to a batch), a batch ahead of the decoder: independent
@@ -30,7 +30,10 @@ from typing import Callable
 from PIL import Image
 
 from .clip import image_processor_kwargs
-from .models import InferenceModel
+from .base import InferenceModel
+from .exported import int8_linears
+from .caption_decoder import OnnxDecoder, export_step, plain_greedy
+from .exported import export_path, load_or_export
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +231,6 @@ class Captioner(InferenceModel):
                 self.model.vision_model = self._vision = _onnx_vision(tower, [], int(vision.hidden_size))
                 return
             if self.runtime == "onnx-int8":
-                from .exported import int8_linears
 
                 self.model.text_decoder = int8_linears(self.model.text_decoder)
             for m in _cross_attentions(self.model.text_decoder):
@@ -237,11 +239,9 @@ class Captioner(InferenceModel):
             self.model.vision_model = self._vision = _onnx_vision(tower, self._projections, int(vision.hidden_size))
 
     def _onnx_decoder(self):
-        """BLIP's text decoder exported for ONNX Runtime (pipeline/caption_decoder.py), from the cache
+        """BLIP's text decoder exported for ONNX Runtime (models/caption_decoder.py), from the cache
         when it holds a sound export; None (transformers' generate decodes) where the generation config
         asks for more than greedy decoding, or the export fails."""
-        from .caption_decoder import OnnxDecoder, export_step, plain_greedy
-        from .exported import export_path, load_or_export
 
         decoder = self.model.text_decoder
         if not (plain_greedy(self.model.generation_config) and plain_greedy(decoder.generation_config)):

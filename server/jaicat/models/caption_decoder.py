@@ -8,7 +8,7 @@ dispatch cost.
 
 The graph (`decoder_step`) takes the word so far (`input_ids`, one per caption), its position, the
 self-attention keys and values of the words before it and the cross-attention keys and values of the
-image features (computed once per caption by the vision tower, pipeline/captioner.py), and gives the
+image features (computed once per caption by the vision tower, models/captioner.py), and gives the
 next word's logits and the self-attention keys and values with this word added. `OnnxDecoder.generate`
 decodes greedily as transformers' `generate` does for BLIP: the [DEC] prompt, no end before
 `min_new_tokens`, padding after a caption's end, stopping when every caption has ended. A model whose
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from .exported import export_graph
+from .exported import cpu_session
 
 # Generation settings that add a logits processor to greedy decoding, and the value that adds none.
 _PLAIN = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
@@ -101,7 +103,6 @@ def export_step(text_decoder, dest: Path, quantise: bool) -> Path:
     """Export `decoder_step(text_decoder)` to `dest` (exported.export_graph: atomic, int8 if `quantise`)."""
     import torch
 
-    from .exported import export_graph
 
     cfg = text_decoder.config
     n, heads = cfg.num_hidden_layers, cfg.num_attention_heads
@@ -125,7 +126,6 @@ class OnnxDecoder:
     """The exported step graph and greedy decoding with it (see the module's docstring)."""
 
     def __init__(self, path: Path, layers: int, heads: int, size: int, bos: int, eos: int, pad: int):
-        from .exported import cpu_session
 
         self.session = cpu_session(path, threads=1)  # a word is small: one core, the rest for the vision tower
         self.layers, self.heads, self.size = layers, heads, size
