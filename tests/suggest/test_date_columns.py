@@ -1,8 +1,9 @@
-"""The date columns of a page (SuggestEngine._date_scores) are computed for all its photos at once;
+"""The date columns of a page (columns.date_scores) are computed for all its photos at once;
 each photo's row must be exactly the rule applied to that photo alone."""
 
 import numpy as np
 
+from jaicat.suggest import columns
 from jaicat.suggest.engine import SuggestEngine
 from jaicat.suggest.features import PhotoFeatures
 
@@ -45,7 +46,7 @@ def test_a_pages_date_columns_are_each_photos_own():
             "2023-07-04T10:00:00", "2022-01-01T00:00:00", None, "2024-12-31T23:00:00"]
     recs = [PhotoFeatures.build(f"p{i}", taken_at=t) for i, t in enumerate(when)]
     n = len(eng.folders)
-    match, conflict = eng._date_scores(recs, n)
+    match, conflict = columns.date_scores(eng.date_arr, eng.alive, recs, n)
     assert match.shape == conflict.shape == (len(recs), n)
     for b, rec in enumerate(recs):
         want_match, want_conflict = one_photo(eng, rec, n)

@@ -22,71 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import names, reasons
+from . import columns, names, reasons
 from .calibrate import Calibrator
 from .features import (FEATURES, SIGNALS, TOKEN_GROUPS, Evidence, PhotoFeatures, folder_date, folder_name_tokens,
-                       normalise_folder, singular)
+                       normalise_folder)
 from .stats import GeoIndex, TimeIndex, TokenTable, VectorIndex, _grow
 
 SNAPSHOT_VERSION = 4  # bump when the engine's attributes change: older snapshots are then rebuilt
-_TIME_SCALES = ((600.0, 3 * 3600.0), (3 * 3600.0, 36 * 3600.0), (2 * 86400.0, 10 * 86400.0))
-_KNN = 16
 _RECENT = 30
 _PAGE = 64  # photos whose embedding neighbours come from one matrix product
-
-
-class _PageSums:
-    """Per-folder sums of small weights (a few neighbours a photo) for each photo of a page, turned into
-    a log(1 + sum) column (photos x folders) at once; each photo's sums add its own weights in its own
-    order, as alone."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self.keys: list[np.ndarray] = []
-        self.weights: list[np.ndarray] = []
-
-    def add(self, b: int, fs: np.ndarray, w: np.ndarray) -> None:
-        """Photo b gives weight w[i] to folder fs[i]."""
-        self.keys.append(fs + b * self.n)
-        self.weights.append(w)
-
-    def into(self, out: np.ndarray) -> None:
-        """out[b, f] = log(1 + photo b's sum for folder f) where it has one (out is zero elsewhere)."""
-        if self.keys:
-            keys = np.concatenate(self.keys)
-            sums = np.bincount(keys, np.concatenate(self.weights), minlength=out.size)
-            nz = np.flatnonzero(sums)
-            out.reshape(-1)[nz] = np.log1p(sums[nz])
-
-
-def _log_sums(fs: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out[f] = log(1 + sum of the weights `w` of folder f) for the folders in `fs`; out is zero
-    elsewhere (log1p(0)), so only the folders named are computed."""
-    sums = np.bincount(fs, w, minlength=out.shape[0])
-    nz = np.flatnonzero(sums)
-    out[nz] = np.log1p(sums[nz])
-
-
-class _Near:
-    """(distance km, folder) of the places within `radius_km` of a photo (GeoIndex.near), measured the
-    first time they are read: `d, fs = detail["gps"]`."""
-
-    __slots__ = ("geo", "gps", "radius_km", "found")
-
-    def __init__(self, geo: GeoIndex, gps: tuple, radius_km: float):
-        self.geo, self.gps, self.radius_km, self.found = geo, gps, radius_km, None
-
-    def __iter__(self):
-        if self.found is None:
-            self.found = self.geo.near(self.gps, self.radius_km)
-        return iter(self.found)
-
-
-def _kernel(d: np.ndarray, tau: float) -> np.ndarray:
-    """exp(-d / tau) in float32: thousands of places a photo (a float32 exponential is several
-    times faster than a float64 one; its 1e-7 relative error is far below what a feature can tell)."""
-    w = np.multiply(d, np.float32(-1.0 / tau), dtype=np.float32)
-    return np.exp(w, out=w)
 
 
 @dataclass
@@ -123,6 +67,28 @@ def _merged(rec: PhotoFeatures, src: int, dst: int) -> tuple[list, list]:
             names.append(name)
             ids.append(i)
     return names, ids
+
+
+def _page_evidence(F: np.ndarray, cand: np.ndarray, details: list[dict]) -> list[Evidence]:
+    """Each photo's Evidence from the page's columns F (features x photos x folders) and its candidates.
+
+    Photo-major in one pass (a signal that is off left its columns at 0); a photo whose candidates are
+    all the folders (the usual case once a household has history) takes its block as it is, the others
+    gather their rows."""
+    n = F.shape[2]
+    X = np.ascontiguousarray(F.transpose(1, 2, 0))
+    totals = F.sum(axis=2).T  # each photo's column sums over every folder (its reasons)
+    out = []
+    for b in range(F.shape[1]):
+        idx = np.nonzero(cand[b])[0]
+        if idx.size == n:
+            details[b]["totals"] = totals[b]
+            out.append(Evidence(idx, X[b], details[b]))
+        else:
+            Xb = X[b].take(idx, axis=0)
+            details[b]["totals"] = Xb.sum(axis=0)
+            out.append(Evidence(idx, Xb, details[b]))
+    return out
 
 
 class SuggestEngine:
@@ -343,52 +309,6 @@ class SuggestEngine:
             "date": date,
         }
 
-    def _name_scores(self, rec: PhotoFeatures, toks: dict, n: int) -> np.ndarray:
-        out = np.zeros(n)
-        if not self.name_index:
-            return out
-        words: dict[str, float] = {}
-        for tag, s in toks["tags"].items():
-            for w in tag.split():
-                words[singular(w)] = max(words.get(singular(w), 0.0), s)
-        for p in rec.people:
-            parts = p.lower().split()
-            for w in parts[:1] + ["".join(parts)]:
-                words[w] = 1.0
-        for w in toks["words"]:
-            words[w] = max(words.get(w, 0.0), 0.5)
-        fs, ss = [], []
-        for w, s in words.items():
-            hit = self.name_index.get(w)
-            if hit:
-                fs.extend(hit)
-                ss.extend([s] * len(hit))
-        if not fs:
-            return out
-        return np.minimum(np.bincount(fs, ss, minlength=n), 3.0)
-
-    def _date_scores(self, recs: list[PhotoFeatures], n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(match, conflict) of each photo's capture date with each folder's named date, photos x
-        folders; every cell is what the photo alone would get (small sums of 1, 0.5 and -0.5)."""
-        match, conflict = np.zeros((len(recs), n)), np.zeros((len(recs), n))
-        rows = [b for b, rec in enumerate(recs) if rec.local is not None]
-        if not rows:
-            return match, conflict
-        ymd = np.array([recs[b].local[:3] for b in rows], np.int64)
-        y, m, d = ymd[:, 0:1], ymd[:, 1:2], ymd[:, 2:3]
-        fy, fm, fd = (self.date_arr[:n, i] for i in range(3))
-        dated = (fy >= 0) & self.alive[:n]
-        same_year = dated & (fy == y)
-        c = np.where(dated & (fy != y), 1.0, 0.0)
-        has_month = same_year & (fm >= 0)
-        c[has_month & (fm != m)] = 0.5
-        same_month = has_month & (fm == m)
-        has_day = same_month & (fd >= 0)
-        day = np.where(np.abs(fd - d) <= 1, 1.0, -0.5)
-        match[rows] = same_year.astype(np.float64) + same_month + np.where(has_day, day, 0.0)
-        conflict[rows] = c
-        return match, conflict
-
     def evidence(self, rec: PhotoFeatures) -> Evidence:
         """The photo's feature columns over the candidate folders, with the details the reasons quote.
         Cached for the same record until the engine learns again."""
@@ -435,96 +355,50 @@ class SuggestEngine:
         return out
 
     def _evidence_page(self, recs: list[PhotoFeatures]) -> list[Evidence]:
-        n, B = len(self.folders), len(recs)
+        n = len(self.folders)
+        F = np.zeros((len(FEATURES), len(recs), n))  # feature-major: each column of the page is contiguous
+        toks = [self.tokens(rec) for rec in recs]
+        details: list[dict] = [{"tokens": t} for t in toks]
+        self._shared_columns(toks, F)
+        self._signal_columns(recs, toks, F, details)
+        return _page_evidence(F, self._candidates(F), details)
+
+    def _shared_columns(self, toks: list[dict], F: np.ndarray) -> None:
+        """The prior, recency and token-lift columns (F[0:7]), from what every photo shares."""
         on = set(self.signals)
-        prior, recent, lifts, _ = self._page_base(n)
-        F = np.zeros((len(FEATURES), B, n))  # feature-major: each column of the page is contiguous
+        prior, recent, lifts, _ = self._page_base(F.shape[2])
         F[0] = np.log(prior)
         if "recent" in on:
             F[1] = recent
-        toks = [self.tokens(rec) for rec in recs]
-        details: list[dict] = [{"tokens": t} for t in toks]
         for col, group in enumerate(TOKEN_GROUPS, start=2):
             if group in on:
                 self.tables[group].score_many([t[group] for t in toks], prior, F[col], lifts[group])
+
+    def _signal_columns(self, recs: list[PhotoFeatures], toks: list[dict], F: np.ndarray,
+                        details: list[dict]) -> None:
+        """The time, embedding, GPS and folder-name columns (F[7:18]) of the signals that are on and
+        have history (columns.py)."""
+        on = set(self.signals)
         if "time" in on and self.times.ts.size:
-            self._time_columns(recs, F, details)
+            columns.time_columns(self.times, recs, F, details)
         if "embedding" in on and self.vectors.n:
-            self._embedding_columns(recs, F, details)
+            columns.embedding_columns(self.vectors, recs, F, details)
         if "gps" in on and self.geo.n:
-            self._gps_columns(recs, F, details)
-        # Candidates: real folders with history, or named/dated like this photo, or just created.
+            columns.gps_columns(self.geo, recs, F, details)
+        if "name" in on:
+            n = F.shape[2]
+            for b, rec in enumerate(recs):
+                F[15, b] = columns.name_scores(self.name_index, rec, toks[b], n)
+            F[16], F[17] = columns.date_scores(self.date_arr, self.alive, recs, n)
+
+    def _candidates(self, F: np.ndarray) -> np.ndarray:
+        """Candidates, photos x folders: real folders with history, or named/dated like this photo, or
+        just created."""
+        n = F.shape[2]
         base = self.alive[:n] & (self.raw[:n] > 0)
         for _, f in self.recent:
             base[f] = self.alive[f]
-        if "name" in on:
-            for b, rec in enumerate(recs):
-                F[15, b] = self._name_scores(rec, toks[b], n)
-            F[16], F[17] = self._date_scores(recs, n)
-        cand = base | (self.alive[:n] & ((F[15] > 0) | (F[16] > 0)))  # photos x folders
-        # photo-major in one pass (a signal that is off left its columns at 0); a photo whose candidates
-        # are all the folders (the usual case once a household has history) takes its block as it is,
-        # the others gather their rows
-        X = np.ascontiguousarray(F.transpose(1, 2, 0))
-        totals = F.sum(axis=2).T  # each photo's column sums over every folder (its reasons)
-        out = []
-        for b in range(B):
-            idx = np.nonzero(cand[b])[0]
-            if idx.size == n:
-                details[b]["totals"] = totals[b]
-                out.append(Evidence(idx, X[b], details[b]))
-            else:
-                Xb = X[b].take(idx, axis=0)
-                details[b]["totals"] = Xb.sum(axis=0)
-                out.append(Evidence(idx, Xb, details[b]))
-        return out
-
-    def _time_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
-        """Capture-time neighbours at three time scales (F[7:10])."""
-        sums = [_PageSums(F.shape[2]) for _ in _TIME_SCALES]
-        for b, rec in enumerate(recs):
-            if rec.ts is None:
-                continue
-            dts, fs = self.times.window(rec.ts, _TIME_SCALES[-1][1])
-            details[b]["time"] = (dts, fs)
-            for acc, (tau, span) in zip(sums, _TIME_SCALES, strict=True):
-                near = dts <= span
-                if near.any():
-                    acc.add(b, fs[near], np.exp(-dts[near] / tau))
-        for col, acc in enumerate(sums, start=7):
-            acc.into(F[col])
-
-    def _embedding_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
-        """Nearest embeddings and folder centroids (F[10:13]): the page's neighbours from one product."""
-        n = F.shape[2]
-        rows = [b for b, rec in enumerate(recs) if self.vectors.accepts(rec.embedding)]
-        if not rows:
-            return
-        knn, rel = _PageSums(n), _PageSums(n)
-        found = self.vectors.neighbours_many(np.stack([recs[b].embedding for b in rows]), _KNN)
-        for b, (sims, fs) in zip(rows, found, strict=True):
-            details[b]["embedding"] = (sims, fs)
-            if sims.size:
-                knn.add(b, fs, np.exp((sims - 1.0) / 0.05))
-                rel.add(b, fs, np.exp((sims - sims[0]) / 0.02))
-            F[12, b] = self.vectors.centroid_sims(recs[b].embedding, n)
-        knn.into(F[10])
-        rel.into(F[11])
-
-    def _gps_columns(self, recs: list[PhotoFeatures], F: np.ndarray, details: list[dict]) -> None:
-        """GPS proximity (F[13:15]): exp(-d / 0.5 km) over the places within 5 km, and exp(-d / 20 km)
-        within 100 km over the grid's groups (GeoIndex.groups). The places within 100 km that the
-        reasons quote are measured only if asked for (detail "gps")."""
-        for b, rec in enumerate(recs):
-            if rec.gps is None:
-                continue
-            details[b]["gps"] = _Near(self.geo, rec.gps, 100.0)
-            d, fs = self.geo.near(rec.gps, 5.0)
-            if d.size:
-                _log_sums(fs, _kernel(d, 0.5), F[13, b])
-            d, fs, count = self.geo.groups(rec.gps, 100.0)
-            if d.size:
-                _log_sums(fs, count * _kernel(d, 20.0), F[14, b])
+        return base | (self.alive[:n] & ((F[15] > 0) | (F[16] > 0)))
 
     def p_new(self) -> float:
         return self.new_mass / self.all_mass
