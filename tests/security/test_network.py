@@ -1,7 +1,7 @@
 """Attacks on the serving stack: stalled clients, oversized bodies, websockets, cross-site requests.
 
 Each test is the attack of the same number in the issue that asked for them ("hold up on a hostile
-home network"); each failed against the server before the front (web/front.py) and the checks in
+home network"); each failed against the server before the front (web/serving/front.py) and the checks in
 web/auth.py and web/ws.py."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_1_slow_pairing_bodies_do_not_stop_a_paired_phone(live_server):
 
 
 def test_1_a_stalled_head_is_timed_out(live_server):
-    from jaicat.web import front
+    from jaicat.web.serving import front
 
     s = raw_socket(live_server, timeout=front.HEAD_SECONDS + 10)
     try:

@@ -1,7 +1,7 @@
 """The server command: `jaicat serve`.
 
 `jaicat serve` runs the Flask app on gunicorn's threaded worker behind a front that reads each request
-on the event loop before a thread sees it (web/front.py; one process, many threads: the ML worker and
+on the event loop before a thread sees it (web/serving/; one process, many threads: the ML worker and
 the websocket hub live in that process). Side effects happen here, never in create_app:
 the pairing code is printed by the master before it forks; the worker process (gunicorn's `load`)
 creates the Runtime (suggester and analysis worker) for the app, starts it, and starts the upload
@@ -107,9 +107,9 @@ def make_server(settings, threads: int = 32):
         "bind": [f"[{settings.host}]:{settings.port}" if ":" in settings.host else
                  f"{settings.host}:{settings.port}"],
         "workers": 1,
-        # gthread with a front that reads requests on the event loop (web/front.py): stalled and idle
+        # gthread with a front that reads requests on the event loop (web/serving/): stalled and idle
         # clients cost a buffer, not one of the request threads
-        "worker_class": "jaicat.web.front.FrontWorker",
+        "worker_class": "jaicat.web.serving.front.FrontWorker",
         "worker_connections": 4000,
         "threads": max(4, int(threads)),
         "timeout": 120,

@@ -12,11 +12,11 @@ from ..photos import uploads
 from ..errors import IngestError, JaicatError
 from .errors import error_response
 from .params import BadRequest, field, json_body
-from .rawbody import body_source
+from .serving import STALL_SECONDS
+from .serving.rawbody import body_source
 from .serialize import upload_json
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
-READ_TIMEOUT = 30.0  # seconds without a byte before a chunk is given up
 DISCARD_LIMIT = 64 * 1024 * 1024  # beyond this, closing the connection is cheaper than reading on
 
 
@@ -58,13 +58,9 @@ def chunk(upload_id: str):
     if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw):
         raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
     settings = _settings()
-    # A phone that leaves the Wi-Fi mid-chunk sends no FIN: without a read timeout this thread would
-    # wait (and keep the upload busy) until TCP gives up, hours later.
-    sock = request.environ.get("gunicorn.socket")
-    old_timeout = sock.gettimeout() if sock is not None else None
-    if sock is not None:
-        sock.settimeout(READ_TIMEOUT)
-    source = body_source(request.environ, request.stream, READ_TIMEOUT)
+    # A phone that leaves the Wi-Fi mid-chunk sends no FIN: the front's sockets give up after
+    # STALL_SECONDS without a byte (serving.front.TimedSocket), and so does the splice path.
+    source = body_source(request.environ, request.stream, STALL_SECONDS)
     try:
         up, _result = runtime().uploads.write_chunk(upload_id, int(raw), source, length=request.content_length,
                                                     device_id=g.device.id, device_name=g.device.name)
@@ -80,11 +76,6 @@ def chunk(upload_id: str):
     finally:
         if source is not request.stream:
             source.close()
-        if sock is not None:
-            try:
-                sock.settimeout(old_timeout)
-            except OSError:
-                pass
     return jsonify(upload_json(up, settings))
 
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PING_SECONDS = 25.0
 RECHECK_SECONDS = 5.0  # a device revoked by another process (`jaicat devices --revoke`) is seen this late
 SOCKETS_PER_DEVICE = 8  # a phone needs one; a few more cover reloads and a tablet sharing its pairing
-SOCKETS_TOTAL = 320  # below web/front.WEBSOCKET_THREADS: each open websocket holds one of those threads
+SOCKETS_TOTAL = 320  # web/serving/front.WEBSOCKET_THREADS is derived from it: each open websocket holds one of those
 CLOSE_REVOKED = 1008  # policy violation
 sock = Sock()
 
@@ -140,7 +140,7 @@ def reserve_socket() -> None:
     key = object()
     open_sockets.add(g.device.id, key, lambda: None)  # replaced once the socket is up
     g.socket_key = key
-    # An open websocket waits on its client for as long as it likes: lift the stall timeout web/front.py
+    # An open websocket waits on its client for as long as it likes: lift the stall timeout web/serving/
     # gives request sockets before the websocket's reader thread starts reading.
     raw = request.environ.get("gunicorn.socket")
     if raw is not None:

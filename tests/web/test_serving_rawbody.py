@@ -10,7 +10,7 @@ import pytest
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
-from jaicat.web.rawbody import SocketBody, body_source
+from jaicat.web.serving.rawbody import SocketBody, body_source
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="splice(2) is Linux-only")
 

@@ -19,6 +19,9 @@ import os
 import select
 import ssl
 
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import SocketUnreader
+
 F_SETPIPE_SZ = 1031  # linux/fcntl.h
 PIPE_SIZE = 1024 * 1024
 
@@ -34,11 +37,6 @@ def body_source(environ: dict, fallback, timeout: float):
     except ValueError:
         return fallback
     if sock is None or isinstance(sock, ssl.SSLSocket) or length < 0:
-        return fallback
-    try:
-        from gunicorn.http.body import Body, LengthReader
-        from gunicorn.http.unreader import SocketUnreader
-    except ImportError:
         return fallback
     if not (isinstance(body, Body) and isinstance(body.reader, LengthReader)
             and isinstance(body.reader.unreader, SocketUnreader) and body.reader.unreader.sock is sock):

@@ -1,11 +1,11 @@
-"""The front's framing decisions (web/front.py): when a request is whole enough for a thread."""
+"""The front's framing decisions (web/serving/front.py): when a request is whole enough for a thread."""
 
 from __future__ import annotations
 
 import pytest
 
-from jaicat.web import front
-from jaicat.web.front import Verdict, chunked_end, judge
+from jaicat.web.serving import front
+from jaicat.web.serving.front import Verdict, chunked_end, judge
 
 HEAD = b"POST /api/folders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -90,3 +90,41 @@ def test_a_descriptor_closed_while_watched_does_not_stop_the_worker():
     finally:
         peer.close()
         poller.close()
+
+
+def test_the_streamed_path_is_the_upload_chunk_route_and_no_other(app):
+    """The front lets big bodies through to one route only; its pattern comes from that blueprint."""
+    urls = app.url_map.bind("localhost")
+    assert urls.match("/api/uploads/abc123", method="PATCH")[0] == "uploads.chunk"
+    assert front.STREAMED_PATH.match(b"/api/uploads/abc123?offset=0")
+    streamed = [r for r in app.url_map.iter_rules()
+                if front.STREAMED_PATH.match(r.rule.replace("<", "x").replace(">", "x").encode())]
+    assert {r.endpoint for r in streamed if "PATCH" in r.methods} == {"uploads.chunk"}
+    assert not front.STREAMED_PATH.match(b"/api/uploads/check/x")
+    assert not front.STREAMED_PATH.match(b"/api/uploadsx/1")
+
+
+def test_the_front_enforces_the_limits_the_app_declares():
+    from jaicat.web import params, ws
+
+    assert front.SMALL_BODY_BYTES == params.MAX_JSON_BYTES
+    assert front.WEBSOCKET_THREADS > ws.SOCKETS_TOTAL
+
+
+def test_a_blocking_request_socket_gives_up_after_the_one_stall_timeout():
+    """gunicorn sets request sockets blocking; the front's sockets then wait STALL_SECONDS, no longer
+    (web/uploads.py relies on this for upload chunks and passes the same figure to the splice path)."""
+    import socket
+
+    from jaicat.web import serving
+
+    a, b = socket.socketpair()
+    s = front.TimedSocket(a.family, a.type, a.proto, fileno=a.detach())
+    try:
+        s.setblocking(True)
+        assert s.gettimeout() == serving.STALL_SECONDS
+        s.setblocking(False)
+        assert s.gettimeout() == 0.0
+    finally:
+        s.close()
+        b.close()

@@ -39,14 +39,19 @@ from gunicorn import sock as gsock
 from gunicorn.http import wsgi as gwsgi
 from gunicorn.workers import gthread
 
+from .. import uploads as upload_routes
+from ..params import MAX_JSON_BYTES
+from ..ws import SOCKETS_TOTAL
+from . import STALL_SECONDS, internals
+
 HEAD_SECONDS = 15.0  # a whole request head (and a small body) within this
 HEAD_MAX_BYTES = 64 * 1024
-SMALL_BODY_BYTES = 1024 * 1024  # web/params.MAX_JSON_BYTES: no JSON route takes more
-STALL_SECONDS = 30.0  # a request thread waits this long for the next byte of a big body
+SMALL_BODY_BYTES = MAX_JSON_BYTES  # no JSON route takes more
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 256 * 1024
-WEBSOCKET_THREADS = 336  # web/ws.SOCKETS_TOTAL and a few closing
-STREAMED_PATH = re.compile(rb"^/api/uploads/[^/?#]+(\?|$)")
+WEBSOCKET_THREADS = SOCKETS_TOTAL + 16  # every open websocket holds one, and a few are closing
+# the upload chunk route (`PATCH <prefix>/<upload_id>` in web/uploads.py)
+STREAMED_PATH = re.compile(rb"^" + re.escape(upload_routes.bp.url_prefix.encode()) + rb"/[^/?#]+(\?|$)")
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\r\n]*)?\r\n")
 
 
@@ -199,6 +204,9 @@ class FrontWorker(gthread.ThreadWorker):
         self._ssl_context = None
 
     def init_process(self):
+        found = internals.problems()
+        if found:  # serving on would silently drop the protections above
+            raise RuntimeError(internals.message(found))
         # gunicorn names itself in every response's Server header and has no setting for it; the
         # module-level name is what each response copies, in this worker process only.
         gwsgi.SERVER = "Jaicat"
