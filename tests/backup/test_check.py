@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 from jaicat.backup.check import check
-from jaicat.db import Photo
+from jaicat.db import Photo, Upload
 from jaicat.photos import journal, library
+from jaicat.photos.ingest import ingest_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +135,68 @@ def test_20_kills_during_filing_and_upload_finishing(settings, tmp_path):
     assert lost == []
     assert _audit(settings)["rows_pointing_at_missing_files"] == 0
     assert check(settings).clean
+
+
+def _jpeg(i: int) -> bytes:
+    rnd = random.Random(1000 + i)
+    im = Image.new("RGB", (32, 24))
+    im.putdata([tuple(rnd.randrange(256) for _ in range(3)) for _ in range(32 * 24)])
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_each_kind_of_drift_is_reported_then_repaired(settings, tmp_path):
+    """One of every case check() reconciles, side by side: a moved and a lost photo, inbox orphans,
+    unfinished uploads in each state a crash leaves, temp files; reported alike without and with
+    repair, and clean (but for the lost photo) afterwards."""
+    blobs = [_jpeg(i) for i in range(10)]
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"p{i}.jpg").write_bytes(blobs[i])
+        ingest_file(src / f"p{i}.jpg", settings)
+    ps = list(Photo.select().order_by(Photo.id))
+    (settings.inbox / "moved").mkdir()
+    os.replace(library.photo_file(ps[0], settings), settings.inbox / "moved" / "x.jpg")
+    library.photo_file(ps[1], settings).unlink()
+    (settings.inbox / "orphan.jpg").write_bytes(blobs[6])
+    (settings.inbox / "notes.txt").write_text("not a photo")
+    (settings.library / "A").mkdir(parents=True)
+    (settings.library / "A" / ".jaicat-1.part").write_bytes(b"zz")
+    sha = [hashlib.sha256(b).hexdigest() for b in blobs]
+    ups = settings.uploads
+    Upload.create(id="named", filename="a.jpg", size=len(blobs[7]), offset=5)  # renamed for ingest
+    (ups / "named").mkdir(parents=True)
+    (ups / "named" / "a.jpg").write_bytes(blobs[7])
+    Upload.create(id="in-ingest", filename="b.jpg", size=len(blobs[8]), sha256=sha[8], offset=9)
+    (settings.tmp / "ingest-1.part").write_bytes(blobs[8])
+    (settings.tmp / "ingest-2.part").write_bytes(b"spare")
+    Upload.create(id="catalogued", filename="c.jpg", size=len(blobs[3]), sha256=sha[3], offset=3)
+    Upload.create(id="short", filename="d.jpg", size=100, offset=50)
+    (ups / "short").mkdir()
+    (ups / "short" / "data").write_bytes(b"x" * 20)
+    Upload.create(id="fine", filename="e.jpg", size=100, offset=10)
+    (ups / "fine").mkdir()
+    (ups / "fine" / "data").write_bytes(b"x" * 10)
+
+    seen = check(settings)
+    assert (seen.relinked, seen.missing) == ([ps[0].id], [ps[1].id])
+    assert sorted(seen.orphans) == ["moved/x.jpg", "orphan.jpg"]  # the moved file is unclaimed until repaired
+    assert sorted(seen.uploads_fixed) == ["catalogued", "in-ingest", "named", "short"]
+    assert sorted(seen.temp_files) == ["A/.jaicat-1.part", "ingest-2.part"]
+    assert (settings.library / "A" / ".jaicat-1.part").exists()  # nothing changed without repair
+
+    fixed = check(settings, repair=True)
+    assert (fixed.relinked, fixed.orphans, fixed.orphans_catalogued) == ([ps[0].id], ["orphan.jpg"], 1)
+    assert sorted(fixed.uploads_fixed) == sorted(seen.uploads_fixed) and fixed.temp_files == seen.temp_files
+    assert Photo.get_by_id(ps[0].id).path == "moved/x.jpg"
+    assert (ups / "named" / "data").read_bytes() == blobs[7]
+    assert (ups / "in-ingest" / "data").read_bytes() == blobs[8]
+    assert Upload.get_by_id("catalogued").photo_id == ps[3].id
+    assert Upload.get_by_id("short").offset == 20 and Upload.get_by_id("fine").offset == 10
+    assert not list(settings.tmp.glob("ingest-*")) and not (settings.library / "A" / ".jaicat-1.part").exists()
+
+    after = check(settings)
+    assert after.missing == [ps[1].id] and not (after.relinked or after.orphans or after.uploads_fixed
+                                                 or after.temp_files)

@@ -82,6 +82,16 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
     """Reconcile the catalogue with the files (see the module doc). With `repair`, fix what it finds;
     call it only while no filing or upload runs (start-up, or a command alone on the data dir)."""
     report = CheckReport(repaired=repair)
+    _settle_filings(settings, report, repair)
+    claimed = _relink_moved(settings, report, repair)
+    _catalogue_orphans(settings, report, repair, claimed)
+    spare = _resume_uploads(settings, report, repair)
+    _remove_temp_files(settings, report, repair, spare)
+    return report
+
+
+def _settle_filings(settings: Settings, report: CheckReport, repair: bool) -> None:
+    """1. Filings a crash interrupted: finished or rolled back (with repair), else counted."""
     if repair:
         settled = journal.settle(settings)
         report.filings_rolled_back = settled["rolled_back"]
@@ -90,37 +100,50 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
     else:
         report.filings_unresolved = len(journal.pending())
 
-    # 2. rows -> files
+
+def _relink_moved(settings: Settings, report: CheckReport, repair: bool) -> set[tuple[str, str]]:
+    """2. Rows -> files: a row whose file is gone follows the unclaimed file of the same size and
+    sha256 (it moved), else it is missing. Returns the (root, path) the rows claim."""
     roots = {"library": settings.library, "inbox": settings.inbox}
     rows = list(Photo.select(Photo.id, Photo.root, Photo.path, Photo.size, Photo.sha256, Photo.status)
                 .where(Photo.root.in_(list(roots))))
     report.photos = len(rows)
     claimed = {(p.root, p.path) for p in rows}
     lost = [p for p in rows if not (roots[p.root] / p.path).is_file()]
-    if lost:
-        by_size: dict[int, list[tuple[str, Path]]] = {}
-        for root, base in roots.items():
-            for f in _walk_files(base):
-                rel = f.relative_to(base).as_posix()
-                if (root, rel) not in claimed and not f.name.startswith(TEMP_PREFIX):
-                    by_size.setdefault(f.stat().st_size, []).append((root, f))
-        for p in lost:
-            found = next(((root, f) for root, f in by_size.get(p.size, []) if sha256_file(f) == p.sha256), None)
-            if found is None:
-                report.missing.append(p.id)
-                continue
-            root, f = found
-            by_size[p.size].remove(found)
-            report.relinked.append(p.id)
-            if repair:
-                rel = f.relative_to(roots[root]).as_posix()
-                status = "filed" if root == "library" else (p.status if p.status != "filed" else "inbox")
-                Photo.update(root=root, path=rel, status=status).where(Photo.id == p.id).execute()
-                claimed.add((root, rel))
-                log.warning("photo %s: file found at %s/%s; catalogue updated", p.id, root, rel)
+    if not lost:
+        return claimed
+    by_size = _unclaimed_by_size(roots, claimed)
+    for p in lost:
+        found = next(((root, f) for root, f in by_size.get(p.size, []) if sha256_file(f) == p.sha256), None)
+        if found is None:
+            report.missing.append(p.id)
+            continue
+        root, f = found
+        by_size[p.size].remove(found)
+        report.relinked.append(p.id)
+        if repair:
+            rel = f.relative_to(roots[root]).as_posix()
+            status = "filed" if root == "library" else (p.status if p.status != "filed" else "inbox")
+            Photo.update(root=root, path=rel, status=status).where(Photo.id == p.id).execute()
+            claimed.add((root, rel))
+            log.warning("photo %s: file found at %s/%s; catalogue updated", p.id, root, rel)
+    return claimed
 
-    # 3. inbox orphans
 
+def _unclaimed_by_size(roots: dict[str, Path], claimed: set) -> dict[int, list[tuple[str, Path]]]:
+    """The files under the roots that no row claims (temp files aside), by size: where a lost photo
+    may have moved."""
+    by_size: dict[int, list[tuple[str, Path]]] = {}
+    for root, base in roots.items():
+        for f in _walk_files(base):
+            rel = f.relative_to(base).as_posix()
+            if (root, rel) not in claimed and not f.name.startswith(TEMP_PREFIX):
+                by_size.setdefault(f.stat().st_size, []).append((root, f))
+    return by_size
+
+
+def _catalogue_orphans(settings: Settings, report: CheckReport, repair: bool, claimed: set) -> None:
+    """3. Inbox orphans: a photo file there that no row claims is catalogued again through ingest."""
     for f in list(_walk_files(settings.inbox)):
         rel = f.relative_to(settings.inbox).as_posix()
         if ("inbox", rel) in claimed or f.name.startswith(TEMP_PREFIX) or f.suffix.lower() not in PHOTO_EXTENSIONS:
@@ -135,37 +158,55 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
             except Exception as e:  # noqa: BLE001 - report and go on; the file stays where it is
                 log.warning("orphan %s could not be catalogued: %s", rel, e)
 
-    # 4. unfinished uploads: the bytes back where the upload expects them, the offset what is on disk
 
+def _resume_uploads(settings: Settings, report: CheckReport, repair: bool) -> list[Path]:
+    """4. Unfinished uploads: the bytes back where the upload expects them, the offset what is on disk.
+    Returns the ingest temp files no upload took back (step 5 removes them)."""
     spare = sorted(settings.tmp.glob("ingest-*.part")) if settings.tmp.is_dir() else []
     for up in Upload.select().where(Upload.photo.is_null() & Upload.error.is_null()):
-        data = _data(settings, up.id)
-        named = data.parent / "upload" / "data" if up.filename == "data" else data.with_name(up.filename)
-        source = named if named.is_file() else None
-        if not data.exists() and source is None:
-            # the crash came inside ingest: its temp file holds the bytes
-            source = next((f for f in spare if f.stat().st_size == up.size
-                           and (not up.sha256 or sha256_file(f) == up.sha256)), None)
-            if source is not None:
-                spare.remove(source)
-        if not data.exists() and source is not None:
+        if _resume_upload(settings, up, spare, repair):
             report.uploads_fixed.append(up.id)
+    return spare
+
+
+def _resume_upload(settings: Settings, up: Upload, spare: list[Path], repair: bool) -> bool:
+    """Reconcile one unfinished upload; True when it needed (or got) a fix. Takes the temp file it
+    recovers its bytes from out of `spare`."""
+    data = _data(settings, up.id)
+    if not data.exists():
+        source = _upload_source(data, up, spare)
+        if source is not None:
             if repair:
                 data.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(source, data)
-            continue
-        if not data.exists() and up.sha256 and (done := Photo.get_or_none(Photo.sha256 == up.sha256)):
-            report.uploads_fixed.append(up.id)  # catalogued just before the crash: link it
-            if repair:
+            return True
+        if up.sha256 and (done := Photo.get_or_none(Photo.sha256 == up.sha256)):
+            if repair:  # catalogued just before the crash: link it
                 Upload.update(photo=done).where(Upload.id == up.id).execute()
-            continue
-        on_disk = data.stat().st_size if data.exists() else 0
-        if on_disk < up.offset:
-            report.uploads_fixed.append(up.id)
-            if repair:
-                Upload.update(offset=on_disk).where(Upload.id == up.id).execute()
+            return True
+    on_disk = data.stat().st_size if data.exists() else 0
+    if on_disk < up.offset:
+        if repair:
+            Upload.update(offset=on_disk).where(Upload.id == up.id).execute()
+        return True
+    return False
 
-    # 5. temp files of interrupted copies and ingests (what an upload needed went back to it above)
+
+def _upload_source(data: Path, up: Upload, spare: list[Path]) -> Path | None:
+    """Where the bytes of an upload whose part file is gone are: the file renamed for ingest when the
+    crash came, else (the crash came inside ingest) the ingest temp file of its size and sha256."""
+    named = data.parent / "upload" / "data" if up.filename == "data" else data.with_name(up.filename)
+    if named.is_file():
+        return named
+    source = next((f for f in spare if f.stat().st_size == up.size
+                   and (not up.sha256 or sha256_file(f) == up.sha256)), None)
+    if source is not None:
+        spare.remove(source)
+    return source
+
+
+def _remove_temp_files(settings: Settings, report: CheckReport, repair: bool, spare: list[Path]) -> None:
+    """5. Temp files of interrupted copies and ingests (what an upload needed went back to it above)."""
     temps = [(settings.tmp, f) for f in spare]
     for base in (settings.library, settings.inbox):
         if base.is_dir():
@@ -175,4 +216,3 @@ def check(settings: Settings, repair: bool = False) -> CheckReport:
         report.temp_files.append(f.relative_to(base).as_posix())
         if repair:
             f.unlink(missing_ok=True)
-    return report
