@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from . import settings
 from .. import __version__
 from ..devices import addresses, discovery, local_api, pairing
 from ..errors import Forbidden, LocalOnly, Unauthorized
@@ -86,9 +87,8 @@ def own_url() -> str:
     """The URL phones reach this server at: the one this request came to if it is one of the server's
     own addresses, else the first of them. Never the Host header alone: anyone can send any Host, and a
     pairing link must not lead a phone to another machine."""
-    settings = current_app.config["JAICAT_SETTINGS"]
-    running = addresses.read_running(settings)
-    urls = [u.rstrip("/") for u in (running["urls"] if running else addresses.server_urls(settings))]
+    running = addresses.read_running(settings())
+    urls = [u.rstrip("/") for u in (running["urls"] if running else addresses.server_urls(settings()))]
     here = request.host_url.rstrip("/")
     return here if here in urls or not urls else urls[0]
 
@@ -100,18 +100,16 @@ def _set_cookie(resp, token: str) -> None:
 
 @bp.get("/api/health")
 def health():
-    settings = current_app.config["JAICAT_SETTINGS"]
     return jsonify({"ok": True, "version": __version__, "server_id": discovery.server_id(),
-                    "https": bool(settings.https), "paired": pairing.has_paired_devices()})
+                    "https": bool(settings().https), "paired": pairing.has_paired_devices()})
 
 
 @bp.get("/api/server")
 def server_facts():
     """What the settings screen shows: version, the addresses phones can use, https."""
-    settings = current_app.config["JAICAT_SETTINGS"]
-    running = addresses.read_running(settings)
-    urls = running["urls"] if running else addresses.server_urls(settings)
-    return jsonify({"version": __version__, "server_id": discovery.server_id(), "https": bool(settings.https),
+    running = addresses.read_running(settings())
+    urls = running["urls"] if running else addresses.server_urls(settings())
+    return jsonify({"version": __version__, "server_id": discovery.server_id(), "https": bool(settings().https),
                     "urls": urls, "this_url": request.host_url.rstrip("/")})
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from . import settings
 from ..db import Photo
 from ..posts import ideas as posts
 from ..search import browse
@@ -35,9 +36,8 @@ def timeline_photos():
 
 @bp.get("/places")
 def places():
-    settings = current_app.config["JAICAT_SETTINGS"]
     rows = browse.places(arg_int("limit", browse.MAX_PLACES, 1, browse.MAX_PLACES))
-    return jsonify({"tiles": settings.map_tiles or None,
+    return jsonify({"tiles": settings().map_tiles or None,
                     "items": [{"id": p.id, "lat": p.gps_lat, "lon": p.gps_lon, "taken_at": iso(p.taken_at),
                                "filename": p.original_filename, **photo_urls(p.id)} for p in rows]})
 
@@ -48,5 +48,4 @@ def ideas():
     body = json_body()
     ids = id_list(body, max_items=posts.MAX_PHOTOS)
     people = field(body, "people", bool, default=False)
-    settings = current_app.config["JAICAT_SETTINGS"]
-    return jsonify(posts.draft([Photo.get_or_404(i) for i in ids], people=people, language=settings.language))
+    return jsonify(posts.draft([Photo.get_or_404(i) for i in ids], people=people, language=settings().language))

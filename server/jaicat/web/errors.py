@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from . import settings
 from ..errors import JaicatError
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,10 @@ def error_response(code: str, message: str, status: int, **extra):
 def without_server_paths(text: str) -> str:
     """`text` with the server's own directories named, not spelled out: a phone has no use for the
     absolute path of the library, and anyone on the network would learn the user's name from it."""
-    settings = current_app.config.get("JAICAT_SETTINGS")
-    if settings is None or not isinstance(text, str):
+    if not isinstance(text, str):
         return text
-    for name, path in (("library", settings.library), ("data directory", settings.data_dir)):
+    conf = settings()
+    for name, path in (("library", conf.library), ("data directory", conf.data_dir)):
         for spelled in {str(path), str(path.resolve())}:
             if len(spelled) > 1:
                 text = text.replace(spelled + "/", "").replace(spelled, f"the {name}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from . import settings
 from ..photos import library, tags
 from .params import field, json_body
 
@@ -12,13 +13,13 @@ bp = Blueprint("folders", __name__, url_prefix="/api")
 
 @bp.get("/folders")
 def tree():
-    return jsonify(library.folder_tree(current_app.config["JAICAT_SETTINGS"]))
+    return jsonify(library.folder_tree(settings()))
 
 
 @bp.post("/folders")
 def create():
     path = field(json_body(), "path", str, required=True)
-    folder = library.create_folder(current_app.config["JAICAT_SETTINGS"], path)
+    folder = library.create_folder(settings(), path)
     return jsonify({"path": folder.path}), 201
 
 
@@ -27,7 +28,7 @@ def rename():
     body = json_body()
     old = field(body, "from", str, required=True)
     new = field(body, "to", str, required=True)
-    moved = library.rename_folder(current_app.config["JAICAT_SETTINGS"], old, new)
+    moved = library.rename_folder(settings(), old, new)
     return jsonify({"path": library.normalise_folder(new), "moved": moved})
 
 

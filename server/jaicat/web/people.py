@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, request
+from flask import Blueprint, jsonify, make_response, request
 
+from . import settings
 from ..people import curation, persons as people
 from ..db import Face, Person
 from ..errors import NotFound
@@ -104,10 +105,9 @@ def hide_cluster(cluster: int):
 
 @bp.get("/faces/<int:face_id>/crop")
 def face_crop(face_id: int):
-    settings = current_app.config["JAICAT_SETTINGS"]
     size = arg_int("size", 160, 16, 1024)
     face = people.get_face(face_id)
-    resp = make_response(people.face_crop(face_id, settings, size=size))
+    resp = make_response(people.face_crop(face_id, settings(), size=size))
     resp.mimetype = "image/jpeg"
     resp.set_etag(f"face-{face.id}-{face.photo_id}-{size}")
     resp.cache_control.private = True
@@ -131,8 +131,7 @@ def confirm(face_id: int):
 
 @bp.post("/faces/<int:face_id>/reject")
 def reject(face_id: int):
-    settings = current_app.config["JAICAT_SETTINGS"]
-    face = people.reject_face(face_id, settings)
+    face = people.reject_face(face_id, settings())
     return jsonify(face_json(people.get_face(face.id)))
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, g, jsonify, request, send_file
 
 from ..photos import favourites, ingest, library, preview, tags, trash
 from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
-from . import runtime
+from . import runtime, settings
 from .params import BadRequest, arg_date, arg_int, field, id_list, int_cursor, json_body, limit_arg, str_list
 from .serialize import photo_json
 
@@ -64,7 +64,7 @@ def list_photos():
     if q.text or q.similar is not None:
         # Ranked within the filters: the cursor is the rank to continue from.
         start = int_cursor(cursor)
-        hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start,
+        hits = search.search(settings(), q, limit=limit + 1, offset=start,
                              models=runtime().models, indexes=runtime().indexes)
         page = hits[:limit]
         return jsonify({"items": [dict(photo_json(h.photo), score=h.score) for h in page],
@@ -122,8 +122,7 @@ def move():
     ids = id_list(body)
     folder = field(body, "folder", str, required=True)
     create = field(body, "create", bool, default=False)
-    settings = current_app.config["JAICAT_SETTINGS"]
-    decisions = library.move_photos(_photos(ids), folder, settings, create=create, device=g.device.name)
+    decisions = library.move_photos(_photos(ids), folder, settings(), create=create, device=g.device.name)
     return jsonify({"moved": len(decisions), "folder": library.normalise_folder(folder),
                     "decision_ids": [d.id for d in decisions]})
 
@@ -131,27 +130,24 @@ def move():
 @bp.post("/trash")
 def to_trash():
     """Move photos to the trash (restorable until the trash is emptied)."""
-    settings = current_app.config["JAICAT_SETTINGS"]
-    done = [trash.trash_photo(p, settings) for p in _photos(id_list(json_body()))]
+    done = [trash.trash_photo(p, settings()) for p in _photos(id_list(json_body()))]
     return jsonify({"trashed": len(done), "ids": [p.id for p in done]})
 
 
 @bp.post("/restore")
 def restore():
     """Put trashed photos back where they were."""
-    settings = current_app.config["JAICAT_SETTINGS"]
-    done = [trash.restore_photo(p, settings) for p in _photos(id_list(json_body()))]
+    done = [trash.restore_photo(p, settings()) for p in _photos(id_list(json_body()))]
     return jsonify({"restored": len(done), "items": [photo_json(p) for p in done]})
 
 
 @bp.get("/<int:photo_id>/thumb")
 def thumb(photo_id: int):
-    settings = current_app.config["JAICAT_SETTINGS"]
-    size = arg_int("size", min(settings.thumb_sizes))
-    if size not in settings.thumb_sizes:
-        raise BadRequest(f"size must be one of {', '.join(map(str, settings.thumb_sizes))}")
+    size = arg_int("size", min(settings().thumb_sizes))
+    if size not in settings().thumb_sizes:
+        raise BadRequest(f"size must be one of {', '.join(map(str, settings().thumb_sizes))}")
     photo = Photo.get_or_404(photo_id)
-    path = ingest.thumb_path(settings, photo, size)
+    path = ingest.thumb_path(settings(), photo, size)
     if not path.is_file():
         raise NotFound(f"photo {photo_id} has no {size}px thumbnail")
     resp = send_file(path, mimetype="image/jpeg", conditional=True, etag=f"{photo.sha256}-{size}",
@@ -163,9 +159,8 @@ def thumb(photo_id: int):
 
 @bp.get("/<int:photo_id>/original")
 def original(photo_id: int):
-    settings = current_app.config["JAICAT_SETTINGS"]
     photo = Photo.get_or_404(photo_id)
-    path = library.photo_file(photo, settings)
+    path = library.photo_file(photo, settings())
     if not path.is_file():
         raise NotFound(f"the file of photo {photo_id} is missing")
     resp = send_file(path, mimetype=photo.mime, conditional=True, etag=photo.sha256, max_age=86400,
@@ -178,11 +173,10 @@ def original(photo_id: int):
 @bp.get("/<int:photo_id>/video-preview")
 def video_preview(photo_id: int):
     """The browser-playable H.264 preview of a video whose original browsers cannot play."""
-    settings = current_app.config["JAICAT_SETTINGS"]
     photo = Photo.get_or_404(photo_id)
     if not photo.is_video:
         raise NotFound(f"photo {photo_id} is not a video")
-    path = preview.preview_path(settings, photo.sha256)
+    path = preview.preview_path(settings(), photo.sha256)
     if not path.is_file():
         raise NotFound(f"video {photo_id} has no preview: browsers play its original, or the preview "
                        "is still being made")

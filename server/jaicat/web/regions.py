@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response
+from flask import Blueprint, jsonify, make_response
 
 from ..db import Photo
-from . import runtime
+from . import runtime, settings
 from .params import BadRequest, field, json_body, limit_arg
 from .serialize import photo_json, region_json
 from ..search import regions  # imports the ML stack: loaded on first use, not with the app
@@ -17,10 +17,6 @@ BOX = ("x", "y", "w", "h")
 def _domain():
 
     return regions
-
-
-def _settings():
-    return current_app.config["JAICAT_SETTINGS"]
 
 
 def _models():
@@ -50,7 +46,7 @@ def add(photo_id: int):
     box = _box(body, required=True)
     label = field(body, "label", str, default="")
     photo = Photo.get_or_404(photo_id)
-    region = _domain().create_region(_settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label, models=_models(),
+    region = _domain().create_region(settings(), photo.id, box["x"], box["y"], box["w"], box["h"], label, models=_models(),
                                      indexes=runtime().indexes)
     return jsonify(region_json(region)), 201
 
@@ -62,14 +58,14 @@ def edit(region_id: int):
     label = field(body, "label", str)
     if label is not None:
         changes["label"] = label
-    region = _domain().update_region(_settings(), region_id, **changes, models=_models(),
+    region = _domain().update_region(settings(), region_id, **changes, models=_models(),
                                      indexes=runtime().indexes)
     return jsonify(region_json(region))
 
 
 @bp.delete("/regions/<int:region_id>")
 def delete(region_id: int):
-    _domain().delete_region(_settings(), region_id, indexes=runtime().indexes)
+    _domain().delete_region(settings(), region_id, indexes=runtime().indexes)
     return "", 204
 
 
@@ -80,7 +76,7 @@ def labels():
 
 @bp.get("/regions/<int:region_id>/crop")
 def crop(region_id: int):
-    resp = make_response(_domain().region_crop(_settings(), region_id))
+    resp = make_response(_domain().region_crop(settings(), region_id))
     resp.mimetype = "image/jpeg"
     resp.cache_control.private = True
     resp.cache_control.no_cache = True
@@ -91,7 +87,7 @@ def crop(region_id: int):
 def similar(region_id: int):
     limit = limit_arg(20)
     items = [{"region": region_json(r), "photo": photo_json(r.photo), "score": float(score)}
-             for r, score in _domain().similar_regions(_settings(), region_id, k=limit, models=_models(),
+             for r, score in _domain().similar_regions(settings(), region_id, k=limit, models=_models(),
                                                                indexes=runtime().indexes)]
     return jsonify({"items": items})
 

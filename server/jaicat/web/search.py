@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from ..search import query as search
 from ..search.exact import resolve_names
-from . import runtime
+from . import runtime, settings
 from .params import BadRequest, limit_arg, int_cursor
 from .serialize import photo_json
 
@@ -25,7 +25,7 @@ def search_route():
     q = search.parse_query(text)
     hints = resolve_names(q)  # person:Angelina Jolie -> person "Angelina Jolie", with a hint
     # one extra hit tells whether another page exists; the cursor is the rank to continue from
-    hits = search.search(current_app.config["JAICAT_SETTINGS"], q, limit=limit + 1, offset=start,
+    hits = search.search(settings(), q, limit=limit + 1, offset=start,
                          models=runtime().models, indexes=runtime().indexes)
     return jsonify({"items": [dict(photo_json(h.photo), score=h.score, match=h.match) for h in hits[:limit]],
                     "next_cursor": str(start + limit) if len(hits) > limit else None, "hints": hints})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from peewee import JOIN
 
+from . import settings
 from ..db import Decision, Face, Person, Photo, PhotoTag, Region
 from ..photos import live, preview
 from ..suggest import names
@@ -30,7 +31,7 @@ def video_preview_url(p: Photo) -> str | None:
     play as they are, and while it is being made)."""
     if not p.is_video or not has_app_context():
         return None
-    if not preview.preview_path(current_app.config["JAICAT_SETTINGS"], p.sha256).is_file():
+    if not preview.preview_path(settings(), p.sha256).is_file():
         return None
     return f"/api/photos/{p.id}/video-preview"
 

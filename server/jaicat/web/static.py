@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
 
+from . import settings
 from ..devices import tls
 from ..errors import NotFound
 
@@ -68,8 +69,7 @@ def icons(rel: str):
 
 @bp.get("/ca.crt")
 def ca_cert():
-    settings = current_app.config["JAICAT_SETTINGS"]
-    p = tls.cert_paths(settings.data_dir).ca_cert
+    p = tls.cert_paths(settings().data_dir).ca_cert
     if not p.is_file():
         raise NotFound("this server has no local CA; start it with --https to create one")
     return send_from_directory(p.parent, p.name, mimetype="application/x-x509-ca-cert",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from . import settings
 from ..photos import trash
 from .params import BadRequest, field, id_list, int_cursor, json_body, limit_arg
 from .serialize import iso, photo_json
@@ -32,5 +33,5 @@ def empty():
     if days is not None and not 0 <= days <= 100_000:
         raise BadRequest("'older_than_days' must be 0 to 100000")
     older = dt.timedelta(days=days) if days is not None else None
-    deleted = trash.empty_trash(current_app.config["JAICAT_SETTINGS"], photo_ids=ids, older_than=older)
+    deleted = trash.empty_trash(settings(), photo_ids=ids, older_than=older)
     return jsonify({"deleted": deleted})

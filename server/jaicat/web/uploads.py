@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from . import runtime
+from . import runtime, settings
 from ..photos import uploads
 from ..errors import IngestError, JaicatError
 from .errors import error_response
@@ -18,10 +18,6 @@ from .serialize import upload_json
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 DISCARD_LIMIT = 64 * 1024 * 1024  # beyond this, closing the connection is cheaper than reading on
-
-
-def _settings():
-    return current_app.config["JAICAT_SETTINGS"]
 
 
 @bp.post("/check")
@@ -36,20 +32,20 @@ def check():
 def create():
     body = json_body()
     up = uploads.create_upload(
-        _settings(), g.device.id, field(body, "filename", str, required=True),
+        settings(), g.device.id, field(body, "filename", str, required=True),
         field(body, "size", int, required=True), sha256=field(body, "sha256", str),
         mime=field(body, "mime", str))
-    return jsonify(upload_json(up, _settings())), 201
+    return jsonify(upload_json(up, settings())), 201
 
 
 @bp.get("")
 def pending():
-    return jsonify({"items": [upload_json(u, _settings()) for u in uploads.pending_uploads(_settings(), g.device.id)]})
+    return jsonify({"items": [upload_json(u, settings()) for u in uploads.pending_uploads(settings(), g.device.id)]})
 
 
 @bp.get("/<upload_id>")
 def status(upload_id: str):
-    return jsonify(upload_json(uploads.get_upload(upload_id, g.device.id), _settings()))
+    return jsonify(upload_json(uploads.get_upload(upload_id, g.device.id), settings()))
 
 
 @bp.patch("/<upload_id>")
@@ -57,7 +53,6 @@ def chunk(upload_id: str):
     raw = request.args.get("offset")
     if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw):
         raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
-    settings = _settings()
     # A phone that leaves the Wi-Fi mid-chunk sends no FIN: the front's sockets give up after
     # STALL_SECONDS without a byte (serving.front.TimedSocket), and so does the splice path.
     source = body_source(request.environ, request.stream, STALL_SECONDS)
@@ -69,14 +64,14 @@ def chunk(upload_id: str):
                               "GET the upload and continue from its offset", 408)
     except IngestError as e:
         up = uploads.get_upload(upload_id, g.device.id)
-        return error_response(e.code, e.message, e.status, upload=upload_json(up, settings))
+        return error_response(e.code, e.message, e.status, upload=upload_json(up, settings()))
     except JaicatError:
         _discard_body()
         raise
     finally:
         if source is not request.stream:
             source.close()
-    return jsonify(upload_json(up, settings))
+    return jsonify(upload_json(up, settings()))
 
 
 def _discard_body(limit: int = DISCARD_LIMIT) -> None:
