@@ -189,30 +189,13 @@ def _round(r: dict) -> dict:
 def update_packet(packet: Packet, content: dict) -> Packet:
     """Write Jaicat's `content` into `packet` in place (merging, see module docstring); returns it."""
     prev = _owned(packet)
-    prev_regions = [r for r in prev.get("regions", []) if isinstance(r, dict) and all(k in r for k in "xywh")]
     regions = [_round(r) for r in content.get("regions", [])]
-    regions_node, mwg_lis = _mwg_items(packet)
-    dims = content.get("dims") or _dims(regions_node)
-    mwg_foreign = _foreign(mwg_lis, lambda li: _mwg_region(li, dims), regions, prev_regions)
-    mp_foreign = _foreign(_mp_items(packet), _mp_region, [r for r in regions if r["type"] == "Face"],
-                          prev_regions)
-    lists, ours = {}, {}
-    for key, prop, sep in (("keywords", SUBJECT, ""), ("hierarchical", HIER, "|"), ("tagslist", TAGSLIST, "/")):
-        existing, mine = strings(packet.find(prop)), content.get(key, [])
-        if sep:  # a flat keyword another tool already files deeper ("Places|Paris") is not repeated as "Paris"
-            deeper = {e.rsplit(sep, 1)[-1] for e in existing if sep in e and e not in prev.get(key, [])}
-            mine = [m for m in mine if sep in m or m not in deeper]
-        ours[key] = mine
-        lists[key] = _merge(mine, existing, prev.get(key, []))
+    dims, mwg_foreign, mp_foreign = _foreign_regions(packet, content, regions, prev)
+    lists, ours = _keyword_lists(packet, content, prev)
     old_description = packet.find(DESCRIPTION)
-    # the star: a rating someone set elsewhere is theirs; Jaicat only removes the one it wrote
     old_rating = _rating(packet.find(RATING))
     rating = content.get("rating")
-    if rating is not None:
-        new_rating = rating if old_rating is None or old_rating == prev.get("rating") or old_rating < rating \
-            else old_rating
-    else:
-        new_rating = None if old_rating is not None and old_rating == prev.get("rating") else old_rating
+    new_rating = _new_rating(rating, old_rating, prev.get("rating"))
 
     for prop in (SUBJECT, HIER, TAGSLIST, REGIONS, MP_INFO, OWNED):
         packet.remove(prop)
@@ -224,19 +207,8 @@ def update_packet(packet: Packet, content: dict) -> Packet:
     for key, prop in (("keywords", SUBJECT), ("hierarchical", HIER), ("tagslist", TAGSLIST)):
         if lists[key]:
             add_array(desc, prop, lists[key])
-    # a description someone wrote elsewhere is theirs: a machine caption never replaces it
-    existing_description = text(old_description)
-    write_description = bool(content.get("description")) and (
-        not existing_description or existing_description == prev.get("description"))
-    if write_description:
-        packet.remove(DESCRIPTION)
-        add_lang_alt(desc, DESCRIPTION, content["description"],
-                     keep=None if isinstance(old_description, str) else old_description)
-    if regions or mwg_foreign:
-        _add_mwg(desc, dims, regions, mwg_foreign)
-    mp_regions = [r for r in regions if r["type"] == "Face"]
-    if mp_regions or mp_foreign:
-        _add_mp(desc, mp_regions, mp_foreign)
+    write_description = _write_description(packet, desc, content.get("description"), old_description, prev)
+    _add_regions(desc, dims, regions, mwg_foreign, mp_foreign)
     owned = dict(ours)
     if write_description:
         owned["description"] = content["description"]
@@ -245,3 +217,59 @@ def update_packet(packet: Packet, content: dict) -> Packet:
         owned["rating"] = rating
     ET.SubElement(desc, OWNED).text = json.dumps(owned, ensure_ascii=False, separators=(",", ":"))
     return packet
+
+
+def _foreign_regions(packet: Packet, content: dict, regions: list[dict],
+                     prev: dict) -> tuple[tuple | None, list[ET.Element], list[ET.Element]]:
+    """(dims, MWG items, MP items) for the regions: the dimensions to write and the region items of
+    other tools that stay (those Jaicat wrote before, or writes now, are dropped)."""
+    prev_regions = [r for r in prev.get("regions", []) if isinstance(r, dict) and all(k in r for k in "xywh")]
+    regions_node, mwg_lis = _mwg_items(packet)
+    dims = content.get("dims") or _dims(regions_node)
+    mwg_foreign = _foreign(mwg_lis, lambda li: _mwg_region(li, dims), regions, prev_regions)
+    mp_foreign = _foreign(_mp_items(packet), _mp_region, [r for r in regions if r["type"] == "Face"],
+                          prev_regions)
+    return dims, mwg_foreign, mp_foreign
+
+
+def _keyword_lists(packet: Packet, content: dict, prev: dict) -> tuple[dict, dict]:
+    """(merged list, Jaicat's own entries) per keyword field: "keywords", "hierarchical", "tagslist"."""
+    lists, ours = {}, {}
+    for key, prop, sep in (("keywords", SUBJECT, ""), ("hierarchical", HIER, "|"), ("tagslist", TAGSLIST, "/")):
+        existing, mine = strings(packet.find(prop)), content.get(key, [])
+        if sep:  # a flat keyword another tool already files deeper ("Places|Paris") is not repeated as "Paris"
+            deeper = {e.rsplit(sep, 1)[-1] for e in existing if sep in e and e not in prev.get(key, [])}
+            mine = [m for m in mine if sep in m or m not in deeper]
+        ours[key] = mine
+        lists[key] = _merge(mine, existing, prev.get(key, []))
+    return lists, ours
+
+
+def _new_rating(rating: int | None, old: int | None, ours_before: int | None) -> int | None:
+    """The star to leave: a rating someone set elsewhere is theirs (a higher one than Jaicat's wins);
+    Jaicat only removes the one it wrote."""
+    if rating is not None:
+        return rating if old is None or old == ours_before or old < rating else old
+    return None if old is not None and old == ours_before else old
+
+
+def _write_description(packet: Packet, desc: ET.Element, description: str | None, old, prev: dict) -> bool:
+    """Write Jaicat's description unless someone wrote another elsewhere (a machine caption never
+    replaces it); True when written."""
+    existing = text(old)
+    if not description or (existing and existing != prev.get("description")):
+        return False
+    packet.remove(DESCRIPTION)
+    add_lang_alt(desc, DESCRIPTION, description, keep=None if isinstance(old, str) else old)
+    return True
+
+
+def _add_regions(desc: ET.Element, dims, regions: list[dict], mwg_foreign: list[ET.Element],
+                 mp_foreign: list[ET.Element]) -> None:
+    """The MWG region list (every region) and the Microsoft Photo one (faces only), each with the
+    other tools' items kept."""
+    if regions or mwg_foreign:
+        _add_mwg(desc, dims, regions, mwg_foreign)
+    mp_regions = [r for r in regions if r["type"] == "Face"]
+    if mp_regions or mp_foreign:
+        _add_mp(desc, mp_regions, mp_foreign)
