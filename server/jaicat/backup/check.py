@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..db import Photo, Upload
-from ..photos import journal
+from ..photos import journal, trash
 from ..photos.hashing import sha256_file
 from ..photos.ingest import PHOTO_EXTENSIONS, ingest_file
 from ..photos.uploads import _data
@@ -44,13 +44,15 @@ class CheckReport:
     orphans_catalogued: int = 0
     uploads_fixed: list = field(default_factory=list)  # [upload id] whose offset was corrected
     temp_files: list = field(default_factory=list)
+    trash_unsettled: list = field(default_factory=list)  # trash moves start-up could not settle
     repaired: bool = False
 
     @property
     def clean(self) -> bool:
         """Nothing found that needs (or needed) repair."""
         return not (self.filings_rolled_back or self.filings_rolled_forward or self.filings_unresolved
-                    or self.relinked or self.missing or self.orphans or self.uploads_fixed or self.temp_files)
+                    or self.relinked or self.missing or self.orphans or self.uploads_fixed or self.temp_files
+                    or self.trash_unsettled)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "clean": self.clean}
@@ -66,6 +68,8 @@ class CheckReport:
             f"orphan files in the inbox: {len(self.orphans)}" + (f", catalogued {self.orphans_catalogued}" if self.repaired else ""),
             f"uploads resumed from their true offset{verb}: {len(self.uploads_fixed)}",
             f"temp files removed{verb}: {len(self.temp_files)}",
+            f"trash moves that could not be settled: {len(self.trash_unsettled)}"
+            + "".join(f"\n  {line}" for line in self.trash_unsettled[:20]),
         ]
 
 
@@ -81,7 +85,7 @@ def _walk_files(root: Path):
 def check(settings: Settings, repair: bool = False) -> CheckReport:
     """Reconcile the catalogue with the files (see the module doc). With `repair`, fix what it finds;
     call it only while no filing or upload runs (start-up, or a command alone on the data dir)."""
-    report = CheckReport(repaired=repair)
+    report = CheckReport(repaired=repair, trash_unsettled=trash.unsettled())
     _settle_filings(settings, report, repair)
     claimed = _relink_moved(settings, report, repair)
     _catalogue_orphans(settings, report, repair, claimed)

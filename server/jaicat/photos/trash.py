@@ -24,8 +24,8 @@ from pathlib import Path
 from .. import events
 from ..config import Settings
 from ..db import Meta, Photo, database, utcnow
-from ..errors import FileMissing, InvalidInput
-from . import ingest, live, preview
+from ..errors import FileMissing, InvalidInput, NotFound, PathOutsideLibrary
+from . import ingest, live, preview, uploads
 from .hashing import sha256_file
 from .library import _move_lock, _relative, fsync_dir, photo_file, transfer
 
@@ -72,10 +72,32 @@ def _clear_intent(photo_id: int) -> None:
     Meta.delete().where(Meta.key == f"{_INTENT}{photo_id}").execute()
 
 
+def _current(photo: Photo) -> Photo:
+    """The photo's row as it is now: emptying the trash may have deleted it since it was loaded."""
+    now = Photo.get_or_none(Photo.id == photo.id)
+    if now is None:
+        raise NotFound(f"no photo {photo.id} (the trash was emptied)")
+    return now
+
+
+def _inside(settings: Settings, root: str, folder: Path) -> Path:
+    """`folder` resolved, after checking it is still inside `root`'s tree: a folder replaced by a link
+    to another place since the photo was trashed must not take the photo out of the library."""
+    base = settings.root_path(root).resolve()
+    target = folder.resolve()
+    if target != base and base not in target.parents:
+        shown = folder.relative_to(settings.root_path(root)).as_posix() if folder.is_relative_to(
+            settings.root_path(root)) else folder.name
+        raise PathOutsideLibrary(f"folder {shown!r} now leads outside the {root} (a link to another place); "
+                                 "the photo stays in the trash: remove the link or move the folder back, "
+                                 "then restore it", folder=shown)
+    return target
+
+
 def trash_photo(photo: Photo, settings: Settings) -> Photo:
     """Move a photo's file (and sidecar) into the trash; it leaves every listing and search."""
     with _move_lock:
-        photo = Photo.get_by_id(photo.id)
+        photo = _current(photo)
         if photo.trashed_at is not None:
             return photo
         src = photo_file(photo, settings)
@@ -99,14 +121,14 @@ def trash_photo(photo: Photo, settings: Settings) -> Photo:
 def restore_photo(photo: Photo, settings: Settings) -> Photo:
     """Put a trashed photo back where it was (a free name beside it if that name is taken now)."""
     with _move_lock:
-        photo = Photo.get_by_id(photo.id)
+        photo = _current(photo)
         if photo.trashed_at is None:
             raise InvalidInput(f"photo {photo.id} is not in the trash")
         src = photo_file(photo, settings)
         if not src.is_file():
             raise FileMissing(f"photo {photo.id}: file {src} is missing from the trash; nothing was changed")
         was = photo.trashed_from or {"root": "inbox", "path": src.name, "status": "inbox"}
-        back_dir = (settings.root_path(was["root"]) / was["path"]).parent
+        back_dir = _inside(settings, was["root"], (settings.root_path(was["root"]) / was["path"]).parent)
         _write_intent(photo, "restore", (photo.root, photo.path), back_dir)
         final = _move_with_sidecar(src, back_dir, Path(was["path"]).name, photo.sha256)
         with database.atomic():
@@ -159,6 +181,7 @@ def empty_trash(settings: Settings, photo_ids: list[int] | None = None,
         for photo in list(q):
             folder = settings.trash / photo.sha256
             with database.atomic():
+                uploads.photo_deleted(photo.id)  # else they read as pending and block the phone
                 photo.delete_instance(recursive=True)
             shutil.rmtree(folder, ignore_errors=True)
             for size in settings.thumb_sizes:
@@ -180,46 +203,74 @@ def _remove_empty(folder: Path, stop: Path) -> None:
 
 
 def reconcile(settings: Settings) -> int:
-    """Finish or roll back trash moves a crash interrupted, and drop trash folders no photo claims.
-    Returns how many intents were settled."""
+    """Finish or roll back trash moves a crash interrupted, settle the uploads of photos emptied from
+    the trash, and drop trash folders no photo claims. Returns how many intents were settled.
+
+    Runs at every start: a move it cannot settle (its file outside the library, say) is logged and its
+    intent kept for `jaicat check` to report (`unsettled`); it never stops the server from starting."""
     settled = 0
     with _move_lock:
         for row in list(Meta.select().where(Meta.key.startswith(_INTENT))):
-            photo = Photo.get_or_none(Photo.id == int(row.key[len(_INTENT):]))
-            intent = json.loads(row.value)
-            if photo is None:
-                row.delete_instance()
-                continue
-            src = settings.root_path(intent["root"]) / intent["path"]
-            name = Path(intent["path"]).name if intent["op"] == "trash" else \
-                Path((photo.trashed_from or {}).get("path") or intent["path"]).name
-            final = _moved_copy(Path(intent["to_dir"]), name, photo.sha256)
-            if src.is_file():  # the move never finished: the photo is still where the row says
-                if final is not None and final.stat().st_ino == src.stat().st_ino:
-                    final.unlink()  # the hard link made just before the crash
-                row.delete_instance()
-            elif final is not None:
-                with database.atomic():
-                    if intent["op"] == "trash":
-                        photo.trashed_from = {"root": photo.root, "path": photo.path, "status": photo.status}
-                        photo.trashed_at = utcnow()
-                        photo.root, photo.path = "trash", _relative(final, settings.trash)
-                    else:
-                        was = photo.trashed_from or {"root": "inbox", "status": "inbox"}
-                        photo.root = was["root"]
-                        photo.path = _relative(final, settings.root_path(was["root"]))
-                        photo.status = was.get("status") or "inbox"
-                        photo.trashed_at, photo.trashed_from = None, None
-                    photo.save()
-                    row.delete_instance()
-            else:
-                log.error("photo %s: file not found at %s nor in %s; its trash intent is kept",
-                          photo.id, src, intent["to_dir"])
-                continue
-            settled += 1
+            try:
+                settled += _settle(row, settings)
+            except Exception as e:  # noqa: BLE001 - one move must not keep the server from starting
+                log.error("trash: could not settle %s (%s: %s); the intent is kept, `jaicat check` reports it",
+                          row.key, e.__class__.__name__, e)
+        uploads.settle_orphaned(settings)
         if settings.trash.is_dir():
             claimed = {sha for (sha,) in Photo.select(Photo.sha256).where(Photo.root == "trash").tuples()}
             for d in settings.trash.iterdir():
                 if d.is_dir() and len(d.name) == 64 and d.name not in claimed:
                     shutil.rmtree(d, ignore_errors=True)
     return settled
+
+
+def unsettled() -> list[str]:
+    """The trash moves still waiting to be settled (what reconcile could not settle), one line each."""
+    out = []
+    for row in Meta.select().where(Meta.key.startswith(_INTENT)):
+        try:
+            intent = json.loads(row.value)
+            out.append(f"photo {row.key[len(_INTENT):]}: {intent.get('op')} of {intent.get('path')}")
+        except (ValueError, AttributeError):
+            out.append(f"photo {row.key[len(_INTENT):]}: unreadable intent")
+    return out
+
+
+def _settle(row: Meta, settings: Settings) -> int:
+    """Settle one intent (see reconcile); 1 if settled, 0 if it was kept. Raises what it cannot handle."""
+    photo = Photo.get_or_none(Photo.id == int(row.key[len(_INTENT):]))
+    intent = json.loads(row.value)
+    if photo is None:
+        row.delete_instance()
+        return 0
+    src = settings.root_path(intent["root"]) / intent["path"]
+    name = Path(intent["path"]).name if intent["op"] == "trash" else \
+        Path((photo.trashed_from or {}).get("path") or intent["path"]).name
+    to_dir = Path(intent["to_dir"])
+    if intent["op"] == "restore":
+        to_dir = _inside(settings, (photo.trashed_from or {}).get("root") or "inbox", to_dir)
+    final = _moved_copy(to_dir, name, photo.sha256)
+    if src.is_file():  # the move never finished: the photo is still where the row says
+        if final is not None and final.stat().st_ino == src.stat().st_ino:
+            final.unlink()  # the hard link made just before the crash
+        row.delete_instance()
+    elif final is not None:
+        with database.atomic():
+            if intent["op"] == "trash":
+                photo.trashed_from = {"root": photo.root, "path": photo.path, "status": photo.status}
+                photo.trashed_at = utcnow()
+                photo.root, photo.path = "trash", _relative(final, settings.trash)
+            else:
+                was = photo.trashed_from or {"root": "inbox", "status": "inbox"}
+                photo.root = was["root"]
+                photo.path = _relative(final, settings.root_path(was["root"]))
+                photo.status = was.get("status") or "inbox"
+                photo.trashed_at, photo.trashed_from = None, None
+            photo.save()
+            row.delete_instance()
+    else:
+        log.error("photo %s: file not found at %s nor in %s; its trash intent is kept",
+                  photo.id, src, intent["to_dir"])
+        return 0
+    return 1

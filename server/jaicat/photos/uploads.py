@@ -74,6 +74,27 @@ def expires_at(upload: Upload, settings: Settings) -> dt.datetime:
     return upload.updated_at + dt.timedelta(hours=settings.upload_expire_hours)
 
 
+PHOTO_DELETED = "deleted: the photo was deleted from the trash; it is not sent again"
+
+
+def photo_deleted(photo_id: int) -> int:
+    """The photo of these finished uploads is being deleted for good: they end as failed, with the
+    reason, so the phone neither counts them as in progress nor sends the photo again. Returns how many."""
+    return Upload.update(photo=None, error=PHOTO_DELETED, updated_at=utcnow()).where(
+        Upload.photo == photo_id).execute()
+
+
+def settle_orphaned(settings: Settings) -> int:
+    """Uploads whose photo was deleted before photo_deleted existed: complete (offset at size), no
+    photo, no error and no bytes left on disk. They end as photo_deleted's do. Returns how many."""
+    n = 0
+    for up in Upload.select().where(Upload.photo.is_null() & Upload.error.is_null()
+                                    & (Upload.offset >= Upload.size)):
+        if not _dir(settings, up.id).exists():
+            n += Upload.update(error=PHOTO_DELETED, updated_at=utcnow()).where(Upload.id == up.id).execute()
+    return n
+
+
 def _dir(settings: Settings, upload_id: str) -> Path:
     return settings.uploads / upload_id
 
