@@ -28,18 +28,33 @@ def server_urls(settings: Settings) -> list[str]:
     return [f"{scheme}://{h}:{settings.port}" for h in hosts]
 
 
-def write_running(settings: Settings, pid: int | None = None) -> Path:
-    """Record the serving process and its URLs (atomically: a reader never sees half a file)."""
+def write_running(settings: Settings, pid: int | None = None) -> Path | None:
+    """Record the serving process and its URLs (atomically: a reader never sees half a file). A record
+    of another live server is kept (that server stays the one phones reach; this one is about to be
+    refused): returns None then."""
     path = settings.data_dir / RUNNING_FILE
-    tmp = path.with_suffix(".tmp")
+    other = read_running(settings)
+    if other is not None and int(other["pid"]) != (pid or os.getpid()):
+        return None
+    tmp = path.with_suffix(f".{pid or os.getpid()}.tmp")
     tmp.write_text(json.dumps({"pid": pid or os.getpid(), "urls": server_urls(settings),
                                "https": bool(settings.https), "port": int(settings.port)}), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
 
-def clear_running(settings: Settings) -> None:
-    (settings.data_dir / RUNNING_FILE).unlink(missing_ok=True)
+def clear_running(settings: Settings, pid: int | None = None) -> None:
+    """Remove the record, only if it is this process's (`pid`, default this one): a second `serve`
+    that was refused must not erase the running server's."""
+    path = settings.data_dir / RUNNING_FILE
+    try:
+        if int(json.loads(path.read_text(encoding="utf-8"))["pid"]) != (pid or os.getpid()):
+            return
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # unreadable: nobody can use it
+    path.unlink(missing_ok=True)
 
 
 def read_running(settings: Settings) -> dict | None:
