@@ -1,6 +1,7 @@
 """The whole analysis pipeline end to end, on generated 12 MP JPEGs, with per-stage times.
 
     python bench/pipeline.py [--photos 24] [--latency 6] [--quick] [--baseline] [--device cpu|cuda]
+    python bench/pipeline.py --phones 8 --photos 2000 --device cuda
 
 Models: a ViT-B/32-sized CLIP (CLIPConfig() defaults) and a BLIP-base-sized captioner (BlipConfig()
 defaults) with random weights, saved to a models folder and loaded through Jaicat's real loader (which
@@ -13,6 +14,8 @@ Two measurements per configuration:
               photo analysed and suggested: thumbnails, CLIP embedding + tags, faces, suggestion);
               captions_per_s = captions / time inside the caption pass (counted separately; it runs
               when no photo waits). Per-stage rows are wall time per photo in the thread that ran it.
+              `--phones N`: N simulated phones send at once, each photo through the one ingest function
+              on a thread of its own, as the server's request threads do when uploads finish together.
   latency     the real server (`jaicat serve` in a subprocess): upload a photo over HTTP, time from the
               last chunk's answer to `suggestion.ready` for it on the websocket; the server is idle
               between uploads (the previous photo's caption is done). Captions on.
@@ -151,7 +154,7 @@ class StageClock:
 
 
 def throughput(name: str, photos: list[Path], models: dict[str, Path], models_dir: Path, runtime: str,
-               device: str, baseline: bool, work: Path) -> dict:
+               device: str, baseline: bool, work: Path, phones: int = 1) -> dict:
     from jaicat.config import load_settings
     from jaicat.db import Photo, database
     from jaicat.people import persons
@@ -183,8 +186,7 @@ def throughput(name: str, photos: list[Path], models: dict[str, Path], models_di
     clock.wrap(analysis.Analyser, "caption", "caption pass (decode + captions + store)", n_of)
     try:
         t_start = time.perf_counter()
-        for f in photos:
-            ingest.ingest_file(f, settings)
+        send_all(photos, phones, lambda f: ingest.ingest_file(f, settings, source_device=f"phone-{hash(f) % phones}"))
         rt.worker.wake()
         n = len(photos)
         while Photo.select().where(Photo.analysed_at.is_null(False)).count() < n:
@@ -211,6 +213,27 @@ def throughput(name: str, photos: list[Path], models: dict[str, Path], models_di
         "stages": {k: (clock.seconds[k], clock.items[k]) for k in clock.seconds},
     }
     return out
+
+
+def send_all(photos: list[Path], phones: int, send) -> None:
+    """Each photo through `send`, from `phones` senders at once (one: in this thread, in order)."""
+    if phones <= 1:
+        for f in photos:
+            send(f)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jaicat.db import database
+
+    def one(f: Path) -> None:
+        try:
+            send(f)
+        finally:
+            if not database.is_closed():
+                database.close()
+
+    with ThreadPoolExecutor(max_workers=phones, thread_name_prefix="phone") as pool:
+        list(pool.map(one, photos))
 
 
 # --- the real server -----------------------------------------------------------------------------
@@ -359,6 +382,7 @@ def main() -> int:
                          "fewer photos")
     ap.add_argument("--baseline", action="store_true", help="also run the old configuration, in the same run")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--phones", type=int, default=1, help="phones sending photos at once in the throughput run")
     ap.add_argument("--runtime", default="auto", help="model_runtime of the current configuration")
     ap.add_argument("--cache", default=os.environ.get("JAICAT_BENCH_CACHE", "~/.cache/jaicat-bench"),
                     help="where the generated photos, random models and their exports are kept between runs")
@@ -398,7 +422,7 @@ def main() -> int:
         lines = []
         for name, runtime, old in runs:
             t_run = time.perf_counter()
-            tp = throughput(name, files[:a.photos], models, models_dir, runtime, a.device, old, work)
+            tp = throughput(name, files[:a.photos], models, models_dir, runtime, a.device, old, work, a.phones)
             lat = latency(name, files[a.photos:], models, models_dir, runtime, a.device, old, work)
             lines.append((name, report(name, tp, lat)))
             print(f"  {name} configuration measured in {time.perf_counter() - t_run:.0f} s, load average "

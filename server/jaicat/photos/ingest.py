@@ -31,6 +31,7 @@ from ..db import Photo, database
 from ..errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
 from . import imaging, live, metadata, video
 from .hashing import sha256_file
+from .media_pool import Describe, MediaPool
 
 log = logging.getLogger(__name__)
 
@@ -149,13 +150,26 @@ def _video_fields(tmp: Path, settings: Settings) -> tuple[dict, object]:
     return fields, poster
 
 
+def describe_file(tmp: Path, filename: str, settings: Settings, sha: str) -> tuple[dict, str]:
+    """The CPU-heavy part of cataloguing a file: decode it (validating it), read its facts, write its
+    thumbnails; returns (catalogue fields, pHash). Touches no catalogue, so a MediaPool runs it in
+    another process."""
+    if video.sniff(tmp) is not None:
+        fields, upright = _video_fields(tmp, settings)
+    else:
+        fields, upright = _photo_fields(tmp, filename, settings)
+    smallest = _write_thumbs(settings, sha, upright)
+    return fields, imaging.phash(smallest)
+
+
 def _catalogue_temp(
     tmp: Path, sha: str, size: int, filename: str, settings: Settings, source_device: str | None,
-    mtime: float | None = None,
+    mtime: float | None = None, describe: Describe | None = None,
 ) -> IngestResult:
     """Validate a complete temp file and turn it into an inbox Photo. Removes `tmp` on any outcome.
 
-    `mtime`: the source file's modification time, the capture date of last resort."""
+    `mtime`: the source file's modification time, the capture date of last resort. `describe`: what
+    decodes it (a MediaPool's, to run in another process; default `describe_file` here)."""
     try:
         if size == 0:
             raise EmptyFile("file is empty")
@@ -163,16 +177,11 @@ def _catalogue_temp(
         if existing is not None:
             known_again.send(existing, settings)
             return IngestResult(Photo.get_by_id(existing.id), True)
-        if video.sniff(tmp) is not None:
-            fields, upright = _video_fields(tmp, settings)
-        else:
-            fields, upright = _photo_fields(tmp, filename, settings)
+        fields, ph = (describe or describe_file)(tmp, filename, settings, sha)
         if fields["taken_at"] is None and mtime is not None:
             when = metadata.file_time(mtime)
             fields.update(taken_at=when.taken_at, taken_offset=when.offset, date_source=when.source)
         ext = fields.pop("ext")
-        smallest = _write_thumbs(settings, sha, upright)
-        ph = imaging.phash(smallest)
         # Keep the user's name, but give it the extension of what the bytes really are
         # (a JPEG saved as "x.png" is filed as "x.jpg").
         if Path(filename).suffix.lower() in _same_format_exts(ext):
@@ -234,8 +243,9 @@ def _stream_to_temp(fileobj: BinaryIO, settings: Settings) -> tuple[Path, str, i
 
 
 def _finish(tmp: Path, sha: str, size: int, filename: str, settings: Settings,
-            source_device: str | None, source: Path | None, mtime: float | None = None) -> IngestResult:
-    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device, mtime)
+            source_device: str | None, source: Path | None, mtime: float | None = None,
+            describe: Describe | None = None) -> IngestResult:
+    result = _catalogue_temp(tmp, sha, size, filename, settings, source_device, mtime, describe)
     _announce(result, filename, settings, source)
     return result
 
@@ -251,12 +261,13 @@ def ingest_stream(
 
 def ingest_file(
     path: str | Path, settings: Settings, source_device: str | None = None, move: bool = False,
-    sha256: str | None = None,
+    sha256: str | None = None, media: MediaPool | None = None,
 ) -> IngestResult:
     """Catalogue the photo at `path`.
 
     move=False copies it (the user's file stays untouched); move=True takes ownership of a file that
     Jaicat itself wrote (a finished upload) and renames it, so it must be on the data dir's filesystem.
+    `media`: the worker processes that decode it (default: this thread).
     """
     path = Path(path)
     filename = _safe_name(path.name)
@@ -274,7 +285,8 @@ def ingest_file(
     else:
         with open(path, "rb") as f:
             tmp, sha, size = _stream_to_temp(f, settings)
-    return _finish(tmp, sha, size, filename, settings, source_device, path, mtime)
+    return _finish(tmp, sha, size, filename, settings, source_device, path, mtime,
+                   media.describe if media is not None else None)
 
 
 def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list[Path]:
@@ -306,7 +318,8 @@ def ingest_paths(
     paths: Iterable[str | Path], settings: Settings, progress: Callable | None = None,
     source_device: str | None = None, workers: int | None = None, should_stop: Callable[[], bool] | None = None,
 ) -> ImportSummary:
-    """Import files and folder trees; `progress(done, total, path, outcome)` after each file. Once
+    """Import files and folder trees, `workers` at once (default: one per core; each file's decoding
+    and thumbnails in a MediaPool process); `progress(done, total, path, outcome)` after each file. Once
     `should_stop()` is true no further file is begun (each file is imported whole or not at all) and
     the summary says `stopped`."""
     summary = ImportSummary()
@@ -321,7 +334,7 @@ def ingest_paths(
             summary.stopped = True
             return
         try:
-            r = ingest_file(f, settings, source_device=source_device)
+            r = ingest_file(f, settings, source_device=source_device, media=media)
             outcome = ("duplicate", r.photo.id) if r.duplicate else ("imported", r.photo.id)
         except JaicatError as e:
             outcome = ("rejected", e.message)
@@ -346,13 +359,17 @@ def ingest_paths(
             if not database.is_closed():
                 database.close()
 
-    n = workers or min(4, (os.cpu_count() or 2))
+    n = workers or (os.cpu_count() or 2)
     if n <= 1 or total <= 1:
+        media = None
         for f in files:  # in the caller's thread, on the caller's connection (kept open)
             one(f)
-    else:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ingest") as pool:
-            list(pool.map(pooled, files))
+        return summary
+    # Decoding in n processes; copying, hashing and the catalogue in n threads (one more keeps a
+    # file copied and hashed while the processes decode).
+    with MediaPool(describe_file, n) as media, \
+            ThreadPoolExecutor(max_workers=n + 1, thread_name_prefix="ingest") as pool:
+        list(pool.map(pooled, files))
     return summary
 
 
@@ -364,6 +381,6 @@ def remove_thumbs(settings: Settings, sha: str) -> None:
 
 
 __all__ = [
-    "IngestResult", "ImportSummary", "ingest_stream", "ingest_file", "ingest_paths", "thumb_path",
+    "IngestResult", "ImportSummary", "ingest_stream", "ingest_file", "ingest_paths", "thumb_path", "describe_file",
     "photo_catalogued", "remove_thumbs",
 ]
