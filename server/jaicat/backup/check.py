@@ -26,7 +26,7 @@ from ..db import Photo, Upload
 from ..photos import journal, trash
 from ..photos.hashing import sha256_file
 from ..photos.ingest import PHOTO_EXTENSIONS, ingest_file
-from ..photos.uploads import _data
+from ..photos.uploads import data_path
 
 log = logging.getLogger(__name__)
 TEMP_PREFIX = ".jaicat-"
@@ -176,7 +176,7 @@ def _resume_uploads(settings: Settings, report: CheckReport, repair: bool) -> li
 def _resume_upload(settings: Settings, up: Upload, spare: list[Path], repair: bool) -> bool:
     """Reconcile one unfinished upload; True when it needed (or got) a fix. Takes the temp file it
     recovers its bytes from out of `spare`."""
-    data = _data(settings, up.id)
+    data = data_path(settings, up.id)
     if not data.exists():
         source = _upload_source(data, up, spare)
         if source is not None:

@@ -99,7 +99,8 @@ def _dir(settings: Settings, upload_id: str) -> Path:
     return settings.uploads / upload_id
 
 
-def _data(settings: Settings, upload_id: str) -> Path:
+def data_path(settings: Settings, upload_id: str) -> Path:
+    """Where the bytes of an unfinished upload are kept (backup/check.py checks them against its offset)."""
     return _dir(settings, upload_id) / "data"
 
 
@@ -173,7 +174,7 @@ def create_upload(settings: Settings, device_id: int | str | None, filename: str
                                updated_at=now)
     d = _dir(settings, upload.id)
     d.mkdir(parents=True, exist_ok=True)
-    _data(settings, upload.id).touch()
+    data_path(settings, upload.id).touch()
     return upload
 
 
@@ -296,7 +297,7 @@ class Receiver:
         """Stream into the data file; save the new offset whatever happens. Returns the running hasher.
         Disk space is allocated for this chunk only (its announced length), never for bytes a client
         merely promised."""
-        path = _data(self.settings, upload.id)
+        path = data_path(self.settings, upload.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             start, side = self._hashers.pop(upload.id, (None, None))
@@ -379,7 +380,7 @@ class Receiver:
         """fsync, verify, ingest. Returns (upload, IngestResult); ingest errors mark it failed."""
         with self._lock:
             self._hashers.pop(upload.id, None)
-        path = _data(self.settings, upload.id)
+        path = data_path(self.settings, upload.id)
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
