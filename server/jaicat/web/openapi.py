@@ -1,6 +1,6 @@
 """The OpenAPI 3 description of the API, served at /api/openapi.json.
 
-Written by hand next to the routes; tests/web/test_openapi.py checks it lists exactly the app's
+Written by hand next to the routes; tests/web/test_api.py checks it lists exactly the app's
 url_map (and nothing else), so it cannot drift.
 """
 
