@@ -108,35 +108,51 @@ def parse_query(text: str) -> Query:
         slot = _KEYS.get(key.lower())
         if slot is None:
             words.append(m.group(0))
-        elif slot == "tags":
-            target = q.exclude_tags if neg else q.tags
-            if quoted is None and not neg:
-                q.unquoted.append(("tags", len(target), len(words)))
-            target.append(value)
-        elif slot in ("people", "folders", "statuses"):
-            if slot == "people" and quoted is None:
-                q.unquoted.append(("people", len(q.people), len(words)))
-            getattr(q, slot).append(value.strip("/") if slot == "folders" else value)
-        elif slot == "after":
-            q.after = _date_span(value)[0]
-        elif slot == "before":
-            q.before = _date_span(value)[0]
-        elif slot == "date":
-            q.after, q.before = _date_span(value)
-        elif slot == "is":
-            if value.lower() not in ("favourite", "favorite", "fav", "starred"):
-                raise InvalidInput(f"is:{value}: expected is:favourite")
-            q.favourite = True
-        elif slot == "similar":
-            if not value.isdigit():
-                raise InvalidInput(f"similar: needs a photo id, not {value!r}")
-            q.similar = int(value)
+        elif slot in _LIST_SLOTS:
+            _add_filter(q, slot, value, bool(neg), quoted is not None, len(words))
+        else:
+            _set_filter(q, slot, value)
     q.words = [w for w in words if w]
     q.text = " ".join(q.words).strip()
     for s in q.statuses:
         if s not in Photo.STATUSES:
             raise InvalidInput(f"status:{s}: expected one of {', '.join(Photo.STATUSES)}")
     return q
+
+
+_LIST_SLOTS = ("tags", "people", "folders", "statuses")
+
+
+def _add_filter(q: Query, slot: str, value: str, neg: bool, quoted: bool, at: int) -> None:
+    """One more tag:/person:/folder:/status: (a tag may be excluded); an unquoted tag or person is
+    noted with `at`, the index in the words where its name may go on (resolve_names)."""
+    if slot == "tags":
+        target = q.exclude_tags if neg else q.tags
+        if not quoted and not neg:
+            q.unquoted.append(("tags", len(target), at))
+        target.append(value)
+        return
+    if slot == "people" and not quoted:
+        q.unquoted.append(("people", len(q.people), at))
+    getattr(q, slot).append(value.strip("/") if slot == "folders" else value)
+
+
+def _set_filter(q: Query, slot: str, value: str) -> None:
+    """after:/before:/date:, is: or similar:, checked."""
+    if slot == "after":
+        q.after = _date_span(value)[0]
+    elif slot == "before":
+        q.before = _date_span(value)[0]
+    elif slot == "date":
+        q.after, q.before = _date_span(value)
+    elif slot == "is":
+        if value.lower() not in ("favourite", "favorite", "fav", "starred"):
+            raise InvalidInput(f"is:{value}: expected is:favourite")
+        q.favourite = True
+    elif slot == "similar":
+        if not value.isdigit():
+            raise InvalidInput(f"similar: needs a photo id, not {value!r}")
+        q.similar = int(value)
 
 
 def _tagged(name: str):
@@ -379,35 +395,68 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9,
         raise InvalidInput("max_hamming must be between 0 and 32")
     if not 0 <= clip_distance < 1:
         raise InvalidInput("clip_distance must be between 0 and 1")
+    ids, hashes = _phashes()
+    if len(ids) < 2:
+        return []
+    clip_pairs = _clip_pairs(clip_distance) if clip_distance > 0 else []
+    pairs = [(int(ids[a]), int(ids[b])) for a, b in _phash_pairs(hashes, max_hamming)]
+    if not pairs and not clip_pairs:
+        return []
+    involved = sorted({i for p in pairs + clip_pairs for i in p})
+    return _described(_components(involved, _alike(pairs, min_similarity) + clip_pairs))
+
+
+def _phashes() -> tuple[np.ndarray, np.ndarray]:
+    """(photo ids, 64-bit perceptual hashes) of the photos that have one."""
     # a Live Photo's motion part looks like its still by design: not a duplicate
     rows = [(i, h) for i, h in Photo.select(Photo.id, Photo.phash).where(Photo.live_of.is_null()).tuples() if h]
-    clip_pairs = _clip_pairs(clip_distance) if clip_distance > 0 else []
-    if len(rows) < 2:
-        return []
-    ids = np.array([i for i, _ in rows], dtype=np.int64)
-    hashes = np.array([int(h, 16) & (2**64 - 1) for _, h in rows], dtype=np.uint64)
+    return (np.array([i for i, _ in rows], dtype=np.int64),
+            np.array([int(h, 16) & (2**64 - 1) for _, h in rows], dtype=np.uint64))
+
+
+def _phash_pairs(hashes: np.ndarray, max_hamming: int) -> set[tuple[int, int]]:
+    """Index pairs (a < b) of the hashes that differ in at most `max_hamming` bits, comparing only the
+    hashes that share a bucket of one of the chunks (_chunks)."""
     pairs: set[tuple[int, int]] = set()
     for shift, width in _chunks(max_hamming):
         keys = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        bounds = np.flatnonzero(np.diff(sk)) + 1
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
         for grp in np.split(order, bounds):
-            if len(grp) < 2:
-                continue
-            sub = hashes[grp]
-            for start in range(0, len(grp), 2048):  # row blocks bound memory for big buckets
-                dist = np.bitwise_count(sub[start:start + 2048, None] ^ sub[None, :])
-                a, b = np.nonzero(dist <= max_hamming)
-                a = a + start
-                keep = a < b
-                pairs.update(zip(grp[a[keep]].tolist(), grp[b[keep]].tolist(), strict=True))
-    if not pairs and not clip_pairs:
-        return []
-    involved = sorted({int(ids[x]) for p in pairs for x in p} | {i for p in clip_pairs for i in p})
+            if len(grp) >= 2:
+                _bucket_pairs(grp, hashes[grp], max_hamming, pairs)
+    return pairs
+
+
+def _bucket_pairs(grp: np.ndarray, sub: np.ndarray, max_hamming: int, pairs: set) -> None:
+    """Add to `pairs` the index pairs of one bucket (`grp`, hashes `sub`) within `max_hamming` bits."""
+    for start in range(0, len(grp), 2048):  # row blocks bound memory for big buckets
+        dist = np.bitwise_count(sub[start:start + 2048, None] ^ sub[None, :])
+        a, b = np.nonzero(dist <= max_hamming)
+        a = a + start
+        keep = a < b
+        pairs.update(zip(grp[a[keep]].tolist(), grp[b[keep]].tolist(), strict=True))
+
+
+def _alike(pairs: list[tuple[int, int]], min_similarity: float) -> list[tuple[int, int]]:
+    """The pairs of photos with close hashes that show one scene: their CLIP embeddings' cosine
+    similarity is at least `min_similarity`, or one of them has none (or of another model) to tell."""
     emb = {i: blob_to_vec(b) for i, b in Photo.select(Photo.id, Photo.embedding)
-           .where(Photo.id.in_(involved), Photo.embedding.is_null(False)).tuples()}
-    parent = {i: i for i in involved}
+           .where(Photo.id.in_(sorted({i for p in pairs for i in p})), Photo.embedding.is_null(False)).tuples()}
+    out = []
+    for a, b in pairs:
+        ea, eb = emb.get(a), emb.get(b)
+        if ea is not None and eb is not None and ea.shape == eb.shape:
+            cos = float(ea @ eb) / max(float(np.linalg.norm(ea) * np.linalg.norm(eb)), 1e-12)
+            if cos < min_similarity:
+                continue
+        out.append((a, b))
+    return out
+
+
+def _components(nodes: list[int], edges: list[tuple[int, int]]) -> list[list[int]]:
+    """The connected components of more than one node (union-find), each sorted, ordered by first id."""
+    parent = {i: i for i in nodes}
 
     def find(x):
         while parent[x] != x:
@@ -415,21 +464,17 @@ def near_duplicate_groups(max_hamming: int = 6, min_similarity: float = 0.9,
             x = parent[x]
         return x
 
-    for a, b in pairs:
-        ia, ib = int(ids[a]), int(ids[b])
-        ea, eb = emb.get(ia), emb.get(ib)
-        if ea is not None and eb is not None and ea.shape == eb.shape:
-            cos = float(ea @ eb) / max(float(np.linalg.norm(ea) * np.linalg.norm(eb)), 1e-12)
-            if cos < min_similarity:
-                continue
-        parent[find(ia)] = find(ib)
-    for ia, ib in clip_pairs:
-        parent[find(ia)] = find(ib)
+    for a, b in edges:
+        parent[find(a)] = find(b)
     groups: dict[int, list[int]] = {}
-    for i in involved:
+    for i in nodes:
         groups.setdefault(find(i), []).append(i)
-    ordered = sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def _described(groups: list[list[int]]) -> list[list[dict]]:
+    """Each group's photos as {"id", "path", "filename", "folder"} (photos gone meanwhile left out)."""
     rows = {p.id: p for p in Photo.select(Photo.id, Photo.root, Photo.path, Photo.original_filename)
-            .where(Photo.id.in_([i for g in ordered for i in g]))}
+            .where(Photo.id.in_([i for g in groups for i in g]))}
     return [[{"id": i, "path": f"{rows[i].root}/{rows[i].path}", "filename": rows[i].original_filename,
-              "folder": rows[i].folder} for i in g if i in rows] for g in ordered]
+              "folder": rows[i].folder} for i in g if i in rows] for g in groups]
