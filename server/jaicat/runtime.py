@@ -226,8 +226,8 @@ class Runtime:
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
         self.previews.start()
+        self.commands.close_interrupted()  # before a first-start learning job, a command kind too, begins
         self.learning.start_if_first()  # a library that has photos but nothing learned: learn it now
-        self.commands.close_interrupted()
         if self.settings.worker:
             self.worker.start()
             if self.settings.face_thorough:

@@ -182,10 +182,10 @@ def test_an_import_job_lands_photos_announces_them_and_keeps_its_result(app, set
 
 def test_an_import_answer_stays_small_however_many_files_it_names(app, local, tmp_path, monkeypatch):
     # Re-importing a large folder beside the server names every file as a duplicate; the CLI reads at
-    # most 16 MiB of an answer. The lists are cut at commands.LISTED, the counts keep every one.
+    # most 16 MiB of an answer. The lists are cut at commands.photos.LISTED, the counts keep every one.
     from jaicat import commands
 
-    monkeypatch.setattr(commands, "LISTED", 5)
+    monkeypatch.setattr(commands.photos, "LISTED", 5)
     folder = tmp_path / "notes"
     folder.mkdir()
     for i in range(12):
@@ -288,7 +288,7 @@ def _held_job(app, local, monkeypatch):
         order.append(kind)
         return {"groups": 0, "line": "0 groups of unknown faces"}
 
-    monkeypatch.setattr(commands, "run", slow)
+    monkeypatch.setattr(commands.jobs, "run", slow)
     first = _local(app, local, "/api/local/faces/recluster", {}).get_json()["id"]
     while _local(app, local, f"/api/jobs/{first}").get_json()["status"] != "running":
         time.sleep(0.01)
@@ -300,12 +300,12 @@ def test_command_jobs_run_one_at_a_time_and_few_may_wait(app, local, monkeypatch
 
     release, order, first = _held_job(app, local, monkeypatch)
     ids = [first]
-    ids += [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(commands.MAX_WAITING)]
+    ids += [_local(app, local, "/api/local/faces/rematch", {}).get_json()["id"] for _ in range(commands.jobs.MAX_WAITING)]
     r = _local(app, local, "/api/local/faces/recluster", {})
     assert r.status_code == 409 and r.get_json()["error"] == "conflict" and "wait already" in r.get_json()["message"]
     release.set()
     assert app.extensions["jaicat"].commands.wait(30)
-    assert order == ["faces-recluster"] + ["faces-rematch"] * commands.MAX_WAITING
+    assert order == ["faces-recluster"] + ["faces-rematch"] * commands.jobs.MAX_WAITING
     assert all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "done" for i in ids)
 
 
@@ -322,7 +322,7 @@ def test_a_stopping_server_fails_waiting_command_jobs_and_lets_the_running_one_f
     while not all(_local(app, local, f"/api/jobs/{i}").get_json()["status"] == "failed" for i in waiting):
         time.sleep(0.01)  # the waiting jobs fail while the running one still runs
     assert closing.is_alive() and order == []
-    assert {_local(app, local, f"/api/jobs/{i}").get_json()["message"] for i in waiting} == {commands.STOPPED}
+    assert {_local(app, local, f"/api/jobs/{i}").get_json()["message"] for i in waiting} == {commands.jobs.STOPPED}
     assert rt.commands.result(waiting[0])["error"] == "stopped"
     r = _local(app, local, "/api/local/faces/recluster", {})
     assert r.status_code == 409 and "stopping" in r.get_json()["message"]  # nothing new once stopping

@@ -7,6 +7,8 @@ import os
 
 from tqdm import tqdm
 
+from .remote import perform
+
 
 def register(sub) -> None:
     faces = sub.add_parser("faces", help="face recognition: people, encodings, unknown faces")
@@ -90,8 +92,6 @@ def _print_rematch(result: dict | None) -> None:
 
 
 def cmd_enroll(args, runtime) -> int:
-    from .remote import perform
-
     result = perform(args, runtime, "faces-enroll", {"dir": os.path.abspath(args.pictures_dir),
                                                      "rematch": not args.no_rematch}, unit="photo")
     for path, reason in result["rejected"]:
@@ -102,8 +102,6 @@ def cmd_enroll(args, runtime) -> int:
 
 
 def cmd_import(args, runtime) -> int:
-    from .remote import perform
-
     result = perform(args, runtime, "faces-import", {"dir": os.path.abspath(args.faces_dir),
                                                      "rematch": not args.no_rematch}, unit="file")
     for name, reason in result["rejected"]:
@@ -143,72 +141,32 @@ def cmd_people(args, runtime) -> int:
 
 
 def cmd_rename(args, runtime) -> int:
-    from ..people.persons import get_person, rename_person
-
-    runtime.open()
-    person = get_person(args.old)
-    old = person.name
-    if args.server is not None:
-        name = args.server.call("PATCH", f"/api/people/{person.id}", {"name": args.new})["name"]
-    else:
-        name = rename_person(args.old, args.new).name
-    print(f"renamed {old!r} to {name!r}")
+    r = perform(args, runtime, "faces-rename", {"person": args.old, "name": args.new})
+    print(f"renamed {r['old']!r} to {r['name']!r}")
     return 0
 
 
 def cmd_merge(args, runtime) -> int:
-    from ..people.persons import get_person, merge_people
-
-    runtime.open()
-    src = get_person(args.src)
-    if args.server is not None:
-        dst = get_person(args.dst)
-        name = args.server.call("POST", f"/api/people/{src.id}/merge", {"into": dst.id})["name"]
-    else:
-        name = merge_people(args.src, args.dst).name
-    print(f"merged {src.name!r} into {name!r}")
+    r = perform(args, runtime, "faces-merge", {"person": args.src, "into": args.dst})
+    print(f"merged {r['person']!r} into {r['into']!r}")
     return 0
 
 
 def cmd_forget(args, runtime) -> int:
-    from ..people.persons import forget_person, get_person
-
-    runtime.open()
-    if args.server is not None:
-        person = get_person(args.name)
-        args.server.call("DELETE", f"/api/people/{person.id}")
-        print(f"forgot {person.name!r}")
-        return 0
-    r = forget_person(args.name)
+    r = perform(args, runtime, "faces-forget", {"person": args.name})
     print(f"forgot {r['person']!r}: {r['encodings']} encodings removed, {r['faces']} faces now unknown")
     return 0
 
 
 def cmd_confirm(args, runtime) -> int:
-    from ..people.persons import confirm_face
-
-    runtime.open()
-    if args.server is not None:
-        face = args.server.call("POST", f"/api/faces/{args.face_id}/confirm", {"name": args.name})
-        print(f"face {face['id']} is {face['person']['name']}")
-        return 0
-    face = confirm_face(args.face_id, args.name)
-    print(f"face {face.id} is {face.person.name}")
+    r = perform(args, runtime, "faces-confirm", {"face": args.face_id, "name": args.name})
+    print(f"face {r['face']} is {r['person']}")
     return 0
 
 
 def cmd_reject(args, runtime) -> int:
-    from ..people.persons import reject_face
-
-    settings = runtime.settings
-    runtime.open()
-    if args.server is not None:
-        face = args.server.call("POST", f"/api/faces/{args.face_id}/reject")
-        print(f"face {face['id']} rejected; now {face['person']['name'] if face['person'] else 'unknown'}")
-        return 0
-    face = reject_face(args.face_id, settings)
-    now = face.person.name if face.person_id else "unknown"
-    print(f"face {face.id} rejected; now {now}")
+    r = perform(args, runtime, "faces-reject", {"face": args.face_id})
+    print(f"face {r['face']} rejected; now {r['person'] or 'unknown'}")
     return 0
 
 
@@ -229,27 +187,16 @@ def cmd_clusters(args, runtime) -> int:
 
 
 def cmd_name_cluster(args, runtime) -> int:
-    from ..people.persons import name_cluster
-
-    runtime.open()
-    if args.server is not None:
-        person = args.server.call("POST", f"/api/people/unknown/{args.cluster}/name", {"name": args.name})
-        print(f"{person['named']} faces are now {person['name']}")
-        return 0
-    r = name_cluster(args.cluster, args.name)
+    r = perform(args, runtime, "faces-name-cluster", {"cluster": args.cluster, "name": args.name})
     print(f"{r['faces']} faces are now {r['person']}")
     return 0
 
 
 def cmd_recluster(args, runtime) -> int:
-    from .remote import perform
-
     print(perform(args, runtime, "faces-recluster", {}, unit="group")["line"])
     return 0
 
 
 def cmd_rematch(args, runtime) -> int:
-    from .remote import perform
-
     _print_rematch(perform(args, runtime, "faces-rematch", {}, unit="face"))
     return 0

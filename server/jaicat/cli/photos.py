@@ -72,49 +72,20 @@ def cmd_import(args, runtime) -> int:
 
 
 def cmd_file(args, runtime) -> int:
-    from ..db import Photo
-    from ..photos.library import file_photo
-
-    settings = runtime.settings
-    runtime.open()
-    photo = Photo.lookup(args.photo)
-    if args.server is not None:
-        args.server.call("POST", "/api/photos/move", {"ids": [photo.id], "folder": args.folder, "create": True})
-        photo = Photo.get_by_id(photo.id)
-        print(f"filed photo {photo.id} -> {photo.path}")
-        return 0
-    d = file_photo(photo, args.folder, settings, action="file", device="cli")
-    print(f"filed photo {photo.id} -> {d.to_path}")
+    r = perform(args, runtime, "file", {"photo": args.photo, "folder": args.folder})
+    print(f"filed photo {r['photo_id']} -> {r['path']}")
     return 0
 
 
 def cmd_rename_folder(args, runtime) -> int:
-    from ..photos.library import rename_folder
-
-    settings = runtime.settings
-    if args.server is not None:  # the server's suggester follows the new name at once
-        n = args.server.call("POST", "/api/folders/rename", {"from": args.old, "to": args.new})["moved"]
-    else:
-        runtime.connect()  # the suggester's history follows the new name
-        n = rename_folder(settings, args.old, args.new)
-    print(f"renamed {args.old!r} -> {args.new!r} ({n} photos)")
+    r = perform(args, runtime, "rename-folder", {"from": args.old, "to": args.new})
+    print(f"renamed {r['from']!r} -> {r['to']!r} ({r['moved']} photos)")
     return 0
 
 
 def cmd_undo(args, runtime) -> int:
-    from ..db import Photo
-    from ..photos.library import undo
-
-    settings = runtime.settings
-    runtime.open()
-    if args.server is not None:
-        d = args.server.call("POST", "/api/review/undo", {"decision_id": args.decision})["decision"]
-        d_id, action, photo_id = d["id"], d["action"], d["photo_id"]
-    else:
-        d = undo(settings, args.decision)
-        d_id, action, photo_id = d.id, d.action, d.photo_id
-    p = Photo.get_by_id(photo_id)
-    print(f"undid decision {d_id} ({action}): photo {p.id} is back at {p.root}/{p.path}")
+    r = perform(args, runtime, "undo", {"decision": args.decision})
+    print(f"undid decision {r['decision_id']} ({r['action']}): photo {r['photo_id']} is back at {r['root']}/{r['path']}")
     return 0
 
 
@@ -134,18 +105,8 @@ def cmd_tree(args, runtime) -> int:
 
 
 def cmd_tag(args, runtime) -> int:
-    from ..db import Photo
-    from ..photos.tags import change_tags
-
-    runtime.open()
-    photo = Photo.lookup(args.photo)
-    change = {"add" if args.tag_command == "add" else "remove": args.tags}
-    if args.server is not None:
-        now = args.server.call("POST", f"/api/photos/{photo.id}/tags", change)["tags"]
-    else:
-        now = change_tags(photo, **change)
-    names = [t["name"] for t in now]
-    print(f"photo {photo.id}: " + (", ".join(names) or "(no tags)"))
+    r = perform(args, runtime, "tags", {"photo": args.photo, args.tag_command: args.tags})
+    print(f"photo {r['photo_id']}: " + (", ".join(r["tags"]) or "(no tags)"))
     return 0
 
 

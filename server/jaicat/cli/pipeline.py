@@ -6,8 +6,6 @@ import json
 import platform
 import sys
 
-from tqdm import tqdm
-
 from .. import __version__
 from ..config import settings_dict
 
@@ -51,72 +49,29 @@ def _ray_arguments(p) -> None:
                    help="analysis workers on the cluster (default: ray_workers; 0 = one per GPU, else per 2 CPUs)")
 
 
-def _analyse_pending(runtime, quiet: bool, ray: str | None = None, ray_workers: int | None = None) -> int:
-    from ..db import Photo
-    from ..errors import InvalidInput
-    from ..pipeline.analysis import Analyser
-    from ..pipeline.worker import run_pending
-
-    settings = runtime.settings
-    if ray_workers is not None and ray_workers < 0:
-        raise InvalidInput("--ray-workers must be 0 or more")
-    if ray is not None or ray_workers is not None:
-        address = ray if ray is not None else settings.ray_address
-        if not address:
-            raise InvalidInput("--ray-workers needs --ray ADDRESS (or the ray_address setting)")
-        runtime.use_cluster(address, ray_workers if ray_workers is not None else settings.ray_workers)
-    cluster = runtime.cluster
-    if cluster is not None and Photo.pending().exists():
-        cluster.connect()  # before the progress bar: an unreachable cluster is an error line, not a bar
-
-    bar = tqdm(total=Photo.pending().count(), unit="photo", desc="analysing", disable=quiet)
-
-    def progress(done, total):
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    runtime.connect()  # the runtime's suggester suggests folders for each photo
-    analyser = Analyser(settings, suggester=runtime.suggester, models=runtime.models)
-    job = run_pending(settings, progress=progress, analyser=analyser, cluster=cluster)
-    bar.close()
-    if job is None:
-        print("nothing to analyse")
-        return _thorough_faces(runtime, quiet)
-    failed = Photo.select().where(Photo.analysis_error.is_null(False)).count()
-    if cluster is not None:
-        ran = [*cluster.stages, f"on Ray: {len(cluster.started)} workers"]
-        if cluster.lost_batches:
-            ran.append(f"{cluster.lost_batches} batches sent again after a worker died")
-    else:
-        ran = ["decode"] + [s for s, ok in (("clip+tags", analyser.clip() is not None),
-                                             ("caption", analyser.captioner() is not None),
-                                             ("faces", analyser.people() is not None)) if ok]
-    print(f"analysed {job.done} photos ({', '.join(ran)}){'; ' + job.message if job.message else ''}")
-    if failed:
-        print(f"{failed} photos have analysis errors (see `jaicat analyse --retry-failed`)")
-    return _thorough_faces(runtime, quiet)
+def _ray(args) -> dict:
+    return {"ray": args.ray, "ray_workers": args.ray_workers}
 
 
-def _thorough_faces(runtime, quiet: bool) -> int:
-    """The thorough face pass over every photo the pipeline analysed and it has not seen yet."""
-    from ..people.passes import choose_backend, pending_thorough, run_thorough
-
-    settings = runtime.settings
-    total = pending_thorough().count() if settings.face_thorough else 0
-    if not total:
+def print_analysis(r: dict) -> int:
+    """What an analysis did, as `jaicat analyse` prints it (commands/analysis.py); its exit code."""
+    if r["requeued"]:
+        print(f"requeued {r['requeued']} photos")
+    if r["serving"]:
+        if not r["worker"]:
+            print(f"the running server's worker is off (--no-worker): {r['pending']} photos wait for analysis")
+            return 1 if r["pending"] else 0
+        print(f"the running server analyses the {r['pending']} pending photos (progress in the app: job analyse)")
         return 0
-    backend = choose_backend(settings, runtime.faces)
-    bar = tqdm(total=total, unit="photo", desc=f"faces, thorough ({backend})", disable=quiet)
-
-    def progress(done, total):
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    result = run_thorough(settings, runtime.faces, runtime.suggester, progress=progress)
-    bar.close()
-    print(f"thorough face pass ({backend}): {result['photos']} photos, {result['faces_added']} more faces")
+    if r["analysed"] is None:
+        print("nothing to analyse")
+    else:
+        print(f"analysed {r['analysed']} photos ({', '.join(r['ran'])}){'; ' + r['message'] if r['message'] else ''}")
+        if r["failed"]:
+            print(f"{r['failed']} photos have analysis errors (see `jaicat analyse --retry-failed`)")
+    t = r["thorough"]
+    if t:
+        print(f"thorough face pass ({t['backend']}): {t['photos']} photos, {t['faces_added']} more faces")
     return 0
 
 
@@ -124,47 +79,19 @@ def cmd_scan(args, runtime) -> int:
     from .photos import import_params, print_import
     from .remote import perform
 
-    if args.server is not None:
-        _no_ray_beside(args)
-    if args.paths:
-        print_import(perform(args, runtime, "import", import_params(args.paths), unit="file", quiet=args.quiet))
-    if args.server is not None:  # the server's worker analyses what came in
-        return _server_analyses(args.server.call("POST", "/api/analysis/requeue", {}))
-    runtime.open()
-    return _analyse_pending(runtime, args.quiet, args.ray, args.ray_workers)
-
-
-def _no_ray_beside(args) -> None:
-    from ..errors import InvalidInput
-
-    if args.ray is not None or args.ray_workers is not None:
-        raise InvalidInput("--ray and --ray-workers apply when no server runs; the running server "
-                           "analyses with its own ray_address setting")
-
-
-def _server_analyses(r: dict) -> int:
-    """What the running server said to POST /api/analysis/requeue, printed."""
-    if r["requeued"]:
-        print(f"requeued {r['requeued']} photos")
-    if not r["worker"]:
-        print(f"the running server's worker is off (--no-worker): {r['pending']} photos wait for analysis")
-        return 1 if r["pending"] else 0
-    print(f"the running server analyses the {r['pending']} pending photos (progress in the app: job analyse)")
-    return 0
+    r = perform(args, runtime, "scan", {"paths": import_params(args.paths)["paths"], **_ray(args)},
+                unit="photo", quiet=args.quiet)
+    if r["import"] is not None:
+        print_import(r["import"])
+    return print_analysis(r["analysis"])
 
 
 def cmd_analyse(args, runtime) -> int:
-    from ..pipeline.analysis import requeue
+    from .remote import perform
 
-    runtime.open()
-    if args.server is not None:  # the server's worker analyses; it owns the models and the queue
-        _no_ray_beside(args)
-        return _server_analyses(args.server.call("POST", "/api/analysis/requeue", {
-            "missing": args.missing, "retry_failed": args.retry_failed, "all": args.all}))
-    n = requeue(missing_embeddings=args.missing, failed=args.retry_failed, everything=args.all)
-    if n:
-        print(f"requeued {n} photos")
-    return _analyse_pending(runtime, args.quiet, args.ray, args.ray_workers)
+    return print_analysis(perform(args, runtime, "analyse", {
+        "missing": args.missing, "retry_failed": args.retry_failed, "all": args.all, **_ray(args)},
+        unit="photo", quiet=args.quiet))
 
 
 def _configured(settings) -> dict[str, str]:

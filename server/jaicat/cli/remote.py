@@ -10,14 +10,11 @@ first asks for the data directory's lock exclusively (runtime.DataDirLock.writer
   and its websocket tells the phones. `args.server` is then a `ServerClient`. A command never
   changes the data directory itself beside a running server.
 
-    server = args.server                              # None: work locally
-    if server is not None:
-        doc = server.call("POST", "/api/folders/rename", {"from": old, "to": new})
-
-Longer work (imports, enrolling people, sidecars, re-matching faces: commands.py) is one call that
-runs it here, or as the server's job followed with a progress bar; the result is printed the same:
+Every such command is one kind of commands/ (check + work), done through `perform`, here or by the
+server, and prints the one result it returns:
 
     result = perform(args, runtime, "import", {"paths": [...], "device": None}, unit="file")
+    result = perform(args, runtime, "rename-folder", {"from": old, "to": new})
 """
 
 from __future__ import annotations
@@ -159,25 +156,30 @@ class Bars:
 
 
 def perform(args, runtime, kind: str, params: dict, unit: str = "item", quiet: bool = False) -> dict:
-    """Do the command work `kind` (commands.py) with `params`: here, holding the data directory, or as
-    the running server's job, followed with a progress bar. Returns its result; a failure raises the
-    error with the same message either way."""
+    """Do the command `kind` (commands/) with `params`: here, holding the data directory, or by the
+    running server (a job followed with a progress bar, or a short one it answers at once). Returns
+    its result, the same either way; a failure raises the error with the same message either way."""
     params = commands.check(kind, params)  # a bad input stops here, before the server is asked
     bars = Bars(unit, quiet)
     try:
         if args.server is None:
-            runtime.connect()
+            runtime.connect() if commands.kind(kind).learns else runtime.open()
             return commands.run(kind, runtime, params, bars)
-        job = args.server.call("POST", commands.route(kind), params)
-        try:
-            job = args.server.follow_job(job, lambda j: bars(j["done"], j["total"], j["message"])
-                                         if j["status"] == "running" and j["message"] else None)
-        except KeyboardInterrupt:
-            bars.close()
-            say(f"the server goes on with job {job['id']} ({kind}): see `GET /api/jobs/{job['id']}` or the app")
-            raise
+        answer = args.server.call("POST", commands.route(kind), params)
+        return _followed(args.server, kind, answer, bars) if commands.kind(kind).job else answer
     finally:
         bars.close()
+
+
+def _followed(server: ServerClient, kind: str, job: dict, bars: Bars) -> dict:
+    """The result of the server's job `job`, followed to its end with `bars`."""
+    try:
+        job = server.follow_job(job, lambda j: bars(j["done"], j["total"], j["message"])
+                                if j["status"] == "running" and j["message"] else None)
+    except KeyboardInterrupt:
+        bars.close()
+        say(f"the server goes on with job {job['id']} ({kind}): see `GET /api/jobs/{job['id']}` or the app")
+        raise
     result = job.get("result")
     if job["status"] != "done":
         raise JaicatError((result or {}).get("message") or job["message"] or f"job {job['id']} failed")

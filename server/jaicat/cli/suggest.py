@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import JaicatError
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("suggest", help="folder suggestions: eval, learn-library, reset, import-log, show")
@@ -68,37 +66,16 @@ def cmd_eval(args, runtime) -> int:
 
 def cmd_learn_library(args, runtime) -> int:
     """Learn the library with a progress bar: here, or as the running server's job, followed."""
-    from tqdm import tqdm
+    from .remote import perform
 
-    bar = tqdm(total=0, unit="photo", desc="learning the library")
-
-    def progress(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    if args.server is not None:
-        job = args.server.follow_job(args.server.call("POST", "/api/suggest/learn-library"),
-                                     lambda j: progress(j["done"], j["total"]))
-        bar.close()
-        if job["status"] != "done":
-            raise JaicatError(f"learning the library failed on the server: {job['message']}")
-        print(job["message"])
-        return 0
-    runtime.connect()
-    n = runtime.suggester.learn_library(progress=progress)
-    bar.close()
-    print(f"learned {n} photos in {len(runtime.suggester.engine().known_folders())} folders")
+    print(perform(args, runtime, "learn-library", {}, unit="photo")["line"])
     return 0
 
 
 def cmd_reset(args, runtime) -> int:
-    if args.server is not None:
-        args.server.call("POST", "/api/suggest/reset")
-    else:
-        runtime.connect()
-        runtime.suggester.reset_learning()
+    from .remote import perform
+
+    perform(args, runtime, "suggest-reset", {})
     print("suggestion learning reset: nothing learned is kept (learn-library or filing teaches it again)")
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 
@@ -24,17 +23,10 @@ def register(sub) -> None:
 
 
 def cmd_put(args, runtime) -> int:
-    from ..db import Photo
-    from ..photos.trash import trash_photo
+    from .remote import perform
 
-    runtime.open()
-    photos = [Photo.lookup(ref) for ref in args.photos]  # every reference checked before anything moves
-    if args.server is not None:
-        args.server.call("POST", "/api/photos/trash", {"ids": [p.id for p in photos]})
-    for p in photos:
-        if args.server is None:
-            trash_photo(p, runtime.settings)
-        print(f"trashed photo {p.id} ({p.original_filename})")
+    for p in perform(args, runtime, "trash-put", {"photos": args.photos})["trashed"]:
+        print(f"trashed photo {p['id']} ({p['filename']})")
     return 0
 
 
@@ -53,24 +45,18 @@ def cmd_list(args, runtime) -> int:
 
 
 def cmd_restore(args, runtime) -> int:
-    from ..db import Photo
-    from ..photos.trash import restore_photo
+    from .remote import perform
 
-    runtime.open()
-    photos = [Photo.lookup(ref) for ref in args.photos]
-    if args.server is not None:
-        args.server.call("POST", "/api/photos/restore", {"ids": [p.id for p in photos]})
-    for p in photos:
-        p = Photo.get_by_id(p.id) if args.server is not None else restore_photo(p, runtime.settings)
-        print(f"restored photo {p.id} to {p.root}/{p.path}")
+    for p in perform(args, runtime, "trash-restore", {"photos": args.photos})["restored"]:
+        print(f"restored photo {p['id']} to {p['root']}/{p['path']}")
     return 0
 
 
 def cmd_empty(args, runtime) -> int:
-    from ..photos.trash import empty_trash, trashed
+    from ..photos.trash import trashed
+    from .remote import perform
 
     runtime.open()
-    older = dt.timedelta(days=args.older_than) if args.older_than is not None else None
     n = len(trashed(100_000)[0])
     if not n:
         print("the trash is empty")
@@ -82,10 +68,6 @@ def cmd_empty(args, runtime) -> int:
         if input(f"Delete {n} photo(s) in the trash for good? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    if args.server is not None:
-        deleted = args.server.call("POST", "/api/trash/empty", {"older_than_days": args.older_than}
-                                   if args.older_than is not None else {})["deleted"]
-    else:
-        deleted = empty_trash(runtime.settings, older_than=older)
+    deleted = perform(args, runtime, "trash-empty", {"older_than_days": args.older_than})["deleted"]
     print(f"deleted {deleted} photo(s) for good")
     return 0

@@ -10,6 +10,7 @@ accepts the token only in an `Authorization: Bearer` header and only from a loop
     access = LocalAccess(settings)     # held by the Runtime (runtime.local)
     access.issue()                     # serve: write the file, accept its token from now on
     access.accepts(token)              # the web layer asks
+    access.issued                      # whether this process serves commands (commands/analysis.py)
     access.revoke()                    # serve stops: forget the token, remove the file
     read_credential(settings)          # a command: {"url", "token", "pid", "ca"} or None
 """
@@ -83,6 +84,12 @@ class LocalAccess:
         with self._lock:
             mine = self._token
         return bool(mine and token) and hmac.compare_digest(mine.encode(), token.encode())
+
+    @property
+    def issued(self) -> bool:
+        """Whether a credential is live: this process serves the commands of this machine."""
+        with self._lock:
+            return self._token is not None
 
     def revoke(self) -> None:
         """Accept the token no longer and remove the file (if it is still ours)."""

@@ -1,13 +1,15 @@
-"""What a `jaicat` command on this machine asks the running server to do as a job (commands.py):
-import files and folders, a learning log, annotations, people; write sidecars; re-match and regroup
-faces. These routes name paths on this machine, so they take only the local credential from a
-loopback peer (devices/local_api.py): a phone's or any paired device's token gets `403 local_only`."""
+"""What a `jaicat` command on this machine asks the running server to do (commands/): every command
+that changes things, one route per kind. A long one (import, a learning log, annotations, people,
+sidecars, re-matching faces) is queued as a job (`202` Job, its result in `GET /api/jobs/<id>`);
+a short one is done in the request (`200`, its result). These routes name paths on this machine, so
+they take only the local credential from a loopback peer (devices/local_api.py): a phone's or any
+paired device's token gets `403 local_only`."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from ..commands import KINDS
+from .. import commands
 from ..errors import LocalOnly
 from . import runtime
 from .params import json_body
@@ -23,10 +25,13 @@ def only_the_local_credential():
 
 
 def start(kind: str):
-    """Queue the command job `kind` with the JSON body as its parameters: `202` Job."""
-    return jsonify(job_json(runtime().commands.start(kind, json_body(optional=True)))), 202
+    """The command `kind` with the JSON body as its parameters: queued (`202` Job) or done (`200` result)."""
+    body, rt = json_body(optional=True), runtime()
+    if commands.kind(kind).job:
+        return jsonify(job_json(rt.commands.start(kind, body))), 202
+    return jsonify(commands.run(kind, rt, commands.check(kind, body)))
 
 
-for _kind, (_check, _work, _path) in KINDS.items():
-    bp.add_url_rule(f"/{_path}", f"start_{_kind.replace('-', '_')}", start, methods=["POST"],
-                    defaults={"kind": _kind})
+for _name, _kind in commands.KINDS.items():
+    bp.add_url_rule(f"/{_kind.route}", f"start_{_name.replace('-', '_')}", start, methods=["POST"],
+                    defaults={"kind": _name})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from ..commands import KINDS, route
 
 bp = Blueprint("openapi", __name__)
 
@@ -64,24 +65,12 @@ def op(summary: str, params=(), body: dict | None = None, ok: int = 200, resp: d
 
 
 def local_paths() -> dict:
-    """The jobs a command on the server's machine asks for (the local credential only; web/local.py)."""
-    path = {"type": "string", "description": "absolute path on the server's machine"}
-    folder = _obj({"dir": path, "rematch": BOOL}, ("dir",))
-    bodies = {
-        "import": ("Import files and folder trees into the inbox",
-                   _obj({"paths": {"type": "array", "items": path, "minItems": 1, "maxItems": 10000},
-                         "device": STR}, ("paths",))),
-        "suggest/import-log": ("Learn the desktop scripts' tag_learning_log.json", _obj({"file": path}, ("file",))),
-        "xmp/write": ("Write XMP sidecars", _obj({"photo_ids": {"type": "array", "items": INT}, "all": BOOL})),
-        "regions/import": ("Create regions from an annotation file", _obj({"file": path}, ("file",))),
-        "faces/enroll": ("Learn people from one folder of photos per person", folder),
-        "faces/import": ("Import known face encodings (.npy files)", folder),
-        "faces/rematch": ("Match unconfirmed faces again", None),
-        "faces/recluster": ("Regroup unknown faces", None),
-    }
-    return {f"/api/local/{p}": {"post": op(f"{summary} (a job; the local credential only)", body=body,
-                                           body_required=body is not None and "required" in body, ok=202)}
-            for p, (summary, body) in bodies.items()}
+    """What a command on the server's machine asks for (the local credential only; web/local.py)."""
+    return {route(name): {"post": op(f"{k.summary} ({'a job' if k.job else 'done at once'}; the local "
+                                     "credential only)", body=k.body,
+                                     body_required=k.body is not None and "required" in k.body,
+                                     ok=202 if k.job else 200)}
+            for name, k in KINDS.items()}
 
 
 def spec() -> dict:
