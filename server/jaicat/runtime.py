@@ -182,7 +182,7 @@ class Runtime:
             self.use_cluster(settings.ray_address, settings.ray_workers)
         self.lock = DataDirLock(settings.data_dir)
         self.local = LocalAccess(settings)  # the credential commands on this machine ask the server with
-        self.commands = Commands(self)  # what those commands ask the server to do, as jobs (commands.py)
+        self.commands = Commands(self)  # the jobs those commands ask the server for (commands/)
         self._open = False
 
     def use_cluster(self, address: str, workers: int = 0) -> Cluster:

@@ -357,12 +357,15 @@ def test_an_import_job_ends_before_its_next_file_when_the_server_stops(app, loca
     assert Photo.select().count() == 2 and len(seen) == 3
 
 
-def test_every_writing_command_asks_the_running_server():
+def test_every_writing_command_is_one_command_kind():
     """No command changes the data directory behind a running server's back: each one whose parser
-    says `writes=True` asks it (args.server) or does its work through `perform` (here or there)."""
+    says `writes=True` does its work through `perform` (one kind of commands/, here or by the server),
+    and no command but `perform` itself knows which side works."""
     import argparse
     import inspect
+    from pathlib import Path
 
+    from jaicat import cli
     from jaicat.cli.main import build_parser
 
     def writers(parser, prefix="jaicat"):
@@ -375,6 +378,54 @@ def test_every_writing_command_asks_the_running_server():
 
     found = dict(writers(build_parser()))
     assert len(found) >= 25 and "jaicat import" in found and "jaicat faces enroll" in found
-    blind = [cmd for cmd, func in found.items()
-             if "args.server" not in inspect.getsource(func) and "perform(" not in inspect.getsource(func)]
-    assert not blind, f"writing commands that would work beside a running server: {blind}"
+    blind = [cmd for cmd, func in found.items() if "perform(" not in inspect.getsource(func)]
+    assert not blind, f"writing commands that do not go through perform: {blind}"
+    sides = sorted(p.name for p in Path(cli.__file__).parent.glob("*.py") if "args.server" in p.read_text())
+    assert sides == ["main.py", "remote.py"], sides
+
+
+def test_short_commands_are_answered_at_once_with_the_result_done_here(app, settings, local, photo):
+    from jaicat import commands
+    from jaicat.db import Decision, Job
+
+    r = _local(app, local, route("tags"), {"photo": str(photo.id), "add": ["gelato"]})
+    assert r.status_code == 200 and r.get_json() == {"photo_id": photo.id, "tags": ["gelato"]}
+    here = commands.run("tags", app.extensions["jaicat"], commands.check("tags", {"photo": photo.sha256[:10],
+                                                                                  "remove": ["gelato"]}))
+    assert here == {"photo_id": photo.id, "tags": []}  # the same work and result shape done here
+    r = _local(app, local, "/api/local/file", {"photo": str(photo.id), "folder": "Trips"})
+    assert r.status_code == 200 and r.get_json()["path"].startswith("Trips/"), r.get_json()
+    assert Decision.get_by_id(r.get_json()["decision_id"]).device == "cli"
+    r = _local(app, local, "/api/local/folders/rename", {"from": "Trips", "to": "Travel/Trips"})
+    assert r.get_json() == {"from": "Trips", "to": "Travel/Trips", "moved": 1}
+    r = _local(app, local, "/api/local/undo", {})
+    assert r.status_code == 200 and r.get_json()["photo_id"] == photo.id and r.get_json()["root"] == "inbox"
+    r = _local(app, local, "/api/local/trash/put", {"photos": [str(photo.id)]})
+    assert r.get_json() == {"trashed": [{"id": photo.id, "filename": photo.original_filename}]}
+    assert _local(app, local, "/api/local/trash/restore", {"photos": [str(photo.id)]}).status_code == 200
+    assert not Job.select().exists()  # answered in the request, not queued behind longer work
+
+
+@pytest.mark.parametrize("path, body, status, says", [
+    ("file", {"photo": "999999", "folder": "Trips"}, 404, "no photo '999999'"),
+    ("file", {"photo": "1"}, 400, "'folder' must be a name"),
+    ("tags", {"photo": "1"}, 400, "nothing to change"),
+    ("trash/put", {"photos": []}, 400, "'photos' must name at least one photo"),
+    ("trash/empty", {"older_than_days": -1}, 400, "'older_than_days' must be an integer of at least 0"),
+    ("faces/confirm", {"face": 999, "name": "Amy"}, 404, "no face 999"),
+    ("faces/forget", {"person": "Nobody"}, 404, "no person 'Nobody'"),
+    ("analyse", {"ray": "local"}, 400, "--ray and --ray-workers apply when no server runs"),
+    ("undo", {"decision": "last"}, 400, "'decision' must be an integer"),
+])
+def test_short_commands_refuse_bad_input_with_json_errors(app, local, path, body, status, says):
+    r = _local(app, local, f"/api/local/{path}", body)
+    assert r.status_code == status and says in r.get_json()["message"], r.get_json()
+
+
+def test_analyse_beside_the_server_queues_for_its_worker(app, local, photo):
+    from jaicat.db import Photo
+
+    Photo.update(analysis_error="decoder crashed").where(Photo.id == photo.id).execute()
+    r = _local(app, local, "/api/local/analyse", {"retry_failed": True})
+    assert r.status_code == 200 and r.get_json() == {"requeued": 1, "serving": True, "pending": 1, "worker": False}
+    assert Photo.get_by_id(photo.id).analysis_error is None

@@ -161,6 +161,8 @@ def perform(args, runtime, kind: str, params: dict, unit: str = "item", quiet: b
     its result, the same either way; a failure raises the error with the same message either way."""
     params = commands.check(kind, params)  # a bad input stops here, before the server is asked
     bars = Bars(unit, quiet)
+    if commands.kind(kind).stage:
+        bars(0, 0, commands.kind(kind).stage)
     try:
         if args.server is None:
             runtime.connect() if commands.kind(kind).learns else runtime.open()

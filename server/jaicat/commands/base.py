@@ -25,7 +25,9 @@ class Kind:
     `job`: the running server works it as a queued job with progress (long work); else it answers in
     the request. `learns`: done in the command's own process, the suggester hears what it changes
     (runtime.connect), else the catalogue is only opened (runtime.open). `route` is its path under
-    /api/local/; `summary` and `body` (the parameters' JSON schema) describe it in the OpenAPI document."""
+    /api/local/; `summary` and `body` (the parameters' JSON schema) describe it in the OpenAPI document.
+    `stage`: the stage its progress starts in, shown by a command at once (a short job of the server
+    may be done before the command first looks at it)."""
 
     name: str
     route: str
@@ -35,6 +37,7 @@ class Kind:
     body: dict | None = None
     job: bool = False
     learns: bool = False
+    stage: str = ""
 
 
 # --- JSON schemas of the parameters (the OpenAPI document) ------------------------------------------

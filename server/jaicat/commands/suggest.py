@@ -34,6 +34,6 @@ KINDS = [
     Kind("suggest-import-log", "suggest/import-log", "Learn the desktop scripts' tag_learning_log.json", check_file,
          import_learning_log, schema({"file": PATH}, "file"), job=True, learns=True),
     Kind("learn-library", "suggest/learn-library", "Learn the library again", nothing, learn_library,
-         job=True, learns=True),
+         job=True, learns=True, stage="learning the library"),
     Kind("suggest-reset", "suggest/reset", "Forget everything the suggester learned", nothing, reset, learns=True),
 ]
