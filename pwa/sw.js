@@ -1,10 +1,13 @@
 // Jaicat service worker: precaches the app shell (versioned) so the app opens offline and can show
 // the upload queue kept in IndexedDB, and receives Web Share Target POSTs. It never touches /api/
 // or /ws: API data always comes from the server, and screens say so when it cannot be reached.
-// VERSION carries a digest of the shell files: tests/e2e/test_pwa_shell.py fails, naming the new
-// value, until it is updated after a change (and checks SHELL lists every shell file).
+// A module worker (js/app.js registers it with type: "module"), so it shares js/db.js with the page.
+// The server fills in VERSION when it serves this file: a digest of the SHELL files (web/static.py),
+// so every change to the shell gives installed apps a new cache and nothing is pasted by hand.
 
-const VERSION = "jaicat-shell-d4cd859dff";
+import { openDb } from "./js/db.js";
+
+const VERSION = "jaicat-shell-{{SHELL_DIGEST}}";
 const SHELL = [
   "./",
   "index.html",
@@ -13,6 +16,7 @@ const SHELL = [
   "js/api.js",
   "js/app.js",
   "js/connect.js",
+  "js/db.js",
   "js/folder-picker.js",
   "js/gestures.js",
   "js/hash-worker.js",
@@ -94,20 +98,6 @@ async function networkFirst(req, fallbackPath) {
 }
 
 // --- Web Share Target: stash the shared files in IndexedDB, then open the upload screen ---------
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open("jaicat", 1); // same name, version and stores as js/store.js
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains("queue")) db.createObjectStore("queue", { keyPath: "id" });
-      if (!db.objectStoreNames.contains("shared")) db.createObjectStore("shared", { keyPath: "id", autoIncrement: true });
-      if (!db.objectStoreNames.contains("kv")) db.createObjectStore("kv");
-    };
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
 async function receiveShare(req) {
   let count = 0;
   try {

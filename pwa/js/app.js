@@ -163,7 +163,8 @@ async function registerServiceWorker() {
     t.querySelector(".toast-msg").append(h("button.btn.btn-small", { type: "button", onclick: () => location.reload() }, "Reload"));
   });
   try {
-    await navigator.serviceWorker.register("sw.js", { scope: "./" });
+    // a module worker (it imports js/db.js; Chromium 91+, Safari 15+): a browser without them gets no offline shell
+    await navigator.serviceWorker.register("sw.js", { scope: "./", type: "module" });
   } catch (err) {
     console.warn("service worker not registered", err); // needs https or localhost
   }

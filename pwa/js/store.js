@@ -1,25 +1,11 @@
-// IndexedDB, promisified. Stores: "queue" (upload entries, File objects included, so the queue
-// survives reloads), "shared" (files handed over by the Web Share Target in sw.js), "kv" (misc).
-// sw.js opens the same database with the same version and upgrade code (keep them in step).
+// IndexedDB, promisified, over the schema in js/db.js (which sw.js opens too).
 
-const DB_NAME = "jaicat";
-const DB_VERSION = 1;
+import { openDb } from "./db.js";
+
 let dbPromise = null;
 
 export function openStore() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const req = indexedDB.open(DB_NAME, DB_VERSION);
-      req.onupgradeneeded = () => {
-        const db = req.result;
-        if (!db.objectStoreNames.contains("queue")) db.createObjectStore("queue", { keyPath: "id" });
-        if (!db.objectStoreNames.contains("shared")) db.createObjectStore("shared", { keyPath: "id", autoIncrement: true });
-        if (!db.objectStoreNames.contains("kv")) db.createObjectStore("kv");
-      };
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    });
-  }
+  if (!dbPromise) dbPromise = openDb();
   return dbPromise;
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +47,37 @@ def test_api_md_describes_no_route_the_app_lacks(app):
     actual = {(m, _shape(r.rule)) for r in app.url_map.iter_rules() for m in r.methods}
     stale = sorted(f"{m} {p}" for m, p in _api_md_routes() - actual)
     assert len(_api_md_routes()) > 50 and not stale, f"docs/API.md describes routes the app lacks: {stale}"
+
+
+def _served_version(app) -> str:
+    sw = app.test_client().get("/sw.js")
+    assert sw.status_code == 200 and sw.mimetype == "text/javascript"
+    assert sw.headers["Service-Worker-Allowed"] == "/" and "no-cache" in sw.headers["Cache-Control"]
+    return re.search(r'const VERSION = "([^"]+)"', sw.get_data(as_text=True)).group(1)
+
+
+def test_the_served_service_worker_version_follows_the_shell(app, tmp_path):
+    """Installed apps pick up a new shell only when VERSION changes: the server derives it from the
+    shell files when it serves sw.js, so no commit has to carry it."""
+    pwa = tmp_path / "pwa"
+    shutil.copytree(ROOT / "pwa", pwa)
+    app.config["JAICAT_PWA_DIR"] = pwa
+    first = _served_version(app)
+    assert re.fullmatch(r"jaicat-shell-[0-9a-f]{10}", first)
+    assert _served_version(app) == first  # nothing changed: the same version (and no new digest)
+    ui = pwa / "js" / "ui.js"
+    ui.write_text(ui.read_text() + "\n// changed\n")
+    second = _served_version(app)
+    assert second != first and re.fullmatch(r"jaicat-shell-[0-9a-f]{10}", second)
+    (pwa / "icons" / "icon-192.png").write_bytes(b"not the old icon")
+    third = _served_version(app)
+    assert third not in (first, second)
+    (pwa / "js" / "unlisted.js").write_text("// not in SHELL, not precached")
+    assert _served_version(app) == third
+    etag = app.test_client().get("/sw.js").headers["ETag"]
+    assert app.test_client().get("/sw.js", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_the_service_worker_source_leaves_its_version_to_the_server():
+    src = (ROOT / "pwa" / "sw.js").read_text()
+    assert 'const VERSION = "jaicat-shell-{{SHELL_DIGEST}}";' in src
