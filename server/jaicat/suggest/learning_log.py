@@ -72,46 +72,9 @@ def _folder_of(dest, library: Path | None) -> str | None:
 
 def load_learning_log(path: str | Path, library: Path | None = None) -> list[tuple[PhotoFeatures, str, float]]:
     """Parse the desktop scripts' tag_learning_log.json into (features, folder, weight) in decision order."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"log file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidInput(f"{path}: not a JSON learning log ({e})") from None
-    rows = []
-    for n, e in enumerate(_entries(doc)):
-        folder = _folder_of(_first(e, _FOLDER_KEYS), library)
-        if folder is None:
-            continue
-        tags = _first(e, _TAG_KEYS)
-        if isinstance(tags, str):
-            tags = [t.strip() for t in tags.split(",") if t.strip()]
-        weight = 1.0
-        if e.get("_counts") and isinstance(tags, dict):
-            weight = float(min(max(tags.values(), default=1), 10))
-        order = _first(e, _ORDER_KEYS)
-        try:
-            rec = PhotoFeatures.build(
-                _first(e, _FILE_KEYS) or f"log-{n}", _first(e, ("taken_at", "date_taken", "datetime_original")),
-                tags, _first(e, ("people", "persons", "faces")), e.get("caption"), e.get("camera"),
-                e.get("gps"), None,
-            )
-        except ValueError:
-            continue  # liberal: an entry we cannot read is skipped, not fatal
-        if not (rec.tags or rec.people or rec.caption):
-            continue
-        rows.append((str(order) if order is not None else "", n, rec, folder, weight))
+    rows = [row for n, e in enumerate(_entries(_read_json(Path(path)))) if (row := _row(n, e, library))]
     rows.sort(key=lambda r: (r[0], r[1]))
-    # absolute destinations: relative to the library if under it, else to their common directory
-    absolute = [r[3] for r in rows if r[3].startswith("/") or (len(r[3]) > 2 and r[3][1] == ":")]
-    base = None
-    if absolute:
-        lib = str(library).replace("\\", "/").rstrip("/") if library else None
-        if lib and all(a == lib or a.startswith(lib + "/") for a in absolute):
-            base = lib
-        else:
-            base = os.path.commonpath(absolute) if len(set(absolute)) > 1 else str(PurePosixPath(absolute[0]).parent)
+    base = _absolute_base([r[3] for r in rows], library)
     out = []
     for _, _, rec, folder, weight in rows:
         if base and folder.startswith(base):
@@ -120,3 +83,50 @@ def load_learning_log(path: str | Path, library: Path | None = None) -> list[tup
         if folder:
             out.append((rec, folder, weight))
     return out
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"log file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidInput(f"{path}: not a JSON learning log ({e})") from None
+
+
+def _row(n: int, e: dict, library: Path | None) -> tuple[str, int, PhotoFeatures, str, float] | None:
+    """(decision order, n, features, folder as written, weight) of the n-th entry, or None for an entry
+    without a folder, without tags, people or caption, or that cannot be read (liberal: skipped)."""
+    folder = _folder_of(_first(e, _FOLDER_KEYS), library)
+    if folder is None:
+        return None
+    tags = _first(e, _TAG_KEYS)
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    weight = 1.0
+    if e.get("_counts") and isinstance(tags, dict):
+        weight = float(min(max(tags.values(), default=1), 10))
+    order = _first(e, _ORDER_KEYS)
+    try:
+        rec = PhotoFeatures.build(
+            _first(e, _FILE_KEYS) or f"log-{n}", _first(e, ("taken_at", "date_taken", "datetime_original")),
+            tags, _first(e, ("people", "persons", "faces")), e.get("caption"), e.get("camera"),
+            e.get("gps"), None,
+        )
+    except ValueError:
+        return None
+    if not (rec.tags or rec.people or rec.caption):
+        return None
+    return (str(order) if order is not None else "", n, rec, folder, weight)
+
+
+def _absolute_base(folders: list[str], library: Path | None) -> str | None:
+    """What absolute destinations are made relative to: the library if all are under it, else their
+    common directory; None without absolute destinations."""
+    absolute = [f for f in folders if f.startswith("/") or (len(f) > 2 and f[1] == ":")]
+    if not absolute:
+        return None
+    lib = str(library).replace("\\", "/").rstrip("/") if library else None
+    if lib and all(a == lib or a.startswith(lib + "/") for a in absolute):
+        return lib
+    return os.path.commonpath(absolute) if len(set(absolute)) > 1 else str(PurePosixPath(absolute[0]).parent)
