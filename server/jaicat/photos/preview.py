@@ -140,66 +140,95 @@ def _encode(av, src, tmp: Path) -> PreviewFacts:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if inp.streams.audio else None
-        rate = vin.average_rate or vin.guessed_rate or Fraction(30)
-        fps = min(Fraction(rate), Fraction(PREVIEW_FPS_CAP))
-        vout = out.add_stream("libx264", rate=fps, options={
-            "preset": "veryfast", "crf": "26", "maxrate": str(PREVIEW_VIDEO_BITRATE),
-            "bufsize": str(2 * PREVIEW_VIDEO_BITRATE), "profile": "high", "threads": "2"})
-        vout.codec_context.time_base = Fraction(1, 90000)
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
-        graph = _graph(av, vin, rotation, width, height)
-        aout = None
-        if ain is not None:
-            aout = out.add_stream("aac", rate=48000, layout="stereo")
-            aout.bit_rate = PREVIEW_AUDIO_BITRATE
-            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
-        frames = 0
-        last_pts = -1
-        min_gap = 1 / float(fps)
-        last_time = None
-        duration = 0.0
-        streams = [vin] + ([ain] if ain is not None else [])
-        for packet in inp.demux(*streams):
+        vout = _VideoOut(av, out, vin, rotation, width, height)
+        aout = _AudioOut(av, out) if ain is not None else None
+        for packet in inp.demux(*([vin] + ([ain] if ain is not None else []))):
             if packet.stream is ain:
-                if packet.pts is not None and packet.time_base and packet.pts * packet.time_base > PREVIEW_MAX_SECONDS:
-                    continue
-                for frame in packet.decode():
-                    if frame.time is not None and frame.time > PREVIEW_MAX_SECONDS:
-                        break
-                    for f in resampler.resample(frame):
-                        for p in aout.encode(f):
-                            out.mux(p)
-                continue
-            for frame in packet.decode():
-                t = frame.time if frame.time is not None else 0.0
-                if t > PREVIEW_MAX_SECONDS:
-                    break
-                if last_time is not None and t - last_time < min_gap * 0.5:
-                    continue  # above the frame-rate cap
-                graph.push(frame)
-                frames += 1
-                while True:
-                    try:
-                        f = graph.pull()
-                    except (av.error.BlockingIOError, av.error.EOFError):
-                        break
-                    pts = max(last_pts + 1, round(t * 90000))
-                    f.pts, f.time_base, last_pts = pts, Fraction(1, 90000), pts
-                    for p in vout.encode(f):
-                        out.mux(p)
-                last_time = t
-                duration = t + min_gap
-        if not frames:
+                aout.add(packet)
+            else:
+                vout.add(packet)
+        if not vout.frames:
             raise CorruptImage("the video has no frame that decodes")
-        for p in vout.encode():
-            out.mux(p)
+        vout.flush()
         if aout is not None:
-            for f in resampler.resample(None):
-                for p in aout.encode(f):
-                    out.mux(p)
-            for p in aout.encode():
-                out.mux(p)
+            aout.flush()
     finally:
         out.close()
         inp.close()
-    return PreviewFacts(width, height, duration, 0)
+    return PreviewFacts(width, height, vout.duration, 0)
+
+
+class _VideoOut:
+    """The preview's H.264 stream: frames up to the cap and the frame-rate cap, scaled and turned
+    upright, stamped on a 90 kHz clock."""
+
+    def __init__(self, av, out, vin, rotation: int, width: int, height: int):
+        rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+        fps = min(Fraction(rate), Fraction(PREVIEW_FPS_CAP))
+        self.stream = out.add_stream("libx264", rate=fps, options={
+            "preset": "veryfast", "crf": "26", "maxrate": str(PREVIEW_VIDEO_BITRATE),
+            "bufsize": str(2 * PREVIEW_VIDEO_BITRATE), "profile": "high", "threads": "2"})
+        self.stream.codec_context.time_base = Fraction(1, 90000)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.graph = _graph(av, vin, rotation, width, height)
+        self.av, self.out = av, out
+        self.frames, self.last_pts, self.last_time = 0, -1, None
+        self.min_gap = 1 / float(fps)
+        self.duration = 0.0  # seconds covered so far
+
+    def add(self, packet) -> None:
+        for frame in packet.decode():
+            t = frame.time if frame.time is not None else 0.0
+            if t > PREVIEW_MAX_SECONDS:
+                break
+            if self.last_time is not None and t - self.last_time < self.min_gap * 0.5:
+                continue  # above the frame-rate cap
+            self.graph.push(frame)
+            self.frames += 1
+            self._encode_filtered(t)
+            self.last_time = t
+            self.duration = t + self.min_gap
+
+    def _encode_filtered(self, t: float) -> None:
+        """Encode what the filter graph gives back for the frame at `t` seconds."""
+        while True:
+            try:
+                f = self.graph.pull()
+            except (self.av.error.BlockingIOError, self.av.error.EOFError):
+                return
+            pts = max(self.last_pts + 1, round(t * 90000))
+            f.pts, f.time_base, self.last_pts = pts, Fraction(1, 90000), pts
+            for p in self.stream.encode(f):
+                self.out.mux(p)
+
+    def flush(self) -> None:
+        for p in self.stream.encode():
+            self.out.mux(p)
+
+
+class _AudioOut:
+    """The preview's AAC stereo 48 kHz stream: the sound up to the cap."""
+
+    def __init__(self, av, out):
+        self.stream = out.add_stream("aac", rate=48000, layout="stereo")
+        self.stream.bit_rate = PREVIEW_AUDIO_BITRATE
+        self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        self.out = out
+
+    def add(self, packet) -> None:
+        if packet.pts is not None and packet.time_base and packet.pts * packet.time_base > PREVIEW_MAX_SECONDS:
+            return
+        for frame in packet.decode():
+            if frame.time is not None and frame.time > PREVIEW_MAX_SECONDS:
+                break
+            self._encode(self.resampler.resample(frame))
+
+    def _encode(self, frames) -> None:
+        for f in frames:
+            for p in self.stream.encode(f):
+                self.out.mux(p)
+
+    def flush(self) -> None:
+        self._encode(self.resampler.resample(None))
+        for p in self.stream.encode():
+            self.out.mux(p)
