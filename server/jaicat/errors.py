@@ -30,6 +30,12 @@ class InvalidInput(JaicatError):
     status = 400
 
 
+class InvalidText(InvalidInput):
+    """Text that would reach XML or the file system holds a control character (jaicat/text.py)."""
+
+    code = "invalid_text"
+
+
 class BadRequest(InvalidInput):
     """A request's JSON or parameters are malformed (raised by the web layer's input readers)."""
 

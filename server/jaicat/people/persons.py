@@ -34,6 +34,7 @@ from ..photos.tags import put_tag, tag_key, tag_named
 from . import faces as faces_ml
 from ..photos.imaging import open_upright
 from ..photos.library import photo_file
+from ..text import nfc, plain_text
 
 MAX_NAME_LENGTH = 100
 _REV_KEY = "faces_rev"
@@ -46,8 +47,9 @@ person_changed = events.Signal("person_changed")
 
 # --- names and lookups ----------------------------------------------------------------------------
 def clean_name(name: str) -> str:
-    """A person name as stored: whitespace collapsed; InvalidInput if empty, too long or path-like."""
-    name = " ".join(str(name or "").split())
+    """A person name as stored: NFC, whitespace collapsed; InvalidText for a control character,
+    InvalidInput if empty, too long or path-like."""
+    name = " ".join(plain_text("" if name is None else str(name), "person name").split())
     if not name:
         raise InvalidInput("a person needs a name")
     if len(name) > MAX_NAME_LENGTH:
@@ -63,7 +65,7 @@ def find_person(id_or_name) -> Person | None:
         return id_or_name
     if isinstance(id_or_name, int):
         return Person.get_or_none(Person.id == id_or_name)
-    text = " ".join(str(id_or_name or "").split())
+    text = nfc(" ".join(str(id_or_name or "").split()))
     person = Person.get_or_none(fn.casefold(Person.name) == text.casefold())
     if person is None and text.isdigit():
         person = Person.get_or_none(Person.id == int(text))

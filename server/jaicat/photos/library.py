@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import threading
+import unicodedata
 import uuid
 from pathlib import Path, PurePosixPath
 
@@ -44,7 +45,7 @@ from ..db import Face, Person, PhotoTag
 log = logging.getLogger(__name__)
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-_BAD_CHARS = re.compile(r'[\x00-\x1f<>:"|?*\\]')
+_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\]')
 _MAX_COMPONENT = 120
 NAME_MAX_BYTES = 255  # one path component on ext4, btrfs, XFS, APFS and NTFS (UTF-8 bytes, not characters)
 FOLDER_MAX_BYTES = 1024  # a library-relative folder: the photo's name and the library path still fit PATH_MAX
@@ -69,6 +70,7 @@ def normalise_folder(rel: str) -> str:
         raise InvalidFolderName("folder name must be a string")
     if "\x00" in rel:
         raise InvalidFolderName("folder name contains a NUL character")
+    rel = unicodedata.normalize("NFC", rel)  # a Mac's "e" + U+0301 and a phone's "é" are one folder
     if "\\" in rel:
         raise InvalidFolderName("use / to separate folders, not \\")
     raw = rel.strip()
@@ -111,11 +113,28 @@ def fit_name(stem: str, suffix: str, limit: int = NAME_MAX_BYTES) -> str:
     return stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip() + suffix
 
 
+def _on_disk(root: Path, rel: str) -> Path:
+    """`root/rel`, each folder of it spelled as it already is on disk when only its Unicode form
+    differs (a folder made on a Mac is NFD): the photo goes into the user's folder, not a twin."""
+    here = root
+    for part in PurePosixPath(rel).parts:
+        nxt = here / part
+        if not (nxt.exists() or nxt.is_symlink()) and here.is_dir():
+            try:
+                nxt = next((here / e.name for e in os.scandir(here)
+                            if e.is_dir() and unicodedata.normalize("NFC", e.name) == part), nxt)
+            except OSError:
+                pass
+        here = nxt
+    return here
+
+
 def resolve_in_library(settings: Settings, rel: str) -> Path:
-    """Absolute path of a library folder, after checking it cannot escape the root (symlinks too)."""
+    """Absolute path of a library folder, after checking it cannot escape the root (symlinks too).
+    An existing folder whose name differs only in its Unicode form (NFC/NFD) is that folder."""
     rel = normalise_folder(rel)
     root = settings.library.resolve()
-    target = (root / rel).resolve() if rel else root
+    target = _on_disk(root, rel).resolve() if rel else root
     if target != root and root not in target.parents:
         raise PathOutsideLibrary(f"folder {rel!r} resolves outside the library")
     return target
@@ -215,6 +234,7 @@ def create_folder(settings: Settings, rel: str) -> Folder:
         raise InvalidFolderName("give a folder name")
     path = resolve_in_library(settings, rel)
     path.mkdir(parents=True, exist_ok=True)
+    rel = _relative(path, settings.library)  # as it is spelled on disk
     folder, created = Folder.get_or_create(path=rel)
     if created:
         events.publish(events.LIBRARY_CHANGED, folder=rel, change="folder_created")

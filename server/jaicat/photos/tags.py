@@ -17,12 +17,15 @@ from peewee import fn
 from .. import events
 from ..db import Photo, PhotoTag, Tag, database
 from ..errors import InvalidInput
+from ..text import plain_text
 
 AUTO_SOURCES = ("clip", "blip")
 
 
 def clean_tag(name: str) -> str:
-    name = re.sub(r"\s+", " ", str(name or "")).strip()
+    """A tag as stored: NFC, whitespace collapsed; InvalidText for a control character, InvalidInput
+    if empty or over 100 characters."""
+    name = re.sub(r"\s+", " ", plain_text("" if name is None else str(name), "tag")).strip()
     if not name or len(name) > 100:
         raise InvalidInput("a tag needs 1-100 characters")
     return name

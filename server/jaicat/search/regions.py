@@ -45,6 +45,7 @@ from ..photos.library import photo_file
 from ..models.clip import embed_image_crops
 from ..models.base import ModelCache
 from .query import Indexes
+from ..text import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def create_region(settings: Settings, photo_id, x, y, w, h, label: str = "", sou
     photo = Photo.get_or_404(photo_id)
     box = _check_box(x, y, w, h)
     emb = _embed(settings, photo, box, models)
-    r = Region.create(photo=photo, x=box[0], y=box[1], w=box[2], h=box[3], label=str(label or "").strip()[:200],
+    r = Region.create(photo=photo, x=box[0], y=box[1], w=box[2], h=box[3], label=plain_text(str(label or ""), "region label").strip()[:200],
                       source=source, embedding=vec_to_blob(emb) if emb is not None else None)
     if emb is not None:
         (indexes or Indexes(settings)).regions.add(r.id, emb)
@@ -123,7 +124,7 @@ def update_region(settings: Settings, region_id, x=None, y=None, w=None, h=None,
     old = (r.x, r.y, r.w, r.h)
     new = tuple(o if v is None else v for o, v in zip(old, (x, y, w, h), strict=True))
     if label is not None:
-        r.label = str(label).strip()[:200]
+        r.label = plain_text(str(label), "region label").strip()[:200]
     if new != old:
         box = _check_box(*new)
         r.x, r.y, r.w, r.h = box
@@ -349,7 +350,8 @@ def import_annotations(settings: Settings, file: str | Path, source: str = "impo
                 if not isinstance(reg, dict):
                     raise ValueError("not an object")
                 box = normalise_box(reg, opts, photo)
-                label = next((str(reg[k]) for k in _LABEL_KEYS if reg.get(k) is not None), "")
+                label = plain_text(next((str(reg[k]) for k in _LABEL_KEYS if reg.get(k) is not None), ""),
+                                   "region label")
             except (ValueError, TypeError, InvalidInput) as e:
                 report.rejected.append((name, getattr(e, "message", str(e))))
                 continue
