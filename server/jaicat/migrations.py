@@ -110,6 +110,88 @@ def _v9_person_changes(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
         db.create_tables([PersonChange])
 
 
+# The words search matches exactly (search/exact.py), one FTS5 row per photo (rowid = photo id): its
+# caption, description, file name, library folder, visible tag names and people's names. unicode61
+# folds case (diacritics kept, "_" part of a word, as Python's \w reads it); triggers keep every row
+# in step with each write to the photo, its tags and faces, and tag and person names.
+PHOTO_TEXT = "phototext"
+_FOLDER = "CASE WHEN {r}.root = 'library' AND instr({r}.path, '/') > 0 THEN rtrim({r}.path, replace({r}.path, '/', '')) ELSE '' END"
+_TAGS = ("(SELECT group_concat(t.name, ' | ') FROM phototag pt JOIN tag t ON t.id = pt.tag_id"
+         " WHERE pt.photo_id = {p} AND pt.removed = 0)")
+_PEOPLE = ("(SELECT group_concat(n.name, ' | ') FROM face f JOIN person n ON n.id = f.person_id"
+           " WHERE f.photo_id = {p})")
+PHOTO_TEXT_SQL = [
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {PHOTO_TEXT} USING fts5(caption, description, filename, folder,
+        tags, people, tokenize="unicode61 remove_diacritics 0 tokenchars '_'")""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_insert AFTER INSERT ON photo BEGIN
+        INSERT INTO {PHOTO_TEXT} (rowid, caption, description, filename, folder, tags, people)
+        VALUES (new.id, new.caption, new.description, new.original_filename, {_FOLDER.format(r="new")},
+                {_TAGS.format(p="new.id")}, {_PEOPLE.format(p="new.id")}); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_update AFTER UPDATE OF caption, description,
+        original_filename, path, root ON photo
+        WHEN new.caption IS NOT old.caption OR new.description IS NOT old.description
+          OR new.original_filename IS NOT old.original_filename OR new.path IS NOT old.path
+          OR new.root IS NOT old.root BEGIN
+        UPDATE {PHOTO_TEXT} SET caption = new.caption, description = new.description,
+            filename = new.original_filename, folder = {_FOLDER.format(r="new")} WHERE rowid = new.id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_delete AFTER DELETE ON photo BEGIN
+        DELETE FROM {PHOTO_TEXT} WHERE rowid = old.id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_tag_insert AFTER INSERT ON phototag BEGIN
+        UPDATE {PHOTO_TEXT} SET tags = {_TAGS.format(p="new.photo_id")} WHERE rowid = new.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_tag_update AFTER UPDATE OF photo_id, tag_id, removed ON phototag
+        WHEN new.photo_id IS NOT old.photo_id OR new.tag_id IS NOT old.tag_id OR new.removed IS NOT old.removed
+        BEGIN
+        UPDATE {PHOTO_TEXT} SET tags = {_TAGS.format(p="new.photo_id")} WHERE rowid = new.photo_id;
+        UPDATE {PHOTO_TEXT} SET tags = {_TAGS.format(p="old.photo_id")}
+            WHERE rowid = old.photo_id AND old.photo_id IS NOT new.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_tag_delete AFTER DELETE ON phototag BEGIN
+        UPDATE {PHOTO_TEXT} SET tags = {_TAGS.format(p="old.photo_id")} WHERE rowid = old.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_tag_rename AFTER UPDATE OF name ON tag
+        WHEN new.name IS NOT old.name BEGIN
+        UPDATE {PHOTO_TEXT} SET tags = {_TAGS.format(p=PHOTO_TEXT + ".rowid")}
+            WHERE rowid IN (SELECT photo_id FROM phototag WHERE tag_id = new.id); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_face_insert AFTER INSERT ON face
+        WHEN new.person_id IS NOT NULL BEGIN
+        UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p="new.photo_id")} WHERE rowid = new.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_face_update AFTER UPDATE OF person_id, photo_id ON face
+        WHEN new.person_id IS NOT old.person_id OR new.photo_id IS NOT old.photo_id BEGIN
+        UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p="new.photo_id")} WHERE rowid = new.photo_id;
+        UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p="old.photo_id")}
+            WHERE rowid = old.photo_id AND old.photo_id IS NOT new.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_face_delete AFTER DELETE ON face
+        WHEN old.person_id IS NOT NULL BEGIN
+        UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p="old.photo_id")} WHERE rowid = old.photo_id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS phototext_person_rename AFTER UPDATE OF name ON person
+        WHEN new.name IS NOT old.name BEGIN
+        UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p=PHOTO_TEXT + ".rowid")}
+            WHERE rowid IN (SELECT photo_id FROM face WHERE person_id = new.id); END""",
+]
+# Indexes the screens read through at 100k photos: photos by date (timeline, newest-first search
+# results, the map), a library folder's photos (path range), waiting photos by status.
+BROWSE_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS photo_when ON photo (COALESCE(taken_at, created_at), id)",
+    "CREATE INDEX IF NOT EXISTS photo_root_path ON photo (root, path)",
+]
+
+
+def fill_photo_text(db: SqliteDatabase) -> None:
+    """(Re)write every photo's row of the exact-match index from the catalogue."""
+    db.execute_sql(f"DELETE FROM {PHOTO_TEXT}")
+    db.execute_sql(
+        f"INSERT INTO {PHOTO_TEXT} (rowid, caption, description, filename, folder, tags, people) "
+        f"SELECT p.id, p.caption, p.description, p.original_filename, {_FOLDER.format(r='p')}, "
+        f"{_TAGS.format(p='p.id')}, {_PEOPLE.format(p='p.id')} FROM photo p")
+
+
+def _v10_search_index(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v10: the exact-match words in an FTS5 index kept in step by triggers; indexes for browsing."""
+    fresh = PHOTO_TEXT not in db.get_tables()
+    for sql in PHOTO_TEXT_SQL + BROWSE_INDEXES:
+        db.execute_sql(sql)
+    if fresh:
+        fill_photo_text(db)
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
@@ -119,6 +201,7 @@ STEPS = [
     (6, _v6_favourites_and_trash),
     (8, _v8_caption_pass),
     (9, _v9_person_changes),
+    (10, _v10_search_index),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

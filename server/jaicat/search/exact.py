@@ -5,15 +5,22 @@ And unquoted names with spaces (`person:Angelina Jolie`), read as the person or 
 Kinds, best first: "person", "tag", "folder" (the whole text names one), then "words" (every word that
 matters is found on the photo). Words that matter: two letters or more, not a stopword, so "a dog on
 the beach" needs both "dog" and "beach".
+
+Words are looked up in the catalogue's FTS5 index (`phototext`, migrations.py: one row per photo, kept
+in step by triggers), so a query costs the photos that match, not a pass over the catalogue. The index
+holds what a word is here: a run of letters, digits and "_", in any case. A word outside ASCII, where
+Python's casefold and SQLite's case folding may differ, is found by the scan it replaced
+(`index=False` reads every word that way; the tests compare both).
 """
 
 from __future__ import annotations
 
 import re
 
-from peewee import fn
+from peewee import SQL, fn
 
 from ..db import Face, Person, Photo, PhotoTag, Tag
+from ..migrations import PHOTO_TEXT
 
 KINDS = ("person", "tag", "folder", "words")
 MAX_EXACT = 5000  # exact matches considered for one query (a household library rarely has more)
@@ -37,7 +44,16 @@ def _like(column, word: str):
     return column.contains(word) if word.isascii() else fn.casefold(column).contains(word)
 
 
-def _named(text: str, base) -> dict[int, str]:
+def _indexed(match: str):
+    """Ids of the photos whose index row matches the FTS5 expression `match` (a subquery)."""
+    return SQL(f"(SELECT rowid FROM {PHOTO_TEXT} WHERE {PHOTO_TEXT} MATCH ?)", [match])
+
+
+def _phrase(words: list[str]) -> str:
+    return '"' + " ".join(words) + '"'
+
+
+def _named(text: str, base, index: bool = True) -> dict[int, str]:
     """Photos in `base` whose person, tag or folder the whole text names (casefold)."""
     name = text.strip().casefold()
     found: dict[int, str] = {}
@@ -49,9 +65,14 @@ def _named(text: str, base) -> dict[int, str]:
     tagged = PhotoTag.visible(PhotoTag.photo).where(fn.casefold(Tag.name) == name)
     for (i,) in base.select(Photo.id).where(Photo.id.in_(tagged)).limit(MAX_EXACT).tuples():
         found.setdefault(i, "tag")
-    # a folder named by the text: its last part ("Summer") or its whole path ("Family/Summer")
-    rows = base.select(Photo.id, Photo.path).where(
-        (Photo.root == "library") & _like(Photo.path, name)).limit(MAX_EXACT * 4).tuples()
+    # a folder named by the text: its last part ("Summer") or its whole path ("Family/Summer"); the
+    # index finds the photos whose folder has its words in a row, the parts are checked here
+    words = _WORD.findall(name)
+    if index and words and name.isascii():
+        near = Photo.id.in_(_indexed("folder : " + _phrase(words)))
+    else:
+        near = (Photo.root == "library") & _like(Photo.path, name)
+    rows = base.select(Photo.id, Photo.path).where(near & (Photo.root == "library")).limit(MAX_EXACT * 4).tuples()
     for i, path in rows:
         parts = path.casefold().split("/")[:-1]
         if name in parts or "/".join(parts) == name or "/".join(parts).endswith("/" + name):
@@ -104,12 +125,18 @@ def _carrying_all(words: list[str], candidates: set[int]) -> set[int]:
             if all(any(p.search(t.casefold()) for t in parts) for p in patterns)}
 
 
-def exact_matches(text: str, base) -> list[tuple[int, str]]:
+def exact_matches(text: str, base, index: bool = True) -> list[tuple[int, str]]:
     """(photo id, kind) of the photos in `base` (a Photo query: the search's filters) that `text`
-    matches exactly, best kind first, then newest id first. At most MAX_EXACT."""
-    found = _named(text, base)
+    matches exactly, best kind first, then newest id first. At most MAX_EXACT.
+    `index=False`: without the FTS5 index, by scanning the catalogue (what the index replaced)."""
+    found = _named(text, base, index)
     words = sorted(content_words(text), key=len, reverse=True)  # a longer word is usually rarer
-    if words:
+    if words and index and all(w.isascii() for w in words):
+        # every word at once: FTS5 ANDs them, each found in any of the photo's texts
+        for (i,) in base.select(Photo.id).where(Photo.id.in_(_indexed(" ".join(_phrase([w]) for w in words)))) \
+                .tuples():
+            found.setdefault(i, "words")
+    elif words:
         # one scan of the catalogue, for the first word; the others are checked on its few candidates
         common = _carrying(words[0], base)
         if common and words[1:]:
