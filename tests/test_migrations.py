@@ -15,6 +15,14 @@ def _make_v1_catalogue(path):
     open_db(path)
     database.close()
     con = sqlite3.connect(path)
+    # v10 (the search index, month and folder counts, browse indexes): triggers and indexes first
+    for kind, name in con.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index') "
+                                  "AND sql IS NOT NULL").fetchall():
+        if kind == "trigger" or name in ("photo_when", "photo_root_path", "photo_place", "phototag_tag_removed",
+                                         "face_person_photo", "face_cover"):
+            con.execute(f'DROP {kind.upper()} "{name}"')
+    for table in ("phototext", "photomonth", "photofolder"):
+        con.execute(f"DROP TABLE {table}")
     for col in ("caption", "embedding", "analysed_at", "analysis_error", "suggestions"):
         con.execute(f"ALTER TABLE photo DROP COLUMN {col}")
     # v4 (videos, Live Photos, date source, description); SQLite cannot drop live_of_id, a foreign key

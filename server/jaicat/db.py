@@ -20,6 +20,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    NodeList,
     SQL,
     SqliteDatabase,
     TextField,
@@ -173,8 +174,10 @@ class Photo(BaseModel):
 
     @classmethod
     def live(cls):
-        """Photos not in the trash: what every listing, search and count shows."""
-        return cls.select().where(cls.trashed_at.is_null())
+        """Photos not in the trash: what every listing, search and count shows. Nearly every photo is
+        live, so the term keeps off trashed_at's index (`+trashed_at`, an index for finding the
+        trash): SQLite then reads through the index that orders or narrows the query (photo_when...)."""
+        return cls.select().where(NodeList((SQL("+"), cls.trashed_at), glue="").is_null())
 
     @classmethod
     def pending(cls):

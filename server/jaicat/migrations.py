@@ -166,12 +166,69 @@ PHOTO_TEXT_SQL = [
         UPDATE {PHOTO_TEXT} SET people = {_PEOPLE.format(p=PHOTO_TEXT + ".rowid")}
             WHERE rowid IN (SELECT photo_id FROM face WHERE person_id = new.id); END""",
 ]
-# Indexes the screens read through at 100k photos: photos by date (timeline, newest-first search
-# results, the map), a library folder's photos (path range), waiting photos by status.
+# Indexes the screens read through at 100k photos: photos not in the trash by date (the timeline,
+# newest-first results, the map), a library folder's photos (a path range), tag and people counts.
 BROWSE_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS photo_when ON photo (COALESCE(taken_at, created_at), id)",
+    "CREATE INDEX IF NOT EXISTS photo_when ON photo (COALESCE(taken_at, created_at), id, trashed_at)",
     "CREATE INDEX IF NOT EXISTS photo_root_path ON photo (root, path)",
+    # the map's markers, read off the index alone
+    "CREATE INDEX IF NOT EXISTS photo_place ON photo (COALESCE(taken_at, created_at), id, gps_lat, gps_lon, taken_at,"
+    " original_filename, trashed_at) WHERE gps_lat IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS phototag_tag_removed ON phototag (tag_id, removed)",
+    "CREATE INDEX IF NOT EXISTS face_person_photo ON face (person_id, photo_id)",
+    "CREATE INDEX IF NOT EXISTS face_cover ON face (person_id, confirmed DESC, COALESCE(distance, 0.0), id)",
 ]
+
+# The timeline's months: how many photos not in the trash each month has, kept by triggers (the
+# headers and scrubber are read on every visit; counting 100k rows each time costs a second).
+_MONTH = "substr(COALESCE({r}.taken_at, {r}.created_at), 1, 7)"
+_ADD = ("INSERT INTO photomonth (month, n) VALUES ({m}, 1) ON CONFLICT (month) DO UPDATE SET n = n + 1;")
+_SUB = "UPDATE photomonth SET n = n - 1 WHERE month = {m}; DELETE FROM photomonth WHERE n <= 0;"
+PHOTO_MONTH_SQL = [
+    "CREATE TABLE IF NOT EXISTS photomonth (month TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_insert AFTER INSERT ON photo WHEN new.trashed_at IS NULL BEGIN
+        {_ADD.format(m=_MONTH.format(r="new"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_delete AFTER DELETE ON photo WHEN old.trashed_at IS NULL BEGIN
+        {_SUB.format(m=_MONTH.format(r="old"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_leave AFTER UPDATE OF taken_at, created_at, trashed_at ON photo
+        WHEN old.trashed_at IS NULL AND (new.trashed_at IS NOT NULL OR {_MONTH.format(r="new")} IS NOT
+             {_MONTH.format(r="old")}) BEGIN {_SUB.format(m=_MONTH.format(r="old"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_enter AFTER UPDATE OF taken_at, created_at, trashed_at ON photo
+        WHEN new.trashed_at IS NULL AND (old.trashed_at IS NOT NULL OR {_MONTH.format(r="new")} IS NOT
+             {_MONTH.format(r="old")}) BEGIN {_ADD.format(m=_MONTH.format(r="new"))} END""",
+]
+
+# The folder tree's counts: photos in each library folder ("" the library's top), kept the same way.
+_DIR = "rtrim(rtrim({r}.path, replace({r}.path, '/', '')), '/')"
+_FADD = "INSERT INTO photofolder (folder, n) VALUES ({m}, 1) ON CONFLICT (folder) DO UPDATE SET n = n + 1;"
+_FSUB = "UPDATE photofolder SET n = n - 1 WHERE folder = {m}; DELETE FROM photofolder WHERE n <= 0;"
+PHOTO_FOLDER_SQL = [
+    "CREATE TABLE IF NOT EXISTS photofolder (folder TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    f"""CREATE TRIGGER IF NOT EXISTS photofolder_insert AFTER INSERT ON photo WHEN new.root = 'library' BEGIN
+        {_FADD.format(m=_DIR.format(r="new"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photofolder_delete AFTER DELETE ON photo WHEN old.root = 'library' BEGIN
+        {_FSUB.format(m=_DIR.format(r="old"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photofolder_leave AFTER UPDATE OF root, path ON photo
+        WHEN old.root = 'library' AND (new.root IS NOT 'library' OR {_DIR.format(r="new")} IS NOT
+             {_DIR.format(r="old")}) BEGIN {_FSUB.format(m=_DIR.format(r="old"))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photofolder_enter AFTER UPDATE OF root, path ON photo
+        WHEN new.root = 'library' AND (old.root IS NOT 'library' OR {_DIR.format(r="new")} IS NOT
+             {_DIR.format(r="old")}) BEGIN {_FADD.format(m=_DIR.format(r="new"))} END""",
+]
+
+
+def fill_photo_folder(db: SqliteDatabase) -> None:
+    """(Re)count the photos of every library folder from the catalogue."""
+    db.execute_sql("DELETE FROM photofolder")
+    db.execute_sql(f"INSERT INTO photofolder (folder, n) SELECT {_DIR.format(r='photo')}, COUNT(*) FROM photo "
+                   "WHERE root = 'library' GROUP BY 1")
+
+
+def fill_photo_month(db: SqliteDatabase) -> None:
+    """(Re)count the timeline's months from the catalogue."""
+    db.execute_sql("DELETE FROM photomonth")
+    db.execute_sql(f"INSERT INTO photomonth (month, n) SELECT {_MONTH.format(r='photo')}, COUNT(*) FROM photo "
+                   "WHERE trashed_at IS NULL GROUP BY 1")
 
 
 def fill_photo_text(db: SqliteDatabase) -> None:
@@ -184,12 +241,17 @@ def fill_photo_text(db: SqliteDatabase) -> None:
 
 
 def _v10_search_index(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
-    """v10: the exact-match words in an FTS5 index kept in step by triggers; indexes for browsing."""
-    fresh = PHOTO_TEXT not in db.get_tables()
-    for sql in PHOTO_TEXT_SQL + BROWSE_INDEXES:
+    """v10: the exact-match words in an FTS5 index, the timeline's month counts and the folder tree's
+    counts, kept in step by triggers; indexes for browsing."""
+    tables = db.get_tables()
+    for sql in PHOTO_TEXT_SQL + PHOTO_MONTH_SQL + PHOTO_FOLDER_SQL + BROWSE_INDEXES:
         db.execute_sql(sql)
-    if fresh:
+    if PHOTO_TEXT not in tables:
         fill_photo_text(db)
+    if "photomonth" not in tables:
+        fill_photo_month(db)
+    if "photofolder" not in tables:
+        fill_photo_folder(db)
 
 
 # (version, step) in order; version 1 is the foundation schema.

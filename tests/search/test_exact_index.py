@@ -1,15 +1,20 @@
 """The exact-match step of search reads an FTS5 index (search/exact.py, migrations.py v10): it finds
 exactly what the scan it replaced found, and stays in step with every write (tag edits, tag and person
-renames, folder renames, moves, trash and restore, faces, deleting a photo)."""
+renames, folder renames, moves, trash and restore, faces, deleting a photo); so do the timeline's
+month counts and the folder tree's counts."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from peewee import fn
 
 from jaicat.db import Face, Person, Photo, PhotoTag, Tag, database
 from jaicat.migrations import PHOTO_TEXT, fill_photo_text
 from jaicat.people import persons
 from jaicat.photos import library, tags, trash
+from jaicat.search import browse
 from jaicat.search.exact import exact_matches
 from jaicat.search.query import filtered_photos, parse_query
 
@@ -105,3 +110,26 @@ def test_index_follows_every_write(settings, catalogue):
     fill_photo_text(database)
     assert database.execute_sql(f"SELECT rowid, * FROM {PHOTO_TEXT} ORDER BY rowid").fetchall() == before
     assert PhotoTag.select().count() > 0
+    # the timeline's months and the folder tree's counts, kept by triggers, are what counting gives
+    month = fn.substr(fn.COALESCE(Photo.taken_at, Photo.created_at), 1, 7)
+    counted = [{"month": m, "count": n} for m, n in Photo.select(month, fn.COUNT(Photo.id))
+               .where(Photo.trashed_at.is_null()).group_by(month).order_by(month.desc()).tuples()]
+    assert browse.months() == counted
+    trash.trash_photo(Photo.get_by_id(ids[3]), settings)
+    Photo.update(taken_at=dt.datetime(1999, 5, 1)).where(Photo.id == ids[4]).execute()
+    counted = [{"month": m, "count": n} for m, n in Photo.select(month, fn.COUNT(Photo.id))
+               .where(Photo.trashed_at.is_null()).group_by(month).order_by(month.desc()).tuples()]
+    assert browse.months() == counted and counted[-1] == {"month": "1999-05", "count": 1}
+    folders = {}
+    for (path,) in Photo.select(Photo.path).where(Photo.root == "library").tuples():
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        folders[parent] = folders.get(parent, 0) + 1
+
+    def tree_counts(node, out):
+        if node["count"]:
+            out[node["path"]] = node["count"]
+        for child in node["children"]:
+            tree_counts(child, out)
+        return out
+
+    assert tree_counts(library.folder_tree(settings), {}) == folders and "Holidays/Kite" in folders

@@ -85,7 +85,11 @@ def test_timeline_places_and_post_ideas(client, settings, photo, media_dir):
     months = client.get("/api/timeline").json["months"]
     assert months[0]["month"] > months[-1]["month"] == "2021-03"
     page = client.get("/api/timeline/photos?limit=1").json
-    assert page["items"][0]["id"] == photo.id and page["next_cursor"] == "1"
+    assert page["items"][0]["id"] == photo.id and page["next_cursor"]
+    # the cursor is a keyset (date and id of the last photo shown): the next page starts after it
+    rest = client.get("/api/timeline/photos", query_string={"limit": 1, "cursor": page["next_cursor"]}).json
+    assert [p["id"] for p in rest["items"]] == [older.id] and rest["next_cursor"] is None
+    assert client.get("/api/timeline/photos?cursor=2024-07-14|x").status_code == 400
     assert [p["id"] for p in client.get("/api/timeline/photos?until=2021-03").json["items"]] == [older.id]
     assert client.get("/api/timeline/photos?until=March").status_code == 400
     places = client.get("/api/places").json

@@ -301,20 +301,26 @@ def list_folders(settings: Settings) -> list[str]:
     out = {f.path for f in Folder.select(Folder.path)}
     root = settings.library
     if root.is_dir():
-        for dirpath, dirs, _files in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            rel = Path(dirpath).relative_to(root).as_posix()
-            if rel != ".":
-                out.add(rel)
+        todo = [(root, "")]
+        while todo:
+            folder, rel = todo.pop()
+            # a directory with a link count of 2 has no subdirectories (POSIX filesystems count "." and
+            # each child's ".."): a folder of a thousand photos is not listed to find none
+            if rel and folder.stat().st_nlink == 2:
+                continue
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=True):
+                        sub = f"{rel}/{e.name}" if rel else e.name
+                        out.add(sub)
+                        todo.append((Path(e.path), sub))
     return sorted(out)
 
 
 def folder_tree(settings: Settings) -> dict:
     """Nested {name, path, count, children} of the library, with catalogued photo counts per folder."""
-    counts: dict[str, int] = {}
-    for p in Photo.select(Photo.path).where(Photo.root == "library"):
-        parent = PurePosixPath(p.path).parent.as_posix()
-        counts[parent if parent != "." else ""] = counts.get(parent if parent != "." else "", 0) + 1
+    # the counts triggers keep (migrations.py PHOTO_FOLDER_SQL): a row a folder, not a row a photo
+    counts: dict[str, int] = dict(database.execute_sql("SELECT folder, n FROM photofolder WHERE n > 0").fetchall())
     tree = {"name": "", "path": "", "count": counts.get("", 0), "children": []}
     index = {"": tree}
     for rel in list_folders(settings):

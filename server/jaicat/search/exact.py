@@ -59,10 +59,13 @@ def _named(text: str, base, index: bool = True) -> dict[int, str]:
     found: dict[int, str] = {}
     if not name:
         return found
-    people = Face.select(Face.photo).join(Person).where(fn.casefold(Person.name) == name)
+    # the names first (a few rows), then their photos through the person and tag indexes
+    people = Face.select(Face.photo).where(Face.person.in_(
+        Person.select(Person.id).where(fn.casefold(Person.name) == name)))
     for (i,) in base.select(Photo.id).where(Photo.id.in_(people)).limit(MAX_EXACT).tuples():
         found.setdefault(i, "person")
-    tagged = PhotoTag.visible(PhotoTag.photo).where(fn.casefold(Tag.name) == name)
+    tagged = PhotoTag.select(PhotoTag.photo).where(
+        PhotoTag.tag.in_(Tag.select(Tag.id).where(fn.casefold(Tag.name) == name)), PhotoTag.removed == False)  # noqa: E712
     for (i,) in base.select(Photo.id).where(Photo.id.in_(tagged)).limit(MAX_EXACT).tuples():
         found.setdefault(i, "tag")
     # a folder named by the text: its last part ("Summer") or its whole path ("Family/Summer"); the

@@ -157,7 +157,9 @@ def _set_filter(q: Query, slot: str, value: str) -> None:
 
 def _tagged(name: str):
     """Ids of the photos carrying tag `name` (in any case, as tags are matched everywhere)."""
-    return PhotoTag.visible(PhotoTag.photo).where(fn.casefold(Tag.name) == name.strip().casefold())
+    # the tag's ids first (a few rows), so casefold runs on the tags, not on every photo's tag row
+    names = Tag.select(Tag.id).where(fn.casefold(Tag.name) == name.strip().casefold())
+    return PhotoTag.select(PhotoTag.photo).where(PhotoTag.tag.in_(names), PhotoTag.removed == False)  # noqa: E712
 
 
 def filtered_photos(q: Query):
@@ -171,12 +173,13 @@ def filtered_photos(q: Query):
         sel = sel.where(Photo.id.not_in(_tagged(name)))
     for who in q.people:
         cond = (Person.id == int(who)) if str(who).isdigit() else (fn.casefold(Person.name) == who.strip().casefold())
-        sel = sel.where(Photo.id.in_(Face.select(Face.photo).join(Person).where(cond)))
+        sel = sel.where(Photo.id.in_(Face.select(Face.photo).where(Face.person.in_(Person.select(Person.id).where(cond)))))
     if q.folders:
         cond = None
         for folder in q.folders:
             f = folder.strip().strip("/")
-            c = (Photo.root == "library") & (fn.substr(Photo.path, 1, len(f) + 1) == f + "/")
+            c = ((Photo.root == "library") & (fn.substr(Photo.path, 1, len(f) + 1) == f + "/")
+                 & (Photo.path >= f + "/") & (Photo.path < f + "0"))
             if not f:
                 c = (Photo.root == "library") & ~(Photo.path.contains("/"))
             cond = c if cond is None else cond | c
@@ -186,7 +189,9 @@ def filtered_photos(q: Query):
         prefix = q.directly_in.strip("/") + "/" if q.directly_in.strip("/") else ""
         sel = sel.where(Photo.root == "library")
         if prefix:
-            sel = sel.where(fn.substr(Photo.path, 1, len(prefix)) == prefix)
+            # the range reads the folder's rows off the (root, path) index ("0" follows "/")
+            sel = sel.where(fn.substr(Photo.path, 1, len(prefix)) == prefix,
+                            Photo.path >= prefix, Photo.path < prefix[:-1] + "0")
         sel = sel.where(fn.instr(fn.substr(Photo.path, len(prefix) + 1), "/") == 0)
     if q.statuses:
         sel = sel.where(Photo.status.in_(q.statuses))
