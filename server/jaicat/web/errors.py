@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -9,7 +10,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from . import settings
-from ..errors import JaicatError
+from ..errors import InsufficientStorage, JaicatError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,30 @@ HTTP_CODES = {
     413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
     416: "range_not_satisfiable", 422: "unprocessable", 429: "rate_limited",
 }
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_MESSAGE = ("the server's disk is full; nothing was changed. Free some space on the server "
+                     "(or move its data directory to a bigger disk) and try again")
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether `e` (or what it was raised from) says the disk is full: OSError ENOSPC/EDQUOT, or
+    SQLite's "database or disk is full" (SQLITE_FULL)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            return True
+        if e.__class__.__name__ in ("OperationalError", "DatabaseError") and "disk is full" in str(e):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def _log_quietly(message: str, exc: bool = True) -> None:
+    """Log, never fail: on a full disk the log itself may be what cannot be written."""
+    try:
+        (log.exception if exc else log.error)(message)
+    except Exception:  # noqa: BLE001 - the answer to the client matters more than the log line
+        pass
 
 
 def _jsonable(details: dict) -> dict:
@@ -68,5 +93,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        log.exception("unhandled error")
+        if disk_full(e):
+            _log_quietly(f"disk full: {e}", exc=False)
+            return error_response(InsufficientStorage.code, DISK_FULL_MESSAGE, InsufficientStorage.status)
+        _log_quietly("unhandled error")
         return error_response("internal_error", "internal server error; see the server log", 500)
