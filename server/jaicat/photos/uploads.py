@@ -54,6 +54,10 @@ FILENAME_MAX_BYTES = 200  # room left in NAME_MAX_BYTES for " (12)" when filed n
 DISK_MARGIN = 64 * 1024 * 1024  # free space left for the catalogue, thumbnails and the log
 UNKNOWN_LENGTH_ALLOCATION = 64 * 1024 * 1024  # allocated ahead for a chunk without Content-Length
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+# Chunk bodies arriving at once: each holds a request thread for up to the stall timeout while its
+# client trickles or stops, so a device (or all of them) may not hold more than these.
+CHUNKS_PER_DEVICE = 4
+CHUNKS_IN_ALL = 24  # of the server's 32 request threads: a phone's next request always finds one
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +254,7 @@ class Receiver:
         self.settings = settings
         self._lock = threading.Lock()
         self._busy: set[str] = set()
+        self._arriving: dict[str, int] = {}  # device id -> chunk bodies being received for it
         self._hashers: dict[str, tuple[int, RunningHash]] = {}  # upload id -> (offset hashed to, hasher)
 
     def delete(self, upload_id: str, device_id: int | str | None = None) -> None:
@@ -270,10 +275,18 @@ class Receiver:
         stream's error propagates. When the upload is complete it is finished (see `_finish`).
         """
         upload_id = str(upload_id)
+        device = None if device_id is None else str(device_id)
+        upload = get_upload(upload_id, device_id)  # unknown or foreign: answered before any byte is read
         with self._lock:
             if upload_id in self._busy:
                 raise UploadBusy("another chunk of this upload is being received")
+            if device is not None and self._arriving.get(device, 0) >= CHUNKS_PER_DEVICE:
+                raise TooManyUploads(f"this device is already sending {CHUNKS_PER_DEVICE} chunks; "
+                                     "send the next when one has finished")
+            if sum(self._arriving.values()) >= CHUNKS_IN_ALL:
+                raise TooManyUploads(f"the server is already receiving {CHUNKS_IN_ALL} chunks; try again shortly")
             self._busy.add(upload_id)
+            self._arriving[device or ""] = self._arriving.get(device or "", 0) + 1
         try:
             upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
             if upload_status(upload) != "pending":
@@ -292,6 +305,11 @@ class Receiver:
         finally:
             with self._lock:
                 self._busy.discard(upload_id)
+                left = self._arriving.get(device or "", 1) - 1
+                if left > 0:
+                    self._arriving[device or ""] = left
+                else:
+                    self._arriving.pop(device or "", None)
 
     def _receive(self, upload: Upload, stream, remaining: int, length: int | None = None):
         """Stream into the data file; save the new offset whatever happens. Returns the running hasher.

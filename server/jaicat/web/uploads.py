@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.exceptions import ClientDisconnected
 
 from . import runtime, settings
 from ..photos import uploads
-from ..errors import IngestError, JaicatError
+from ..errors import IngestError
 from .errors import error_response
 from .params import BadRequest, field, json_body
 from .serving import STALL_SECONDS
@@ -17,7 +17,6 @@ from .serving.rawbody import body_source
 from .serialize import upload_json
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
-DISCARD_LIMIT = 64 * 1024 * 1024  # beyond this, closing the connection is cheaper than reading on
 
 
 @bp.post("/check")
@@ -55,6 +54,10 @@ def chunk(upload_id: str):
         raise BadRequest("query parameter 'offset' (a non-negative integer) is required")
     # A phone that leaves the Wi-Fi mid-chunk sends no FIN: the front's sockets give up after
     # STALL_SECONDS without a byte (serving.front.TimedSocket), and so does the splice path.
+    # A refused chunk (unknown or foreign upload, wrong offset, too many at once) is answered before
+    # its body is read, and the rest is not read on: the front keeps the connection if it already
+    # came, else closes it off-thread (serving.front._keepalive_after). Reading it here let a paired
+    # device hold every request thread with stalled bodies.
     source = body_source(request.environ, request.stream, STALL_SECONDS)
     try:
         up, _result = runtime().uploads.write_chunk(upload_id, int(raw), source, length=request.content_length,
@@ -65,24 +68,10 @@ def chunk(upload_id: str):
     except IngestError as e:
         up = uploads.get_upload(upload_id, g.device.id)
         return error_response(e.code, e.message, e.status, upload=upload_json(up, settings()))
-    except JaicatError:
-        _discard_body()
-        raise
     finally:
         if source is not request.stream:
             source.close()
     return jsonify(upload_json(up, settings()))
-
-
-def _discard_body(limit: int = DISCARD_LIMIT) -> None:
-    """Read and drop the unread rest of a refused chunk, so the phone's keep-alive connection stays
-    usable for its next request (gunicorn drops a connection with more than 64 KiB left unread)."""
-    left = limit
-    try:
-        while left > 0 and (buf := request.stream.read(min(1024 * 1024, left))):
-            left -= len(buf)
-    except (OSError, ValueError, HTTPException):
-        pass
 
 
 @bp.delete("/<upload_id>")
