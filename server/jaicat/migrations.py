@@ -170,7 +170,8 @@ PHOTO_TEXT_SQL = [
 # newest-first results, the map), a library folder's photos (a path range), tag and people counts.
 BROWSE_INDEXES = [
     "CREATE INDEX IF NOT EXISTS photo_when ON photo (COALESCE(taken_at, created_at), id, trashed_at)",
-    "CREATE INDEX IF NOT EXISTS photo_root_path ON photo (root, path)",
+    # with the liveness columns, so a folder's photos are filtered off the index alone
+    "CREATE INDEX IF NOT EXISTS photo_root_path ON photo (root, path, trashed_at, live_of_id)",
     # the map's markers, read off the index alone
     "CREATE INDEX IF NOT EXISTS photo_place ON photo (COALESCE(taken_at, created_at), id, gps_lat, gps_lon, taken_at,"
     " original_filename, trashed_at) WHERE gps_lat IS NOT NULL",

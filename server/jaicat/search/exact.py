@@ -75,11 +75,16 @@ def _named(text: str, base, index: bool = True) -> dict[int, str]:
         near = Photo.id.in_(_indexed("folder : " + _phrase(words)))
     else:
         near = (Photo.root == "library") & _like(Photo.path, name)
-    rows = base.select(Photo.id, Photo.path).where(near & (Photo.root == "library")).limit(MAX_EXACT * 4).tuples()
+    rows = (base.select(Photo.id, Photo.path).where(near & (Photo.root == "library"))
+            .order_by(Photo.id.desc()).limit(MAX_EXACT * 4).tuples())
+    folders = 0
     for i, path in rows:
         parts = path.casefold().split("/")[:-1]
         if name in parts or "/".join(parts) == name or "/".join(parts).endswith("/" + name):
             found.setdefault(i, "folder")
+            folders += 1
+            if folders >= MAX_EXACT:  # newest first: the ones after these could not be kept
+                break
     return found
 
 
@@ -136,8 +141,10 @@ def exact_matches(text: str, base, index: bool = True) -> list[tuple[int, str]]:
     words = sorted(content_words(text), key=len, reverse=True)  # a longer word is usually rarer
     if words and index and all(w.isascii() for w in words):
         # every word at once: FTS5 ANDs them, each found in any of the photo's texts
+        # newest first, as many as can be kept: the named ones take their places first, and the
+        # newest MAX_EXACT hold every one of the words matches that are kept
         for (i,) in base.select(Photo.id).where(Photo.id.in_(_indexed(" ".join(_phrase([w]) for w in words)))) \
-                .tuples():
+                .order_by(Photo.id.desc()).limit(MAX_EXACT).tuples():
             found.setdefault(i, "words")
     elif words:
         # one scan of the catalogue, for the first word; the others are checked on its few candidates

@@ -27,12 +27,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from peewee import fn
+from peewee import SQL, fn
 
 from .. import events
 from ..config import Settings
 from ..db import Face, Person, Photo, PhotoTag, Region, Tag, blob_to_vec, database
 from ..errors import InvalidInput, ModelUnavailable
+from ..migrations import PHOTO_TEXT
 from ..models.clip import embed_text
 from ..models.base import ModelCache
 from .exact import exact_matches
@@ -286,16 +287,22 @@ def _rank(indexes: Indexes, vec: np.ndarray, q: Query, limit: int, offset: int,
 
 
 def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]:
-    """Without CLIP: photos whose caption or tags contain the query's words, most words first."""
+    """Without CLIP: photos whose caption, description or tags have words starting with the query's
+    words (read off the exact-match index; a word outside ASCII anywhere in them), most words first."""
     words = [w for w in re.findall(r"\w+", q.text.lower()) if len(w) > 1]
     if not words:
         return []
     hits: Counter = Counter()
     base = filtered_photos(q).select(Photo.id)
     for w in words:
-        by_caption = base.where(Photo.caption.contains(w) | Photo.description.contains(w))
-        by_tag = base.where(Photo.id.in_(PhotoTag.visible(PhotoTag.photo).where(Tag.name.contains(w))))
-        for (i,) in by_caption.union(by_tag).tuples():
+        if w.isascii():
+            found = base.where(Photo.id.in_(SQL(f"(SELECT rowid FROM {PHOTO_TEXT} WHERE {PHOTO_TEXT} MATCH ?)",
+                                                [f'{{caption description tags}} : "{w}"*'])))
+        else:
+            by_caption = base.where(Photo.caption.contains(w) | Photo.description.contains(w))
+            found = by_caption.union(base.where(Photo.id.in_(
+                PhotoTag.visible(PhotoTag.photo).where(Tag.name.contains(w)))))
+        for (i,) in found.tuples():
             hits[i] += 1
     ranked = sorted(((i, n / len(words)) for i, n in hits.items()), key=lambda t: (-t[1], -t[0]))
     return ranked[offset:offset + limit]
