@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     e.add_argument("history", help="JSONL file, one decision per line")
     e.add_argument("--k", type=int, default=3, help="suggestions per photo (default 3)")
     e.add_argument("--signals", help="comma-separated signal groups to use (default: all)")
+    e.add_argument("--auto-file", type=float, metavar="RATE", help="also replay auto-filing at this target "
+                   "error rate (e.g. 0.05): appends ` auto_filed=F auto_wrong=W`")
     e.set_defaults(func=cmd_eval)
 
     ll = sub.add_parser("learn-library", help="learn from the photos already filed in the library")
@@ -41,6 +43,8 @@ def cmd_eval(args, runtime) -> int:
 
     if args.k < 1:
         raise InvalidInput("--k must be at least 1")
+    if args.auto_file is not None and not 0 < args.auto_file < 1:
+        raise InvalidInput("--auto-file must be a target error rate between 0 and 1, such as 0.05")
     signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
     try:
         engine = SuggestEngine(signals=signals)
@@ -52,7 +56,8 @@ def cmd_eval(args, runtime) -> int:
         if n % 1000 == 0:
             print(f"eval: {n} decisions replayed", end="\r" if interactive else "\n", file=sys.stderr, flush=True)
 
-    res = evaluate(read_history(args.history), k=args.k, engine=engine, progress=progress)
+    res = evaluate(read_history(args.history), k=args.k, engine=engine, progress=progress,
+                   auto_file=args.auto_file)
     if interactive:
         print(file=sys.stderr)
     print(f"eval: {res.n} decisions, p50 {res.latency_ms(50):.2f} ms, p99 {res.latency_ms(99):.2f} ms per "

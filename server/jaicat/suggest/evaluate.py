@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InvalidInput
+from .autofile import AutoFileRule
 from .engine import SuggestEngine
 from .features import PhotoFeatures, parse_record
 
@@ -59,6 +60,9 @@ class EvalResult:
     confidence: list = field(default_factory=list)  # score of the first suggestion (0 if none)
     latency: list = field(default_factory=list)  # wall seconds per prediction
     cpu: list = field(default_factory=list)  # this thread's CPU seconds per prediction
+    auto_rule: AutoFileRule | None = None  # with --auto-file: the online rule, replayed
+    auto_filed: int = 0  # records the rule filed by itself
+    auto_wrong: int = 0  # of those, the ones whose recorded folder was another one
 
     def top(self, j: int, skip: int = 0) -> float:
         """Share of records (after the first `skip`) whose true folder was within the first j."""
@@ -67,7 +71,16 @@ class EvalResult:
 
     def summary(self) -> str:
         """The last line of `jaicat suggest eval`: `top1=0.873 top3=0.951 n=1200 new_folders=37`."""
-        return f"top1={self.top(1):.3f} top3={self.top(3):.3f} n={self.n} new_folders={self.new_folders}"
+        line = f"top1={self.top(1):.3f} top3={self.top(3):.3f} n={self.n} new_folders={self.new_folders}"
+        if self.auto_rule is not None:
+            f, w = self.auto_rates()
+            line += f" auto_filed={f:.3f} auto_wrong={w:.3f}"
+        return line
+
+    def auto_rates(self) -> tuple[float, float]:
+        """(share of all records filed automatically, share of those that went to another folder)."""
+        return (self.auto_filed / self.n if self.n else 0.0,
+                self.auto_wrong / self.auto_filed if self.auto_filed else 0.0)
 
     def latency_ms(self, q: float, cpu: bool = False) -> float:
         """q-th percentile of the time per prediction in ms: wall clock, or CPU time of the thread
@@ -96,13 +109,17 @@ def evaluate(
     engine: SuggestEngine | None = None,
     progress: Callable[[int], None] | None = None,
     explain: bool = False,
+    auto_file: float | None = None,
 ) -> EvalResult:
     """Replay `records` prequentially through `engine` (a fresh full engine by default).
 
-    Predictions ask for max(k, 3) folders so top1 and top3 are always measured.
+    Predictions ask for max(k, 3) folders so top1 and top3 are always measured. With `auto_file` (a
+    target error rate) the online auto-filing rule (autofile.py) is replayed too: before each record it
+    decides from the outcomes so far whether the first choice would have been filed without asking; the
+    recorded folder then says whether that was right (a wrong one is the user's correction).
     """
     engine = engine or SuggestEngine()
-    res = EvalResult(k=k)
+    res = EvalResult(k=k, auto_rule=AutoFileRule(auto_file) if auto_file is not None else None)
     want = max(k, 3)
     for _, rec, folder in records:
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -114,6 +131,12 @@ def evaluate(
             res.new_folders += 1
         res.rank.append(names.index(folder) if folder in names else -1)
         res.confidence.append(sugg[0].score if sugg else 0.0)
+        if res.auto_rule is not None and sugg:
+            qualified = res.auto_rule.qualifies(sugg[0].score)
+            if qualified and not res.auto_rule.paused:
+                res.auto_filed += 1
+                res.auto_wrong += names[0] != folder
+            res.auto_rule.record(sugg[0].score, names[0] == folder, qualified=qualified)
         engine.learn(rec, folder, corrected=not names or names[0] != folder)
         res.n += 1
         if progress is not None:
