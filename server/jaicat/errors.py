@@ -73,6 +73,14 @@ class FileTooLarge(IngestError):
     status = 413
 
 
+class DecodeBusy(JaicatError):
+    """The process's decode memory (photos/decode_budget.py) stayed spent while this file waited;
+    nothing of it is lost (an upload keeps its bytes and finishes when sent again)."""
+
+    code = "decode_busy"
+    status = 503
+
+
 # --- uploads ------------------------------------------------------------------------------------
 class OffsetMismatch(Conflict):
     """A chunk does not start where the server's copy ends; the reply carries the server's offset."""

@@ -20,6 +20,7 @@ from PIL import Image, ImageCms
 
 from ..errors import CorruptImage, ImageTooLarge, UnsupportedImage
 from . import metadata, video
+from .decode_budget import BUDGET
 from .video import VIDEO_EXTENSIONS  # noqa: F401 - the import walkers' list of video names
 
 log = logging.getLogger(__name__)
@@ -122,11 +123,11 @@ def open_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Im
 
 # Peak bytes per pixel while decoding to upright RGB, by the mode Pillow decodes into: the decoded
 # image plus what _to_rgb makes from it (Pillow keeps RGB/RGBA/CMYK in 4 bytes a pixel; 16-bit goes
-# through a float32 array, its clipped copy and an 8-bit one; alpha through an RGBA copy, a white
+# through a uint16 copy and an 8-bit one, converted in strips; alpha through an RGBA copy, a white
 # background and the alpha band).
 _DECODE_BYTES_PER_PIXEL = {"1": 1 + 4, "L": 1 + 4, "P": 1 + 4, "RGB": 4, "YCbCr": 4 + 4, "CMYK": 4 + 4,
                            "LAB": 4 + 4, "HSV": 4 + 4, "RGBA": 4 + 4 + 4 + 1, "LA": 4 + 4 + 4 + 1,
-                           "PA": 4 + 4 + 4 + 1, "I": 4 + 4 + 4 + 1 + 4, "F": 4 + 4 + 4 + 1 + 4}
+                           "PA": 4 + 4 + 4 + 1, "I": 4 + 4 + 1 + 4, "F": 4 + 4 + 1 + 4}
 
 
 def decode_bytes(im: Image.Image) -> int:
@@ -135,7 +136,7 @@ def decode_bytes(im: Image.Image) -> int:
     decode can use less; this is the full-size figure."""
     w, h = im.size
     mode = im.mode
-    per_pixel = 2 + 4 + 4 + 1 + 4 if mode.startswith("I;16") else _DECODE_BYTES_PER_PIXEL.get(mode, 8)
+    per_pixel = 2 + 2 + 1 + 4 if mode.startswith("I;16") else _DECODE_BYTES_PER_PIXEL.get(mode, 8)
     return w * h * per_pixel
 
 
@@ -198,11 +199,25 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         bg = Image.new("RGB", im.size, (255, 255, 255))
         bg.paste(im, mask=im.getchannel("A"))
         return bg
-    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        arr = np.asarray(im, dtype=np.float32)
-        top = float(arr.max()) or 1.0
-        return Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)).convert("RGB")
+    if _deep_grey(im):
+        return _grey_to_8_bit(im).convert("RGB")
     return im.convert("RGB")
+
+
+def _deep_grey(im: Image.Image) -> bool:
+    return im.mode.startswith("I;16") or im.mode in ("I", "F")
+
+
+def _grey_to_8_bit(im: Image.Image) -> Image.Image:
+    """A 16-bit / 32-bit grey image scaled to 8-bit "L" (its brightest pixel at 255), in strips of rows:
+    whole-image float copies made an 8000 x 8000 PNG cost ~830 MB, this about a third of it."""
+    arr = np.asarray(im)
+    top = float(arr.max()) or 1.0
+    out = np.empty(arr.shape, np.uint8)
+    step = max(1, (1 << 22) // max(1, arr.shape[1]))  # ~4 M pixels (16 MB of float32) a strip
+    for y in range(0, arr.shape[0], step):
+        out[y:y + step] = np.clip(arr[y:y + step].astype(np.float32) * (255.0 / top), 0, 255)
+    return Image.fromarray(out)
 
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -263,8 +278,8 @@ def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
         icc = im.info.get("icc_profile")
         if max_side and im.format in ("JPEG", "MPO"):
             im.draft("RGB" if im.mode != "CMYK" else "CMYK", draft_size(im.size, max_side))
-        im.load()
-        im = _to_rgb(to_srgb(im, icc))
+        with BUDGET.hold(decode_bytes(im), f"{im.size[0]}x{im.size[1]} {im.mode}"):  # size after draft
+            im = _decode_rgb(im, icc, max_side)
         if max_side and max(im.size) > max_side:
             # Resize before rotating: the same result, with less pixels to move.
             im = im.copy() if im.readonly else im
@@ -274,6 +289,16 @@ def decode_upright(im: Image.Image, max_side: int | None = None) -> Image.Image:
         return im.transpose(method) if method is not None else im
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptImage(f"cannot decode image ({e})") from None
+
+
+def _decode_rgb(im: Image.Image, icc: bytes | None, max_side: int | None) -> Image.Image:
+    """Load and convert to sRGB RGB; deep grey is shrunk while still one 8-bit channel."""
+    im.load()
+    if _deep_grey(im):
+        im = _grey_to_8_bit(im)
+        if max_side and max(im.size) > max_side:
+            im.thumbnail((max_side, max_side), Image.Resampling.BOX, reducing_gap=2.0)
+    return _to_rgb(to_srgb(im, icc))
 
 
 _TRANSPOSE = {

@@ -28,7 +28,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from . import ingest
+from . import decode_budget, ingest
 from .library import fit_name
 from ..config import Settings
 from ..db import Photo, Upload, database, utcnow
@@ -420,7 +420,11 @@ class Receiver:
             named.parent.mkdir(exist_ok=True)
         os.replace(path, named)
         try:
-            result = ingest.ingest_file(named, self.settings, source_device=device_name, move=True, sha256=digest)
+            # a phone is waiting: beyond a short wait for decode memory it is told 503 decode_busy and
+            # sends the (empty) last chunk again later; the bytes stay (except below)
+            with decode_budget.wait_at_most(decode_budget.UPLOAD_WAIT_SECONDS):
+                result = ingest.ingest_file(named, self.settings, source_device=device_name, move=True,
+                                            sha256=digest)
         except IngestError as e:
             # the access log says only "PATCH ... 415": say which file was refused, and why, here
             log.warning("refused upload %s %r from %s: %s (%s)", upload.id, upload.filename,

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..errors import CorruptImage, UnsupportedImage
 from . import metadata
+from .decode_budget import BUDGET
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,27 @@ def _av():
     return av
 
 
+BIG_FRAME_PIXELS = 3840 * 2160  # above 4K, frames decode one at a time (no frame threads)
+
+
+def decode_bytes(stream, max_side: int | None = None) -> int:
+    """About the most memory decoding a frame of `stream` takes, in bytes: the YUV 4:2:0 frames in
+    flight (one per frame thread plus the references) and the RGB picture made of one."""
+    w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+    in_flight = 3 if w * h > BIG_FRAME_PIXELS else 3 + (os.cpu_count() or 1)
+    side = min(max(w, h), max_side) if max_side else max(w, h)
+    scale = (side / max(w, h)) ** 2 if max(w, h) else 1.0
+    return int(w * h * 1.5 * in_flight + w * h * scale * 4)
+
+
+def _threads(stream) -> None:
+    """Frame threads for ordinary videos (faster posters); none for frames above 4K, where each thread
+    holds a frame of its own (16 threads x 96 MB for an 8000 x 8000 video)."""
+    w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if w * h <= BIG_FRAME_PIXELS:
+        stream.thread_type = "AUTO"
+
+
 def _open(path):
     av = _av()
     try:
@@ -178,9 +200,14 @@ _TURN = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Im
 
 
 def _upright(frame, rotation: int, max_side: int | None) -> Image.Image:
-    im = frame.to_image()  # RGB
-    if max_side and max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    if max_side and max(frame.width, frame.height) > max_side:
+        # scaled by FFmpeg straight from the decoder's YUV: a full-size RGB copy of an 8000 x 8000
+        # frame (and Pillow's 4 bytes a pixel of it) cost ~800 MB for a 1280 px poster
+        k = max_side / max(frame.width, frame.height)
+        im = frame.reformat(width=max(1, round(frame.width * k)), height=max(1, round(frame.height * k)),
+                            format="rgb24").to_image()
+    else:
+        im = frame.to_image()  # RGB
     turn = _TURN.get(rotation)
     return im.transpose(turn) if turn is not None else im
 
@@ -225,7 +252,7 @@ def inspect(path: str | Path, max_side: int | None = None) -> tuple[VideoFacts, 
     c = _open(path)
     try:
         stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
+        _threads(stream)
         meta = {k: v for k, v in (c.metadata or {}).items()}
         fmt = c.format.name or ""
         if container == "matroska" and "webm" in fmt and stream.codec_context.name in ("vp8", "vp9", "av1"):
@@ -233,15 +260,17 @@ def inspect(path: str | Path, max_side: int | None = None) -> tuple[VideoFacts, 
         duration = _duration(c, stream)
         at = poster_time(duration)
         av = _av()
-        try:
-            frame = _frame_at(c, stream, at) or _frame_at(c, stream, 0.0)
-        except av.error.FFmpegError as e:
-            raise CorruptImage(f"cannot decode the video ({e})") from None
-        if frame is None:
-            raise CorruptImage("the video has no frame that decodes")
-        rotation = _rotation(stream, frame)
-        poster = _upright(frame, rotation, max_side)
-        w, h = stream.codec_context.width or frame.width, stream.codec_context.height or frame.height
+        with BUDGET.hold(decode_bytes(stream, max_side), "a video frame"):
+            try:
+                frame = _frame_at(c, stream, at) or _frame_at(c, stream, 0.0)
+            except av.error.FFmpegError as e:
+                raise CorruptImage(f"cannot decode the video ({e})") from None
+            if frame is None:
+                raise CorruptImage("the video has no frame that decodes")
+            rotation = _rotation(stream, frame)
+            poster = _upright(frame, rotation, max_side)
+            w, h = stream.codec_context.width or frame.width, stream.codec_context.height or frame.height
+            del frame
         if rotation in (90, 270):
             w, h = h, w
         taken, offset, source = _capture_time(meta)
@@ -269,10 +298,11 @@ def poster(path, max_side: int | None = None) -> Image.Image:
     c = _open(path)
     try:
         stream = c.streams.video[0]
-        frame = _frame_at(c, stream, poster_time(_duration(c, stream))) or _frame_at(c, stream, 0.0)
-        if frame is None:
-            raise CorruptImage("the video has no frame that decodes")
-        return _upright(frame, _rotation(stream, frame), max_side)
+        with BUDGET.hold(decode_bytes(stream, max_side), "a video frame"):
+            frame = _frame_at(c, stream, poster_time(_duration(c, stream))) or _frame_at(c, stream, 0.0)
+            if frame is None:
+                raise CorruptImage("the video has no frame that decodes")
+            return _upright(frame, _rotation(stream, frame), max_side)
     except _av().error.FFmpegError as e:
         raise CorruptImage(f"cannot decode the video ({e})") from None
     finally:
@@ -287,10 +317,11 @@ def keyframes(path: str | Path, count: int = 3, max_side: int | None = None) -> 
         stream = c.streams.video[0]
         duration = _duration(c, stream) or 0.0
         out = []
-        for i in range(count):
-            frame = _frame_at(c, stream, duration * (2 * i + 1) / (2 * count))
-            if frame is not None:
-                out.append(_upright(frame, _rotation(stream, frame), max_side))
+        with BUDGET.hold(decode_bytes(stream, max_side), "a video frame"):
+            for i in range(count):
+                frame = _frame_at(c, stream, duration * (2 * i + 1) / (2 * count))
+                if frame is not None:
+                    out.append(_upright(frame, _rotation(stream, frame), max_side))
         if not out:
             raise CorruptImage("the video has no frame that decodes")
         return out
