@@ -143,9 +143,10 @@ def restore():
 
 @bp.get("/<int:photo_id>/thumb")
 def thumb(photo_id: int):
-    size = arg_int("size", min(settings().thumb_sizes))
-    if size not in settings().thumb_sizes:
-        raise BadRequest(f"size must be one of {', '.join(map(str, settings().thumb_sizes))}")
+    sizes = settings().thumb_sizes
+    size = arg_int("size", min(sizes))
+    if size not in sizes:
+        raise BadRequest(f"size must be one of {', '.join(map(str, sizes))}")
     photo = Photo.get_or_404(photo_id)
     path = ingest.thumb_path(settings(), photo, size)
     if not path.is_file():

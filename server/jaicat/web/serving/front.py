@@ -19,6 +19,10 @@ complete request reaches a thread. A stalled or idle client costs a buffer, not 
 
 TLS handshakes happen on the event loop too (non-blocking), so a client that opens a TLS connection
 and stops costs nothing either.
+
+The limits come from the modules that own them (params.MAX_JSON_BYTES, ws.SOCKETS_TOTAL, the upload
+blueprint's prefix, serving.STALL_SECONDS). The gunicorn internals used here are listed in the package
+docstring; the worker checks them (internals.problems) before it serves.
 """
 
 from __future__ import annotations
