@@ -2,7 +2,8 @@
 bodies and a pixel bomb, and the parallel-upload load test.
 
     python bench/hostile.py [--stalled 300] [--sockets 300] [--requests 200] [--chunked-mb 1024]
-                            [--phones 8] [--photos 500] [--skip load,bomb,...] [--server-path DIR]
+                            [--phones 8] [--photos 500] [--pngs 8] [--videos 4]
+                            [--skip load,bomb,decode,...] [--server-path DIR]
 
 The server is `jaicat serve` in a subprocess (analysis worker off) on loopback; `--server-path`
 runs another checkout's server (its `server/` directory first on PYTHONPATH) for a before/after.
@@ -14,6 +15,9 @@ Prints, each beside its goal:
 - the serving process's peak memory growth (VmHWM) for a `--chunked-mb` chunked JSON body to
   `POST /api/pair` (no token), and for the same size streamed as a chunked upload (goal < 20 MB);
 - its peak growth for the 16-bit 15000 x 15000 PNG (goal < 1 GB);
+- decode bombs just under the limits, at once, each on a fresh server: the peak RSS for `--pngs`
+  16-bit 8000 x 8000 PNGs (121 KB each) and for `--videos` 8000 x 8000 MPEG-4 videos (goal < 1.5 GB,
+  every upload stored or refused with 413/503 and a reason);
 - the load test: `--phones` devices each uploading `--photos` small JPEGs in parallel, every photo
   sent by two phones at once; 5xx count (goal 0) and photos stored (goal: each exactly once).
 """
@@ -40,7 +44,14 @@ import websocket
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.hostile import jpeg, peak_rss_kb, pixel_bomb_png  # noqa: E402
+from fixtures.hostile import (  # noqa: E402
+    big_video,
+    jpeg,
+    mp4_variant,
+    peak_rss_kb,
+    pixel_bomb_png,
+    png_variant,
+)
 
 MB = 1024 * 1024
 PHONE_TIMEOUT = 10.0
@@ -208,6 +219,32 @@ def bomb_growth(server: Server, token: str) -> tuple[float, str]:
     return (peak_rss_kb(server.worker) - before) / 1024, f"{r.status_code} {r.json().get('error', r.json().get('status'))}"
 
 
+def parallel_decodes(tmp: Path, server_path: str | None, blobs: list[bytes], name: str) -> tuple[float, dict]:
+    """Send `blobs` at once, each from its own paired device, to a fresh server (its own data dir, so its
+    peak is theirs alone); returns the serving process's peak RSS (VmHWM, MB) and the answers
+    ({"200 done": n, "503 decode_busy": m})."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    server = Server(tmp, server_path)
+    try:
+        tokens = [server.pair(f"decoder {i}") for i in range(len(blobs))]
+
+        def send(job: tuple[str, bytes]) -> str:
+            token, blob = job
+            auth = {"Authorization": f"Bearer {token}"}
+            up = requests.post(f"{server.url}/api/uploads", json={"filename": name, "size": len(blob),
+                                                                  "sha256": hashlib.sha256(blob).hexdigest()},
+                               headers=auth, timeout=60).json()
+            r = requests.patch(f"{server.url}/api/uploads/{up['id']}?offset=0", data=blob, timeout=600,
+                               headers={**auth, "Content-Type": "application/octet-stream"})
+            return f"{r.status_code} {r.json().get('error') or r.json().get('status')}"
+
+        with ThreadPoolExecutor(len(blobs)) as pool:
+            answers = list(pool.map(send, zip(tokens, blobs, strict=True)))
+        return peak_rss_kb(server.worker) / 1024, {a: answers.count(a) for a in sorted(set(answers))}
+    finally:
+        server.stop()
+
+
 def load_test(server: Server, phones: int, photos: int) -> dict:
     tokens = [server.pair(f"loader {i}") for i in range(phones)]
     unique = phones * photos // 2
@@ -261,7 +298,9 @@ def main() -> None:
     ap.add_argument("--chunked-mb", type=int, default=1024)
     ap.add_argument("--phones", type=int, default=8)
     ap.add_argument("--photos", type=int, default=500)
-    ap.add_argument("--skip", default="", help="comma-separated: latency,chunked,bomb,load")
+    ap.add_argument("--pngs", type=int, default=8, help="16-bit 8000 x 8000 PNGs sent at once (decode)")
+    ap.add_argument("--videos", type=int, default=4, help="8000 x 8000 MPEG-4 videos sent at once (decode)")
+    ap.add_argument("--skip", default="", help="comma-separated: latency,chunked,bomb,decode,load")
     ap.add_argument("--server-path", default=None, help="run the server of another checkout (before/after)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -310,6 +349,17 @@ def main() -> None:
                 grow, outcome = bomb_growth(server, token)
                 print(f"16-bit 15000x15000 PNG (430 KB):     peak growth {grow:7.1f} MB, answer {outcome}   "
                       f"(goal < 1024 MB)")
+            if "decode" not in skip:
+                png = pixel_bomb_png(8000, 8000)
+                peak, answers = parallel_decodes(Path(tmp) / "pngs", args.server_path,
+                                                 [png_variant(png, i) for i in range(args.pngs)], "deep.png")
+                print(f"{args.pngs} x 16-bit 8000x8000 PNG ({len(png) // 1024} KB) at once: peak RSS {peak:7.0f} MB, "
+                      f"answers {json.dumps(answers)}   (goal < 1536 MB, each stored or 413/503)")
+                mp4 = big_video(8000, 8000)
+                peak, answers = parallel_decodes(Path(tmp) / "videos", args.server_path,
+                                                 [mp4_variant(mp4, i) for i in range(args.videos)], "big.mp4")
+                print(f"{args.videos} x 8000x8000 MPEG-4 ({len(mp4) // 1024} KB) at once: peak RSS {peak:7.0f} MB, "
+                      f"answers {json.dumps(answers)}   (goal < 1536 MB, each stored or 413/503)")
             if "load" not in skip:
                 res = load_test(server, args.phones, args.photos)
                 fives = sum(n for c, n in res["statuses"].items() if c >= 500)

@@ -140,9 +140,18 @@ def decode_bytes(im: Image.Image) -> int:
     return w * h * per_pixel
 
 
+def exif_of(im: Image.Image) -> Image.Exif:
+    """The image's EXIF without decoding its pixels: Pillow's PNG reader loads the whole image to look
+    for an eXIf chunk after the pixel data, which put a 16-bit 8000 x 8000 PNG's 128 MB outside the
+    decode budget before the decode began. A PNG's EXIF before its pixels (where writers put it) is read."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return Image.Exif()
+    return im.getexif()
+
+
 def orientation_of(im: Image.Image) -> int:
     try:
-        o = int(im.getexif().get(_TAG_ORIENTATION, 1) or 1)
+        o = int(exif_of(im).get(_TAG_ORIENTATION, 1) or 1)
     except Exception:
         return 1
     return o if 1 <= o <= 8 else 1
@@ -356,7 +365,7 @@ def read_facts(im: Image.Image) -> PhotoFacts:
     description = content_id = None
     lat = lon = None
     try:
-        exif = im.getexif()
+        exif = exif_of(im)
     except Exception:
         exif = None
     orientation = stored_orientation(im)
