@@ -424,6 +424,9 @@ def test_timeline_map_post_ideas_and_search_chips(live_server_factory, pixel):
     page.locator('.filter-chip[data-filter="tag"]').click()
     page.locator(".folder-option", has_text="sunset").click()
     page.wait_for_url("**#search?q=tag%3Asunset")
-    page.locator(f'#photo-grid .thumb[data-photo-id="{ids[0]}"]').wait_for()
+    # the library's grid showed this photo too: wait for the search's own grid to finish loading
+    page.locator(".crumbs", has_text="Search “tag:sunset”").wait_for()
+    page.locator("#grid-status", has_text="1 photo").wait_for()
     assert page.locator("#photo-grid .thumb").count() == 1
+    assert page.locator(f'#photo-grid .thumb[data-photo-id="{ids[0]}"]').count() == 1
     assert not page.errors, page.errors
