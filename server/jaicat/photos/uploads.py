@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import decode_budget, ingest
@@ -245,6 +246,20 @@ def _reserve(fd: int, size: int) -> None:
             raise
 
 
+def _chunk_room(upload: Upload, offset, length: int | None) -> int:
+    """The bytes the upload still needs, once a chunk at `offset` of `length` bytes may be written."""
+    if upload_status(upload) != "pending":
+        raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput("offset must be a non-negative integer")
+    if offset != upload.offset:
+        raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
+    remaining = upload.size - offset
+    if length is not None and length > remaining:
+        raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
+    return remaining
+
+
 class Receiver:
     """The uploads this process is receiving, of one data directory: one writer per upload at a time,
     and a running sha256 while chunks arrive in order (so finishing a big upload needs no second read
@@ -275,8 +290,19 @@ class Receiver:
         stream's error propagates. When the upload is complete it is finished (see `_finish`).
         """
         upload_id = str(upload_id)
-        device = None if device_id is None else str(device_id)
         upload = get_upload(upload_id, device_id)  # unknown or foreign: answered before any byte is read
+        with self._claim(upload_id, None if device_id is None else str(device_id)):
+            upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
+            remaining = _chunk_room(upload, offset, length)
+            side = self._receive(upload, stream, remaining, length)
+            if upload.offset == upload.size:
+                return self._finish(upload, side, device_name)
+            return upload, None
+
+    @contextmanager
+    def _claim(self, upload_id: str, device: str | None):
+        """Hold the upload (one chunk at a time) and a place among the chunks arriving at once: at
+        most CHUNKS_PER_DEVICE for one device, CHUNKS_IN_ALL for the server."""
         with self._lock:
             if upload_id in self._busy:
                 raise UploadBusy("another chunk of this upload is being received")
@@ -286,30 +312,18 @@ class Receiver:
             if sum(self._arriving.values()) >= CHUNKS_IN_ALL:
                 raise TooManyUploads(f"the server is already receiving {CHUNKS_IN_ALL} chunks; try again shortly")
             self._busy.add(upload_id)
-            self._arriving[device or ""] = self._arriving.get(device or "", 0) + 1
+            key = device or ""
+            self._arriving[key] = self._arriving.get(key, 0) + 1
         try:
-            upload = get_upload(upload_id, device_id)  # read under our claim: the offset cannot move
-            if upload_status(upload) != "pending":
-                raise Conflict(f"upload {upload.id} is already {upload_status(upload)}")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise InvalidInput("offset must be a non-negative integer")
-            if offset != upload.offset:
-                raise OffsetMismatch(f"upload is at offset {upload.offset}, not {offset}", offset=upload.offset)
-            remaining = upload.size - offset
-            if length is not None and length > remaining:
-                raise FileTooLarge(f"chunk of {length} bytes goes past the announced size ({remaining} left)")
-            side = self._receive(upload, stream, remaining, length)
-            if upload.offset == upload.size:
-                return self._finish(upload, side, device_name)
-            return upload, None
+            yield
         finally:
             with self._lock:
                 self._busy.discard(upload_id)
-                left = self._arriving.get(device or "", 1) - 1
+                left = self._arriving.get(key, 1) - 1
                 if left > 0:
-                    self._arriving[device or ""] = left
+                    self._arriving[key] = left
                 else:
-                    self._arriving.pop(device or "", None)
+                    self._arriving.pop(key, None)
 
     def _receive(self, upload: Upload, stream, remaining: int, length: int | None = None):
         """Stream into the data file; save the new offset whatever happens. Returns the running hasher.

@@ -234,30 +234,39 @@ def _records(doc) -> list[tuple[str, list, dict]]:
     if isinstance(doc, dict) and "images" in doc and isinstance(doc["images"], (dict, list)):
         opts = {k: doc[k] for k in ("coordinates",) if k in doc}
         return [(n, regs, {**opts, **o}) for n, regs, o in _records(doc["images"])]
-    out = []
     if isinstance(doc, dict):
-        for name, regs in doc.items():
-            if isinstance(regs, dict) and regs and all(_is_box_list(v) for v in regs.values()):
-                # {"image.jpg": {"dog": [x1, y1, x2, y2], "cat": [[...], [...]]}}
-                out.append((name, [{"label": lab, "box": b} for lab, v in regs.items()
-                                   for b in (v if isinstance(v[0], list) else [v])], {}))
-            elif isinstance(regs, dict):
-                out += [(name, r, o) for _, r, o in _records([{"image": name, **regs}])]
-            elif isinstance(regs, list):
-                out.append((name, regs, {}))
-        return out
+        return [rec for name, regs in doc.items() for rec in _records_of_image(name, regs)]
     if isinstance(doc, list):
-        for rec in doc:
-            if not isinstance(rec, dict):
-                continue
-            name = next((rec[k] for k in _IMAGE_KEYS if isinstance(rec.get(k), str)), None)
-            if name is None:
-                continue
-            opts = {k: rec[k] for k in ("coordinates", "width", "height") if k in rec}
-            regs = next((rec[k] for k in _LIST_KEYS if isinstance(rec.get(k), list)), None)
-            out.append((name, regs if regs is not None else [rec], opts))
-        return out
-    raise InvalidInput("annotation file: expected a JSON object or list")
+        return [rec for rec in map(_record_of_entry, doc) if rec is not None]
+    raise InvalidInput("annotation file: expected a JSON object of image names (or {\"images\": [...]}) "
+                       f"or a list of records with one of the keys {', '.join(_IMAGE_KEYS)}")
+
+
+def _records_of_image(name: str, regs) -> list[tuple[str, list, dict]]:
+    """The records of one `{"image.jpg": ...}` entry: a list of regions, a label -> box mapping, or
+    one record's fields."""
+    if isinstance(regs, dict) and regs and all(_is_box_list(v) for v in regs.values()):
+        # {"image.jpg": {"dog": [x1, y1, x2, y2], "cat": [[...], [...]]}}
+        return [(name, [{"label": lab, "box": b} for lab, v in regs.items()
+                        for b in (v if isinstance(v[0], list) else [v])], {})]
+    if isinstance(regs, dict):
+        return [(name, r, o) for _, r, o in _records([{"image": name, **regs}])]
+    if isinstance(regs, list):
+        return [(name, regs, {})]
+    return []
+
+
+def _record_of_entry(rec) -> tuple[str, list, dict] | None:
+    """One record of a top-level list: its image name (under one of _IMAGE_KEYS), its regions (under
+    one of _LIST_KEYS, or the record itself is one region) and its options; None without an image."""
+    if not isinstance(rec, dict):
+        return None
+    name = next((rec[k] for k in _IMAGE_KEYS if isinstance(rec.get(k), str)), None)
+    if name is None:
+        return None
+    opts = {k: rec[k] for k in ("coordinates", "width", "height") if k in rec}
+    regs = next((rec[k] for k in _LIST_KEYS if isinstance(rec.get(k), list)), None)
+    return name, regs if regs is not None else [rec], opts
 
 
 def _is_box_list(v) -> bool:

@@ -37,6 +37,7 @@ import ssl
 import time
 from concurrent import futures
 from functools import partial
+from typing import NamedTuple
 
 from gunicorn import http
 from gunicorn import sock as gsock
@@ -106,6 +107,49 @@ class Verdict:
     CONTINUE = "continue"  # MORE, and the client waits for "100 Continue" before it sends the body
 
 
+class _Head(NamedTuple):
+    """The framing headers of a request head."""
+    length: int | None
+    chunked: bool
+    upgrade: bool
+    expect: bool
+    bad_length: bool
+
+
+def _framing(head_lines: bytes) -> _Head:
+    length, chunked, upgrade, expect = None, False, False, False
+    for line in head_lines.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                return _Head(None, chunked, upgrade, expect, True)
+        elif name == b"transfer-encoding":
+            chunked = chunked or b"chunked" in value.lower()
+        elif name == b"upgrade":
+            upgrade = b"websocket" in value.lower()
+        elif name == b"expect":
+            expect = b"100-continue" in value.lower()
+    return _Head(length, chunked, upgrade, expect, False)
+
+
+def _judge_chunked(buf, start: int, expect: bool, conn) -> tuple[int, str, str] | str:
+    received = len(buf) - start
+    try:
+        end, resume = chunked_end(buf, max(start, getattr(conn, "chunk_pos", 0)))
+        if conn is not None:
+            conn.chunk_pos = resume
+    except ValueError:
+        return Verdict.READY  # gunicorn answers the malformed body with its 400
+    if end is not None:
+        return Verdict.READY
+    if received > SMALL_BODY_BYTES + 64 * 1024:  # the framing of 1 MiB of data is smaller
+        return (413, "payload_too_large", f"request body over {SMALL_BODY_BYTES} bytes")
+    return Verdict.CONTINUE if expect and not received else Verdict.MORE
+
+
 def judge(buf: bytes | bytearray, conn=None) -> tuple[int, str, str] | str:
     """What to do with what a connection sent so far: Verdict.MORE, READY or WEBSOCKET, or
     (status, code, message) for a refusal. Only framing is judged here; gunicorn parses for real.
@@ -115,48 +159,22 @@ def judge(buf: bytes | bytearray, conn=None) -> tuple[int, str, str] | str:
         if len(buf) > HEAD_MAX_BYTES:
             return (431, "headers_too_large", f"request head over {HEAD_MAX_BYTES} bytes")
         return Verdict.MORE
-    head = buf[:head_end]
-    first, _, rest = head.partition(b"\r\n")
+    first, _, rest = buf[:head_end].partition(b"\r\n")
     parts = first.split(b" ")
-    target = parts[1] if len(parts) == 3 else b""
-    length, chunked, upgrade, expect = None, False, False, False
-    for line in rest.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                return Verdict.READY  # gunicorn answers the malformed header
-        elif name == b"transfer-encoding":
-            chunked = chunked or b"chunked" in value.lower()
-        elif name == b"upgrade":
-            upgrade = b"websocket" in value.lower()
-        elif name == b"expect":
-            expect = b"100-continue" in value.lower()
+    head = _framing(rest)
+    if head.bad_length:
+        return Verdict.READY  # gunicorn answers the malformed header
     start = head_end + 4
-    received = len(buf) - start
-    streamed = bool(STREAMED_PATH.match(target))
-    if streamed:  # the upload route keeps every byte that arrived, even of a chunk cut short
-        return Verdict.READY
-    if chunked:
-        try:
-            end, resume = chunked_end(buf, max(start, getattr(conn, "chunk_pos", 0)))
-            if conn is not None:
-                conn.chunk_pos = resume
-        except ValueError:
-            return Verdict.READY  # gunicorn answers the malformed body with its 400
-        if end is None:
-            if received > SMALL_BODY_BYTES + 64 * 1024:  # the framing of 1 MiB of data is smaller
-                return (413, "payload_too_large", f"request body over {SMALL_BODY_BYTES} bytes")
-            return Verdict.CONTINUE if expect and not received else Verdict.MORE
-        return Verdict.READY
-    if length:
-        if length > SMALL_BODY_BYTES:
+    if STREAMED_PATH.match(parts[1] if len(parts) == 3 else b""):
+        return Verdict.READY  # the upload route keeps every byte that arrived, even of a chunk cut short
+    if head.chunked:
+        return _judge_chunked(buf, start, head.expect, conn)
+    if head.length:
+        if head.length > SMALL_BODY_BYTES:
             return (413, "payload_too_large", f"request body over {SMALL_BODY_BYTES} bytes")
-        if length <= SMALL_BODY_BYTES and received < length:
-            return Verdict.CONTINUE if expect and not received else Verdict.MORE
-    return Verdict.WEBSOCKET if upgrade else Verdict.READY
+        if len(buf) - start < head.length:
+            return Verdict.CONTINUE if head.expect and len(buf) == start else Verdict.MORE
+    return Verdict.WEBSOCKET if head.upgrade else Verdict.READY
 
 
 def watch(poller: selectors.BaseSelector, sock, data) -> None:
