@@ -157,3 +157,38 @@ def test_v8_catalogue_gets_the_person_change_log(tmp_path):
         assert (change.kind, change.person, change.old_name, change.new_name) == ("rename", amy.id, "Amy", "Amelia")
     finally:
         database.close()
+
+
+def test_v10_catalogue_learns_who_filed_its_photos(tmp_path):
+    """v11: photos filed by a decision were filed by the user; other rows say nobody (null)."""
+    db = tmp_path / "v10.db"
+    open_db(db)
+    database.close()
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX photo_filed_by")
+    con.execute("ALTER TABLE photo DROP COLUMN filed_by")
+    con.execute("ALTER TABLE decision DROP COLUMN filed_by")
+    con.execute("UPDATE meta SET value='10' WHERE key='schema_version'")  # the version before v11
+    for i, (status, root, path) in enumerate((("filed", "library", "Family/IMG_0.jpg"),
+                                              ("filed", "library", "Old/IMG_1.jpg"),
+                                              ("suggested", "inbox", "IMG_2.jpg"))):
+        con.execute(
+            "INSERT INTO photo (sha256, phash, original_filename, size, mime, width, height, orientation,"
+            " status, root, path, created_at, favourite) VALUES (?, '0000000000000000', ?, 10, 'image/jpeg',"
+            " 4, 3, 1, ?, ?, ?, '2024-01-01', 0)", (f"{i:064x}", f"IMG_{i}.jpg", status, root, path))
+    con.execute("INSERT INTO decision (photo_id, action, chosen_folder, from_root, from_path, to_root, to_path,"
+                " created_at, undone) VALUES (1, 'accept', 'Family', 'inbox', 'IMG_0.jpg', 'library',"
+                " 'Family/IMG_0.jpg', '2024-01-02', 0)")
+    con.commit()
+    con.close()
+    open_db(db)
+    try:
+        from jaicat.db import Decision
+
+        assert migrations.schema_version(database) == migrations.LATEST >= 11
+        assert [p.filed_by for p in Photo.select().order_by(Photo.id)] == ["user", None, None]
+        assert Decision.get().filed_by is None  # read as the user's
+        assert [r[2] for r in database.execute_sql("PRAGMA index_info(photo_filed_by)")] == ["filed_by"]
+        assert Photo.select().where(Photo.filed_by == "user").count() == 1
+    finally:
+        database.close()

@@ -22,6 +22,27 @@ DEFAULT_DATA_DIR = "./jaicat-data"
 
 
 MODEL_RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")  # setting model_runtime (models/exported.py)
+AUTO_FILE_MAX = 0.5  # the highest target error rate auto_file takes
+
+
+def parse_auto_file(value) -> float | None:
+    """The `auto_file` setting: "off" (or false) -> None, else a target error rate in (0, AUTO_FILE_MAX].
+    InvalidInput naming the key otherwise."""
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "false")):
+        return None
+    try:
+        rate = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        rate = None
+    if rate is None or not 0.0 < rate <= AUTO_FILE_MAX:  # NaN fails both comparisons
+        raise InvalidInput(f"auto_file: expected off or a target error rate above 0 and at most "
+                           f"{AUTO_FILE_MAX} (e.g. 0.05), not {value!r}")
+    return rate
+
+
+def auto_file_text(rate: float | None) -> str:
+    """How the setting is kept and shown: "off" or the rate ("0.05")."""
+    return "off" if rate is None else f"{rate:g}"
 
 
 @dataclass
@@ -68,6 +89,8 @@ class Settings:
     ray_address: str = ""  # "" analyses in this process; "local", "auto", "HOST:6379" or "ray://HOST:10001"
     ray_workers: int = 0  # analysis actors on the Ray cluster (0: one per GPU, else one per two CPUs)
     suggest_top_k: int = 3
+    # "off", or a target error rate: photos whose first choice is that sure file themselves (suggest/autofiler.py)
+    auto_file: str = "off"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -82,6 +105,12 @@ class Settings:
         if self.model_runtime not in MODEL_RUNTIMES:
             raise InvalidInput(f"config key 'model_runtime': expected one of {', '.join(MODEL_RUNTIMES)}, "
                                f"not {self.model_runtime!r}")
+        self.auto_file = auto_file_text(parse_auto_file(self.auto_file))
+
+    @property
+    def auto_file_rate(self) -> float | None:
+        """The auto_file target error rate, None when off."""
+        return parse_auto_file(self.auto_file)
 
     # derived paths -------------------------------------------------------------------------------
     @property

@@ -124,6 +124,8 @@ class Photo(BaseModel):
     captioned_at = DateTimeField(null=True)
     # schema version 5: the face passes done, 0 none, 1 fast, 2 thorough (people/passes.py)
     faces_pass = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    # schema version 11: who filed it where it is, "user" or "auto" (suggest/autofiler.py); None while not filed
+    filed_by = CharField(null=True, index=True)
 
     @property
     def folder(self) -> str | None:
@@ -289,7 +291,7 @@ class Region(BaseModel):
 class Decision(BaseModel):
     """The learning log and the undo history: one row per filing action."""
 
-    ACTIONS = ("accept", "fix", "skip", "file", "undo")
+    ACTIONS = ("accept", "fix", "skip", "file", "undo", "confirm")  # confirm: an auto-filing seen and kept
 
     photo = ForeignKeyField(Photo, backref="decisions", on_delete="CASCADE")
     action = CharField()
@@ -304,6 +306,7 @@ class Decision(BaseModel):
     device = CharField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
     undone = BooleanField(default=False)
+    filed_by = CharField(null=True)  # schema version 11: "auto" for the auto-filer's filings, else "user" (None before)
 
 
 class FolderRename(BaseModel):

@@ -255,6 +255,18 @@ def _v10_search_index(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
         fill_photo_folder(db)
 
 
+def _v11_filed_by(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v11: who filed a photo ("user" or "auto", the auto-filer) on the photo and on each decision;
+    photos filed by a decision before were filed by the user."""
+    for table in ("photo", "decision"):
+        if "filed_by" not in {c.name for c in db.get_columns(table)}:
+            run_ops(migrator.add_column(table, "filed_by", CharField(null=True)))
+    db.execute_sql("UPDATE photo SET filed_by = 'user' WHERE root = 'library' AND filed_by IS NULL AND id IN "
+                   "(SELECT photo_id FROM decision WHERE undone = 0 AND action IN ('accept', 'fix', 'file'))")
+    db.execute_sql('DROP INDEX IF EXISTS "photo_filed_by"')  # see _v4: made before the column existed
+    db.execute_sql('CREATE INDEX "photo_filed_by" ON photo ("filed_by")')
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
@@ -265,6 +277,7 @@ STEPS = [
     (8, _v8_caption_pass),
     (9, _v9_person_changes),
     (10, _v10_search_index),
+    (11, _v11_filed_by),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

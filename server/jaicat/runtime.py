@@ -36,6 +36,7 @@ from .models.base import ModelCache
 from .pipeline.previews import PreviewMaker
 from .pipeline.worker import Worker
 from .search.query import Indexes
+from .suggest.autofiler import AutoFiler
 from .suggest.library_job import LibraryLearning
 from .suggest.review import Review
 from .suggest.service import Suggester
@@ -156,7 +157,7 @@ WORKER_QUIET_S = 3.0
 
 
 class Runtime:
-    """Owns the model cache, the face models, the suggester and its review queue, the sidecar writer,
+    """Owns the model cache, the face models, the suggester, its review queue and auto-filer, the sidecar writer,
     the analysis worker, the thorough face pass, the video preview maker, the Ray cluster it may analyse on
     and the jobs commands on this machine ask a serving process for, of one data directory (`settings`)."""
 
@@ -167,6 +168,7 @@ class Runtime:
         self.models = ModelCache()  # loaded weights, shared by the worker and the web layer's searches
         self.suggester = Suggester(settings)
         self.review = Review(settings, self.suggester, self.hub)  # the review queue and its decisions
+        self.auto_filer = AutoFiler(settings, self.review, self.hub)  # files what the suggester is sure of
         self.learning = LibraryLearning(settings, self.suggester, self.review)  # learning the library as a job
         self.sidecars = SidecarWriter(settings, hub=self.hub)  # one per library: two would import each photo's XMP twice
         self.cluster: Cluster | None = None  # the Ray cluster analysis runs on (`ray_address`), if any
@@ -225,6 +227,7 @@ class Runtime:
         self._reconcile()
         self.suggester.warm()
         self.review.start()  # waiting cards get fresh suggestions pushed after every change
+        self.auto_filer.start()  # photos the suggester is sure of file themselves (auto_file)
         self.previews.start()
         self.commands.close_interrupted()  # before a first-start learning job, a command kind too, begins
         self.learning.start_if_first()  # a library that has photos but nothing learned: learn it now
@@ -247,7 +250,7 @@ class Runtime:
         """Stop the face pass (its process first), the command jobs and the worker, disconnect, and save
         what the suggester learned. Every step runs even if one before it fails."""
         steps = [self.local.revoke, self.face_pass.stop, self.commands.close, self.worker.stop, self.previews.stop,
-                 self.review.stop]
+                 self.auto_filer.stop, self.review.stop]
         if self.cluster is not None:
             steps.append(self.cluster.close)
         steps += [self.suggester.close, self.sidecars.close, self.indexes.close, self.lock.release]

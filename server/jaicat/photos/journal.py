@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..db import Decision, Folder, Meta, Photo, database
+from ..errors import Conflict
 from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,20 @@ def commit(photo: Photo, plan: dict, to_path: str) -> Decision:
     """Step 3 (inside the caller's transaction): the Decision, the photo row, the intent gone."""
     if plan["folder"]:
         Folder.get_or_create(path=plan["folder"])
+    filed_by = plan.get("filed_by") or "user"  # an intent written before v11 was the user's
     decision = Decision.create(
         photo=photo, action=plan["action"], suggested=plan["suggested"], chosen_folder=plan["folder"],
         from_root=plan["from_root"], from_path=plan["from_path"], to_root="library", to_path=to_path,
-        tags=plan["tags"], people=plan["people"], device=plan["device"],
+        tags=plan["tags"], people=plan["people"], device=plan["device"], filed_by=filed_by,
     )
-    photo.root, photo.path, photo.status = "library", to_path, "filed"
-    # only what filing owns: the worker may have stored analysis results meanwhile
-    photo.save(only=[Photo.root, Photo.path, Photo.status])
+    # compare-and-set, and only what filing owns (the worker may have stored analysis results meanwhile):
+    # a photo that left the place the plan read (trashed, filed by another) is not overwritten
+    moved = (Photo.update(root="library", path=to_path, status="filed", filed_by=filed_by)
+             .where((Photo.id == photo.id) & (Photo.root == plan["from_root"]) & (Photo.path == plan["from_path"]))
+             .execute())
+    if not moved:
+        raise Conflict(f"photo {photo.id} moved while it was being filed; nothing was changed")
+    photo.root, photo.path, photo.status, photo.filed_by = "library", to_path, "filed", filed_by
     drop_intent(photo.id)
     return decision
 

@@ -366,14 +366,19 @@ def _facts_for_log(photo: Photo) -> tuple[list, list]:
 def file_photo(
     photo: Photo, folder: str, settings: Settings, action: str = "file", suggested=None,
     tags: list | None = None, people: list | None = None, device: str | None = None,
+    filed_by: str = "user", waiting: bool = False,
 ) -> Decision:
-    """Move (or copy, in copy mode) a photo into a library folder and log the Decision."""
+    """Move (or copy, in copy mode) a photo into a library folder and log the Decision. `filed_by`:
+    "user", or "auto" for the auto-filer, which also passes `waiting`: only a photo still waiting for
+    review is filed (Conflict otherwise), read again under the filing lock."""
     rel = normalise_folder(folder)
     target_dir = resolve_in_library(settings, rel)
     with _move_lock:
         photo = Photo.get_by_id(photo.id)  # fresh row: another thread may have filed it
         if photo.trashed_at is not None:
             raise InvalidInput(f"photo {photo.id} is in the trash; restore it first")
+        if waiting and photo.status not in REVIEW_STATUSES:
+            raise Conflict(f"photo {photo.id} is {photo.status}, no longer waiting for review")
         src = photo_file(photo, settings)
         if not src.is_file():
             raise FileMissing(f"photo {photo.id}: file {photo.root}/{photo.path} is missing; nothing was changed")
@@ -381,7 +386,7 @@ def file_photo(
         name = Path(photo.original_filename).name or src.name
         plan = {"action": action, "suggested": suggested, "folder": rel, "from_root": photo.root,
                 "from_path": photo.path, "name": name, "tags": tags if tags is not None else log_tags,
-                "people": people if people is not None else log_people, "device": device}
+                "people": people if people is not None else log_people, "device": device, "filed_by": filed_by}
         if photo.root == "library" and photo.folder == rel:
             final = src  # already there: log the decision (it is still a learning signal)
         else:
@@ -407,7 +412,7 @@ def file_photo(
     decision_made.send(decision)
     for part in live.motion_parts(photo):  # a Live Photo's motion part goes where its still went
         try:
-            file_photo(part, rel, settings, action=action, device=device)
+            file_photo(part, rel, settings, action=action, device=device, filed_by=filed_by)
         except JaicatError as e:  # the still is filed; the part stays where it was, and says why in the log
             log.warning("motion part %s of photo %s not filed: %s", part.id, photo.id, e.message)
     return decision
@@ -445,11 +450,21 @@ def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | N
     return decision
 
 
+def _filed_by_now(photo: Photo) -> str | None:
+    """Who filed the photo where it is, by its latest filing not undone (None: no decision put it there)."""
+    latest = (Decision.select(Decision.filed_by)
+              .where((Decision.photo == photo.id) & (Decision.undone == False)  # noqa: E712
+                     & Decision.action.in_(("accept", "fix", "file")))
+              .order_by(Decision.id.desc()).first())
+    return None if latest is None else (latest.filed_by or "user")
+
+
 def undo(settings: Settings, decision: Decision | int | None = None) -> Decision:
     """Reverse a decision (the latest one not yet undone by default): the file goes back."""
     with _move_lock:
         if decision is None:
-            decision = (Decision.select().where((Decision.undone == False) & (Decision.action != "undo"))  # noqa: E712
+            decision = (Decision.select().where((Decision.undone == False)  # noqa: E712
+                                                & Decision.action.not_in(("undo", "confirm")))
                         .order_by(Decision.id.desc()).first())
             if decision is None:
                 raise NothingToUndo("there is nothing to undo")
@@ -461,6 +476,8 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
             decision = Decision.get_by_id(decision.id)
         if decision.undone or decision.action == "undo":
             raise NothingToUndo(f"decision {decision.id} is already undone")
+        if decision.action == "confirm":
+            raise NothingToUndo(f"decision {decision.id} kept an automatic filing; undo that filing instead")
         photo = Photo.get_by_id(decision.photo_id)
         if photo.root != decision.to_root or photo.path != decision.to_path:
             raise NothingToUndo(f"photo {photo.id} has moved since decision {decision.id}; undo later decisions first")
@@ -482,9 +499,13 @@ def undo(settings: Settings, decision: Decision | int | None = None) -> Decision
         with database.atomic():
             decision.undone = True
             decision.save()
+            # the automatic filing's confirmation goes with it
+            Decision.update(undone=True).where((Decision.photo == photo.id) & (Decision.action == "confirm")
+                                               & (Decision.id > decision.id)).execute()
             photo.root, photo.path = root, path
             photo.status = "filed" if root == "library" else ("suggested" if photo.suggestions else "inbox")
-            photo.save(only=[Photo.root, Photo.path, Photo.status])
+            photo.filed_by = _filed_by_now(photo) if root == "library" else None
+            photo.save(only=[Photo.root, Photo.path, Photo.status, Photo.filed_by])
     events.publish(events.LIBRARY_CHANGED, photo_id=photo.id, change="undone", decision_id=decision.id)
     decision_made.send(decision)  # undone=True: the suggester unlearns it
     for part in live.motion_parts(photo):  # the motion part's own decision made with this one

@@ -99,6 +99,18 @@ class AutoFileRule:
             self.recent.append(0 if right else 1)
         self._stale = True
 
+    def amend(self, confidence: float) -> None:
+        """A qualifying filing recorded right (kept) was corrected after all: it counts as wrong."""
+        if confidence <= 0:
+            return
+        b = self._bin(confidence)
+        self.wrong[b] = min(self.n[b], self.wrong[b] + 1)
+        for i in range(len(self.recent) - 1, -1, -1):  # the latest kept one in the window
+            if self.recent[i] == 0:
+                self.recent[i] = 1
+                break
+        self._stale = True
+
     def state(self) -> dict:
         """A JSON-able summary (also what is saved): threshold, paused, counts."""
         return {"target": self.target, "threshold": self.threshold, "paused": self.paused,

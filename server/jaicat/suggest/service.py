@@ -16,6 +16,8 @@ usable snapshot) learns only from photos filed after it, so a reset survives los
 
 History is what is in the library: a rebuild learns every catalogued photo with root "library" in its
 current folder (so moves and renames are followed), in filing order, a "fix" counting as a correction.
+A photo the auto-filer filed is learned only once it is confirmed (a "confirm" decision: the user saw
+it, or a while passed without a correction), never from the engine's own guess.
 `learn_library` also registers every folder of the tree (names and dates suggest at once) and learns
 library files that are not catalogued yet from their EXIF (date, camera, GPS) - those survive in the
 snapshot, not in a rebuild. A skip says none of the suggestions was taken: it makes the confidence
@@ -263,12 +265,17 @@ class Suggester:
             eng.add_folder(path, created=False)
         # filing order: photos never decided here (already in the library) first, then by decision
         latest: dict[int, tuple[int, str]] = {}
-        q = (Decision.select(Decision.id, Decision.photo, Decision.action)
+        q = (Decision.select(Decision.id, Decision.photo, Decision.action, Decision.filed_by)
              .where((Decision.undone == False) & (Decision.action != "skip") & (Decision.id <= last_decision))  # noqa: E712
              .order_by(Decision.id).tuples())
-        for did, pid, action in q:
+        unseen = set()  # filed by the auto-filer and not yet seen or kept: not a lesson (yet)
+        for did, pid, action, filed_by in q:
             latest[pid] = (did, action)
-        photos = [p for p in Photo.select().where(Photo.root == "library") if p.folder]  # not the root itself
+            if filed_by == "auto" and action != "confirm":
+                unseen.add(pid)
+            else:
+                unseen.discard(pid)
+        photos = [p for p in Photo.select().where(Photo.root == "library") if p.folder and p.id not in unseen]
         if reset_at:
             photos = [p for p in photos if latest.get(p.id, (0, ""))[0] > reset_at]
         photos.sort(key=lambda p: (latest.get(p.id, (0, ""))[0], p.taken_at is None, p.taken_at or 0, p.id))
@@ -373,6 +380,8 @@ class Suggester:
             return
         if decision.action == "undo" or decision.chosen_folder is None:
             return
+        if decision.filed_by == "auto" and decision.action != "confirm":
+            return  # the auto-filer's own filing teaches nothing until the user has seen it (its "confirm")
         photo = Photo.get_or_none(Photo.id == decision.photo_id)
         if photo is None:
             return

@@ -45,7 +45,7 @@ def photo_json(p: Photo, detail: bool = False) -> dict:
         "gps": {"lat": p.gps_lat, "lon": p.gps_lon} if p.gps_lat is not None and p.gps_lon is not None else None,
         "status": p.status, "folder": p.folder, "path": p.path, "root": p.root,
         "source_device": p.source_device, "created_at": iso(p.created_at), "analysed_at": iso(p.analysed_at),
-        "caption": p.caption, "suggestions": p.suggestions, "favourite": bool(p.favourite),
+        "caption": p.caption, "suggestions": p.suggestions, "favourite": bool(p.favourite), "filed_by": p.filed_by,
         "trashed_at": iso(p.trashed_at), **photo_urls(p.id),
         "media": p.media, "duration": p.duration, "taken_offset": p.taken_offset,
         "date_source": p.date_source, "description": p.description, "live_of": p.live_of_id,
@@ -91,6 +91,7 @@ def decision_json(d: Decision) -> dict:
         "suggested": d.suggested, "tags": d.tags, "people": d.people,
         "from": {"root": d.from_root, "path": d.from_path}, "to": {"root": d.to_root, "path": d.to_path},
         "device": d.device, "created_at": iso(d.created_at), "undone": bool(d.undone),
+        "filed_by": d.filed_by or "user",
         "proposal": names.outcome(d.suggested, d.chosen_folder) if d.action in ("accept", "fix", "file") else None,
     }
 
