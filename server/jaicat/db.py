@@ -383,6 +383,17 @@ class Upload(BaseModel):
     error = TextField(null=True)
 
 
+class ImportedFile(BaseModel):
+    """A file of the user's own tree that an import catalogued, or found catalogued already: importing
+    the tree again (after an interrupted import, or to pick up new photos) passes over a file unchanged
+    since (same size and modification time) without reading it."""
+
+    path = TextField(unique=True)  # absolute, as the import reached it
+    size = IntegerField()
+    mtime_ns = IntegerField()
+    sha256 = CharField(max_length=64)
+
+
 class Meta(BaseModel):
     """Key/value facts about this catalogue (schema version, server id)."""
 
@@ -392,7 +403,7 @@ class Meta(BaseModel):
 
 ALL_MODELS = [
     Photo, Folder, Tag, PhotoTag, Person, FaceEncoding, Face, FaceRejection, Region,
-    Decision, FolderRename, PersonChange, Device, Job, Upload, Meta,
+    Decision, FolderRename, PersonChange, Device, Job, Upload, ImportedFile, Meta,
 ]
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from jaicat import errors
 from jaicat.db import Photo
+import jaicat.photos.ingest as ingest_module
 from jaicat.photos.ingest import ingest_file, ingest_paths, ingest_stream, thumb_path
 
 
@@ -126,3 +127,33 @@ def test_real_camera_orientations_all_come_out_upright(settings, full_media_dir,
     for p in photos:
         assert (p.width, p.height) == (ref.width, ref.height), p.original_filename
         assert hamming(p.phash, ref.phash) <= 8, (p.original_filename, hamming(p.phash, ref.phash))
+
+
+def test_a_second_import_reads_only_new_or_changed_files(settings, tmp_path, monkeypatch):
+    """An interrupted import of a big tree is resumed by importing it again: what was imported is
+    passed over without reading it (same size and modification time), the rest is read."""
+    tree = tmp_path / "Pictures"
+    tree.mkdir()
+    files = [tree / f"IMG_{i}.jpg" for i in range(6)]
+    for i, f in enumerate(files):
+        Image.new("RGB", (64, 48), (40 * i, 90, 160)).save(f, "JPEG")
+    first = ingest_paths(files[:3], settings, workers=1)  # the import that was interrupted
+    assert len(first.imported) + len(first.duplicates) == 3
+
+    read = []
+    real = ingest_module.ingest_file
+    monkeypatch.setattr(ingest_module, "ingest_file", lambda path, *a, **k: read.append(path.name) or real(path, *a, **k))
+    resumed = ingest_paths(files, settings, workers=1)
+    assert sorted(read) == sorted(f.name for f in files[3:])  # the first three were not read again
+    assert {pid for _, pid in resumed.duplicates} >= set(first.imported)
+
+    read.clear()
+    files[0].write_bytes(files[0].read_bytes())  # the same bytes written again: a new mtime
+    again = ingest_paths(files, settings, workers=1)
+    assert read == [files[0].name] and again.imported == []
+
+    # a photo deleted for good since (its row gone) is imported again, as on a first import
+    Photo.delete().where(Photo.id == first.imported[0]).execute()
+    read.clear()
+    ingest_paths(files, settings, workers=1)
+    assert len(read) == 1

@@ -27,7 +27,7 @@ from peewee import IntegrityError
 
 from .. import events
 from ..config import Settings
-from ..db import Photo, database
+from ..db import ImportedFile, Photo, database
 from ..errors import EmptyFile, FileTooLarge, IngestError, JaicatError, UnsupportedImage
 from . import imaging, live, metadata, video
 from .hashing import sha256_file
@@ -314,6 +314,24 @@ def iter_candidates(paths: Iterable[str | Path], summary: ImportSummary) -> list
     return out
 
 
+def already_imported(path: Path, st: os.stat_result) -> int | None:
+    """The photo an earlier import made of `path`, if the file is unchanged since (same size and
+    modification time as `st`) and its photo is still catalogued; None means: read it."""
+    row = ImportedFile.get_or_none(ImportedFile.path == os.path.abspath(path))
+    if row is None or row.size != st.st_size or row.mtime_ns != st.st_mtime_ns:
+        return None
+    photo = Photo.by_sha(row.sha256)
+    return photo.id if photo is not None else None
+
+
+def remember_import(path: Path, st: os.stat_result, sha: str) -> None:
+    """Note that `path`, as `st` found it, holds the photo with this sha256 (see ImportedFile)."""
+    ImportedFile.insert(path=os.path.abspath(path), size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha) \
+        .on_conflict(conflict_target=[ImportedFile.path],
+                     update={ImportedFile.size: st.st_size, ImportedFile.mtime_ns: st.st_mtime_ns,
+                             ImportedFile.sha256: sha}).execute()
+
+
 def ingest_paths(
     paths: Iterable[str | Path], settings: Settings, progress: Callable | None = None,
     source_device: str | None = None, workers: int | None = None, should_stop: Callable[[], bool] | None = None,
@@ -334,8 +352,14 @@ def ingest_paths(
             summary.stopped = True
             return
         try:
-            r = ingest_file(f, settings, source_device=source_device, media=media)
-            outcome = ("duplicate", r.photo.id) if r.duplicate else ("imported", r.photo.id)
+            st = f.stat()  # before reading: a file changed while it is read is read again next time
+            seen = already_imported(f, st)
+            if seen is not None:
+                outcome = ("duplicate", seen)
+            else:
+                r = ingest_file(f, settings, source_device=source_device, media=media)
+                remember_import(f, st, r.photo.sha256)
+                outcome = ("duplicate", r.photo.id) if r.duplicate else ("imported", r.photo.id)
         except JaicatError as e:
             outcome = ("rejected", e.message)
         except OSError as e:
