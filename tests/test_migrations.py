@@ -18,7 +18,8 @@ def _make_v1_catalogue(path):
     # v10 (the search index, month and folder counts, browse indexes): triggers and indexes first
     for kind, name in con.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index') "
                                   "AND sql IS NOT NULL").fetchall():
-        if kind == "trigger" or name in ("photo_when", "photo_root_path", "photo_place", "phototag_tag_removed",
+        if kind == "trigger" or name in ("photo_when", "photo_captured", "photo_root_path", "photo_place",
+                                         "phototag_tag_removed",
                                          "face_person_photo", "face_cover"):
             con.execute(f'DROP {kind.upper()} "{name}"')
     for table in ("phototext", "photomonth", "photofolder"):

@@ -1,5 +1,7 @@
 // Timeline: every photo by date, newest first, under month headers, with a scrubber of years on the
 // right edge (tap or drag along it to jump). "#timeline?until=2023-12" starts at that month.
+// Photos without a capture date (none in the file, or only the file's modification time) come last,
+// under "Undated": never under the month they were copied or sent in.
 
 import { api, media, describe } from "./api.js";
 import { browsing, go } from "./router.js";
@@ -7,8 +9,10 @@ import { h } from "./ui.js";
 
 export const title = "Timeline";
 
-const monthName = (m) => new Date(`${m}-01T12:00:00`).toLocaleDateString([], { month: "long", year: "numeric" });
-const monthOf = (p) => (p.taken_at || p.created_at || "").slice(0, 7);
+const UNDATED = "undated";
+const monthName = (m) => (m === UNDATED ? "Undated"
+  : new Date(`${m}-01T12:00:00`).toLocaleDateString([], { month: "long", year: "numeric" }));
+const monthOf = (p) => (p.taken_at && p.date_source !== "file" ? p.taken_at.slice(0, 7) : UNDATED);
 
 export async function mount(view, route) {
   const until = route.params.get("until") || null;
@@ -20,20 +24,28 @@ export async function mount(view, route) {
     body, status, sentinel, rail);
 
   let months = [];
+  let undated = 0;
   try {
-    months = (await api.timeline()).months;
+    ({ months, undated } = await api.timeline());
   } catch (err) {
     status.textContent = `The timeline could not be loaded: ${describe(err)}`;
     return undefined;
   }
   const years = [...new Set(months.map((m) => m.month.slice(0, 4)))];
   const counts = Object.fromEntries(months.map((m) => [m.month, m.count]));
+  counts[UNDATED] = undated;
   const jump = (year) => {
     const head = body.querySelector(`.date-head[data-month^="${year}-"]`);
     if (head) head.scrollIntoView({ block: "start" });
     else go(`#timeline?until=${year}-12`);
   };
   for (const y of years) rail.append(h("button.scrub-year", { type: "button", dataset: { year: y }, onclick: () => jump(y) }, y));
+  if (undated) {
+    rail.append(h("button.scrub-year", { type: "button", title: "Photos without a capture date", onclick: () => {
+      const head = body.querySelector(`.date-head[data-month="${UNDATED}"]`);
+      if (head) head.scrollIntoView({ block: "start" }); else go(`#timeline?until=${UNDATED}`);
+    } }, "?"));
+  }
   // drag along the rail: the year under the finger is where the timeline goes
   rail.addEventListener("pointermove", (e) => {
     if (!e.buttons && e.pointerType !== "touch") return;

@@ -53,6 +53,15 @@ PRAGMAS = {
 }
 
 
+# When a photo was taken, as far as anything in the file says: a date read from the file's own
+# metadata. A date from the file's modification time (date_source "file") is when it was copied, not
+# when it was taken: it never groups photos into a burst, names a dated folder or places a photo on
+# the timeline (those photos are "undated"). `Photo.captured_at` in Python, CAPTURED_SQL in SQL (the
+# timeline's index and month counts, migrations.py v12), one rule.
+FILE_DATE = "file"
+CAPTURED_SQL = "(CASE WHEN {r}date_source IS NOT 'file' THEN {r}taken_at END)"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -134,6 +143,11 @@ class Photo(BaseModel):
             return None
         parent = str(Path(self.path).parent.as_posix())
         return "" if parent == "." else parent
+
+    @property
+    def captured_at(self) -> dt.datetime | None:
+        """taken_at when the file's metadata says it (CAPTURED_SQL), None for an undated photo."""
+        return None if self.date_source == FILE_DATE else self.taken_at
 
     @property
     def is_video(self) -> bool:

@@ -12,6 +12,8 @@ from peewee import (
 )
 from playhouse.migrate import SqliteMigrator, migrate as run_ops
 
+from .db import CAPTURED_SQL
+
 
 def _v2_ml_columns(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     """v2: results of the ML pipeline live on the photo row."""
@@ -181,23 +183,28 @@ BROWSE_INDEXES = [
 ]
 
 # The timeline's months: how many photos not in the trash each month has, kept by triggers (the
-# headers and scrubber are read on every visit; counting 100k rows each time costs a second).
-_MONTH = "substr(COALESCE({r}.taken_at, {r}.created_at), 1, 7)"
+# headers and scrubber are read on every visit; counting 100k rows each time costs a second). The
+# month is the capture date's (db.CAPTURED_SQL); photos without one are counted under UNDATED.
+UNDATED = "undated"
+_MONTH = f"COALESCE(substr({CAPTURED_SQL}, 1, 7), '{UNDATED}')"
 _ADD = ("INSERT INTO photomonth (month, n) VALUES ({m}, 1) ON CONFLICT (month) DO UPDATE SET n = n + 1;")
 _SUB = "UPDATE photomonth SET n = n - 1 WHERE month = {m}; DELETE FROM photomonth WHERE n <= 0;"
+_MONTH_TRIGGERS = ("photomonth_insert", "photomonth_delete", "photomonth_leave", "photomonth_enter")
 PHOTO_MONTH_SQL = [
     "CREATE TABLE IF NOT EXISTS photomonth (month TEXT PRIMARY KEY, n INTEGER NOT NULL)",
     f"""CREATE TRIGGER IF NOT EXISTS photomonth_insert AFTER INSERT ON photo WHEN new.trashed_at IS NULL BEGIN
-        {_ADD.format(m=_MONTH.format(r="new"))} END""",
+        {_ADD.format(m=_MONTH.format(r="new."))} END""",
     f"""CREATE TRIGGER IF NOT EXISTS photomonth_delete AFTER DELETE ON photo WHEN old.trashed_at IS NULL BEGIN
-        {_SUB.format(m=_MONTH.format(r="old"))} END""",
-    f"""CREATE TRIGGER IF NOT EXISTS photomonth_leave AFTER UPDATE OF taken_at, created_at, trashed_at ON photo
-        WHEN old.trashed_at IS NULL AND (new.trashed_at IS NOT NULL OR {_MONTH.format(r="new")} IS NOT
-             {_MONTH.format(r="old")}) BEGIN {_SUB.format(m=_MONTH.format(r="old"))} END""",
-    f"""CREATE TRIGGER IF NOT EXISTS photomonth_enter AFTER UPDATE OF taken_at, created_at, trashed_at ON photo
-        WHEN new.trashed_at IS NULL AND (old.trashed_at IS NOT NULL OR {_MONTH.format(r="new")} IS NOT
-             {_MONTH.format(r="old")}) BEGIN {_ADD.format(m=_MONTH.format(r="new"))} END""",
+        {_SUB.format(m=_MONTH.format(r="old."))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_leave AFTER UPDATE OF taken_at, date_source, trashed_at ON photo
+        WHEN old.trashed_at IS NULL AND (new.trashed_at IS NOT NULL OR {_MONTH.format(r="new.")} IS NOT
+             {_MONTH.format(r="old.")}) BEGIN {_SUB.format(m=_MONTH.format(r="old."))} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS photomonth_enter AFTER UPDATE OF taken_at, date_source, trashed_at ON photo
+        WHEN new.trashed_at IS NULL AND (old.trashed_at IS NOT NULL OR {_MONTH.format(r="new.")} IS NOT
+             {_MONTH.format(r="old.")}) BEGIN {_ADD.format(m=_MONTH.format(r="new."))} END""",
 ]
+# The timeline's order: capture date, newest first, then the undated photos, newest id first.
+CAPTURED_INDEX = f"CREATE INDEX IF NOT EXISTS photo_captured ON photo ({CAPTURED_SQL.format(r='')}, id, trashed_at)"
 
 # The folder tree's counts: photos in each library folder ("" the library's top), kept the same way.
 _DIR = "rtrim(rtrim({r}.path, replace({r}.path, '/', '')), '/')"
@@ -228,7 +235,7 @@ def fill_photo_folder(db: SqliteDatabase) -> None:
 def fill_photo_month(db: SqliteDatabase) -> None:
     """(Re)count the timeline's months from the catalogue."""
     db.execute_sql("DELETE FROM photomonth")
-    db.execute_sql(f"INSERT INTO photomonth (month, n) SELECT {_MONTH.format(r='photo')}, COUNT(*) FROM photo "
+    db.execute_sql(f"INSERT INTO photomonth (month, n) SELECT {_MONTH.format(r='')}, COUNT(*) FROM photo "
                    "WHERE trashed_at IS NULL GROUP BY 1")
 
 
@@ -267,6 +274,16 @@ def _v11_filed_by(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX "photo_filed_by" ON photo ("filed_by")')
 
 
+def _v12_capture_dates(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v12: the timeline orders and counts photos by capture date (db.CAPTURED_SQL): a date from the
+    file's modification time is none, those photos are undated."""
+    for name in _MONTH_TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    for sql in PHOTO_MONTH_SQL + [CAPTURED_INDEX]:
+        db.execute_sql(sql)
+    fill_photo_month(db)
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
@@ -278,6 +295,7 @@ STEPS = [
     (9, _v9_person_changes),
     (10, _v10_search_index),
     (11, _v11_filed_by),
+    (12, _v12_capture_dates),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

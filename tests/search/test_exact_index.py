@@ -6,9 +6,9 @@ month counts and the folder tree's counts."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
-from peewee import fn
 
 from jaicat.db import Face, Person, Photo, PhotoTag, Tag, database
 from jaicat.migrations import PHOTO_TEXT, fill_photo_text
@@ -111,15 +111,18 @@ def test_index_follows_every_write(settings, catalogue):
     assert database.execute_sql(f"SELECT rowid, * FROM {PHOTO_TEXT} ORDER BY rowid").fetchall() == before
     assert PhotoTag.select().count() > 0
     # the timeline's months and the folder tree's counts, kept by triggers, are what counting gives
-    month = fn.substr(fn.COALESCE(Photo.taken_at, Photo.created_at), 1, 7)
-    counted = [{"month": m, "count": n} for m, n in Photo.select(month, fn.COUNT(Photo.id))
-               .where(Photo.trashed_at.is_null()).group_by(month).order_by(month.desc()).tuples()]
-    assert browse.months() == counted
+    def counted():  # by capture date; a file's modification time is none (undated)
+        months = Counter(p.captured_at.strftime("%Y-%m") if p.captured_at else None for p in Photo.live())
+        undated = months.pop(None, 0)
+        return [{"month": m, "count": n} for m, n in sorted(months.items(), reverse=True)], undated
+    assert browse.months() == counted()
     trash.trash_photo(Photo.get_by_id(ids[3]), settings)
-    Photo.update(taken_at=dt.datetime(1999, 5, 1)).where(Photo.id == ids[4]).execute()
-    counted = [{"month": m, "count": n} for m, n in Photo.select(month, fn.COUNT(Photo.id))
-               .where(Photo.trashed_at.is_null()).group_by(month).order_by(month.desc()).tuples()]
-    assert browse.months() == counted and counted[-1] == {"month": "1999-05", "count": 1}
+    assert counted()[1] == 10  # every photo is dated only by its file (ingested without EXIF)
+    Photo.update(taken_at=dt.datetime(1999, 5, 1), date_source="exif:DateTimeOriginal").where(Photo.id == ids[4]).execute()
+    Photo.update(taken_at=dt.datetime(1998, 5, 1)).where(Photo.id == ids[5]).execute()
+    assert browse.months() == counted() and counted()[0] == [{"month": "1999-05", "count": 1}]
+    Photo.update(date_source="exif:DateTimeOriginal").where(Photo.id == ids[5]).execute()
+    assert browse.months() == counted() and counted()[0][-1] == {"month": "1998-05", "count": 1}
     folders = {}
     for (path,) in Photo.select(Photo.path).where(Photo.root == "library").tuples():
         parent = path.rsplit("/", 1)[0] if "/" in path else ""

@@ -13,7 +13,8 @@ def record(photo: Photo, tags: dict, people: dict) -> PhotoFeatures:
     """The engine's record of `photo`, given its tag scores and named people ({person id: name})."""
     gps = (photo.gps_lat, photo.gps_lon) if photo.gps_lat is not None and photo.gps_lon is not None else None
     emb = blob_to_vec(photo.embedding) if photo.embedding else None
-    return PhotoFeatures.build(photo.id, photo.taken_at, tags, list(people.values()), photo.caption,
+    # a date from the file's modification time is no evidence of when (db.CAPTURED_SQL)
+    return PhotoFeatures.build(photo.id, photo.captured_at, tags, list(people.values()), photo.caption,
                                camera_label(photo.camera_make, photo.camera_model), gps, emb,
                                person_ids=list(people))
 

@@ -22,9 +22,11 @@ import logging
 import queue
 import threading
 
+from peewee import SQL, fn
+
 from .. import events
 from ..config import Settings
-from ..db import Decision, Photo, database
+from ..db import CAPTURED_SQL, Decision, Face, Photo, database
 from ..errors import Conflict, NotFound
 from ..photos import library, tags
 from .catalogue import tags_and_people
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_PAGE = 100  # waiting photos re-suggested after each change: more than a phone holds as cards
 REFRESH_DEBOUNCE = 0.05  # seconds: a burst of changes (a "file all" of a burst) costs one refresh
-BURST = dt.timedelta(minutes=10)  # photos this close in time are one burst: filed together
+BURST = dt.timedelta(minutes=10)  # photos this close in capture time are one burst: filed together
 MAX_GROUP = 200  # photos one "file all" may take
 REFRESH_EVENTS = (events.LIBRARY_CHANGED, events.PEOPLE_CHANGED, events.PHOTO_CHANGED)
 
@@ -122,8 +124,11 @@ class Review:
 
     def group(self, photo_id: int) -> tuple[str | None, list[Photo]]:
         """(folder, photos): the waiting photos that go where this one goes now, itself first - the
-        same top suggestion and either the same named people or taken within BURST of it. Looked
-        for among the first REFRESH_PAGE waiting photos. (None, [photo]) without a suggestion."""
+        same top suggestion and a strong shared reason that points at that folder: the same named
+        people, with photos of them already filed there, or one burst (capture times within BURST;
+        a file's modification time makes no burst), with a photo of it already filed there. A score,
+        however high, is no shared reason. Looked for among the first REFRESH_PAGE waiting photos.
+        (None, [photo]) without one."""
         photo = self.photo(photo_id)
         if not photo.suggestions or photo.status not in library.WAITING_STATUSES:
             return None, [photo]
@@ -131,14 +136,17 @@ class Review:
         rows = self.with_suggestions([p for p in library.review_queue(REFRESH_PAGE)[0] if p.id != photo.id])
         _tags, people = tags_and_people([photo.id] + [p.id for p in rows])
         mine = set(people.get(photo.id, []))
+        by_people = bool(mine) and _filed_with_people(top, mine)
+        at = photo.captured_at
+        by_burst = at is not None and _filed_between(top, at - BURST, at + BURST)
         out = [photo]
         for p in rows:
             if not p.suggestions or p.suggestions[0]["folder"] != top:
                 continue
-            burst = photo.taken_at is not None and p.taken_at is not None and abs(p.taken_at - photo.taken_at) <= BURST
-            if burst or (mine and set(people.get(p.id, [])) == mine):
+            burst = by_burst and p.captured_at is not None and abs(p.captured_at - at) <= BURST
+            if burst or (by_people and set(people.get(p.id, [])) == mine):
                 out.append(p)
-        return top, out[:MAX_GROUP]
+        return (top, out[:MAX_GROUP]) if len(out) > 1 else (None, out)
 
     def accept_all(self, photo_ids: list[int], folder: str, device: str | None = None) -> list[Decision]:
         """File several photos in one folder ("file all 6 of this burst here"): one accept each, so
@@ -196,3 +204,22 @@ class Review:
                     log.exception("review: could not refresh suggestions")
         finally:
             self.hub.unsubscribe(q)
+
+
+def _in_folder(folder: str):
+    """Photos filed directly in a library folder."""
+    prefix = f"{folder}/" if folder else ""
+    return Photo.live().where(Photo.root == "library", Photo.path.startswith(prefix),
+                              fn.instr(fn.substr(Photo.path, len(prefix) + 1), "/") == 0)
+
+
+def _filed_with_people(folder: str, person_ids: set) -> bool:
+    """Does `folder` already hold a photo of one of these people?"""
+    return _in_folder(folder).join(Face, on=(Face.photo == Photo.id)).where(
+        Face.person.in_(list(person_ids))).exists()
+
+
+def _filed_between(folder: str, start: dt.datetime, end: dt.datetime) -> bool:
+    """Does `folder` already hold a photo captured between start and end (capture dates only)?"""
+    when = SQL(CAPTURED_SQL.format(r=""))
+    return _in_folder(folder).where(when >= start, when <= end).exists()

@@ -19,15 +19,16 @@ bp = Blueprint("browse", __name__, url_prefix="/api")
 
 @bp.get("/timeline")
 def timeline():
-    return jsonify({"months": browse.months()})
+    months, undated = browse.months()
+    return jsonify({"months": months, "undated": undated})
 
 
 @bp.get("/timeline/photos")
 def timeline_photos():
     limit = limit_arg(60)
     until = request.args.get("until") or None
-    if until is not None and not re.fullmatch(r"\d{4}-\d{2}", until):
-        raise BadRequest("until must be a month YYYY-MM")
+    if until is not None and not re.fullmatch(r"\d{4}-\d{2}|undated", until):
+        raise BadRequest("until must be a month YYYY-MM or 'undated'")
     if len(request.args.get("cursor") or "") > 64:
         raise BadRequest("invalid cursor")
     rows, nxt = browse.by_date(limit, request.args.get("cursor") or None, until)
