@@ -155,3 +155,30 @@ def test_the_timeline_shows_an_undated_section(live_server_factory, phone):
     assert sorted(int(x) for x in under.evaluate_all("els => els.map((e) => e.dataset.photoId)")) == sorted(copied)
     assert page.locator(f'.thumb[data-photo-id="{dated}"]').count() == 1
     assert page.errors == []
+
+
+def pair_phone(server, page) -> None:
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+
+
+@pytest.mark.browser
+def test_a_hidden_button_draws_nothing(live_server_factory, phone):
+    """The "File all" button is hidden when there is no group: it takes no room under the card."""
+    server = live_server_factory()
+    pids = [upload(server, jpeg(80 + k), f"copied{k}.jpg") for k in range(2)]
+    waiting(server, pids, {pid: COPIED for pid in pids})
+    page = phone
+    pair_phone(server, page)
+    page.goto(f"{server.url}/#review")
+    page.locator('.review-card[data-depth="0"]').wait_for()
+    page.wait_for_timeout(300)  # the group request has answered
+    btn = page.locator("#group-btn")
+    assert btn.evaluate("b => b.hidden") is True
+    box = btn.evaluate("b => { const r = b.getBoundingClientRect(); return [r.width, r.height, getComputedStyle(b).display]; }")
+    assert box == [0, 0, "none"], box
+    # every element hidden by the attribute draws nothing, whatever class styles it
+    drawn = page.evaluate("""[...document.querySelectorAll('[hidden]')]
+        .filter((e) => e.getBoundingClientRect().height > 0).map((e) => e.id || e.className)""")
+    assert drawn == [], drawn
+    assert page.errors == []
