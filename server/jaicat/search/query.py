@@ -60,6 +60,7 @@ class Query:
     similar: int | None = None
     directly_in: str | None = None  # only photos directly in this library folder ("" = its root)
     favourite: bool = False  # only starred photos
+    filed_by: str | None = None  # only photos filed where they are by "user" or "auto" (the auto-filer)
     words: list[str] = field(default_factory=list)  # the free text's words and "phrases", in order
     # (slot, index in its list, index in `words` right after it): where an unquoted name may go on
     unquoted: list[tuple[str, int, int]] = field(default_factory=list)
@@ -67,7 +68,8 @@ class Query:
     @property
     def has_filters(self) -> bool:
         return bool(self.tags or self.exclude_tags or self.people or self.folders or self.statuses
-                    or self.after or self.before or self.directly_in is not None or self.favourite)
+                    or self.after or self.before or self.directly_in is not None or self.favourite
+                    or self.filed_by is not None)
 
 
 @dataclass
@@ -168,6 +170,8 @@ def filtered_photos(q: Query):
     sel = Photo.live().where(Photo.live_of.is_null())  # a Live Photo is listed once, as its still
     if q.favourite:
         sel = sel.where(Photo.favourite == True)  # noqa: E712
+    if q.filed_by is not None:
+        sel = sel.where(Photo.filed_by == q.filed_by)  # read off its index
     for name in q.tags:
         sel = sel.where(Photo.id.in_(_tagged(name)))
     for name in q.exclude_tags:

@@ -118,11 +118,15 @@ class AutoFiler:
         return text
 
     def state(self) -> dict:
-        """What the Settings screen shows: the target, the threshold learned, paused, how many."""
+        """What the Settings screen and the Review strip show: the target ("off" or the rate), the
+        threshold learned (None: not enough decisions yet), paused, outcomes counted, photos filed
+        by the auto-filer where they are, and those not seen yet."""
         rule = self.rule()
-        return {"auto_file": self.settings.auto_file, "threshold": rule.threshold if self.settings.auto_file_rate else None,
-                "paused": rule.paused, "decisions": sum(rule.n),
-                "auto_filed": Photo.select().where(Photo.filed_by == "auto").count()}
+        on = self.settings.auto_file_rate is not None
+        return {"auto_file": self.settings.auto_file_rate if on else "off",
+                "threshold": rule.threshold if on else None, "paused": on and rule.paused,
+                "decisions": sum(rule.n), "auto_filed": Photo.select().where(Photo.filed_by == "auto").count(),
+                "unseen": self.unseen()}
 
     # --- the rule and its outcomes ----------------------------------------------------------------
     def rule(self) -> AutoFileRule:
@@ -277,13 +281,23 @@ class AutoFiler:
 
     def confirm_old(self, older_than: dt.timedelta = CONFIRM_AFTER) -> int:
         """Keep the auto-filings nobody corrected for `older_than`; returns how many."""
+        return sum(self._confirm(pid) for (pid,) in self._unseen(older_than).tuples())
+
+    def unseen(self) -> int:
+        """Auto-filings not yet seen (nor kept by time, nor corrected): "new since the last visit"."""
+        return self._unseen().count()
+
+    @staticmethod
+    def _unseen(older_than: dt.timedelta | None = None):
+        """The photo ids of auto-filings with no decision after them, `older_than` that if given."""
         later = Decision.alias()
-        q = (Decision.select(Decision.photo).where(
-            (Decision.filed_by == "auto") & (Decision.action == "accept") & (Decision.undone == False)  # noqa: E712
-            & (Decision.created_at < utcnow() - older_than)
-            & ~fn.EXISTS(later.select().where((later.photo == Decision.photo) & (later.id > Decision.id)
-                                              & (later.undone == False)))))  # noqa: E712
-        return sum(self._confirm(pid) for (pid,) in q.tuples())
+        cond = ((Decision.filed_by == "auto") & (Decision.action == "accept") & (Decision.undone == False)  # noqa: E712
+                & ~fn.EXISTS(later.select().where((later.photo == Decision.photo) & (later.id > Decision.id)
+                                                  & (later.undone == False)))  # noqa: E712
+                & (Photo.trashed_at.is_null()))
+        if older_than is not None:
+            cond &= Decision.created_at < utcnow() - older_than
+        return Decision.select(Decision.photo).join(Photo, on=(Decision.photo == Photo.id)).where(cond)
 
     def _confirm(self, photo_id: int, device: str | None = None) -> bool:
         with _move_lock, database.atomic():

@@ -27,7 +27,7 @@ from peewee import SQL, fn
 from .. import events
 from ..config import Settings
 from ..db import CAPTURED_SQL, Decision, Face, Photo, database
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NothingToUndo, NotFound
 from ..photos import library, tags
 from .catalogue import tags_and_people
 from .service import Suggester, store_suggestions
@@ -118,8 +118,17 @@ class Review:
         photo = self.photo(photo_id)
         return library.skip_photo(photo, self.settings, suggested=photo.suggestions, device=device)
 
-    def undo(self, decision_id: int | None = None) -> Decision:
-        """Undo a decision (the latest by default) from the decision log: survives reloads."""
+    def undo(self, decision_id: int | None = None, photo_id: int | None = None) -> Decision:
+        """Undo a decision (the latest by default, or the latest of `photo_id`: an auto-filing in one
+        call) from the decision log: survives reloads."""
+        if photo_id is not None:
+            latest = (Decision.select().where((Decision.photo == Photo.get_or_404(photo_id).id)
+                                              & (Decision.undone == False)  # noqa: E712
+                                              & Decision.action.not_in(("undo", "confirm")))
+                      .order_by(Decision.id.desc()).first())
+            if latest is None:
+                raise NothingToUndo(f"photo {photo_id} has no decision to undo")
+            decision_id = latest.id
         return library.undo(self.settings, decision_id)
 
     def group(self, photo_id: int) -> tuple[str | None, list[Photo]]:

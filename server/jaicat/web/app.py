@@ -17,7 +17,8 @@ from ..db import database, open_db
 from ..devices import pairing
 from ..devices.pairing import AttemptLimiter
 from ..runtime import Runtime
-from . import auth, browse, folders, jobs, local, openapi, people, photos, regions, review, search, static, suggest, trash, uploads
+from . import (auth, browse, folders, jobs, local, openapi, options, people, photos, regions, review, search, static,
+               suggest, trash, uploads)
 from .errors import register_error_handlers
 from .ws import OpenSockets, check_handshake, release_socket, reserve_socket, sock
 
@@ -98,7 +99,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
     app.teardown_request(release_socket)
 
     for module in (auth, static, uploads, photos, trash, browse, regions, review, folders, search, suggest, people, jobs,
-                   local, openapi):
+                   local, options, openapi):
         app.register_blueprint(module.bp)
     sock.init_app(app)
     register_error_handlers(app)

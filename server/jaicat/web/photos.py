@@ -15,6 +15,7 @@ from .params import BadRequest, arg_date, arg_int, field, id_list, int_cursor, j
 from .serialize import photo_json
 
 bp = Blueprint("photos", __name__, url_prefix="/api/photos")
+FILED_BY = ("auto", "user")
 
 
 def _query() -> search.Query | None:
@@ -40,6 +41,11 @@ def _query() -> search.Query | None:
         q.tags.append(tag)
     if request.args.get("favourite") in ("1", "true"):
         q.favourite = True
+    filed_by = request.args.get("filed_by")
+    if filed_by is not None:
+        if filed_by not in FILED_BY:
+            raise BadRequest(f"filed_by must be one of {', '.join(FILED_BY)}")
+        q.filed_by = filed_by
     person = arg_int("person", None, 1, 2**62)
     if person is not None:
         q.people.append(str(person))

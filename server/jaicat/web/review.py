@@ -36,10 +36,13 @@ def decide(review, device_name: str | None, photo_id, action: str, body: dict) -
     return {"decision": decision_json(decision), "photo": photo_json(review.photo(photo_id))}
 
 
-def undo(review, decision_id) -> dict:
-    if decision_id is not None and (isinstance(decision_id, bool) or not isinstance(decision_id, int)):
-        raise BadRequest("'decision_id' must be an integer")
-    decision = review.undo(decision_id)
+def undo(review, decision_id, photo_id=None) -> dict:
+    for name, value in (("decision_id", decision_id), ("photo_id", photo_id)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise BadRequest(f"'{name}' must be an integer")
+    if decision_id is not None and photo_id is not None:
+        raise BadRequest("give 'decision_id' or 'photo_id', not both")
+    decision = review.undo(decision_id, photo_id)
     return {"decision": decision_json(decision), "photo": photo_json(review.photo(decision.photo_id))}
 
 
@@ -91,7 +94,19 @@ def accept_all():
 @bp.post("/review/undo")
 def undo_route():
     body = json_body(optional=True)
-    return jsonify(undo(runtime().review, field(body, "decision_id", int)))
+    return jsonify(undo(runtime().review, field(body, "decision_id", int), field(body, "photo_id", int)))
+
+
+@bp.post("/review/auto-filed/seen")
+def auto_filed_seen():
+    """The user saw these auto-filed photos (Review's strip): each one still where it was filed is kept."""
+    body = json_body()
+    ids = body.get("photo_ids")
+    if not isinstance(ids, list) or not ids or len(ids) > 200 or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        raise BadRequest("'photo_ids' must be a list of 1-200 photo ids")
+    kept = runtime().auto_filer.seen(ids, device=g.device.name)
+    return jsonify({"kept": kept, "unseen": runtime().auto_filer.unseen()})
 
 
 @bp.get("/decisions")

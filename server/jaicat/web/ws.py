@@ -118,7 +118,7 @@ def handle_message(review, device_name: str, raw, device_id: int | None = None) 
         if msg["type"] == "decision":
             result = decide(review, device_name, msg.get("photo_id"), msg.get("action"), msg)
         elif msg["type"] == "undo":
-            result = undo(review, msg.get("decision_id"))
+            result = undo(review, msg.get("decision_id"), msg.get("photo_id"))
         else:
             return {"type": "error", "id": rid, "error": "bad_request",
                     "message": f"unknown message type {msg['type']!r}"}
