@@ -7,7 +7,9 @@ import * as ws from "./ws.js";
 import { h, toast } from "./ui.js";
 
 export const title = "Connect";
-const ALPHABET = /[^ABCDEFGHJKMNPQRSTUVWXYZ23456789]/g;
+// a code's characters (no look-alikes: never 0, 1, I, L, O); what is typed is upper-cased, never dropped
+const NOT_IN_CODES = /[^ABCDEFGHJKMNPQRSTUVWXYZ23456789]/;
+const typed = (text) => text.toUpperCase().replace(/[^A-Z0-9]/g, "");
 
 /** The phone's model as its browser tells it ("Pixel 8", "SM-S918B"), else "iPhone", "Android phone"…
  * Chrome's reduced user agent says "Android 10; K": the model then comes from userAgentData. */
@@ -40,11 +42,18 @@ export async function mount(view, route) {
   const submit = h("button.btn.btn-primary.btn-block#pair-btn", { type: "submit" }, "Pair this phone");
   const preset = route.params.get("code");
   const paired = getToken() && !preset; // a QR link always means "pair this phone (again)"
-  code.addEventListener("input", () => { code.value = code.value.toUpperCase().replace(ALPHABET, ""); });
+  const codeHint = h("p.hint#pair-code-hint", "Shown in the terminal where the server runs (or run ", h("code", "jaicat pair"), ").");
+  const unlike = h("p.hint.bad#pair-code-warn", { hidden: true }, "A code never has 0, 1, I, L or O: check it against the one shown.");
+  const checkCode = () => {
+    const at = code.selectionStart;
+    code.value = typed(code.value);
+    if (at !== null) code.setSelectionRange(Math.min(at, code.value.length), Math.min(at, code.value.length));
+    unlike.hidden = !NOT_IN_CODES.test(code.value);
+  };
+  code.addEventListener("input", checkCode);
 
   const form = h("form.card.connect-card", { onsubmit: async (e) => { e.preventDefault(); await pair(); } },
-    h("label", "Pairing code", code),
-    h("p.hint", "Shown in the terminal where the server runs (or run ", h("code", "jaicat pair"), ")."),
+    h("label", "Pairing code", code), unlike, codeHint,
     h("label", "This phone's name", name),
     submit);
 
@@ -96,8 +105,9 @@ export async function mount(view, route) {
   });
 
   if (preset) {
-    code.value = preset.toUpperCase().replace(ALPHABET, "").slice(0, 6);
-    if (code.value.length === 6) pair();
+    code.value = typed(preset).slice(0, 6);
+    checkCode();
+    if (code.value.length === 6 && unlike.hidden) pair();
   } else if (!paired) {
     code.focus();
   }

@@ -82,7 +82,9 @@ export async function mount(view, route) {
     const t = uploader.totals();
     if (!t.count) {
       total.set(0, "Nothing queued");
-      summary.textContent = "Pick photos to send them to your Jaicat.";
+      const last = uploader.lastCleared;
+      summary.textContent = last ? `Done: ${last.sent} sent${last.known ? `, ${last.known} already on the server` : ""}. Pick more to send them too.`
+        : "Pick photos to send them to your Jaicat.";
     } else {
       total.set(t.size ? t.sent / t.size : 1, `${t.done}/${t.count} done · ${formatBytes(t.sent)} of ${formatBytes(t.size)}`);
       summary.textContent = t.active ? `${t.active} in progress` : t.failed ? `${t.failed} failed` : "All done";

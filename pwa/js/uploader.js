@@ -19,6 +19,11 @@ const entries = new Map(); // id -> entry (the in-memory mirror of the "queue" s
 let loaded = null;
 let running = false;
 let wake = null; // resolves the idle wait when new work arrives
+// Finished entries leave the list by themselves a few seconds after the queue has nothing left to
+// do (failed ones stay, to be retried or removed); `lastCleared` says what they were.
+const CLEAR_AFTER_MS = 5000;
+let clearTimer = 0;
+export let lastCleared = null; // {sent, known}: the entries cleared last
 
 /** Entry: {id, name, size, type, file, added, state, sha256, uploadId, sent (bytes out, for progress),
  * confirmed (bytes the server acknowledged), photoId, duplicate, error} */
@@ -77,13 +82,22 @@ export async function enqueue(files) {
 
 /** Remove finished entries from the list (the photos stay on the server, of course). */
 export async function clearFinished() {
-  for (const e of list()) {
-    if (e.state === "done" || e.state === "skipped") {
-      entries.delete(e.id);
-      await idb.del("queue", e.id);
-    }
+  clearTimeout(clearTimer);
+  const gone = list().filter((e) => e.state === "done" || e.state === "skipped");
+  for (const e of gone) {
+    entries.delete(e.id);
+    await idb.del("queue", e.id);
+  }
+  if (gone.length) {
+    const known = gone.filter((e) => e.duplicate || e.state === "skipped").length;
+    lastCleared = { sent: gone.length - known, known };
   }
   changed(null);
+}
+
+function clearSoon() {
+  clearTimeout(clearTimer);
+  if (!totals().active && totals().done) clearTimer = setTimeout(() => { if (!totals().active) clearFinished(); }, CLEAR_AFTER_MS);
 }
 
 /** Retry the failed uploads that can succeed another time; a file the server refused (not an image,
@@ -134,10 +148,11 @@ function hashFile(file, onProgress) {
 // --- the run loop -----------------------------------------------------------------------------
 export function start() {
   if (!getToken()) return; // not paired: the queue waits in IndexedDB
+  clearTimeout(clearTimer);
   if (wake) { wake(); wake = null; }
   if (running) return;
   running = true;
-  run().finally(() => { running = false; });
+  run().finally(() => { running = false; clearSoon(); });
 }
 
 addEventListener("online", () => start());

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from jaicat.backup.check import check
+from jaicat.backup.check import CheckReport, check
 from jaicat.db import Photo, Upload
 from jaicat.photos import journal, library
 from jaicat.photos.ingest import ingest_file
@@ -200,3 +200,11 @@ def test_each_kind_of_drift_is_reported_then_repaired(settings, tmp_path):
     after = check(settings)
     assert after.missing == [ps[1].id] and not (after.relinked or after.orphans or after.uploads_fixed
                                                  or after.temp_files)
+
+
+def test_every_line_of_the_report_says_what_it_counts():
+    """No bare jargon: the upload line says what was fixed and what happens next."""
+    lines = CheckReport(uploads_fixed=[7], repaired=True).lines()
+    line = next(x for x in lines if x.endswith(": 1"))
+    assert line.startswith("unfinished uploads set to the bytes really received") and "the phone sends the rest" in line
+    assert "resumed from their true offset" not in "\n".join(lines)

@@ -60,3 +60,4 @@ def test_doctor(tmp_path):
     assert report["face_encoder"] == {"runtime": "onnxruntime", "error": None}
     r = jaicat(tmp_path / "data", "doctor")
     assert r.returncode == 0 and "face encoder: dlib's ResNet on onnxruntime" in r.stdout
+    assert "Warning" not in r.stderr and "pkg_resources" not in r.stderr, r.stderr  # a clean first line

@@ -66,7 +66,10 @@ class CheckReport:
             f"photos found moved and relinked{verb}: {len(self.relinked)}",
             f"photos whose file is missing: {len(self.missing)}" + (f" (ids {self.missing[:20]})" if self.missing else ""),
             f"orphan files in the inbox: {len(self.orphans)}" + (f", catalogued {self.orphans_catalogued}" if self.repaired else ""),
-            f"uploads resumed from their true offset{verb}: {len(self.uploads_fixed)}",
+            # an unfinished upload whose saved offset did not match the bytes on disk (a crash between
+            # writing a chunk and recording it): set to what is there, the phone sends the rest
+            f"unfinished uploads set to the bytes really received{verb}, the phone sends the rest: "
+            f"{len(self.uploads_fixed)}",
             f"temp files removed{verb}: {len(self.temp_files)}",
             f"trash moves that could not be settled: {len(self.trash_unsettled)}"
             + "".join(f"\n  {line}" for line in self.trash_unsettled[:20]),

@@ -158,6 +158,7 @@ def doctor_report(settings) -> dict:
 
     from ..models.base import list_local_models
     from ..models.sysinfo import gpu_report
+    from ..people import detect
 
     report: dict = {"jaicat": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     report["config"] = settings_dict(settings)
@@ -181,10 +182,9 @@ def doctor_report(settings) -> dict:
         for m in list_local_models(settings.models, {"clip": settings.clip_model,
                                                      "caption": settings.caption_model})
     }
-    try:
-        import face_recognition_models as frm
-
-        report["face_models"] = {"ok": True, "path": str(frm.face_recognition_model_location())}
+    try:  # through detect's one import of face_recognition_models (it silences its pkg_resources warning)
+        path = detect.dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+        report["face_models"] = {"ok": path.is_file(), "path": str(path)}
     except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
         report["face_models"] = {"ok": False, "error": str(e)}
     report["face_detectors"] = face_detector_report(settings)

@@ -1,6 +1,6 @@
 """Post ideas: three short texts with hashtags to share a photo (or a few), drafted from what the
 catalogue knows: the captioner's caption when the photo has been analysed, tags, the folder it is
-filed in (usually a place or an event), the month it was taken, and people only when asked (a
+filed in (usually a place or an event), the month it was taken (when the file says it), and people only when asked (a
 person's name is theirs to share). Works without any model: templates in the household's language
 (`language` setting); a caption makes the first idea read better.
 
@@ -24,28 +24,28 @@ TEMPLATES = {
     "en": {
         "months": "January February March April May June July August September October November December",
         "caption": "{caption}.", "when": "{month} {year}", "at": "in {place}", "with": "with {people}",
-        "and": "and", "ideas": ("{caption} {at_place}{when_sep}", "Memories {at_place}, {when} ✨",
+        "and": "and", "ideas": ("{caption} {at_place}{when_sep}", "Memories {at_place}{when_sep} ✨",
                                 "{with_people}{at_place_sep}. {feeling}"),
         "feelings": ("What a day.", "Good times.", "One to keep."), "nocaption": "A moment",
     },
     "de": {
         "months": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
         "caption": "{caption}.", "when": "{month} {year}", "at": "in {place}", "with": "mit {people}",
-        "and": "und", "ideas": ("{caption} {at_place}{when_sep}", "Erinnerungen {at_place}, {when} ✨",
+        "and": "und", "ideas": ("{caption} {at_place}{when_sep}", "Erinnerungen {at_place}{when_sep} ✨",
                                 "{with_people}{at_place_sep}. {feeling}"),
         "feelings": ("Was für ein Tag.", "Schöne Zeit.", "Zum Aufheben."), "nocaption": "Ein Moment",
     },
     "fr": {
         "months": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
         "caption": "{caption}.", "when": "{month} {year}", "at": "à {place}", "with": "avec {people}",
-        "and": "et", "ideas": ("{caption} {at_place}{when_sep}", "Souvenirs {at_place}, {when} ✨",
+        "and": "et", "ideas": ("{caption} {at_place}{when_sep}", "Souvenirs {at_place}{when_sep} ✨",
                                "{with_people}{at_place_sep}. {feeling}"),
         "feelings": ("Quelle journée.", "De bons moments.", "À garder."), "nocaption": "Un moment",
     },
     "es": {
         "months": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
         "caption": "{caption}.", "when": "{month} de {year}", "at": "en {place}", "with": "con {people}",
-        "and": "y", "ideas": ("{caption} {at_place}{when_sep}", "Recuerdos {at_place}, {when} ✨",
+        "and": "y", "ideas": ("{caption} {at_place}{when_sep}", "Recuerdos {at_place}{when_sep} ✨",
                               "{with_people}{at_place_sep}. {feeling}"),
         "feelings": ("Qué día.", "Buenos momentos.", "Para guardar."), "nocaption": "Un momento",
     },
@@ -83,7 +83,7 @@ def facts(photos: list[Photo], people: bool) -> dict:
                 names.append(f.person.name)
     captions = [p.caption.strip().rstrip(".") for p in photos if p.caption]
     places = Counter(pl for pl in (_place(p) for p in photos) if pl)
-    dates = sorted(p.taken_at for p in photos if p.taken_at)
+    dates = sorted(p.captured_at for p in photos if p.captured_at)  # a file's date names no month
     return {"caption": captions[0] if captions else None, "tags": [t for t, _ in tags.most_common(8)],
             "place": places.most_common(1)[0][0] if places else None,
             "when": (dates[0].year, dates[0].month) if dates else None, "people": names}

@@ -1,0 +1,71 @@
+"""Small things of a first session, on the real server and the real PWA: a pairing code typed in lower
+case, post ideas without a date, finished uploads leaving the queue by themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from fixtures.browser import upload_bytes as upload
+from test_first_session import COPIED, jpeg, waiting
+
+pytestmark = [pytest.mark.timeout(300)]
+
+
+@pytest.mark.browser
+def test_a_code_typed_in_lower_case_keeps_every_character(live_server_factory, phone):
+    server = live_server_factory()
+    page = phone
+    page.goto(f"{server.url}/#connect")
+    box = page.locator("#pair-code")
+    box.press_sequentially("abc12z")
+    assert box.input_value() == "ABC12Z"  # upper-cased, nothing dropped
+    page.locator("#pair-code-warn", has_text="never has 0, 1, I, L or O").wait_for()  # and why it cannot pair
+    box.fill("")
+    box.press_sequentially(server.phone_code().lower())
+    assert page.locator("#pair-code-warn").is_hidden()
+    page.locator("#pair-btn").click()
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    assert page.errors == []
+
+
+def test_post_ideas_without_a_date_have_no_dangling_comma(live_server_factory):
+    server = live_server_factory()
+    sent = upload(server, jpeg(1), "utah.jpg")  # no date at all
+    copied = upload(server, jpeg(2), "utah2.jpg")  # only the file's date: no month either
+    waiting(server, [sent, copied], {copied: COPIED})
+    for pid in (sent, copied):
+        assert server.post(f"/api/review/{pid}/fix", json={"folder": "Utah", "create": True}).status_code == 200
+        texts = [i["text"] for i in server.post("/api/ideas", json={"ids": [pid]}).json()["ideas"]]
+        assert "Memories in Utah ✨" in texts, texts
+        assert not any(", ✨" in t or " ," in t or t.endswith(",") or "2026" in t or "December" in t for t in texts), texts
+    dated = upload(server, jpeg(3, dt.datetime(2024, 7, 2, 12)), "utah3.jpg")
+    waiting(server, [dated])
+    assert server.post(f"/api/review/{dated}/fix", json={"folder": "Utah", "create": True}).status_code == 200
+    texts = [i["text"] for i in server.post("/api/ideas", json={"ids": [dated]}).json()["ideas"]]
+    assert "Memories in Utah, July 2024 ✨" in texts, texts
+
+
+@pytest.mark.browser
+def test_finished_uploads_leave_the_queue_by_themselves(live_server_factory, phone, tmp_path):
+    server = live_server_factory()
+    files = []
+    for k in range(2):
+        f = tmp_path / f"send_{k}.jpg"
+        f.write_bytes(jpeg(90 + k))
+        files.append(str(f))
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#upload")
+    page.wait_for_selector("#file-input", state="attached")
+    page.set_input_files("#file-input", files)
+    page.wait_for_selector('.queue-card[data-complete="true"]', timeout=60_000)
+    assert page.locator(".upload-item").count() == 2  # seen done first
+    page.wait_for_function("document.querySelectorAll('.upload-item').length === 0", timeout=15_000)
+    page.locator("#queue-summary", has_text="2 sent").wait_for()
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        assert db.execute("SELECT COUNT(*) FROM photo").fetchone()[0] == 2
+    assert page.errors == []
