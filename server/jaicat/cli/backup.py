@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -29,8 +31,6 @@ def register(sub) -> None:
 
 
 def cmd_backup(args, runtime) -> int:
-    from pathlib import Path
-
     settings = runtime.settings
     from ..backup.snapshot import backup, prune_backups
     from ..errors import InvalidInput
@@ -61,8 +61,6 @@ def cmd_restore(args, runtime) -> int:
 
 def cmd_check(args, runtime) -> int:
     """Exit 0 when everything agrees (or was repaired), 1 when something needs repair or is missing."""
-    import json
-
     from ..backup.check import check
 
     if args.repair:

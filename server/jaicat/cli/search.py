@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 
 def register(sub) -> None:
@@ -73,8 +74,6 @@ def cmd_dupes(args, runtime) -> int:
 
 
 def cmd_regions_import(args, runtime) -> int:
-    import os
-
     from .remote import perform
 
     report = perform(args, runtime, "regions-import", {"file": os.path.abspath(args.file)}, unit="image")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -86,8 +87,6 @@ def cmd_reset(args, runtime) -> int:
 
 
 def cmd_import_log(args, runtime) -> int:
-    import os
-
     from .remote import perform
 
     result = perform(args, runtime, "suggest-import-log", {"file": os.path.abspath(args.file)}, unit="log")

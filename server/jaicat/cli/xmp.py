@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -29,8 +30,6 @@ def cmd_xmp_write(args, runtime) -> int:
 
 
 def cmd_xmp_read(args, runtime) -> int:
-    from pathlib import Path
-
     from .. import xmp
     from ..errors import InvalidInput
 

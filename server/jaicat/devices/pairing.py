@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import ipaddress
 import secrets
 import threading
@@ -202,8 +203,6 @@ def pair_url(base_url: str, code: str) -> str:
 
 def qr_text(data: str) -> str:
     """The QR code of `data` as terminal text (two rows per line with half blocks fall back to ASCII)."""
-    import io
-
     import qrcode
 
     qr = qrcode.QRCode(border=1)

@@ -16,12 +16,15 @@ setting `model_runtime` decides, through `exported.choose_runtime` (one place fo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from ..errors import InvalidInput, ModelUnavailable
 from .exported import choose_runtime, load_tower
@@ -167,8 +170,6 @@ class InferenceModel:
 
     def fingerprint(self) -> str:
         """Stable id of the weights at self.path (config + weight files' names, sizes, times)."""
-        import hashlib
-
         cfg = (self.path / "config.json").read_bytes()
         weights = sorted(self.path.glob("*.safetensors")) + sorted(self.path.glob("*.bin"))
         stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
@@ -206,8 +207,6 @@ class InferenceModel:
         if not outs:
             return self._empty()
         if hasattr(outs[0], "shape"):
-            import numpy as np
-
             return np.concatenate(outs, axis=0)
         return [x for chunk in outs for x in chunk]
 

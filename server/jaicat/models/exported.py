@@ -28,6 +28,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -193,8 +194,6 @@ def load_or_export(dest: Path, load, export):
 def int8_linears(module):
     """A copy of `module` whose nn.Linear layers are int8 (weights quantised per tensor once, activations
     per call: torch's dynamic quantisation), for torch models that run on a CPU."""
-    import warnings
-
     import torch
     from torch.ao.quantization import quantize_dynamic
 

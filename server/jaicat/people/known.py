@@ -232,8 +232,6 @@ def enroll_folder(path, settings, progress=None, *, models: faces_ml.FaceModels)
     `progress(done, total, path, outcome)` after each photo. `models`: the FaceModels to run on
     (the runtime's, or the CLI's own when no server runs).
     """
-    from .persons import encodings_changed, person_named
-
     root = Path(path)
     if not root.is_dir():
         raise InvalidInput(f"not a folder: {root}")

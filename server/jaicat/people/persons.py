@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from peewee import fn
+from PIL import Image
 
 from .. import events
 from ..db import (
@@ -530,9 +531,6 @@ def forget_person(p) -> dict:
 
 def face_crop(face_id, settings, size: int = 160) -> bytes:
     """A square JPEG of the face with some margin, `size` pixels wide, for the people page."""
-    from PIL import Image
-
-
     face = get_face(face_id)
     photo = face.photo
     size = max(16, min(int(size), 1024))

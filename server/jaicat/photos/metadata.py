@@ -12,6 +12,7 @@ file's own time as the last resort (the caller adds that: only it knows the file
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from dataclasses import dataclass
 
@@ -116,8 +117,6 @@ def _xmp_description(packet: str) -> str | None:
 
 
 def _unescape(text: str) -> str | None:
-    import html
-
     return clean_text(html.unescape(re.sub(r"<[^>]+>", "", text)))
 
 
