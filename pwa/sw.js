@@ -15,6 +15,7 @@ const SHELL = [
   "css/app.css",
   "js/api.js",
   "js/app.js",
+  "js/autofiled.js",
   "js/connect.js",
   "js/db.js",
   "js/folder-picker.js",

@@ -133,6 +133,10 @@ export const api = {
   group: (id) => get(`/api/review/${id}/group`),
   acceptAll: (ids, folder) => post("/api/review/accept-all", { photo_ids: ids, folder }),
   undo: (decisionId) => post("/api/review/undo", decisionId ? { decision_id: decisionId } : {}),
+  undoPhoto: (photoId) => post("/api/review/undo", { photo_id: photoId }),
+  autoFiledSeen: (ids) => post("/api/review/auto-filed/seen", { photo_ids: ids }),
+  settings: () => get("/api/settings"),
+  setAutoFile: (value) => request("PATCH", "/api/settings", { json: { auto_file: value } }),
   decisions: (query) => get("/api/decisions", query),
 
   folders: () => get("/api/folders"),

@@ -7,6 +7,7 @@ import { api, media, describe } from "./api.js";
 import * as ws from "./ws.js";
 import { swipeable } from "./gestures.js";
 import { pickFolder } from "./folder-picker.js";
+import { autoFiledStrip } from "./autofiled.js";
 import { h, clear, toast, chipEditor, mediaBadge } from "./ui.js";
 
 export const title = "Review";
@@ -33,7 +34,9 @@ export async function mount(view) {
   const editor = h("div#card-editor.card-editor");
   const notice = h("p.banner.banner-offline", "Offline: decisions need the server. Cards will refresh when you are back online.");
 
-  view.append(h("div.review-head", countEl, h("span", skippedBtn, " ", undoBtn)), notice, stack, controls,
+  // photos Jaicat filed by itself (auto_file): an undo from the strip puts the photo back here
+  const strip = autoFiledStrip({ onBack: (p) => { if (showing === "waiting" && !has(p.id)) { cards.push(newCard(p)); total += 1; renderSoon(); } } });
+  view.append(h("div.review-head", countEl, h("span", skippedBtn, " ", undoBtn)), strip.el, notice, stack, controls,
     h("div.review-group", groupBtn), editor);
 
   const top = () => cards[0];
@@ -292,6 +295,10 @@ export async function mount(view) {
     ws.on("suggestion.ready", onSuggestion),
     ws.on("upload.received", (ev) => { if (!has(ev.photo_id)) onSuggestion({ photo_id: ev.photo_id, folders: null }); }),
     ws.on("_status", (s) => { if (s.state === "open" && !cards.length) loadMore(true); }),
+    ws.on("photo.auto_filed", (ev) => { // filed by Jaicat itself: its card goes
+      const c = cards.find((x) => x.photo.id === ev.photo_id);
+      if (c) { cards.splice(cards.indexOf(c), 1); total = Math.max(0, total - 1); renderSoon(); }
+    }),
   ];
   const onKey = (e) => {
     if (e.target.closest("input, textarea") || document.querySelector(".sheet")) return;
@@ -317,7 +324,7 @@ export async function mount(view) {
     // undo comes from the decision log, so it survives a reload (several levels, newest last)
     try {
       const r = await api.decisions({ limit: 20 });
-      const live = r.items.filter((d) => !d.undone && d.action !== "undo");
+      const live = r.items.filter((d) => !d.undone && d.action !== "undo" && d.action !== "confirm");
       undoStack.push(...live.reverse().map((decision) => ({ decision, card: null })));
       renderCount();
     } catch { /* undo stays empty until the next decision */ }
@@ -325,7 +332,7 @@ export async function mount(view) {
 
   stack.append(h("div.empty", h("p.muted", "Loading…")));
   await Promise.all([loadMore(true), loadUndo()]);
-  return () => { offs.forEach((off) => off()); document.removeEventListener("keydown", onKey); };
+  return () => { offs.forEach((off) => off()); strip.close(); document.removeEventListener("keydown", onKey); };
 }
 
 let tagCache = null;

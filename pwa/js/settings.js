@@ -1,10 +1,11 @@
 // Settings: this phone and the other paired devices (rename, revoke), pair another phone with a QR
-// code, the server's version and addresses, the trash, and unpairing this phone.
+// code, auto-filing (autofiled.js), the server's version and addresses, the trash, and unpairing this phone.
 
 import { api, clearSession, currentDevice, setSession, getToken, describe } from "./api.js";
 import { go } from "./router.js";
 import * as ws from "./ws.js";
 import { h, clear, sheet, toast } from "./ui.js";
+import { autoFileSetting } from "./autofiled.js";
 
 export const title = "Settings";
 
@@ -100,6 +101,7 @@ export async function mount(view) {
         h("button.btn.btn-primary#pair-another", { type: "button", onclick: pairAnother }, "Pair another phone"),
         h("button.btn.btn-danger#unpair-btn", { type: "button", onclick: () => { if (confirm("Unpair this phone from the server?")) unpair(); } }, "Unpair"))),
     h("section.card", h("h2", "Paired devices"), devicesBox),
+    autoFileSetting(),
     h("section.card", h("h2", "Library"),
       h("div.row.wrap",
         h("a.btn#open-trash", { href: "#trash" }, "Trash"),

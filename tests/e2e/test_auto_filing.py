@@ -69,7 +69,8 @@ def burst_shots(start: int, n: int) -> list[tuple[str, dt.datetime]]:
             for k in range(start, start + n)]
 
 
-def test_sure_photos_file_themselves_and_one_call_undoes_one(live_server_factory, monkeypatch):
+def household(live_server_factory, monkeypatch):
+    """A server started with JAICAT_AUTO_FILE=0.05 on a catalogue that has the household's history."""
     monkeypatch.setenv("JAICAT_AUTO_FILE", "0.05")
     server = live_server_factory()
     server.stop()
@@ -77,16 +78,25 @@ def test_sure_photos_file_themselves_and_one_call_undoes_one(live_server_factory
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('autofile.rule', ?)", (json.dumps(HISTORY),))
     server.start()
     assert server.get("/api/settings").json()["auto_file"] == 0.05
-    phone = Phone(server)
+    return server
 
+
+def file_by_hand(server) -> None:
+    """Three photos of each burst, filed by hand: the first of each makes its folder."""
     by_hand = burst_shots(0, 3)
     ids = waiting(server, by_hand, 0)
-    for k in (0, 1, 2):  # the first photo of each burst makes its folder, then the second, the third
+    for k in (0, 1, 2):  # the first photo of each burst, then the second, the third
         for b in range(3):
             pid, (folder, _) = ids[b * 3 + k], by_hand[b * 3 + k]
             r = server.post(f"/api/review/{pid}/fix", json={"folder": folder, "create": True})
             assert r.status_code == 200, r.text
             assert r.json()["decision"]["filed_by"] == "user", f"{pid} was filed before the hand got to it"
+
+
+def test_sure_photos_file_themselves_and_one_call_undoes_one(live_server_factory, monkeypatch):
+    server = household(live_server_factory, monkeypatch)
+    phone = Phone(server)
+    file_by_hand(server)
     assert phone.of("photo.auto_filed") == []
 
     later = burst_shots(3, 3)
