@@ -117,6 +117,10 @@ def _v9_person_changes(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
 # folds case (diacritics kept, "_" part of a word, as Python's \w reads it); triggers keep every row
 # in step with each write to the photo, its tags and faces, and tag and person names.
 PHOTO_TEXT = "phototext"
+# a file name is also read at its "_" (v13): Landscape_3.jpg holds "landscape", immich_IMG_2682.heic
+# "img 2682", as well as its whole words ("landscape_3")
+_NAME = ("(CASE WHEN instr({r}.original_filename, '_') > 0 THEN {r}.original_filename || ' ' || "
+         "replace({r}.original_filename, '_', ' ') ELSE {r}.original_filename END)")
 _FOLDER = "CASE WHEN {r}.root = 'library' AND instr({r}.path, '/') > 0 THEN rtrim({r}.path, replace({r}.path, '/', '')) ELSE '' END"
 _TAGS = ("(SELECT group_concat(t.name, ' | ') FROM phototag pt JOIN tag t ON t.id = pt.tag_id"
          " WHERE pt.photo_id = {p} AND pt.removed = 0)")
@@ -127,7 +131,7 @@ PHOTO_TEXT_SQL = [
         tags, people, tokenize="unicode61 remove_diacritics 0 tokenchars '_'")""",
     f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_insert AFTER INSERT ON photo BEGIN
         INSERT INTO {PHOTO_TEXT} (rowid, caption, description, filename, folder, tags, people)
-        VALUES (new.id, new.caption, new.description, new.original_filename, {_FOLDER.format(r="new")},
+        VALUES (new.id, new.caption, new.description, {_NAME.format(r="new")}, {_FOLDER.format(r="new")},
                 {_TAGS.format(p="new.id")}, {_PEOPLE.format(p="new.id")}); END""",
     f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_update AFTER UPDATE OF caption, description,
         original_filename, path, root ON photo
@@ -135,7 +139,7 @@ PHOTO_TEXT_SQL = [
           OR new.original_filename IS NOT old.original_filename OR new.path IS NOT old.path
           OR new.root IS NOT old.root BEGIN
         UPDATE {PHOTO_TEXT} SET caption = new.caption, description = new.description,
-            filename = new.original_filename, folder = {_FOLDER.format(r="new")} WHERE rowid = new.id; END""",
+            filename = {_NAME.format(r="new")}, folder = {_FOLDER.format(r="new")} WHERE rowid = new.id; END""",
     f"""CREATE TRIGGER IF NOT EXISTS phototext_photo_delete AFTER DELETE ON photo BEGIN
         DELETE FROM {PHOTO_TEXT} WHERE rowid = old.id; END""",
     f"""CREATE TRIGGER IF NOT EXISTS phototext_tag_insert AFTER INSERT ON phototag BEGIN
@@ -244,7 +248,7 @@ def fill_photo_text(db: SqliteDatabase) -> None:
     db.execute_sql(f"DELETE FROM {PHOTO_TEXT}")
     db.execute_sql(
         f"INSERT INTO {PHOTO_TEXT} (rowid, caption, description, filename, folder, tags, people) "
-        f"SELECT p.id, p.caption, p.description, p.original_filename, {_FOLDER.format(r='p')}, "
+        f"SELECT p.id, p.caption, p.description, {_NAME.format(r='p')}, {_FOLDER.format(r='p')}, "
         f"{_TAGS.format(p='p.id')}, {_PEOPLE.format(p='p.id')} FROM photo p")
 
 
@@ -284,6 +288,16 @@ def _v12_capture_dates(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
     fill_photo_month(db)
 
 
+def _v13_file_name_words(migrator: SqliteMigrator, db: SqliteDatabase) -> None:
+    """v13: the exact-match index reads a file name at its "_" too (_NAME): its triggers anew, its rows
+    rewritten."""
+    for name in ("phototext_photo_insert", "phototext_photo_update"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    for sql in PHOTO_TEXT_SQL:
+        db.execute_sql(sql)
+    fill_photo_text(db)
+
+
 # (version, step) in order; version 1 is the foundation schema.
 STEPS = [
     (2, _v2_ml_columns),
@@ -296,6 +310,7 @@ STEPS = [
     (10, _v10_search_index),
     (11, _v11_filed_by),
     (12, _v12_capture_dates),
+    (13, _v13_file_name_words),
 ]
 LATEST = 1 if not STEPS else STEPS[-1][0]
 

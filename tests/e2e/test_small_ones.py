@@ -69,3 +69,35 @@ def test_finished_uploads_leave_the_queue_by_themselves(live_server_factory, pho
     with sqlite3.connect(server.settings.db_path, timeout=10) as db:
         assert db.execute("SELECT COUNT(*) FROM photo").fetchone()[0] == 2
     assert page.errors == []
+
+
+def test_search_without_image_model_finds_file_names(live_server_factory):
+    """No CLIP weights: file names are found by their words, `_` parts included, and a query only
+    image search could answer says why nothing came."""
+    server = live_server_factory()
+    for k, name in enumerate(["Landscape_3.jpg", "Landscape_4.jpg", "immich_IMG_2682.heic.jpg", "IMG_2683.jpg",
+                              "portrait.jpg"]):
+        upload(server, jpeg(100 + k), name)
+
+    def found(q):
+        r = server.get("/api/search", params={"q": q}).json()
+        return {p["filename"] for p in r["items"]}, r["hints"]
+
+    assert found("landscape")[0] == {"Landscape_3.jpg", "Landscape_4.jpg"}
+    assert found("IMG_2682")[0] == {"immich_IMG_2682.heic.jpg"}
+    assert found("landscape_3")[0] == {"Landscape_3.jpg"}
+    items, hints = found("woman")
+    assert items == set() and any("jaicat models pull" in h for h in hints), hints
+    assert not any("models pull" in h for h in found("landscape")[1])  # found by name: no excuse needed
+
+
+@pytest.mark.browser
+def test_search_says_image_search_needs_its_model(live_server_factory, phone):
+    server = live_server_factory()
+    upload(server, jpeg(110), "portrait.jpg")
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#search?q=woman")
+    page.locator("#search-hints", has_text="jaicat models pull").wait_for()
+    assert page.errors == []

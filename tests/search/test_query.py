@@ -247,3 +247,16 @@ def test_exact_matches_come_before_clip_and_are_never_lost(ml_settings, library)
     assert _ids(search(ml_settings, q)) == [p[3]]
     q = parse_query("person:Zed beach")
     assert resolve_names(q) == ["No person is called “Zed”."] and q.text == "beach"
+
+
+def test_clip_ranking_is_cut_by_score(ml_settings, library, monkeypatch):
+    """A text query gets the photos that look like it, not the whole library: CLIP's ranking stops
+    CLIP_SPREAD below the best score, on every page."""
+    from jaicat.search import query as search_query
+
+    everything = search(ml_settings, "a dog on the beach", limit=50)
+    best = everything[0].score
+    assert all(h.score >= best - search_query.CLIP_SPREAD for h in everything)
+    monkeypatch.setattr(search_query, "CLIP_SPREAD", (best - everything[1].score) / 2)
+    assert _ids(search(ml_settings, "a dog on the beach", limit=50)) == [everything[0].photo.id]
+    assert search(ml_settings, "a dog on the beach", limit=2, offset=1) == []  # a later page is cut alike

@@ -8,7 +8,9 @@ the beach" needs both "dog" and "beach".
 
 Words are looked up in the catalogue's FTS5 index (`phototext`, migrations.py: one row per photo, kept
 in step by triggers), so a query costs the photos that match, not a pass over the catalogue. The index
-holds what a word is here: a run of letters, digits and "_", in any case. A word outside ASCII, where
+holds what a word is here: a run of letters, digits and "_", in any case; a file name also holds its
+parts between "_" (`immich_IMG_2682.heic` is found by `immich_img_2682`, `img_2682` and `immich`),
+so a word with "_" is looked for whole or as its parts in a row. A word outside ASCII, where
 Python's casefold and SQLite's case folding may differ, is found by the scan it replaced
 (`index=False` reads every word that way; the tests compare both).
 """
@@ -53,6 +55,22 @@ def _phrase(words: list[str]) -> str:
     return '"' + " ".join(words) + '"'
 
 
+def _word_match(word: str) -> str:
+    """The FTS5 expression of one query word: itself, or (with "_") itself or its parts in a row."""
+    return f"({_phrase([word])} OR {_phrase(word.split('_'))})" if "_" in word.strip("_") else _phrase([word])
+
+
+def _name_text(name: str | None) -> str:
+    """A file name as the index reads it (migrations.py _NAME): whole, then split at "_"."""
+    return f"{name} {name.replace('_', ' ')}" if name and "_" in name else name or ""
+
+
+def _word_pattern(word: str) -> re.Pattern:
+    """`word` as a whole word, or (with "_") its parts in a row, as _word_match finds it."""
+    forms = [re.escape(word)] + ([re.escape(word.replace("_", " "))] if "_" in word.strip("_") else [])
+    return re.compile(rf"(?<!\w)(?:{'|'.join(forms)})(?!\w)")
+
+
 def _named(text: str, base, index: bool = True) -> dict[int, str]:
     """Photos in `base` whose person, tag or folder the whole text names (casefold)."""
     name = text.strip().casefold()
@@ -92,13 +110,13 @@ def _carrying(word: str, base) -> set[int]:
     """Photos in `base` carrying `word` as a word of their description, caption, tags, people, file name
     or folder."""
     ids: set[int] = set()
-    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+    pattern = _word_pattern(word)
     for i, caption, description, name, path, root in base.select(
             Photo.id, Photo.caption, Photo.description, Photo.original_filename, Photo.path, Photo.root).where(
             _like(Photo.caption, word) | _like(Photo.description, word) | _like(Photo.original_filename, word)
             | (_like(Photo.path, word) & (Photo.root == "library"))).tuples():
         folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
-        if any(pattern.search(s.casefold()) for s in (caption or "", description or "", name or "", folder)):
+        if any(pattern.search(s.casefold()) for s in (caption or "", description or "", _name_text(name), folder)):
             ids.add(i)
     tags = [t.id for t in Tag.select(Tag.id, Tag.name).where(fn.casefold(Tag.name).contains(word))
             if pattern.search(t.name.casefold())]
@@ -123,12 +141,12 @@ def _carrying_all(words: list[str], candidates: set[int]) -> set[int]:
                 Photo.id, Photo.caption, Photo.description, Photo.original_filename, Photo.path, Photo.root
         ).where(Photo.id.in_(chunk)).tuples():
             folder = path.rsplit("/", 1)[0] if root == "library" and "/" in path else ""
-            texts[i] = [caption or "", description or "", name or "", folder]
+            texts[i] = [caption or "", description or "", _name_text(name), folder]
         for i, tag in PhotoTag.visible(PhotoTag.photo, Tag.name).where(PhotoTag.photo.in_(chunk)).tuples():
             texts.setdefault(i, []).append(tag)
         for i, person in Face.select(Face.photo, Person.name).join(Person).where(Face.photo.in_(chunk)).tuples():
             texts.setdefault(i, []).append(person)
-    patterns = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)") for w in words]
+    patterns = [_word_pattern(w) for w in words]
     return {i for i, parts in texts.items()
             if all(any(p.search(t.casefold()) for t in parts) for p in patterns)}
 
@@ -143,7 +161,7 @@ def exact_matches(text: str, base, index: bool = True) -> list[tuple[int, str]]:
         # every word at once: FTS5 ANDs them, each found in any of the photo's texts
         # newest first, as many as can be kept: the named ones take their places first, and the
         # newest MAX_EXACT hold every one of the words matches that are kept
-        for (i,) in base.select(Photo.id).where(Photo.id.in_(_indexed(" ".join(_phrase([w]) for w in words)))) \
+        for (i,) in base.select(Photo.id).where(Photo.id.in_(_indexed(" ".join(_word_match(w) for w in words)))) \
                 .order_by(Photo.id.desc()).limit(MAX_EXACT).tuples():
             found.setdefault(i, "words")
     elif words:

@@ -41,6 +41,9 @@ from .index import VectorIndex
 from .index_store import IndexStore
 
 BRUTE_FORCE_FILTERED = 50_000  # filtered candidate sets up to this size are ranked exactly
+# CLIP's ranking of a text query stops where its cosine falls this far below the best photo's: a
+# query finds the photos that look like it, not the whole library in some order
+CLIP_SPREAD = 0.06
 
 _TOKEN = re.compile(r'(-?)([A-Za-z_]+):(?:"([^"]*)"|(\S+))|"([^"]*)"|(\S+)')
 _KEYS = {"is": "is", "tag": "tags", "person": "people", "folder": "folders", "in": "folders", "status": "statuses",
@@ -64,6 +67,7 @@ class Query:
     words: list[str] = field(default_factory=list)  # the free text's words and "phrases", in order
     # (slot, index in its list, index in `words` right after it): where an unquoted name may go on
     unquoted: list[tuple[str, int, int]] = field(default_factory=list)
+    image_search: bool | None = None  # set by search(): False when CLIP could not rank (no weights)
 
     @property
     def has_filters(self) -> bool:
@@ -291,8 +295,9 @@ def _rank(indexes: Indexes, vec: np.ndarray, q: Query, limit: int, offset: int,
 
 
 def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]:
-    """Without CLIP: photos whose caption, description or tags have words starting with the query's
-    words (read off the exact-match index; a word outside ASCII anywhere in them), most words first."""
+    """Without CLIP: photos whose caption, description, tags or file name have words starting with the
+    query's words (read off the exact-match index; a word outside ASCII anywhere in them), most words
+    first."""
     words = [w for w in re.findall(r"\w+", q.text.lower()) if len(w) > 1]
     if not words:
         return []
@@ -301,7 +306,7 @@ def _text_fallback(q: Query, limit: int, offset: int) -> list[tuple[int, float]]
     for w in words:
         if w.isascii():
             found = base.where(Photo.id.in_(SQL(f"(SELECT rowid FROM {PHOTO_TEXT} WHERE {PHOTO_TEXT} MATCH ?)",
-                                                [f'{{caption description tags}} : "{w}"*'])))
+                                                [f'{{caption description tags filename}} : "{w}"*'])))
         else:
             by_caption = base.where(Photo.caption.contains(w) | Photo.description.contains(w))
             found = by_caption.union(base.where(Photo.id.in_(
@@ -334,15 +339,27 @@ def search(settings: Settings, query: str | Query, limit: int = 50, offset: int 
     ranked: list[tuple[int, float]] | None = []
     if need:
         try:
-            ranked = _rank(indexes or Indexes(settings), embed_text(settings, q.text, models or ModelCache()), q,
-                           need, rest_offset, exact_ids)
+            ranked = _ranked_by_text(settings, q, need, rest_offset, exact_ids, models, indexes)
+            q.image_search = True
         except ModelUnavailable:
-            ranked = None
+            ranked, q.image_search = None, False
         if not ranked and (rest_offset == 0 or ranked is None):  # no weights, or nothing embedded yet
             ranked = [(i, s) for i, s in _text_fallback(q, need + len(exact_ids), rest_offset)
                       if i not in exact_ids][:need]
     kinds = dict(page_exact)
     return _hits([(i, 1.0) for i, _ in page_exact] + (ranked or []), kinds)
+
+
+def _ranked_by_text(settings: Settings, q: Query, limit: int, offset: int, exclude: set[int],
+                    models: ModelCache | None, indexes: Indexes | None) -> list[tuple[int, float]]:
+    """CLIP's ranking of the photos for q.text, cut at CLIP_SPREAD below the best one's score."""
+    indexes = indexes or Indexes(settings)
+    vec = embed_text(settings, q.text, models or ModelCache())
+    ranked = _rank(indexes, vec, q, limit, offset, exclude)
+    if not ranked:
+        return ranked
+    best = ranked[0][1] if offset == 0 else _rank(indexes, vec, q, 1, 0, exclude)[0][1]
+    return [(i, s) for i, s in ranked if s >= best - CLIP_SPREAD]
 
 
 def _hits(ranked: list[tuple[int, float]], kinds: dict[int, str] | None = None) -> list[SearchHit]:

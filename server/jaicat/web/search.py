@@ -11,6 +11,9 @@ from .params import BadRequest, limit_arg, int_cursor
 from .serialize import photo_json
 
 bp = Blueprint("search", __name__, url_prefix="/api")
+# what a search without CLIP weights says when no name, tag, caption or file name matched
+IMAGE_SEARCH_OFF = ("Only names, tags, captions and file names were searched: finding photos by what is in "
+                    "them needs the image model. Run `jaicat models pull` on the server.")
 
 
 @bp.get("/search")
@@ -27,5 +30,7 @@ def search_route():
     # one extra hit tells whether another page exists; the cursor is the rank to continue from
     hits = search.search(settings(), q, limit=limit + 1, offset=start,
                          models=runtime().models, indexes=runtime().indexes)
+    if q.image_search is False and not any(h.match for h in hits):
+        hints.append(IMAGE_SEARCH_OFF)
     return jsonify({"items": [dict(photo_json(h.photo), score=h.score, match=h.match) for h in hits[:limit]],
                     "next_cursor": str(start + limit) if len(hits) > limit else None, "hints": hints})
