@@ -71,7 +71,13 @@ export async function mount(view) {
     return el;
   }
 
+  function dropAutoFiled() {
+    for (let i = cards.length - 1; i >= 0; i--) if (cards[i].autoFiled) { cards.splice(i, 1); total = Math.max(0, total - 1); }
+    renderSoon();
+  }
+
   function render() {
+    if (cards.some((c) => c.autoFiled) && !busy) { dropAutoFiled(); return; }
     clear(stack);
     if (!cards.length) {
       stack.append(h("div.empty#review-empty", h("p", "All caught up."), h("p.muted", "New photos appear here as soon as they are analysed."),
@@ -295,9 +301,11 @@ export async function mount(view) {
     ws.on("suggestion.ready", onSuggestion),
     ws.on("upload.received", (ev) => { if (!has(ev.photo_id)) onSuggestion({ photo_id: ev.photo_id, folders: null }); }),
     ws.on("_status", (s) => { if (s.state === "open" && !cards.length) loadMore(true); }),
-    ws.on("photo.auto_filed", (ev) => { // filed by Jaicat itself: its card goes
+    ws.on("photo.auto_filed", (ev) => { // filed by Jaicat itself: its card goes (once no finger is on it)
       const c = cards.find((x) => x.photo.id === ev.photo_id);
-      if (c) { cards.splice(cards.indexOf(c), 1); total = Math.max(0, total - 1); renderSoon(); }
+      if (!c) return;
+      c.autoFiled = true;
+      if (c !== top() || !(busy || stack.querySelector(".dragging"))) dropAutoFiled();
     }),
   ];
   const onKey = (e) => {

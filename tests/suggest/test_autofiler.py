@@ -217,3 +217,20 @@ def test_the_setting_is_checked_and_kept(settings, filer):
     fresh = load_settings(data_dir=settings.data_dir, env={})
     AutoFiler(fresh, filer.review).load_target()  # the phone's choice outlives a restart
     assert fresh.auto_file == "0.1"
+
+
+def test_an_auto_filing_cut_short_by_a_crash_is_settled_as_one(settings, waiting):
+    """Intent, act, commit: a crash after the move rolls forward at start-up, still marked automatic."""
+    from jaicat.photos import journal
+
+    photo = Photo.get_by_id(waiting[0])
+    plan = {"action": "accept", "suggested": choice("Beach", 0.97), "folder": "Beach", "from_root": photo.root,
+            "from_path": photo.path, "name": photo.original_filename, "tags": [], "people": [], "device": None,
+            "filed_by": "auto"}
+    journal.write_intent(photo, plan)
+    src = settings.root_path(photo.root) / photo.path
+    library.transfer(src, settings.library / "Beach", photo.original_filename, photo.sha256, keep_source=False)
+    assert journal.settle(settings)["rolled_forward"] == 1  # the crash came before the commit
+    photo = Photo.get_by_id(waiting[0])
+    d = Decision.get(Decision.photo == photo.id)
+    assert (photo.folder, photo.filed_by, d.filed_by, d.action) == ("Beach", "auto", "auto", "accept")

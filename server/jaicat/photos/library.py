@@ -459,43 +459,54 @@ def _filed_by_now(photo: Photo) -> str | None:
     return None if latest is None else (latest.filed_by or "user")
 
 
+def _undoable(decision: Decision | int | None) -> Decision:
+    """The decision to undo, read afresh (the latest one not undone by default); NothingToUndo or
+    NotFound when there is none."""
+    if decision is None:
+        decision = (Decision.select().where((Decision.undone == False)  # noqa: E712
+                                            & Decision.action.not_in(("undo", "confirm")))
+                    .order_by(Decision.id.desc()).first())
+        if decision is None:
+            raise NothingToUndo("there is nothing to undo")
+    elif isinstance(decision, int):
+        decision = Decision.get_or_none(Decision.id == decision)
+        if decision is None:
+            raise NotFound("no such decision")
+    else:
+        decision = Decision.get_by_id(decision.id)
+    if decision.undone or decision.action == "undo":
+        raise NothingToUndo(f"decision {decision.id} is already undone")
+    if decision.action == "confirm":
+        raise NothingToUndo(f"decision {decision.id} kept an automatic filing; undo that filing instead")
+    return decision
+
+
+def _put_back(decision: Decision, photo: Photo, settings: Settings) -> tuple[str, str]:
+    """Move the photo's file back to where the decision took it from; returns its (root, path) then."""
+    if decision.action == "skip" or (decision.from_root, decision.from_path) == (decision.to_root, decision.to_path):
+        return photo.root, photo.path
+    here = photo_file(photo, settings)
+    back_dir = (settings.root_path(decision.from_root) / decision.from_path).parent
+    original = back_dir / Path(decision.from_path).name
+    if settings.copy_mode and decision.from_root == "inbox" and original.is_file() \
+            and sha256_file(original) == photo.sha256:
+        os.unlink(here)  # the library copy of a photo still held in the inbox
+        final = original
+    else:
+        if not here.is_file():
+            raise FileMissing(f"photo {photo.id}: {here} is missing; nothing was changed")
+        final = transfer(here, back_dir, Path(decision.from_path).name, photo.sha256, keep_source=False)
+    return decision.from_root, _relative(final, settings.root_path(decision.from_root))
+
+
 def undo(settings: Settings, decision: Decision | int | None = None) -> Decision:
     """Reverse a decision (the latest one not yet undone by default): the file goes back."""
     with _move_lock:
-        if decision is None:
-            decision = (Decision.select().where((Decision.undone == False)  # noqa: E712
-                                                & Decision.action.not_in(("undo", "confirm")))
-                        .order_by(Decision.id.desc()).first())
-            if decision is None:
-                raise NothingToUndo("there is nothing to undo")
-        elif isinstance(decision, int):
-            decision = Decision.get_or_none(Decision.id == decision)
-            if decision is None:
-                raise NotFound("no such decision")
-        else:
-            decision = Decision.get_by_id(decision.id)
-        if decision.undone or decision.action == "undo":
-            raise NothingToUndo(f"decision {decision.id} is already undone")
-        if decision.action == "confirm":
-            raise NothingToUndo(f"decision {decision.id} kept an automatic filing; undo that filing instead")
+        decision = _undoable(decision)
         photo = Photo.get_by_id(decision.photo_id)
         if photo.root != decision.to_root or photo.path != decision.to_path:
             raise NothingToUndo(f"photo {photo.id} has moved since decision {decision.id}; undo later decisions first")
-        here = photo_file(photo, settings)
-        root, path = photo.root, photo.path
-        if decision.action != "skip" and (decision.from_root, decision.from_path) != (decision.to_root, decision.to_path):
-            back_dir = (settings.root_path(decision.from_root) / decision.from_path).parent
-            original = back_dir / Path(decision.from_path).name
-            if settings.copy_mode and decision.from_root == "inbox" and original.is_file() \
-                    and sha256_file(original) == photo.sha256:
-                os.unlink(here)  # the library copy of a photo still held in the inbox
-                final = original
-            else:
-                if not here.is_file():
-                    raise FileMissing(f"photo {photo.id}: {here} is missing; nothing was changed")
-                final = transfer(here, back_dir, Path(decision.from_path).name, photo.sha256, keep_source=False)
-            root = decision.from_root
-            path = _relative(final, settings.root_path(root))
+        root, path = _put_back(decision, photo, settings)
         with database.atomic():
             decision.undone = True
             decision.save()

@@ -121,12 +121,13 @@ class AutoFiler:
         """What the Settings screen and the Review strip show: the target ("off" or the rate), the
         threshold learned (None: not enough decisions yet), paused, outcomes counted, photos filed
         by the auto-filer where they are, and those not seen yet."""
-        rule = self.rule()
         on = self.settings.auto_file_rate is not None
+        with self._lock:
+            rule = self.rule()
+            threshold, paused, decisions = rule.threshold, rule.paused, sum(rule.n)
         return {"auto_file": self.settings.auto_file_rate if on else "off",
-                "threshold": rule.threshold if on else None, "paused": on and rule.paused,
-                "decisions": sum(rule.n), "auto_filed": Photo.select().where(Photo.filed_by == "auto").count(),
-                "unseen": self.unseen()}
+                "threshold": threshold if on else None, "paused": on and paused, "decisions": decisions,
+                "auto_filed": Photo.select().where(Photo.filed_by == "auto").count(), "unseen": self.unseen()}
 
     # --- the rule and its outcomes ----------------------------------------------------------------
     def rule(self) -> AutoFileRule:
@@ -244,10 +245,11 @@ class AutoFiler:
         self.note(photo.id, suggestions, now)
         if photo.id not in self.due(now):
             return "unstable"
-        rule = self.rule()
-        if not rule.qualifies(first_score(suggestions)):
-            return "not_sure"
-        return "paused" if rule.paused else None
+        with self._lock:  # decisions in request threads record outcomes meanwhile
+            rule = self.rule()
+            if not rule.qualifies(first_score(suggestions)):
+                return "not_sure"
+            return "paused" if rule.paused else None
 
     def _file(self, photo: Photo, suggestions: list) -> str:
         folder = suggestions[0]["folder"]

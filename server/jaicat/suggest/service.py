@@ -264,17 +264,7 @@ class Suggester:
         for path in list_folders(self.settings):
             eng.add_folder(path, created=False)
         # filing order: photos never decided here (already in the library) first, then by decision
-        latest: dict[int, tuple[int, str]] = {}
-        q = (Decision.select(Decision.id, Decision.photo, Decision.action, Decision.filed_by)
-             .where((Decision.undone == False) & (Decision.action != "skip") & (Decision.id <= last_decision))  # noqa: E712
-             .order_by(Decision.id).tuples())
-        unseen = set()  # filed by the auto-filer and not yet seen or kept: not a lesson (yet)
-        for did, pid, action, filed_by in q:
-            latest[pid] = (did, action)
-            if filed_by == "auto" and action != "confirm":
-                unseen.add(pid)
-            else:
-                unseen.discard(pid)
+        latest, unseen = _latest_filings(last_decision)
         photos = [p for p in Photo.select().where(Photo.root == "library") if p.folder and p.id not in unseen]
         if reset_at:
             photos = [p for p in photos if latest.get(p.id, (0, ""))[0] > reset_at]
@@ -547,6 +537,23 @@ class Suggester:
         for taken, rel, folder, camera, gps in found:
             eng.learn(PhotoFeatures.build("file:" + rel, taken, None, None, None, camera, gps), folder)
         return len(found)
+
+
+def _latest_filings(last_decision: int) -> tuple[dict[int, tuple[int, str]], set[int]]:
+    """({photo id: (its latest filing's Decision id, action)}, the photos whose latest filing is the
+    auto-filer's, not yet seen or kept: not a lesson yet), up to `last_decision`."""
+    latest: dict[int, tuple[int, str]] = {}
+    unseen: set[int] = set()
+    q = (Decision.select(Decision.id, Decision.photo, Decision.action, Decision.filed_by)
+         .where((Decision.undone == False) & (Decision.action != "skip") & (Decision.id <= last_decision))  # noqa: E712
+         .order_by(Decision.id).tuples())
+    for did, pid, action, filed_by in q:
+        latest[pid] = (did, action)
+        if filed_by == "auto" and action != "confirm":
+            unseen.add(pid)
+        else:
+            unseen.discard(pid)
+    return latest, unseen
 
 
 class _Built:
