@@ -172,6 +172,9 @@ def test_outcomes_count_for_the_rule_and_are_kept(settings, waiting, filer):
         filer.answers[waiting[2]] = choice("Beach", 0.8)
         Review(settings, filer.review.suggester).fix(waiting[2], "Other")
         assert sum(rule.n) == n0 + 3 and sum(rule.wrong) == 2
+        # moved elsewhere from the library (the viewer's Move) after it was seen: a fix, counted wrong
+        [moved] = library.move_photos([Photo.get_by_id(waiting[1])], "Other", settings)
+        assert moved.action == "fix" and sum(rule.n) == n0 + 3 and sum(rule.wrong) == 3
     finally:
         library.decision_made.disconnect(filer.decided)
     again = AutoFiler(settings, filer.review)  # the counts outlive the process (catalogue Meta)

@@ -421,11 +421,13 @@ def file_photo(
 def move_photos(photos: list[Photo], folder: str, settings: Settings, create: bool = False,
                 device: str | None = None) -> list[Decision]:
     """Move photos (filed or still in the inbox) into a library folder: one filing decision each, so
-    undo and the suggester treat a move like any other filing. The folder must exist unless `create`."""
+    undo and the suggester treat a move like any other filing; moving an auto-filed photo elsewhere
+    corrects the auto-filer (a "fix"). The folder must exist unless `create`."""
     rel = normalise_folder(folder)
     if not create and rel and not resolve_in_library(settings, rel).is_dir():
         raise NotFound(f"no folder {rel!r} in the library; create it first")
-    return [file_photo(p, rel, settings, action="file", device=device) for p in photos]
+    return [file_photo(p, rel, settings, action="fix" if p.filed_by == "auto" and p.folder != rel else "file",
+                       device=device) for p in photos]
 
 
 def skip_photo(photo: Photo, settings: Settings, suggested=None, device: str | None = None) -> Decision:
