@@ -1,15 +1,17 @@
 """Face benchmark: detection recall, precision and photos/s per backend and pass on the labelled set;
-the fast pass's speed on 12 MP photos; recognition on group photos; matching 10k known encodings.
+the one pass's speed on 12 MP photos; recognition on group photos; matching 10k known encodings.
 
-    python bench/faces.py [--media ../shared/media] [--backends hog,onnx] [--threads 2]
+    python bench/faces.py [--media ../shared/media] [--one yunet,hog] [--backends yunet,onnx] [--threads 2]
 
 - Detection, per backend and pass, on tests/media/faces_labelled (hand-checked boxes, photos of
   ~500 px and 12 MP phone-resolution composites): recall of faces >= 24 px, precision, photos/s.
-  "fast" is the pipeline's pass (HOG at face_max_side); "thorough" the background pass at face_min_px
-  within face_thorough_mpx; "both" what the catalogue holds after both (record_faces keeps a fast
-  face the thorough pass does not find).
-- Fast pass on 12 MP: decode (JPEG draft) + detect + encode, photos/s on 1 and `--threads` threads
-  (dlib releases the GIL, so threads use the cores). Goal: >= 6 photos/s on 2 cores.
+  "one/B" is the pipeline's one pass with backend B (at face_max_side), on the labelled photos at
+  their size and on the family photos enlarged to 12 MP ("one/B 12MP"), with how many photos it
+  doubts (they get the thorough pass); "thorough" the background pass at face_min_px within
+  face_thorough_mpx; "both" what the catalogue holds after both (record_faces keeps a one-pass face
+  the thorough pass does not find).
+- One pass on 12 MP: decode (JPEG draft) + detect + encode, photos/s on 1 and `--threads` threads
+  (FaceModelPool, as the pipeline runs it), with face_model = the first of `--one`.
 - Recognition on group photos (not portraits): people enrolled from faces/<Person>/, named on
   faces_groups/ photos whose people are known from the file name: precision of the names given,
   recall of the people present.
@@ -22,13 +24,13 @@ the fast pass's speed on 12 MP photos; recognition on group photos; matching 10k
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -36,7 +38,6 @@ from PIL import Image
 from jaicat.config import Settings
 from jaicat.errors import ModelUnavailable
 from jaicat.people import detect, faces as faces_ml, persons
-from jaicat.photos import imaging
 from jaicat.photos.imaging import open_upright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,17 +62,26 @@ def _boxes(found, shape):
 
 
 def run_pass(name: str, path: Path, settings: Settings, models, backend: str):
-    """(DetectedFaces, boxes in stored pixels, seconds) of one pass on one photo, decoding included."""
+    """(DetectedFaces, boxes in stored pixels, seconds, doubted) of one pass on one photo, decoding
+    included; `doubted`: the one pass leaves the photo to the thorough pass (persons.pass_after)."""
     t = time.perf_counter()
-    if name == "fast":
+    if name == "one":
         image = np.asarray(open_upright(path, max_side=settings.face_max_side))
-        found = faces_ml.detect_faces(image, model="hog", max_side=settings.face_max_side, models=models)
+        one = faces_ml.one_pass(image, backend, settings.face_max_side, models=models)
+        found, doubted = one.faces, _doubted(one, path, settings)
     else:
         image = np.asarray(open_upright(path, max_side=8000))
         found = faces_ml.detect_faces(image, model=backend, models=models, min_face=settings.face_min_px,
                                       max_pixels=settings.face_thorough_mpx * 1e6,
                                       onnx_model=settings.face_onnx_model)
-    return found, _boxes(found, image.shape), time.perf_counter() - t
+        doubted = False
+    return found, _boxes(found, image.shape), time.perf_counter() - t, doubted
+
+
+def _doubted(one: faces_ml.OnePass, path: Path, settings: Settings) -> bool:
+    with Image.open(path) as im:
+        size = SimpleNamespace(width=im.width, height=im.height)
+    return persons.pass_after(one, size, settings) == 1
 
 
 def _union(fast: list, thorough: list) -> list:
@@ -79,20 +89,31 @@ def _union(fast: list, thorough: list) -> list:
     return thorough + [f for f in fast if not any(detect._iou(f, t)[0] >= 0.5 for t in thorough)]
 
 
-def detection(settings: Settings, models, backends: list[str], baseline: bool = False) -> dict:
+def one_pass_scores(folder: Path, truth: dict, settings: Settings, models, backend: str) -> dict:
+    """Recall, precision, photos/s and photos doubted of the one pass with `backend` on `truth`'s photos."""
+    found, seconds, doubted = {}, 0.0, 0
+    run_pass("one", folder / sorted(truth)[0], settings, models, backend)  # load the models outside the timing
+    for f in sorted(truth):
+        _, found[f], s, d = run_pass("one", folder / f, settings, models, backend)
+        seconds, doubted = seconds + s, doubted + d
+    r, p, c = score(found, truth)
+    return {"recall": r, "precision": p, "photos_per_s": len(truth) / seconds, "doubted": doubted,
+            "photos": len(truth), **c, "found": found}
+
+
+def detection(settings: Settings, models, one: list[str], backends: list[str], big: tuple) -> dict:
     truth = labelled_faces(ROOT / "tests" / "media")
     files = sorted(truth)
     results = {}
-    run_pass("fast", LABELLED / files[0], settings, models, "hog")  # load the models outside the timing
-    for label in (["fast/hog before"] if baseline else []) + ["fast/hog"]:
-        fast = {}
-        seconds = 0.0
-        with fast_pass_as_before(settings) if label.endswith("before") else contextlib.nullcontext():
-            for f in files:
-                _, fast[f], s = run_pass("fast", LABELLED / f, settings, models, "hog")
-                seconds += s
-        r, p, c = score(fast, truth)
-        results[label] = {"recall": r, "precision": p, "photos_per_s": len(files) / seconds, **c}
+    for backend in one:
+        try:
+            models.detector(faces_ml.resolve_model(backend))
+        except (ModelUnavailable, ValueError) as e:
+            print(f"  one pass {backend}: unavailable ({getattr(e, 'message', e)})")
+            continue
+        results[f"one/{backend}"] = one_pass_scores(LABELLED, truth, settings, models, backend)
+        results[f"one/{backend} 12MP"] = one_pass_scores(big[0], big[1], settings, models, backend)
+    fast = results[f"one/{one[0]}"]["found"]
     for backend in backends:
         try:
             models.detector(backend, settings.face_onnx_model)
@@ -101,102 +122,80 @@ def detection(settings: Settings, models, backends: list[str], baseline: bool = 
             continue
         found, seconds = {}, 0.0
         for f in files:
-            _, found[f], s = run_pass("thorough", LABELLED / f, settings, models, backend)
+            _, found[f], s, _ = run_pass("thorough", LABELLED / f, settings, models, backend)
             seconds += s
         device = models.detector(backend, settings.face_onnx_model).device
         r, p, c = score(found, truth)
         results[f"thorough/{backend}/{device}"] = {"recall": r, "precision": p,
                                                    "photos_per_s": len(files) / seconds, **c}
         r, p, c = score({f: _union(fast[f], found[f]) for f in files}, truth)
-        results[f"both/{backend}/{device}"] = {"recall": r, "precision": p, **c}
-    print(f"detection on {len(files)} labelled photos ({sum(len(v) for v in truth.values())} faces; "
-          f"recall counts faces >= {24} px):")
+        results[f"both/{one[0]}+{backend}/{device}"] = {"recall": r, "precision": p, **c}
+    print(f"detection on {len(files)} labelled photos ({sum(len(v) for v in truth.values())} faces) and "
+          f"{len(big[1])} enlarged to 12 MP; recall counts faces >= {24} px:")
     for k, v in results.items():
+        v.pop("found", None)
         speed = f", {v['photos_per_s']:.2f} photos/s" if "photos_per_s" in v else ""
-        print(f"  {k:22} recall {v['recall']:.3f}  precision {v['precision']:.3f}  "
-              f"(tp {v['tp']}, fp {v['fp']}, missed {v['fn']}){speed}")
+        doubted = f", {v['doubted']}/{v['photos']} doubted" if "doubted" in v else ""
+        print(f"  {k:24} recall {v['recall']:.3f}  precision {v['precision']:.3f}  "
+              f"(tp {v['tp']}, fp {v['fp']}, missed {v['fn']}){speed}{doubted}")
     return results
 
 
-@contextlib.contextmanager
-def fast_pass_as_before(settings: Settings):
-    """The fast pass as it was before it was tuned, to compare in one run (`--baseline`): JPEGs
-    decoded with a square draft request (1/2 DCT scale for a 12 MP photo), HOG on RGB, 1024 px."""
-    saved = imaging.draft_size, detect.HogDetector.grey, settings.face_max_side
-    imaging.draft_size = lambda size, max_side: (max_side, max_side)
-    detect.HogDetector.grey = False
-    settings.face_max_side = 1024
-    try:
-        yield
-    finally:
-        imaging.draft_size, detect.HogDetector.grey, settings.face_max_side = saved
-
-
 def fast_pass(path: Path, settings: Settings, models) -> list:
-    """The pipeline's fast pass on one photo file: decode (as Analyser.decode) + detect + encode."""
-    return persons.detect_photo_faces(open_upright(path, max_side=settings.face_max_side), settings, models=models)
+    """The pipeline's one pass on one photo file: decode (as Analyser.decode) + detect + encode."""
+    return persons.detect_photo_faces(open_upright(path, max_side=settings.face_max_side), settings,
+                                      models=models).faces
 
 
-def fast_speed(settings: Settings, files: list[Path], threads: int, rounds: int, baseline: bool) -> dict:
-    """Fast pass photos/s on 12 MP photos on 1 and `threads` threads (FaceModelPool, as the pipeline
-    runs it); with `baseline` the pass as before too, rounds interleaved so both see the same load."""
-    variants = (["before"] if baseline else []) + ["now"]
+def fast_speed(settings: Settings, files: list[Path], threads: int, rounds: int) -> dict:
+    """One pass photos/s on 12 MP photos on 1 and `threads` threads (FaceModelPool, as the pipeline runs it)."""
     pools = {n: faces_ml.FaceModelPool(n) for n in sorted({1, threads})}
-    seconds = {(v, n): 0.0 for v in variants for n in pools}
-    photos = {(v, n): 0 for v in variants for n in pools}
+    seconds = {n: 0.0 for n in pools}
+    photos = {n: 0 for n in pools}
     for pool in pools.values():
         pool.map(lambda f, m: fast_pass(f, settings, m), files * pool.size)  # load every thread's models
     load = os.getloadavg()
     for _ in range(rounds):
         for n, pool in pools.items():
-            for v in variants:
-                with fast_pass_as_before(settings) if v == "before" else contextlib.nullcontext():
-                    t = time.perf_counter()
-                    pool.map(lambda f, m: fast_pass(f, settings, m), files * n)
-                    seconds[v, n] += time.perf_counter() - t
-                    photos[v, n] += len(files) * n
-    rates = {k: photos[k] / seconds[k] for k in seconds}
-    print(f"fast pass on {len(files)} 12 MP photos, {rounds} rounds (face_max_side {settings.face_max_side}; "
-          f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores):")
+            t = time.perf_counter()
+            pool.map(lambda f, m: fast_pass(f, settings, m), files * n)
+            seconds[n] += time.perf_counter() - t
+            photos[n] += len(files) * n
+    rates = {n: photos[n] / seconds[n] for n in seconds}
+    print(f"one pass ({settings.face_model}) on {len(files)} 12 MP photos, {rounds} rounds (face_max_side "
+          f"{settings.face_max_side}; load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores):")
     for n in pools:
-        line = "  ".join(f"{v} {rates[v, n]:.2f}" for v in variants)
-        ratio = f"  (x{rates['now', n] / rates['before', n]:.2f})" if baseline else ""
-        print(f"  {n} thread{'s' if n > 1 else ''}: photos/s {line}{ratio}  (decode + detect + encode; "
-              f"goal >= 6 on 2 cores)")
-    stages = {}
+        print(f"  {n} thread{'s' if n > 1 else ''}: {rates[n]:.2f} photos/s (decode + detect + encode)")
     with pools[1].lease() as m:
-        for v in variants:
-            with fast_pass_as_before(settings) if v == "before" else contextlib.nullcontext():
-                decode = detect_ms = 0.0
-                for _ in range(rounds):
-                    for f in files:
-                        t = time.perf_counter()
-                        image = open_upright(f, max_side=settings.face_max_side)
-                        t2 = time.perf_counter()
-                        persons.detect_photo_faces(image, settings, models=m)
-                        decode, detect_ms = decode + t2 - t, detect_ms + time.perf_counter() - t2
-                n = rounds * len(files)
-                stages[v] = {"decode_ms": 1000 * decode / n, "detect_encode_ms": 1000 * detect_ms / n}
-                print(f"  {v}: decode {stages[v]['decode_ms']:.0f} ms, detect + encode "
-                      f"{stages[v]['detect_encode_ms']:.0f} ms a photo (1 thread)")
-    return {"photos_per_s": {f"{v}/{n}": r for (v, n), r in rates.items()}, "stages": stages,
-            "load_average": load}
+        decode = detect_ms = 0.0
+        for _ in range(rounds):
+            for f in files:
+                t = time.perf_counter()
+                image = open_upright(f, max_side=settings.face_max_side)
+                t2 = time.perf_counter()
+                persons.detect_photo_faces(image, settings, models=m)
+                decode, detect_ms = decode + t2 - t, detect_ms + time.perf_counter() - t2
+        n = rounds * len(files)
+        stages = {"decode_ms": 1000 * decode / n, "detect_encode_ms": 1000 * detect_ms / n}
+        print(f"  decode {stages['decode_ms']:.0f} ms, detect + encode {stages['detect_encode_ms']:.0f} ms a photo "
+              f"(1 thread)")
+    return {"photos_per_s": rates, "stages": stages, "load_average": load}
 
 
-def family_12mp(tmp: Path) -> list[Path]:
-    """The labelled set's snapshots of families and friends (2-6 faces each), enlarged to a 12 MP
-    phone photo (about 4000 x 3000, JPEG quality 90): the fast pass decodes, detects and encodes
-    real faces at phone resolution, where the composites above are mostly small faces it leaves to
-    the thorough pass."""
-    out = []
+def family_12mp(tmp: Path) -> tuple[Path, dict]:
+    """The labelled set's snapshots of families and friends (2-7 faces each), enlarged to a 12 MP
+    phone photo (about 4000 x 3000, JPEG quality 90), and their boxes enlarged with them: the one
+    pass decodes, detects and encodes real faces at phone resolution."""
+    labels = labelled_faces(ROOT / "tests" / "media")
+    truth = {}
     for f in sorted(LABELLED.glob("20*.jpg")):
         with Image.open(f) as im:
             scale = (12e6 / (im.width * im.height)) ** 0.5
             big = im.convert("RGB").resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-        path = tmp / f.name
-        big.save(path, quality=90)
-        out.append(path)
-    return out
+        big.save(tmp / f.name, quality=90)
+        truth[f.name] = [tuple(v * scale for v in b) for b in labels[f.name]]
+    return tmp, truth
 
 
 def recognition(media: Path, settings: Settings, models, backend: str) -> dict:
@@ -205,7 +204,7 @@ def recognition(media: Path, settings: Settings, models, backend: str) -> dict:
     encodings, ids = [], []
     for name, files in people.items():
         for f in files:
-            found, _, _ = run_pass("fast", f, settings, models, "hog")
+            found, _, _, _ = run_pass("one", f, settings, models, settings.face_model)
             if found:
                 encodings.append(max(found, key=lambda d: d.w * d.h).encoding)
                 ids.append(name)
@@ -216,8 +215,8 @@ def recognition(media: Path, settings: Settings, models, backend: str) -> dict:
         path = media / "faces_groups" / file
         if not path.is_file():
             continue
-        fast, fb, _ = run_pass("fast", path, settings, models, "hog")
-        thorough, tb, _ = run_pass("thorough", path, settings, models, backend)
+        fast, fb, _, _ = run_pass("one", path, settings, models, settings.face_model)
+        thorough, tb, _, _ = run_pass("thorough", path, settings, models, backend)
         keep = thorough + [d for d, b in zip(fast, fb, strict=True) if not any(detect._iou(b, t)[0] >= 0.5 for t in tb)]
         named = [names[m.person_id] for m in matcher.match_many([d.encoding for d in keep], settings.face_tolerance) if m]
         correct += sum(1 for n in named if n in who)
@@ -325,11 +324,12 @@ def encoder_speed(rounds: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
-    ap.add_argument("--backends", default="hog,onnx", help="thorough-pass backends to measure (hog, cnn, onnx)")
+    ap.add_argument("--one", default="yunet,hog", help="one-pass backends to measure (yunet, hog, cnn, onnx); "
+                    "the first is face_model for the speed, recognition and match sections")
+    ap.add_argument("--backends", default="yunet,hog,onnx",
+                    help="thorough-pass backends to measure (yunet, hog, cnn, onnx)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--baseline", action="store_true",
-                    help="also measure the fast pass as before it was tuned (recall, precision, photos/s), in this run")
     ap.add_argument("--models-dir", type=Path, default=None, help="where `jaicat models pull` put the onnx detector")
     ap.add_argument("--tolerance", type=float, default=faces_ml.DEFAULT_TOLERANCE)
     ap.add_argument("--known", type=int, default=10_000)
@@ -340,25 +340,24 @@ def main() -> None:
 
     settings = Settings()
     settings.face_tolerance = args.tolerance
+    one = [b for b in args.one.split(",") if b]
+    settings.face_model = one[0]
     models = faces_ml.FaceModels(models_dir=args.models_dir or settings.models)
     skip = set(args.skip.split(","))
     out: dict = {}
-    if "detection" not in skip:
-        out["detection"] = detection(settings, models, [b for b in args.backends.split(",") if b], args.baseline)
-    if "speed" not in skip:
-        out["fast_12mp"] = fast_speed(settings, [LABELLED / "phone_2x.jpg", LABELLED / "phone_small.jpg"],
-                                      args.threads, args.rounds, args.baseline)
-        with tempfile.TemporaryDirectory() as tmp:
-            family = family_12mp(Path(tmp))
-            found = [len(fast_pass(f, settings, models)) for f in family]
-            print(f"family photos enlarged to 12 MP: {sum(found)} faces found by the fast pass in {len(family)} photos")
-            out["fast_12mp_family"] = fast_speed(settings, family, args.threads, args.rounds, False)
-            out["fast_12mp_family"]["faces"] = sum(found)
+    with tempfile.TemporaryDirectory() as tmp:
+        big = family_12mp(Path(tmp))
+        if "detection" not in skip:
+            out["detection"] = detection(settings, models, one, [b for b in args.backends.split(",") if b], big)
+        if "speed" not in skip:
+            out["one_12mp_composites"] = fast_speed(settings, [LABELLED / "phone_2x.jpg", LABELLED / "phone_small.jpg"],
+                                                    args.threads, args.rounds)
+            out["one_12mp_family"] = fast_speed(settings, sorted(big[0].glob("*.jpg")), args.threads, args.rounds)
     if "recognition" not in skip:
-        out["recognition"] = recognition(args.media, settings, models, "hog")
+        out["recognition"] = recognition(args.media, settings, models, faces_ml.resolve_model(settings.face_model))
     if "match" not in skip:
         people = media_people(args.media)
-        found = [run_pass("fast", f, settings, models, "hog")[0] for fs in people.values() for f in fs]
+        found = [run_pass("one", f, settings, models, settings.face_model)[0] for fs in people.values() for f in fs]
         quality(people, dict(zip([f for fs in people.values() for f in fs], found, strict=True)), args.tolerance)
         real = np.array([d.encoding for ds in found for d in ds])
         match_speed(real, args.known, args.queries)

@@ -77,10 +77,10 @@ class Settings:
     tag_threshold: float = 0.15
     vocabulary_file: Path | None = None  # extra user tag words, one per line
     captions: bool = True
-    face_model: str = "auto"  # thorough pass: auto (chosen by measurement) | hog | cnn | onnx
+    face_model: str = "auto"  # auto (one pass: yunet, else hog; thorough pass: measured) | yunet | hog | cnn | onnx
     face_onnx_model: str = "immich-app/buffalo_l"  # the SCRFD detector `jaicat models pull` fetches
     face_tolerance: float = 0.6
-    face_max_side: int = 1000  # fast pass: HOG on a copy downscaled to this long side (1000: a 12 MP JPEG decodes at 1/4)
+    face_max_side: int = 1000  # one pass: the detector on a copy downscaled to this long side (1000: a 12 MP JPEG decodes at 1/4)
     face_min_px: int = 24  # thorough pass: smallest face (px on the full photo) it looks for
     face_thorough_mpx: float = 140.0  # thorough pass: most detector work per photo, megapixels
     face_thorough: bool = True  # run the thorough pass in the background

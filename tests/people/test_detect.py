@@ -137,7 +137,10 @@ def test_auto_falls_back_to_hog_without_a_pulled_detector(settings, tmp_path):
     models.measured = None
     measured = passes.measure_backends(settings, models)
     assert not measured["onnx"]["available"] and "models pull" in measured["onnx"]["error"]
-    assert passes.choose_backend(settings, models) in ("hog", "cnn")  # cnn only within budget (a GPU)
+    assert measured["yunet"]["available"] == (detect.yuface is not None)
+    # YuNet where its wheel is; else cnn only within budget (a GPU)
+    assert passes.choose_backend(settings, models) == ("yunet" if detect.yuface is not None else "hog") or \
+        passes.choose_backend(settings, models) == "cnn"
 
 
 def test_models_pull_from_a_folder_installs_the_detector_where_it_is_found(tmp_path, settings, monkeypatch):

@@ -87,11 +87,17 @@ def test_cnn_detector_finds_the_face_hog_finds(media_faces, media_dir):
     assert np.linalg.norm(cnn[0].encoding - hog.encoding) < 0.3
 
 
-def test_resolve_model():
+def test_resolve_model(monkeypatch):
     import dlib
+
+    from jaicat.people import detect
 
     assert faces_ml.resolve_model("hog") == "hog"
     assert faces_ml.resolve_model("CNN") == "cnn"
+    assert faces_ml.resolve_model("yunet") == "yunet"
+    assert faces_ml.resolve_model("auto") == ("yunet" if detect.yuface is not None else
+                                              "cnn" if dlib.DLIB_USE_CUDA else "hog")
+    monkeypatch.setattr(detect, "yuface", None)  # a platform without the wheel: dlib stands in
     assert faces_ml.resolve_model("auto") == ("cnn" if dlib.DLIB_USE_CUDA else "hog")
     with pytest.raises(ValueError):
         faces_ml.resolve_model("mtcnn")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from jaicat.db import Face, Photo, utcnow
-from jaicat.people import faces as faces_ml, passes, persons as people
+from jaicat.people import detect, faces as faces_ml, passes, persons as people
 from jaicat.photos.imaging import open_upright
 
 from fixtures.labelled_faces import labelled_faces, score
@@ -55,6 +55,30 @@ def test_thorough_pass_adds_the_faces_the_fast_pass_cannot_see(group_photo, face
     assert Photo.get_by_id(photo.id).faces_pass == passes.THOROUGH
     assert list(passes.pending_thorough()) == []
     assert all(np.frombuffer(f.encoding, "<f4").shape == (128,) for f in Face.select())
+
+
+@pytest.mark.skipif(detect.yuface is None, reason="the yuface wheel (CPython 3.11, x86-64) is not installed")
+def test_the_thorough_pass_visits_only_the_photos_the_one_pass_doubts(face_settings, make_photo, media_dir):
+    """YuNet's one pass is sure of a two-face photo it sees whole (done, no thorough pass); it doubts the
+    12 MP photo whose 26-76 px faces it sees at its window at 1024 px, which gets the closer look."""
+    import shutil
+
+    face_settings.face_model = "yunet"
+    photos = {}
+    for name in ("kit_with_rose.jpg", "phone_small.jpg"):
+        shutil.copy(media_dir / "faces_labelled" / name, face_settings.root_path("inbox") / name)
+        photos[name] = photo = make_photo(media_dir / "faces_labelled" / name, rel=name)
+        image = open_upright(face_settings.root_path("inbox") / name, max_side=face_settings.face_max_side)
+        people.analyse_faces(photo, image, face_settings, FACE_MODELS)
+        Photo.update(analysed_at=utcnow()).where(Photo.id == photo.id).execute()
+    assert Photo.get_by_id(photos["kit_with_rose.jpg"].id).faces_pass == passes.THOROUGH
+    assert Face.select().where(Face.photo == photos["kit_with_rose.jpg"]).count() == 2
+    assert [p.id for p in passes.pending_thorough()] == [photos["phone_small.jpg"].id]
+
+    assert passes.run_thorough(face_settings, faces_ml.FaceModels())["photos"] == 1
+    small = photos["phone_small.jpg"]
+    recall, precision, counts = score({"s": _boxes(small)}, {"s": labelled_faces(media_dir)["phone_small.jpg"]})
+    assert recall >= 0.95 and precision >= 0.9, counts
 
 
 def test_thorough_pass_keeps_fast_pass_faces_it_does_not_find(face_settings, make_photo, media_dir):

@@ -12,6 +12,7 @@ from jaicat.pipeline.analysis import Analyser, analysis_source, requeue
 from jaicat.models.clip import shrink
 from jaicat.db import Job, Photo, PhotoTag, blob_to_vec
 from jaicat.photos.tags import add_tag, photo_tags, remove_tag
+from jaicat.people.faces import OnePass
 from jaicat.pipeline.worker import Worker, run_pending
 
 
@@ -140,18 +141,22 @@ def test_faces_stage_runs_through_people(ml_settings, add_photos, monkeypatch):
     class FakePeople:
         @staticmethod
         def detect_photo_faces(image, settings, models=None):
-            return ["detected-a", "detected-b"]
+            return OnePass(["detected-a", "detected-b"], doubt="crowd", min_face=0.1)
 
         @staticmethod
-        def record_faces(photo, detected, tolerance):
-            seen.append((photo.id, detected))
+        def pass_after(found, photo, settings):
+            return 1 if found.doubt else 2
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance, faces_pass):
+            seen.append((photo.id, detected, faces_pass))
             return ["face-a", "face-b"]
 
     monkeypatch.setattr(Analyser, "people", lambda self: FakePeople)
     photos = add_photos(2)
     results = Analyser(ml_settings).analyse(photos)
     assert [r.faces for r in results] == [2, 2] and all("faces" in r.stages for r in results)
-    assert seen == [(p.id, ["detected-a", "detected-b"]) for p in photos]
+    assert seen == [(p.id, ["detected-a", "detected-b"], 1) for p in photos]  # the doubt reaches the store
 
 
 def noting_people(started):
@@ -161,10 +166,14 @@ def noting_people(started):
         @staticmethod
         def detect_photo_faces(image, settings, models=None):
             started.set()
-            return []
+            return OnePass([])
 
         @staticmethod
-        def record_faces(photo, detected, tolerance):
+        def pass_after(found, photo, settings):
+            return 2
+
+        @staticmethod
+        def record_faces(photo, detected, tolerance, faces_pass):
             return []
 
     return NotingPeople
@@ -251,7 +260,7 @@ def test_face_stage_crash_is_contained(ml_settings, add_photos, monkeypatch, cap
 
 
 def test_real_face_module_on_a_real_face(ml_settings, media_dir):
-    """Integration with the faces colleague's people.analyse_faces (dlib HOG) on a real photo."""
+    """Integration with people.detect_photo_faces (the one pass, YuNet where its wheel imports) on a real photo."""
     from jaicat.photos.ingest import ingest_file
 
     src = next((media_dir / "faces" / "Barack_Obama").iterdir())

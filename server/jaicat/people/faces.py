@@ -2,9 +2,10 @@
 
 Pure ML: numpy arrays in, boxes and vectors out; no Flask, no peewee.
 
-- Detection: dlib's HOG frontal detector by default, the MMOD CNN when asked ("cnn") or when dlib was
-  built with CUDA ("auto"). It runs on a copy downscaled to `max_side`; boxes are mapped back to the
-  full image and returned normalised (0-1) on it.
+- Detection: one of people.detect's backends; "auto" is YuNet where its wheel imports, else dlib's
+  MMOD CNN where dlib has CUDA, else dlib's HOG. The one pass (`one_pass`) runs it on a copy
+  downscaled to `max_side` and says whether it is sure of the photo (`doubt`); boxes are mapped back
+  to the full image and returned normalised (0-1) on it.
 - Encodings: 5-point landmarks + dlib's ResNet, the same pipeline as face_recognition's
   `face_encodings(model="small")`. The ResNet's weights are read from dlib's model file and run on
   onnxruntime (people.resnet: the same encodings within 1e-6, ~15x faster than a dlib without BLAS);
@@ -42,6 +43,11 @@ ENCODE_MAX_SIDE = 3200
 THOROUGH_MIN_FACE = 24
 THOROUGH_MAX_PIXELS = 48e6
 DEFAULT_ONNX_DETECTOR = "immich-app/buffalo_l"
+# The one pass is unsure of a photo (`doubt`) with this many boxes scored below the threshold, with this
+# many faces (a crowd), or with a face narrower than AT_THE_LIMIT windows at the scale it ran.
+DOUBTFUL_BOXES = 2
+CROWD = 10
+AT_THE_LIMIT = 1.5
 SMALL_BATCH = 16  # matching this many faces or fewer avoids BLAS threads (see FaceMatcher._squared)
 
 
@@ -54,7 +60,16 @@ class DetectedFace:
     w: float
     h: float
     encoding: np.ndarray
-    score: float = 0.0  # detector confidence (HOG: SVM margin, CNN: MMOD score)
+    score: float = 0.0  # detector confidence (HOG: SVM margin, CNN: MMOD score, YuNet and SCRFD: 0-1)
+
+
+@dataclass(frozen=True)
+class OnePass:
+    """What the one pass found in a photo: its faces, and why a closer look may find more ("": sure)."""
+
+    faces: list[DetectedFace]
+    doubt: str = ""
+    min_face: float = 0.0  # the smallest face it could find, as a fraction of the photo's long side
 
 
 @dataclass(frozen=True)
@@ -81,14 +96,14 @@ class FaceModels:
         self.measured: dict[str, float] | None = None  # backend -> seconds per 12 MP thorough pass
 
     def detector(self, backend: str, onnx_model: str = DEFAULT_ONNX_DETECTOR) -> detect.FaceDetector:
-        """The loaded detector of `backend` ("hog", "cnn", "onnx"); ModelUnavailable if it cannot load."""
+        """The loaded detector of `backend` ("yunet", "hog", "cnn", "onnx"); ModelUnavailable if it cannot load."""
         key = f"{backend}:{onnx_model}" if backend == "onnx" else backend
         with self._lock:
             found = self._detectors.get(key)
             if found is None:
                 cls = detect.BACKENDS.get(backend)
                 if cls is None:
-                    raise ValueError(f"unknown face detector {backend!r} (hog, cnn, onnx or auto)")
+                    raise ValueError(f"unknown face detector {backend!r} (yunet, hog, cnn, onnx or auto)")
                 name = onnx_model if backend == "onnx" else f"dlib-{backend}"
                 found = self._detectors[key] = cls(name, self.models_dir, device=self.device, batch_size=4)
         return found.load()
@@ -182,14 +197,15 @@ class FaceModelPool:
         finally:
             self._free.put(models)
 
-    def warm(self) -> None:
-        """Load every member's HOG detector and encoder and run each once on a blank image, so the
+    def warm(self, backend: str) -> None:
+        """Load every member's `backend` detector and encoder and run each once on a blank image, so the
         first photos after start are not the ones that wait for it (~0.5 s a member)."""
         blank = np.zeros((160, 160, 3), dtype=np.uint8)
         members = [self._free.get() for _ in range(self.size)]
         try:
             for models in members:
-                models.detector("hog").predict([blank[:, :, 0]])
+                detector = models.detector(backend)
+                detector.predict([blank[:, :, 0] if detector.grey else blank])
                 models.encode(blank, [(40, 40, 120, 120)])
             self.warmed = True
         finally:
@@ -212,22 +228,25 @@ class FaceModelPool:
 
 
 def resolve_model(name: str) -> str:
-    """"hog" | "cnn" | "onnx" | "auto" -> a backend; auto without a measurement takes dlib's CNN only
-    where dlib has CUDA (`choose_backend` measures)."""
+    """"hog" | "cnn" | "onnx" | "yunet" | "auto" -> a backend. auto: YuNet where its wheel imports (the
+    one pass's detector), else dlib's CNN where dlib has CUDA, else HOG (`choose_backend` measures
+    the thorough pass's)."""
     name = (name or "hog").lower()
     if name == "auto":
         import dlib
 
+        if detect.yuface is not None:
+            return "yunet"
         return "cnn" if getattr(dlib, "DLIB_USE_CUDA", False) else "hog"
     if name not in detect.BACKENDS:
-        raise ValueError(f"unknown face model {name!r} (hog, cnn, onnx or auto)")
+        raise ValueError(f"unknown face model {name!r} (yunet, hog, cnn, onnx or auto)")
     return name
 
 
-def fast_scale(shape, max_side: int) -> float:
-    """The fast pass's scale: down to `max_side`, or 2x for a photo small enough to stay within it."""
+def fast_scale(shape, max_side: int, enlarge: bool = True) -> float:
+    """The one pass's scale: down to `max_side`, or (`enlarge`) 2x for a photo small enough to stay within it."""
     long_side = max(shape[:2])
-    if max_side and long_side * 2 <= max_side:
+    if enlarge and max_side and long_side * 2 <= max_side:
         return 2.0
     return min(1.0, max_side / long_side) if max_side else 1.0
 
@@ -259,29 +278,62 @@ def detect_faces(
 ) -> list[DetectedFace]:
     """Detect and encode every face in an upright RGB uint8 array (H, W, 3).
 
-    Fast pass (min_face None): the detector runs on a copy whose long side is at most `max_side` (a
-    small photo is doubled while that stays within max_side), so HOG finds faces from 80/max_side of
-    the long side. Thorough pass: it runs at the scale that brings a `min_face` px face to its window,
-    at most `max_pixels` of work, tiled (people.detect.find_boxes).
+    One pass (min_face None): the detector runs on a copy whose long side is at most `max_side` (a
+    small photo is doubled while that stays within max_side where the detector's window is dlib's).
+    Thorough pass: it runs at the scale that brings a `min_face` px face to its window, at most
+    `max_pixels` of work, tiled (people.detect.find_boxes).
     Boxes come back normalised (0-1) on the full image; encodings are taken on the full image (at most
     ENCODE_MAX_SIDE) from 5-point landmarks inside each box.
     """
     image = _as_rgb(image)
-    height, width = image.shape[:2]
     detector = models.detector(resolve_model(model), onnx_model)
     if min_face is None:
-        scale = fast_scale(image.shape, max_side)
+        scale = fast_scale(image.shape, max_side, detector.enlarge_small)
     else:
         scale = detect.scale_for(detector, image.shape, min_face, max_pixels)
+    boxes = [b for b in detect.find_boxes(detector, image, scale) if b[4] >= detector.threshold]
+    return encode_boxes(image, boxes, models, num_jitters)
+
+
+def one_pass(image: np.ndarray, model: str, max_side: int, *, models: FaceModels,
+             onnx_model: str = DEFAULT_ONNX_DETECTOR) -> OnePass:
+    """The analysis pipeline's face pass: `detect_faces` at `max_side`, and whether it is sure (`doubt`)."""
+    image = _as_rgb(image)
+    detector = models.detector(resolve_model(model), onnx_model)
+    scale = fast_scale(image.shape, max_side, detector.enlarge_small)
     boxes = detect.find_boxes(detector, image, scale)
+    sure = [b for b in boxes if b[4] >= detector.threshold]
+    return OnePass(faces=encode_boxes(image, sure, models), doubt=doubt(boxes, detector, scale),
+                   min_face=detector.window / (scale * max(image.shape[:2])))
+
+
+def doubt(boxes: list, detector: detect.FaceDetector, scale: float) -> str:
+    """Why a closer look at a photo may find faces the one pass did not ("" when it is sure): several
+    boxes scored between the detector's floor and threshold, a crowd, or faces at the detector's
+    window (the smaller faces beside them are under it). dlib's detectors score nothing below their
+    threshold (no `floor`): they give no sign of what they missed, and are never sure."""
+    if detector.floor is None:
+        return "no doubt scores"
+    sure = [b for b in boxes if b[4] >= detector.threshold]
+    if len(boxes) - len(sure) >= DOUBTFUL_BOXES:
+        return "doubtful boxes"
+    if len(sure) >= CROWD:
+        return "crowd"
+    tiny = [b for b in sure if (b[2] - b[0]) * scale < AT_THE_LIMIT * detector.window]
+    return "faces at the limit" if tiny else ""
+
+
+def encode_boxes(image: np.ndarray, boxes: list, models: FaceModels, num_jitters: int = 1) -> list[DetectedFace]:
+    """DetectedFaces of (l, t, r, b, score) pixel boxes on the RGB `image`: encoded on a copy at most
+    ENCODE_MAX_SIDE long, boxes normalised (0-1) on `image`."""
     if not boxes:
         return []
+    height, width = image.shape[:2]
     enc_image, enc_factor = _resize(image, ENCODE_MAX_SIDE)
     eh, ew = enc_image.shape[:2]
-    pixel_boxes = []
     s = 1.0 / enc_factor
-    for fl, ft, fr, fb, _ in boxes:
-        pixel_boxes.append((round(fl * s), round(ft * s), min(ew - 1, round(fr * s) - 1), min(eh - 1, round(fb * s) - 1)))
+    pixel_boxes = [(round(fl * s), round(ft * s), min(ew - 1, round(fr * s) - 1), min(eh - 1, round(fb * s) - 1))
+                   for fl, ft, fr, fb, _ in boxes]
     encodings = models.encode(enc_image, pixel_boxes, num_jitters)
     return [
         DetectedFace(x=fl / width, y=ft / height, w=(fr - fl) / width, h=(fb - ft) / height,

@@ -1,17 +1,21 @@
-"""The two face passes: a fast one inside the analysis pipeline, a thorough one in the background.
+"""The face passes: one pass inside the analysis pipeline, and a thorough look for the photos it doubts.
 
-- Fast pass (persons.detect_photo_faces + record_faces, in pipeline/analysis for every photo): dlib
-  HOG on the decoded copy (long side `face_max_side`), so the swipe never waits; finds faces from
-  ~80/1024 of the long side.
-- Thorough pass (`thorough_pass`): the chosen detector (`choose_backend`) on the full-resolution photo,
-  scaled so a `face_min_px` face reaches its window and tiled (people/detect). It keeps every face
-  the fast pass found, adds what it finds beyond them, matches them, and the suggester runs again.
-  On a GPU (onnxruntime or dlib with CUDA) it keeps up with the pipeline, woken after each batch.
+- One pass (persons.detect_photo_faces + record_faces, in pipeline/analysis for every photo): the
+  `face_model` detector (auto: YuNet, else dlib's HOG) on the decoded copy (long side
+  `face_max_side`), so the swipe never waits. It also says whether it is sure of the photo
+  (faces.doubt: several doubtful boxes, a crowd, faces at its window); persons.pass_after records a
+  sure photo as done (THOROUGH), and one it doubts as FAST when a closer look can see smaller faces.
+  dlib's detectors give no doubt scores: with them every photo gets the closer look, as before.
+- Thorough pass (`thorough_pass`), for the photos left at FAST: the chosen detector (`choose_backend`)
+  on the full-resolution photo, scaled so a `face_min_px` face reaches its window and tiled
+  (people/detect). It keeps every face the one pass found, adds what it finds beyond them, matches
+  them, and the suggester runs again.
 - `FacePass` is the background thread of the thorough pass, at idle CPU priority; `run_thorough`
   does the same work synchronously (`jaicat analyse`, tests).
 
-Photo.faces_pass records what a photo has had (0, FAST, THOROUGH): the queue lives in the catalogue,
-so a restart resumes where it stopped, and a photo is never half-recorded (record_faces is atomic).
+Photo.faces_pass records what a photo has had (0 none, FAST: the one pass and a closer look to come,
+THOROUGH: done): the queue lives in the catalogue, so a restart resumes where it stopped, and a photo
+is never half-recorded (record_faces is atomic).
 """
 
 from __future__ import annotations
@@ -64,15 +68,15 @@ def measure_backends(settings, models: faces_ml.FaceModels) -> dict[str, dict]:
         return models.measured
     out = {}
     rng = np.random.default_rng(0)
-    for backend in ("onnx", "cnn", "hog"):
+    for backend in ("onnx", "yunet", "cnn", "hog"):
         try:
             det = models.detector(backend, settings.face_onnx_model)
         except (ModelUnavailable, ImportError, ValueError, RuntimeError) as e:
             out[backend] = {"available": False, "error": getattr(e, "message", None) or str(e)}
             continue
-        # dlib's cost is per pixel: time a small patch (dlib's CNN takes seconds a tile on a CPU);
-        # the onnx detector always runs its fixed input.
-        side = det.tile if backend == "onnx" else min(det.tile, 320)
+        # dlib's cost is per pixel: time a small patch (dlib's CNN takes seconds a tile on a CPU); the
+        # onnx detector always runs its fixed input, and YuNet's call costs more than its pixels on a small one.
+        side = det.tile if backend in ("onnx", "yunet") else min(det.tile, 320)
         patch = rng.integers(0, 255, (side, side, 3), dtype=np.uint8)
         det.predict([patch])
         t0 = time.perf_counter()
@@ -88,15 +92,31 @@ def measure_backends(settings, models: faces_ml.FaceModels) -> dict[str, dict]:
     return out
 
 
+def measure_one_pass(settings, models: faces_ml.FaceModels) -> dict:
+    """The one pass's detector and its ms a photo on this machine: detection of a frame of noise the
+    size of a 12 MP photo's decoded copy (long side face_max_side), timed after a warm-up;
+    {"backend": "yunet", "device": "cpu", "side": 1000, "ms": 61.0} (encoding not included)."""
+    backend = faces_ml.resolve_model(settings.face_model)
+    detector = models.detector(backend, settings.face_onnx_model)
+    side = settings.face_max_side or max(REFERENCE_SHAPE)
+    frame = np.random.default_rng(0).integers(0, 255, (side * 3 // 4, side, 3), dtype=np.uint8)
+    scale = faces_ml.fast_scale(frame.shape, settings.face_max_side, detector.enlarge_small)
+    detect.find_boxes(detector, frame, scale)
+    t0 = time.perf_counter()
+    detect.find_boxes(detector, frame, scale)
+    return {"backend": backend, "device": detector.device, "side": side,
+            "ms": round(1000 * (time.perf_counter() - t0), 1)}
+
+
 def choose_backend(settings, models: faces_ml.FaceModels) -> str:
     """The thorough pass's detector: `face_model` when set, else the best one this machine runs in budget.
 
-    Best = the onnx SCRFD, then dlib's CNN, then HOG (quality order); HOG is always there.
+    Best = the onnx SCRFD, then YuNet, then dlib's CNN, then HOG (quality order); HOG is always there.
     """
     if settings.face_model != "auto":
         return faces_ml.resolve_model(settings.face_model)
     measured = measure_backends(settings, models)
-    for backend in ("onnx", "cnn"):
+    for backend in ("onnx", "yunet", "cnn"):
         m = measured.get(backend, {})
         if m.get("available") and m["seconds"] <= AUTO_BUDGET_S:
             return backend

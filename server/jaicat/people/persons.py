@@ -39,6 +39,9 @@ from ..text import nfc, plain_text
 
 MAX_NAME_LENGTH = 100
 _REV_KEY = "faces_rev"
+# A photo the one pass is unsure of gets the thorough pass only where that looks at faces at least this
+# many times smaller than the one pass could find (a small photo the one pass saw whole is done).
+LOOK_CLOSER = 1.5
 _matcher_lock = threading.Lock()
 _matcher_cache: tuple[str | None, faces_ml.FaceMatcher] | None = None
 
@@ -130,19 +133,32 @@ def _rejections(face_ids: Iterable[int]) -> dict[int, set[int]]:
 
 # --- analysing a photo ------------------------------------------------------------------------------
 def analyse_faces(photo: Photo, image, settings, models: faces_ml.FaceModels) -> list[Face]:
-    """The pipeline's (fast) face pass for `photo` (image: upright PIL RGB) in one call; see people/passes.
+    """The pipeline's one face pass for `photo` (image: upright PIL RGB) in one call; see people/passes.
 
     Returns every face of the photo afterwards (confirmed ones kept, the rest replaced).
     """
-    return record_faces(photo, detect_photo_faces(image, settings, models), tolerance=settings.face_tolerance)
+    found = detect_photo_faces(image, settings, models)
+    return record_faces(photo, found.faces, tolerance=settings.face_tolerance,
+                        faces_pass=pass_after(found, photo, settings))
 
 
-def detect_photo_faces(image, settings, models: faces_ml.FaceModels) -> list[faces_ml.DetectedFace]:
-    """The fast pass: detect and encode the faces in an upright PIL image with HOG at `face_max_side`;
-    touches no catalogue (analysis workers on other machines run it), record_faces stores the result.
-    `models`: the FaceModels to run on (one a thread: the worker's pool leases them)."""
+def detect_photo_faces(image, settings, models: faces_ml.FaceModels) -> faces_ml.OnePass:
+    """The one pass: detect and encode the faces in an upright PIL image with `face_model` at
+    `face_max_side`; touches no catalogue (analysis workers on other machines run it), record_faces
+    stores the result. `models`: the FaceModels to run on (one a thread: the worker's pool leases them)."""
     arr = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
-    return faces_ml.detect_faces(arr, model="hog", max_side=settings.face_max_side, models=models)
+    return faces_ml.one_pass(arr, settings.face_model, settings.face_max_side, models=models,
+                             onnx_model=settings.face_onnx_model)
+
+
+def pass_after(found: faces_ml.OnePass, photo: Photo, settings) -> int:
+    """The photo's faces_pass once the one pass is stored: 1 (the thorough pass takes a closer look)
+    when the pass has a doubt and the thorough pass would see faces LOOK_CLOSER times smaller than it
+    could on the full photo, else 2 (done)."""
+    if not found.doubt:
+        return 2
+    smallest = found.min_face * max(photo.width, photo.height)
+    return 1 if smallest >= LOOK_CLOSER * settings.face_min_px else 2
 
 
 def _iou(a, b) -> float:

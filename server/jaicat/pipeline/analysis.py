@@ -45,7 +45,7 @@ from ..photos.tags import photo_tags, set_auto_tags
 from ..photos.ingest import thumb_path
 from ..photos import video
 from ..people import persons as people
-from ..people.faces import FaceModelPool
+from ..people.faces import FaceModelPool, OnePass, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Computed:
     embedding: np.ndarray | None = None
     clip_tags: list[tuple[str, float]] = field(default_factory=list)
     caption: str | None = None
-    faces: list | None = None  # people.faces.DetectedFace list; None when the face stage did not run
+    faces: OnePass | None = None  # the one face pass's faces and doubt; None when the face stage did not run
     error: str | None = None
 
 
@@ -212,7 +212,7 @@ class Analyser:
                 if not should_stop():
                     self._guard("tags", self.tagger().text_matrix)
             if not should_stop() and self.people() is not None:
-                self._guard("faces", self.face_models().warm)
+                self._guard("faces", lambda: self.face_models().warm(resolve_model(self.settings.face_model)))
 
     # the pipeline ------------------------------------------------------------------------------
     def decode(self, sources: list[PhotoSource], side: int | None = None) -> list[Image.Image | Exception]:
@@ -371,7 +371,9 @@ class Analyser:
         people = self.people() if c.faces is not None else None
         if people is not None:
             try:
-                r.faces = len(people.record_faces(p, c.faces, tolerance=self.settings.face_tolerance))
+                done = people.pass_after(c.faces, p, self.settings)
+                r.faces = len(people.record_faces(p, c.faces.faces, tolerance=self.settings.face_tolerance,
+                                                  faces_pass=done))
             except Exception:  # noqa: BLE001 - faces are one stage; the photo still gets its tags
                 log.exception("face analysis of photo %s failed; continuing without faces", p.id)
                 r.stages.remove("faces")
