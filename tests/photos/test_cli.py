@@ -54,10 +54,13 @@ def test_doctor(tmp_path):
     report = json.loads(r.stdout)
     assert report["face_models"]["ok"] is True
     detectors = report["face_detectors"]
-    assert detectors["thorough"] in ("hog", "cnn", "onnx") and detectors["backends"]["hog"]["available"]
+    assert detectors["thorough"] in ("yunet", "hog", "cnn") and detectors["backends"]["hog"]["available"]
+    one = detectors["one_pass"]
+    assert one["backend"] in ("yunet", "hog") and one["side"] == 1000 and one["ms"] > 0
     assert "models pull" in detectors["backends"]["onnx"]["error"]  # no detector pulled in a fresh data dir
     assert "torch" in report["versions"]
     assert report["face_encoder"] == {"runtime": "onnxruntime", "error": None}
     r = jaicat(tmp_path / "data", "doctor")
     assert r.returncode == 0 and "face encoder: dlib's ResNet on onnxruntime" in r.stdout
     assert "Warning" not in r.stderr and "pkg_resources" not in r.stderr, r.stderr  # a clean first line
+    assert f"one pass {one['backend']} on cpu, a copy 1000 px long" in r.stdout

@@ -205,16 +205,16 @@ def face_encoder_report(settings) -> dict:
 def face_detector_report(settings) -> dict:
     """Each face detector measured on this machine, and the one each pass uses."""
     from ..people.faces import FaceModels
-    from ..people.passes import choose_backend, measure_backends
+    from ..people.passes import choose_backend, measure_backends, measure_one_pass
 
     models = FaceModels(models_dir=settings.models, device=settings.device)
     try:
         measured = measure_backends(settings, models)
         thorough = choose_backend(settings, models)
+        one = measure_one_pass(settings, models)
     except Exception as e:  # noqa: BLE001 - doctor reports whatever is wrong
         return {"error": f"{type(e).__name__}: {e}"}
-    return {"fast": f"hog on a copy {settings.face_max_side} px long",
-            "thorough": thorough, "thorough_runs": bool(settings.face_thorough),
+    return {"one_pass": one, "thorough": thorough, "thorough_runs": bool(settings.face_thorough),
             "chosen_by": "measurement" if settings.face_model == "auto" else f"face_model = {settings.face_model}",
             "backends": measured}
 
@@ -260,7 +260,10 @@ def cmd_doctor(args, runtime) -> int:
         print(f"  face detectors: ERROR {fd['error']}")
     else:
         off = "" if fd["thorough_runs"] else ", OFF (face_thorough = false)"
-        print(f"  face detection: fast pass {fd['fast']}; thorough pass {fd['thorough']} ({fd['chosen_by']}{off})")
+        one = fd["one_pass"]
+        print(f"  face detection: one pass {one['backend']} on {one['device']}, a copy {one['side']} px long, "
+              f"~{one['ms']:.0f} ms a photo (a frame of noise, encoding aside); thorough pass, for the photos "
+              f"it doubts: {fd['thorough']} ({fd['chosen_by']}{off})")
         for name, m in fd["backends"].items():
             state = (f"~{m['seconds']:.1f} s per 12 MP photo on {m['device']}, faces from {m['min_face_px']} px"
                      if m["available"] else f"unavailable: {m['error']}")
