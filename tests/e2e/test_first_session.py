@@ -105,9 +105,28 @@ def test_no_dated_folder_from_a_copy_year(live_server_factory):
     undated = upload(server, jpeg(30), "portrait.jpg")
     dated = upload(server, jpeg(31, dt.datetime(2025, 9, 2, 12)), "portrait2.jpg")
     waiting(server, [undated, dated], {undated: COPIED}, {undated: "Marie Curie", dated: "Marie Curie"})
-    new = [s["folder"] for s in suggestions(server, dated) if s.get("new")]
-    assert new and "2025" in new[0], suggestions(server, dated)  # the control: a real date proposes
+    shown = suggestions(server, dated)
+    new = [s["folder"] for s in shown if s.get("new")]
+    assert new and "2025" in new[0], shown  # the control: a real date proposes
+    assert [s["score"] for s in shown] == sorted((s["score"] for s in shown), reverse=True), shown  # by score
     assert not [s for s in suggestions(server, undated) if s.get("new")], suggestions(server, undated)
+
+
+def test_a_new_person_gets_a_proposed_folder_first(live_server_factory):
+    """People filed in folders named after them: the first photo of a third person is offered a
+    folder of their own, ranked by its score (first, on a young library), and accepting makes it."""
+    server = live_server_factory()
+    t0 = dt.datetime(2024, 7, 1, 9)
+    who = {upload(server, jpeg(130 + k, t0 + dt.timedelta(hours=11 * k)), f"p{k}.jpg"): name
+           for k, name in enumerate(["Amy", "Ben", "Cleo", "Cleo"])}
+    waiting(server, list(who), people=who)
+    ids = list(who)
+    for pid in ids[:2]:
+        assert server.post(f"/api/review/{pid}/fix", json={"folder": f"Family/{who[pid]}", "create": True}).status_code == 200
+    shown = suggestions(server, ids[2])
+    assert shown[0]["folder"] == "Family/Cleo" and shown[0]["new"] is True, shown
+    assert server.post(f"/api/review/{ids[2]}/accept").status_code == 200
+    assert suggestions(server, ids[3])[0]["folder"] == "Family/Cleo"
 
 
 def test_the_timeline_keeps_undated_photos_apart(live_server_factory):

@@ -134,3 +134,29 @@ def test_the_outcome_of_a_proposal():
     assert names.outcome(shown, "Events/2024-07-09 Beach") == "other"  # another date: another event
     assert names.outcome(shown[:1], "Family/Amy") is None
     assert names.outcome(None, "Family/Amy") is None
+
+
+def test_the_first_photo_of_a_new_burst_starts_an_event():
+    """Receipts fit a topic folder well; three photos captured within minutes of one another are
+    an event all the same, so the first gets a proposal; one alone does not."""
+    eng = household()
+    t = dt.datetime(2024, 3, 1, 10)
+    shots = [photo(f"k{i}", t + dt.timedelta(minutes=2 * i), {"receipt": 0.9, "paper": 0.4}, emb=eng.emb("receipt"))
+             for i in range(3)]
+    assert propose(eng, shots[:1]) == [None]
+    got = propose(eng, shots)
+    assert got[0] is not None and got[0]["folder"].startswith("Events/2024-03-01 "), got[0]
+
+
+def test_a_new_person_gets_a_folder_named_like_the_others():
+    eng = household()
+    eng.add_folder("Family/Ben")
+    people = names.person_folders(eng.known_folders(), ["Amy", "Ben", "Cleo"])
+    assert people == ("Family", {"amy": "Family/Amy", "ben": "Family/Ben"})
+    known = set(eng.known_folders())
+    cleo = photo("c1", "2024-03-02T10:00:00", {"person": 0.9}, ["Cleo"])
+    got = names.person_proposal(eng, people, cleo, known)
+    assert got["folder"] == "Family/Cleo" and got["new"] is True and "Family/Amy" in got["reason"]
+    with_amy = photo("c2", "2024-03-02T10:00:00", {"person": 0.9}, ["Cleo", "Amy"])
+    assert names.person_proposal(eng, people, with_amy, known) is None  # Amy's folder is suggested
+    assert names.person_folders(["Family/Amy", "Receipts"], ["Amy", "Cleo"]) is None  # one is no pattern

@@ -38,6 +38,8 @@ NEAR_KM = 25.0  # an earlier event within this distance lends its name (a place)
 WHERE_EVERY = 200  # photos with GPS learned between two looks for home and place names
 AWAY_KM = 30.0  # a photo this far from home is an outing: an event, whatever folder it resembles
 EVENT_GAP = 1.5 * 86400.0  # a photo this close in time to an event folder's photos belongs to it
+BURST_S = 600.0  # photos captured this close together are one burst (suggest/review.py BURST)
+BURST_MIN = 2  # other waiting photos in its burst make a photo the start of an event
 SIMILAR = 0.7  # share of the evidence an earlier event needs to lend its name
 EVIDENCE = 1.0  # and the least evidence (the engine's weighted tags, people, look, place) it needs
 GENERIC_TAGS = frozenset("""person people man woman child boy girl baby face smile hand indoor outdoor sky tree
@@ -297,7 +299,8 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
             return None  # an event folder already has photos from these days
     best = answer[0].score if answer else 0.0
     top_is_event = bool(answer) and engine.index.get(answer[0].folder) in members
-    eventful = where.away(rec) or any(w in EVENT_WORDS for tag in rec.tags for w in tag.split())
+    eventful = where.away(rec) or any(w in EVENT_WORDS for tag in rec.tags for w in tag.split()) \
+        or _in_burst(rec, context)
     if not top_is_event and best >= LOW and not eventful:
         return None  # an everyday photo that fits a topic folder well enough
     text, why = _text(engine, pattern, rec, ev, where)
@@ -310,6 +313,44 @@ def _propose(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, answer:
     if why:
         reason += f", {why}"
     return {"folder": folder, "score": round(float(engine.p_new()), 4), "reason": reason, "new": True}
+
+
+def _in_burst(rec: PhotoFeatures, context: list) -> bool:
+    """At least BURST_MIN other photos waiting with it were captured within BURST_S of it."""
+    n = sum(1 for r in context if r is not rec and r.ts is not None and abs(r.ts - rec.ts) <= BURST_S)
+    return n >= BURST_MIN
+
+
+def person_folders(folders: list[str], person_names: list[str]) -> tuple[str, dict[str, str]] | None:
+    """(parent, {casefolded name: folder}) when the household files people in folders named after
+    them: at least MIN_FOLDERS folders under one parent whose last part is a person's name. Else None."""
+    names_cf = {n.casefold() for n in person_names}
+    by_parent: dict[str, dict[str, str]] = {}
+    for f in folders:
+        parent, _, leaf = f.rpartition("/")
+        if leaf.casefold() in names_cf:
+            by_parent.setdefault(parent, {})[leaf.casefold()] = f
+    named = {n: f for group in by_parent.values() for n, f in group.items()}
+    parent = max(by_parent, key=lambda k: len(by_parent[k]), default=None)
+    if parent is None or len(by_parent[parent]) < MIN_FOLDERS:
+        return None
+    return parent, named
+
+
+def person_proposal(engine, people: tuple[str, dict[str, str]] | None, rec: PhotoFeatures,
+                    known: set) -> dict | None:
+    """A new folder for the first photo of a person who has none yet, named like the others
+    (`Family/Cleo` beside `Family/Amy`, `Family/Ben`); None if any of its people has a folder."""
+    if people is None or not rec.people or any(p.casefold() in people[1] for p in rec.people):
+        return None
+    parent, named = people
+    name = rec.people[0]
+    folder = f"{parent}/{name}" if parent else name
+    if folder in known:
+        return None
+    example = sorted(named.values())[0]
+    return {"folder": folder, "score": round(float(engine.p_new()), 4), "new": True,
+            "reason": f"a new person: {name} has no folder yet; named like {example}"}
 
 
 def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Where) -> tuple[str, str]:

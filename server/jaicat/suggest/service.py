@@ -424,7 +424,8 @@ class Suggester:
     # --- suggesting -------------------------------------------------------------------------------
     def suggest_for_photo(self, photo: Photo, k: int | None = None) -> list[dict]:
         """Top-k folders for a photo as [{"folder", "score" (calibrated 0-1), "reason"}], best first,
-        and, when it starts a new event, a proposed new folder last ({..., "new": true})."""
+        and, when it starts a new event or shows a person without a folder, a proposed new folder
+        ({..., "new": true}) in its place by its score."""
         return self.suggest_for_photos([photo], k)[photo.id]
 
     def suggest_for_photos(self, photos: list[Photo], k: int | None = None) -> dict[int, list[dict]]:
@@ -440,9 +441,14 @@ class Suggester:
             evidence = eng.evidence_many(recs)
             answers = eng.predict_many(recs, k, evidence=evidence)
             proposed = names.proposals(eng, eng.name_pattern(), recs, evidence, answers)
+            known = set(eng.known_folders())
+            people = names.person_folders(list(known), [n for (n,) in Person.select(Person.name).tuples()])
+            proposed = [prop or names.person_proposal(eng, people, rec, known) for prop, rec in zip(
+                proposed, recs, strict=True)]
         out = {}
         for p, sugg, prop in zip(photos, answers, proposed, strict=True):
-            out[p.id] = [s.as_dict() for s in sugg] + ([prop] if prop else [])
+            # a proposed new folder takes its place by its score among the others
+            out[p.id] = sorted([s.as_dict() for s in sugg] + ([prop] if prop else []), key=lambda d: -d["score"])
         return out
 
     def suggest_after_analysis(self, photo: Photo) -> list[dict]:
