@@ -118,6 +118,18 @@ def test_2_a_chunked_body_cannot_grow_the_server(live_server):
     assert peak_rss_kb(pid) - before < 20 * 1024
 
 
+def test_2_a_refused_upload_chunk_is_answered_to_a_client_that_sends_it_whole(live_server):
+    """A phone back after a dropped connection sends its next chunk at a stale offset: the server
+    refuses it before reading its body, and the phone, which reads the answer once the chunk is
+    sent, still gets the 409 with the offset to go on from (not a reset connection)."""
+    size = 512 * 1024  # the phone's first chunk size
+    up = live_server.post("/api/uploads", json={"filename": "big.jpg", "size": size}).json()
+    r = live_server.request("PATCH", f"/api/uploads/{up['id']}?offset=4096", data=b"\xff" * size)
+    assert r.status_code == 409 and r.json()["offset"] == 0
+    # and the refusal did not cost a thread: the server answers at once
+    assert live_server.get(f"/api/uploads/{up['id']}").json()["offset"] == 0
+
+
 def test_2_deeply_nested_json_is_refused_not_a_crash(live_server):
     r = live_server.post("/api/folders", data="[" * 50_000 + "]" * 50_000,
                          headers={"Content-Type": "application/json"})

@@ -15,7 +15,8 @@ complete request reaches a thread. A stalled or idle client costs a buffer, not 
 - Websocket upgrades run on their own pool (WEBSOCKET_THREADS), so open websockets never take the
   request threads a phone's next request needs.
 - Closing a connection lingers on the event loop, never in a thread (gunicorn drains for up to 2 s),
-  and reads at most LINGER_MAX_BYTES of what the client still sends.
+  and reads at most LINGER_MAX_BYTES of what the client still sends after a refusal of the front
+  (LINGER_APP_MAX_BYTES after a request the app answered), within LINGER_SECONDS.
 
 TLS handshakes happen on the event loop too (non-blocking), so a client that opens a TLS connection
 and stops costs nothing either.
@@ -53,7 +54,13 @@ HEAD_SECONDS = 15.0  # a whole request head (and a small body) within this
 HEAD_MAX_BYTES = 64 * 1024
 SMALL_BODY_BYTES = MAX_JSON_BYTES  # no JSON route takes more
 LINGER_SECONDS = 2.0
-LINGER_MAX_BYTES = 256 * 1024
+LINGER_MAX_BYTES = 256 * 1024  # after a refusal of the front: a refused body is cut off soon
+# A request the app answered without reading all of its body (only the streamed upload chunks, whose
+# device authenticated: every other body was read here) is often a refused chunk, e.g. a stale offset
+# after a dropped connection. The client reads the answer only once it has sent the chunk, so the
+# close reads what is left of it (a phone's chunks are at most 32 MiB), or the kernel resets the
+# connection and the answer is lost. LINGER_SECONDS bounds it in time.
+LINGER_APP_MAX_BYTES = 40 * 1024 * 1024
 WEBSOCKET_THREADS = SOCKETS_TOTAL + 16  # every open websocket holds one, and a few are closing
 # the upload chunk route (`PATCH <prefix>/<upload_id>` in web/uploads.py)
 STREAMED_PATH = re.compile(rb"^" + re.escape(upload_routes.bp.url_prefix.encode()) + rb"/[^/?#]+(\?|$)")
@@ -221,7 +228,7 @@ class FrontWorker(gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading: dict[FrontConn, None] = {}  # connections whose request is being collected
-        self.lingering: dict[socket.socket, list] = {}  # socket -> [deadline, bytes drained]
+        self.lingering: dict[socket.socket, list] = {}  # socket -> [deadline, bytes drained, most to drain]
         self.ws_pool = None
         self._ssl_context = None
 
@@ -352,9 +359,10 @@ class FrontWorker(gthread.ThreadWorker):
         self._linger(conn.sock)
 
     # --- closing without blocking the loop -------------------------------------------------------
-    def _linger(self, sock) -> None:
-        """Half-close and read what the client still sends until it closes or LINGER_SECONDS pass,
-        so the kernel does not reset the connection before the client read our last response."""
+    def _linger(self, sock, max_bytes: int = LINGER_MAX_BYTES) -> None:
+        """Half-close and read what the client still sends (up to `max_bytes`) until it closes or
+        LINGER_SECONDS pass, so the kernel does not reset the connection before the client read our
+        last response."""
         try:
             sock.setblocking(False)
             if isinstance(sock, ssl.SSLSocket):
@@ -362,7 +370,7 @@ class FrontWorker(gthread.ThreadWorker):
                 return
             sock.shutdown(socket.SHUT_WR)
             watch(self.poller, sock, self._on_linger_readable)
-            self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0]
+            self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, 0, max_bytes]
         except (OSError, ValueError, KeyError):
             sock.close()
 
@@ -373,7 +381,7 @@ class FrontWorker(gthread.ThreadWorker):
                 state = self.lingering.get(sock)
                 if state is not None:
                     state[1] += len(data)
-                    if state[1] <= LINGER_MAX_BYTES:
+                    if state[1] <= state[2]:
                         return  # else: a client that goes on sending a refused body is cut off
         except (BlockingIOError, InterruptedError):
             return
@@ -398,7 +406,7 @@ class FrontWorker(gthread.ThreadWorker):
                 self._refuse(conn, 408, "request_timeout", f"the request did not arrive within {HEAD_SECONDS:.0f} s")
             else:
                 self._drop(conn)
-        for sock in [s for s, (t, _) in self.lingering.items() if t <= now]:
+        for sock in [s for s, (t, *_) in self.lingering.items() if t <= now]:
             self._end_linger(sock)
 
     # --- after a request -------------------------------------------------------------------------
@@ -429,7 +437,7 @@ class FrontWorker(gthread.ThreadWorker):
             return
         self.nr_conns -= 1
         try:
-            self._linger(conn.sock)
+            self._linger(conn.sock, LINGER_APP_MAX_BYTES)
         except Exception:
             conn.close()
 
