@@ -41,11 +41,31 @@ def test_dlib_box_mapping_keeps_the_centre_x_and_squares_the_box():
 
 @needs_yuface
 def test_one_pass_finds_the_labelled_faces(media_dir):
-    """Every labelled photo of tests/media at its size and the 12 MP composite of large faces: recall
-    and precision >= 0.95 of faces >= 24 px, YuNet at the pipeline's 1000 px."""
+    """Every labelled photo of tests/media at its size: recall and precision >= 0.95 of faces >= 24 px,
+    YuNet at the pipeline's 1000 px (the 12 MP composites are below: they need the closer look)."""
     truth = labelled_faces(media_dir)
-    names = [n for n in truth if n != "phone_small.jpg"]
+    names = [n for n in truth if n not in PHONE]
     recall, precision, counts = score(_one_pass_boxes(media_dir / "faces_labelled", names), truth)
+    assert recall >= 0.95 and precision >= 0.95, counts
+
+
+@needs_yuface
+def test_one_pass_finds_the_family_photos_enlarged_to_12_mp(media_dir, tmp_path):
+    """The labelled family snapshots enlarged to 4000 x 3000: recall and precision >= 0.95 (YuNet's
+    false hits on the enlarged soft texture are boxes at its window, which need 0.85 there)."""
+    truth = {}
+    for f in sorted((media_dir / "faces_labelled").glob("20*.jpg")):
+        with Image.open(f) as im:
+            scale = 4000 / im.width
+            im.convert("RGB").resize((4000, round(im.height * scale)), Image.Resampling.LANCZOS).save(tmp_path / f.name)
+        truth[f.name] = [tuple(v * scale for v in b) for b in labelled_faces(media_dir)[f.name]]
+    found = {}
+    for name in truth:
+        image = np.asarray(Image.open(tmp_path / name).convert("RGB"))
+        small = np.asarray(Image.fromarray(image).resize((1000, round(image.shape[0] / 4))))
+        faces = faces_ml.one_pass(small, "yunet", 1000, models=FACE_MODELS).faces
+        found[name] = [(f.x * 4000, f.y * image.shape[0], (f.x + f.w) * 4000, (f.y + f.h) * image.shape[0]) for f in faces]
+    recall, precision, counts = score(found, truth)
     assert recall >= 0.95 and precision >= 0.95, counts
 
 
@@ -53,6 +73,8 @@ def test_one_pass_finds_the_labelled_faces(media_dir):
 def test_one_pass_doubts_the_photo_whose_small_faces_it_cannot_see(media_dir):
     """phone_small: 12 MP with faces of 26-76 px; at 1000 px the one pass sees only the largest, at its
     window: it asks for the closer look, which (YuNet tiled at full size) finds them."""
+    assert faces_ml.one_pass(_load(media_dir / "faces_labelled", "phone_2x.jpg"), "yunet", 1000,
+                             models=FACE_MODELS).doubt  # 74-218 px faces: the smallest are at its window
     image = _load(media_dir / "faces_labelled", "phone_small.jpg")
     found = faces_ml.one_pass(image, "yunet", 1000, models=FACE_MODELS)
     assert found.doubt in ("doubtful boxes", "faces at the limit")
@@ -131,7 +153,7 @@ def test_without_the_wheel_auto_is_dlib_and_yunet_says_what_is_missing(monkeypat
 
 def test_doubt_names_why_a_closer_look_may_find_more():
     class Window20:
-        window, threshold, floor = 20, 0.7, 0.5
+        window, threshold, floor, limit_threshold = 20, 0.7, 0.5, 0.85
 
     sure = [(0, 0, 100, 100, 0.9)]
     assert faces_ml.doubt(sure, Window20, 1.0) == ""
@@ -139,4 +161,7 @@ def test_doubt_names_why_a_closer_look_may_find_more():
     assert faces_ml.doubt(sure + [(200, 0, 240, 40, 0.6), (300, 0, 340, 40, 0.55)], Window20, 1.0) == "doubtful boxes"
     assert faces_ml.doubt(sure * faces_ml.CROWD, Window20, 1.0) == "crowd"
     assert faces_ml.doubt(sure, Window20, 0.25) == "faces at the limit"  # 25 px at the scale it ran
+    soft = [(0, 0, 100, 100, 0.8)]  # at the limit, under its threshold: not taken, and a closer look is wanted
+    assert not faces_ml.is_sure(soft[0], Window20, 0.25) and faces_ml.is_sure(soft[0], Window20, 1.0)
+    assert faces_ml.doubt(soft, Window20, 0.25) == "faces at the limit"
     assert faces_ml.doubt(sure, detect.HogDetector, 1.0) == "no doubt scores"  # dlib's: never sure

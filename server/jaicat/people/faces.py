@@ -302,25 +302,37 @@ def one_pass(image: np.ndarray, model: str, max_side: int, *, models: FaceModels
     detector = models.detector(resolve_model(model), onnx_model)
     scale = fast_scale(image.shape, max_side, detector.enlarge_small)
     boxes = detect.find_boxes(detector, image, scale)
-    sure = [b for b in boxes if b[4] >= detector.threshold]
+    sure = [b for b in boxes if is_sure(b, detector, scale)]
     return OnePass(faces=encode_boxes(image, sure, models), doubt=doubt(boxes, detector, scale),
                    min_face=detector.window / (scale * max(image.shape[:2])))
 
 
 def doubt(boxes: list, detector: detect.FaceDetector, scale: float) -> str:
     """Why a closer look at a photo may find faces the one pass did not ("" when it is sure): several
-    boxes scored between the detector's floor and threshold, a crowd, or faces at the detector's
-    window (the smaller faces beside them are under it). dlib's detectors score nothing below their
+    boxes it does not take (`is_sure`), a crowd, or a box from the threshold at the limit of the
+    detector's window (the smaller faces beside it are under the window; it may be none). dlib's detectors score nothing below their
     threshold (no `floor`): they give no sign of what they missed, and are never sure."""
     if detector.floor is None:
         return "no doubt scores"
-    sure = [b for b in boxes if b[4] >= detector.threshold]
-    if len(boxes) - len(sure) >= DOUBTFUL_BOXES:
+    doubtful = [b for b in boxes if not is_sure(b, detector, scale)]
+    if len(doubtful) >= DOUBTFUL_BOXES:
         return "doubtful boxes"
-    if len(sure) >= CROWD:
+    if len(boxes) - len(doubtful) >= CROWD:
         return "crowd"
-    tiny = [b for b in sure if (b[2] - b[0]) * scale < AT_THE_LIMIT * detector.window]
-    return "faces at the limit" if tiny else ""
+    limit = [b for b in boxes if b[4] >= detector.threshold and _at_the_limit(b, detector, scale)]
+    return "faces at the limit" if limit else ""
+
+
+def _at_the_limit(box, detector: detect.FaceDetector, scale: float) -> bool:
+    return (box[2] - box[0]) * scale < AT_THE_LIMIT * detector.window
+
+
+def is_sure(box, detector: detect.FaceDetector, scale: float) -> bool:
+    """Whether the one pass takes `box` (found at `scale`) for a face: scored from the detector's
+    threshold, or from its `limit_threshold` where the box is at the limit of its window (YuNet's false
+    hits on soft texture are there, at 0.7-0.85)."""
+    limit = detector.limit_threshold if _at_the_limit(box, detector, scale) else None
+    return box[4] >= max(detector.threshold, limit or 0.0)
 
 
 def encode_boxes(image: np.ndarray, boxes: list, models: FaceModels, num_jitters: int = 1) -> list[DetectedFace]:
