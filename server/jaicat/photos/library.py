@@ -15,14 +15,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import shutil
 import threading
 import unicodedata
 import uuid
 from pathlib import Path, PurePosixPath
 
-from peewee import SQL, NodeList, fn
+from peewee import SQL, NodeList, Value, fn
 
 from .. import events
 from ..config import Settings
@@ -40,79 +39,17 @@ from ..errors import (
 )
 from . import journal, live
 from .hashing import sha256_file
+from .paths import fit_name, normalise_folder
 from ..db import Face, Person, PhotoTag
 
 log = logging.getLogger(__name__)
 
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\]')
-_MAX_COMPONENT = 120
-NAME_MAX_BYTES = 255  # one path component on ext4, btrfs, XFS, APFS and NTFS (UTF-8 bytes, not characters)
-FOLDER_MAX_BYTES = 1024  # a library-relative folder: the photo's name and the library path still fit PATH_MAX
-FOLDER_MAX_DEPTH = 32
-# Bidirectional controls make a name display as something else ("gpj.exe" shown as "exe.jpg").
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 decision_made = events.Signal("decision_made")  # (decision), after it is committed
 folder_renamed = events.Signal("folder_renamed")  # (old, new) library-relative folder names
 _move_lock = threading.RLock()  # one filing at a time: collision suffixes and undo stay consistent
 
 
 # --- paths ---------------------------------------------------------------------------------------
-def normalise_folder(rel: str) -> str:
-    """Validate a library-relative folder name and return it in canonical POSIX form ("" = root).
-
-    Refuses absolute paths, `..`, NUL and control characters, Windows-reserved names and characters,
-    and components that end in a dot or space (they cannot be synced to every filesystem).
-    """
-    if rel is None:
-        raise InvalidFolderName("folder name is missing")
-    if not isinstance(rel, str):
-        raise InvalidFolderName("folder name must be a string")
-    if "\x00" in rel:
-        raise InvalidFolderName("folder name contains a NUL character")
-    rel = unicodedata.normalize("NFC", rel)  # a Mac's "e" + U+0301 and a phone's "é" are one folder
-    if "\\" in rel:
-        raise InvalidFolderName("use / to separate folders, not \\")
-    raw = rel.strip()
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
-        raise PathOutsideLibrary(f"folder {rel!r} is absolute; give a folder inside the library")
-    parts = [p for p in raw.split("/") if p not in ("",)]
-    clean = []
-    for p in parts:
-        if p == "..":
-            raise PathOutsideLibrary(f"folder {rel!r} leaves the library")
-        if p == ".":
-            continue
-        if _BAD_CHARS.search(p):
-            raise InvalidFolderName(f"folder name {p!r} contains a character that is not allowed")
-        if p != p.strip() or p.endswith("."):
-            raise InvalidFolderName(f"folder name {p!r} must not start/end with a space or end with a dot")
-        if p.split(".")[0].lower() in _RESERVED:
-            raise InvalidFolderName(f"folder name {p!r} is reserved on Windows")
-        if p.startswith("."):
-            raise InvalidFolderName(f"folder name {p!r} would be hidden")
-        if _BIDI.search(p):
-            raise InvalidFolderName(f"folder name {p!r} contains a text-direction control character")
-        if len(p) > _MAX_COMPONENT or len(p.encode("utf-8")) > NAME_MAX_BYTES:
-            raise InvalidFolderName(f"folder name {p[:20]!r}… is longer than {_MAX_COMPONENT} characters "
-                                    f"or {NAME_MAX_BYTES} bytes")
-        clean.append(p)
-    if len(clean) > FOLDER_MAX_DEPTH:
-        raise InvalidFolderName(f"folder {clean[0]!r}/… is {len(clean)} levels deep; at most {FOLDER_MAX_DEPTH}")
-    out = str(PurePosixPath(*clean)) if clean else ""
-    if len(out.encode("utf-8")) > FOLDER_MAX_BYTES:
-        raise InvalidFolderName(f"folder {clean[0]!r}/… is longer than {FOLDER_MAX_BYTES} bytes")
-    return out
-
-
-def fit_name(stem: str, suffix: str, limit: int = NAME_MAX_BYTES) -> str:
-    """`stem + suffix`, the stem cut (at a character boundary) so the whole fits `limit` UTF-8 bytes."""
-    room = limit - len(suffix.encode("utf-8"))
-    if room < 1:  # an absurd extension: keep what fits of the name as a whole
-        return (stem + suffix).encode("utf-8")[:limit].decode("utf-8", "ignore")
-    return stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip() + suffix
-
-
 def _on_disk(root: Path, rel: str) -> Path:
     """`root/rel`, each folder of it spelled as it already is on disk when only its Unicode form
     differs (a folder made on a Mac is NFD): the photo goes into the user's folder, not a twin."""
@@ -263,36 +200,40 @@ def rename_folder(settings: Settings, old: str, new: str) -> int:
         fsync_dir(dst.parent)
         try:
             with database.atomic():
-                moved = 0
-                for p in Photo.select().where((Photo.root == "library")
-                                              & (fn.substr(Photo.path, 1, len(old) + 1) == old + "/")):
-                    p.path = new + p.path[len(old):]
-                    p.save()
-                    moved += 1
-                FolderRename.create(old=old, new=new,
-                                    after_decision=Decision.select(fn.MAX(Decision.id)).scalar() or 0)
-                for f in Folder.select().where((Folder.path == old)
-                                               | (fn.substr(Folder.path, 1, len(old) + 1) == old + "/")):
-                    f.path = new + f.path[len(old):]
-                    f.save()
-                # the log follows too, so undo still finds files and history keeps one name
-                for d in Decision.select().where(
-                        ((Decision.to_root == "library") & (fn.substr(Decision.to_path, 1, len(old) + 1) == old + "/"))
-                        | ((Decision.from_root == "library") & (fn.substr(Decision.from_path, 1, len(old) + 1) == old + "/"))
-                        | (Decision.chosen_folder == old)
-                        | (fn.substr(Decision.chosen_folder, 1, len(old) + 1) == old + "/")):
-                    for attr, root in (("to_path", d.to_root), ("from_path", d.from_root)):
-                        v = getattr(d, attr)
-                        if root == "library" and v and v.startswith(old + "/"):
-                            setattr(d, attr, new + v[len(old):])
-                    if d.chosen_folder and (d.chosen_folder == old or d.chosen_folder.startswith(old + "/")):
-                        d.chosen_folder = new + d.chosen_folder[len(old):]
-                    d.save()
+                moved = _catalogue_follows(old, new)
         except Exception:
             os.rename(dst, src)  # the catalogue still describes the old place: put the folder back
             raise
     events.publish(events.LIBRARY_CHANGED, change="folder_renamed", folder=new, old=old)
     folder_renamed.send(old, new)
+    return moved
+
+
+def _under(column, old: str):
+    """`column` names `old` or something inside it."""
+    return (column == old) | (fn.substr(column, 1, len(old) + 1) == old + "/")
+
+
+def _catalogue_follows(old: str, new: str) -> int:
+    """Inside the caller's transaction: photos, folder rows and the decision log follow the rename of
+    library folder `old` to `new`; returns how many photos moved."""
+    moved = (Photo.update(path=Value(new).concat(fn.substr(Photo.path, len(old) + 1)))
+             .where((Photo.root == "library") & (fn.substr(Photo.path, 1, len(old) + 1) == old + "/"))
+             .execute())
+    FolderRename.create(old=old, new=new, after_decision=Decision.select(fn.MAX(Decision.id)).scalar() or 0)
+    Folder.update(path=Value(new).concat(fn.substr(Folder.path, len(old) + 1))).where(_under(Folder.path, old)).execute()
+    # the log follows too, so undo still finds files and history keeps one name
+    for d in Decision.select().where(
+            ((Decision.to_root == "library") & _under(Decision.to_path, old))
+            | ((Decision.from_root == "library") & _under(Decision.from_path, old))
+            | _under(Decision.chosen_folder, old)):
+        for attr, root in (("to_path", d.to_root), ("from_path", d.from_root)):
+            v = getattr(d, attr)
+            if root == "library" and v and v.startswith(old + "/"):
+                setattr(d, attr, new + v[len(old):])
+        if d.chosen_folder and (d.chosen_folder == old or d.chosen_folder.startswith(old + "/")):
+            d.chosen_folder = new + d.chosen_folder[len(old):]
+        d.save()
     return moved
 
 

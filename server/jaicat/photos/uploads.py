@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import decode_budget, ingest
-from .library import fit_name
+from .paths import fit_name
 from ..config import Settings
 from ..db import Photo, Upload, database, utcnow
 from ..errors import (

@@ -28,7 +28,7 @@ from .. import events
 from ..config import Settings
 from ..db import CAPTURED_SQL, Decision, Face, Photo, database
 from ..errors import Conflict, NothingToUndo, NotFound
-from ..photos import library, tags
+from ..photos import library, paths, tags
 from .catalogue import tags_and_people
 from .service import Suggester, store_suggestions
 
@@ -98,7 +98,7 @@ class Review:
         """File a photo in another folder; `create` makes the folder first (else it must exist)."""
         photo = self.photo(photo_id)
         if create:
-            if library.normalise_folder(folder):
+            if paths.normalise_folder(folder):
                 library.create_folder(self.settings, folder)
         elif not library.resolve_in_library(self.settings, folder).is_dir():
             raise NotFound(f"folder {folder!r} does not exist; send create: true to make it")

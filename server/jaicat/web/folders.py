@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from . import settings
-from ..photos import library, tags
+from ..photos import library, paths, tags
 from .params import field, json_body
 
 bp = Blueprint("folders", __name__, url_prefix="/api")
@@ -29,7 +29,7 @@ def rename():
     old = field(body, "from", str, required=True)
     new = field(body, "to", str, required=True)
     moved = library.rename_folder(settings(), old, new)
-    return jsonify({"path": library.normalise_folder(new), "moved": moved})
+    return jsonify({"path": paths.normalise_folder(new), "moved": moved})
 
 
 @bp.get("/tags")

@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, g, jsonify, request, send_file
 
-from ..photos import favourites, ingest, library, preview, tags, trash
+from ..photos import favourites, ingest, library, paths, preview, tags, trash
 from ..search import query as search
 from ..db import Photo
 from ..errors import NotFound
@@ -35,7 +35,7 @@ def _query() -> search.Query | None:
         q.statuses = [status]
     folder = request.args.get("folder")
     if folder is not None:
-        q.directly_in = library.normalise_folder(folder)
+        q.directly_in = paths.normalise_folder(folder)
     tag = (request.args.get("tag") or "").strip()
     if tag:
         q.tags.append(tag)
@@ -129,7 +129,7 @@ def move():
     folder = field(body, "folder", str, required=True)
     create = field(body, "create", bool, default=False)
     decisions = library.move_photos(_photos(ids), folder, settings(), create=create, device=g.device.name)
-    return jsonify({"moved": len(decisions), "folder": library.normalise_folder(folder),
+    return jsonify({"moved": len(decisions), "folder": paths.normalise_folder(folder),
                     "decision_ids": [d.id for d in decisions]})
 
 
