@@ -360,45 +360,44 @@ _clean_text = metadata.clean_text
 def read_facts(im: Image.Image) -> PhotoFacts:
     """EXIF facts and upright size of an opened (not necessarily decoded) image."""
     mime, ext = FORMATS[im.format]
-    taken = make = model = None
-    when: metadata.CaptureTime | None = None
-    description = content_id = None
-    lat = lon = None
     try:
         exif = exif_of(im)
     except Exception:
         exif = None
     orientation = stored_orientation(im)
-    if exif:
-        make = _clean_text(exif.get(_TAG_MAKE))
-        model = _clean_text(exif.get(_TAG_MODEL))
-        try:
-            gps = exif.get_ifd(_IFD_GPS)
-        except Exception:
-            gps = {}
-        if gps and 2 in gps and 4 in gps:
-            lat = _gps_coord(gps[2], gps.get(1, "N"))
-            lon = _gps_coord(gps[4], gps.get(3, "E"))
-            if lat is not None and not (-90 <= lat <= 90):
-                lat = None
-            if lon is not None and not (-180 <= lon <= 180):
-                lon = None
-            if lat is None or lon is None or (lat == 0 and lon == 0):
-                lat = lon = None
+    make = _clean_text(exif.get(_TAG_MAKE)) if exif else None
+    model = _clean_text(exif.get(_TAG_MODEL)) if exif else None
+    lat, lon = _gps_of(exif) if exif else (None, None)
+    when: metadata.CaptureTime | None = None
+    description = content_id = None
     try:
         when = metadata.capture_time(im, exif)
         description = metadata.description(im, exif)
         content_id = metadata.apple_content_id(exif)
     except Exception:  # noqa: BLE001 - damaged metadata loses a fact, never the photo
         log.debug("unreadable date or description metadata", exc_info=True)
-    if when is not None:
-        taken = when.taken_at
     w, h = im.size
     if orientation in (5, 6, 7, 8) and im.format != "HEIF":  # libheif has turned HEIF pixels already
         w, h = h, w
-    return PhotoFacts(im.format, mime, ext, w, h, orientation, taken, make, model, lat, lon,
-                      when.offset if when else None, when.source if when else None, description,
+    return PhotoFacts(im.format, mime, ext, w, h, orientation, when.taken_at if when else None, make, model,
+                      lat, lon, when.offset if when else None, when.source if when else None, description,
                       content_id)
+
+
+def _gps_of(exif) -> tuple[float | None, float | None]:
+    """(latitude, longitude) of the EXIF GPS block, or (None, None) when absent, out of range or 0, 0
+    (what cameras write without a fix)."""
+    try:
+        gps = exif.get_ifd(_IFD_GPS)
+    except Exception:
+        return None, None
+    if not (gps and 2 in gps and 4 in gps):
+        return None, None
+    lat = _gps_coord(gps[2], gps.get(1, "N"))
+    lon = _gps_coord(gps[4], gps.get(3, "E"))
+    if lat is None or lon is None or not (-90 <= lat <= 90) or not (-180 <= lon <= 180) or (lat == 0 and lon == 0):
+        return None, None
+    return lat, lon
 
 
 # --- perceptual hash -----------------------------------------------------------------------------
