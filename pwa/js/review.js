@@ -41,6 +41,7 @@ export async function mount(view) {
 
   const top = () => cards[0];
   const topSuggestion = (c) => (c && c.photo.suggestions && c.photo.suggestions[0]) || null;
+  const sureTop = (c) => (isSure(topSuggestion(c)) ? topSuggestion(c) : null);
 
   function renderCount() {
     countEl.textContent = total ? `${total} ${showing === "skipped" ? "skipped" : "waiting"}` : "";
@@ -48,32 +49,38 @@ export async function mount(view) {
     for (const b of [skipBtn, chooseBtn, acceptBtn]) b.disabled = !top() || busy;
   }
 
+  // below the server's sure score a first suggestion is a guess: the card asks, the guesses are choices
+  let sureScore = 0.5;
+  const isSure = (s) => !!s && (s.score || 0) >= sureScore;
+  const choiceChip = (s, cls) => h(`button.chip.chip-btn${cls}${s.new ? ".chip-new" : ""}`, {
+    type: "button", dataset: s.new ? { folder: s.folder, new: "true" } : { folder: s.folder }, title: s.new ? s.reason : undefined,
+    onclick: () => decide("accept", s.folder),
+  }, s.new ? `＋ New: ${s.folder}` : s.folder);
+
+  function suggestionEl(p, sug) {
+    const best = sug[0];
+    if (!best) return h("div.suggestion.none", h("span.label", p.analysed_at ? "No suggestion — choose a folder" : "Analysing… (you can choose a folder now)"));
+    if (!isSure(best)) {
+      return h("div.suggestion.unsure", h("span.label", "Not sure — choose a folder"),
+        h("div.alternatives", sug.map((s) => choiceChip(s, ".choice"))));
+    }
+    return h("div.suggestion",
+      h("span.label", best.new ? "Suggested new folder" : "Suggested folder"),
+      h("strong.suggested-folder", best.folder),
+      h("span.reason", best.new ? best.reason : `${Math.round((best.score || 0) * 100)}%${best.reason ? ` · ${best.reason}` : ""}`));
+  }
+
   function cardEl(c, depth) {
     const p = c.photo;
     const sug = p.suggestions || [];
-    const best = sug[0];
     const el = h("article.review-card", { dataset: { photoId: p.id, depth }, "aria-label": `Photo ${p.filename}` },
       h("div.card-img", h("img", { src: media(p.preview_url || p.thumb_url), alt: p.caption || p.filename, draggable: false }), mediaBadge(p)),
       h("div.swipe-hint.hint-right", "File"), h("div.swipe-hint.hint-left", "Skip"), h("div.swipe-hint.hint-up", "Choose"),
-      h("div.card-body",
-        best
-          ? h("div.suggestion",
-            h("span.label", best.new ? "Suggested new folder" : "Suggested folder"),
-            h("strong.suggested-folder", best.folder),
-            h("span.reason", best.new ? best.reason : `${Math.round((best.score || 0) * 100)}%${best.reason ? ` · ${best.reason}` : ""}`))
-          : h("div.suggestion.none", h("span.label", p.analysed_at ? "No suggestion — choose a folder" : "Analysing… (you can choose a folder now)")),
+      h("div.card-body", suggestionEl(p, sug),
         // a proposed new folder (named like the household's event folders) is created when accepted
-        sug.length > 1 ? h("div.alternatives", sug.slice(1).map((s) => h(s.new ? "button.chip.chip-btn.chip-new" : "button.chip.chip-btn", {
-          type: "button", dataset: s.new ? { folder: s.folder, new: "true" } : { folder: s.folder }, title: s.new ? s.reason : undefined,
-          onclick: () => decide("accept", s.folder),
-        }, s.new ? `＋ New: ${s.folder}` : s.folder))) : null,
-        h("p.card-meta", [p.filename, p.taken_at ? p.taken_at.slice(0, 10) : null, p.caption].filter(Boolean).join(" · "))));
+        sug.length > 1 && isSure(sug[0]) ? h("div.alternatives", sug.slice(1).map((s) => choiceChip(s, ""))) : null,
+        h("p.card-meta", [p.filename, p.taken_at && p.date_source !== "file" ? p.taken_at.slice(0, 10) : null, p.caption].filter(Boolean).join(" · "))));
     return el;
-  }
-
-  function dropAutoFiled() {
-    for (let i = cards.length - 1; i >= 0; i--) if (cards[i].autoFiled) { cards.splice(i, 1); total = Math.max(0, total - 1); }
-    renderSoon();
   }
 
   function render() {
@@ -150,7 +157,7 @@ export async function mount(view) {
     if (!c || busy) return;
     let body;
     let action = kind;
-    if (kind === "choose" || (kind === "accept" && !folder && !topSuggestion(c))) {
+    if (kind === "choose" || (kind === "accept" && !folder && !sureTop(c))) {
       const picked = await pickFolder({ suggested: c.photo.suggestions || [] });
       if (!picked) return;
       action = "fix";
@@ -255,6 +262,7 @@ export async function mount(view) {
       const r = await api.review({ limit: 20, cursor: reset ? undefined : cursor || undefined,
         status: showing === "skipped" ? "skipped" : undefined });
       total = r.count ?? total;
+      if (typeof r.sure === "number") sureScore = r.sure;
       cursor = r.next_cursor;
       const before = cards.length;
       for (const p of r.items) if (!has(p.id)) cards.push(newCard(p));

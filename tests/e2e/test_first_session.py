@@ -201,3 +201,30 @@ def test_a_hidden_button_draws_nothing(live_server_factory, phone):
         .filter((e) => e.getBoundingClientRect().height > 0).map((e) => e.id || e.className)""")
     assert drawn == [], drawn
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_weak_guess_says_it_is_unsure(live_server_factory, phone):
+    """Below the sure score the card asks the user to choose, with the guesses as plain choices (no
+    percentage, no "Suggested folder"); a swipe right opens the folder picker instead of filing."""
+    server = live_server_factory()
+    pids = [upload(server, jpeg(140 + k), f"copied{k}.jpg") for k in range(3)]
+    waiting(server, pids, {pid: COPIED + dt.timedelta(days=k) for k, pid in enumerate(pids)})
+    assert server.post(f"/api/review/{pids[0]}/fix", json={"folder": "Birds", "create": True}).status_code == 200
+    queue = server.get("/api/review").json()
+    guess = next(p for p in queue["items"] if p["id"] == pids[1])["suggestions"][0]
+    assert guess["folder"] == "Birds" and guess["score"] < queue["sure"], (guess, queue["sure"])
+    page = phone
+    pair_phone(server, page)
+    page.goto(f"{server.url}/#review")
+    card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{pids[1]}"]')
+    card.locator(".suggestion.unsure .label", has_text="choose a folder").wait_for()
+    assert card.locator(".suggested-folder").count() == 0 and "%" not in card.locator(".card-body").inner_text()
+    assert card.locator('.choice[data-folder="Birds"]').count() == 1
+    page.locator("#accept-btn").click()  # not a filing: the picker
+    page.locator("#folder-search").wait_for()
+    page.keyboard.press("Escape")
+    card.locator('.choice[data-folder="Birds"]').click()  # a plain choice files there
+    page.locator(".toast", has_text="Filed in Birds").wait_for()
+    assert server.get(f"/api/photos/{pids[1]}").json()["folder"] == "Birds"
+    assert page.errors == []

@@ -40,11 +40,13 @@ def test_a_video_and_a_live_photo_on_the_phone(live_server, phone, tmp_path):
     card.locator(".media-badge", has_text="0:04").wait_for()
     page.wait_for_function("""() => { const i = document.querySelector('.review-card[data-depth="0"] .card-img img');
         return i && i.complete && i.naturalWidth === 320; }""")  # the poster, at the video's own size
-    card.locator(".suggested-folder", has_text="Clips").wait_for(timeout=30_000)
+    # the only folder is a guess (below the sure score): a plain choice, and the swipe opens the picker
+    card.locator('.suggestion.unsure .choice[data-folder="Clips"]').wait_for(timeout=30_000)
     vid = int(card.get_attribute("data-photo-id"))
     box = card.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
     Touch(page).drag(cx, cy, cx + box["width"] * 0.7, cy + 10)
+    page.locator('.folder-option[data-folder="Clips"]').first.click()
     page.locator(".toast", has_text="Filed in Clips").wait_for()
     filed = server.get(f"/api/photos/{vid}").json()
     assert filed["folder"] == "Clips" and filed["media"] == "video"

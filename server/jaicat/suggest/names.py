@@ -381,9 +381,10 @@ def _text(engine, pattern: Pattern, rec: PhotoFeatures, ev: Evidence, where: _Wh
                 return text, f"taken where '{text}' was"
             if by_text[t] / by_text.sum() >= SIMILAR and z.max() > EVIDENCE:
                 return text, f"like your earlier '{text}'"
-    word = _tag_word(engine, rec) or _caption_word(rec)
-    if word:
-        return (word.title() if pattern.title_case else word), f"'{word}' from what is in the photo"
+    # said as what it is read from: a tag or a caption, never "what is in the photo"
+    for word, source in ((_tag_word(engine, rec), "its tags"), (_caption_word(rec), "its caption")):
+        if word:
+            return (word.title() if pattern.title_case else word), f"'{word}' from {source}"
     if rec.people:
         names = [p.split()[0] for p in rec.people[:2]]
         return " & ".join(names), "with " + " and ".join(names)

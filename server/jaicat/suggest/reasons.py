@@ -8,9 +8,11 @@ public tables (folders, counts, token tables, recent decisions).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from .features import FEATURES, SIGNALS, Evidence, PhotoFeatures
+from .features import FEATURES, SIGNALS, Evidence, PhotoFeatures, singular
 
 GROUP_COLS = {g: [i for i, (_, group, _) in enumerate(FEATURES) if group == g] for g in SIGNALS}
 
@@ -151,6 +153,19 @@ def _meta_label(t: str) -> str:
     return f"taken on a {t}"
 
 
+def _matched(folder: str, rec: PhotoFeatures) -> str:
+    """What of the photo a folder's name matched: a person's name, a tag, its caption. Said as what
+    the catalogue holds, never as what is "in the photo" (no image model may have run)."""
+    words = {singular(w) for w in re.findall(r"\w+", folder.casefold())}
+    person = next((p for p in rec.people if any(singular(w) in words for w in re.findall(r"\w+", p.casefold()))), None)
+    if person:
+        return f"{person}'s name"
+    tag = next((t for t in rec.tags if any(singular(w) in words for w in re.findall(r"\w+", t.casefold()))), None)
+    if tag:
+        return f"its tag '{tag}'"
+    return "words of its caption" if rec.caption else "this photo's words"
+
+
 def _say(engine, rec: PhotoFeatures, detail: dict, f: int, group: str) -> str | None:
     folder = engine.folders[f]
     if group in ("tags", "people", "words", "meta", "date"):
@@ -178,7 +193,7 @@ def _say(engine, rec: PhotoFeatures, detail: dict, f: int, group: str) -> str | 
         fd = engine.dates[f]
         if fd is not None and rec.local is not None and fd[0] == rec.local[0]:
             return f"the folder name {folder} matches the date taken"
-        return f"the folder name {folder} matches what is in the photo"
+        return f"the folder name {folder} matches {_matched(folder, rec)}"
     if group == "recent":
         n = 0
         for _, g in reversed(engine.recent):

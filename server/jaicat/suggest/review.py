@@ -38,6 +38,9 @@ REFRESH_PAGE = 100  # waiting photos re-suggested after each change: more than a
 REFRESH_DEBOUNCE = 0.05  # seconds: a burst of changes (a "file all" of a burst) costs one refresh
 BURST = dt.timedelta(minutes=10)  # photos this close in capture time are one burst: filed together
 MAX_GROUP = 200  # photos one "file all" may take
+# a first suggestion scoring less is a guess: the card says it is unsure and shows the folders as
+# plain choices (`GET /api/review` hands this to the phones as "sure")
+SURE = 0.5  # less likely right than wrong
 REFRESH_EVENTS = (events.LIBRARY_CHANGED, events.PEOPLE_CHANGED, events.PHOTO_CHANGED)
 
 

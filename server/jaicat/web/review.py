@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, g, jsonify, request
 
 from ..photos import library
+from ..suggest.review import SURE
 from . import runtime
 from .params import BadRequest, field, json_body, limit_arg, str_list
 from .serialize import decision_json, photo_json
@@ -50,7 +51,7 @@ def undo(review, decision_id, photo_id=None) -> dict:
 def queue():
     rows, nxt, count = runtime().review.queue(limit_arg(), request.args.get("cursor") or None,
                                               request.args.get("status") or None)
-    return jsonify({"items": [photo_json(p) for p in rows], "next_cursor": nxt, "count": count})
+    return jsonify({"items": [photo_json(p) for p in rows], "next_cursor": nxt, "count": count, "sure": SURE})
 
 
 def _act(photo_id: int, action: str):
