@@ -291,7 +291,7 @@ def detect_faces(
         scale = fast_scale(image.shape, max_side, detector.enlarge_small)
     else:
         scale = detect.scale_for(detector, image.shape, min_face, max_pixels)
-    boxes = [b for b in detect.find_boxes(detector, image, scale) if b[4] >= detector.threshold]
+    boxes = [b for b in detect.find_boxes(detector, image, scale) if is_sure(b, detector, scale)]
     return encode_boxes(image, boxes, models, num_jitters)
 
 
