@@ -111,10 +111,13 @@ export async function mount(view) {
     h("section.card", h("h2", "Server"), serverBox));
 
   loadDevices();
+  // a phone paired from the QR sheet (or renamed, or revoked elsewhere) shows at once
+  const offDevices = ws.on("devices.changed", () => loadDevices());
   api.server().then((s) => {
     clear(serverBox).append(
       h("dt", "Version"), h("dd#server-version", `Jaicat ${s.version}${s.https ? " (https)" : ""}`),
       h("dt", "Addresses"), h("dd#server-urls", s.urls.map((u) => h("div", u))),
       h("dt", "This app"), h("dd", s.this_url));
   }).catch((err) => clear(serverBox).append(h("dt", "Server"), h("dd", describe(err))));
+  return () => offDevices();
 }

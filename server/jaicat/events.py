@@ -32,8 +32,9 @@ JOB_PROGRESS = "job.progress"  # a background job moved on
 LIBRARY_CHANGED = "library.changed"  # a photo filed, skipped or undone; a folder created or renamed
 PEOPLE_CHANGED = "people.changed"  # faces confirmed or rejected, people named, renamed, merged, forgotten
 PHOTO_AUTO_FILED = "photo.auto_filed"  # the auto-filer filed a photo in its first choice (suggest/autofiler.py)
+DEVICES_CHANGED = "devices.changed"  # a device paired, renamed or revoked (Settings' list follows it)
 EVENT_NAMES = (UPLOAD_RECEIVED, PHOTO_ANALYSED, PHOTO_CAPTIONED, PHOTO_FAILED, PHOTO_CHANGED, SUGGESTION_READY,
-               JOB_PROGRESS, LIBRARY_CHANGED, PEOPLE_CHANGED, PHOTO_AUTO_FILED)
+               JOB_PROGRESS, LIBRARY_CHANGED, PEOPLE_CHANGED, PHOTO_AUTO_FILED, DEVICES_CHANGED)
 
 
 class Signal:

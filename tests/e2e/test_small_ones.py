@@ -101,3 +101,23 @@ def test_search_says_image_search_needs_its_model(live_server_factory, phone):
     page.goto(f"{server.url}/#search?q=woman")
     page.locator("#search-hints", has_text="jaicat models pull").wait_for()
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_settings_device_list_follows_the_server(live_server_factory, phone):
+    """A phone paired (or renamed, or revoked) elsewhere shows in Settings at once, without leaving it."""
+    server = live_server_factory()
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#settings")
+    page.locator("#device-list .device").first.wait_for()
+    page.wait_for_timeout(500)  # the websocket is open
+    before = page.locator("#device-list .device").count()
+    server.pair("Kitchen tablet")
+    page.locator("#device-list .device-name", has_text="Kitchen tablet").wait_for(timeout=5000)
+    assert page.locator("#device-list .device").count() == before + 1
+    tablet = next(d for d in server.get("/api/devices").json()["items"] if d["name"] == "Kitchen tablet")
+    assert server.request("PATCH", f"/api/devices/{tablet['id']}", json={"name": "Hall tablet"}).status_code == 200
+    page.locator("#device-list .device-name", has_text="Hall tablet").wait_for(timeout=5000)
+    assert page.errors == []

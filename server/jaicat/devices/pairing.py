@@ -21,6 +21,7 @@ from collections import deque
 
 from ..db import Device, Meta, database, utcnow
 from ..errors import InvalidInput, NotFound, RateLimited, Unauthorized
+from .. import events
 from ..events import Signal
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -135,6 +136,7 @@ def redeem_code(code: str, device_name: str, limiter: AttemptLimiter | None = No
             raise Unauthorized("invalid or expired pairing code")
         token = secrets.token_urlsafe(32)
         device = Device.create(name=name, token_hash=_hash(token), last_seen=now)
+    events.publish(events.DEVICES_CHANGED, device_id=device.id, change="paired", name=device.name)
     return device, token
 
 
@@ -177,6 +179,7 @@ def rename_device(device_id: int, name: str) -> Device:
         raise InvalidInput("a device name has 1 to 100 characters")
     Device.update(name=name).where(Device.id == device.id).execute()
     device.name = name
+    events.publish(events.DEVICES_CHANGED, device_id=device.id, change="renamed", name=name)
     return device
 
 
@@ -185,6 +188,7 @@ def revoke_device(device_id: int) -> Device:
     Device.update(revoked=True).where(Device.id == device.id).execute()
     device.revoked = True
     device_revoked.send(device_id)
+    events.publish(events.DEVICES_CHANGED, device_id=device.id, change="revoked", name=device.name)
     return device
 
 
