@@ -46,12 +46,22 @@ export async function mount(view) {
   let cx = c0.x, cy = c0.y; // world pixel at the centre of the box
 
   const tiles = h("div.map-tiles"), markers = h("div.map-markers");
+  // tiles come from the tile host straight to the phone: when they cannot, say so (markers still work)
+  const host = (() => { try { return new URL(data.tiles.replace(/[{}]/g, "")).host; } catch { return "the tile host"; } })();
+  const note = h("p.banner.banner-warn#map-tiles-note", { hidden: true },
+    `Map tiles could not be loaded from ${host} (no connection to it?). The photos are still placed on the map.`);
+  let loadedTiles = 0, failedTiles = 0;
+  const tileDone = (img, ok) => {
+    if (ok) loadedTiles++; else { failedTiles++; img.classList.add("map-tile-failed"); }
+    note.hidden = !(failedTiles && !loadedTiles);
+  };
   const zoomTo = (nz, wx = cx, wy = cy) => {
     nz = Math.max(1, Math.min(18, nz));
     const f = 2 ** (nz - z);
     cx = wx * f; cy = wy * f; z = nz;
     render();
   };
+  box.before(note);
   box.append(tiles, markers,
     h("div.map-zoom", h("button.btn#zoom-in", { type: "button", "aria-label": "Zoom in", onclick: () => zoomTo(z + 1) }, "+"),
       h("button.btn#zoom-out", { type: "button", "aria-label": "Zoom out", onclick: () => zoomTo(z - 1) }, "−")),
@@ -61,14 +71,18 @@ export async function mount(view) {
     const w = W(), hgt = H();
     const left = cx - w / 2, top = cy - hgt / 2;
     clear(tiles);
+    loadedTiles = 0; failedTiles = 0;
     const n = 2 ** z;
     for (let ty = Math.floor(top / TILE); ty <= Math.floor((top + hgt) / TILE); ty++) {
       if (ty < 0 || ty >= n) continue;
       for (let tx = Math.floor(left / TILE); tx <= Math.floor((left + w) / TILE); tx++) {
         const wrapped = ((tx % n) + n) % n;
         const src = data.tiles.replace("{z}", z).replace("{x}", wrapped).replace("{y}", ty);
-        tiles.append(h("img.map-tile", { src, alt: "", draggable: false, referrerpolicy: "origin", // the tile host's usage policy asks for the referring site
-          style: { left: `${tx * TILE - left}px`, top: `${ty * TILE - top}px` } }));
+        const img = h("img.map-tile", { src, alt: "", draggable: false, referrerpolicy: "origin", // the tile host's usage policy asks for the referring site
+          style: { left: `${tx * TILE - left}px`, top: `${ty * TILE - top}px` } });
+        img.addEventListener("load", () => tileDone(img, true));
+        img.addEventListener("error", () => tileDone(img, false));
+        tiles.append(img);
       }
     }
     // group markers closer than a finger's width

@@ -121,3 +121,31 @@ def test_settings_device_list_follows_the_server(live_server_factory, phone):
     assert server.request("PATCH", f"/api/devices/{tablet['id']}", json={"name": "Hall tablet"}).status_code == 200
     page.locator("#device-list .device-name", has_text="Hall tablet").wait_for(timeout=5000)
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_the_map_says_when_its_tiles_cannot_load(live_server_factory, phone):
+    server = live_server_factory()
+    pid = upload(server, jpeg(120), "paris.jpg")
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        db.execute("UPDATE photo SET gps_lat = 48.86, gps_lon = 2.35 WHERE id = ?", (pid,))
+    page = phone
+    page.route("https://tile.openstreetmap.org/**", lambda r: r.abort("internetdisconnected"))
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#map")
+    page.locator(f'.map-marker[data-photo-id="{pid}"]').wait_for()
+    note = page.locator("#map-tiles-note")
+    note.wait_for(timeout=10_000)
+    assert "tile.openstreetmap.org" in note.inner_text() and "could not be loaded" in note.inner_text()
+    # no broken-image boxes: a tile that failed draws nothing
+    assert page.locator(".map-tile").evaluate_all(
+        "ts => ts.every((t) => getComputedStyle(t).visibility === 'hidden')")
+    # the host comes back: the next tiles load and the note goes
+    page.unroute("https://tile.openstreetmap.org/**")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
+    page.route("https://tile.openstreetmap.org/**", lambda r: r.fulfill(status=200, content_type="image/png", body=png))
+    page.locator("#zoom-in").click()
+    note.wait_for(state="hidden", timeout=10_000)
+    assert page.errors == []
