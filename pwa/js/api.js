@@ -162,6 +162,7 @@ export const api = {
   confirmAllFaces: (id, except) => post(`/api/people/${id}/confirm-all`, { except: except || [] }),
   setCover: (id, faceId) => post(`/api/people/${id}/cover`, { face_id: faceId }),
   hideCluster: (cluster) => post(`/api/people/unknown/${cluster}/hide`),
+  notFaces: (cluster) => post(`/api/people/unknown/${cluster}/not-faces`),
   notAFace: (id) => post(`/api/faces/${id}/not-a-face`),
 
   jobs: (query) => get("/api/jobs", query),

@@ -38,7 +38,7 @@ export async function mount(view) {
   }
 
   function clusterCard(c) {
-    const name = h("input", { type: "text", placeholder: "Name these faces", list: "people-datalist", "aria-label": "Name" });
+    const name = h("input.cluster-name", { type: "text", placeholder: "Name", list: "people-datalist", "aria-label": "Name these faces" });
     return h("form.card.cluster", { dataset: { cluster: c.cluster }, onsubmit: async (e) => {
       e.preventDefault();
       const n = name.value.trim();
@@ -51,14 +51,22 @@ export async function mount(view) {
     } },
     h("div.faces-row", c.faces.slice(0, 8).map((f) => h("img.face", { src: media(f.crop_url), alt: "", loading: "lazy" }))),
     h("p.muted", `${c.count} face${c.count > 1 ? "s" : ""}`),
-    h("div.row", name, h("button.btn.btn-primary", { type: "submit" }, "Name"),
-      h("button.btn.hide-stranger", { type: "button", onclick: async () => {
+    h("div.row.cluster-name-row", name, h("button.btn.btn-primary", { type: "submit" }, "Name")),
+    h("div.row.cluster-actions",
+      h("button.btn.btn-small.hide-stranger", { type: "button", onclick: async () => {
         try {
           await api.hideCluster(c.cluster);
           toast("Hidden: this stranger's faces will not be shown again", "ok");
           load();
         } catch (err) { toast(describe(err), "error"); }
-      } }, "Hide this stranger")));
+      } }, "Hide stranger"),
+      h("button.btn.btn-small.not-faces", { type: "button", onclick: async () => {
+        try {
+          await api.notFaces(c.cluster);
+          toast("Not faces: removed, and never found again", "ok");
+          load();
+        } catch (err) { toast(describe(err), "error"); }
+      } }, "Not a face")));
   }
 
   // One face of a person: make it the cover, or say it is not a face at all.

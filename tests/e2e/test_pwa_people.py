@@ -72,3 +72,34 @@ def test_people_actions_on_the_phone(live_server_factory, phone):
     assert server.get("/api/people/unknown").json()["items"] == []
     assert [p["name"] for p in server.get("/api/people").json()["items"]] == ["Amy H"]
     assert page.errors == []
+
+
+def test_an_unknown_group_that_is_no_face(live_server_factory, phone):
+    """The unknown-face card fits a 390 px phone (placeholder whole, each button on one line) and has
+    "Not a face": the group leaves for good."""
+    server = live_server_factory()
+    ids = [_upload(server, MEDIA / "exif" / f"orientation_{i}.jpg") for i in (1, 2)]
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        for pid in ids:  # blur or fur, clustered together
+            db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed, cluster) "
+                       "VALUES (?, 0.3, 0.3, 0.2, 0.2, zeroblob(512), 0, 9)", (pid,))
+    page = phone
+    page.goto(f"{server.url}/#pair={server.phone_code()}")
+    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    page.goto(f"{server.url}/#people")
+    card = page.locator(".cluster", has_text="2 faces")
+    card.wait_for()
+    box = card.locator("input")
+    fits = box.evaluate("""(i) => { const c = document.createElement('canvas').getContext('2d');
+        const s = getComputedStyle(i); c.font = `${s.fontSize} ${s.fontFamily}`;
+        const pad = parseFloat(s.paddingLeft) + parseFloat(s.paddingRight);
+        return c.measureText(i.placeholder).width + pad <= i.clientWidth; }""")
+    assert fits, box.get_attribute("placeholder")
+    for b in card.locator("button").all():
+        assert b.evaluate("(e) => e.getBoundingClientRect().height <= 48"), b.inner_text()  # one line
+    card.locator("button.not-faces").click()
+    page.locator("#unknown-list", has_text="No unknown faces waiting").wait_for()
+    assert server.get("/api/people/unknown").json()["items"] == []
+    with sqlite3.connect(server.settings.db_path, timeout=10) as db:
+        assert db.execute("SELECT COUNT(*) FROM face WHERE not_face = 1").fetchone()[0] == 2
+    assert page.errors == []

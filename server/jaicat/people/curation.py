@@ -53,6 +53,21 @@ def mark_not_face(face_id) -> Face:
     return face
 
 
+def not_faces(cluster_id: int) -> dict:
+    """The user says a group of unknown faces is no face at all (blur, fur, a pattern): every face of
+    the cluster is marked as mark_not_face marks one. {"faces"}."""
+    with database.atomic():
+        faces = list(Face.select().where(Face.cluster == int(cluster_id), Face.person.is_null()))
+        if not faces:
+            raise NotFound(f"no unknown faces in cluster {cluster_id}")
+        Face.update(not_face=True, confirmed=False, cluster=None, distance=None).where(
+            Face.id.in_([f.id for f in faces])).execute()
+        sync_face_tags({f.photo_id for f in faces})
+    events.publish(events.PEOPLE_CHANGED, action="not_face", faces=len(faces),
+                   photo_ids=sorted({f.photo_id for f in faces}))
+    return {"faces": len(faces)}
+
+
 def hide_stranger(cluster_id: int) -> dict:
     """Hide the unknown person of a cluster: their faces go to a hidden person (as known encodings),
     so this stranger's future faces are matched to them and hidden too. {"person_id", "faces"}."""

@@ -219,6 +219,8 @@ def spec() -> dict:
         "/api/people/{person_id}/cover": {"post": op("Choose the person's cover face", [_id("person_id")],
                                                     body=_obj({"face_id": INT}, ("face_id",)))},
         "/api/people/unknown": {"get": op("Unnamed face clusters", resp=ITEMS)},
+        "/api/people/unknown/{cluster}/not-faces": {"post": op(
+            "These are no faces (remembered)", [{"name": "cluster", "in": "path", "required": True, "schema": INT}])},
         "/api/people/unknown/{cluster}/hide": {"post": op(
             "Hide this stranger (remembered)", [{"name": "cluster", "in": "path", "required": True, "schema": INT}])},
         "/api/people/unknown/{cluster}/name": {"post": op(

@@ -103,6 +103,11 @@ def hide_cluster(cluster: int):
     return jsonify({"hidden": result["faces"]})
 
 
+@bp.post("/people/unknown/<int:cluster>/not-faces")
+def not_faces(cluster: int):
+    return jsonify({"not_faces": curation.not_faces(cluster)["faces"]})
+
+
 @bp.get("/faces/<int:face_id>/crop")
 def face_crop(face_id: int):
     size = arg_int("size", 160, 16, 1024)
