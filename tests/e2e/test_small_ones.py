@@ -149,3 +149,20 @@ def test_the_map_says_when_its_tiles_cannot_load(live_server_factory, phone):
     page.locator("#zoom-in").click()
     note.wait_for(state="hidden", timeout=10_000)
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_the_install_button_leaves_the_screen_title_whole(live_server_factory, phone):
+    server = live_server_factory()
+    page = phone
+    page.goto(f"{server.url}/#connect")
+    page.locator("#pair-code").wait_for()
+    page.evaluate("document.getElementById('install-btn').hidden = false")  # as beforeinstallprompt does
+    for route in ("#connect", "#pair=ABCDEF"):
+        page.goto(f"{server.url}/{route}")
+        title = page.locator("#screen-title")
+        page.wait_for_function("document.getElementById('screen-title').textContent.length > 0")
+        page.evaluate("document.getElementById('install-btn').hidden = false")
+        whole = title.evaluate("(t) => t.scrollWidth <= t.clientWidth")
+        assert whole, title.inner_text()
+        assert page.locator("#install-btn").is_visible()
