@@ -204,3 +204,34 @@ def test_the_server_worker_analyses_on_the_cluster_the_setting_names(ml_settings
             assert p.analysed_at is not None and p.embedding is not None and p.analysis_error is None
     finally:
         runtime.close()
+
+
+def test_the_thorough_pass_of_analyse_ray_runs_on_the_workers(tmp_path, media_dir, tiny_models, monkeypatch, capsys):
+    """With dlib's HOG (never sure) every photo gets the thorough pass: on Ray it runs in the workers, the
+    head only stores what they found (its own thorough detector would raise here)."""
+    from jaicat.people import passes
+
+    for k in list(os.environ):
+        if k.startswith("JAICAT_"):
+            monkeypatch.delenv(k)
+
+    def not_here(*a, **kw):
+        raise AssertionError("the thorough pass ran on the head")
+
+    monkeypatch.setattr(passes, "thorough_faces", not_here)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media_dir / "faces_groups" / "kit_with_rose.jpg", photos / "kr.jpg")
+    d = _config(tmp_path / "ray", tiny_models, tmp_path / "models")
+    with (d / "jaicat.toml").open("a") as f:
+        f.write('face_model = "hog"\ncaptions = false\n')
+    assert main(["--data-dir", str(d), "import", str(photos)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", str(d), "analyse", "--quiet", "--ray", "local", "--ray-workers", "1"]) == 0
+    assert "thorough face pass (on Ray): 1 photos" in capsys.readouterr().out
+    open_db(d / "jaicat.db")
+    try:
+        (photo,) = Photo.select()
+        assert photo.faces_pass == passes.THOROUGH and Face.select().count() == 2
+    finally:
+        database.close()

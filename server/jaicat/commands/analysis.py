@@ -69,15 +69,17 @@ def _ran(analyser: Analyser, cluster) -> list[str]:
     return ran
 
 
-def _thorough(rt, progress: Progress) -> dict | None:
-    """The thorough face pass over every photo analysed that it has not seen yet."""
+def _thorough(rt, progress: Progress, cluster=None) -> dict | None:
+    """The thorough face pass over every photo analysed that it has not seen yet (the ones the one pass
+    doubts), on the cluster's workers when the analysis ran there."""
     total = pending_thorough().count() if rt.settings.face_thorough else 0
     if not total:
         return None
-    backend = choose_backend(rt.settings, rt.faces)
+    backend = "on Ray" if cluster is not None else choose_backend(rt.settings, rt.faces)
     stage = f"faces, thorough ({backend})"
     progress(0, total, stage)
-    r = run_thorough(rt.settings, rt.faces, rt.suggester, progress=lambda d, t: progress(d, t, stage))
+    r = run_thorough(rt.settings, rt.faces, rt.suggester, progress=lambda d, t: progress(d, t, stage),
+                     compute=cluster.thorough_faces if cluster is not None else None)
     return {"backend": backend, "photos": r["photos"], "faces_added": r["faces_added"]}
 
 
@@ -93,7 +95,7 @@ def _analyse_here(rt, p: dict, progress: Progress) -> dict:
     if job is not None:
         out.update(analysed=job.done, ran=_ran(analyser, cluster), message=job.message or "",
                    failed=Photo.select().where(Photo.analysis_error.is_null(False)).count())
-    return {**out, "thorough": _thorough(rt, progress)}
+    return {**out, "thorough": _thorough(rt, progress, cluster)}
 
 
 def _analyse_pending(rt, p: dict, progress: Progress) -> dict:

@@ -15,6 +15,10 @@ sent again to a fresh actor. A batch that kills workers twice is split into sing
 that kills workers three times is marked failed with the reason, so one poisonous file cannot stall the
 queue. A photo is written only when its result arrives, so every photo is analysed (stored) once.
 
+The thorough face pass of `jaicat analyse --ray` runs there too (`Cluster.thorough_faces`, the compute
+of passes.run_thorough): a photo the one pass doubts goes to the next worker as its full-resolution
+file's bytes, and its faces come back to be stored here.
+
 Ray is an optional dependency (`pip install jaicat[ray]`); without it, or when the cluster cannot be
 reached, ClusterUnavailable says so.
 """
@@ -34,7 +38,9 @@ from pathlib import Path
 
 from ..config import Settings
 from ..db import Photo
-from ..errors import ClusterUnavailable
+from ..errors import ClusterUnavailable, JaicatError
+from ..people.faces import FaceModels
+from ..people.passes import thorough_faces
 from ..photos import imaging
 from .analysis import Analyser, Computed, analysis_source, model_side
 from ..models.tagger import Vocabulary, load_vocabulary
@@ -61,6 +67,14 @@ class AnalysisWorker:
         if models_dir:
             settings = dataclasses.replace(settings, models_dir=Path(models_dir))
         self.analyser = Analyser(settings, vocabulary=vocabulary)
+        self._faces: FaceModels | None = None  # the thorough pass's detector and encoder, on first use
+
+    def thorough(self, data: bytes, width: int) -> list:
+        """The thorough face pass's faces on one photo's full-resolution file bytes (its catalogue width)."""
+        settings = self.analyser.settings
+        if self._faces is None:
+            self._faces = FaceModels(models_dir=settings.models, device=settings.device)
+        return thorough_faces(io.BytesIO(data), width, settings, self._faces)
 
     def caption(self, batch: list[tuple[int, bytes]]) -> list[str | None]:
         """(photo id, bytes) pairs -> each photo's caption (None where there is none)."""
@@ -157,6 +171,7 @@ class Cluster:
         self._started_ray = False
         self._vocabulary: Vocabulary | None = None
         self._caption_turn = 0
+        self._thorough_turn = 0
 
     # connecting -----------------------------------------------------------------------------------
     def connect(self) -> Cluster:
@@ -367,6 +382,25 @@ class Cluster:
         sent = [p.id for p in photos if p.id not in batch.unreadable]
         by_id = dict(zip(sent, texts, strict=True))
         return analyser.store_captions(photos, [by_id.get(p.id) for p in photos])
+
+    def thorough_faces(self, path, width: int, settings) -> list:
+        """passes.thorough_pass's compute on the next worker in turn: the photo file's bytes go there (the
+        original: the thorough pass looks for faces the analysis copy is too small for). A worker that
+        dies is replaced and the error raised (the pass keeps the photo's one-pass faces)."""
+        ray = _ray()
+        self.connect()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise JaicatError(f"cannot read the photo's file: {e.strerror or e}") from None
+        self._thorough_turn = i = (self._thorough_turn + 1) % len(self._actors)
+        actor = self._actors[i]
+        try:
+            return ray.get(actor.thorough.remote(data, width), timeout=STALL_TIMEOUT_S)
+        except _lost_worker_errors(ray) as e:
+            if self._actors[i] is actor:
+                self._replace(i, e)
+            raise
 
     def _replace(self, i: int, error: BaseException) -> None:
         """A worker died: start a fresh actor in its place (it loads the models again)."""
