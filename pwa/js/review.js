@@ -83,6 +83,11 @@ export async function mount(view) {
     return el;
   }
 
+  function dropAutoFiled() {
+    for (let i = cards.length - 1; i >= 0; i--) if (cards[i].autoFiled) { cards.splice(i, 1); total = Math.max(0, total - 1); }
+    renderSoon();
+  }
+
   function render() {
     if (cards.some((c) => c.autoFiled) && !busy) { dropAutoFiled(); return; }
     clear(stack);
