@@ -5,55 +5,16 @@ The analysis worker runs without CLIP/BLIP weights: faces, suggestions and event
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
-import threading
 import time
 
-import websocket
+from fixtures.phone_socket import PhoneSocket
 
 CHUNK = 64 * 1024
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-class Phone:
-    """A websocket listener collecting events in the background, like the PWA's ws.js."""
-
-    def __init__(self, server):
-        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=120)
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        try:
-            while True:
-                msg = json.loads(self.ws.recv())
-                with self.lock:
-                    self.events.append(msg)
-        except Exception:
-            pass
-
-    def wait_for(self, pred, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for e in self.events:
-                    if pred(e):
-                        return e
-            time.sleep(0.05)
-        with self.lock:
-            raise AssertionError(f"event not received; got {[e.get('type') for e in self.events]}")
-
-    def send(self, obj: dict) -> None:
-        self.ws.send(json.dumps(obj))
-
-    def close(self):
-        self.ws.close()
 
 
 def upload(server, data: bytes, filename: str) -> dict:
@@ -118,26 +79,26 @@ def test_bulk_check_chunked_upload_and_resume(live_server, full_media_dir):
 
 def test_events_to_suggestion_then_accept_files_the_photo(live_server_factory, media_dir):
     server = live_server_factory(worker=True)
-    phone, other_phone = Phone(server), Phone(server)
+    phone, other_phone = PhoneSocket(server, patience=120), PhoneSocket(server, patience=120)
     try:
         # teach the suggester one folder: a photo from the same day, camera and place
         a = (media_dir / "exif" / "orientation_1.jpg").read_bytes()
         up = upload(server, a, "IMG_0001.jpg")
-        phone.wait_for(lambda e: e["type"] == "upload.received" and e["photo_id"] == up["photo_id"])
-        phone.wait_for(lambda e: e["type"] == "photo.analysed" and e["photo_id"] == up["photo_id"])
-        phone.wait_for(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up["photo_id"])
+        phone.wait(lambda e: e["type"] == "upload.received" and e["photo_id"] == up["photo_id"])
+        phone.wait(lambda e: e["type"] == "photo.analysed" and e["photo_id"] == up["photo_id"])
+        phone.wait(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up["photo_id"])
         phone.send({"type": "decision", "id": "d1", "photo_id": up["photo_id"], "action": "fix",
                     "folder": "Paris 2024", "create": True})
-        res = phone.wait_for(lambda e: e.get("id") == "d1")
+        res = phone.wait(lambda e: e.get("id") == "d1")
         assert res["type"] == "decision.result", res
-        other_phone.wait_for(lambda e: e["type"] == "library.changed" and e.get("photo_id") == up["photo_id"])
+        other_phone.wait(lambda e: e["type"] == "library.changed" and e.get("photo_id") == up["photo_id"])
 
         b = (media_dir / "exif" / "orientation_3.jpg").read_bytes()
         up2 = upload(server, b, "IMG_0002.jpg")
-        ready = phone.wait_for(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up2["photo_id"])
+        ready = phone.wait(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up2["photo_id"])
         assert ready["folders"][0]["folder"] == "Paris 2024"
         assert 0 < ready["confidence"] <= 1 and ready["reason"] and ready["thumb_url"].endswith("size=256")
-        other_phone.wait_for(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up2["photo_id"])
+        other_phone.wait(lambda e: e["type"] == "suggestion.ready" and e["photo_id"] == up2["photo_id"])
         queue = server.get("/api/review").json()
         assert queue["items"][0]["id"] == up2["photo_id"] and queue["items"][0]["status"] == "suggested"
 
@@ -150,13 +111,13 @@ def test_events_to_suggestion_then_accept_files_the_photo(live_server_factory, m
         assert not any(p.read_bytes() == b for p in (server.data_dir / "inbox").rglob("*.jpg"))
         # undo over the websocket puts it back
         phone.send({"type": "undo", "id": "u1"})
-        res = phone.wait_for(lambda e: e.get("id") == "u1")
+        res = phone.wait(lambda e: e.get("id") == "u1")
         assert res["type"] == "decision.result" and res["photo"]["root"] == "inbox"
         assert not filed.exists()
         phone.send({"type": "ping"})
-        phone.wait_for(lambda e: e["type"] == "pong")
+        phone.wait(lambda e: e["type"] == "pong")
         phone.send({"type": "decision", "id": "bad", "photo_id": "x", "action": "accept"})
-        assert phone.wait_for(lambda e: e.get("id") == "bad")["type"] == "error"
+        assert phone.wait(lambda e: e.get("id") == "bad")["type"] == "error"
     finally:
         phone.close()
         other_phone.close()

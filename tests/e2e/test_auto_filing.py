@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
 import time
 
 import pytest
-import websocket
 
 from fixtures.browser import upload_bytes as upload
+from fixtures.phone_socket import PhoneSocket
 from e2e.test_review_live import jpeg
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -27,29 +26,6 @@ pytestmark = [pytest.mark.timeout(300)]
 BURSTS = {"Trips/Lake": dt.datetime(2024, 6, 1, 10, 0), "Family/Birthday": dt.datetime(2024, 6, 9, 15, 0),
           "Garden": dt.datetime(2024, 6, 20, 17, 30)}
 HISTORY = {"n": [0] * 25 + [12] * 25, "wrong": [0] * 50, "recent": []}  # AutoFileRule.state of 300 decisions
-
-
-class Phone:
-    """Every message a phone's websocket gets, by type."""
-
-    def __init__(self, server):
-        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
-        self.got: list[tuple[float, dict]] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            while True:
-                msg = json.loads(self.ws.recv())
-                with self.lock:
-                    self.got.append((time.monotonic(), msg))
-        except Exception:  # noqa: BLE001 - the socket closed at the end of the test
-            pass
-
-    def of(self, kind: str) -> list[tuple[float, dict]]:
-        with self.lock:
-            return [(t, m) for t, m in self.got if m.get("type") == kind]
 
 
 def waiting(server, shots: list[tuple[str, dt.datetime]], seed: int) -> list[int]:
@@ -95,18 +71,18 @@ def file_by_hand(server) -> None:
 
 def test_sure_photos_file_themselves_and_one_call_undoes_one(live_server_factory, monkeypatch):
     server = household(live_server_factory, monkeypatch)
-    phone = Phone(server)
+    phone = PhoneSocket(server)
     file_by_hand(server)
-    assert phone.of("photo.auto_filed") == []
+    assert phone.of_type("photo.auto_filed") == []
 
     later = burst_shots(3, 3)
     t0 = time.monotonic()
     more = waiting(server, later, 100)
     expected = {pid: folder for pid, (folder, _) in zip(more, later, strict=True)}
     deadline = time.monotonic() + 30
-    while len(phone.of("photo.auto_filed")) < len(more) and time.monotonic() < deadline:
+    while len(phone.of_type("photo.auto_filed")) < len(more) and time.monotonic() < deadline:
         time.sleep(0.05)
-    pushed = {m["photo_id"]: (t, m) for t, m in phone.of("photo.auto_filed")}
+    pushed = {m["photo_id"]: (t, m) for t, m in phone.of_type("photo.auto_filed")}
     lags = sorted(t - t0 for t, _ in pushed.values())
     print(f"\nauto-filed {len(pushed)}/{len(more)}; after upload: first {lags[0]:.1f} s, last {lags[-1]:.1f} s; "
           f"confidence {min(m['confidence'] for _, m in pushed.values()):.2f}-"
@@ -135,5 +111,5 @@ def test_sure_photos_file_themselves_and_one_call_undoes_one(live_server_factory
     assert r.status_code == 200 and r.json() == {"kept": len(more) - 1, "unseen": 0}
     time.sleep(6)  # past the stable time: the undone photo stays with the user
     assert server.get(f"/api/photos/{undone}").json()["status"] == "suggested"
-    assert len(phone.of("photo.auto_filed")) == len(more)
+    assert len(phone.of_type("photo.auto_filed")) == len(more)
     phone.ws.close()

@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pytest
 import requests
-import websocket
 from fixtures.browser import upload_bytes as upload
 from fixtures.library import dated_jpeg, fill_library
+from fixtures.phone_socket import PhoneSocket
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -44,43 +44,6 @@ def wait_learned(server, count: int = 1, timeout: float = 60) -> dict:
             return done[0]
         time.sleep(0.1)
     pytest.fail(f"the library was not learned: {learn_jobs(server)}\n{server.log()[-3000:]}")
-
-
-class Events:
-    """Everything a phone's websocket receives."""
-
-    def __init__(self, server, local_token: str | None = None):
-        if local_token:  # a command on this machine: the local credential, in the header only
-            self.ws = websocket.create_connection(server.ws_url, header=[f"Authorization: Bearer {local_token}"],
-                                                  timeout=30)
-        else:
-            self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
-        self.items: list[dict] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            while True:
-                msg = json.loads(self.ws.recv())
-                with self.lock:
-                    self.items.append(msg)
-        except Exception:  # noqa: BLE001 - the socket closed at the end of the test
-            pass
-
-    def wait(self, pred, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for m in self.items:
-                    if pred(m):
-                        return m
-            time.sleep(0.05)
-        pytest.fail(f"no such event; got {[m.get('type') for m in self.items]}")
-
-    def of(self, pred) -> list[dict]:
-        with self.lock:
-            return [m for m in self.items if pred(m)]
 
 
 @pytest.fixture
@@ -102,7 +65,7 @@ def test_first_start_learns_the_library_with_progress_once(server):
     assert cards[rome]["suggestions"][0]["folder"] == "Rome"
     assert cards[beach]["suggestions"][0]["folder"] == "Beach"
     # learning again on demand: the phones see its progress over the websocket
-    ws = Events(server)
+    ws = PhoneSocket(server)
     try:
         r = server.post("/api/suggest/learn-library")
         assert r.status_code == 202 and r.json()["kind"] == "learn-library", r.text
@@ -129,8 +92,8 @@ def test_cli_commands_ask_the_running_server(server):
     cred = json.loads(cred_path.read_text())
     assert cred["url"] == server.url
     rome = upload(server, dated_jpeg(3, dt.datetime(2023, 5, 12, 10)), "IMG_9003.jpg")
-    ws = Events(server)
-    local_ws = Events(server, local_token=cred["token"])  # stays open: no device row to find revoked
+    ws = PhoneSocket(server)
+    local_ws = PhoneSocket(server, local_token=cred["token"])  # stays open: no device row to find revoked
     opened = time.monotonic()
     try:
         # a folder rename: the server renames, announces it, and its suggester follows at once
@@ -235,7 +198,7 @@ def test_importing_and_teaching_beside_the_server_are_its_jobs(live_server_facto
     server's job does the work, so its worker analyses what came in, its websocket announces it and
     its suggester knows a learning log at once; the command prints what it prints alone."""
     server = live_server_factory(worker=True)
-    ws = Events(server)
+    ws = PhoneSocket(server)
     try:
         missing = str(tmp_path / "no-such.jpg")
         r = server.cli("import", "--json", str(media_dir / "exif"), missing)

@@ -13,14 +13,13 @@ import io
 import json
 import random
 import sqlite3
-import threading
 import time
 
 import pytest
-import websocket
 from PIL import Image
 
 from fixtures.browser import upload_bytes as upload
+from fixtures.phone_socket import PhoneSocket
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -60,29 +59,16 @@ def first_batch(server) -> dict[int, str]:
     return who
 
 
-class Listener:
-    """The latest `suggestion.ready` per photo, as a phone's websocket sees them."""
+def pushed_folders(ws: PhoneSocket, pid: int) -> list[dict]:
+    """The folders of the latest `suggestion.ready` pushed for photo `pid` ([] before any)."""
+    pushed = ws.of(lambda m: m.get("type") == "suggestion.ready" and m.get("photo_id") == pid)
+    return pushed[-1]["folders"] if pushed else []
 
-    def __init__(self, server):
-        self.ws = websocket.create_connection(f"{server.ws_url}?token={server.token}", timeout=30)
-        self.latest: dict[int, tuple[float, list]] = {}
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self):
-        try:
-            while True:
-                msg = json.loads(self.ws.recv())
-                if msg.get("type") == "suggestion.ready":
-                    with self.lock:
-                        self.latest[msg["photo_id"]] = (time.monotonic(), msg["folders"])
-        except Exception:  # noqa: BLE001 - the socket closed at the end of the test
-            pass
-
-    def top(self, pid: int) -> str | None:
-        with self.lock:
-            folders = self.latest.get(pid, (0, []))[1]
-        return folders[0]["folder"] if folders else None
+def top_pushed(ws: PhoneSocket, pid: int) -> str | None:
+    """The first of them."""
+    folders = pushed_folders(ws, pid)
+    return folders[0]["folder"] if folders else None
 
 
 def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
@@ -92,7 +78,7 @@ def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
     queue = server.get("/api/review?limit=50").json()
     assert queue["count"] == 30 and all(p["suggestions"] == [] for p in queue["items"])  # no folders yet
 
-    ws = Listener(server)
+    ws = PhoneSocket(server)
     lags = []
     for pid in ids[:5]:  # the first photo of each person, into a folder named after them
         t0 = time.monotonic()
@@ -101,12 +87,12 @@ def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
         # the next photo of that person is re-suggested and pushed without any request of ours
         nxt = next(p for p in ids[5:] if who[p] == who[pid])
         deadline = time.monotonic() + 5
-        while ws.top(nxt) != who[pid] and time.monotonic() < deadline:
+        while top_pushed(ws, nxt) != who[pid] and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert ws.top(nxt) == who[pid], (who[pid], ws.latest.get(nxt))
+        assert top_pushed(ws, nxt) == who[pid], (who[pid], pushed_folders(ws, nxt))
         lags.append(time.monotonic() - t0)
     time.sleep(0.5)  # the refresh after the last filing
-    pushed = sum(ws.top(p) == who[p] for p in ids[5:])
+    pushed = sum(top_pushed(ws, p) == who[p] for p in ids[5:])
     served = {p["id"]: p["suggestions"] for p in server.get("/api/review?limit=50").json()["items"]}
     fetched = sum(bool(served[p]) and served[p][0]["folder"] == who[p] for p in ids[5:])
     # no image model ran: a reason says what matched (a person's name), never what is "in the photo"
@@ -122,9 +108,9 @@ def test_waiting_cards_are_resuggested_over_the_websocket(live_server_factory):
     assert server.post("/api/folders/rename", json={"from": "Amy", "to": "Family/Amy"}).status_code == 200
     amy = next(p for p in ids[5:] if who[p] == "Amy")
     deadline = time.monotonic() + 5
-    while ws.top(amy) != "Family/Amy" and time.monotonic() < deadline:
+    while top_pushed(ws, amy) != "Family/Amy" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert ws.top(amy) == "Family/Amy"
+    assert top_pushed(ws, amy) == "Family/Amy"
 
     # "file all 5 here": Ben's waiting photos go where the first went, in one request
     ben = [p for p in ids[5:] if who[p] == "Ben"]
@@ -272,14 +258,15 @@ def test_a_person_renamed_or_merged_keeps_their_folder(live_server_factory):
         db.execute("INSERT INTO person (name, created_at, hidden) VALUES ('Benjamin', '2024-07-20 00:00:00', 0)")
         benjamin = db.execute("SELECT id FROM person WHERE name = 'Benjamin'").fetchone()[0]
 
-    ws = Listener(server)
+    ws = PhoneSocket(server)
     r = server.request("PATCH", f"/api/people/{people['Amy']}", json={"name": "Amelia"})
     assert r.status_code == 200 and r.json()["name"] == "Amelia"
     amy = [p for p in ids[10:] if who[p] == "Amy"]
     deadline = time.monotonic() + 5  # the waiting cards are pushed again, their reasons naming Amelia
-    while "Amelia" not in json.dumps(ws.latest.get(amy[0], (0, []))[1]) and time.monotonic() < deadline:
+    while "Amelia" not in json.dumps(pushed_folders(ws, amy[0])) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert ws.top(amy[0]) == "Garden" and "Amelia" in ws.latest[amy[0]][1][0]["reason"], ws.latest.get(amy[0])
+    folders = pushed_folders(ws, amy[0])
+    assert top_pushed(ws, amy[0]) == "Garden" and "Amelia" in folders[0]["reason"], folders
     r = server.post(f"/api/people/{people['Ben']}/merge", json={"into": benjamin})
     assert r.status_code == 200 and r.json()["id"] == benjamin
     ws.ws.close()
@@ -341,7 +328,7 @@ def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_
     assert [s["folder"] for s in served[ids["cake"]] if s.get("new")] == ["Events/2024-09-21 Birthday"]
     assert "Events/2024-09-21 Birthday [new folder]" in server.cli("suggest", "show", str(ids["cake"])).stdout
 
-    ws = Listener(server)
+    ws = PhoneSocket(server)
     r = server.post(f"/api/review/{ids['beach1']}/accept", json={"folder": "Events/2024-07-02 Beach"})
     assert r.status_code == 200, r.text
     assert r.json()["photo"]["folder"] == "Events/2024-07-02 Beach"
@@ -349,10 +336,9 @@ def test_a_new_event_is_proposed_a_folder_named_like_the_households(live_server_
     assert (server.settings.library / "Events/2024-07-02 Beach").is_dir()
     # the other beach photo now goes to the folder that exists; the cake keeps its proposal (pushed)
     deadline = time.monotonic() + 5
-    while ws.top(ids["beach2"]) != "Events/2024-07-02 Beach" and time.monotonic() < deadline:
+    while top_pushed(ws, ids["beach2"]) != "Events/2024-07-02 Beach" and time.monotonic() < deadline:
         time.sleep(0.01)
-    with ws.lock:
-        pushed = ws.latest[ids["beach2"]][1]
+    pushed = pushed_folders(ws, ids["beach2"])
     assert pushed[0]["folder"] == "Events/2024-07-02 Beach" and not any(s.get("new") for s in pushed)
     r = server.post(f"/api/review/{ids['cake']}/fix", json={"folder": "Events/2024-09-21 Ella turns 5", "create": True})
     assert r.status_code == 200 and r.json()["decision"]["proposal"] == "edited"
