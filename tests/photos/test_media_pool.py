@@ -4,6 +4,8 @@ fails one file, not the import."""
 from __future__ import annotations
 
 import os
+import platform
+import resource
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pytest
 from jaicat.db import Photo
 from jaicat.errors import CorruptImage
 from jaicat.photos.ingest import describe_file, ingest_paths
+from PIL import Image
+
 from jaicat.photos.media_pool import MediaPool
 
 MEDIA = Path(__file__).resolve().parents[1] / "media"
@@ -19,6 +23,14 @@ MEDIA = Path(__file__).resolve().parents[1] / "media"
 
 def _die(tmp, filename, settings, sha):
     os._exit(3)  # a decoder crash takes its process with it
+
+
+def _faults_of_a_second_photo(tmp, filename, settings, sha):
+    """Page faults while a worker makes and drops a 12 MP image, after one before it."""
+    Image.new("RGB", (4000, 3000), (10, 20, 30)).load()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    Image.new("RGB", (4000, 3000), (30, 20, 10)).load()
+    return {"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}, ""
 
 
 def _photos(n: int) -> list[Path]:
@@ -60,3 +72,12 @@ def test_an_import_on_two_workers_catalogues_what_one_worker_does(settings, tmp_
     rows = {p.original_filename: (p.width, p.height, p.phash, p.taken_at) for p in Photo.select()}
     assert sorted(rows) == sorted(p.name for p in _photos(4))
     assert all(w and h and ph for w, h, ph, _ in rows.values())
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the workers' memory setting is glibc's")
+def test_a_worker_keeps_the_memory_it_decodes_into(settings, tmp_path):
+    """A second photo reuses the first one's freed pixel memory: a 12 MP image is ~9,000 pages, that
+    the default allocator gave back to the system and faulted in again for every photo."""
+    with MediaPool(_faults_of_a_second_photo, 2) as pool:
+        fields, _ = pool.describe(tmp_path / "none", "x.jpg", settings, "d" * 64)
+    assert fields["faults"] < 500, fields

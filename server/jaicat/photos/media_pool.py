@@ -9,10 +9,15 @@ its own, one per core it is given, while the calling threads keep the parts that
 Processes are spawned (never forked: the server has threads and open SQLite connections), each keeps
 its decoders warm for the pool's life, and a task that kills its process (a decoder crash) fails that
 one photo: the pool is rebuilt for the next.
+
+A worker keeps the memory it decodes into (`_steady_memory`): glibc's default returns a 12 MP photo's
+freed pixel blocks to the system and faults them in again for the next photo, about 6,000 page faults
+a photo, which made a worker's photo 15% dearer than the same work in the calling process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -61,7 +66,7 @@ class MediaPool:
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                self._pool = ProcessPoolExecutor(max_workers=self.processes, initializer=_steady_memory,
                                                  mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
@@ -76,3 +81,20 @@ class MediaPool:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+# glibc's mallopt parameters: Pillow allocates pixels in 16 MiB blocks; below this threshold they come
+# from the heap, and a heap keeps up to TRIM bytes of freed memory instead of returning it.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 * 1024 * 1024
+TRIM_THRESHOLD = 128 * 1024 * 1024
+
+
+def _steady_memory() -> None:
+    """A worker's start: keep freed decode memory for the next photo (glibc only; elsewhere nothing)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
