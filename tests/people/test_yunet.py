@@ -165,3 +165,15 @@ def test_doubt_names_why_a_closer_look_may_find_more():
     assert not faces_ml.is_sure(soft[0], Window20, 0.25) and faces_ml.is_sure(soft[0], Window20, 1.0)
     assert faces_ml.doubt(soft, Window20, 0.25) == "faces at the limit"
     assert faces_ml.doubt(sure, detect.HogDetector, 1.0) == "no doubt scores"  # dlib's: never sure
+
+
+@needs_yuface
+def test_the_c_entry_finds_what_the_wheels_function_finds(media_dir):
+    """YuNet is called through libfacedetection's C entry (ctypes lets the GIL go while it runs, so
+    CLIP and the uploads beside it go on); it answers what the wheel's own function answers."""
+    det = faces_ml.FaceModels().detector("yunet")
+    assert det._c is not None, "libfacedetection's facedetect_cnn was not found in the yuface wheel"
+    for f in sorted((media_dir / "faces_labelled").glob("*.jpg"))[:4]:
+        bgr = np.ascontiguousarray(_load(media_dir / "faces_labelled", f.name)[:, :, ::-1])
+        ours = det._c(bgr, 1)[:, :5].tolist()
+        assert ours == detect._yuface_rows(bgr).astype(int).tolist(), f.name
