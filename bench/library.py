@@ -304,7 +304,7 @@ def calls(facts: dict, rng: random.Random) -> dict[str, list[str]]:
         "folder": [f"/api/photos?limit=60&folder={requests.utils.quote(f)}" for f in folders],
         "timeline": ["/api/timeline"],
         "timeline_month": [f"/api/timeline/photos?limit=60&until={m}" for m in months],
-        "timeline_deep": ["/api/timeline/photos?limit=60&cursor=30000"],
+        "timeline_deep": ["/api/timeline/photos?limit=60&cursor={deep}"],
         "places": ["/api/places"],
         "search_text": ["/api/search?q=dog+on+the+beach&limit=50", "/api/search?q=birthday+cake&limit=50",
                         "/api/search?q=sunset+at+the+lake&limit=50", "/api/search?q=lisbon&limit=50",
@@ -329,10 +329,12 @@ def measure(session: requests.Session, url: str, facts: dict, repeat: int) -> di
     for _ in range(5):  # the cursor of the fifth page of newest photos
         page = session.get(url + f"/api/photos?limit=60&cursor={after5}", timeout=120).json()
         after5 = page.get("next_cursor") or after5
+    # a timeline page deep in the library (years back): the keyset cursor a scroll that far reaches
+    deep = session.get(url + "/api/timeline/photos?limit=60&until=2018-06", timeout=120).json()["next_cursor"] or ""
     for name, paths in calls(facts, rng).items():
         times = []
         for k in range(repeat):
-            path = paths[k % len(paths)].format(after5=after5)
+            path = paths[k % len(paths)].format(after5=after5, deep=requests.utils.quote(deep))
             t0 = time.perf_counter()
             r = session.get(url + path, timeout=300)
             times.append((time.perf_counter() - t0) * 1000)
