@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import requests
-from fixtures.hostile import raw_socket, read_status
+from fixtures.hostile import close_all, raw_socket, read_status
 
 PHONE_TIMEOUT = 10.0
 
@@ -26,14 +26,6 @@ def phone_ok(server) -> float:
         r = requests.get(f"{server.url}/api/photos?limit=5", headers=server.auth, timeout=PHONE_TIMEOUT)
         assert r.status_code == 200, r.text
     return time.monotonic() - t
-
-
-def close_all(socks) -> None:
-    for s in socks:
-        try:
-            s.close()
-        except OSError:
-            pass
 
 
 def test_5_chunks_for_unknown_uploads_are_answered_before_their_body(live_server):

@@ -24,6 +24,11 @@ checked list, and a test keeps this one in step with it):
 - `gunicorn.sock.ssl_context` (TLS handshakes on the loop, with TimedSSLSocket).
 - `gunicorn.http.body.Body` (`reader`, `buf`), `gunicorn.http.body.LengthReader` (`unreader`,
   `length`) and `gunicorn.http.unreader.SocketUnreader` (`sock`), for rawbody.
+- `gunicorn.workers.base.Worker.load_wsgi` (it sets `wsgi`, which the front wraps in
+  `closing_when_unread`), `gunicorn.http.wsgi.Response.start_response`, `Response.force_close` and
+  `Response.should_close` (`must_close`), `gunicorn.http.message.Message.set_body_reader` (a
+  `LengthReader` body) and the `default_environ` key "wsgi.input": an answer given before the body
+  was read says `Connection: close`.
 
 This package imports web/ modules for the limits it enforces (params.MAX_JSON_BYTES, ws.SOCKETS_TOTAL,
 the upload blueprint's URL), never the other way round except for STALL_SECONDS and rawbody.

@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 from gunicorn import http
 from gunicorn import sock as gsock
+from gunicorn.http import body as gbody
 from gunicorn.http import wsgi as gwsgi
 from gunicorn.workers import gthread
 
@@ -67,7 +68,7 @@ STREAMED_PATH = re.compile(rb"^" + re.escape(upload_routes.bp.url_prefix.encode(
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\r\n]*)?\r\n")
 
 
-class TimedSocket(socket.socket):
+class _Timed:
     """A socket whose 'blocking' mode has a timeout: gunicorn sets request sockets blocking before it
     reads, and a read that never returns is what let a stalled client keep a thread for ever."""
 
@@ -80,14 +81,12 @@ class TimedSocket(socket.socket):
             super().setblocking(False)
 
 
-class TimedSSLSocket(ssl.SSLSocket):
-    stall_seconds = STALL_SECONDS
+class TimedSocket(_Timed, socket.socket):
+    pass
 
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            self.settimeout(self.stall_seconds)
-        else:
-            super().setblocking(False)
+
+class TimedSSLSocket(_Timed, ssl.SSLSocket):
+    pass
 
 
 def chunked_end(body, pos: int = 0) -> tuple[int | None, int]:
@@ -196,6 +195,23 @@ def watch(poller: selectors.BaseSelector, sock, data) -> None:
         poller.register(sock, selectors.EVENT_READ, data)
 
 
+def closing_when_unread(app):
+    """The WSGI `app`, whose answer says `Connection: close` when it answers before it has read its
+    request's whole body (a refused upload chunk): the front then closes the connection, lingering
+    for the rest of the body, and a client must not send its next request on it."""
+
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            reader = getattr(environ.get("wsgi.input"), "reader", None)
+            if isinstance(reader, gbody.LengthReader) and reader.length > 0:
+                start_response.__self__.force_close()  # gunicorn's Response: no keep-alive promised
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
+
 class FrontConn(gthread.TConn):
     """A connection whose request bytes the event loop collects in `buf` before a thread parses it."""
 
@@ -231,6 +247,10 @@ class FrontWorker(gthread.ThreadWorker):
         self.lingering: dict[socket.socket, list] = {}  # socket -> [deadline, bytes drained, most to drain]
         self.ws_pool = None
         self._ssl_context = None
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = closing_when_unread(self.wsgi)
 
     def init_process(self):
         found = internals.problems()

@@ -68,6 +68,14 @@ INTERNALS: tuple[tuple[str, str, object], ...] = (
     ("gunicorn.http.body.LengthReader", "sets", ("unreader", "length")),
     ("gunicorn.http.unreader.SocketUnreader.__init__", "signature", "(self, sock, max_chunk=8192)"),
     ("gunicorn.http.unreader.SocketUnreader", "sets", ("sock",)),
+    # an answer before the body was read closes the connection (serving/front.py closing_when_unread)
+    ("gunicorn.workers.base.Worker.load_wsgi", "signature", "(self)"),
+    ("gunicorn.workers.base.Worker.load_wsgi", "source", "self.wsgi = "),
+    ("gunicorn.http.wsgi.Response.start_response", "signature", "(self, status, headers, exc_info=None)"),
+    ("gunicorn.http.wsgi.Response.force_close", "signature", "(self)"),
+    ("gunicorn.http.wsgi.Response.should_close", "source", "self.must_close"),
+    ("gunicorn.http.message.Message.set_body_reader", "source", "Body(LengthReader("),
+    ("gunicorn.http.wsgi.default_environ", "source", "\"wsgi.input\": req.body"),
     # the request's socket in the WSGI environ (web/ws.py lifts its stall timeout)
     ("gunicorn.http.wsgi.default_environ", "source", '"gunicorn.socket"'),
 )
