@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 from ..photos import library
 from ..suggest.review import SURE
 from . import runtime
-from .params import BadRequest, field, json_body, limit_arg, str_list
+from .params import BadRequest, field, id_list, json_body, limit_arg, str_list
 from .serialize import decision_json, photo_json
 
 bp = Blueprint("review", __name__, url_prefix="/api")
@@ -83,10 +83,7 @@ def group(photo_id: int):
 @bp.post("/review/accept-all")
 def accept_all():
     body = json_body()
-    ids = body.get("photo_ids")
-    if not isinstance(ids, list) or not ids or len(ids) > 200 or \
-            not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
-        raise BadRequest("'photo_ids' must be a list of 1-200 photo ids")
+    ids = id_list(body, "photo_ids", max_items=200)
     folder = field(body, "folder", str, required=True)
     decisions = runtime().review.accept_all(ids, folder, device=g.device.name)
     return jsonify({"decisions": [decision_json(d) for d in decisions], "count": len(decisions)})
@@ -102,10 +99,7 @@ def undo_route():
 def auto_filed_seen():
     """The user saw these auto-filed photos (Review's strip): each one still where it was filed is kept."""
     body = json_body()
-    ids = body.get("photo_ids")
-    if not isinstance(ids, list) or not ids or len(ids) > 200 or \
-            not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
-        raise BadRequest("'photo_ids' must be a list of 1-200 photo ids")
+    ids = id_list(body, "photo_ids", max_items=200)
     kept = runtime().auto_filer.seen(ids, device=g.device.name)
     return jsonify({"kept": kept, "unseen": runtime().auto_filer.unseen()})
 
