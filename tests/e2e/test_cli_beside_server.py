@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 import requests
-from fixtures.browser import upload_bytes as upload
+from fixtures.browser import pair_phone, upload_bytes as upload
 from fixtures.library import dated_jpeg, fill_library
 from fixtures.phone_socket import PhoneSocket
 
@@ -183,8 +183,7 @@ def test_without_a_server_a_writer_holds_the_data_directory(settings):
 def test_the_app_shows_the_learning_job_in_its_top_bar(server, phone):
     wait_learned(server)
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     page.wait_for_function("document.getElementById('net-status')?.textContent === 'Live'")
     assert server.post("/api/suggest/learn-library").status_code == 202

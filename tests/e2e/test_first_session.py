@@ -17,7 +17,7 @@ import sqlite3
 import pytest
 from PIL import Image
 
-from fixtures.browser import upload_bytes as upload
+from fixtures.browser import pair_phone, upload_bytes as upload
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -163,8 +163,7 @@ def test_the_timeline_shows_an_undated_section(live_server_factory, phone):
     copied = [upload(server, jpeg(71 + k), f"copied{k}.jpg") for k in range(2)]
     waiting(server, [], {pid: COPIED for pid in copied})
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#timeline")
     page.locator('.date-head[data-month="undated"]').wait_for()
     heads = page.locator(".date-head").all_inner_texts()
@@ -176,11 +175,6 @@ def test_the_timeline_shows_an_undated_section(live_server_factory, phone):
     assert page.errors == []
 
 
-def pair_phone(server, page) -> None:
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
-
-
 @pytest.mark.browser
 def test_a_hidden_button_draws_nothing(live_server_factory, phone):
     """The "File all" button is hidden when there is no group: it takes no room under the card."""
@@ -188,7 +182,7 @@ def test_a_hidden_button_draws_nothing(live_server_factory, phone):
     pids = [upload(server, jpeg(80 + k), f"copied{k}.jpg") for k in range(2)]
     waiting(server, pids, {pid: COPIED for pid in pids})
     page = phone
-    pair_phone(server, page)
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     page.locator('.review-card[data-depth="0"]').wait_for()
     page.wait_for_timeout(300)  # the group request has answered
@@ -215,7 +209,7 @@ def test_a_weak_guess_says_it_is_unsure(live_server_factory, phone):
     guess = next(p for p in queue["items"] if p["id"] == pids[1])["suggestions"][0]
     assert guess["folder"] == "Birds" and guess["score"] < queue["sure"], (guess, queue["sure"])
     page = phone
-    pair_phone(server, page)
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{pids[1]}"]')
     card.locator(".suggestion.unsure .label", has_text="choose a folder").wait_for()

@@ -6,6 +6,7 @@ Settings offers off / 1% / 2% / 5% / 10%."""
 from __future__ import annotations
 
 import pytest
+from fixtures.browser import pair_phone
 
 from e2e.test_auto_filing import burst_shots, file_by_hand, household, waiting
 
@@ -16,8 +17,7 @@ def test_the_auto_filed_strip(live_server_factory, monkeypatch, phone):
     server = household(live_server_factory, monkeypatch)
     file_by_hand(server)
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     page.locator("#review-empty").wait_for()
     assert page.locator("#auto-filed").is_hidden()  # nothing auto-filed yet

@@ -9,7 +9,7 @@ import json
 import sqlite3
 
 import pytest
-from fixtures.browser import upload_file as upload
+from fixtures.browser import pair_phone, upload_file as upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -34,8 +34,7 @@ def test_edits_on_the_phone(live_server_factory, phone, full_media_dir):
     assert r.status_code == 201, r.text
 
     page, errors = phone, phone.errors
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
 
     # --- review: add a tag on the card, then accept the suggested folder --------------------------
     page.goto(f"{server.url}/#review")

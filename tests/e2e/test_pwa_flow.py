@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures.browser import shot, upload_file as upload_via_api
+from fixtures.browser import pair_phone, shot, upload_file as upload_via_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -97,8 +97,7 @@ def test_phone_flow(server, phone, full_media_dir):
     page.wait_for_selector("#pair-code")
     page.wait_for_selector(".server-status.ok")
     shot(page, "connect")
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
     # --- upload 5 photos ---------------------------------------------------------------------------
@@ -278,8 +277,7 @@ def test_faces_named_on_the_photo_and_people_page(server, phone):
     assert len(photo["faces"]) == 2, photo["faces"]
 
     page, errors = phone, phone.errors
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
 
     # Faces are boxes on the photo: tap one, name it.
     page.goto(f"{server.url}/#regions/{group}")

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from fixtures.browser import pair_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -37,8 +38,7 @@ def test_people_actions_on_the_phone(live_server_factory, phone):
         db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed, cluster) "
                    "VALUES (?, 0.3, 0.3, 0.2, 0.2, zeroblob(512), 0, 7)", (ids[2],))
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#people")
     tile = page.locator(".person", has_text="Amy H")
     tile.wait_for()
@@ -84,8 +84,7 @@ def test_an_unknown_group_that_is_no_face(live_server_factory, phone):
             db.execute("INSERT INTO face (photo_id, x, y, w, h, encoding, confirmed, cluster) "
                        "VALUES (?, 0.3, 0.3, 0.2, 0.2, zeroblob(512), 0, 9)", (pid,))
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#people")
     card = page.locator(".cluster", has_text="2 faces")
     card.wait_for()

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fixtures.browser import shot, upload_file as upload
+from fixtures.browser import pair_phone, shot, upload_file as upload
 from e2e.conftest import PHONE  # the `phone` fixture's emulated phone (CSP bypassed: see e2e/conftest.py)
 
 
@@ -193,8 +193,7 @@ def test_small_defects_on_the_phone(live_server_factory, phone):
         db.execute("INSERT INTO job (kind, status, total, done, message, created_at, updated_at) "
                    "VALUES ('analyse', 'running', 10, 3, 'photo 3', datetime('now'), datetime('now'))")
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
 
     # --- the job line sits in the top bar: it covers nothing of the screen ----------------------------
     page.goto(f"{server.url}/#library?folder=Trips")
@@ -317,8 +316,7 @@ def test_every_screen_has_finger_sized_targets(live_server_factory, browser):
         page.locator("#pair-code").wait_for()
         found["connect"] = small_targets(page)
         shot(page, "connect")
-        page.goto(f"{server.url}/#pair={server.phone_code()}")
-        page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+        pair_phone(page, server)
         screens = {
             "upload": ("#upload", "#file-input, .upload-pick"),
             "review": ("#review", ".review-card"),
@@ -380,8 +378,7 @@ def test_timeline_map_post_ideas_and_search_chips(live_server_factory, pixel):
                    "VALUES (?, 0.6, 0.1, 0.2, 0.25, x'', 1, 1)", (ids[0],))
     page = pixel
     page.route("https://tile.openstreetmap.org/**", lambda r: r.fulfill(status=200, content_type="image/png", body=PNG_1PX))
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
 
     # --- timeline: month headers newest first, a scrubber year jumps to its photos ---------------------
     page.goto(f"{server.url}/#timeline")

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fixtures.browser import pair_phone
 import requests
 from PIL import Image
 
@@ -39,8 +40,7 @@ def test_service_worker_precaches_every_shell_file():
 
 
 def pair(page, server) -> None:
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.wait_for_selector("#file-input", state="attached")
 
 

@@ -8,6 +8,7 @@ import hashlib
 import time
 
 import pytest
+from fixtures.browser import pair_phone
 
 from fixtures.videos import live_still, make_video
 
@@ -24,8 +25,7 @@ def test_a_video_and_a_live_photo_on_the_phone(live_server, phone, tmp_path):
     clip = make_video(tmp_path / "VID_20240714_183005.mp4", seconds=4, size=(320, 240),
                       creation_time="2024-07-14T16:30:05Z", location="+48.8580+002.2945/")
 
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.wait_for_selector("#file-input", state="attached")
     page.set_input_files("#file-input", [str(clip)])
     page.wait_for_selector('.queue-card[data-complete="true"]', timeout=60_000)
@@ -94,8 +94,7 @@ def test_an_iphone_hevc_clip_plays_its_preview(live_server, phone, tmp_path):
     while server.get(f"/api/photos/{vid}").json()["video_preview_url"] is None:
         assert time.monotonic() < deadline, "the server made no preview within a minute"
         time.sleep(0.2)
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#photo/{vid}")
     page.locator('video.viewer-video[data-playing="preview"]').wait_for()
     page.evaluate("() => { const v = document.querySelector('video.viewer-video'); v.muted = true; return v.play(); }")

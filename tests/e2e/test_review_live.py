@@ -18,7 +18,7 @@ import time
 import pytest
 from PIL import Image
 
-from fixtures.browser import upload_bytes as upload
+from fixtures.browser import pair_phone, upload_bytes as upload
 from fixtures.phone_socket import PhoneSocket
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -129,8 +129,7 @@ def test_first_batch_in_the_browser(live_server_factory, phone):
     who = first_batch(server)
     ids = list(who)
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     top = page.locator('.review-card[data-depth="0"]')
     top.locator(".suggestion.none").wait_for()  # no folders yet: nothing to suggest
@@ -211,8 +210,7 @@ def test_skipped_photos_stay_listed_and_undo_survives_a_reload(live_server_facto
     who = first_batch(server)
     ids = list(who)
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     first = page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids[0]}"]')
     first.wait_for()
@@ -356,8 +354,7 @@ def test_a_proposed_folder_is_offered_on_the_card(live_server_factory, phone):
     server = live_server_factory()
     ids = new_event(server)
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#review")
     card = page.locator(f'.review-card[data-depth="0"][data-photo-id="{ids["beach1"]}"]')
     # ranked by its score: on this young library the proposal is the card's first suggestion

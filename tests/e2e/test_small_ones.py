@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from fixtures.browser import upload_bytes as upload
+from fixtures.browser import pair_phone, upload_bytes as upload
 from test_first_session import COPIED, jpeg, waiting
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -57,8 +57,7 @@ def test_finished_uploads_leave_the_queue_by_themselves(live_server_factory, pho
         f.write_bytes(jpeg(90 + k))
         files.append(str(f))
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#upload")
     page.wait_for_selector("#file-input", state="attached")
     page.set_input_files("#file-input", files)
@@ -96,8 +95,7 @@ def test_search_says_image_search_needs_its_model(live_server_factory, phone):
     server = live_server_factory()
     upload(server, jpeg(110), "portrait.jpg")
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#search?q=woman")
     page.locator("#search-hints", has_text="jaicat models pull").wait_for()
     assert page.errors == []
@@ -108,8 +106,7 @@ def test_settings_device_list_follows_the_server(live_server_factory, phone):
     """A phone paired (or renamed, or revoked) elsewhere shows in Settings at once, without leaving it."""
     server = live_server_factory()
     page = phone
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#settings")
     page.locator("#device-list .device").first.wait_for()
     page.wait_for_timeout(500)  # the websocket is open
@@ -131,8 +128,7 @@ def test_the_map_says_when_its_tiles_cannot_load(live_server_factory, phone):
         db.execute("UPDATE photo SET gps_lat = 48.86, gps_lon = 2.35 WHERE id = ?", (pid,))
     page = phone
     page.route("https://tile.openstreetmap.org/**", lambda r: r.abort("internetdisconnected"))
-    page.goto(f"{server.url}/#pair={server.phone_code()}")
-    page.wait_for_function("localStorage.getItem('jaicat.token') !== null")
+    pair_phone(page, server)
     page.goto(f"{server.url}/#map")
     page.locator(f'.map-marker[data-photo-id="{pid}"]').wait_for()
     note = page.locator("#map-tiles-note")
